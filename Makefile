@@ -1,0 +1,41 @@
+# Every install step lives here: `make demo` and `make test` work on a fresh machine.
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.edgead-installed
+EXTRAS  ?= train,modbus,genicam,dev
+PYTEST  := $(BIN)/python -m pytest
+# Fast suite: everything but `slow`, `hardware` and `gpu` (those skip with a reason anyway).
+TEST_ARGS ?=
+
+.PHONY: all venv test test-all demo bench docs clean
+
+all: venv
+
+$(STAMP): setup.py constraints-cpu.txt scripts/system-deps.sh
+	bash scripts/system-deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q -c constraints-cpu.txt -e ".[$(EXTRAS)]"
+	touch $@
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PYTEST) -m "not slow and not hardware" $(TEST_ARGS)
+
+test-all: $(STAMP)
+	$(PYTEST) $(TEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/edgead demo
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/accuracy.py
+	$(BIN)/python benchmarks/latency.py
+
+docs: $(STAMP)
+	$(BIN)/python -m edgead.docsgen docs/config.md
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,143 @@
+"""INT8 by explicit quantization: Q/DQ nodes computed from a calibration set, the graph TensorRT 10/11 compiles.
+
+TensorRT 11 removed implicit INT8 calibration (``IInt8EntropyCalibrator2``), so the precision lives in the ONNX
+graph itself: ``QuantizeLinear``/``DequantizeLinear`` pairs with symmetric int8 scales (zero point 0), per-channel
+weights and per-tensor activations, as TensorRT wants. The same graph runs on ONNX Runtime (CPU), which the
+accuracy gate uses. Only the backbone is quantized (rule in :mod:`edgead.convert.graph`): the pre-processing, the
+distance / kNN head and the output normalisation stay FP32, because INT8 there ruins the anomaly maps.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Iterable
+
+from edgead.calibration.dataset import CalibrationSet
+from edgead.convert.graph import BACKBONE_SCOPES, check_contract, split_regions
+from edgead.errors import CalibrationError, EngineError, lazy_import
+
+
+class CalibMethod(str, Enum):
+    """How activation ranges are chosen from the calibration set."""
+
+    MINMAX = "minmax"  # full observed range: no clipping of the large activations defects produce (default)
+    ENTROPY = "entropy"  # KL-divergence optimal clipping (TensorRT's classic choice for classifiers)
+    PERCENTILE = "percentile"  # clip at the 99.999th percentile of |x|
+
+
+def _ort_methods() -> dict:
+    q = lazy_import("onnxruntime.quantization", feature="INT8 quantization", extra="convert")
+    return {
+        CalibMethod.MINMAX: (q.CalibrationMethod.MinMax, {}),
+        CalibMethod.ENTROPY: (q.CalibrationMethod.Entropy, {"CalibTensorRangeSymmetric": True}),
+        CalibMethod.PERCENTILE: (q.CalibrationMethod.Percentile,
+                                 {"CalibPercentile": 99.999, "CalibTensorRangeSymmetric": True}),
+    }
+
+
+@dataclass(frozen=True)
+class QuantizeResult:
+    """What the quantization did (recorded in the bundle's ``conversion:`` section).
+
+    Attributes:
+        path: the written Q/DQ graph.
+        method: the calibration method.
+        quantized: nodes allowed to run in INT8 (the backbone).
+        excluded: nodes kept FP32.
+        fingerprint: the calibration set's fingerprint.
+        n_images: number of calibration images.
+        rule: how the backbone was found (``scope`` | ``structure``).
+    """
+
+    path: Path
+    method: CalibMethod
+    quantized: tuple[str, ...]
+    excluded: tuple[str, ...]
+    fingerprint: str
+    n_images: int
+    rule: str
+
+
+def _reader(calib: CalibrationSet, input_name: str):
+    q = lazy_import("onnxruntime.quantization", feature="INT8 quantization", extra="convert")
+
+    class _Reader(q.CalibrationDataReader):
+        def __init__(self):
+            self._it = iter(calib.batches(1))
+
+        def get_next(self):
+            batch = next(self._it, None)
+            return None if batch is None else {input_name: batch}
+
+        def rewind(self):
+            self._it = iter(calib.batches(1))
+
+    return _Reader()
+
+
+def quantize_int8(onnx_path: str | os.PathLike, out_path: str | os.PathLike, calib: CalibrationSet, *,
+                  method: CalibMethod | str = CalibMethod.MINMAX,
+                  scopes: Iterable[str] = BACKBONE_SCOPES) -> QuantizeResult:
+    """Insert Q/DQ nodes into the backbone of a contract graph, with ranges from ``calib``.
+
+    Args:
+        onnx_path: the FP32 contract graph.
+        out_path: where to write the Q/DQ graph.
+        calib: the checked calibration set (:func:`edgead.calibration.dataset.load_calibration_set`).
+        method: ``minmax`` | ``entropy`` | ``percentile``.
+        scopes: module names that mark the backbone.
+
+    Returns:
+        The :class:`QuantizeResult`.
+
+    Raises:
+        CalibrationError: unknown method.
+        EngineError: if pre-processing or quantization fails, or the result breaks the graph contract.
+
+    Example:
+        >>> quantize_int8("b/model.onnx", "out/model.int8.onnx", load_calibration_set("calib/", channels=3))  # doctest: +SKIP
+    """
+    onnx = lazy_import("onnx", feature="INT8 quantization", extra="convert")
+    q = lazy_import("onnxruntime.quantization", feature="INT8 quantization", extra="convert")
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        method = CalibMethod(method)
+    except ValueError:
+        raise CalibrationError(f"unknown calibration method {method!r}",
+                               hint=f"use one of {[m.value for m in CalibMethod]}") from None
+    ort_method, extra = _ort_methods()[method]
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="edgead-int8-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        try:
+            # No graph optimisation: it would constant-fold the normalisation initializers away.
+            quant_pre_process(str(onnx_path), str(pre), skip_optimization=True)
+        except Exception as exc:  # onnxruntime raises plain exceptions
+            raise EngineError(f"quantization pre-processing of {onnx_path} failed: {exc}") from exc
+        model = onnx.load(str(pre))
+        regions = split_regions(model, scopes)
+        onnx.save(model, str(pre))  # with the node names split_regions may have added
+        try:
+            q.quantize_static(
+                str(pre), str(out), _reader(calib, "image"), quant_format=q.QuantFormat.QDQ,
+                activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8, per_channel=True,
+                nodes_to_quantize=list(regions.backbone), calibrate_method=ort_method,
+                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, **extra})
+        except Exception as exc:  # onnxruntime raises plain exceptions
+            raise EngineError(f"INT8 quantization of {onnx_path} failed: {exc}") from exc
+    converted = onnx.load(str(out))
+    source = onnx.load(str(onnx_path), load_external_data=False)
+    del converted.metadata_props[:]
+    converted.metadata_props.extend(source.metadata_props)  # edgead.input_height ... (the quantizer drops them)
+    onnx.save(converted, str(out))
+    check_contract(converted, where=f"INT8 graph of {onnx_path}")
+    if not any(n.op_type == "QuantizeLinear" for n in converted.graph.node):
+        raise EngineError(f"INT8 quantization of {onnx_path} inserted no Q/DQ node",
+                          hint="the backbone has no quantizable op (Conv, MatMul, ...); use --precision fp16")
+    return QuantizeResult(path=out, method=method, quantized=regions.backbone, excluded=regions.kept,
+                          fingerprint=calib.fingerprint, n_images=len(calib), rule=regions.rule)

@@ -1,0 +1,182 @@
+"""The accuracy gate: a converted artifact must score a labelled set like the FP32 bundle does.
+
+Both image and pixel AUROC are gated (INT8 can keep image AUROC and ruin the maps). The pure part,
+:func:`compare`, works on arrays; :func:`run_gate` is the thin runner over two backends and an MVTec-layout folder.
+
+Example:
+    >>> report = compare(labels, ref, cand, tolerance_pt=0.5)        # doctest: +SKIP
+    >>> enforce(report, force=False)                                   # raises GateError when it failed
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgead.errors import DataError, GateError
+from edgead.infer.base import Backend, Prediction
+from edgead.metrics import image_auroc, pixel_auroc
+
+DEFAULT_TOLERANCE_PT = 0.5
+"""Largest image-AUROC drop allowed, in points (0.5 = 0.005 AUROC)."""
+DEFAULT_PIXEL_TOLERANCE_PT = 1.0
+"""Largest pixel-AUROC drop allowed, in points."""
+
+
+@dataclass(frozen=True)
+class CheckSet:
+    """A labelled evaluation set as arrays: images ``[N,H,W,C]`` uint8 (one size), labels ``[N]``, masks
+    ``[N,H,W]`` bool or None."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    masks: np.ndarray | None
+
+
+@dataclass
+class GateReport:
+    """The numbers of one comparison (JSON-friendly; AUROCs in [0, 1], deltas in points, candidate - reference)."""
+
+    image_auroc_ref: float
+    image_auroc: float
+    image_auroc_delta_pt: float
+    pixel_auroc_ref: float | None
+    pixel_auroc: float | None
+    pixel_auroc_delta_pt: float | None
+    score_drift_max: float
+    score_drift_p99: float
+    agreement: float
+    tolerance_pt: float
+    pixel_tolerance_pt: float
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+    size_bytes: int | None = None
+    latency_median_ms: float | None = None
+    latency_p99_ms: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        pix = "n/a" if self.pixel_auroc is None else \
+            f"{100 * self.pixel_auroc:.2f} ({self.pixel_auroc_delta_pt:+.2f} pt)"
+        return (f"image AUROC {100 * self.image_auroc:.2f} ({self.image_auroc_delta_pt:+.2f} pt), pixel AUROC {pix}, "
+                f"score drift max {self.score_drift_max:.4f} / p99 {self.score_drift_p99:.4f}, "
+                f"agreement {100 * self.agreement:.1f}%")
+
+
+def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.ndarray | None = None,
+            threshold: float = 0.5, tolerance_pt: float = DEFAULT_TOLERANCE_PT,
+            pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT) -> GateReport:
+    """Compare candidate outputs with the FP32 reference on the same labelled images (pure).
+
+    AUROCs are computed on the raw outputs (the normalised ones saturate at 0 and 1); drift and accept/reject
+    agreement on the normalised score, whose ``threshold`` (0.5) is the decision.
+
+    Args:
+        labels: ``[N]`` 0 good, 1 defective.
+        ref: the FP32 bundle's outputs.
+        cand: the converted artifact's outputs.
+        masks: ``[N, h, w]`` bool at map resolution, or None (no pixel gate).
+        threshold: normalised reject threshold.
+        tolerance_pt: the largest image-AUROC drop allowed (points).
+        pixel_tolerance_pt: the largest pixel-AUROC drop allowed (points).
+
+    Returns:
+        The :class:`GateReport` (``passed`` False with ``reasons`` when a drop exceeds its tolerance).
+    """
+    labels = np.asarray(labels)
+    ia_ref, ia = image_auroc(labels, ref.raw_score), image_auroc(labels, cand.raw_score)
+    pa_ref = pa = None
+    if masks is not None and masks.any():
+        pa_ref, pa = pixel_auroc(masks, ref.raw_map), pixel_auroc(masks, cand.raw_map)
+    drift = np.abs(np.asarray(cand.score, np.float64) - np.asarray(ref.score, np.float64))
+    agree = float(np.mean((cand.score >= threshold) == (ref.score >= threshold)))
+    d_img = 100.0 * (ia - ia_ref)
+    d_pix = None if pa is None else 100.0 * (pa - pa_ref)
+    reasons = []
+    if -d_img > tolerance_pt:
+        reasons.append(f"image AUROC dropped {-d_img:.2f} pt ({100 * ia_ref:.2f} -> {100 * ia:.2f}), "
+                       f"tolerance {tolerance_pt} pt")
+    if d_pix is not None and -d_pix > pixel_tolerance_pt:
+        reasons.append(f"pixel AUROC dropped {-d_pix:.2f} pt ({100 * pa_ref:.2f} -> {100 * pa:.2f}), "
+                       f"tolerance {pixel_tolerance_pt} pt")
+    return GateReport(image_auroc_ref=ia_ref, image_auroc=ia, image_auroc_delta_pt=d_img, pixel_auroc_ref=pa_ref,
+                      pixel_auroc=pa, pixel_auroc_delta_pt=d_pix, score_drift_max=float(drift.max()),
+                      score_drift_p99=float(np.percentile(drift, 99)), agreement=agree, tolerance_pt=tolerance_pt,
+                      pixel_tolerance_pt=pixel_tolerance_pt, passed=not reasons, reasons=reasons)
+
+
+def enforce(report: GateReport, *, what: str, force: bool) -> GateReport:
+    """Raise :class:`GateError` for a failed report unless ``force``.
+
+    Raises:
+        GateError: with the numbers and why.
+    """
+    if not report.passed and not force:
+        raise GateError(f"{what} failed the accuracy gate: {'; '.join(report.reasons)} [{report.summary()}]",
+                        hint="use another precision or calibration set, raise --tolerance-pt, or --force")
+    return report
+
+
+def load_check_set(root: str | os.PathLike, *, channels: int, map_hw: tuple[int, int]) -> CheckSet:
+    """Load an MVTec-layout folder's test split, masks resized (nearest) to the map resolution.
+
+    Raises:
+        DataError: no test split, no good or no defective image, or images of different sizes.
+    """
+    from edgead.data.images import Color, load_image
+    from edgead.data.mvtec import load_mask, scan_category
+
+    cat = scan_category(root)
+    if not cat.test:
+        raise DataError(f"check set {str(root)!r} has no test split", hint="expected ROOT/test/good and test/<defect>")
+    color = Color.GRAY if channels == 1 else Color.RGB
+    images, masks = [], []
+    for s in cat.test:
+        img = load_image(s.path, color)
+        if images and img.shape != images[0].shape:
+            raise DataError(f"check set {str(root)!r}: {s.path.name} is {img.shape[:2]}, others {images[0].shape[:2]}",
+                            hint="the gate feeds whole batches: use images of one size")
+        images.append(img)
+        m = load_mask(s, img.shape[:2]).astype(np.uint8)
+        masks.append(cv2.resize(m, (map_hw[1], map_hw[0]), interpolation=cv2.INTER_NEAREST) > 0)
+    labels = np.array([s.label for s in cat.test])
+    return CheckSet(images=np.stack(images), labels=labels, masks=np.stack(masks))
+
+
+def predict(backend: Backend, images: np.ndarray, batch_size: int = 8) -> Prediction:
+    """Run a backend over ``images`` in batches and concatenate the outputs."""
+    parts = [backend.infer(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+    return Prediction(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("score", "map", "raw_score",
+                                                                                    "raw_map")))
+
+
+def measure_latency(backend: Backend, image: np.ndarray, runs: int = 30, warmup: int = 3) -> tuple[float, float]:
+    """(median, p99) milliseconds of ``backend.infer`` on one ``[1,H,W,C]`` batch (measured, never asserted)."""
+    for _ in range(warmup):
+        backend.infer(image)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        backend.infer(image)
+        times.append(1e3 * (time.perf_counter() - t0))
+    return float(np.median(times)), float(np.percentile(times, 99))
+
+
+def run_gate(reference: Backend, candidate: Backend, check: CheckSet, *, artifact: Path | None = None,
+             tolerance_pt: float = DEFAULT_TOLERANCE_PT, pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT,
+             latency_runs: int = 30) -> GateReport:
+    """Predict ``check`` with both backends, compare, and add size on disk and candidate latency (not enforced)."""
+    ref, cand = predict(reference, check.images), predict(candidate, check.images)
+    report = compare(check.labels, ref, cand, masks=check.masks, tolerance_pt=tolerance_pt,
+                     pixel_tolerance_pt=pixel_tolerance_pt)
+    if artifact is not None:
+        report.size_bytes = Path(artifact).stat().st_size
+    if latency_runs:
+        report.latency_median_ms, report.latency_p99_ms = measure_latency(candidate, check.images[:1], latency_runs)
+    return report

@@ -1,0 +1,156 @@
+"""Where the backbone is in a contract graph, and whether a converted graph still honours the contract.
+
+Precision rule (FP16 and INT8 alike): only the **backbone** is lowered. Everything else -- the uint8 cast, resize
+and normalisation in front, the feature aggregation, the distance / kNN / Mahalanobis head, the map upsampling and
+Gaussian smoothing, and the output normalisation behind -- stays FP32. Those ops are cheap, and they are the ones
+that overflow in FP16 or lose the ranking of small distances in INT8.
+
+A node belongs to the backbone when one component of its ``/``-separated name is in :data:`BACKBONE_SCOPES`
+(``torch.onnx.export`` names nodes after the module path, e.g. ``/model/backbone/blocks.3/conv/Conv``). A graph
+with no such names falls back to a structural rule: every node reachable from the first ``Conv`` that is not
+downstream of a head op (:data:`HEAD_OPS`: MatMul, ReduceMin, TopK, Sqrt, Softmax, ...).
+"""
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import Iterable
+
+from edgead.errors import EngineError
+
+BACKBONE_SCOPES = ("backbone", "feature_extractor", "encoder")
+"""Module names whose nodes form the backbone (one component of the node name must match exactly)."""
+
+HEAD_OPS = frozenset({
+    "MatMul", "Gemm", "Einsum", "TopK", "ReduceMin", "ReduceMax", "ReduceSum", "ReduceMean", "ReduceL2",
+    "ArgMin", "ArgMax", "Sqrt", "Softmax", "LogSoftmax", "LayerNormalization", "Pow",
+})
+"""Ops that start the scoring head in the structural fallback."""
+
+CONTRACT_INPUT = "image"
+CONTRACT_OUTPUTS = ("score", "map", "raw_score", "raw_map")
+NORM_INITIALIZERS = ("edgead_image_lo", "edgead_image_thr", "edgead_pixel_lo", "edgead_pixel_thr")
+
+
+@dataclass(frozen=True)
+class Regions:
+    """Node names split by precision region.
+
+    Attributes:
+        backbone: nodes that may be lowered (FP16 / INT8).
+        kept: nodes that stay FP32 (pre-processing, head, post-processing).
+        rule: ``"scope"`` or ``"structure"``: which rule found the backbone.
+    """
+
+    backbone: tuple[str, ...]
+    kept: tuple[str, ...]
+    rule: str
+
+
+def ensure_node_names(model) -> None:
+    """Give every unnamed node a unique name (the block lists and the quantizer address nodes by name)."""
+    seen = {n.name for n in model.graph.node if n.name}
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            name = f"{node.op_type}_edgead_{i}"
+            while name in seen:
+                name += "_"
+            node.name = name
+            seen.add(name)
+
+
+def _in_scope(name: str, scopes: Iterable[str]) -> bool:
+    parts = set(name.strip("/").split("/"))
+    return any(s in parts for s in scopes)
+
+
+def _structural_backbone(nodes) -> set[str]:
+    consumers = defaultdict(list)
+    for node in nodes:
+        for t in node.input:
+            consumers[t].append(node)
+    first_conv = next((n for n in nodes if n.op_type == "Conv"), None)
+    if first_conv is None:
+        return set()
+
+    def downstream(starts) -> set[str]:
+        out, queue = set(), deque(starts)
+        while queue:
+            node = queue.popleft()
+            if node.name in out:
+                continue
+            out.add(node.name)
+            for t in node.output:
+                queue.extend(consumers[t])
+        return out
+
+    after_head = downstream([n for n in nodes if n.op_type in HEAD_OPS])
+    return downstream([first_conv]) - after_head
+
+
+def split_regions(model, scopes: Iterable[str] = BACKBONE_SCOPES) -> Regions:
+    """Split a contract graph into the backbone (may be lowered) and the rest (stays FP32).
+
+    Args:
+        model: an ``onnx.ModelProto`` (unnamed nodes are named first, in place).
+        scopes: module names that mark the backbone in node names.
+
+    Returns:
+        The :class:`Regions`.
+
+    Raises:
+        EngineError: if no backbone can be found (nothing to lower).
+
+    Example:
+        >>> regions = split_regions(onnx.load("model.onnx"))        # doctest: +SKIP
+    """
+    ensure_node_names(model)
+    nodes = list(model.graph.node)
+    scopes = tuple(scopes)
+    backbone = {n.name for n in nodes if _in_scope(n.name, scopes)}
+    rule = "scope"
+    if not backbone:
+        backbone, rule = _structural_backbone(nodes), "structure"
+    if not backbone:
+        raise EngineError(f"no backbone found in the graph (no node under {list(scopes)} and no Conv)",
+                          hint="name the feature extractor module 'backbone' in the detector")
+    return Regions(backbone=tuple(n.name for n in nodes if n.name in backbone),
+                   kept=tuple(n.name for n in nodes if n.name not in backbone), rule=rule)
+
+
+def check_contract(model, *, where: str) -> None:
+    """Check the converted graph's I/O and normalisation initializers against the graph contract.
+
+    Args:
+        model: the converted ``onnx.ModelProto``.
+        where: what the graph is, for the message (e.g. ``"FP16 graph"``).
+
+    Raises:
+        EngineError: naming the broken part of the contract.
+    """
+    from onnx import TensorProto
+
+    inputs = {i.name: i.type.tensor_type.elem_type for i in model.graph.input}
+    if inputs.get(CONTRACT_INPUT) != TensorProto.UINT8:
+        raise EngineError(f"{where}: input {CONTRACT_INPUT!r} must be uint8, got {inputs}")
+    outputs = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
+    for name in CONTRACT_OUTPUTS:
+        if outputs.get(name) != TensorProto.FLOAT:
+            raise EngineError(f"{where}: output {name!r} must be float32, got elem_type {outputs.get(name)}")
+    inits = {i.name: i.data_type for i in model.graph.initializer}
+    for name in NORM_INITIALIZERS:
+        if inits.get(name) != TensorProto.FLOAT:
+            raise EngineError(f"{where}: normalisation initializer {name!r} missing or not float32",
+                              hint="thresholds could no longer be changed; report this as a bug")
+
+
+def has_explicit_precision(model) -> bool:
+    """True when the graph carries its own precision (Q/DQ nodes or FP16 tensors): TensorRT builds it strongly typed."""
+    from onnx import TensorProto
+
+    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node):
+        return True
+    if any(i.data_type == TensorProto.FLOAT16 for i in model.graph.initializer):
+        return True
+    return any(n.op_type == "Cast" and any(a.name == "to" and a.i == TensorProto.FLOAT16 for a in n.attribute)
+               for n in model.graph.node)

@@ -1,0 +1,178 @@
+"""``edgead convert``: bundle -> converted bundle for one target (FP32 / FP16 / INT8 / auto), gated.
+
+The signature of :func:`convert` maps 1:1 to the CLI flags: ``--bundle B --target T --precision
+fp32|fp16|int8|auto [--calib DIR] [--calib-method M] --out OUT [--check DIR] [--tolerance-pt X]
+[--pixel-tolerance-pt X] [--force]``.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from edgead.bundle import META, MANIFEST, ONNX, Bundle, load_bundle, write_bundle
+from edgead.calibration.quantize import CalibMethod
+from edgead.convert.gate import (DEFAULT_PIXEL_TOLERANCE_PT, DEFAULT_TOLERANCE_PT, enforce, load_check_set,
+                                 measure_latency, run_gate)
+from edgead.convert.report import Candidate, ConversionReport
+from edgead.convert.targets import Precision, Target, get_target
+from edgead.errors import ConfigError, GateError
+from edgead.infer import BackendKind
+
+ENGINE = "model.engine"
+REPORT_JSON, REPORT_MD = "conversion-report.json", "conversion-report.md"
+
+
+def _make(precision: Precision, bundle: Bundle, work: Path, calib, calib_method: CalibMethod) -> tuple[Path, dict]:
+    """Write the candidate graph for ``precision``; returns (path, details for edgead.yaml)."""
+    out = work / f"model.{precision.value}.onnx"
+    if precision is Precision.FP32:
+        shutil.copyfile(bundle.onnx_path, out)
+        return out, {}
+    if precision is Precision.FP16:
+        from edgead.convert.fp16 import convert_fp16
+
+        res = convert_fp16(bundle.onnx_path, out)
+        return out, {"rule": res.rule, "kept_fp32_nodes": len(res.kept), "lowered_nodes": len(res.lowered)}
+    from edgead.calibration.quantize import quantize_int8
+
+    res = quantize_int8(bundle.onnx_path, out, calib, method=calib_method)
+    return out, {"calibration": {"fingerprint": res.fingerprint, "method": res.method.value,
+                                 "n_images": res.n_images, "source": str(calib.source)},
+                 "rule": res.rule, "excluded_nodes": list(res.excluded)}
+
+
+def _open(path: Path, bundle: Bundle):
+    from edgead.infer.onnxrt import OnnxRuntimeBackend
+
+    eng = OnnxRuntimeBackend(path, providers=["CPUExecutionProvider"])
+    eng.set_model_resolution(bundle.input_spec.height, bundle.input_spec.width)
+    return eng
+
+
+def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision: Precision | str, *,
+            out: str | os.PathLike, calib: str | os.PathLike | None = None,
+            calib_method: CalibMethod | str = CalibMethod.MINMAX, check: str | os.PathLike | None = None,
+            tolerance_pt: float = DEFAULT_TOLERANCE_PT, pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT,
+            force: bool = False, latency_runs: int = 20) -> ConversionReport:
+    """Convert a bundle for a target and write the result as a bundle.
+
+    Args:
+        bundle: the FP32 bundle (directory or ``.edgead``).
+        target: a target profile name (``convert/profiles/<name>.yaml``).
+        precision: ``fp32`` | ``fp16`` | ``int8`` | ``auto`` (try the target's precisions, keep the fastest that
+            passes the gate; needs ``check``).
+        out: the output bundle directory.
+        calib: folder (or ``.txt`` list) of good images; required for INT8.
+        calib_method: ``minmax`` | ``entropy`` | ``percentile``.
+        check: MVTec-layout folder with a labelled test split: the accuracy gate runs when given.
+        tolerance_pt: largest image-AUROC drop (points).
+        pixel_tolerance_pt: largest pixel-AUROC drop (points).
+        force: write the artifact even when the gate fails (recorded in the report).
+        latency_runs: timed runs per candidate on this machine.
+
+    Returns:
+        The :class:`ConversionReport` (also written into the bundle as JSON and Markdown).
+
+    Raises:
+        ConfigError: unknown target or precision, precision not allowed by the target, INT8 without ``calib``,
+            ``auto`` without ``check``.
+        CalibrationError: bad calibration set.  GateError: the gate failed and not ``force``.
+        BundleError: bad source bundle.  EngineError: conversion or engine build failed.
+    """
+    src = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    tgt = get_target(target)
+    try:
+        prec = Precision(precision)
+    except ValueError:
+        raise ConfigError(f"unknown precision {precision!r}", hint=f"use one of {[p.value for p in Precision]}") \
+            from None
+    if prec is Precision.AUTO:
+        if check is None:
+            raise ConfigError("--precision auto needs --check DIR", hint="the gate decides which precision is kept")
+        wanted = [p for p in tgt.precisions if p is not Precision.INT8 or calib is not None]
+    elif prec not in tgt.precisions:
+        raise ConfigError(f"target {tgt.name} does not allow {prec.value}",
+                          hint=f"use one of {[p.value for p in tgt.precisions]}")
+    else:
+        wanted = [prec]
+    if prec is Precision.INT8 and calib is None:
+        raise ConfigError("--precision int8 needs --calib DIR (good images)", hint="see calibration/README.md")
+    spec = src.input_spec
+    calib_set = None
+    if calib is not None and Precision.INT8 in wanted:
+        from edgead.calibration.dataset import load_calibration_set
+
+        calib_set = load_calibration_set(calib, channels=spec.channels)
+    check_set = load_check_set(check, channels=spec.channels, map_hw=(spec.height, spec.width)) if check else None
+    from edgead.convert.trt_build import build_engine, tensorrt_available, trtexec_command
+
+    is_trt = tgt.backend is BackendKind.TENSORRT
+    with tempfile.TemporaryDirectory(prefix="edgead-convert-") as tmp:
+        work = Path(tmp)
+        made, cands = {}, []
+        ref = _open(src.onnx_path, src) if check_set is not None else None
+        for p in wanted:
+            path, details = _make(p, src, work, calib_set, CalibMethod(calib_method))
+            made[p] = (path, details)
+            with _open(path, src) as eng:
+                if check_set is not None:
+                    gate = run_gate(ref, eng, check_set, artifact=path, tolerance_pt=tolerance_pt,
+                                    pixel_tolerance_pt=pixel_tolerance_pt, latency_runs=latency_runs)
+                    lat = (gate.latency_median_ms, gate.latency_p99_ms)
+                else:
+                    import numpy as np
+
+                    gate = None
+                    lat = measure_latency(eng, np.zeros((1, spec.height, spec.width, spec.channels), np.uint8),
+                                          latency_runs) if latency_runs else (None, None)
+            cands.append(Candidate(p.value, path.stat().st_size, lat[0], lat[1], gate, details))
+        if ref is not None:
+            ref.close()
+        chosen = _choose(cands, prec, force, tgt)
+        cprec = Precision(chosen.precision)
+        onnx_path, details = made[cprec]
+        files = {n: src.root / n for n in src.manifest["files"] if n not in (META, MANIFEST, ONNX)}
+        files[ONNX] = onnx_path
+        trtexec = trtexec_command(f"{out}/{ONNX}", f"{out}/{ENGINE}", tgt, spec.channels) if is_trt else None
+        if is_trt and tensorrt_available():
+            files[ENGINE] = build_engine(onnx_path, work / ENGINE, tgt, cprec, model_hash=src.model_hash,
+                                         input_hw=(spec.height, spec.width), channels=spec.channels,
+                                         bundle_format_version=int(src.meta["format_version"]))
+            engine = f"built: {out}/{ENGINE} (TensorRT on this machine)"
+        elif is_trt:
+            engine = (f"not built here (no TensorRT/GPU): build on the {tgt.name} station with "
+                      f"`edgead build-engine --bundle {out} --target {tgt.name}` (or deploy does it)")
+        else:
+            engine = "none (ONNX Runtime target)"
+        report = ConversionReport(
+            source=str(src.root), source_hash=src.model_hash, target=tgt.name, backend=tgt.backend.value,
+            requested=prec.value, chosen=cprec.value, out=str(out), candidates=cands, engine=engine,
+            trtexec=trtexec, forced=bool(chosen.gate is not None and not chosen.gate.passed))
+        meta = copy.deepcopy(src.meta)
+        meta["conversion"] = {
+            "target": tgt.name, "backend": tgt.backend.value, "precision": cprec.value,
+            "source_bundle_sha256": src.model_hash, **details,
+            "gate": chosen.gate.to_dict() if chosen.gate is not None else None, "forced": report.forced,
+        }
+        files[REPORT_JSON] = report.to_json().encode()
+        files[REPORT_MD] = report.to_markdown().encode()
+        write_bundle(out, meta, files)
+    return report
+
+
+def _choose(cands: list[Candidate], requested: Precision, force: bool, tgt: Target) -> Candidate:
+    if requested is not Precision.AUTO:
+        c = cands[0]
+        if c.gate is not None:
+            enforce(c.gate, what=f"{c.precision} conversion for {tgt.name}", force=force)
+        return c
+    passing = [c for c in cands if c.passed]
+    pool = passing or (cands if force else [])
+    if not pool:
+        raise GateError("no precision passed the accuracy gate: " +
+                        "; ".join(f"{c.precision}: {', '.join(c.gate.reasons)}" for c in cands),
+                        hint="use --force to keep the fastest anyway, or raise --tolerance-pt")
+    return min(pool, key=lambda c: (c.latency_median_ms is None, c.latency_median_ms or 0.0))

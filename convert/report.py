@@ -1,0 +1,79 @@
+"""The conversion report: every candidate's gate numbers, the choice, and how the engine gets built (JSON + Markdown)."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from edgead.convert.gate import GateReport
+
+
+@dataclass
+class Candidate:
+    """One converted precision: its artifact, gate numbers and latency on this machine."""
+
+    precision: str
+    size_bytes: int
+    latency_median_ms: float | None = None
+    latency_p99_ms: float | None = None
+    gate: GateReport | None = None
+    details: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.gate is None or self.gate.passed
+
+
+@dataclass
+class ConversionReport:
+    """What ``edgead convert`` did.
+
+    Attributes:
+        source: source bundle path; source_hash: its ``bundle_sha256``.
+        target, backend: the target profile and its runtime.
+        requested, chosen: the precision asked for (maybe ``auto``) and the one written.
+        out: the output bundle; candidates: every precision tried.
+        engine: ``built: <path>`` or what to run on the target.
+        trtexec: the equivalent trtexec command (TensorRT targets) or None.
+    """
+
+    source: str
+    source_hash: str
+    target: str
+    backend: str
+    requested: str
+    chosen: str
+    out: str
+    candidates: list[Candidate]
+    engine: str
+    trtexec: str | None
+    forced: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str) + "\n"
+
+    def to_markdown(self) -> str:
+        lines = [f"# Conversion of `{self.source}` for `{self.target}` ({self.backend})", "",
+                 f"- source bundle hash: `{self.source_hash}`",
+                 f"- precision: requested `{self.requested}`, chosen **`{self.chosen}`**" +
+                 (" (forced past the gate)" if self.forced else ""),
+                 f"- output bundle: `{self.out}`", f"- engine: {self.engine}", "",
+                 "| precision | size (KiB) | latency median / p99 (ms) | image AUROC Δ (pt) | pixel AUROC Δ (pt) "
+                 "| score drift max / p99 | agreement | gate |",
+                 "|---|---|---|---|---|---|---|---|"]
+        for c in self.candidates:
+            g = c.gate
+            lat = "n/a" if c.latency_median_ms is None else f"{c.latency_median_ms:.2f} / {c.latency_p99_ms:.2f}"
+            if g is None:
+                cells = ["n/a"] * 4 + ["not run (no --check)"]
+            else:
+                pix = "n/a" if g.pixel_auroc_delta_pt is None else f"{g.pixel_auroc_delta_pt:+.2f}"
+                cells = [f"{g.image_auroc_delta_pt:+.2f}", pix, f"{g.score_drift_max:.4f} / {g.score_drift_p99:.4f}",
+                         f"{100 * g.agreement:.1f}%", "pass" if g.passed else "FAIL: " + "; ".join(g.reasons)]
+            lines.append(f"| {c.precision} | {c.size_bytes / 1024:.0f} | {lat} | " + " | ".join(cells) + " |")
+        if self.trtexec:
+            lines += ["", "Equivalent trtexec command (writes a bare engine; edgead needs its header, so prefer "
+                      "`edgead build-engine`):", "", "```", self.trtexec, "```"]
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,4 @@
+"""``python -m edgead``."""
+from edgead.cli import main
+
+raise SystemExit(main())

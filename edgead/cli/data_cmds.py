@@ -1,0 +1,41 @@
+"""``edgead synth``: write a synthetic station (dataset in the MVTec AD layout, or a replay folder of captures)."""
+from __future__ import annotations
+
+import argparse
+
+from edgead.errors import ExitStatus
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synth", help="generate a synthetic station: a dataset, or misaligned captures to replay")
+    p.add_argument("--out", required=True, help="a new or empty folder")
+    p.add_argument("--captures", type=int, default=0, metavar="N",
+                   help="write N raw captures for folder:// replay instead of a dataset")
+    p.add_argument("--defect-rate", type=float, default=0.3, help="with --captures: share of defective parts")
+    p.add_argument("--n-train", type=int, default=60)
+    p.add_argument("--n-test-good", type=int, default=20)
+    p.add_argument("--n-test-defect", type=int, default=20)
+    p.add_argument("--misaligned", action="store_true", help="dataset of raw captures instead of aligned parts")
+    p.add_argument("--height", type=int, default=256)
+    p.add_argument("--width", type=int, default=320)
+    p.add_argument("--gray", action="store_true", help="a monochrome camera")
+    p.add_argument("--max-shift-px", type=float, default=12.0)
+    p.add_argument("--max-rotation-deg", type=float, default=3.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=cmd_synth)
+
+
+def cmd_synth(args) -> int:
+    from edgead.data import Color
+    from edgead.data.synthetic import StationSpec, generate_captures, generate_dataset
+
+    spec = StationSpec(height=args.height, width=args.width, color=Color.GRAY if args.gray else Color.RGB,
+                       max_shift_px=args.max_shift_px, max_rotation_deg=args.max_rotation_deg)
+    if args.captures:
+        out = generate_captures(args.out, spec, n=args.captures, defect_rate=args.defect_rate, seed=args.seed)
+        print(f"{args.captures} captures in {out} (truth.json maps each file to its ground truth)")
+    else:
+        out = generate_dataset(args.out, spec, n_train=args.n_train, n_test_good=args.n_test_good,
+                               n_test_defect=args.n_test_defect, seed=args.seed, aligned=not args.misaligned)
+        print(f"dataset in {out} (MVTec AD layout, reference.png, truth.json)")
+    return ExitStatus.OK

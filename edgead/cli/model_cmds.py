@@ -1,0 +1,176 @@
+"""``edgead train | eval | predict | threshold | info | pack``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from edgead.cli.output import fmt, print_json
+from edgead.errors import ExitStatus
+
+EVAL_KEYS = ("image_auroc", "pixel_auroc", "aupro", "f1_max", "ap", "threshold", "n_good", "n_defective")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from edgead.models.registry import MODELS
+
+    p = sub.add_parser("train", help="train a detector on good images and write a bundle")
+    p.add_argument("--data", required=True, help="MVTec-layout folder (train/good required, test/ optional)")
+    p.add_argument("--model", default="patchcore", choices=sorted(MODELS), help="model type")
+    p.add_argument("--out", required=True, help="bundle directory to write (NAME.edgead: also pack an archive)")
+    p.add_argument("--image-size", default=None, help="N (long side, aspect kept) or HxW; default 256 long side")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="good images held out for the threshold")
+    p.add_argument("--target-frr", type=float, default=0.01, help="target false-reject rate on good parts")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model parameter override")
+    p.add_argument("--no-eval", action="store_true", help="skip the evaluation on test/")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a bundle on a labelled dataset")
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--data", required=True, help="MVTec-layout folder with test/")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--report", default=None, metavar="DIR", help="write overlays of the worst cases and a table")
+    p.add_argument("--backend", default=None, choices=["onnxruntime", "tensorrt"])
+    p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser("predict", help="score images with a bundle")
+    p.add_argument("--bundle", required=True)
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="one JSON object per image")
+    p.add_argument("--overlay-dir", default=None, help="write heatmap overlays here")
+    p.set_defaults(handler=cmd_predict)
+
+    p = sub.add_parser("threshold", help="move a bundle's threshold without retraining")
+    p.add_argument("--bundle", required=True)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--image-threshold", type=float, help="new raw image threshold")
+    g.add_argument("--target-frr", type=float, help="recalibrate on --data good images to this false-reject rate")
+    p.add_argument("--data", help="folder of good images (for --target-frr)")
+    p.add_argument("--out", help="write a new bundle here instead of in place")
+    p.set_defaults(handler=cmd_threshold)
+
+    p = sub.add_parser("info", help="verify a bundle and print its metadata")
+    p.add_argument("bundle")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_info)
+
+    p = sub.add_parser("pack", help="pack a bundle directory into one .edgead file")
+    p.add_argument("bundle")
+    p.add_argument("archive")
+    p.set_defaults(handler=cmd_pack)
+
+
+def _overrides(pairs: list[str]) -> dict:
+    import yaml
+
+    from edgead.errors import ConfigError
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def cmd_train(args) -> int:
+    from edgead.bundle import pack_bundle
+    from edgead.train.pipeline import TrainConfig, train
+    from edgead.train.sizing import parse_image_size
+
+    out = Path(args.out)
+    bundle_dir = out.with_suffix("") if out.suffix == ".edgead" else out
+    cfg = TrainConfig(model=args.model, image_size=parse_image_size(args.image_size), val_fraction=args.val_fraction,
+                      target_frr=args.target_frr, seed=args.seed, batch_size=args.batch_size,
+                      params=_overrides(args.set), evaluate=not args.no_eval)
+    result = train(args.data, bundle_dir, cfg, progress=not args.quiet)
+    if out.suffix == ".edgead":
+        pack_bundle(bundle_dir, out)
+    m = result.metrics or {}
+    print(f"bundle {bundle_dir} ({result.bundle.model_hash[:12]}) trained in {result.seconds:.1f} s; "
+          f"threshold {result.bundle.meta['thresholds']['image']:.5g}")
+    if m:
+        print("  " + "  ".join(f"{k}={fmt(m.get(k))}" for k in ("image_auroc", "pixel_auroc", "aupro", "f1_max")))
+    return ExitStatus.OK
+
+
+def cmd_eval(args) -> int:
+    from edgead.evaluation import evaluate_bundle
+
+    result = evaluate_bundle(args.bundle, args.data, backend=args.backend, progress=not args.json,
+                             report_dir=args.report)
+    m = result.metrics
+    if args.json:
+        print_json(m)
+    else:
+        for k in EVAL_KEYS + ("ms_per_image",):
+            print(f"{k:>14}: {fmt(m.get(k))}")
+        if args.report:
+            print(f"report: {Path(args.report) / 'report.md'}")
+    return ExitStatus.OK
+
+
+def cmd_predict(args) -> int:
+    import cv2
+
+    from edgead.bundle import load_bundle
+    from edgead.data import Color, load_image
+    from edgead.infer import open_backend
+
+    bundle = load_bundle(args.bundle)
+    color = Color(bundle.meta["input"]["color"])
+    with open_backend(bundle.root) as engine:
+        for path in args.images:
+            image = load_image(path, color)
+            pred = engine.infer(image[None])
+            score, raw = float(pred.score[0]), float(pred.raw_score[0])
+            verdict = "reject" if score >= 0.5 else "accept"
+            row = {"image": path, "verdict": verdict, "score": score, "raw_score": raw,
+                   "defect_area_px": int((pred.map[0] >= 0.5).sum())}
+            if args.overlay_dir:
+                from edgead.evaluation.report import overlay
+
+                out = Path(args.overlay_dir)
+                out.mkdir(parents=True, exist_ok=True)
+                row["overlay"] = str(out / (Path(path).stem + "_overlay.png"))
+                cv2.imwrite(row["overlay"], overlay(image, pred.map[0])[:, :, ::-1])
+            if args.json:
+                print_json(row)
+            else:
+                print(f"{verdict:6} score={score:.3f} raw={raw:.5g}  {path}")
+    return ExitStatus.OK
+
+
+def cmd_threshold(args) -> int:
+    from edgead.convert.threshold import set_threshold
+
+    bundle = set_threshold(args.bundle, image_threshold=args.image_threshold, target_frr=args.target_frr,
+                           data=args.data, out=args.out)
+    t = bundle.meta["thresholds"]
+    print(f"bundle {bundle.root} ({bundle.model_hash[:12]}): image threshold {t['image']:.5g} ({t['method']})")
+    return ExitStatus.OK
+
+
+def cmd_info(args) -> int:
+    import yaml
+
+    from edgead.bundle import load_bundle
+
+    bundle = load_bundle(args.bundle)
+    info = {"path": str(bundle.root), "model_hash": bundle.model_hash, **bundle.meta}
+    if args.json:
+        print_json(info)
+    else:
+        sys.stdout.write(yaml.safe_dump(info, sort_keys=False))
+    return ExitStatus.OK
+
+
+def cmd_pack(args) -> int:
+    from edgead.bundle import pack_bundle
+
+    print(pack_bundle(args.bundle, args.archive))
+    return ExitStatus.OK

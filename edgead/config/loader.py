@@ -1,0 +1,186 @@
+"""Generic, strict conversion of plain dicts into frozen dataclasses.
+
+Every section is a frozen dataclass whose fields have defaults; a mapping is converted field by field:
+unknown keys are rejected with a "did you mean", enums are parsed from their values, nested dataclasses and
+tuples of them are recursed into, and every error names the full key (``plc.register_map.verdict``).
+
+Example:
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Cam:
+    ...     url: str = "folder://x"
+    ...     timeout_ms: int = 2000
+    >>> from_dict(Cam, {"timeout_ms": 500}).timeout_ms
+    500
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import os
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from edgead.errors import ConfigError
+
+_NONE = type(None)
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    """Read a YAML mapping; :class:`ConfigError` names the file and the line on a syntax error."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p}: the top level must be a mapping of sections")
+    return data
+
+
+def parse_set(pairs: list[str]) -> dict:
+    """``["a.b=1", "c=x"]`` -> nested dict; values parsed as YAML scalars (no eval)."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. camera.timeout_ms=500")
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {pair!r}: {part} is both a value and a section")
+        node[parts[-1]] = yaml.safe_load(value)
+    return out
+
+
+def merge_overrides(base: dict, overrides: Mapping) -> dict:
+    """Deep-merge ``overrides`` into a copy of ``base`` (the rightmost source wins)."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge_overrides(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def from_dict(cls: type, data: Any, path: str = "", base_dir: Path | None = None):
+    """Build the frozen dataclass ``cls`` from ``data`` (a mapping), strictly.
+
+    Args:
+        cls: a dataclass type whose fields all have defaults (or are required).
+        data: the mapping (None means all defaults).
+        path: the key prefix for messages.
+        base_dir: relative ``Path`` fields are resolved against it (the config file's folder).
+
+    Returns:
+        An instance of ``cls``.
+
+    Raises:
+        ConfigError: unknown key (with a suggestion), wrong type, bad enum value, missing required key.
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__} {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(fields))}"
+            raise ConfigError(f"{_join(path, key)}: unknown key", hint=hint)
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = convert(hints[name], data[name], _join(path, name), base_dir)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{_join(path, name)}: required key is missing")
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:  # __post_init__ checks
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{path or cls.__name__}: {exc}") from exc
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def convert(tp: Any, value: Any, path: str, base_dir: Path | None = None) -> Any:
+    """Convert one value to the annotated type ``tp`` (see :func:`from_dict`)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, getattr(types, "UnionType", ())):
+        if value is None and _NONE in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not _NONE):
+            try:
+                return convert(arg, value, path, base_dir)
+            except ConfigError as exc:
+                errors.append(exc.message)
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: {value!r} matches none of {args}")
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path, base_dir)
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        item = args[0] if args else Any
+        return tuple(convert(item, v, f"{path}[{i}]", base_dir) for i, v in enumerate(value))
+    if origin in (dict, Mapping) or tp is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        vt = args[1] if len(args) == 2 else Any
+        return {str(k): convert(vt, v, f"{path}.{k}", base_dir) for k, v in value.items()}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            allowed = ", ".join(repr(m.value) for m in tp)
+            raise ConfigError(f"{path}: {value!r} is not one of {allowed}") from None
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{path}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}", hint=_unit_hint(path))
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}", hint=_unit_hint(path))
+        return float(value)
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return str(value)
+    if tp is Path:
+        if not isinstance(value, (str, os.PathLike)):
+            raise ConfigError(f"{path}: expected a path, got {value!r}")
+        p = Path(os.path.expanduser(str(value)))
+        return p if p.is_absolute() or base_dir is None else (base_dir / p)
+    raise ConfigError(f"{path}: unsupported type {tp!r} (internal)")
+
+
+def _unit_hint(path: str) -> str | None:
+    for suffix, unit in (("_ms", "milliseconds"), ("_us", "microseconds"), ("_s", "seconds"),
+                         ("_px", "pixels"), ("_mb", "megabytes"), ("_db", "decibels"), ("_hz", "hertz")):
+        if path.endswith(suffix):
+            return f"the key's unit is in its name: a plain number of {unit}, without a unit suffix"
+    return None

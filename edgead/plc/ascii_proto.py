@@ -1,0 +1,105 @@
+"""ASCII telegram protocol: pure functions, bytes in and bytes out.
+
+PLC -> station: a trigger line ``T<id>\\r\\n`` (prefix configurable; ``<id>`` is 1..32 characters of
+``[A-Za-z0-9_-]``, digits-only ids become ints). ``\\n`` ends a line; one ``\\r`` before it is dropped.
+
+Station -> PLC: one line per result from the templates (defaults ``OK {part_id}\\r\\n``, ``NG {part_id}\\r\\n``,
+``NR {part_id}\\r\\n`` for no-read, ``FLT {part_id}\\r\\n`` for fault; ``{seq}`` and ``{score}`` are also
+available).
+
+Noise: a line that is not exactly a trigger (noise bytes, a wrong prefix, non-printable bytes, or longer than
+``max_line_bytes`` without a line end) is reported as :class:`GarbageLine` and never taken as a trigger; the
+decoder resyncs on the next line end. A PLC that gets no answer within its window re-sends the trigger.
+
+Example:
+    >>> decode(b"\\x00\\xffzz\\r\\nT17\\r\\n", AsciiConfig())
+    (6, GarbageLine(raw=b'\\x00\\xffzz\\r\\n'))
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from edgead.plc.base import PartResult
+from edgead.plc.config import AsciiConfig
+from edgead.verdict import Verdict
+
+_ID = re.compile(rb"[A-Za-z0-9_-]{1,32}")
+
+
+@dataclass(frozen=True)
+class TriggerLine:
+    """A valid trigger telegram."""
+
+    part_id: int | str
+
+
+@dataclass(frozen=True)
+class GarbageLine:
+    """Bytes that were not a telegram (dropped)."""
+
+    raw: bytes
+
+
+def template_for(verdict: Verdict, cfg: AsciiConfig) -> str:
+    """The result template of a verdict (the one table for ASCII)."""
+    return {Verdict.ACCEPT: cfg.pass_template, Verdict.REJECT: cfg.reject_template,
+            Verdict.NO_READ: cfg.no_read_template, Verdict.FAULT: cfg.fault_template}[verdict]
+
+
+def encode_result(result: PartResult, cfg: AsciiConfig) -> bytes:
+    """The result telegram.
+
+    Args:
+        result: the part's result.
+        cfg: templates and encoding.
+
+    Returns:
+        The encoded line, e.g. ``b"OK 17\\r\\n"``.
+
+    Example:
+        >>> encode_result(PartResult(17, 1, Verdict.ACCEPT, 0.1), AsciiConfig())
+        b'OK 17\\r\\n'
+    """
+    text = template_for(result.verdict, cfg).format(part_id=result.part_id, seq=result.seq, score=result.score)
+    return text.encode(cfg.encoding)
+
+
+def parse_line(line: bytes, cfg: AsciiConfig) -> TriggerLine | None:
+    """A trigger from one line without its terminator, or None when the line is not exactly a trigger."""
+    prefix = cfg.trigger_prefix.encode(cfg.encoding)
+    if not line.startswith(prefix):
+        return None
+    body = line[len(prefix):]
+    if not _ID.fullmatch(body):
+        return None
+    text = body.decode("ascii")
+    return TriggerLine(int(text) if text.isdigit() else text)
+
+
+def decode(buf: bytes, cfg: AsciiConfig) -> tuple[int, TriggerLine | GarbageLine | None]:
+    """The next telegram (or garbage) in a byte stream.
+
+    Args:
+        buf: bytes received so far.
+        cfg: prefix and line length bound.
+
+    Returns:
+        ``(consumed, TriggerLine)``, ``(consumed, GarbageLine)``, or ``(0, None)`` to wait for more bytes.
+        An empty line (e.g. a lone ``\\r\\n``) is consumed silently as ``(n, None)``.
+    """
+    end = buf.find(b"\n")
+    if end < 0:
+        if len(buf) > cfg.max_line_bytes:
+            return len(buf), GarbageLine(bytes(buf))
+        return 0, None
+    raw = bytes(buf[:end + 1])
+    line = raw[:-1]
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    if not line:
+        return end + 1, None
+    if len(raw) > cfg.max_line_bytes + 2:
+        return end + 1, GarbageLine(raw)
+    trigger = parse_line(line, cfg)
+    return end + 1, trigger if trigger is not None else GarbageLine(raw)

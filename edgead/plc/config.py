@@ -1,0 +1,215 @@
+"""The ``plc`` configuration section: frozen dataclasses, validated once, plus the URL query parser.
+
+Example:
+    >>> cfg = PlcConfig.from_dict({"protocol": "ascii", "url": "/dev/ttyUSB0?baud=9600"})
+    >>> cfg.protocol
+    <Protocol.ASCII: 'ascii'>
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Mapping
+from urllib.parse import parse_qsl, urlencode
+
+from edgead.errors import ConfigError
+from edgead.verdict import Verdict
+
+
+class Protocol(str, Enum):
+    """How the station talks to the PLC (``plc.protocol``)."""
+
+    MODBUS_CLIENT = "modbus-client"  # the station polls and writes the PLC's registers
+    MODBUS_SERVER = "modbus-server"  # the PLC polls the station's register image
+    ASCII = "ascii"  # text telegrams: ``T<id>\\r\\n`` in, ``OK <id>\\r\\n`` out
+    DISCRETE = "discrete"  # pulses on RTS (pass) / DTR (reject), no trigger input
+
+
+class Line(str, Enum):
+    """A modem-control output line used as a discrete output."""
+
+    RTS = "rts"
+    DTR = "dtr"
+
+
+PARITIES = ("N", "E", "O", "M", "S")
+
+
+@dataclass(frozen=True)
+class SerialConfig:
+    """Line settings; URL query parameters (``?baud=19200&parity=N&stopbits=1&bytesize=8``) override them."""
+
+    baudrate: int = 19200
+    parity: str = "N"
+    stopbits: float = 1
+    bytesize: int = 8
+
+    def __post_init__(self) -> None:
+        if self.parity not in PARITIES:
+            raise ConfigError(f"plc.serial.parity: {self.parity!r} is not one of {PARITIES}")
+        if self.stopbits not in (1, 1.5, 2):
+            raise ConfigError(f"plc.serial.stopbits: {self.stopbits!r} is not 1, 1.5 or 2")
+        if self.bytesize not in (5, 6, 7, 8):
+            raise ConfigError(f"plc.serial.bytesize: {self.bytesize!r} is not 5..8")
+
+
+@dataclass(frozen=True)
+class RegisterMapConfig:
+    """0-based Modbus addresses of each signal; ``None`` leaves a signal out. See ``register_map``."""
+
+    verdict_register: int | None = 0
+    result_valid_register: int | None = 1
+    counter_register: int | None = 2
+    part_id_register: int | None = 3
+    seq_register: int | None = 4
+    score_register: int | None = 5
+    status_register: int | None = 6
+    trigger_register: int | None = 7
+    trigger_ack_register: int | None = 8
+    pass_coil: int | None = 0
+    result_valid_coil: int | None = 1
+
+
+@dataclass(frozen=True)
+class ModbusConfig:
+    """Modbus RTU settings shared by the client and server links."""
+
+    unit_id: int = 1
+    reply_timeout_ms: int = 200  # client: "PLC did not reply within N ms"
+    retries: int = 2  # client: extra attempts after a timeout or a corrupt reply
+    poll_ms: int = 10  # client: trigger polling period
+    image_registers: int = 32  # server: size of the register image (addresses 0..n-1)
+    image_coils: int = 32
+    max_garbage_bytes: int = 4096  # server: this many noise bytes in a row raise PlcError
+
+
+@dataclass(frozen=True)
+class AsciiConfig:
+    """ASCII telegrams. Templates are ``str.format`` strings with ``{part_id}``, ``{seq}`` and ``{score}``."""
+
+    pass_template: str = "OK {part_id}\r\n"
+    reject_template: str = "NG {part_id}\r\n"
+    no_read_template: str = "NR {part_id}\r\n"
+    fault_template: str = "FLT {part_id}\r\n"
+    trigger_prefix: str = "T"
+    max_line_bytes: int = 64
+    max_garbage_lines: int = 32  # this many garbage lines in a row raise PlcError
+    encoding: str = "ascii"
+
+
+@dataclass(frozen=True)
+class DiscreteConfig:
+    """Discrete outputs: a result is one pulse of ``pulse_ms`` on the pass or the reject line."""
+
+    pass_line: Line = Line.RTS
+    reject_line: Line = Line.DTR
+    pulse_ms: int = 50
+    gap_ms: int = 20  # minimum low time after a pulse, so back-to-back results are separate edges
+
+    def __post_init__(self) -> None:
+        if self.pass_line == self.reject_line:
+            raise ConfigError(f"plc.discrete: pass_line and reject_line are both {self.pass_line.value!r}")
+
+
+@dataclass(frozen=True)
+class PlcConfig:
+    """The ``plc`` section."""
+
+    url: str = "loop://"
+    protocol: Protocol = Protocol.ASCII
+    failsafe_verdict: Verdict = Verdict.REJECT
+    queue_depth: int = 8  # triggers queued while busy; an overrun answers FAULT for the dropped id
+    serial: SerialConfig = field(default_factory=SerialConfig)
+    modbus: ModbusConfig = field(default_factory=ModbusConfig)
+    registers: RegisterMapConfig = field(default_factory=RegisterMapConfig)
+    ascii: AsciiConfig = field(default_factory=AsciiConfig)
+    discrete: DiscreteConfig = field(default_factory=DiscreteConfig)
+
+    def __post_init__(self) -> None:
+        if self.failsafe_verdict is Verdict.ACCEPT:
+            raise ConfigError("plc.failsafe_verdict: 'accept' is not fail-safe", hint="use reject (the default)")
+        if self.queue_depth < 1:
+            raise ConfigError(f"plc.queue_depth: must be >= 1, got {self.queue_depth}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "PlcConfig":
+        """Build the section from plain data (YAML), rejecting unknown keys.
+
+        Args:
+            data: mapping of field name to value; nested sections are mappings.
+
+        Returns:
+            The validated config.
+
+        Raises:
+            ConfigError: on an unknown key or a bad value.
+        """
+        return _build(cls, data, "plc")
+
+
+def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            raise ConfigError(f"{where}: unknown key {key!r}", hint=f"did you mean {close[0]!r}?" if close
+                              else f"known keys: {', '.join(fields)}")
+        kind = _SECTIONS.get((cls.__name__, key)) or _ENUMS.get(key)
+        try:
+            if kind is not None and dataclasses.is_dataclass(kind) and isinstance(value, Mapping):
+                value = _build(kind, value, f"{where}.{key}")
+            elif kind is not None and not dataclasses.is_dataclass(kind):
+                value = kind(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.{key}: {value!r} is invalid ({exc})") from exc
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+_SECTIONS = {("PlcConfig", name): kind for name, kind in
+             (("serial", SerialConfig), ("modbus", ModbusConfig), ("registers", RegisterMapConfig),
+              ("ascii", AsciiConfig), ("discrete", DiscreteConfig))}
+_ENUMS = {"protocol": Protocol, "failsafe_verdict": Verdict, "pass_line": Line, "reject_line": Line}
+_QUERY_KEYS = {"baud": ("baudrate", int), "parity": ("parity", str.upper), "stopbits": ("stopbits", float),
+               "bytesize": ("bytesize", int)}
+
+
+def split_url(url: str, serial: SerialConfig) -> tuple[str, SerialConfig]:
+    """Take our line-setting query parameters out of a pyserial URL.
+
+    Other parameters (``spy://...?file=log``, ``loop://?logging=debug``) stay in the URL for pyserial.
+
+    Args:
+        url: e.g. ``/dev/ttyUSB0?baud=9600&parity=E``.
+        serial: settings from the config, overridden by the query.
+
+    Returns:
+        ``(url_for_pyserial, settings)``.
+
+    Raises:
+        ConfigError: for a bad value in the query.
+
+    Example:
+        >>> split_url("/dev/ttyUSB0?baud=9600", SerialConfig())[1].baudrate
+        9600
+    """
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url, serial
+    keep, changes = [], {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key in _QUERY_KEYS:
+            name, conv = _QUERY_KEYS[key]
+            try:
+                changes[name] = conv(value)
+            except ValueError as exc:
+                raise ConfigError(f"plc url {url!r}: bad {key}={value!r}") from exc
+        else:
+            keep.append((key, value))
+    if "stopbits" in changes and changes["stopbits"] in (1.0, 2.0):
+        changes["stopbits"] = int(changes["stopbits"])
+    rest = "&".join(k if v == "" else urlencode({k: v}) for k, v in keep)
+    return base + ("?" + rest if rest else ""), dataclasses.replace(serial, **changes)

@@ -1,0 +1,1 @@
+"""Build-host training: fit a detector on good images, calibrate thresholds, export a bundle (needs [train])."""

@@ -1,0 +1,159 @@
+"""Train a detector on good images and write a verified bundle (pure API; the CLI only parses and calls this).
+
+Steps: scan the data -> hold out good validation images -> fit -> score the validation set -> calibrate the
+threshold (target false-reject rate, or F1 when defective validation images are given) -> export the
+graph-contract ONNX -> check ONNX Runtime against torch -> write the bundle -> evaluate on the test split if any.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import edgead
+from edgead.convert.export import Preprocess, export_onnx
+from edgead.bundle import ONNX, STATE, Bundle, write_bundle
+from edgead.calibration.thresholds import calibrate
+from edgead.data import Color, fingerprint, load_image, scan_category
+from edgead.errors import DataError, EngineError
+from edgead.models.registry import MODELS, build, get_spec
+from edgead.train.loader import batches, predict_torch
+from edgead.train.sizing import model_resolution
+
+log = logging.getLogger(__name__)
+PARITY_TOL = 1e-3  # relative, ONNX Runtime vs torch on the validation images
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training options (CLI flags map 1:1).
+
+    Attributes:
+        model: key of the model table (``edgead.models.registry.MODELS``).
+        image_size: None (long side 256), a long side, or (height, width).
+        val_fraction: share of ``train/good`` held out to calibrate the threshold.
+        target_frr: target false-reject rate on good parts.
+        seed: seed of the split and of the model's random choices.
+        batch_size: images per forward pass.
+        params: overrides of the model's default parameters.
+        evaluate: evaluate the bundle on the ``test/`` split when present.
+    """
+
+    model: str = "patchcore"
+    image_size: tuple[int, int] | int | None = None
+    val_fraction: float = 0.2
+    target_frr: float = 0.01
+    seed: int = 0
+    batch_size: int = 8
+    params: dict = field(default_factory=dict)
+    evaluate: bool = True
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    bundle: Bundle
+    seconds: float
+    metrics: dict | None
+
+
+def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if n < 4:
+        raise DataError(f"only {n} good training images", hint="put at least 4 (better 20+) images in train/good")
+    n_val = min(n - 2, max(2, int(round(n * fraction)))) if fraction > 0 else 0
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConfig = TrainConfig(),
+          progress: bool = True) -> TrainResult:
+    """Train ``config.model`` on ``data_dir/train/good`` and write the bundle to ``out``.
+
+    Args:
+        data_dir: an MVTec-layout category (``train/good`` required; ``test/`` optional).
+        out: the bundle directory to write (a ``.edgead`` archive can be packed from it).
+        config: training options.
+        progress: show progress bars.
+
+    Returns:
+        The :class:`TrainResult` with the bundle, the wall time and the test metrics (or None).
+
+    Raises:
+        DataError: missing/empty dataset, unreadable images. ConfigError: unknown model or bad size.
+    """
+    t0 = time.perf_counter()
+    torch.manual_seed(config.seed)
+    spec = get_spec(config.model)
+    category = scan_category(data_dir)
+    color = Color(category.color)
+    hw = model_resolution(config.image_size, category.median_hw)
+    fit_idx, val_idx = _split(len(category.train), config.val_fraction, config.seed)
+    log.info("training %s on %s: %d fit, %d validation images at %dx%d %s", config.model, category.name,
+             len(fit_idx), len(val_idx), hw[0], hw[1], color.value)
+    images = [load_image(s.path, color) for s in category.train]
+    params = {"seed": config.seed, **config.params} if "seed" in spec.defaults else dict(config.params)
+    model = build(config.model, hw, **params)
+    mean, std = [float(v) for v in model.backbone.mean], [float(v) for v in model.backbone.std]
+    pre = Preprocess(hw, mean, std, color.channels)
+    spec.fit(model, batches([images[i] for i in fit_idx], pre, config.batch_size), progress=progress)
+    model.eval()
+    val_images = [images[i] for i in val_idx]
+    val_scores, val_maps = predict_torch(model, val_images, pre, config.batch_size)
+    cal = calibrate(val_scores, val_maps, target_frr=config.target_frr)
+    cal_dict = cal.to_dict()
+    norm = {"image_lo": cal.image.lo, "image_thr": cal.image.thr,
+            "pixel_lo": cal.pixel.lo, "pixel_thr": cal.pixel.thr}
+    with tempfile.TemporaryDirectory(prefix="edgead-train-") as tmp:
+        onnx_path = export_onnx(model, Path(tmp) / ONNX, input_hw=hw, channels=color.channels, mean=mean,
+                                std=std, norm=norm, metadata={"edgead.model": config.model})
+        parity = _check_parity(onnx_path, val_images[:4], val_scores[:4])
+        state_path = Path(tmp) / STATE
+        np.savez(state_path, **model.export_state())
+        meta = {
+            "edgead_version": edgead.__version__,
+            "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "model": {"type": config.model, "params": model.export_params()},
+            "backbone": {"name": model.backbone.name, "weights_sha256": model.backbone.weights_sha256},
+            "input": {"height": hw[0], "width": hw[1], "channels": color.channels, "color": color.value,
+                      "dtype": "uint8", "layout": "NHWC"},
+            "preprocessing": {"resize": "bilinear", "mean": mean, "std": std},
+            **cal_dict,
+            "training": {"data": str(Path(data_dir).resolve()), "data_fingerprint": fingerprint(category.train),
+                         "n_images": len(fit_idx), "n_validation": len(val_idx), "seed": config.seed,
+                         "seconds": round(time.perf_counter() - t0, 2), "onnx_parity_max_rel": parity},
+        }
+        bundle = write_bundle(out, meta, {ONNX: onnx_path, STATE: state_path})
+    metrics = None
+    if config.evaluate and any(s.label == 1 for s in category.test):
+        from edgead.evaluation import evaluate_bundle
+
+        metrics = evaluate_bundle(bundle.root, data_dir, progress=progress).metrics
+        meta = dict(bundle.meta, metrics={k: v for k, v in metrics.items() if v is not None})
+        from edgead.bundle import update_bundle
+
+        bundle = update_bundle(bundle, meta=meta)
+    return TrainResult(bundle=bundle, seconds=time.perf_counter() - t0, metrics=metrics)
+
+
+def _check_parity(onnx_path: Path, images: list[np.ndarray], torch_scores: np.ndarray) -> float:
+    """Raw scores of ONNX Runtime vs torch on the same frames; raise if they disagree beyond tolerance."""
+    from edgead.infer.onnxrt import OnnxRuntimeBackend
+
+    if not images:
+        return 0.0
+    with OnnxRuntimeBackend(onnx_path) as eng:
+        got = np.concatenate([eng.infer(im[None]).raw_score for im in images])
+    rel = float(np.max(np.abs(got - torch_scores) / np.maximum(np.abs(torch_scores), 1e-6)))
+    if rel > PARITY_TOL:
+        raise EngineError(f"exported ONNX disagrees with torch: max relative score difference {rel:.2e} "
+                          f"> {PARITY_TOL:.0e}", hint="report this as a bug with the model type and opset")
+    return rel
+
+
+__all__ = ["MODELS", "TrainConfig", "TrainResult", "train"]

@@ -1,0 +1,133 @@
+"""Station as Modbus RTU client against a pymodbus 3.x RTU server playing the PLC, over a socat pty pair."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from edgead.errors import PlcError
+from edgead.plc import PartResult, PlcConfig, Protocol, open_plc
+from edgead.plc.register_map import decode_result
+from edgead.verdict import Verdict
+
+pytest.importorskip("pymodbus", reason="pymodbus (the [modbus] extra) plays the PLC in these tests")
+
+CFG = PlcConfig(protocol=Protocol.MODBUS_CLIENT)
+
+
+class PymodbusPlc:
+    """A pymodbus RTU server in a thread; ``regs``/``coils`` are its live memory (coils bit-packed)."""
+
+    def __init__(self, port: str):
+        from pymodbus import FramerType
+        from pymodbus.server import ModbusSerialServer
+        from pymodbus.simulator import DataType, SimData, SimDevice
+
+        self.live: dict[str, list[int]] = {}
+        self.results: list[tuple[int, int]] = []  # (part id echo, counter) each time ResultValid is set
+        self.requests = 0
+        bits = [SimData(0, count=16, values=False, datatype=DataType.BITS)]
+        regs = [SimData(0, count=32, values=0, datatype=DataType.REGISTERS)]
+        device = SimDevice(1, simdata=(bits, list(bits), regs, list(regs)), action=self._action)
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        async def main():
+            self.server = ModbusSerialServer(device, framer=FramerType.RTU, port=port, baudrate=19200, parity="N")
+            started.set()
+            await self.server.serve_forever()
+
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(main(),), daemon=True)
+        self.thread.start()
+        assert started.wait(10)
+        time.sleep(0.2)  # serve_forever opens the port
+
+    async def _action(self, fc, start, address, count, registers, values):
+        self.requests += 1
+        self.live.setdefault("c" if fc in (1, 5, 15) else "h", registers)
+        if fc in (6, 16) and values and address <= 1 < address + count and values[1 - address] == 1:
+            self.results.append((registers[3], registers[2]))
+        return None
+
+    @property
+    def regs(self) -> list[int]:
+        return self.live["h"]
+
+    def coil(self, address: int) -> int:
+        return (self.live["c"][address // 16] >> (address % 16)) & 1
+
+    def close(self):
+        asyncio.run_coroutine_threadsafe(self.server.shutdown(), self.loop).result(10)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def plc(pty_pair):
+    peer = PymodbusPlc(pty_pair.plc)
+    yield peer
+    peer.close()
+
+
+def test_failsafe_image_on_open(pty_pair, plc):
+    with open_plc(pty_pair.station, CFG):
+        assert plc.regs[0] == 2 and plc.regs[1] == 0 and plc.coil(0) == 0
+
+
+def test_plc_sees_each_result(pty_pair, plc):
+    with open_plc(pty_pair.station, CFG) as link:
+        assert link.wait_trigger(30) is None
+        link.set_status(ready=True, busy=False, fault=False)
+        for n, (part_id, verdict, score) in enumerate([(501, Verdict.ACCEPT, 0.12), (502, Verdict.REJECT, 0.91),
+                                                      (503, Verdict.NO_READ, 70.0)], start=1):
+            plc.regs[7] = part_id  # the PLC program raises the trigger with the part id
+            trigger = link.wait_trigger(3000)
+            assert trigger.part_id == part_id
+            assert plc.regs[7] == 0 and plc.regs[8] == part_id and plc.regs[1] == 0  # taken, acked, not valid
+            link.send_result(PartResult(trigger.part_id, n, verdict, score))
+            view = decode_result(dict(enumerate(plc.regs)), {}, CFG.registers)
+            assert (view.verdict, view.valid, view.counter, view.part_id, view.seq) == (verdict, True, n, part_id, n)
+            assert view.score == min(round(score * 1000), 65535) / 1000
+            assert plc.coil(0) == int(verdict is Verdict.ACCEPT) and plc.coil(1) == 1
+        assert link.read_coils(0, 2) == (0, 1)
+        link.heartbeat()
+        assert plc.regs[6] == 0b1001
+        link.heartbeat()
+        assert plc.regs[6] == 0b0001
+    assert plc.regs[0] == 2 and plc.coil(0) == 0  # close: fail-safe image again
+
+
+def test_burst_of_50_with_a_plc_that_waits_for_ack(pty_pair, plc):
+    def plc_program():
+        for part_id in range(1, 51):
+            while plc.regs[8] != part_id - 1:
+                time.sleep(0.001)
+            plc.regs[7] = part_id
+
+    with open_plc(pty_pair.station, CFG) as link:
+        program = threading.Thread(target=plc_program, daemon=True)
+        program.start()
+        seen = []
+        for seq in range(1, 51):
+            trigger = link.wait_trigger(3000)
+            seen.append(trigger.part_id)
+            link.send_result(PartResult(trigger.part_id, seq, Verdict.ACCEPT, 0.1))
+        program.join(5)
+    assert seen == list(range(1, 51))
+    assert plc.results == [(i, i) for i in range(1, 51)]
+
+
+@pytest.mark.timeout(30)
+def test_no_plc_gives_plc_error(pty_pair):
+    with pytest.raises(PlcError, match="did not reply"):
+        open_plc(pty_pair.station, CFG)
+
+
+@pytest.mark.timeout(30)
+def test_vanished_port_raises(pty_pair, plc):
+    with open_plc(pty_pair.station, CFG) as link:
+        assert link.wait_trigger(20) is None
+        pty_pair.kill()
+        with pytest.raises(PlcError, match="station"):
+            link.wait_trigger(500)

@@ -1,0 +1,25 @@
+"""Session fixtures for the conversion tests: a tiny contract bundle, a calibration folder, a labelled check set."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import contract_model  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory) -> Path:
+    return contract_model.build_bundle(tmp_path_factory.mktemp("conv") / "bundle")
+
+
+@pytest.fixture(scope="session")
+def calib_dir(tmp_path_factory) -> Path:
+    return contract_model.write_good_folder(tmp_path_factory.mktemp("calib") / "good", 16)
+
+
+@pytest.fixture(scope="session")
+def check_dir(tmp_path_factory) -> Path:
+    return contract_model.write_mvtec_test(tmp_path_factory.mktemp("check") / "part")

@@ -1,0 +1,81 @@
+"""PatchCore on synthetic parts: separation, localisation, the reweighted score, serialisation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
+metrics = pytest.importorskip("sklearn.metrics", reason="needs scikit-learn")
+
+from edgead.errors import BundleError, DataError  # noqa: E402
+from edgead.models.patchcore import PatchCore, fit  # noqa: E402
+
+INPUT_HW = (96, 128)  # as the synthetic set of conftest.py
+
+
+@pytest.fixture(scope="module")
+def fitted(synthetic_set):
+    model = PatchCore(INPUT_HW, coreset_ratio=0.25)
+    fit(model, synthetic_set["train"], progress=False)
+    return model
+
+
+def test_defects_score_higher_and_maps_peak_on_them(fitted, synthetic_set):
+    with torch.no_grad():
+        good_scores, good_maps = fitted(synthetic_set["goods"])
+        bad_scores, bad_maps = fitted(synthetic_set["defects"])
+    assert good_maps.shape == (8, *INPUT_HW)
+    labels = [0] * 8 + [1] * 8
+    assert metrics.roc_auc_score(labels, torch.cat([good_scores, bad_scores]).numpy()) >= 0.95
+    for amap, mask in zip(bad_maps.numpy(), synthetic_set["masks"]):
+        y, x = np.unravel_index(amap.argmax(), amap.shape)
+        ys, xs = np.nonzero(mask)
+        assert ys.min() - 12 <= y <= ys.max() + 12 and xs.min() - 12 <= x <= xs.max() + 12
+
+
+def test_image_score_is_the_papers_reweighting(fitted, synthetic_set):
+    x = synthetic_set["defects"][:2]
+    with torch.no_grad():
+        score, _ = fitted(x)
+        feats = fitted.patches(x).reshape(2, -1, fitted.embed_dim).double()
+    bank = fitted.memory_bank.double()
+    for i in range(2):
+        dist = torch.cdist(feats[i], bank)
+        nn_dist, nn_idx = dist.min(1)
+        worst = int(nn_dist.argmax())
+        star = int(nn_idx[worst])
+        support = fitted.bank_neighbors[star]
+        assert int(support[0]) == star
+        d_support = torch.cdist(feats[i][worst][None], bank[support])[0]
+        expected = (1 - torch.exp(d_support[0]) / torch.exp(d_support).sum()) * nn_dist[worst]
+        assert float(score[i]) == pytest.approx(float(expected), rel=1e-4)
+
+
+def test_round_trip_through_params_and_state(fitted, synthetic_set):
+    params, state = fitted.export_params(), fitted.export_state()
+    assert set(state) == {"memory_bank", "bank_neighbors"}
+    assert all(isinstance(v, np.ndarray) for v in state.values())
+    yaml = pytest.importorskip("yaml")
+    assert yaml.safe_load(yaml.safe_dump(params)) == params
+    clone = PatchCore.from_state(params, state)
+    with torch.no_grad():
+        a, b = fitted(synthetic_set["goods"][:2]), clone(synthetic_set["goods"][:2])
+    torch.testing.assert_close(a, b)
+
+
+def test_from_state_refuses_other_backbone_weights_or_state(fitted):
+    params = {**fitted.export_params(), "backbone_sha256": "0" * 64}
+    with pytest.raises(BundleError, match="sha256"):
+        PatchCore.from_state(params, fitted.export_state())
+    state = fitted.export_state()
+    state.pop("bank_neighbors")
+    with pytest.raises(BundleError, match="missing"):
+        PatchCore.from_state(fitted.export_params(), state)
+
+
+def test_fit_checks_batches():
+    model = PatchCore(INPUT_HW, pretrained=False)
+    with pytest.raises(DataError, match="expected"):
+        fit(model, [torch.zeros(1, 3, 32, 32)], progress=False)
+    with pytest.raises(DataError, match="no training images"):
+        fit(model, [], progress=False)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from edgead.plc import ascii_proto as ap
+from edgead.plc.base import PartResult
+from edgead.plc.config import AsciiConfig
+from edgead.verdict import Verdict
+
+CFG = AsciiConfig()
+
+
+def test_encode_default_templates():
+    assert ap.encode_result(PartResult(17, 1, Verdict.ACCEPT, 0.1), CFG) == b"OK 17\r\n"
+    assert ap.encode_result(PartResult(17, 1, Verdict.REJECT, 0.9), CFG) == b"NG 17\r\n"
+    assert ap.encode_result(PartResult("A9", 1, Verdict.NO_READ, 0.9), CFG) == b"NR A9\r\n"
+    assert ap.encode_result(PartResult(3, 1, Verdict.FAULT, float("nan")), CFG) == b"FLT 3\r\n"
+
+
+def test_custom_template_fields():
+    cfg = AsciiConfig(pass_template="P,{part_id},{seq},{score:.3f}\n")
+    assert ap.encode_result(PartResult(5, 8, Verdict.ACCEPT, 0.1234), cfg) == b"P,5,8,0.123\n"
+
+
+def test_decode_trigger_and_partial():
+    assert ap.decode(b"T17\r\n", CFG) == (5, ap.TriggerLine(17))
+    assert ap.decode(b"T17\n", CFG) == (4, ap.TriggerLine(17))
+    assert ap.decode(b"TAB-3\r\n", CFG) == (7, ap.TriggerLine("AB-3"))
+    assert ap.decode(b"T1", CFG) == (0, None)
+
+
+def test_noise_is_garbage_never_a_trigger():
+    buf = b"\x00\xffT17\r\nT18\r\n"
+    used, item = ap.decode(buf, CFG)
+    assert item == ap.GarbageLine(b"\x00\xffT17\r\n")
+    assert ap.decode(buf[used:], CFG) == (5, ap.TriggerLine(18))
+    for bad in (b"T\r\n", b"X17\r\n", b"T 17\r\n", b"T17x\x01\r\n", b"t17\r\n"):
+        assert isinstance(ap.decode(bad, CFG)[1], ap.GarbageLine), bad
+
+
+def test_empty_lines_are_skipped():
+    assert ap.decode(b"\r\nT1\r\n", CFG) == (2, None)
+
+
+def test_line_length_bound():
+    cfg = AsciiConfig(max_line_bytes=8)
+    used, item = ap.decode(b"x" * 9, cfg)
+    assert used == 9 and isinstance(item, ap.GarbageLine)
+    assert ap.decode(b"x" * 8, cfg) == (0, None)
+    assert isinstance(ap.decode(b"T" + b"1" * 20 + b"\r\n", cfg)[1], ap.GarbageLine)
+
+
+def test_custom_prefix():
+    cfg = AsciiConfig(trigger_prefix="TRG:")
+    assert ap.decode(b"TRG:42\r\n", cfg)[1] == ap.TriggerLine(42)
+    assert isinstance(ap.decode(b"T42\r\n", cfg)[1], ap.GarbageLine)

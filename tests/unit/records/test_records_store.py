@@ -1,0 +1,188 @@
+"""RecordStore: round trip, queries, counts, durability under kill -9, refusal of foreign/corrupt files."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from edgead.errors import ConfigError
+from edgead.records import SCHEMA_VERSION, PartRecord, RecordStore
+from edgead.verdict import Verdict
+
+REPO = Path(__file__).resolve().parents[3]
+T0 = 1_795_000_000_000_000_000  # 2026-11-17, wall-clock ns
+
+
+def make(i: int, verdict: Verdict = Verdict.ACCEPT, **kw) -> PartRecord:
+    fields = dict(
+        t_ns=T0 + i * 1_000_000_000, part_id=f"P{i}", seq=i, verdict=verdict, score=0.1 * (i % 10),
+        raw_score=1.5 + i, capture_ms=3.0, align_ms=5.5, infer_ms=8.25, decide_ms=0.1, signal_ms=1.0,
+        total_ms=17.85, model_hash="ab" * 32, align_quality=0.97, roi_scores={"left": 0.2, "right": 0.7},
+    )
+    fields.update(kw)
+    return PartRecord(**fields)
+
+
+def test_round_trip_and_schema(tmp_path):
+    db = tmp_path / "sub" / "records.db"
+    rec = make(1, t_ns=T0 + 1_000_000_000 + 123_456_789, image_path="/var/lib/edgead/rejects/x.png", error=None)
+    with RecordStore(db) as store:
+        row_id = store.add(rec)
+        got = store.get(row_id)
+    assert got.id == row_id
+    assert got == PartRecord(**{**rec.__dict__, "id": row_id})
+    assert got.t_utc == rec.t_utc == "2026-11-18T11:06:41.123456Z"
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert dict(conn.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION)
+    assert conn.execute("SELECT verdict, t_utc FROM parts").fetchone() == ("accept", rec.t_utc)
+    conn.close()
+
+
+def test_nullable_fields_for_a_fault(tmp_path):
+    rec = PartRecord(t_ns=T0, part_id="F1", seq=7, verdict=Verdict.FAULT, error="camera timeout after 200 ms")
+    with RecordStore(tmp_path / "r.db") as store:
+        got = store.get(store.add(rec))
+    assert got.score is None and got.infer_ms is None and got.image_path is None
+    assert got.error == "camera timeout after 200 ms" and got.verdict is Verdict.FAULT
+
+
+def test_query_filters_counts_and_reopen(tmp_path):
+    db = tmp_path / "r.db"
+    verdicts = [Verdict.ACCEPT, Verdict.REJECT, Verdict.ACCEPT, Verdict.NO_READ, Verdict.ACCEPT]
+    with RecordStore(db) as store:
+        ids = store.add_many(make(i, v) for i, v in enumerate(verdicts))
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    with RecordStore(db) as store:  # reopening an existing database migrates nothing and keeps the rows
+        assert [r.seq for r in store.query()] == [0, 1, 2, 3, 4]
+        assert [r.seq for r in store.query(verdict=Verdict.ACCEPT)] == [0, 2, 4]
+        assert [r.seq for r in store.query(verdict="no-read")] == [3]
+        since = datetime.fromtimestamp((T0 + 1_000_000_000) / 1e9, timezone.utc)
+        assert [r.seq for r in store.query(since=since, until=T0 + 3_000_000_000)] == [1, 2]
+        assert [r.seq for r in store.query(limit=2)] == [0, 1]
+        assert store.counts() == {Verdict.ACCEPT: 3, Verdict.REJECT: 1, Verdict.NO_READ: 1, Verdict.FAULT: 0}
+        assert store.counts(since=T0 + 2_000_000_000)[Verdict.ACCEPT] == 2
+        assert store.integrity_check() == []
+
+
+def test_query_streams_more_rows_than_one_chunk(tmp_path):
+    with RecordStore(tmp_path / "r.db") as store:
+        store.add_many(make(i) for i in range(1300))
+        assert sum(1 for _ in store.query()) == 1300
+
+
+def test_bad_verdict_is_refused_before_writing(tmp_path):
+    with RecordStore(tmp_path / "r.db") as store:
+        with pytest.raises(ValueError):
+            store.add(make(1, verdict="maybe"))
+        with pytest.raises(ValueError):
+            store.add_many([make(2), make(3, verdict="maybe")])
+        assert sum(store.counts().values()) == 0
+
+
+def test_not_a_database_names_the_file(tmp_path):
+    bad = tmp_path / "records.db"
+    bad.write_bytes(b"this is a text file, not sqlite\n" * 10)
+    with pytest.raises(ConfigError, match="records.db.*not an SQLite database"):
+        RecordStore(bad)
+
+
+def test_corrupt_database_names_the_file(tmp_path):
+    db = tmp_path / "records.db"
+    with RecordStore(db) as store:
+        store.add_many(make(i) for i in range(50))
+    raw = bytearray(db.read_bytes())
+    raw[100:4096] = b"\xff" * (4096 - 100)  # keep the magic, destroy the rest of page 1 (the schema)
+    db.write_bytes(bytes(raw))
+    with pytest.raises(ConfigError, match="records.db.*(corrupt|another application)"):
+        RecordStore(db)
+
+
+def test_foreign_database_is_refused_and_untouched(tmp_path):
+    db = tmp_path / "other.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE invoices (id INTEGER, amount REAL)")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(ConfigError, match="other.db.*another application.*invoices"):
+        RecordStore(db)
+    assert db.read_bytes() == before
+
+
+def test_newer_schema_is_refused(tmp_path):
+    db = tmp_path / "r.db"
+    RecordStore(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    conn.commit()
+    conn.close()
+    with pytest.raises(ConfigError, match="schema version"):
+        RecordStore(db)
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from edgead.records import PartRecord, RecordStore
+    from edgead.verdict import Verdict
+    with RecordStore(sys.argv[1]) as store:
+        seq = 0
+        while True:
+            seq += 1
+            rec = PartRecord.now(part_id=f"K{seq}", seq=seq, verdict=Verdict.REJECT, score=0.9, raw_score=3.0,
+                                 total_ms=12.0, roi_scores={"a": 0.9}, model_hash="x" * 64)
+            if seq % 5 == 0:
+                ids = store.add_many([rec, rec])
+            else:
+                ids = [store.add(rec)]
+            for row_id in ids:
+                sys.stdout.write(f"{row_id}\\n")
+            sys.stdout.flush()
+    """
+)
+
+
+def test_kill_9_loses_no_committed_record(tmp_path):
+    db = tmp_path / "records.db"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, str(script), str(db)], stdout=subprocess.PIPE, env=env)
+    printed: list[int] = []
+    deadline = time.monotonic() + 60
+    try:
+        while len(printed) < 300 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            printed.append(int(line))
+        assert len(printed) >= 300, f"writer produced only {len(printed)} ids (rc={proc.poll()})"
+        os.kill(proc.pid, signal.SIGKILL)  # mid-run: the writer is inside its loop, committing
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        tail = proc.stdout.read()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    printed += [int(x) for x in tail.decode().split("\n")[:-1]]  # complete lines only
+    assert (db.parent / "records.db-wal").exists()  # killed without a clean close
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        stored = {r[0] for r in conn.execute("SELECT id FROM parts")}
+    finally:
+        conn.close()
+    missing = set(printed) - stored
+    assert not missing, f"{len(missing)} committed ids lost, e.g. {sorted(missing)[:5]}"
+    with RecordStore(db) as store:  # and edgead reopens it
+        assert store.integrity_check() == []
+        assert sum(store.counts().values()) == len(stored)
