@@ -56,7 +56,7 @@ setup(
     python_requires=">=3.10",
     packages=packages,
     package_dir={"edgead.convert": "convert", "edgead.calibration": "calibration"},
-    package_data={"edgead.convert": ["targets/*.yaml"], "edgead": ["py.typed"]},
+    package_data={"edgead.convert": ["profiles/*.yaml", "README.md"], "edgead": ["py.typed"]},
     include_package_data=True,
     install_requires=CORE,
     extras_require=EXTRAS,

@@ -2,7 +2,7 @@
 
 TensorRT 11 removed implicit INT8 calibration (``IInt8EntropyCalibrator2``), so the precision lives in the ONNX
 graph itself: ``QuantizeLinear``/``DequantizeLinear`` pairs with symmetric int8 scales (zero point 0), per-channel
-weights and per-tensor activations, as TensorRT wants. The same graph runs on ONNX Runtime (CPU), which the
+weights, per-tensor activations and float biases, as TensorRT wants. The same graph runs on ONNX Runtime (CPU), which the
 accuracy gate uses. Only the backbone is quantized (rule in :mod:`edgead.convert.graph`): the pre-processing, the
 distance / kNN head and the output normalisation stay FP32, because INT8 there ruins the anomaly maps.
 """
@@ -127,7 +127,8 @@ def quantize_int8(onnx_path: str | os.PathLike, out_path: str | os.PathLike, cal
                 str(pre), str(out), _reader(calib, "image"), quant_format=q.QuantFormat.QDQ,
                 activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8, per_channel=True,
                 nodes_to_quantize=list(regions.backbone), calibrate_method=ort_method,
-                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, **extra})
+                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                               "QuantizeBias": False, **extra})  # TensorRT takes float biases
         except Exception as exc:  # onnxruntime raises plain exceptions
             raise EngineError(f"INT8 quantization of {onnx_path} failed: {exc}") from exc
     converted = onnx.load(str(out))

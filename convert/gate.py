@@ -25,6 +25,8 @@ DEFAULT_TOLERANCE_PT = 0.5
 """Largest image-AUROC drop allowed, in points (0.5 = 0.005 AUROC)."""
 DEFAULT_PIXEL_TOLERANCE_PT = 1.0
 """Largest pixel-AUROC drop allowed, in points."""
+DEFAULT_MIN_AGREEMENT = 0.9
+"""The smallest accept/reject agreement of a converted artifact with its FP32 bundle on the check set."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class GateReport:
     pixel_tolerance_pt: float
     passed: bool
     reasons: list[str] = field(default_factory=list)
+    new_accepts: int = 0
     size_bytes: int | None = None
     latency_median_ms: float | None = None
     latency_p99_ms: float | None = None
@@ -71,7 +74,8 @@ class GateReport:
 
 def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.ndarray | None = None,
             threshold: float = 0.5, tolerance_pt: float = DEFAULT_TOLERANCE_PT,
-            pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT) -> GateReport:
+            pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT, min_agreement: float | None = None,
+            max_new_accepts: int = 0) -> GateReport:
     """Compare candidate outputs with the FP32 reference on the same labelled images (pure).
 
     AUROCs are computed on the raw outputs (the normalised ones saturate at 0 and 1); drift and accept/reject
@@ -85,9 +89,12 @@ def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.
         threshold: normalised reject threshold.
         tolerance_pt: the largest image-AUROC drop allowed (points).
         pixel_tolerance_pt: the largest pixel-AUROC drop allowed (points).
+        min_agreement: the smallest accept/reject agreement with the reference (default ``DEFAULT_MIN_AGREEMENT``).
+        max_new_accepts: defective images the reference rejects that the candidate may accept (default 0: a
+            conversion never turns a caught defect into an accept).
 
     Returns:
-        The :class:`GateReport` (``passed`` False with ``reasons`` when a drop exceeds its tolerance).
+        The :class:`GateReport` (``passed`` False with ``reasons`` when a check fails).
     """
     labels = np.asarray(labels)
     ia_ref, ia = image_auroc(labels, ref.raw_score), image_auroc(labels, cand.raw_score)
@@ -98,7 +105,14 @@ def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.
     agree = float(np.mean((cand.score >= threshold) == (ref.score >= threshold)))
     d_img = 100.0 * (ia - ia_ref)
     d_pix = None if pa is None else 100.0 * (pa - pa_ref)
+    min_agreement = DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement
+    new_accepts = int(np.sum((labels == 1) & (ref.score >= threshold) & (cand.score < threshold)))
     reasons = []
+    if new_accepts > max_new_accepts:
+        reasons.append(f"{new_accepts} defective image(s) rejected by FP32 are accepted by the candidate "
+                       f"(allowed {max_new_accepts})")
+    if agree < min_agreement:
+        reasons.append(f"accept/reject agreement {100 * agree:.1f}% < {100 * min_agreement:.1f}%")
     if -d_img > tolerance_pt:
         reasons.append(f"image AUROC dropped {-d_img:.2f} pt ({100 * ia_ref:.2f} -> {100 * ia:.2f}), "
                        f"tolerance {tolerance_pt} pt")
@@ -108,7 +122,8 @@ def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.
     return GateReport(image_auroc_ref=ia_ref, image_auroc=ia, image_auroc_delta_pt=d_img, pixel_auroc_ref=pa_ref,
                       pixel_auroc=pa, pixel_auroc_delta_pt=d_pix, score_drift_max=float(drift.max()),
                       score_drift_p99=float(np.percentile(drift, 99)), agreement=agree, tolerance_pt=tolerance_pt,
-                      pixel_tolerance_pt=pixel_tolerance_pt, passed=not reasons, reasons=reasons)
+                      pixel_tolerance_pt=pixel_tolerance_pt, passed=not reasons, reasons=reasons,
+                      new_accepts=new_accepts)
 
 
 def enforce(report: GateReport, *, what: str, force: bool) -> GateReport:

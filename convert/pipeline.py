@@ -44,6 +44,28 @@ def _make(precision: Precision, bundle: Bundle, work: Path, calib, calib_method:
                  "rule": res.rule, "excluded_nodes": list(res.excluded)}
 
 
+def _transfer_images(calib, calib_set, channels: int):
+    """Good images both graphs score for the threshold transfer (the calibration set; none: no transfer)."""
+    if calib_set is not None:
+        return calib_set.images
+    if calib is not None:
+        from edgead.calibration.dataset import load_calibration_set
+
+        return load_calibration_set(calib, channels=channels).images
+    return None
+
+
+def _transfer(src: Bundle, path: Path, images) -> dict:
+    """Fit the candidate's raw scale to the FP32 one and rewrite its normalisation (see convert/transfer.py)."""
+    from edgead.convert.gate import predict
+    from edgead.convert.transfer import apply_to_graph, transfer_thresholds
+
+    with _open(src.onnx_path, src) as ref, _open(path, src) as cand:
+        sections, details = transfer_thresholds(src.meta, predict(ref, images), predict(cand, images))
+    apply_to_graph(path, sections)
+    return {**details, "sections": sections}
+
+
 def _open(path: Path, bundle: Bundle):
     from edgead.infer.onnxrt import OnnxRuntimeBackend
 
@@ -114,8 +136,11 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
         work = Path(tmp)
         made, cands = {}, []
         ref = _open(src.onnx_path, src) if check_set is not None else None
+        transfer_images = _transfer_images(calib, calib_set, spec.channels)
         for p in wanted:
             path, details = _make(p, src, work, calib_set, CalibMethod(calib_method))
+            if p is not Precision.FP32 and transfer_images is not None:
+                details["threshold_transfer"] = _transfer(src, path, transfer_images)
             made[p] = (path, details)
             with _open(path, src) as eng:
                 if check_set is not None:
@@ -152,6 +177,8 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
             requested=prec.value, chosen=cprec.value, out=str(out), candidates=cands, engine=engine,
             trtexec=trtexec, forced=bool(chosen.gate is not None and not chosen.gate.passed))
         meta = copy.deepcopy(src.meta)
+        if "threshold_transfer" in details:
+            meta.update(details["threshold_transfer"].pop("sections"))
         meta["conversion"] = {
             "target": tgt.name, "backend": tgt.backend.value, "precision": cprec.value,
             "source_bundle_sha256": src.model_hash, **details,

@@ -31,7 +31,7 @@ class Aligned:
 
     Attributes:
         image: the frame resampled onto the reference grid (same size and channels as the reference; pixels the
-            frame does not cover are 0).
+            frame does not cover repeat its nearest edge pixel).
         warp: reference -> frame warp, 2x3 (3x3 for a homography), float64, full-resolution pixels.
         dx: horizontal displacement of the reference centre in the frame, px.
         dy: vertical displacement of the reference centre in the frame, px.
@@ -152,7 +152,7 @@ class Aligner:
         warp, _ = self.refiner.refine(frame_pyramid, init)
         t2 = time.perf_counter()
         dx, dy, angle = self._check_pose(warp, "refined")
-        aligned = warp_image(image, warp, self.size)
+        aligned = warp_image(image, warp, self.size, border_mode=cv2.BORDER_REPLICATE)
         if aligned.ndim == 2 and len(self.shape) == 3:
             aligned = aligned[:, :, None]
         t3 = time.perf_counter()

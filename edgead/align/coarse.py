@@ -90,7 +90,7 @@ class OrbCoarse:
 
     def __init__(self, reference_u8: np.ndarray, scale: float, n_features: int, motion: MotionModel):
         self.scale, self.motion = scale, motion
-        self.orb = cv2.ORB_create(nfeatures=n_features)
+        self.orb = cv2.ORB_create(nfeatures=n_features, fastThreshold=5)  # low contrast parts still give corners
         self.matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
         kp, self.des = self.orb.detectAndCompute(resize_to(reference_u8, scale), None)
         self.pts = np.float32([k.pt for k in kp]).reshape(-1, 2)

@@ -56,7 +56,7 @@ class AlignConfig:
     fallback: Coarse = Coarse.ORB
     min_coarse_response: float = 0.08
     pyramid_levels: int = 3
-    finest_level: int = 0
+    finest_level: int = 1
     ecc_iterations: int = 50
     ecc_eps: float = 1e-4
     min_quality: float = 0.6

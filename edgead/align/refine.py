@@ -89,21 +89,24 @@ class EccRefiner:
                                                 ECC_MOTION[self.motion], self.criteria, None, 5)
             except cv2.error as exc:
                 reason = str(exc).strip().splitlines()[-1]
-                raise AlignmentError(f"ECC did not converge at pyramid level {level} ({reason})",
-                                     hint="check the frame shows the part; widen max_shift_px or use coarse=orb") \
-                    from exc
+                msg = f"ECC did not converge at pyramid level {level} ({reason})"
+                raise AlignmentError(msg, hint="check the frame shows the part, or use coarse=orb") from exc
             full = mat.astype(np.float64) if mat.shape == (3, 3) else np.vstack([mat, [0.0, 0.0, 1.0]])
             warp = rescale_warp(full, scale)
         return warp, float(ecc)
 
 
 def warp_image(image: np.ndarray, warp: np.ndarray, size: tuple[int, int], interpolation: int = cv2.INTER_LINEAR,
-               border_value: float = 0) -> np.ndarray:
-    """Sample ``image`` along a reference -> image warp onto a ``size`` = (width, height) canvas."""
+               border_value: float = 0, border_mode: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+    """Sample ``image`` along a reference -> image warp onto a ``size`` = (width, height) canvas.
+
+    ``border_mode=cv2.BORDER_REPLICATE`` extends the frame's edge instead of filling with ``border_value``
+    (what the model should see: a black band would look like a defect).
+    """
     flags = interpolation | cv2.WARP_INVERSE_MAP
     if abs(warp[2, 0]) > 1e-12 or abs(warp[2, 1]) > 1e-12 or abs(warp[2, 2] - 1.0) > 1e-12:
-        return cv2.warpPerspective(image, warp, size, flags=flags, borderValue=border_value)
-    return cv2.warpAffine(image, warp[:2], size, flags=flags, borderValue=border_value)
+        return cv2.warpPerspective(image, warp, size, flags=flags, borderMode=border_mode, borderValue=border_value)
+    return cv2.warpAffine(image, warp[:2], size, flags=flags, borderMode=border_mode, borderValue=border_value)
 
 
 def zncc(reference: np.ndarray, aligned: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
@@ -117,12 +120,13 @@ def zncc(reference: np.ndarray, aligned: np.ndarray, valid: np.ndarray) -> tuple
     Returns:
         ``(zncc, valid_fraction)``; zncc is 0 for a flat image (blank frame) or an empty mask.
     """
-    frac = float(valid.mean())
-    if frac == 0.0:
+    mask = valid.astype(np.uint8)
+    n = int(cv2.countNonZero(mask))
+    if n == 0:
         return 0.0, 0.0
-    r = reference[valid].astype(np.float64)
-    a = aligned[valid].astype(np.float64)
-    r -= r.mean()
-    a -= a.mean()
-    denom = math.sqrt(float(r @ r) * float(a @ a))
-    return (float(r @ a) / denom if denom > 1e-9 else 0.0), frac
+    mr, sr = (float(v[0][0]) for v in cv2.meanStdDev(reference, mask=mask))
+    ma, sa = (float(v[0][0]) for v in cv2.meanStdDev(aligned, mask=mask))
+    if sr * sa < 1e-6:
+        return 0.0, n / mask.size
+    cross = float(cv2.mean(cv2.multiply(reference, aligned), mask=mask)[0])
+    return (cross - mr * ma) / (sr * sa), n / mask.size

@@ -92,6 +92,24 @@ class AravisCamera(Camera):
         return self._reconnects
 
     @property
+    def exposure_us(self) -> float:
+        """Exposure time read back from the device, in microseconds.
+
+        Raises:
+            CameraError: while the camera is down.
+        """
+        return float(self._live_session(0).cam.get_exposure_time())
+
+    @property
+    def gain_db(self) -> float:
+        """Gain read back from the device, in dB.
+
+        Raises:
+            CameraError: while the camera is down.
+        """
+        return float(self._live_session(0).cam.get_gain())
+
+    @property
     def is_up(self) -> bool:
         """False while the camera is lost and being reopened."""
         return self._up.is_set()

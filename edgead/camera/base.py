@@ -28,12 +28,14 @@ class TriggerMode(str, Enum):
     HARDWARE = "hardware"  # one frame per edge on the trigger line (e.g. Line1)
 
     @classmethod
-    def parse(cls, text: str) -> "TriggerMode":
+    def parse(cls, text: "str | TriggerMode") -> "TriggerMode":
         """Parse ``free_run`` / ``free-run`` / ``software`` / ``hardware`` (case-insensitive).
 
         Raises:
             ConfigError: for any other value, listing the accepted ones.
         """
+        if isinstance(text, cls):
+            return text
         key = str(text).strip().lower().replace("-", "_")
         for mode in cls:
             if mode.value == key:

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "edgead.cli.convert_cmds",
     "edgead.cli.station_cmds",
     "edgead.cli.deploy_cmds",
+    "edgead.cli.demo_cmds",
 )
 
 

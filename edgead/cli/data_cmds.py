@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-rotation-deg", type=float, default=3.0)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=cmd_synth)
+    register_align(sub)
 
 
 def cmd_synth(args) -> int:
@@ -38,4 +39,26 @@ def cmd_synth(args) -> int:
         out = generate_dataset(args.out, spec, n_train=args.n_train, n_test_good=args.n_test_good,
                                n_test_defect=args.n_test_defect, seed=args.seed, aligned=not args.misaligned)
         print(f"dataset in {out} (MVTec AD layout, reference.png, truth.json)")
+    return ExitStatus.OK
+
+
+def register_align(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("align", help="align a dataset of raw captures to a reference (as the station does)")
+    p.add_argument("--data", required=True, help="MVTec-layout folder of raw captures")
+    p.add_argument("--reference", required=True, help="image of a good part (same size as the captures)")
+    p.add_argument("--out", required=True, help="a new folder for the aligned copy")
+    p.add_argument("--motion", default="euclidean", choices=["translation", "euclidean", "affine", "homography"])
+    p.set_defaults(handler=cmd_align)
+
+
+def cmd_align(args) -> int:
+    from edgead.align import AlignConfig, MotionModel
+    from edgead.align.dataset import align_dataset
+
+    report = align_dataset(args.data, args.out, args.reference, AlignConfig(motion=MotionModel(args.motion)))
+    q = report.qualities
+    print(f"{report.n_aligned} images aligned into {args.out} (quality min {min(q):.3f}, median "
+          f"{sorted(q)[len(q) // 2]:.3f}); {len(report.failed)} left out")
+    for rel, why in report.failed:
+        print(f"  left out {rel}: {why}")
     return ExitStatus.OK

@@ -19,7 +19,6 @@ import dataclasses
 import difflib
 import enum
 import os
-import sys
 import types
 import typing
 from pathlib import Path
@@ -96,7 +95,7 @@ def from_dict(cls: type, data: Any, path: str = "", base_dir: Path | None = None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__} {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+    hints = typing.get_type_hints(cls)
     for key in data:
         if key not in fields:
             close = difflib.get_close_matches(str(key), fields, n=1)

@@ -22,7 +22,7 @@ class ModelSpec:
     Attributes:
         module_path: ``"package.module:ClassName"`` of the ``nn.Module`` (built as ``Cls(input_hw, **params)``,
             with ``export_params()``, ``export_state()`` and ``Cls.from_state(params, state)``).
-        fit_path: ``"package.module:function"`` with signature ``fit(model, batches, *, progress=True, **options)``
+        fit_path: ``"package.module:function"`` with signature ``fit(model, batches, progress=True, **options)``
             (options such as ``epochs`` are for models that train; others ignore them).
         defaults: default constructor parameters (YAML-safe plain types).
         description: one line.

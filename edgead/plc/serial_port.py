@@ -51,7 +51,7 @@ class SerialPort:
             port.timeout = 0
             port.write_timeout = 1.0
             port.open()
-        except _IO_ERRORS as exc:
+        except _IO_ERRORS + (ValueError,) as exc:
             raise PlcError(f"PLC port {url!r} cannot be opened: {exc}", hint=_HINT) from exc
         self._port = port
 

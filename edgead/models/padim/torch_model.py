@@ -130,6 +130,8 @@ class Padim(nn.Module):
         Returns:
             ``(raw_score [N], raw_map [N, H, W])``; the score is the map's maximum.
         """
+        if not self.fitted:
+            raise ConfigError("PaDiM has no fitted Gaussians", hint="fit the model before scoring")
         delta = (self.embed(x) - self.mean).transpose(0, 1)  # [P, N, d]
         dist2 = (torch.matmul(delta, self.inv_covariance) * delta).sum(-1).clamp_min(0.0)  # [P, N]
         amap = dist2.sqrt().transpose(0, 1).reshape(-1, 1, self.grid_hw[0], self.grid_hw[1])

@@ -10,7 +10,7 @@ from edgead.models.common import check_batch
 from edgead.models.padim.torch_model import Padim
 
 
-def fit(model: Padim, batches: Iterable[torch.Tensor], *, progress: bool = True, **_unused) -> None:
+def fit(model: Padim, batches: Iterable[torch.Tensor], progress: bool = True, **_unused) -> None:
     """Estimate the per-position Gaussians from good images.
 
     Args:

@@ -1,14 +1,18 @@
 """Greedy k-center coreset selection (PatchCore, Sec. 3.2), fast on CPU.
 
-The selection runs on a Gaussian random projection of the features (Johnson-Lindenstrauss, ~128 dims), keeps a
-running vector of each point's squared distance to the chosen set, and adds one matrix-vector product per
-iteration. The nearest-neighbour table of the selected bank is computed in chunks.
+The selection runs on a Gaussian random projection of the features (Johnson-Lindenstrauss, ~128 dims) and keeps
+a running vector of each point's distance to the chosen set. Each iteration updates it with one matrix-vector
+product restricted, by the triangle inequality, to the points the new centre can be closer to (exact: the same
+selection as the plain loop). The nearest-neighbour table of the selected bank is computed in chunks.
 """
 from __future__ import annotations
 
 import torch
 
 from edgead.errors import ConfigError, lazy_import
+
+_SLACK = 1.0 + 1e-3  # keeps points whose bound is within float rounding of the test
+_GATHER_BELOW = 0.3  # below this fraction of candidate points, gather them; above, update all
 
 
 def random_projection(features: torch.Tensor, dim: int, seed: int) -> torch.Tensor:
@@ -52,19 +56,55 @@ def greedy_coreset(
         generator = torch.Generator().manual_seed(seed)
         current = int(torch.randint(total, (1,), generator=generator))
         selected = torch.empty(count, dtype=torch.long)
-        min_dist = torch.full((total,), float("inf"))
+        centres = torch.empty(count, points.shape[1])
+        min_dist = torch.full((total,), float("inf"))  # squared distance of each point to the selected set
+        owner = torch.zeros(total, dtype=torch.long)  # index (in selection order) of that centre
         bar = _progress(count, progress)
         for i in range(count):
             selected[i] = current
             centre = points[current]
-            dist = norms - 2.0 * torch.mv(points, centre) + norms[current]
-            torch.minimum(min_dist, dist, out=min_dist)
+            centres[i] = centre
+            _update(points, norms, centres[: i + 1], selected[: i + 1], norms[current], min_dist, owner, i)
             current = int(torch.argmax(min_dist))
             if bar is not None:
                 bar.update(1)
         if bar is not None:
             bar.close()
     return selected
+
+
+def _update(
+    points: torch.Tensor,
+    norms: torch.Tensor,
+    centres: torch.Tensor,
+    selected: torch.Tensor,
+    centre_norm: torch.Tensor,
+    min_dist: torch.Tensor,
+    owner: torch.Tensor,
+    i: int,
+) -> None:
+    """Lower the squared distances ``min_dist`` with the new centre ``centres[i]``, skipping the points it cannot
+    be closer to.
+
+    Triangle inequality: if ``d(owner(p), c) >= 2 d(p, owner(p))`` then ``d(p, c) >= d(p, owner(p))``; in squares,
+    ``gap^2 >= 4 min_dist``. Late centres are close to few points, so most iterations touch a small fraction.
+    """
+    centre = centres[i]
+    if i > 0:  # index_select/index_copy_: plain advanced indexing is ~50x slower on CPU with threads
+        gap = norms.index_select(0, selected[:i]) - 2.0 * torch.mv(centres[:i], centre) + centre_norm
+        candidates = torch.nonzero(gap.index_select(0, owner) < 4.0 * _SLACK * min_dist).squeeze(1)
+        if candidates.numel() < _GATHER_BELOW * points.shape[0]:
+            if candidates.numel():
+                rows = points.index_select(0, candidates)
+                dist = norms.index_select(0, candidates) - 2.0 * torch.mv(rows, centre) + centre_norm
+                closer = dist < min_dist.index_select(0, candidates)
+                moved = candidates.masked_select(closer)
+                min_dist.index_copy_(0, moved, dist.masked_select(closer))
+                owner.index_fill_(0, moved, i)
+            return
+    dist = norms - 2.0 * torch.mv(points, centre) + centre_norm
+    owner.masked_fill_(dist < min_dist, i)
+    torch.minimum(min_dist, dist, out=min_dist)
 
 
 def nearest_neighbors(bank: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:

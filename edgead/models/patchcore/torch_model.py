@@ -92,7 +92,8 @@ class PatchCore(nn.Module):
         self._resize = [stride != strides[0] for stride in strides]
         self.embed_dim = self.feature_dim or in_dim
         if self.feature_dim is not None:
-            self.register_buffer("channel_pool", channel_pool_matrix(in_dim, self.feature_dim), persistent=False)
+            pool = channel_pool_matrix(in_dim, self.feature_dim).t().reshape(self.feature_dim, in_dim, 1, 1)
+            self.register_buffer("channel_pool", pool.contiguous(), persistent=False)  # a fixed 1x1 conv
         else:
             self.channel_pool = None
         self.smoothing = GaussianSmoothing(sigma_px, self.input_hw)
@@ -123,7 +124,7 @@ class PatchCore(nn.Module):
             maps.append(fmap)
         emb = torch.cat(maps, dim=1)
         if self.channel_pool is not None:
-            emb = torch.einsum("nchw,cd->ndhw", emb, self.channel_pool)
+            emb = F.conv2d(emb, self.channel_pool)
         return emb
 
     def patches(self, x: torch.Tensor) -> torch.Tensor:
@@ -166,6 +167,8 @@ class PatchCore(nn.Module):
         Returns:
             ``(raw_score [N], raw_map [N, H, W])``.
         """
+        if not self.is_fitted:  # a static shape check, not data-dependent control flow
+            raise ConfigError("PatchCore has an empty memory bank", hint="fit the model before scoring")
         emb = self.embed(x)
         gh, gw = self.grid_hw
         feats = emb.permute(0, 2, 3, 1).reshape(x.shape[0], gh * gw, self.embed_dim)  # [N, P, D]

@@ -12,7 +12,7 @@ from edgead.models.patchcore.coreset import greedy_coreset, nearest_neighbors
 from edgead.models.patchcore.torch_model import PatchCore
 
 
-def fit(model: PatchCore, batches: Iterable[torch.Tensor], *, progress: bool = True, **_unused) -> None:
+def fit(model: PatchCore, batches: Iterable[torch.Tensor], progress: bool = True, **_unused) -> None:
     """Fill the memory bank from good images.
 
     Args:

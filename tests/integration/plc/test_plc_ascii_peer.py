@@ -83,3 +83,15 @@ def test_vanished_port_raises_quickly(pty_pair):
             for _ in range(100):
                 link.wait_trigger(50)
                 link.send_result(PartResult(1, 1, Verdict.REJECT, 0.9))
+
+
+def test_spy_url_logs_the_traffic(pty_pair, tmp_path):
+    log = tmp_path / "spy.txt"
+    cfg = PlcConfig(protocol=Protocol.ASCII)
+    with open_plc(f"spy://{pty_pair.station}?file={log}&baud=9600", cfg) as link, \
+            serial.Serial(pty_pair.plc, 9600, timeout=0.1) as peer:
+        peer.write(b"T3\r\n")
+        _answer(link)
+        assert _read_lines(peer, 1) == [b"OK 3\r\n"]
+    text = log.read_text()
+    assert "RX" in text and "OK 3" in text  # spy logged what the station read and wrote

@@ -15,7 +15,6 @@ def test_fp16_graph_runs_and_keeps_head_fp32(bundle_dir, tmp_path):
     model = onnx.load(str(res.path))
     inits = {i.name: i.data_type for i in model.graph.initializer}
     assert all(inits[n] == TensorProto.FLOAT for n in NORM_INITIALIZERS)
-    assert inits["onnx::MatMul_151"] == TensorProto.FLOAT or True  # name depends on torch; checked below by use
     fp16_tensors = {i.name for i in model.graph.initializer if i.data_type == TensorProto.FLOAT16}
     lowered = set(res.lowered)
     for node in model.graph.node:  # no FP16 weight feeds a node outside the backbone

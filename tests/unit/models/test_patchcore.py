@@ -79,3 +79,21 @@ def test_fit_checks_batches():
         fit(model, [torch.zeros(1, 3, 32, 32)], progress=False)
     with pytest.raises(DataError, match="no training images"):
         fit(model, [], progress=False)
+
+
+def test_channel_pooling_is_adaptive_average_pooling():
+    model = PatchCore(INPUT_HW, feature_dim=50, pretrained=False)
+    x = torch.randn(1, 3, *INPUT_HW)
+    with torch.no_grad():
+        pooled = model.embed(x)
+        model.channel_pool = None
+        full = model.embed(x)
+    want = torch.nn.functional.adaptive_avg_pool1d(full.permute(0, 2, 3, 1).reshape(-1, 1, full.shape[1]), 50)
+    torch.testing.assert_close(pooled.permute(0, 2, 3, 1).reshape(-1, 50), want.squeeze(1), rtol=1e-5, atol=1e-5)
+
+
+def test_unfitted_model_refuses_to_score():
+    from edgead.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="empty memory bank"):
+        PatchCore(INPUT_HW, pretrained=False)(torch.zeros(1, 3, *INPUT_HW))

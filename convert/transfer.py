@@ -1,0 +1,88 @@
+"""Threshold transfer: carry the FP32 bundle's calibrated thresholds over to a converted (FP16/INT8) graph.
+
+Reduced precision adds a noise floor to the features, and every detector here scores a distance (to a memory
+bank, a Gaussian, a reconstruction): for a feature error ``e`` independent of the true distance ``d``, the
+converted graph reports about ``sqrt(d^2 + |e|^2)``. So raw scores shift by a constant *in squared units*, not by a
+constant or a factor: ``cand^2 ~ fp32^2 + c``. Both graphs score the same good calibration images; ``c`` is the
+median of ``cand^2 - fp32^2`` (separately for image scores and for map pixels), and every FP32 threshold ``t``
+(and ``lo``) becomes ``sqrt(t^2 + c)`` on the candidate. The candidate's normalisation initializers and
+``edgead.yaml`` are rewritten, so its normalised outputs (0.5 = threshold) mean the same as the FP32 ones. A plain
+linear fit was tried first and failed: on good images the scores span too narrow a range (r^2 ~ 0.01) and it
+moved the threshold above most defects. The accuracy gate checks the result (accept/reject agreement).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgead.errors import CalibrationError
+
+MIN_IMAGES = 4
+PIXELS_PER_IMAGE = 4096
+
+
+@dataclass(frozen=True)
+class Offset:
+    """``cand^2 = fp32^2 + c``; ``spread`` is the median absolute deviation of ``cand^2 - fp32^2``."""
+
+    c: float
+    spread: float
+
+    def to_candidate(self, fp32_value: float) -> float:
+        v = float(fp32_value)
+        return float(np.sign(v) * np.sqrt(max(v * v + self.c, 0.0)))
+
+
+def fit_offset(candidate: np.ndarray, fp32: np.ndarray) -> Offset:
+    """Fit the squared-units offset from FP32 raw values to the candidate's.
+
+    Raises:
+        CalibrationError: too few or non-finite values.
+    """
+    x = np.asarray(candidate, np.float64).ravel()
+    y = np.asarray(fp32, np.float64).ravel()
+    if x.size < MIN_IMAGES or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise CalibrationError(f"threshold transfer needs >= {MIN_IMAGES} finite scores, got {x.size}",
+                               hint="give --calib a folder of at least 16 good images")
+    diff = x * x - y * y
+    c = float(np.median(diff))
+    return Offset(c, float(np.median(np.abs(diff - c))))
+
+
+def transfer_thresholds(meta: dict, fp32_pred, cand_pred, seed: int = 0) -> tuple[dict, dict]:
+    """New ``thresholds``/``normalisation`` sections for the candidate, and a record of the fit.
+
+    Args:
+        meta: the FP32 bundle's metadata.
+        fp32_pred, cand_pred: ``Prediction`` of both graphs on the same good calibration images.
+
+    Returns:
+        (updated meta sections, details for ``conversion.threshold_transfer``).
+    """
+    img = fit_offset(cand_pred.raw_score, fp32_pred.raw_score)
+    rng = np.random.default_rng(seed)
+    flat_ref = fp32_pred.raw_map.reshape(len(fp32_pred.raw_map), -1)
+    flat_cand = cand_pred.raw_map.reshape(len(cand_pred.raw_map), -1)
+    idx = rng.choice(flat_ref.shape[1], size=min(PIXELS_PER_IMAGE, flat_ref.shape[1]), replace=False)
+    pix = fit_offset(flat_cand[:, idx], flat_ref[:, idx])
+    th, norm = dict(meta["thresholds"]), dict(meta["normalisation"])
+    th["image"] = img.to_candidate(th["image"])
+    norm["image_lo"] = min(img.to_candidate(norm["image_lo"]), th["image"] * (1 - 1e-6))
+    if th.get("pixel") is not None:
+        th["pixel"] = pix.to_candidate(th["pixel"])
+        norm["pixel_lo"] = min(pix.to_candidate(norm["pixel_lo"]), th["pixel"] * (1 - 1e-6))
+    details = {"model": "cand^2 = fp32^2 + c", "image": vars(img), "pixel": vars(pix),
+               "n_images": int(len(fp32_pred.raw_score))}
+    return {"thresholds": th, "normalisation": norm}, details
+
+
+def apply_to_graph(onnx_path: Path, sections: dict) -> None:
+    """Rewrite the candidate graph's normalisation initializers in place."""
+    from edgead.convert.export import set_normalisation
+
+    th, norm = sections["thresholds"], sections["normalisation"]
+    set_normalisation(onnx_path, {"image_lo": norm["image_lo"], "image_thr": th["image"],
+                                  "pixel_lo": norm.get("pixel_lo", 0.0), "pixel_thr": th.get("pixel") or 1.0},
+                      onnx_path)

@@ -1,0 +1,66 @@
+"""``edgead convert | build-engine | targets``: the conversion stage (build host) and the on-target engine build."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgead.errors import ExitStatus
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert a bundle for a target: FP16, INT8 (Q/DQ) or auto, with a gate")
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--target", required=True, help="a profile in convert/profiles (see `edgead targets`)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8", "auto"])
+    p.add_argument("--calib", default=None, help="folder or .txt list of good images (INT8)")
+    p.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"])
+    p.add_argument("--out", required=True, help="the converted bundle directory")
+    p.add_argument("--check", default=None, help="labelled MVTec-layout folder for the accuracy gate")
+    p.add_argument("--tolerance-pt", type=float, default=0.5, help="largest image-AUROC drop in points")
+    p.add_argument("--pixel-tolerance-pt", type=float, default=1.0, help="largest pixel-AUROC drop in points")
+    p.add_argument("--force", action="store_true", help="write the artifact even if the gate fails")
+    p.add_argument("--latency-runs", type=int, default=20)
+    p.set_defaults(handler=cmd_convert)
+
+    p = sub.add_parser("build-engine", help="build the TensorRT engine of a converted bundle, on this station")
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--out", default=None, help="engine file (default: BUNDLE/../model.engine)")
+    p.set_defaults(handler=cmd_build_engine)
+
+    p = sub.add_parser("targets", help="list the target profiles")
+    p.set_defaults(handler=cmd_targets)
+
+
+def cmd_convert(args) -> int:
+    from edgead.convert.pipeline import convert
+
+    report = convert(args.bundle, args.target, args.precision, out=args.out, calib=args.calib,
+                     calib_method=args.calib_method, check=args.check, tolerance_pt=args.tolerance_pt,
+                     pixel_tolerance_pt=args.pixel_tolerance_pt, force=args.force, latency_runs=args.latency_runs)
+    print(report.to_markdown())
+    return ExitStatus.OK
+
+
+def cmd_build_engine(args) -> int:
+    from edgead.bundle import load_bundle
+    from edgead.convert.targets import Precision, get_target
+    from edgead.convert.trt_build import build_engine
+
+    bundle = load_bundle(args.bundle)
+    precision = Precision(bundle.meta.get("conversion", {}).get("precision", "fp32"))
+    out = Path(args.out) if args.out else Path(bundle.root).parent / "model.engine"
+    spec = bundle.input_spec
+    path = build_engine(bundle.onnx_path, out, get_target(args.target), precision, model_hash=bundle.model_hash,
+                        input_hw=(spec.height, spec.width), channels=spec.channels)
+    print(f"engine {path} ({precision.value}) for {args.target}")
+    return ExitStatus.OK
+
+
+def cmd_targets(args) -> int:
+    from edgead.convert.targets import load_targets
+
+    for name, t in sorted(load_targets().items()):
+        precisions = ",".join(p.value for p in t.precisions)
+        print(f"{name:18} {t.backend.value:12} {precisions}")
+    return ExitStatus.OK

@@ -1,0 +1,89 @@
+"""``edgead run | check | records``: the station daemon, its config check, and the record export."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edgead.errors import ExitStatus
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run the station daemon (capture, align, infer, decide, signal, record)")
+    p.add_argument("config", metavar="STATION.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. camera.timeout_ms=500 (wins over the file)")
+    p.add_argument("--max-parts", type=int, default=None, help="stop after N parts")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("check", help="validate a station config (keys, units, files, bundle hashes, ROIs)")
+    p.add_argument("config", metavar="STATION.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(handler=cmd_check)
+
+    p = sub.add_parser("records", help="export part records as CSV")
+    p.add_argument("database", help="the station's records.sqlite")
+    p.add_argument("--out", default="-", help="CSV file (default: stdout)")
+    p.add_argument("--verdict", default=None, choices=["accept", "reject", "no-read", "fault"])
+    p.add_argument("--since", default=None, help="ISO time, e.g. 2026-11-22T08:00:00")
+    p.add_argument("--until", default=None)
+    p.set_defaults(handler=cmd_records)
+
+
+def _load(args):
+    from edgead.config import parse_set
+    from edgead.daemon.config import load_station
+
+    overrides = parse_set(args.set)
+    if getattr(args, "max_parts", None) is not None:
+        overrides.setdefault("runtime", {})["max_parts"] = args.max_parts
+    return load_station(args.config, overrides)
+
+
+def cmd_check(args) -> int:
+    from edgead.daemon.config import validate_files
+
+    cfg = _load(args)
+    for note in validate_files(cfg):
+        print(f"ok: {note}")
+    print(f"ok: {args.config} is valid (camera {cfg.camera.url}, plc {cfg.plc.protocol.value} on {cfg.plc.url}, "
+          f"trigger {cfg.trigger_source.value})")
+    return ExitStatus.OK
+
+
+def cmd_run(args) -> int:
+    from edgead.daemon.config import validate_files
+    from edgead.daemon.runner import Runner, verdict_counts
+    from edgead.observe.logs import setup_logging
+
+    cfg = _load(args)
+    setup_logging(cfg.observe.log_level.upper(), cfg.observe.log_format)
+    validate_files(cfg)
+    runner = Runner(cfg)
+    runner.install_signal_handlers()
+    s = runner.run()
+    counts = ", ".join(f"{k} {v}" for k, v in verdict_counts(s).items())
+    print(f"{s.parts} parts in {s.seconds:.1f} s ({counts}); latency p50 {s.latency(50):.1f} ms, "
+          f"p99 {s.latency(99):.1f} ms; stopped by {s.stopped_by}; records in {s.database}", file=sys.stderr)
+    return ExitStatus.OK
+
+
+def cmd_records(args) -> int:
+    import datetime as dt
+
+    from edgead.errors import ConfigError
+    from edgead.records import RecordStore
+
+    def when(text):
+        if text is None:
+            return None
+        try:
+            return dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ConfigError(f"--since/--until {text!r}: not an ISO time, e.g. 2026-11-22T08:00:00") from None
+
+    with RecordStore(args.database) as store:
+        dest = sys.stdout if args.out == "-" else args.out
+        n = store.export_csv(dest, since=when(args.since), until=when(args.until), verdict=args.verdict)
+    if args.out != "-":
+        print(f"{n} records written to {args.out}", file=sys.stderr)
+    return ExitStatus.OK

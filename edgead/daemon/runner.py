@@ -1,0 +1,149 @@
+"""The always-on loop around :class:`Station`: systemd notify/watchdog, SIGTERM drain, SIGHUP reload, summary.
+
+``READY=1`` goes out only after the engine is loaded and warmed up and the camera and PLC link are open;
+``WATCHDOG=1`` comes from the loop itself (a hung loop stops the pings and systemd restarts the service);
+``STATUS=`` says parts/min and the last verdict. SIGTERM finishes the part in flight, drains the records, drives
+the PLC outputs fail-safe and exits 0. SIGHUP reloads the model, reference and ROIs from the config file; if the
+new ones fail to load, the old ones keep running and the error is logged.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgead.camera import EndOfStream
+from edgead.daemon.config import StationConfig, load_station
+from edgead.daemon.model import load_model
+from edgead.daemon.notify import Notifier, WatchdogPinger
+from edgead.daemon.station import STAGES, PartOutcome, Station
+from edgead.errors import EdgeadError
+from edgead.verdict import Verdict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """What a run did: counts by verdict, latencies (trigger-in to result-out), where the records are."""
+
+    parts: int = 0
+    counts: Counter = field(default_factory=Counter)
+    total_ms: list = field(default_factory=list)
+    stage_ms: dict = field(default_factory=lambda: {s: [] for s in STAGES})
+    seconds: float = 0.0
+    images_skipped: int = 0
+    records_written: int = 0
+    database: str = ""
+    images_dir: str = ""
+    stopped_by: str = "end of stream"
+
+    def add(self, o: PartOutcome) -> None:
+        self.parts += 1
+        self.counts[o.verdict] += 1
+        self.total_ms.append(o.latencies_ms.get("total", float("nan")))
+        for s in STAGES:
+            if s in o.latencies_ms:
+                self.stage_ms[s].append(o.latencies_ms[s])
+
+    def latency(self, q: float) -> float:
+        return float(np.percentile(self.total_ms, q)) if self.total_ms else float("nan")
+
+
+class Runner:
+    """Owns the stop/reload flags and the notify protocol; :meth:`run` is the daemon's main loop."""
+
+    def __init__(self, cfg: StationConfig, *, notifier: Notifier | None = None, on_part=None, on_ready=None):
+        self.cfg = cfg
+        self.notifier = notifier or Notifier()
+        self.on_part = on_part
+        self.on_ready = on_ready
+        self.stop = threading.Event()
+        self.reload = threading.Event()
+        self.summary = RunSummary(database=str(cfg.storage.database), images_dir=str(cfg.storage.images_dir))
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT -> drain and stop; SIGHUP -> reload (main thread only)."""
+        def _stop(signum, _frame):
+            self.summary.stopped_by = signal.Signals(signum).name
+            self.stop.set()
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGHUP, lambda *_: self.reload.set())
+
+    def _on_part(self, o: PartOutcome) -> None:
+        self.summary.add(o)
+        if self.on_part:
+            self.on_part(o)
+
+    def run(self) -> RunSummary:
+        """Open the station, announce READY, inspect until stopped (or the replay ends), then drain.
+
+        Raises:
+            EdgeadError: a fatal error (PLC lost, engine failed, bad config); outputs are already fail-safe.
+        """
+        cfg = self.cfg
+        n = self.notifier
+        n.status("starting: loading engine, opening camera and PLC")
+        n.extend_timeout(int(300e6))
+        t_start = time.monotonic()
+        pinger = WatchdogPinger(n)
+        last_status = 0.0
+        with Station(cfg, on_part=self._on_part) as station:
+            n.ready(f"ready: model {station.model.model_hash[:12]}, camera {cfg.camera.url}")
+            if self.on_ready is not None:
+                self.on_ready()
+            try:
+                while not self.stop.is_set():
+                    if self.reload.is_set():
+                        self._reload(station)
+                    try:
+                        station.step()
+                    except EndOfStream:
+                        self.summary.stopped_by = "end of stream"
+                        break
+                    pinger.tick()
+                    now = time.monotonic()
+                    if now - last_status >= cfg.observe.status_interval_s:
+                        n.status(self._status_line(now - t_start, station))
+                        last_status = now
+                    if cfg.runtime.max_parts and self.summary.parts >= cfg.runtime.max_parts:
+                        self.summary.stopped_by = "max_parts"
+                        break
+            finally:
+                n.stopping()
+                n.status("stopping: draining records")
+                self.summary.seconds = time.monotonic() - t_start
+                station.close()
+                self.summary.images_skipped = station.recorder.images_skipped
+                self.summary.records_written = station.recorder.written
+        return self.summary
+
+    def _status_line(self, elapsed_s: float, station: Station) -> str:
+        rate = 60.0 * self.summary.parts / max(elapsed_s, 1e-9)
+        last = station.last.verdict.value if station.last else "-"
+        return f"{self.summary.parts} parts, {rate:.0f} parts/min, last {last}"
+
+    def _reload(self, station: Station) -> None:
+        self.reload.clear()
+        self.notifier.reloading()
+        try:
+            new_cfg = load_station(self.cfg.source) if self.cfg.source else self.cfg
+            model = load_model(new_cfg)
+        except EdgeadError as exc:
+            log.error("reload failed, keeping the running model: %s", exc)
+        else:
+            station.swap_model(model)
+            station.cfg = self.cfg = new_cfg
+            log.info("reloaded: model %s", model.model_hash[:12])
+        self.notifier.ready("reloaded")
+
+
+def verdict_counts(summary: RunSummary) -> dict:
+    """Counts for every verdict, zeros included."""
+    return {v.value: summary.counts.get(v, 0) for v in Verdict}

@@ -1,0 +1,215 @@
+"""The station: capture -> align -> infer -> decide -> signal -> record, one part per :meth:`Station.step`.
+
+Resources (engine, camera, PLC link, record store, metrics endpoint) have one owner, this class, and live from
+``__enter__`` to ``__exit__``. :meth:`step` is a straight line with a timing per stage. Any error of a part is
+answered with the fail-safe verdict and recorded; it never becomes an accept. A lost PLC link or a failing
+engine ends the loop (systemd restarts the service); a camera loss or a failed alignment only fails that part.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from edgead.camera import EndOfStream, Frame, open_camera
+from edgead.daemon.config import SaveImages, StationConfig, TriggerSource, parse_listen
+from edgead.daemon.decide import RoiDecision, apply_budget, decide_part, decide_roi
+from edgead.daemon.model import LoadedModel, load_model
+from edgead.daemon.recorder import Recorder
+from edgead.errors import AlignmentError, CameraError, EngineError
+from edgead.plc import PartResult, Trigger, open_plc
+from edgead.records import ImageArchive, ImageFormat, PartRecord, RecordStore
+from edgead.verdict import Verdict
+
+log = logging.getLogger(__name__)
+STAGES = ("capture", "align", "infer", "decide", "signal")
+
+
+@dataclass
+class PartOutcome:
+    """What happened to one part (handed to ``on_part`` callbacks and kept for the summary)."""
+
+    seq: int
+    part_id: str
+    verdict: Verdict
+    score: float | None
+    source: str
+    latencies_ms: dict = field(default_factory=dict)
+    rois: list[RoiDecision] = field(default_factory=list)
+    error: str | None = None
+
+
+class Station:
+    """One inspection station. ``with Station(cfg) as st: st.step()`` inspects one part.
+
+    Args:
+        cfg: the validated station config.
+        on_part: optional callback called with each :class:`PartOutcome`.
+    """
+
+    def __init__(self, cfg: StationConfig, on_part=None):
+        self.cfg = cfg
+        self.on_part = on_part
+        self.seq = 0
+        self.last: PartOutcome | None = None
+        self.model: LoadedModel | None = None
+        self._stack = ExitStack()
+        self.metrics = None
+
+    # -- lifetime ---------------------------------------------------------------------------------------------
+    def __enter__(self) -> "Station":
+        cfg = self.cfg
+        try:
+            self.model = load_model(cfg)
+            self._stack.callback(lambda: self.model.close())
+            store = self._stack.enter_context(RecordStore(cfg.storage.database))
+            archive = None
+            if cfg.storage.save_images is not SaveImages.NONE:
+                archive = ImageArchive(cfg.storage.images_dir, cfg.storage.quota_mb,
+                                       fmt=ImageFormat(cfg.storage.image_format))
+            self.recorder = self._stack.enter_context(
+                Recorder(store, archive, cfg.runtime.record_queue, cfg.runtime.image_queue))
+            self._start_metrics()
+            self.camera = self._stack.enter_context(open_camera(cfg.camera.url, cfg.camera.options()))
+            self.plc = self._stack.enter_context(open_plc(cfg.plc.url, cfg.plc))
+            self.plc.set_status(ready=True, busy=False, fault=False)
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def _start_metrics(self) -> None:
+        from edgead.observe.metrics import State, StationMetrics
+
+        self.metrics = StationMetrics()
+        if self.cfg.observe.metrics_listen:
+            from edgead.observe.http import MetricsServer
+
+            host, port = parse_listen(self.cfg.observe.metrics_listen)
+            self.metrics_server = self._stack.enter_context(MetricsServer(self.metrics, host, port))
+        self.metrics.set_state(State.READY)
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drain the recorder, drive the PLC outputs fail-safe, release everything (idempotent)."""
+        self._stack.close()
+
+    def swap_model(self, model: LoadedModel) -> None:
+        """Replace the model between two parts (SIGHUP reload); the old one is closed."""
+        old, self.model = self.model, model
+        self._stack.callback(model.close)
+        old.close()
+
+    # -- the loop body ----------------------------------------------------------------------------------------
+    def step(self) -> PartOutcome | None:
+        """Inspect one part: wait for a trigger (or a frame), then the straight line of stages.
+
+        Returns:
+            The outcome, or None when no trigger/frame came within ``runtime.trigger_poll_ms``.
+
+        Raises:
+            EndOfStream: a replay ended. PlcError: the PLC link is lost. EngineError: the engine failed
+            (the part was answered fail-safe first).
+        """
+        cfg = self.cfg
+        poll = cfg.runtime.trigger_poll_ms
+        trigger: Trigger | None = None
+        if cfg.trigger_source is TriggerSource.PLC:
+            trigger = self.plc.wait_trigger(poll)
+            if trigger is None:
+                return None
+        t0 = trigger.t_ns if trigger else time.monotonic_ns()
+        lat: dict[str, float] = {}
+        self.plc.set_status(ready=False, busy=True, fault=False)
+        frame: Frame | None = None
+        score = raw = quality = None
+        rois: list[RoiDecision] = []
+        error = None
+        pred_map = None
+        seen = None  # the image the model judged (aligned), archived with its heatmap
+        try:
+            t = time.monotonic_ns()
+            frame = self.camera.grab(cfg.camera.timeout_ms if trigger else poll)
+            if trigger is None:
+                t0 = t
+            lat["capture"] = _ms(t)
+            t = time.monotonic_ns()
+            image, quality = self.model.align(frame.image)
+            seen = image
+            lat["align"] = _ms(t)
+            t = time.monotonic_ns()
+            preds = self.model.infer_rois(image)
+            lat["infer"] = _ms(t)
+            t = time.monotonic_ns()
+            rois = [decide_roi(name, float(p.score[0]), float(p.raw_score[0]), p.map[0], hw, cfg.decision)
+                    for name, hw, p in preds]
+            verdict = decide_part(rois)
+            score = max(r.score for r in rois)
+            raw = max(r.raw_score for r in rois)
+            pred_map = preds[0][2].map[0] if len(preds) == 1 else None
+            verdict, error = apply_budget(verdict, (time.monotonic_ns() - t0) / 1e6, cfg.decision)
+            lat["decide"] = _ms(t)
+        except EndOfStream:
+            if trigger is None:
+                raise
+            verdict, error = Verdict.FAULT, "camera: replay ended"
+        except AlignmentError as exc:
+            verdict, error = cfg.decision.no_read_as, f"alignment: {exc}"
+        except CameraError as exc:
+            if trigger is None:  # free-run: no frame, no part
+                self.plc.set_status(ready=True, busy=False, fault=True)
+                log.warning("camera: %s", exc)
+                return None
+            verdict, error = Verdict.FAULT, f"camera: {exc}"
+        except EngineError as exc:
+            self._signal(trigger, Verdict.FAULT, None)
+            raise
+        part_id = str(trigger.part_id) if trigger else str(self.seq)
+        t = time.monotonic_ns()
+        self._signal(trigger, verdict, score)
+        lat["signal"] = _ms(t)
+        lat["total"] = (time.monotonic_ns() - t0) / 1e6
+        self.plc.set_status(ready=True, busy=False, fault=False)
+        outcome = PartOutcome(self.seq, part_id, verdict, score, frame.source if frame else "", lat, rois, error)
+        self._record(outcome, raw, quality, seen if seen is not None else (frame.image if frame else None), pred_map)
+        self.seq += 1
+        self.last = outcome
+        if self.on_part:
+            self.on_part(outcome)
+        return outcome
+
+    def _signal(self, trigger: Trigger | None, verdict: Verdict, score: float | None) -> None:
+        part_id = trigger.part_id if trigger else self.seq
+        self.plc.send_result(PartResult(part_id, self.seq, verdict, float("nan") if score is None else score))
+
+    def _record(self, o: PartOutcome, raw, quality, image: np.ndarray | None, amap) -> None:
+        lat = o.latencies_ms
+        rec = PartRecord.now(
+            part_id=o.part_id, seq=o.seq, verdict=o.verdict, score=o.score, raw_score=raw,
+            capture_ms=lat.get("capture"), align_ms=lat.get("align"), infer_ms=lat.get("infer"),
+            decide_ms=lat.get("decide"), signal_ms=lat.get("signal"), total_ms=lat.get("total"),
+            model_hash=self.model.model_hash, align_quality=quality,
+            roi_scores={r.name: r.score for r in o.rois}, error=o.error)
+        save = self.cfg.storage.save_images
+        keep = image is not None and (save is SaveImages.ALL or (save is SaveImages.REJECTS and not o.verdict.passes))
+        self.recorder.submit(rec, image if keep else None, amap if keep else None)
+        self.metrics.observe_part(o.verdict, {k: lat.get(k) for k in (*STAGES, "total")})
+
+
+def _ms(t_ns: int) -> float:
+    return (time.monotonic_ns() - t_ns) / 1e6
+
+
+def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """Convert a camera frame (mono or RGB) to the bundle's channel count."""
+    if image.shape[2] == channels:
+        return image
+    if channels == 1:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None]
+    return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)

@@ -1,0 +1,212 @@
+"""The demo's steps (see the package docstring). Build-host code: it trains, so it needs the [train] extra."""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from edgead.demo.plc_peer import AsciiPlc, PtyPair
+from edgead.errors import EdgeadError
+
+VERDICTS = ("accept", "reject", "no-read", "fault")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """Demo settings (CLI flags map 1:1)."""
+
+    out: Path = Path("demo-out")
+    parts: int = 200
+    defect_rate: float = 0.3
+    n_train: int = 60
+    model: str = "patchcore"
+    precision: str = "int8"
+    seed: int = 0
+
+
+class Steps:
+    """Prints ``[i/n] what ... done (s)`` lines."""
+
+    def __init__(self, total: int, stream=sys.stdout):
+        self.i, self.total, self.stream = 0, total, stream
+
+    def __call__(self, what: str):
+        self.i += 1
+        self.stream.write(f"[{self.i}/{self.total}] {what} ... ")
+        self.stream.flush()
+        return _Timer(self.stream)
+
+
+class _Timer:
+    def __init__(self, stream):
+        self.stream = stream
+
+    def __enter__(self):
+        self.t = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type, *_):
+        if exc_type is None:
+            self.stream.write(f"done ({time.perf_counter() - self.t:.1f} s)\n")
+        else:
+            self.stream.write("failed\n")
+        self.stream.flush()
+
+
+def run_demo(opts: DemoOptions = DemoOptions(), stream=sys.stdout) -> dict:
+    """Run the whole demo; returns the summary dict (also written to ``OUT/summary.json``).
+
+    Raises:
+        EdgeadError: any step failed (the message says which).
+    """
+    from edgead.align.dataset import align_dataset
+    from edgead.convert.pipeline import convert
+    from edgead.data.synthetic import StationSpec, generate_captures, generate_dataset
+    from edgead.train.pipeline import TrainConfig, train
+
+    out = Path(opts.out).resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    step = Steps(5, stream)
+    spec = StationSpec()
+    with step(f"generating a synthetic station in {out}"):
+        raw = generate_dataset(out / "raw", spec, n_train=opts.n_train, n_test_good=20, n_test_defect=20,
+                               seed=opts.seed, aligned=False)
+        captures = generate_captures(out / "captures", spec, n=opts.parts, defect_rate=opts.defect_rate,
+                                     seed=opts.seed + 1)
+        reference = raw / "reference.png"
+    with step("aligning the training images to the reference"):
+        report = align_dataset(raw, out / "aligned", reference)
+        if report.failed:
+            stream.write(f"({len(report.failed)} left out) ")
+    with step(f"training {opts.model} on {opts.n_train} good parts"):
+        trained = train(out / "aligned", out / "bundle-fp32", TrainConfig(model=opts.model, seed=opts.seed),
+                        progress=False)
+    with step(f"converting to {opts.precision.upper()} for x86-cpu with the accuracy gate"):
+        conv = convert(trained.bundle.root, "x86-cpu", opts.precision, out=out / "bundle",
+                       calib=out / "aligned" / "train" / "good", check=out / "aligned", latency_runs=10)
+    gate = conv.candidates[0].gate
+    stream.write(f"      FP32 image AUROC {100 * trained.metrics['image_auroc']:.1f}, pixel AUROC "
+                 f"{100 * trained.metrics['pixel_auroc']:.1f}; {gate.summary()}\n")
+    station_yaml = out / "station.yaml"
+    stream.write(f"[6/6] running the station: {opts.parts} parts, folder:// camera, virtual PLC on a serial pty\n")
+    summary = _run_station(out, captures, reference, station_yaml, opts, stream)
+    summary.update({"fp32_metrics": trained.metrics, "gate": gate.to_dict(), "bundle": str(out / "bundle")})
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    _print_summary(summary, stream)
+    return summary
+
+
+def _station_config(out: Path, captures: Path, reference: Path, port: str) -> dict:
+    return {
+        "name": "demo-station",
+        "camera": {"url": f"folder://{captures}?fps=0&pattern=*.png", "timeout_ms": 2000},
+        "reference": str(reference),
+        "model": {"bundle": str(out / "bundle")},
+        "decision": {"cycle_budget_ms": 1000},
+        "plc": {"url": port, "protocol": "ascii"},
+        "storage": {"database": str(out / "records.sqlite"), "images_dir": str(out / "rejects"), "quota_mb": 200},
+        "observe": {"metrics_listen": None, "log_level": "warning", "log_format": "text"},
+    }
+
+
+def _run_station(out: Path, captures: Path, reference: Path, station_yaml: Path, opts: DemoOptions,
+                 stream) -> dict:
+    from edgead.daemon.config import load_station
+    from edgead.daemon.runner import Runner, verdict_counts
+
+    truth = json.loads((captures / "truth.json").read_text())["files"]
+    confusion: Counter = Counter()
+    by_id: dict[str, str] = {}
+    t_start = time.monotonic()
+
+    def on_part(o):
+        label = truth.get(Path(o.source).name, {}).get("label")
+        actual = "defective" if label == 1 else "good"
+        confusion[(actual, o.verdict.value)] += 1
+        by_id[o.part_id] = o.verdict.value
+        n = sum(confusion.values())
+        rate = 60 * n / max(time.monotonic() - t_start, 1e-9)
+        stream.write(f"\r      part {n}/{opts.parts}  {rate:5.0f} parts/min  last {o.verdict.value:7} "
+                     f"score {o.score if o.score is not None else float('nan'):.3f}  "
+                     f"ok {confusion[('good', 'accept')] + confusion[('defective', 'reject')]}/{n}   ")
+        stream.flush()
+
+    with PtyPair(out) as pty:
+        cfg_dict = _station_config(out, captures, reference, pty.station)
+        station_yaml.write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
+        cfg = load_station(station_yaml, {"runtime": {"max_parts": opts.parts}})
+        plc = AsciiPlc(pty.plc, opts.parts, window_ms=5000)
+        runner = Runner(cfg, on_part=on_part, on_ready=plc.start)
+        plc.on_done = runner.stop.set
+        try:
+            s = runner.run()
+        finally:
+            plc.stop.set()
+            if plc.is_alive():
+                plc.join(timeout=10)
+        stream.write("\n")
+        pty_kind = pty.kind
+    log = plc.log
+    lost = [i for i in log.sent if i not in log.answers]
+    wrong = [i for i, v in log.answers.items() if by_id.get(str(i)) != v]
+    stages = {k: (sum(v) / len(v) if v else 0.0) for k, v in s.stage_ms.items()}
+    total = sum(stages.values()) or 1.0
+    return {
+        "parts": s.parts, "seconds": s.seconds, "parts_per_min": 60 * s.parts / max(s.seconds, 1e-9),
+        "verdicts": verdict_counts(s),
+        "confusion": {f"{a}->{v}": confusion[(a, v)] for a in ("good", "defective") for v in VERDICTS},
+        "latency_p50_ms": s.latency(50), "latency_p99_ms": s.latency(99), "latency_max_ms": max(s.total_ms or [0]),
+        "stage_share": {k: v / total for k, v in stages.items()},
+        "plc": {"link": f"ASCII over a {pty_kind}", "triggers": len(log.sent), "answered": len(log.answers),
+                "lost": lost, "mismatched": log.mismatched, "answer_differs_from_record": wrong,
+                "round_trip_p50_ms": _pct(list(log.round_trip_ms.values()), 50),
+                "round_trip_p99_ms": _pct(list(log.round_trip_ms.values()), 99)},
+        "records": str(out / "records.sqlite"), "records_written": s.records_written,
+        "reject_images": str(out / "rejects"), "station_config": str(station_yaml),
+    }
+
+
+def _pct(values: list, q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def _print_summary(s: dict, stream) -> None:
+    c = s["confusion"]
+    w = stream.write
+    w("\n== edgead demo summary ==\n")
+    w(f"parts inspected: {s['parts']} in {s['seconds']:.1f} s ({s['parts_per_min']:.0f} parts/min)\n")
+    w("confusion matrix against the ground truth:\n")
+    w(f"  {'':12}" + "".join(f"{v:>9}" for v in VERDICTS) + "\n")
+    for a in ("good", "defective"):
+        w(f"  {a:12}" + "".join(f"{c[f'{a}->{v}']:>9}" for v in VERDICTS) + "\n")
+    good = sum(c[f"good->{v}"] for v in VERDICTS)
+    bad = sum(c[f"defective->{v}"] for v in VERDICTS)
+    w(f"  defects caught {c['defective->reject']}/{bad}; good parts accepted {c['good->accept']}/{good}; "
+      f"defects accepted {c['defective->accept']} \n")
+    w(f"latency trigger-in to result-out: p50 {s['latency_p50_ms']:.1f} ms, p99 {s['latency_p99_ms']:.1f} ms, "
+      f"max {s['latency_max_ms']:.1f} ms\n")
+    w("stage share: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in s["stage_share"].items()) + "\n")
+    p = s["plc"]
+    w(f"PLC ({p['link']}): {p['answered']}/{p['triggers']} triggers answered with their own id, "
+      f"{len(p['lost'])} lost, {len(p['mismatched'])} off-by-one; round trip p50 {p['round_trip_p50_ms']:.1f} ms\n")
+    w(f"records: {s['records']} ({s['records_written']} parts); reject images: {s['reject_images']}\n")
+    w(f"station config: {s['station_config']} (rerun: edgead run {s['station_config']})\n")
+
+
+def check_summary(s: dict) -> None:
+    """Raise if the demo broke a promise: a lost or mismatched PLC answer, or a defect silently accepted."""
+    p = s["plc"]
+    if p["lost"] or p["mismatched"] or p["answer_differs_from_record"]:
+        raise EdgeadError(f"demo: PLC handshake broken: lost {p['lost'][:5]}, mismatched {p['mismatched'][:5]}")
+    if s["records_written"] != s["parts"]:
+        raise EdgeadError(f"demo: {s['parts']} parts but {s['records_written']} records")

@@ -1,0 +1,264 @@
+"""Build a release on the build host: the project wheel, the verified bundle, the station config, a self-test
+image with its expected verdict, the station-side tools, and ``manifest.json`` with the sha256 of every file.
+
+A tampered bundle is refused here, before anything is copied to a station.
+
+Example:
+    >>> rel = build_release("station.yaml", "/tmp/out", ReleaseOptions(wheel="dist/edgead-0.1.0-py3-none-any.whl",
+    ...                     selftest_image="good.png"))                    # doctest: +SKIP
+    >>> rel.name, rel.manifest["model_hash"][:12]                          # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+import edgead
+from edgead.deploy import manifest as mf
+from edgead.errors import BundleError, ConfigError, DeployError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATABASE = "/var/lib/edgead/records.sqlite"
+FORBIDDEN_EXTRAS = {"train": "it installs torch; the station runs the ONNX/TensorRT model without it"}
+STATION_TOOLS = ("station_steps.py", "service.py", "health.py", "manifest.py")
+SOURCE_PARTS = ("setup.py", "README.md", "edgead", "convert", "calibration")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+VERDICTS = ("accept", "reject")
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    """What goes into a release.
+
+    Attributes:
+        bundle: the bundle (directory or ``.edgead``); None: the config's ``model.bundle``.
+        wheel: a prebuilt edgead wheel; None: build one from the source tree (``pip wheel --no-deps``).
+        wheelhouse: a folder of dependency wheels to ship for offline stations (``--deps wheelhouse``).
+        extras: station extras of the wheel (never ``train``).
+        target: the target profile name (``convert/profiles``); decides whether an engine is built on the station.
+        selftest_image: the self-test image; None: the first image of a local ``folder://`` camera.
+        selftest_verdict: expected ``accept``/``reject``; None: what the bundle gives on the build host.
+    """
+
+    bundle: str | None = None
+    wheel: str | None = None
+    wheelhouse: str | None = None
+    extras: tuple[str, ...] = ("station",)
+    target: str = "x86-cpu"
+    selftest_image: str | None = None
+    selftest_verdict: str | None = None
+
+
+@dataclass(frozen=True)
+class Release:
+    """A release folder ready to copy: ``root.name == name``."""
+
+    root: Path
+    name: str
+    manifest: dict = field(repr=False)
+
+
+def release_name(now: dt.datetime | None = None) -> str:
+    """A sortable UTC timestamp name, e.g. ``20261122T080000.123456Z``."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def source_root() -> Path | None:
+    """The source tree edgead runs from (with setup.py), or None for an installed wheel."""
+    root = Path(edgead.__file__).resolve().parents[1]
+    return root if (root / "setup.py").is_file() else None
+
+
+def build_wheel(out_dir: str | Path, source: str | Path | None = None) -> Path:
+    """``pip wheel --no-deps`` of the project, built from a copy of the source tree (the tree stays clean).
+
+    Args:
+        out_dir: where the wheel goes.
+        source: the source tree (default :func:`source_root`).
+
+    Returns:
+        The wheel file.
+
+    Raises:
+        DeployError: when there is no source tree or the build fails.
+    """
+    source = Path(source) if source else source_root()
+    if source is None:
+        raise DeployError("no edgead source tree to build a wheel from", hint="pass --wheel edgead-*.whl")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="edgead-wheel-") as tmp:
+        for part in SOURCE_PARTS:
+            src = source / part
+            if src.is_dir():
+                shutil.copytree(src, Path(tmp) / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            elif src.is_file():
+                shutil.copy2(src, Path(tmp) / part)
+        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                               "--disable-pip-version-check", "-w", str(out_dir), tmp], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise DeployError(f"pip wheel failed: {proc.stderr.strip()[-800:]}")
+    wheels = sorted(out_dir.glob(f"edgead-{edgead.__version__}-*.whl"))
+    if not wheels:
+        raise DeployError(f"pip wheel wrote no edgead-{edgead.__version__} wheel into {out_dir}")
+    return wheels[-1]
+
+
+def _load_config(path: Path) -> dict:
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"station config {path}: cannot read it ({exc})") from exc
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"station config {path}: expected a mapping at the top level")
+    return cfg
+
+
+def _bundle_path(cfg: dict, config_path: Path, option: str | None) -> Path:
+    raw = option or (cfg.get("model") or {}).get("bundle")
+    if not raw:
+        raise ConfigError(f"station config {config_path}: no model.bundle", hint="set model.bundle or pass --bundle")
+    path = Path(raw)
+    return path if path.is_absolute() or option else config_path.parent / path
+
+
+def _default_selftest(cfg: dict) -> Path | None:
+    url = urlparse(str((cfg.get("camera") or {}).get("url", "")))
+    if url.scheme != "folder" or not Path(url.path).is_dir():
+        return None
+    images = sorted(p for p in Path(url.path).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return images[0] if images else None
+
+
+def predict_verdict(bundle_root: Path, image: Path) -> tuple[str, float]:
+    """The verdict and score the bundle gives ``image`` on this host (the same rule as ``edgead predict``)."""
+    from edgead.bundle import load_bundle
+    from edgead.data import Color, load_image
+    from edgead.infer import open_backend
+
+    bundle = load_bundle(bundle_root)
+    with open_backend(bundle.root) as engine:
+        pred = engine.infer(load_image(image, Color(bundle.meta["input"]["color"]))[None])
+    score = float(pred.score[0])
+    return ("reject" if score >= 0.5 else "accept"), score
+
+
+def check_config(config: Path) -> str:
+    """Validate a station config with ``edgead check`` when that command exists; returns what happened.
+
+    Raises:
+        DeployError: when ``edgead check`` rejects the config.
+    """
+    proc = subprocess.run([sys.executable, "-m", "edgead", "check", str(config)], capture_output=True, text=True)
+    if proc.returncode == 2 and "invalid choice" in proc.stderr:
+        log.info("edgead check is not available in this build: station config not validated on the build host")
+        return "skipped (edgead check not available)"
+    if proc.returncode != 0:
+        raise DeployError(f"station config {config} is invalid: {(proc.stderr or proc.stdout).strip()[-800:]}",
+                          hint="fix the config; `edgead check` shows the same message")
+    return "ok"
+
+
+def build_release(config: str | Path, out_dir: str | Path, options: ReleaseOptions = ReleaseOptions(),
+                  name: str | None = None) -> Release:
+    """Build a complete release folder ``out_dir/NAME``.
+
+    Args:
+        config: the station config (YAML; ``model.bundle`` relative to it).
+        out_dir: where the release folder is created.
+        options: see :class:`ReleaseOptions`.
+        name: release name (default :func:`release_name`).
+
+    Returns:
+        The release.
+
+    Raises:
+        DeployError: on a tampered or missing bundle, a forbidden extra, a bad self-test or config.
+        ConfigError: when the config cannot be read.
+    """
+    from edgead.bundle import load_bundle
+    from edgead.convert.targets import get_target
+
+    config = Path(config)
+    bad = sorted(set(options.extras) & set(FORBIDDEN_EXTRAS))
+    if bad:
+        raise DeployError(f"extra {bad[0]!r} cannot go to a station: {FORBIDDEN_EXTRAS[bad[0]]}",
+                          hint="use --extras station (or modbus, genicam, trt)")
+    cfg = _load_config(config)
+    bundle_src = _bundle_path(cfg, config, options.bundle)
+    try:
+        bundle = load_bundle(bundle_src)
+    except BundleError as exc:
+        raise DeployError(f"refusing to deploy bundle {bundle_src}: {exc.message}",
+                          hint="re-export or re-copy the bundle; nothing was copied to the station") from exc
+    target = get_target(options.target)
+    name = name or release_name()
+    root = Path(out_dir) / name
+    root.mkdir(parents=True)
+    (root / "bundle").mkdir()
+    for file in [*bundle.manifest["files"], "manifest.json"]:
+        shutil.copy2(bundle.root / file, root / "bundle" / file)
+    try:
+        load_bundle(root / "bundle")  # what ships is what was verified
+    except BundleError as exc:
+        raise DeployError(f"bundle {bundle_src} changed while it was copied: {exc.message}") from exc
+
+    cfg.setdefault("model", {})["bundle"] = "bundle"
+    (root / "station.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    checked = check_config(root / "station.yaml")
+
+    wheel = Path(options.wheel) if options.wheel else build_wheel(Path(out_dir) / ".wheel")
+    if not wheel.is_file():
+        raise DeployError(f"--wheel {wheel}: no such file")
+    shutil.copy2(wheel, root / wheel.name)
+    if options.wheelhouse:
+        wheels = sorted(Path(options.wheelhouse).glob("*.whl"))
+        if not wheels:
+            raise DeployError(f"--wheelhouse {options.wheelhouse}: no .whl files there",
+                              hint="fill it with `pip download` (see docs/deploy.md)")
+        (root / "wheelhouse").mkdir()
+        for w in wheels:
+            shutil.copy2(w, root / "wheelhouse" / w.name)
+
+    image = Path(options.selftest_image) if options.selftest_image else _default_selftest(cfg)
+    if image is None or not image.is_file():
+        raise DeployError(f"no self-test image ({options.selftest_image or 'the camera is not a local folder://'})",
+                          hint="pass --selftest IMAGE (a part with a known verdict)")
+    (root / "selftest").mkdir()
+    shutil.copy2(image, root / "selftest" / image.name)
+    host_verdict, host_score = predict_verdict(root / "bundle", image)
+    verdict = options.selftest_verdict or host_verdict
+    if verdict not in VERDICTS:
+        raise DeployError(f"--selftest-verdict {verdict!r}: expected one of {', '.join(VERDICTS)}")
+
+    (root / "tools").mkdir()
+    for tool in STATION_TOOLS:
+        shutil.copy2(Path(__file__).with_name(tool), root / "tools" / tool)
+    src = source_root()
+    if src is not None and (src / "systemd" / "edgead.service").is_file():
+        (root / "systemd").mkdir()
+        shutil.copy2(src / "systemd" / "edgead.service", root / "systemd" / "edgead.service")
+
+    info = {"release": name, "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "edgead_version": edgead.__version__, "model_hash": bundle.model_hash, "model_type": bundle.model_type,
+            "wheel": wheel.name, "extras": list(options.extras),
+            "target": {"name": target.name, "backend": target.backend.value},
+            "selftest": {"image": f"selftest/{image.name}", "verdict": verdict, "host_verdict": host_verdict,
+                         "host_score": host_score},
+            "database": str((cfg.get("storage") or {}).get("database", DEFAULT_DATABASE)),
+            "config": "station.yaml", "config_check": checked}
+    manifest = mf.build_manifest(root, info=info)
+    mf.write_manifest(root, manifest)
+    log.info("release %s: %d files, model %s", name, len(manifest["files"]), bundle.model_hash[:12])
+    return Release(root, name, manifest)

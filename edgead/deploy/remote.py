@@ -1,0 +1,142 @@
+"""Deploy to one station over SSH: build the release, copy it, run the station-side transaction, report.
+
+Also ``rollback`` and ``status``, which run the ``tools/station_steps.py`` of the live release.
+
+Example:
+    >>> target = parse_host("root@station-3", identity="~/.ssh/edgead")           # doctest: +SKIP
+    >>> deploy("station.yaml", target, StationOptions(), ReleaseOptions(selftest_image="good.png"))  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgead.deploy.release import Release, ReleaseOptions, build_release
+from edgead.deploy.service import ServiceKind
+from edgead.deploy.ssh import SshTarget, copy_dir, run_remote
+from edgead.errors import DeployError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StationOptions:
+    """How the station installs and runs a release.
+
+    Attributes:
+        prefix: install prefix on the station.
+        python: the station interpreter that runs the tools and makes the venv (Python >= 3.10).
+        service: ``systemd`` or ``direct``.
+        unit: the systemd unit name.
+        deps: ``index`` | ``wheelhouse`` | ``seed`` (see docs/deploy.md).
+        venv_seed: directory of pre-installed dependencies on the station (``deps == "seed"``).
+        health_timeout_s: how long to wait for READY.
+    """
+
+    prefix: str = "/opt/edgead"
+    python: str = "python3"
+    service: ServiceKind = ServiceKind.SYSTEMD
+    unit: str = "edgead.service"
+    deps: str = "index"
+    venv_seed: str | None = None
+    health_timeout_s: float = 120.0
+
+    def step_args(self) -> list[str]:
+        """The station_steps.py options these settings map to."""
+        args = ["--prefix", self.prefix, "--service", ServiceKind(self.service).value, "--unit", self.unit,
+                "--python", self.python, "--deps", self.deps, "--health-timeout-s", f"{self.health_timeout_s:g}"]
+        return args + (["--venv-seed", self.venv_seed] if self.venv_seed else [])
+
+
+def parse_result(stdout: str, what: str) -> dict:
+    """The JSON result line printed last by station_steps.py.
+
+    Raises:
+        DeployError: when there is none.
+    """
+    for line in reversed(stdout.strip().splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                break
+    raise DeployError(f"{what}: the station printed no result: {stdout.strip()[-500:]!r}")
+
+
+def failure_message(result: dict) -> str:
+    """One sentence for a failed station result: what failed, and what is live now."""
+    msg = f"step {result.get('step')!r} failed: {result.get('error')}"
+    return msg + (f"; {result['note']}" if result.get("note") else "")
+
+
+def deploy(config: str | Path, target: SshTarget, station: StationOptions, release: ReleaseOptions) -> dict:
+    """Build a release, copy it to ``PREFIX/releases/``, install, switch, check health; roll back on failure.
+
+    Args:
+        config: the station config.
+        target: the station.
+        station: see :class:`StationOptions`.
+        release: see :class:`~edgead.deploy.release.ReleaseOptions`.
+
+    Returns:
+        The station's result (``release``, ``previous``, ``model_hash``, ``selftest``).
+
+    Raises:
+        DeployError: when building, copying or any station step fails (the station rolled back when it could).
+    """
+    with tempfile.TemporaryDirectory(prefix="edgead-release-") as tmp:
+        rel = build_release(config, tmp, release)
+        return push_release(rel, target, station)
+
+
+def push_release(rel: Release, target: SshTarget, station: StationOptions) -> dict:
+    """Copy a built release to a station and run the station-side deploy."""
+    incoming = f"{station.prefix}/releases/.incoming"
+    run_remote(target, ["mkdir", "-p", incoming], timeout_s=60)
+    log.info("copying release %s to %s:%s", rel.name, target, incoming)
+    copy_dir(target, rel.root, incoming)
+    proc = run_remote(target, [station.python, f"{incoming}/{rel.name}/tools/station_steps.py", "deploy",
+                               "--release", rel.name, *station.step_args()], check=False)
+    for line in proc.stderr.splitlines():
+        log.info("%s", line)
+    result = parse_result(proc.stdout, f"deploy to {target}")
+    if not result.get("ok"):
+        raise DeployError(f"deploy of {rel.name} to {target}: {failure_message(result)}",
+                          hint=f"station log: {station.prefix}/history.jsonl and {station.prefix}/run/")
+    return result
+
+
+def _live_tool(target: SshTarget, station: StationOptions, step: str) -> dict:
+    tool = f"{station.prefix}/current/tools/station_steps.py"
+    probe = run_remote(target, ["test", "-f", tool], check=False, timeout_s=60)
+    if probe.returncode != 0:
+        return {"ok": False, "step": step, "error": f"nothing deployed under {station.prefix} (no {tool})",
+                "current": None}
+    proc = run_remote(target, [station.python, tool, step, *station.step_args()], check=False)
+    for line in proc.stderr.splitlines():
+        log.info("%s", line)
+    return parse_result(proc.stdout, f"{step} on {target}")
+
+
+def rollback(target: SshTarget, station: StationOptions) -> dict:
+    """Switch the station back to its newest healthy older release and check its health.
+
+    Raises:
+        DeployError: when there is nothing to roll back to or the older release is not healthy.
+    """
+    result = _live_tool(target, station, "rollback")
+    if not result.get("ok"):
+        raise DeployError(f"rollback on {target}: {failure_message(result)}")
+    return result
+
+
+def status(target: SshTarget, station: StationOptions) -> dict:
+    """Release, model hash, service state, uptime and parts inspected of a station (never raises for
+    "nothing deployed": ``current`` is None then)."""
+    result = _live_tool(target, station, "status")
+    if not result.get("ok") and result.get("current") is not None:
+        raise DeployError(f"status on {target}: {failure_message(result)}")
+    return result

@@ -1,0 +1,107 @@
+"""`edgead deploy` against a real sshd on 127.0.0.1, with the `direct` service manager and the real daemon."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from edgead.cli import main
+from edgead.errors import ExitStatus
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _deploy(args, capsys) -> tuple[int, str, str]:
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _status(deploy_args, prefix, capsys) -> dict:
+    code, out, err = _deploy(deploy_args(prefix, "--status", "--json"), capsys)
+    assert code == ExitStatus.OK, err
+    return json.loads(out)
+
+
+def _current(prefix) -> str | None:
+    link = prefix / "current"
+    return os.path.basename(os.readlink(link)) if link.is_symlink() else None
+
+
+def test_tampered_bundle_is_refused_before_anything_is_copied(deploy_args, prefixes, make_config, bundle,
+                                                              tmp_path, capsys):
+    tampered = tmp_path / "tampered"
+    shutil.copytree(bundle, tampered)
+    meta = tampered / "edgead.yaml"
+    meta.write_text(meta.read_text().replace("padim", "padim ", 1))
+    prefix = prefixes()
+    code, _, err = _deploy(deploy_args(prefix, str(make_config()), "--bundle", str(tampered)), capsys)
+    assert code == ExitStatus.DEPLOY
+    assert "refusing to deploy bundle" in err and "edgead.yaml" in err
+    assert not prefix.exists()  # nothing copied, nothing switched
+
+
+def test_failing_first_release_leaves_nothing_live_and_station_venv_has_no_torch(deploy_args, prefixes,
+                                                                                  make_config, tmp_path, capsys):
+    prefix = prefixes()
+    config = make_config(camera_dir=str(tmp_path / "no-such-camera-folder"))
+    code, _, err = _deploy(deploy_args(prefix, str(config)), capsys)
+    assert code == ExitStatus.DEPLOY
+    assert "step 'health' failed" in err and "no previous release" in err
+    assert _current(prefix) is None
+    (release,) = [p for p in (prefix / "releases").iterdir() if not p.name.startswith(".")]
+    assert (release / "FAILED").exists()
+    vpy = str(release / "venv" / "bin" / "python")
+    assert subprocess.run([vpy, "-c", "import torch"], capture_output=True).returncode != 0
+    subprocess.run([vpy, "-c", "import edgead.infer, onnxruntime, pymodbus"], check=True)
+    status = _status(deploy_args, prefix, capsys)
+    assert status["current"] is None
+
+
+def test_good_release_goes_live_and_a_broken_one_is_rolled_back(needs_daemon, deploy_args, prefixes, make_config,
+                                                                tmp_path, capsys):
+    prefix = prefixes()
+    code, out, err = _deploy(deploy_args(prefix, str(make_config()), "--json"), capsys)
+    assert code == ExitStatus.OK, err
+    good = json.loads(out)
+    assert _current(prefix) == good["release"]
+    status = _status(deploy_args, prefix, capsys)
+    assert status["current"] == good["release"] and status["service"] == "ready"
+    assert status["model_hash"] == good["model_hash"] and status["uptime_s"] is not None
+
+    # a self-test that gives the wrong verdict: rolled back to the good release
+    wrong = "reject" if good["selftest"]["verdict"] == "accept" else "accept"
+    code, _, err = _deploy(deploy_args(prefix, str(make_config()), "--selftest-verdict", wrong), capsys)
+    assert code == ExitStatus.DEPLOY
+    assert "step 'selftest' failed" in err and f"release {good['release']} is live again" in err
+    assert _current(prefix) == good["release"]
+
+    # a config whose daemon cannot start: rolled back as well
+    broken = make_config("broken.yaml", camera_dir=str(tmp_path / "missing"))
+    code, _, err = _deploy(deploy_args(prefix, str(broken)), capsys)
+    assert code == ExitStatus.DEPLOY and "step 'health' failed" in err
+    status = _status(deploy_args, prefix, capsys)
+    assert status["current"] == good["release"] and status["service"] == "ready"
+    assert sum(r["failed"] for r in status["releases"]) == 2
+
+
+def test_rollback_and_status(needs_daemon, deploy_args, prefixes, make_config, capsys):
+    prefix = prefixes()
+    releases = []
+    for _ in range(2):
+        code, out, err = _deploy(deploy_args(prefix, str(make_config()), "--json"), capsys)
+        assert code == ExitStatus.OK, err
+        releases.append(json.loads(out)["release"])
+    assert _current(prefix) == releases[1]
+    code, out, err = _deploy(deploy_args(prefix, "--rollback"), capsys)
+    assert code == ExitStatus.OK, err
+    assert _current(prefix) == releases[0]
+    status = _status(deploy_args, prefix, capsys)
+    assert status["current"] == releases[0] and status["service"] == "ready"
+    assert status["parts_inspected"] == "unknown" or isinstance(status["parts_inspected"], int)
+    # nothing older is left: a second rollback fails with a clear message
+    code, _, err = _deploy(deploy_args(prefix, "--rollback"), capsys)
+    assert code == ExitStatus.DEPLOY and "no healthy release older than" in err

@@ -1,0 +1,84 @@
+"""Links on pyserial's loop:// twin (RTS -> CTS, DTR -> DSR; TX -> RX) and the trigger queue."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from edgead.errors import PlcError
+from edgead.plc import PartResult, PlcConfig, Protocol, open_plc
+from edgead.plc.base import Trigger, TriggerQueue
+from edgead.plc.config import DiscreteConfig
+from edgead.verdict import Verdict
+
+
+def _watch(port, stop: threading.Event, edges: list[str]) -> None:
+    last = {"cts": False, "dsr": False}
+    while not stop.is_set():
+        for name in last:
+            level = getattr(port, name)
+            if level and not last[name]:
+                edges.append(name)
+            last[name] = level
+        time.sleep(0.0005)
+
+
+def test_discrete_pulses_on_loop():
+    cfg = PlcConfig(protocol=Protocol.DISCRETE, discrete=DiscreteConfig(pulse_ms=25, gap_ms=10))
+    with open_plc("loop://", cfg) as link:
+        port = link._port._port  # the loop:// twin: our RTS/DTR read back as CTS/DSR
+        assert (port.cts, port.dsr) == (False, False)  # fail-safe on open: nothing asserted
+        assert link.wait_trigger(1000) is None
+        edges: list[str] = []
+        stop = threading.Event()
+        watcher = threading.Thread(target=_watch, args=(port, stop, edges))
+        watcher.start()
+        for verdict in (Verdict.ACCEPT, Verdict.REJECT, Verdict.NO_READ, Verdict.FAULT, Verdict.ACCEPT):
+            link.send_result(PartResult(1, 1, verdict, 0.1))
+        link.send_failsafe(9)
+        stop.set()
+        watcher.join()
+        assert edges == ["cts", "dsr", "dsr", "dsr", "cts", "dsr"]
+        assert (port.cts, port.dsr) == (False, False) and link.pulses == 6
+
+
+def test_ascii_on_loop_reads_its_own_echo_as_garbage():
+    with open_plc("loop://", PlcConfig(protocol=Protocol.ASCII)) as link:
+        link.send_result(PartResult(5, 1, Verdict.ACCEPT, 0.1))
+        assert link.wait_trigger(50) is None and link.last_garbage == b"OK 5\r\n"
+
+
+def test_open_bad_port_names_it():
+    with pytest.raises(PlcError, match="/dev/ttyNOPE0"):
+        open_plc("/dev/ttyNOPE0", PlcConfig(protocol=Protocol.ASCII))
+    with pytest.raises(PlcError, match="nope://"):
+        open_plc("nope://x", PlcConfig(protocol=Protocol.ASCII))
+
+
+def test_closed_link_raises():
+    link = open_plc("loop://", PlcConfig(protocol=Protocol.ASCII))
+    link.close()
+    link.close()
+    with pytest.raises(PlcError, match="closed"):
+        link.send_result(PartResult(1, 1, Verdict.ACCEPT, 0.1))
+
+
+def test_trigger_queue_order_and_overrun():
+    dropped: list[Trigger] = []
+    queue = TriggerQueue(2, dropped.append)
+    for part_id in (1, 2, 3, 4):
+        queue.put(Trigger(part_id, 0))
+    assert [queue.get(0).part_id, queue.get(0).part_id] == [1, 2]
+    assert [t.part_id for t in dropped] == [3, 4] and queue.overruns == 2
+    assert queue.get(10) is None
+
+
+def test_modbus_server_on_loop_answers_its_own_request():
+    """On loop:// the request we write comes back to the server thread, which answers (echo seen by nobody)."""
+    cfg = PlcConfig(protocol=Protocol.MODBUS_SERVER)
+    with open_plc("loop://", cfg) as link:
+        link.send_result(PartResult(3, 1, Verdict.ACCEPT, 0.1))
+        regs, coils = link.snapshot()
+        assert regs[:6] == (1, 1, 1, 3, 1, 100) and coils[:2] == (1, 1)
+        assert link.wait_trigger(10) is None
