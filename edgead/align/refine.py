@@ -57,6 +57,10 @@ def project_warp(warp: np.ndarray, motion: MotionModel, center: tuple[float, flo
     return out
 
 
+MIN_LEVEL_PX = 48
+"""Pyramid levels whose shorter side is below this are skipped (ECC is unstable on so few pixels)."""
+
+
 class EccRefiner:
     """Coarse-to-fine ECC from ``pyramid_levels - 1`` down to ``finest_level``."""
 
@@ -77,10 +81,14 @@ class EccRefiner:
             ``(warp, ecc)``: the refined 3x3 warp and ECC's correlation at the finest level.
 
         Raises:
-            AlignmentError: when ECC does not converge (its Hessian is singular, e.g. on a blank frame).
+            AlignmentError: when ECC does not converge at the finest level (its Hessian is singular, e.g. on a
+                blank frame). A coarser level that does not converge (too few pixels on a small image) is skipped:
+                the finer levels start from the warp as it stood, and the quality gate judges the result.
         """
         ecc = float("nan")
         for level in range(self.config.pyramid_levels - 1, self.config.finest_level - 1, -1):
+            if min(self.ref_pyramid[level].shape) < MIN_LEVEL_PX and level > self.config.finest_level:
+                continue
             scale = 0.5 ** level
             w_level = scale_matrix(scale) @ warp @ np.linalg.inv(scale_matrix(scale))
             mat = (w_level if self.motion is MotionModel.HOMOGRAPHY else w_level[:2]).astype(np.float32)
@@ -88,6 +96,8 @@ class EccRefiner:
                 ecc, mat = cv2.findTransformECC(self.ref_pyramid[level], image_pyramid[level], mat,
                                                 ECC_MOTION[self.motion], self.criteria, None, 5)
             except cv2.error as exc:
+                if level > self.config.finest_level:
+                    continue
                 reason = str(exc).strip().splitlines()[-1]
                 msg = f"ECC did not converge at pyramid level {level} ({reason})"
                 raise AlignmentError(msg, hint="check the frame shows the part, or use coarse=orb") from exc

@@ -11,7 +11,7 @@ from edgead.errors import DeployError
 
 from .conftest import STATION_PYTHON
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]  # ~6 min here: ansible copies two 63 MB releases
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,117 @@
+"""Latency of one bundle as torch eager FP32, ONNX Runtime FP32, FP16 and INT8 on the CPU (TensorRT where present).
+
+Usage:
+    python benchmarks/latency.py [--category piped_pa_bdp01_tl] [--model patchcore] [--runs 50] [--threads N]
+
+Trains the bundle on the category (or takes ``--bundle``), converts it for x86-cpu (INT8 calibrated on the
+category's train/good), then times single-image inference of each variant in the same process. Reports median and
+p99 ms and images/s, each as a ratio against torch eager (the baseline, run in the same process). Results:
+benchmarks/results/latency.json and the ``latency`` section of docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, categories, machine, save_json, stats_ms, update_section  # noqa: E402
+
+
+def time_fn(fn, image, runs: int, warmup: int = 5) -> list[float]:
+    for _ in range(warmup):
+        fn(image)
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn(image)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def torch_eager(bundle):
+    import torch
+
+    from edgead.convert.export import Preprocess
+    from edgead.models.registry import from_state
+
+    state = dict(np.load(bundle.state_path, allow_pickle=False))
+    model = from_state(bundle.model_type, bundle.meta["model"]["params"], state).eval()
+    spec = bundle.input_spec
+    pre = Preprocess((spec.height, spec.width), bundle.meta["preprocessing"]["mean"],
+                     bundle.meta["preprocessing"]["std"], spec.channels)
+
+    def run(image):
+        with torch.no_grad():
+            return model(pre(torch.from_numpy(image)))
+    return run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--category", default="piped_pa_bdp01_tl")
+    ap.add_argument("--model", default="patchcore")
+    ap.add_argument("--bundle", default=None, help="use this bundle instead of training one")
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: all)")
+    ap.add_argument("--no-docs", action="store_true")
+    args = ap.parse_args()
+
+    from edgead.bundle import load_bundle
+    from edgead.convert.pipeline import convert
+    from edgead.data import Color, load_image, scan_category
+    from edgead.infer import open_backend
+    from edgead.train.pipeline import TrainConfig, train
+
+    cat = categories([args.category])[0]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        bundle = load_bundle(args.bundle) if args.bundle else train(
+            cat, tmp / "fp32", TrainConfig(model=args.model, evaluate=False), progress=False).bundle
+        color = Color(bundle.meta["input"]["color"])
+        image = load_image(scan_category(cat).test[0].path, color)[None]
+        variants = [("torch eager FP32", torch_eager(bundle))]
+        opts = {"intra_op_threads": args.threads} if args.threads else {}
+        engines = []
+        for precision in ("fp32", "fp16", "int8"):
+            out = tmp / precision
+            convert(bundle, "x86-cpu" if precision != "fp16" else "rtx-ampere", precision, out=out,
+                    calib=cat / "train" / "good" if precision == "int8" else None, latency_runs=0)
+            eng = open_backend(out, **opts)
+            engines.append(eng)
+            variants.append((f"ONNX Runtime {precision.upper()}", eng.infer))
+        base = None
+        for name, fn in variants:
+            st = stats_ms(time_fn(fn, image, args.runs))
+            base = base or st
+            rows.append({"variant": name, **st, "images_per_s": 1000.0 / st["median_ms"],
+                         "ratio_median": base["median_ms"] / st["median_ms"],
+                         "ratio_p99": base["p99_ms"] / st["p99_ms"]})
+            print(f"{name:22} median {st['median_ms']:7.2f} ms  p99 {st['p99_ms']:7.2f} ms  "
+                  f"x{rows[-1]['ratio_median']:.2f}", flush=True)
+        for eng in engines:
+            eng.close()
+    spec = bundle.input_spec
+    result = {"machine": machine(), "category": cat.name, "model": bundle.model_type,
+              "input": [spec.height, spec.width], "runs": args.runs, "rows": rows}
+    save_json(ROOT / "benchmarks" / "results" / "latency.json", result)
+    if not args.no_docs:
+        lines = [f"Produced by `python benchmarks/latency.py --category {cat.name} --model {bundle.model_type}` on "
+                 f"{machine()}: one {spec.height}x{spec.width} image per call, {args.runs} timed runs after 5 "
+                 "warm-up runs, all variants in one process. Ratio = torch eager time / variant time (higher is "
+                 "faster). TensorRT rows need a GPU station (none here); FP16 on the CPU is shown for the record "
+                 "(ONNX Runtime's CPU kernels do not run FP16 natively).", "",
+                 "| variant | median ms | p99 ms | images/s | speed-up (median) | speed-up (p99) |",
+                 "|---|---|---|---|---|---|"]
+        lines += [f"| {r['variant']} | {r['median_ms']:.2f} | {r['p99_ms']:.2f} | {r['images_per_s']:.1f} | "
+                  f"{r['ratio_median']:.2f}x | {r['ratio_p99']:.2f}x |" for r in rows]
+        update_section(f"latency-{bundle.model_type}", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

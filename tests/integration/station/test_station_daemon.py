@@ -1,0 +1,197 @@
+"""The daemon end to end: folder:// camera, alignment, ONNX Runtime, ASCII PLC peer over a real pty pair."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from edgead.daemon.config import load_station
+from edgead.daemon.runner import Runner
+from edgead.demo.plc_peer import AsciiPlc, PtyPair
+from edgead.errors import PlcError
+from edgead.records import RecordStore
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _config(tmp_path: Path, station, bundle, port, **extra) -> Path:
+    cfg = {
+        "camera": {"url": f"folder://{station.captures}?fps=0&pattern=*.png"},
+        "reference": str(station.reference),
+        "model": {"bundle": str(bundle.root)},
+        "plc": {"url": port, "protocol": "ascii"},
+        "storage": {"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "rejects")},
+        "observe": {"metrics_listen": None},
+    }
+    for key, value in extra.items():
+        cfg.setdefault(key, {}).update(value) if isinstance(value, dict) else cfg.__setitem__(key, value)
+    path = tmp_path / "station.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _run(cfg_path: Path, plc_port, n_triggers: int):
+    """Run the daemon until the virtual PLC has sent ``n_triggers`` and had its answers."""
+    cfg = load_station(cfg_path)
+    seen = []
+    plc = AsciiPlc(plc_port, n_triggers, window_ms=5000)
+    runner = Runner(cfg, on_part=seen.append, on_ready=plc.start)
+    plc.on_done = runner.stop.set
+    try:
+        summary = runner.run()
+    finally:
+        plc.stop.set()
+        if plc.is_alive():
+            plc.join(10)
+    return summary, seen, plc.log
+
+
+@pytest.fixture
+def pty(tmp_path):
+    if not shutil.which("socat"):
+        pytest.skip("socat not installed (Debian package socat)")
+    with PtyPair(tmp_path) as pair:
+        yield pair
+
+
+def test_verdicts_match_ground_truth_with_no_lost_or_duplicated_ids(small_station, padim_bundle, pty, tmp_path):
+    path = _config(tmp_path, small_station, padim_bundle.bundle, pty.station)
+    summary, seen, log = _run(path, pty.plc, n_triggers=24)
+    truth = json.loads((small_station.captures / "truth.json").read_text())["files"]
+    assert summary.parts == 24 and not log.unanswered and not log.mismatched
+    assert sorted(log.answers) == list(range(1, 25))  # every id answered once, in order
+    assert [o.part_id for o in seen] == [str(i) for i in range(1, 25)]
+    correct = sum((truth[Path(o.source).name]["label"] == 1) == (o.verdict.value != "accept") for o in seen)
+    accepted_defects = sum(truth[Path(o.source).name]["label"] == 1 and o.verdict.value == "accept" for o in seen)
+    assert correct >= 20, f"{correct}/24 correct"
+    assert accepted_defects <= 1
+    with RecordStore(tmp_path / "records.sqlite") as store:
+        rows = list(store.query())
+    assert len(rows) == 24 and [r.part_id for r in rows] == [str(i) for i in range(1, 25)]
+    assert all(r.total_ms is not None and r.infer_ms is not None and r.align_quality > 0.9 for r in rows)
+    assert {r.verdict.value for r in rows if r.image_path} <= {"reject", "no-read", "fault"}
+
+
+def test_failed_alignment_is_no_read_and_replay_end_is_failsafe(small_station, padim_bundle, pty, tmp_path):
+    """A frame that is not the part gets `no-read`; triggers after the replay ended get the fail-safe answer."""
+    import cv2
+
+    replay = tmp_path / "replay"
+    replay.mkdir()
+    shutil.copy(small_station.captures / "000000.png", replay / "000000.png")
+    noise = np.random.default_rng(0).integers(0, 255, (128, 160, 3), np.uint8)
+    cv2.imwrite(str(replay / "000001.png"), noise)
+    path = _config(tmp_path, small_station, padim_bundle.bundle, pty.station,
+                   camera={"url": f"folder://{replay}?fps=0"})
+    summary, seen, log = _run(path, pty.plc, n_triggers=4)
+    assert [o.verdict.value for o in seen][1:] == ["no-read", "fault", "fault"]
+    assert log.answers[2] == "no-read" and log.answers[3] == "fault" and log.answers[4] == "fault"
+    assert "alignment quality" in seen[1].error or "alignment" in seen[1].error
+    assert "accept" not in [log.answers[i] for i in (2, 3, 4)]
+
+
+def test_vanished_port_stops_the_daemon_and_keeps_records(small_station, padim_bundle, tmp_path):
+    if not shutil.which("socat"):
+        pytest.skip("socat not installed")
+    pair = PtyPair(tmp_path)
+    path = _config(tmp_path, small_station, padim_bundle.bundle, pair.station)
+    cfg = load_station(path)
+    plc = AsciiPlc(pair.plc, 100, window_ms=2000)
+    runner = Runner(cfg, on_part=lambda o: pair._proc.kill() if o.seq == 3 else None, on_ready=plc.start)
+    with pytest.raises(PlcError, match="station"):
+        runner.run()
+    plc.stop.set()
+    pair.close()
+    with RecordStore(tmp_path / "records.sqlite") as store:
+        assert store.integrity_check() == [] and len(list(store.query())) >= 4
+
+
+def test_sigterm_drains_and_notifies(small_station, padim_bundle, tmp_path):
+    """`edgead run` under a real NOTIFY_SOCKET: READY=1 after start-up, WATCHDOG pings, SIGTERM -> exit 0."""
+    path = _config(tmp_path, small_station, padim_bundle.bundle, "loop://",
+                   camera={"url": f"folder://{small_station.captures}?fps=5&loop=1"},
+                   plc={"url": "loop://", "protocol": "discrete", "discrete": {"pulse_ms": 1, "gap_ms": 1}})
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(60)
+    env = dict(os.environ, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="1000000", WATCHDOG_PID="")
+    proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        messages = []
+        while not any("READY=1" in m for m in messages):
+            messages.append(sock.recv(4096).decode())
+        deadline = time.monotonic() + 30
+        while sum("WATCHDOG=1" in m for m in messages) < 2 and time.monotonic() < deadline:
+            messages.append(sock.recv(4096).decode())
+        assert sum("WATCHDOG=1" in m for m in messages) >= 2
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        while True:
+            try:
+                sock.settimeout(0.5)
+                messages.append(sock.recv(4096).decode())
+            except socket.timeout:
+                break
+    finally:
+        proc.kill() if proc.poll() is None else None
+        sock.close()
+    assert proc.returncode == 0, err
+    assert any("STOPPING=1" in m for m in messages)
+    assert "stopped by SIGTERM" in err
+    with RecordStore(tmp_path / "records.sqlite") as store:
+        assert store.integrity_check() == []
+        n = len(list(store.query()))
+    assert n >= 1 and f"{n} parts" in err
+
+
+def test_sighup_reloads_and_a_bad_reload_keeps_the_running_model(small_station, padim_bundle, tmp_path):
+    """SIGHUP with a good config reloads (RELOADING=1 then READY=1); with a broken bundle the old model keeps going."""
+    path = _config(tmp_path, small_station, padim_bundle.bundle, "loop://",
+                   camera={"url": f"folder://{small_station.captures}?fps=20&loop=1"},
+                   plc={"url": "loop://", "protocol": "discrete", "discrete": {"pulse_ms": 1, "gap_ms": 1}})
+    sock_path = tmp_path / "n.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(60)
+    env = dict(os.environ, NOTIFY_SOCKET=str(sock_path))
+    proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_for(text):
+        while True:
+            m = sock.recv(4096).decode()
+            if text in m:
+                return m
+
+    try:
+        wait_for("READY=1")
+        proc.send_signal(signal.SIGHUP)
+        wait_for("RELOADING=1")
+        assert "reloaded" in wait_for("READY=1")
+        cfg = yaml.safe_load(path.read_text())
+        cfg["model"]["bundle"] = str(tmp_path / "missing-bundle")
+        path.write_text(yaml.safe_dump(cfg))
+        proc.send_signal(signal.SIGHUP)
+        wait_for("RELOADING=1")
+        wait_for("READY=1")
+        time.sleep(0.5)
+        assert proc.poll() is None, "a bad reload must not stop the station"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill() if proc.poll() is None else None
+        sock.close()
+    assert proc.returncode == 0
+    assert "reload failed, keeping the running model" in err and "missing-bundle" in err
