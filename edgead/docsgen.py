@@ -79,8 +79,8 @@ EXTRA: dict[str, str] = {
     "plc.url": "pyserial URL of the port: `/dev/ttyUSB0`, `/dev/serial/by-id/...`, `loop://`, `spy://...`, "
                "`socket://HOST:PORT`; `?baud=&parity=&stopbits=&bytesize=` override `plc.serial`.",
     "plc.protocol": "How the station talks to the PLC (see docs/plc-protocol.md).",
-    "plc.failsafe_verdict": "Verdict of `PlcLink.send_failsafe`; `accept` is refused. The daemon itself answers "
-                            "errors, timeouts and overruns with `fault` (see docs/plc-protocol.md).",
+    "plc.failsafe_verdict": "What the PLC is sent for a part recorded as `fault` (camera error, overrun, inference "
+                            "error): `reject` (default) or `fault` to tell the cause apart; `accept` is refused.",
     "plc.serial.baudrate": "Bits per second.",
     "plc.serial.parity": "`N`, `E`, `O`, `M` or `S`.",
     "plc.serial.stopbits": "1, 1.5 or 2.",

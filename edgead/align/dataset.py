@@ -18,7 +18,7 @@ import numpy as np
 from edgead.align.aligner import Aligner
 from edgead.align.config import AlignConfig
 from edgead.align.refine import warp_image
-from edgead.data import Color, load_image, load_mask, scan_category, write_image
+from edgead.data import load_image, load_mask, scan_category, write_image
 from edgead.errors import AlignmentError, DataError
 
 

@@ -99,9 +99,11 @@ class RuntimeSection:
         record_queue: parts waiting for the writer thread; when full the loop waits (records are never dropped).
         image_queue: images waiting to be archived; when full the image is skipped (the record still says so).
         max_parts: stop after this many parts (0: run until stopped, or until a replay ends).
+        heartbeat_ms: period of the PLC heartbeat toggle (status bit 3 in the Modbus status word).
     """
 
     trigger_poll_ms: int = 200
+    heartbeat_ms: int = 500
     record_queue: int = 1024
     image_queue: int = 16
     max_parts: int = 0

@@ -93,7 +93,7 @@ class Runner:
         n.extend_timeout(int(300e6))
         t_start = time.monotonic()
         pinger = WatchdogPinger(n)
-        last_status = 0.0
+        last_status = last_heartbeat = 0.0
         with Station(cfg, on_part=self._on_part) as station:
             n.ready(f"ready: model {station.model.model_hash[:12]}, camera {cfg.camera.url}")
             if self.on_ready is not None:
@@ -109,6 +109,9 @@ class Runner:
                         break
                     pinger.tick()
                     now = time.monotonic()
+                    if now - last_heartbeat >= cfg.runtime.heartbeat_ms / 1000.0:
+                        station.plc.heartbeat()
+                        last_heartbeat = now
                     if now - last_status >= cfg.observe.status_interval_s:
                         n.status(self._status_line(now - t_start, station))
                         last_status = now

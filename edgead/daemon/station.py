@@ -59,6 +59,7 @@ class Station:
         self.model: LoadedModel | None = None
         self._stack = ExitStack()
         self.metrics = None
+        self._idle_log = RateLimitedLog(log, period_s=60.0)
 
     # -- lifetime ---------------------------------------------------------------------------------------------
     def __enter__(self) -> "Station":
@@ -164,10 +165,10 @@ class Station:
         except CameraError as exc:
             if trigger is None:  # free-run: no frame, no part
                 self.plc.set_status(ready=True, busy=False, fault=True)
-                log.warning("camera: %s", exc)
+                self._idle_log.warn(f"camera: {exc}")
                 return None
             verdict, error = Verdict.FAULT, f"camera: {exc}"
-        except EngineError as exc:
+        except EngineError:
             self._signal(trigger, Verdict.FAULT, None)
             raise
         part_id = str(trigger.part_id) if trigger else str(self.seq)
@@ -185,8 +186,12 @@ class Station:
         return outcome
 
     def _signal(self, trigger: Trigger | None, verdict: Verdict, score: float | None) -> None:
+        """Send the verdict; a FAULT (error, timeout, overrun) goes out as ``plc.failsafe_verdict`` (reject)."""
         part_id = trigger.part_id if trigger else self.seq
-        self.plc.send_result(PartResult(part_id, self.seq, verdict, float("nan") if score is None else score))
+        if verdict is Verdict.FAULT:
+            self.plc.send_failsafe(part_id, self.seq)
+        else:
+            self.plc.send_result(PartResult(part_id, self.seq, verdict, float("nan") if score is None else score))
 
     def _record(self, o: PartOutcome, raw, quality, image: np.ndarray | None, amap) -> None:
         lat = o.latencies_ms
@@ -200,6 +205,22 @@ class Station:
         keep = image is not None and (save is SaveImages.ALL or (save is SaveImages.REJECTS and not o.verdict.passes))
         self.recorder.submit(rec, image if keep else None, amap if keep else None)
         self.metrics.observe_part(o.verdict, {k: lat.get(k) for k in (*STAGES, "total")})
+
+
+class RateLimitedLog:
+    """Warn at most once per ``period_s`` (a camera idle between parts is not news every 200 ms)."""
+
+    def __init__(self, logger: logging.Logger, period_s: float):
+        self.logger, self.period_s, self._last, self.suppressed = logger, period_s, -1e18, 0
+
+    def warn(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.period_s:
+            extra = f" ({self.suppressed} similar suppressed)" if self.suppressed else ""
+            self.logger.warning("%s%s", message, extra)
+            self._last, self.suppressed = now, 0
+        else:
+            self.suppressed += 1
 
 
 def _ms(t_ns: int) -> float:

@@ -156,7 +156,8 @@ def _run_station(out: Path, captures: Path, reference: Path, station_yaml: Path,
         pty_kind = pty.kind
     log = plc.log
     lost = [i for i in log.sent if i not in log.answers]
-    wrong = [i for i, v in log.answers.items() if by_id.get(str(i)) != v]
+    failsafe = cfg.plc.failsafe_verdict.value
+    wrong = [i for i, v in log.answers.items() if (by_id.get(str(i)) if by_id.get(str(i)) != "fault" else failsafe) != v]
     stages = {k: (sum(v) / len(v) if v else 0.0) for k, v in s.stage_ms.items()}
     total = sum(stages.values()) or 1.0
     return {

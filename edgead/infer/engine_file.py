@@ -138,8 +138,7 @@ def check_compatible(header: EngineHeader, *, tensorrt_version: str, gpu_name: s
     Raises:
         EngineError: with both values and "rebuild the engine on this station: edgead build-engine ...".
     """
-    rebuild = f"rebuild the engine on this station: edgead build-engine --target {header.target} " \
-              f"--precision {header.precision}"
+    rebuild = f"rebuild the engine on this station: edgead build-engine --bundle BUNDLE --target {header.target}"
     if header.tensorrt_version != tensorrt_version:
         raise EngineError(f"{where} was built with TensorRT {header.tensorrt_version}, this station runs TensorRT "
                           f"{tensorrt_version}", hint=rebuild)

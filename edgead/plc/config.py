@@ -8,7 +8,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Mapping
@@ -146,33 +145,11 @@ class PlcConfig:
         Raises:
             ConfigError: on an unknown key or a bad value.
         """
-        return _build(cls, data, "plc")
+        from edgead.config import from_dict
+
+        return from_dict(cls, data, "plc")
 
 
-def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=1)
-            raise ConfigError(f"{where}: unknown key {key!r}", hint=f"did you mean {close[0]!r}?" if close
-                              else f"known keys: {', '.join(fields)}")
-        kind = _SECTIONS.get((cls.__name__, key)) or _ENUMS.get(key)
-        try:
-            if kind is not None and dataclasses.is_dataclass(kind) and isinstance(value, Mapping):
-                value = _build(kind, value, f"{where}.{key}")
-            elif kind is not None and not dataclasses.is_dataclass(kind):
-                value = kind(value)
-        except ValueError as exc:
-            raise ConfigError(f"{where}.{key}: {value!r} is invalid ({exc})") from exc
-        kwargs[key] = value
-    return cls(**kwargs)
-
-
-_SECTIONS = {("PlcConfig", name): kind for name, kind in
-             (("serial", SerialConfig), ("modbus", ModbusConfig), ("registers", RegisterMapConfig),
-              ("ascii", AsciiConfig), ("discrete", DiscreteConfig))}
-_ENUMS = {"protocol": Protocol, "failsafe_verdict": Verdict, "pass_line": Line, "reject_line": Line}
 _QUERY_KEYS = {"baud": ("baudrate", int), "parity": ("parity", str.upper), "stopbits": ("stopbits", float),
                "bytesize": ("bytesize", int)}
 

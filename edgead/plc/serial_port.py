@@ -50,6 +50,8 @@ class SerialPort:
             port.bytesize = self.settings.bytesize
             port.timeout = 0
             port.write_timeout = 1.0
+            port.rts = False  # modem lines low from the moment the port opens: no spurious pass pulse
+            port.dtr = False
             port.open()
         except _IO_ERRORS + (ValueError,) as exc:
             raise PlcError(f"PLC port {url!r} cannot be opened: {exc}", hint=_HINT) from exc

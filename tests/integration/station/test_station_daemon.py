@@ -95,7 +95,8 @@ def test_failed_alignment_is_no_read_and_replay_end_is_failsafe(small_station, p
                    camera={"url": f"folder://{replay}?fps=0"})
     summary, seen, log = _run(path, pty.plc, n_triggers=4)
     assert [o.verdict.value for o in seen][1:] == ["no-read", "fault", "fault"]
-    assert log.answers[2] == "no-read" and log.answers[3] == "fault" and log.answers[4] == "fault"
+    # faults are recorded as such and sent as plc.failsafe_verdict (reject by default)
+    assert log.answers[2] == "no-read" and log.answers[3] == "reject" and log.answers[4] == "reject"
     assert "alignment quality" in seen[1].error or "alignment" in seen[1].error
     assert "accept" not in [log.answers[i] for i in (2, 3, 4)]
 

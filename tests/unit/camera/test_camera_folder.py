@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgead.camera import EndOfStream, TriggerMode, open_camera
+from edgead.camera import EndOfStream, open_camera
 from edgead.errors import CameraError, ConfigError
 
 

@@ -1,0 +1,112 @@
+"""Small helpers to read and rewrite ONNX graphs in place: who produces / consumes a tensor, constant values,
+intermediate values from one ONNX Runtime run, dead-node removal. Used by the conversion-time graph rewrites."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from edgead.errors import lazy_import
+
+
+class GraphIndex:
+    """Producer and consumers of every tensor, and the constant (initializer / Constant node) values.
+
+    Args:
+        model: an ``onnx.ModelProto`` (read; rebuild the index after editing the graph).
+    """
+
+    def __init__(self, model):
+        numpy_helper = lazy_import("onnx.numpy_helper", feature="graph rewrites", extra="convert")
+        self.model = model
+        self.producer = {}
+        self.consumers = defaultdict(list)
+        for node in model.graph.node:
+            for t in node.output:
+                self.producer[t] = node
+            for t in node.input:
+                if t:
+                    self.consumers[t].append(node)
+        self.outputs = {o.name for o in model.graph.output}
+        self._inits = {i.name: i for i in model.graph.initializer}
+        self._np = numpy_helper
+
+    def const(self, name: str) -> np.ndarray | None:
+        """The value of ``name`` when it is an initializer or a ``Constant`` node's output, else None."""
+        if name in self._inits:
+            return self._np.to_array(self._inits[name])
+        node = self.producer.get(name)
+        if node is not None and node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    return self._np.to_array(a.t)
+        return None
+
+    def only_consumer(self, name: str):
+        """The single node reading ``name`` (None when several or none read it, or it is a graph output)."""
+        cons = self.consumers.get(name, [])
+        return cons[0] if len(cons) == 1 and name not in self.outputs else None
+
+
+def attr(node, name: str, default=None):
+    """An attribute's value (int, float, string, ints) or ``default``."""
+    helper = lazy_import("onnx.helper", feature="graph rewrites", extra="convert")
+    for a in node.attribute:
+        if a.name == name:
+            value = helper.get_attribute_value(a)
+            return value.decode() if isinstance(value, bytes) else value
+    return default
+
+
+def remove_dead(model) -> int:
+    """Drop nodes whose outputs nobody reads and initializers nobody uses; returns the number of nodes dropped."""
+    graph = model.graph
+    dropped = 0
+    while True:
+        used = {o.name for o in graph.output} | {t for n in graph.node for t in n.input}
+        dead = [n for n in graph.node if not any(t in used for t in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            graph.node.remove(n)
+        dropped += len(dead)
+    used = {t for n in graph.node for t in n.input}
+    for init in [i for i in graph.initializer if i.name not in used]:
+        graph.initializer.remove(init)
+    return dropped
+
+
+def run_with(model, feeds: dict, names: list[str]) -> dict[str, np.ndarray]:
+    """Values of the tensors ``names`` (intermediate ones included) for ``feeds``, by one ONNX Runtime run.
+
+    Args:
+        model: an ``onnx.ModelProto`` (not modified).
+        feeds: graph input name -> array.
+        names: tensors to return.
+
+    Returns:
+        name -> array.
+    """
+    onnx = lazy_import("onnx", feature="graph rewrites", extra="convert")
+    ort = lazy_import("onnxruntime", feature="graph rewrites", extra="convert")
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    have = {o.name for o in probe.graph.output}
+    for name in names:
+        if name not in have:
+            probe.graph.output.append(onnx.ValueInfoProto(name=name))
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return dict(zip(names, sess.run(list(names), feeds)))
+
+
+def fresh_name(model, base: str) -> str:
+    """A tensor / node name not used in ``model`` yet, starting with ``base``."""
+    taken = {t for n in model.graph.node for t in list(n.output) + [n.name]} | {i.name for i in model.graph.initializer}
+    name, i = base, 0
+    while name in taken:
+        i += 1
+        name = f"{base}_{i}"
+    return name
