@@ -89,7 +89,7 @@ def _read(path: Path, source: Path, color: Color) -> tuple[np.ndarray, str]:
 
 
 def load_calibration_set(source: str | os.PathLike, *, channels: int, min_count: int = MIN_IMAGES,
-                         max_count: int | None = None) -> CalibrationSet:
+                         max_count: int | None = None, resize_hw: tuple[int, int] | None = None) -> CalibrationSet:
     """Read and check a calibration set.
 
     Args:
@@ -97,6 +97,8 @@ def load_calibration_set(source: str | os.PathLike, *, channels: int, min_count:
         channels: the bundle's input channels (3 = RGB, 1 = grey).
         min_count: the fewest images accepted.
         max_count: use at most this many (the first in sorted order); default all.
+        resize_hw: when the images' sizes differ (real categories often do), resize them all to this (height,
+            width) -- the model resolution, which the graph resizes every frame to anyway. None: sizes must agree.
 
     Returns:
         The :class:`CalibrationSet`.
@@ -117,6 +119,9 @@ def load_calibration_set(source: str | os.PathLike, *, channels: int, min_count:
     images, lines = [], []
     for path in files:
         img, line = _read(path, src, color)
+        if resize_hw is not None and img.shape[:2] != tuple(resize_hw):
+            img = cv2.resize(img, (resize_hw[1], resize_hw[0]), interpolation=cv2.INTER_AREA).reshape(
+                resize_hw[0], resize_hw[1], img.shape[2])
         if images and img.shape != images[0].shape:
             raise CalibrationError(
                 f"calibration set {str(src)!r}: {path.name} is {img.shape[1]}x{img.shape[0]}, "

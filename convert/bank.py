@@ -27,7 +27,8 @@ class ReducedBank:
     index: np.ndarray
 
 
-def greedy_coreset(points: np.ndarray, n_keep: int, *, seed: int = 0, projection_dim: int = PROJECTION_DIM) -> np.ndarray:
+def greedy_coreset(points: np.ndarray, n_keep: int, *, seed: int = 0,
+                   projection_dim: int = PROJECTION_DIM) -> np.ndarray:
     """Indices of ``n_keep`` rows chosen by greedy k-center selection (on a seeded random projection).
 
     Args:

@@ -142,7 +142,7 @@ def load_check_set(root: str | os.PathLike, *, channels: int, map_hw: tuple[int,
     """Load an MVTec-layout folder's test split, masks resized (nearest) to the map resolution.
 
     Raises:
-        DataError: no test split, no good or no defective image, or images of different sizes.
+        DataError: no test split, or no good or no defective image.
     """
     from edgead.data.images import Color, load_image
     from edgead.data.mvtec import load_mask, scan_category
@@ -154,19 +154,21 @@ def load_check_set(root: str | os.PathLike, *, channels: int, map_hw: tuple[int,
     images, masks = [], []
     for s in cat.test:
         img = load_image(s.path, color)
-        if images and img.shape != images[0].shape:
-            raise DataError(f"check set {str(root)!r}: {s.path.name} is {img.shape[:2]}, others {images[0].shape[:2]}",
-                            hint="the gate feeds whole batches: use images of one size")
         images.append(img)
         m = load_mask(s, img.shape[:2]).astype(np.uint8)
         masks.append(cv2.resize(m, (map_hw[1], map_hw[0]), interpolation=cv2.INTER_NEAREST) > 0)
     labels = np.array([s.label for s in cat.test])
-    return CheckSet(images=np.stack(images), labels=labels, masks=np.stack(masks))
+    uniform = all(im.shape == images[0].shape for im in images)
+    # Sizes may vary within a category (the graph resizes): then the images stay a list, fed one by one.
+    return CheckSet(images=np.stack(images) if uniform else images, labels=labels, masks=np.stack(masks))
 
 
 def predict(backend: Backend, images: np.ndarray, batch_size: int = 8) -> Prediction:
-    """Run a backend over ``images`` in batches and concatenate the outputs."""
-    parts = [backend.infer(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+    """Run a backend over ``images`` (an array: in batches; a list of different sizes: one by one), concatenated."""
+    if isinstance(images, list):
+        parts = [backend.infer(im[None]) for im in images]
+    else:
+        parts = [backend.infer(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
     return Prediction(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("score", "map", "raw_score",
                                                                                     "raw_map")))
 
@@ -193,5 +195,6 @@ def run_gate(reference: Backend, candidate: Backend, check: CheckSet, *, artifac
     if artifact is not None:
         report.size_bytes = Path(artifact).stat().st_size
     if latency_runs:
-        report.latency_median_ms, report.latency_p99_ms = measure_latency(candidate, check.images[:1], latency_runs)
+        first = check.images[0][None] if isinstance(check.images, list) else check.images[:1]
+        report.latency_median_ms, report.latency_p99_ms = measure_latency(candidate, first, latency_runs)
     return report

@@ -88,7 +88,7 @@ def find_knn_head(model) -> KnnHead | None:
             continue
         if amin and (int(attr(amin[0], "axis", 0)) not in (-1, 2) or int(attr(amin[0], "keepdims", 1)) != keep):
             continue
-        bank = (-scale / 2.0 * w).T.astype(np.float32)  # s*q @ W = -2 q @ B^T
+        bank = (scale / 2.0 * w).T.astype(np.float32)  # a2 - (s*q) @ W + b2: s*W = 2 B^T
         bank_init = neighbors_init = None
         for init in model.graph.initializer:
             if tuple(init.dims) == bank.shape and np.allclose(g.const(init.name), bank, rtol=1e-4, atol=1e-5):
@@ -133,8 +133,7 @@ def rewrite_knn_head(model, head: KnnHead, *, bank: np.ndarray | None = None,
 
     def add(op, inputs, outputs=None, **attrs):
         outs = outputs or [n(op.lower())]
-        nodes.append(helper.make_node(op, inputs, outs, name=fresh_name(model, f"/edgead_knn/{op}") + str(len(nodes)),
-                                      **attrs))
+        nodes.append(helper.make_node(op, inputs, outs, name=f"/edgead_knn/{op}_{len(nodes)}", **attrs))
         return outs
 
     rows, = add("Reshape", [head.query, shp])

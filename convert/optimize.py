@@ -109,6 +109,7 @@ def separable_map(model, image: np.ndarray) -> str | None:
         initializer=[numpy_helper.from_array(values[t], t) for t in aux] +
         [numpy_helper.from_array(g.const(t), t) for n in chain for t in n.input[1:] if t and g.const(t) is not None])
     pm = helper.make_model(probe, opset_imports=model.opset_import)
+    pm.ir_version = model.ir_version
     ort = lazy_import("onnxruntime", feature="graph optimisation", extra="convert")
     sess = ort.InferenceSession(pm.SerializeToString(), providers=["CPUExecutionProvider"])
 

@@ -12,11 +12,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from edgead.bundle import META, MANIFEST, ONNX, Bundle, load_bundle, write_bundle
 from edgead.calibration.quantize import CalibMethod
 from edgead.convert.gate import (DEFAULT_PIXEL_TOLERANCE_PT, DEFAULT_TOLERANCE_PT, enforce, load_check_set,
                                  measure_latency, run_gate)
 from edgead.convert.report import Candidate, ConversionReport
+from edgead.convert.recipes import CPU_RECIPES, make_recipe
 from edgead.convert.targets import Precision, Target, get_target
 from edgead.errors import ConfigError, GateError
 from edgead.infer import BackendKind
@@ -44,14 +47,26 @@ def _make(precision: Precision, bundle: Bundle, work: Path, calib, calib_method:
                  "rule": res.rule, "excluded_nodes": list(res.excluded)}
 
 
-def _transfer_images(calib, calib_set, channels: int):
+def _transfer_images(calib, calib_set, channels: int, resize_hw: tuple[int, int]):
     """Good images both graphs score for the threshold transfer (the calibration set; none: no transfer)."""
     if calib_set is not None:
         return calib_set.images
     if calib is not None:
         from edgead.calibration.dataset import load_calibration_set
 
-        return load_calibration_set(calib, channels=channels).images
+        return load_calibration_set(calib, channels=channels, resize_hw=resize_hw).images
+    return None
+
+
+def _sample_images(transfer_images, check_set, n: int = 4):
+    """A few good images to probe and verify the graph rewrites with (calibration images first)."""
+    if transfer_images is not None:
+        return transfer_images[:n]
+    if check_set is not None:
+        imgs = check_set.images
+        good = [im for im, label in zip(imgs, check_set.labels) if label == 0] or list(imgs)
+        same = [im for im in good if im.shape == good[0].shape][:n]  # the probe feeds one batch
+        return np.stack(same)
     return None
 
 
@@ -85,7 +100,8 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
         bundle: the FP32 bundle (directory or ``.edgead``).
         target: a target profile name (``convert/profiles/<name>.yaml``).
         precision: ``fp32`` | ``fp16`` | ``int8`` | ``auto`` (try the target's precisions, keep the fastest that
-            passes the gate; needs ``check``).
+            passes the gate; needs ``check``). For ONNX Runtime targets ``auto`` also tries the CPU recipes of
+            :data:`edgead.convert.recipes.CPU_RECIPES` (exact graph rewrites, bank reduction, INT8 on top).
         out: the output bundle directory.
         calib: folder (or ``.txt`` list) of good images; required for INT8.
         calib_method: ``minmax`` | ``entropy`` | ``percentile``.
@@ -127,7 +143,7 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
     if calib is not None and Precision.INT8 in wanted:
         from edgead.calibration.dataset import load_calibration_set
 
-        calib_set = load_calibration_set(calib, channels=spec.channels)
+        calib_set = load_calibration_set(calib, channels=spec.channels, resize_hw=(spec.height, spec.width))
     check_set = load_check_set(check, channels=spec.channels, map_hw=(spec.height, spec.width)) if check else None
     from edgead.convert.trt_build import build_engine, tensorrt_available, trtexec_command
 
@@ -136,12 +152,23 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
         work = Path(tmp)
         made, cands = {}, []
         ref = _open(src.onnx_path, src) if check_set is not None else None
-        transfer_images = _transfer_images(calib, calib_set, spec.channels)
-        for p in wanted:
-            path, details = _make(p, src, work, calib_set, CalibMethod(calib_method))
-            if p is not Precision.FP32 and transfer_images is not None:
+        transfer_images = _transfer_images(calib, calib_set, spec.channels, (spec.height, spec.width))
+        jobs = [(p.value, p, None) for p in wanted]
+        if prec is Precision.AUTO and tgt.backend is BackendKind.ONNXRUNTIME:
+            jobs += [(r.name, r.precision, r) for r in CPU_RECIPES.values() if r.precision in tgt.precisions]
+        samples = _sample_images(transfer_images, check_set)
+        for name, p, recipe in jobs:
+            if recipe is None:
+                path, details = _make(p, src, work, calib_set, CalibMethod(calib_method))
+            else:
+                got = make_recipe(recipe, src.onnx_path, work, samples, calib_set, CalibMethod(calib_method))
+                if got is None:
+                    continue
+                path, details = got
+            lossy = p is not Precision.FP32 or (recipe is not None and recipe.lossy)
+            if lossy and transfer_images is not None:
                 details["threshold_transfer"] = _transfer(src, path, transfer_images)
-            made[p] = (path, details)
+            made[name] = (p, path, details)
             with _open(path, src) as eng:
                 if check_set is not None:
                     gate = run_gate(ref, eng, check_set, artifact=path, tolerance_pt=tolerance_pt,
@@ -153,12 +180,11 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
                     gate = None
                     lat = measure_latency(eng, np.zeros((1, spec.height, spec.width, spec.channels), np.uint8),
                                           latency_runs) if latency_runs else (None, None)
-            cands.append(Candidate(p.value, path.stat().st_size, lat[0], lat[1], gate, details))
+            cands.append(Candidate(name, path.stat().st_size, lat[0], lat[1], gate, details))
         if ref is not None:
             ref.close()
         chosen = _choose(cands, prec, force, tgt)
-        cprec = Precision(chosen.precision)
-        onnx_path, details = made[cprec]
+        cprec, onnx_path, details = made[chosen.precision]
         files = {n: src.root / n for n in src.manifest["files"] if n not in (META, MANIFEST, ONNX)}
         files[ONNX] = onnx_path
         trtexec = trtexec_command(f"{out}/{ONNX}", f"{out}/{ENGINE}", tgt, spec.channels) if is_trt else None
@@ -174,7 +200,7 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
             engine = "none (ONNX Runtime target)"
         report = ConversionReport(
             source=str(src.root), source_hash=src.model_hash, target=tgt.name, backend=tgt.backend.value,
-            requested=prec.value, chosen=cprec.value, out=str(out), candidates=cands, engine=engine,
+            requested=prec.value, chosen=chosen.precision, out=str(out), candidates=cands, engine=engine,
             trtexec=trtexec, forced=bool(chosen.gate is not None and not chosen.gate.passed))
         meta = copy.deepcopy(src.meta)
         if "threshold_transfer" in details:

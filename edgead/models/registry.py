@@ -65,7 +65,7 @@ MODELS: dict[str, ModelSpec] = {
         fit_path="edgead.models.padim.train:fit",
         defaults={
             "backbone": "efficientnet_lite0",
-            "layers": ["block1", "block2", "block3"],
+            "layers": ["block2", "block3", "block4"],
             "n_features": 100,
             "eps": 0.01,
             "sigma_px": 4.0,

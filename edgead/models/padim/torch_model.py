@@ -46,7 +46,7 @@ class Padim(nn.Module):
         self,
         input_hw: Sequence[int],
         backbone: str = "efficientnet_lite0",
-        layers: Sequence[str] = ("block1", "block2", "block3"),
+        layers: Sequence[str] = ("block2", "block3", "block4"),
         n_features: int | None = 100,
         eps: float = 0.01,
         sigma_px: float = PAPER_SIGMA_PX,

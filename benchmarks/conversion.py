@@ -1,0 +1,194 @@
+"""Speed and accuracy of the x86-cpu conversion candidates against the plain FP32 export, on real data.
+
+Usage:
+    python benchmarks/conversion.py [--categories piped_pa_bdp01_tl ...] [--models patchcore padim]
+                                    [--runs 20] [--threads 2] [--max-test 120] [--cache DIR] [--no-doc]
+
+For each model and category: trains a bundle (train/good), builds every candidate ``edgead convert --precision
+auto`` builds for x86-cpu (plain FP32 and INT8, and the CPU recipes of ``edgead.convert.recipes``), transfers the
+thresholds, runs the accuracy gate on the test split (resized to the model resolution only where sizes vary,
+as in magnetic_tile; ``--max-test`` caps it, with
+a seeded stratified subset), then times every candidate **interleaved in this process** (rounds over all
+candidates, so machine load hits all alike) and reports the median / p99 latency and the speed-up against the plain
+FP32 export. ``auto`` keeps the fastest candidate that passes the gate. Results: benchmarks/results/conversion.json
+and the ``conversion`` section of docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, categories, machine, save_json, stats_ms, update_section  # noqa: E402
+
+DEFAULT_CATEGORIES = ["piped_pa_bdp01_tl", "piped_pa_bft01_tl", "piped_pa_brg01_rl", "magnetic_tile"]
+
+
+def check_set(root: Path, spec, max_test: int, seed: int = 0):
+    """The test split as a CheckSet, every image resized to the model resolution (sizes vary in magnetic_tile)."""
+    import cv2
+
+    from edgead.convert.gate import CheckSet
+    from edgead.data.images import Color, load_image
+    from edgead.data.mvtec import load_mask, scan_category
+
+    samples = scan_category(root).test
+    labels = np.array([s.label for s in samples])
+    if max_test and len(samples) > max_test:
+        rng = np.random.default_rng(seed)
+        keep = []
+        for lab in (0, 1):
+            idx = np.flatnonzero(labels == lab)
+            keep += list(rng.choice(idx, size=max(1, round(max_test * len(idx) / len(samples))), replace=False))
+        samples = [samples[i] for i in sorted(keep)]
+    color = Color.GRAY if spec.channels == 1 else Color.RGB
+    loaded = [load_image(s.path, color) for s in samples]
+    one_size = len({img.shape for img in loaded}) == 1  # as the station feeds them: the graph resizes
+    images, masks = [], []
+    for s, img in zip(samples, loaded):
+        m = load_mask(s, img.shape[:2]).astype(np.uint8)
+        if not one_size:
+            img = cv2.resize(img, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
+        images.append(img.reshape(*img.shape[:2], spec.channels))
+        masks.append(cv2.resize(m, (spec.width, spec.height), interpolation=cv2.INTER_NEAREST) > 0)
+    return CheckSet(images=np.stack(images), labels=np.array([s.label for s in samples]), masks=np.stack(masks))
+
+
+def candidates(bundle, calib_dir: Path, work: Path, samples: np.ndarray):
+    """Every x86-cpu candidate of ``auto``: name -> (graph path, details), thresholds transferred."""
+    from edgead.calibration.dataset import load_calibration_set
+    from edgead.calibration.quantize import CalibMethod
+    from edgead.convert.pipeline import _make, _transfer
+    from edgead.convert.recipes import CPU_RECIPES, make_recipe
+    from edgead.convert.targets import Precision
+
+    work.mkdir(parents=True, exist_ok=True)
+    calib = load_calibration_set(calib_dir, channels=bundle.input_spec.channels)
+    out = {}
+    for p in (Precision.FP32, Precision.INT8):
+        path, details = _make(p, bundle, work, calib, CalibMethod.MINMAX)
+        if p is not Precision.FP32:
+            details["threshold_transfer"] = _transfer(bundle, path, calib.images)
+        out[p.value] = (path, details)
+    for recipe in CPU_RECIPES.values():
+        t0 = time.perf_counter()
+        got = make_recipe(recipe, bundle.onnx_path, work, samples, calib, CalibMethod.MINMAX)
+        if got is None:
+            continue
+        path, details = got
+        details["build_s"] = time.perf_counter() - t0
+        if recipe.lossy:
+            details["threshold_transfer"] = _transfer(bundle, path, calib.images)
+        out[recipe.name] = (path, details)
+    return out
+
+
+def interleaved_latency(backends: dict, image: np.ndarray, runs: int) -> dict:
+    """name -> stats_ms, timing every backend once per round (the load of the shared machine hits all alike)."""
+    for b in backends.values():
+        for _ in range(3):
+            b.infer(image)
+    times = {k: [] for k in backends}
+    for _ in range(runs):
+        for k, b in backends.items():
+            t = time.perf_counter()
+            b.infer(image)
+            times[k].append(time.perf_counter() - t)
+    return {k: stats_ms(v) for k, v in times.items()}
+
+
+def bench_one(model: str, cat: Path, args, tmp: Path) -> dict:
+    from edgead.bundle import load_bundle
+    from edgead.convert.gate import compare, predict
+    from edgead.infer.onnxrt import OnnxRuntimeBackend
+    from edgead.train.pipeline import TrainConfig, train
+
+    t0 = time.perf_counter()
+    bdir = (Path(args.cache) if args.cache else tmp) / f"{model}-{cat.name}"
+    if not (bdir / "edgead.yaml").is_file():
+        train(cat, bdir, TrainConfig(model=model, evaluate=False), progress=False)
+    bundle = load_bundle(bdir)
+    spec = bundle.input_spec
+    check = check_set(cat, spec, args.max_test)
+    good = check.images[check.labels == 0][:4]
+    cands = candidates(bundle, cat / "train" / "good", tmp / f"work-{model}-{cat.name}", good)
+    backends = {}
+    for name, (path, _) in cands.items():
+        backends[name] = OnnxRuntimeBackend(path, providers=["CPUExecutionProvider"], intra_op_threads=args.threads)
+        backends[name].set_model_resolution(spec.height, spec.width)
+    ref = predict(backends["fp32"], check.images)
+    rows = {}
+    for name, b in backends.items():
+        gate = compare(check.labels, ref, predict(b, check.images), masks=check.masks)
+        rows[name] = {"image_auroc": gate.image_auroc, "pixel_auroc": gate.pixel_auroc,
+                      "image_auroc_delta_pt": gate.image_auroc_delta_pt,
+                      "pixel_auroc_delta_pt": gate.pixel_auroc_delta_pt, "agreement": gate.agreement,
+                      "passed": gate.passed, "reasons": gate.reasons,
+                      "size_bytes": cands[name][0].stat().st_size,
+                      "optimisation": cands[name][1].get("optimisation")}
+    lat = interleaved_latency(backends, check.images[:1], args.runs)
+    base = lat["fp32"]["median_ms"]
+    for name in rows:
+        rows[name].update(latency_median_ms=lat[name]["median_ms"], latency_p99_ms=lat[name]["p99_ms"],
+                          speedup=base / lat[name]["median_ms"])
+    for b in backends.values():
+        b.close()
+    passing = [n for n, r in rows.items() if r["passed"]]
+    chosen = min(passing, key=lambda n: rows[n]["latency_median_ms"])
+    return {"model": model, "category": cat.name, "input_hw": [spec.height, spec.width],
+            "bank_rows": bundle.meta["model"]["params"].get("bank_size"), "n_test": int(len(check.labels)),
+            "threads": args.threads, "runs": args.runs, "candidates": rows, "auto_choice": chosen,
+            "auto_speedup": rows[chosen]["speedup"], "seconds": time.perf_counter() - t0}
+
+
+def markdown(results: list[dict]) -> str:
+    lines = [f"Conversion candidates for x86-cpu vs the plain FP32 export, measured on {machine()}, ONNX Runtime "
+             f"intra-op threads {results[0]['threads'] if results else '?'}, latencies interleaved in one process "
+             "(ratios are the comparable figure: the machine is shared). `auto` keeps the fastest that passes "
+             "the gate (image AUROC drop <= 0.5 pt, pixel <= 1 pt, agreement >= 90 %, no new accepts).", "",
+             "| model | category | candidate | image AUROC | pixel AUROC | Δ img / pix (pt) | gate | median / p99 "
+             "(ms) | speed-up |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        for name, c in r["candidates"].items():
+            pix = "n/a" if c["pixel_auroc"] is None else f"{100 * c['pixel_auroc']:.2f}"
+            dpix = "n/a" if c["pixel_auroc_delta_pt"] is None else f"{c['pixel_auroc_delta_pt']:+.2f}"
+            mark = " **(auto)**" if name == r["auto_choice"] else ""
+            lines.append(f"| {r['model']} | {r['category']} | {name}{mark} | {100 * c['image_auroc']:.2f} | {pix} | "
+                         f"{c['image_auroc_delta_pt']:+.2f} / {dpix} | {'pass' if c['passed'] else 'FAIL'} | "
+                         f"{c['latency_median_ms']:.1f} / {c['latency_p99_ms']:.1f} | {c['speedup']:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--categories", nargs="+", default=DEFAULT_CATEGORIES)
+    ap.add_argument("--models", nargs="+", default=["patchcore", "padim"])
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-test", type=int, default=120, help="cap on test images per category (0: all)")
+    ap.add_argument("--cache", default=None, help="keep / reuse trained bundles in CACHE/<model>-<category>")
+    ap.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
+    args = ap.parse_args()
+    results = []
+    out = ROOT / "benchmarks" / "results" / "conversion.json"
+    with tempfile.TemporaryDirectory(prefix="edgead-bench-conv-") as tmp:
+        for cat in categories(args.categories):
+            for model in args.models:
+                r = bench_one(model, cat, args, Path(tmp))
+                results.append(r)
+                print(f"{model} {cat.name}: auto -> {r['auto_choice']} ({r['auto_speedup']:.2f}x) in "
+                      f"{r['seconds']:.0f} s", flush=True)
+                save_json(out, {"machine": machine(), "results": results})
+    md = markdown(results)
+    print(md)
+    if not args.no_doc:
+        update_section("conversion", md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""CPU conversion recipes that ``--precision auto`` tries for ONNX Runtime targets, next to the plain precisions.
+
+One table, :data:`CPU_RECIPES`: each entry names a precision, the exact graph rewrites of
+:mod:`edgead.convert.optimize`, and an optional memory-bank reduction. Measured on real data
+(benchmarks/conversion.py): the exact rewrites alone give ~1.4-1.5x on PatchCore, and a bank reduced to a quarter
+~2-2.7x; the gate decides per bundle which one is kept. Detectors without a kNN head (PaDiM) skip the bank recipes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgead.convert.targets import Precision
+from edgead.errors import EngineError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One CPU candidate.
+
+    Attributes:
+        name: the candidate's name in the report (``fp32+opt+bank25``).
+        precision: numeric precision of the result.
+        bank_keep: fraction of the kNN bank kept (None: whole bank, the graph stays exact).
+    """
+
+    name: str
+    precision: Precision
+    bank_keep: float | None = None
+
+    @property
+    def lossy(self) -> bool:
+        """True when the outputs differ from the FP32 graph's (thresholds are transferred, the gate decides)."""
+        return self.precision is not Precision.FP32 or self.bank_keep is not None
+
+
+CPU_RECIPES = {r.name: r for r in (
+    Recipe("fp32+opt", Precision.FP32),
+    Recipe("fp32+opt+bank50", Precision.FP32, 0.5),
+    Recipe("fp32+opt+bank25", Precision.FP32, 0.25),
+    Recipe("int8+opt", Precision.INT8),
+)}
+"""Recipe name -> :class:`Recipe`, in the order they are tried."""
+
+
+def make_recipe(recipe: Recipe, onnx_path: Path, work: Path, images: np.ndarray, calib=None, calib_method=None
+                ) -> tuple[Path, dict] | None:
+    """Write the candidate graph of ``recipe``; None when it does not apply to this graph (e.g. no kNN head).
+
+    Args:
+        recipe: the :class:`Recipe`.
+        onnx_path: the FP32 contract graph.
+        work: scratch folder.
+        images: a few ``[N, H, W, C]`` uint8 good images (probing and verification of the rewrites).
+        calib: the calibration set (INT8 recipes).
+        calib_method: its method.
+
+    Returns:
+        (graph path, details for ``conversion:``) or None.
+    """
+    from edgead.convert.optimize import optimize_graph
+
+    out = work / f"model.{recipe.name.replace('+', '_')}.onnx"
+    if recipe.precision is Precision.INT8 and calib is None:
+        return None
+    opt_path = out if recipe.precision is Precision.FP32 else work / f"{out.stem}.fp32.onnx"
+    try:
+        res = optimize_graph(onnx_path, opt_path, images, bank_keep=recipe.bank_keep)
+    except EngineError:  # no kNN head to reduce: the recipe does not apply to this detector
+        if recipe.bank_keep is None:
+            raise
+        return None
+    details = {"recipe": recipe.name, "optimisation": res.details()}
+    if not res.applied:
+        return None
+    if recipe.precision is Precision.INT8:
+        from edgead.calibration.quantize import quantize_int8
+
+        q = quantize_int8(opt_path, out, calib, method=calib_method)
+        details.update({"calibration": {"fingerprint": q.fingerprint, "method": q.method.value,
+                                        "n_images": q.n_images, "source": str(calib.source)},
+                        "rule": q.rule, "excluded_nodes": list(q.excluded)})
+    return out, details
