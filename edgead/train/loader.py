@@ -16,9 +16,36 @@ def to_batch(images: Sequence[np.ndarray], preprocess: Preprocess) -> torch.Tens
 
 
 def batches(images: Sequence[np.ndarray], preprocess: Preprocess, batch_size: int) -> Iterator[torch.Tensor]:
-    """Yield normalised float batches ``[B, 3, h, w]``."""
+    """Yield normalised float batches ``[B, 3, h, w]`` (one pass)."""
     for start in range(0, len(images), batch_size):
         yield to_batch(images[start:start + batch_size], preprocess)
+
+
+class Batches:
+    """Re-iterable normalised batches for models that train for several epochs.
+
+    Each image is preprocessed once (the same module as in the exported graph) and kept; every ``iter()`` yields
+    the batches again, in a fresh seeded order when ``shuffle``. ``len()`` is the number of batches per epoch.
+    """
+
+    def __init__(self, images: Sequence[np.ndarray], preprocess: Preprocess, batch_size: int, *,
+                 shuffle: bool = False, seed: int = 0):
+        self._tensors = torch.cat([to_batch([im], preprocess) for im in images]) if len(images) else None
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        n = 0 if self._tensors is None else len(self._tensors)
+        return -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        if self._tensors is None:
+            return
+        n = len(self._tensors)
+        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
+        for start in range(0, n, self.batch_size):
+            yield self._tensors[torch.from_numpy(order[start:start + self.batch_size])]
 
 
 def predict_torch(model: torch.nn.Module, images: Sequence[np.ndarray], preprocess: Preprocess,

@@ -24,7 +24,7 @@ from edgead.calibration.thresholds import calibrate
 from edgead.data import Color, fingerprint, load_image, scan_category
 from edgead.errors import DataError, EngineError
 from edgead.models.registry import MODELS, build, get_spec
-from edgead.train.loader import batches, predict_torch
+from edgead.train.loader import Batches, predict_torch
 from edgead.train.sizing import model_resolution
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,8 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
     model = build(config.model, hw, **params)
     mean, std = [float(v) for v in model.backbone.mean], [float(v) for v in model.backbone.std]
     pre = Preprocess(hw, mean, std, color.channels)
-    spec.fit(model, batches([images[i] for i in fit_idx], pre, config.batch_size), progress=progress)
+    spec.fit(model, Batches([images[i] for i in fit_idx], pre, config.batch_size, seed=config.seed),
+             progress=progress)
     model.eval()
     val_images = [images[i] for i in val_idx]
     val_scores, val_maps = predict_torch(model, val_images, pre, config.batch_size)
