@@ -76,10 +76,11 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["patchcore", "padim"])
     ap.add_argument("--categories", nargs="*", default=None)
     ap.add_argument("--image-size", default=None)
-    ap.add_argument("--no-docs", action="store_true")
+    ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
     args = ap.parse_args()
     rows = run(args.models, categories(args.categories), parse_image_size(args.image_size))
-    save_json(ROOT / "benchmarks" / "results" / "accuracy.json", {"machine": machine(), "rows": rows})
+    if not args.no_docs:
+        save_json(ROOT / "benchmarks" / "results" / "accuracy.json", {"machine": machine(), "rows": rows})
     if not args.no_docs:
         body = (f"Produced by `python benchmarks/accuracy.py` on {machine()}; ONNX Runtime FP32 on the CPU, "
                 "default settings of `edgead train`; metrics in percent.\n\n")

@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--bundle", default=None, help="use this bundle instead of training one")
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: all)")
-    ap.add_argument("--no-docs", action="store_true")
+    ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
     args = ap.parse_args()
 
     from edgead.bundle import load_bundle
@@ -99,7 +99,8 @@ def main() -> None:
     spec = bundle.input_spec
     result = {"machine": machine(), "category": cat.name, "model": bundle.model_type,
               "input": [spec.height, spec.width], "runs": args.runs, "rows": rows}
-    save_json(ROOT / "benchmarks" / "results" / "latency.json", result)
+    if not args.no_docs:
+        save_json(ROOT / "benchmarks" / "results" / "latency.json", result)
     if not args.no_docs:
         lines = [f"Produced by `python benchmarks/latency.py --category {cat.name} --model {bundle.model_type}` on "
                  f"{machine()}: one {spec.height}x{spec.width} image per call, {args.runs} timed runs after 5 "

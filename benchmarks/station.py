@@ -39,15 +39,15 @@ def main() -> None:
     ap.add_argument("--model", default="padim")
     ap.add_argument("--height", type=int, default=128)
     ap.add_argument("--width", type=int, default=160)
-    ap.add_argument("--no-docs", action="store_true")
+    ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
     args = ap.parse_args()
 
     from edgead.align.dataset import align_dataset
     from edgead.daemon.config import load_station
-    from edgead.daemon.runner import Runner, verdict_counts
+    from edgead.daemon.runner import verdict_counts
     from edgead.data import Color, load_image
     from edgead.data.synthetic import StationSpec, generate_captures, generate_dataset
-    from edgead.demo.plc_peer import AsciiPlc, PtyPair
+    from edgead.demo.plc_peer import PtyPair, run_with_plc
     from edgead.infer import open_backend
     from edgead.train.pipeline import TrainConfig, train
 
@@ -78,20 +78,12 @@ def main() -> None:
                 "storage": {"database": str(tmp / "records.sqlite"), "images_dir": str(tmp / "rejects"),
                             "quota_mb": 100},
                 "observe": {"metrics_listen": None, "log_level": "warning"}}))
-            cfg = load_station(cfg_path)
-            plc = AsciiPlc(pty.plc, args.parts, window_ms=5000)
             marks = {}
-
-            def ready():
-                marks["rss_start"] = rss_mb()
-                plc.start()
-            runner = Runner(cfg, on_ready=ready)
-            plc.on_done = runner.stop.set
-            s = runner.run()
-            plc.join(10)
+            s, log = run_with_plc(load_station(cfg_path), pty.plc, args.parts,
+                                  on_ready=lambda: marks.__setitem__("rss_start", rss_mb()))
         rss_end = rss_mb()
     total = np.array(s.total_ms)
-    rt = np.array(list(plc.log.round_trip_ms.values()))
+    rt = np.array(list(log.round_trip_ms.values()))
     stages = {k: float(np.mean(v)) if v else 0.0 for k, v in s.stage_ms.items()}
     share = {k: v / max(sum(stages.values()), 1e-9) for k, v in stages.items()}
     res = {
@@ -104,10 +96,11 @@ def main() -> None:
         "bare_infer_ms": bare_st, "ratio_p50_vs_bare_infer": float(np.percentile(total, 50)) / bare_st["median_ms"],
         "ratio_p99_vs_bare_infer": float(np.percentile(total, 99)) / bare_st["p99_ms"],
         "stage_mean_ms": stages, "stage_share": share, "rss_mb_start": marks.get("rss_start"),
-        "rss_mb_end": rss_end, "lost": len(plc.log.unanswered), "mismatched": len(plc.log.mismatched),
+        "rss_mb_end": rss_end, "lost": len(log.unanswered), "mismatched": len(log.mismatched),
         "records_written": s.records_written,
     }
-    save_json(ROOT / "benchmarks" / "results" / "station.json", res)
+    if not args.no_docs:
+        save_json(ROOT / "benchmarks" / "results" / "station.json", res)
     print(yaml.safe_dump(res, sort_keys=False))
     if not args.no_docs:
         d, r = res["daemon_ms"], res["plc_round_trip_ms"]

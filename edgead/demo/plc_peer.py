@@ -130,3 +130,41 @@ def _read_fd(fd: int) -> bytes:
 
     ready, _, _ = select.select([fd], [], [], 0.01)
     return os.read(fd, 256) if ready else b""
+
+
+def run_with_plc(cfg, plc_port: str | int, n_triggers: int, *, on_part=None, on_ready=None,
+                 window_ms: int = 5000):
+    """Run the daemon until a virtual ASCII PLC on ``plc_port`` has sent ``n_triggers`` and had its answers.
+
+    The PLC starts only once the station is READY (a trigger sent earlier would be flushed when the port opens),
+    and the station stops when the PLC is done.
+
+    Args:
+        cfg: the station config (its ``plc.url`` is the other end of ``plc_port``).
+        plc_port: the PLC's end of the pty pair (path or fd).
+        n_triggers: triggers to send.
+        on_part: passed to the :class:`~edgead.daemon.runner.Runner`.
+        on_ready: called after READY, before the first trigger.
+        window_ms: the PLC's inspection window per trigger.
+
+    Returns:
+        ``(RunSummary, PeerLog)``.
+    """
+    from edgead.daemon.runner import Runner
+
+    plc = AsciiPlc(plc_port, n_triggers, window_ms=window_ms)
+
+    def ready():
+        if on_ready is not None:
+            on_ready()
+        plc.start()
+
+    runner = Runner(cfg, on_part=on_part, on_ready=ready)
+    plc.on_done = runner.stop.set
+    try:
+        summary = runner.run()
+    finally:
+        plc.stop.set()
+        if plc.is_alive():
+            plc.join(timeout=10)
+    return summary, plc.log

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from edgead.demo.plc_peer import AsciiPlc, PtyPair
+from edgead.demo.plc_peer import PtyPair, run_with_plc
 from edgead.errors import EdgeadError
 
 VERDICTS = ("accept", "reject", "no-read", "fault")
@@ -120,7 +120,7 @@ def _station_config(out: Path, captures: Path, reference: Path, port: str) -> di
 def _run_station(out: Path, captures: Path, reference: Path, station_yaml: Path, opts: DemoOptions,
                  stream) -> dict:
     from edgead.daemon.config import load_station
-    from edgead.daemon.runner import Runner, verdict_counts
+    from edgead.daemon.runner import verdict_counts
 
     truth = json.loads((captures / "truth.json").read_text())["files"]
     confusion: Counter = Counter()
@@ -143,18 +143,9 @@ def _run_station(out: Path, captures: Path, reference: Path, station_yaml: Path,
         cfg_dict = _station_config(out, captures, reference, pty.station)
         station_yaml.write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
         cfg = load_station(station_yaml, {"runtime": {"max_parts": opts.parts}})
-        plc = AsciiPlc(pty.plc, opts.parts, window_ms=5000)
-        runner = Runner(cfg, on_part=on_part, on_ready=plc.start)
-        plc.on_done = runner.stop.set
-        try:
-            s = runner.run()
-        finally:
-            plc.stop.set()
-            if plc.is_alive():
-                plc.join(timeout=10)
+        s, log = run_with_plc(cfg, pty.plc, opts.parts, on_part=on_part)
         stream.write("\n")
         pty_kind = pty.kind
-    log = plc.log
     lost = [i for i in log.sent if i not in log.answers]
     failsafe = cfg.plc.failsafe_verdict.value
     wrong = [i for i, v in log.answers.items() if (by_id.get(str(i)) if by_id.get(str(i)) != "fault" else failsafe) != v]

@@ -17,7 +17,7 @@ import yaml
 
 from edgead.daemon.config import load_station
 from edgead.daemon.runner import Runner
-from edgead.demo.plc_peer import AsciiPlc, PtyPair
+from edgead.demo.plc_peer import AsciiPlc, PtyPair, run_with_plc
 from edgead.errors import PlcError
 from edgead.records import RecordStore
 
@@ -42,18 +42,9 @@ def _config(tmp_path: Path, station, bundle, port, **extra) -> Path:
 
 def _run(cfg_path: Path, plc_port, n_triggers: int):
     """Run the daemon until the virtual PLC has sent ``n_triggers`` and had its answers."""
-    cfg = load_station(cfg_path)
     seen = []
-    plc = AsciiPlc(plc_port, n_triggers, window_ms=5000)
-    runner = Runner(cfg, on_part=seen.append, on_ready=plc.start)
-    plc.on_done = runner.stop.set
-    try:
-        summary = runner.run()
-    finally:
-        plc.stop.set()
-        if plc.is_alive():
-            plc.join(10)
-    return summary, seen, plc.log
+    summary, log = run_with_plc(load_station(cfg_path), plc_port, n_triggers, on_part=seen.append)
+    return summary, seen, log
 
 
 @pytest.fixture
