@@ -74,7 +74,7 @@ def run_demo(opts: DemoOptions = DemoOptions(), stream=sys.stdout) -> dict:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    step = Steps(5, stream)
+    step = Steps(5, stream)  # the fifth step, the station, prints its own live line
     spec = StationSpec()
     with step(f"generating a synthetic station in {out}"):
         raw = generate_dataset(out / "raw", spec, n_train=opts.n_train, n_test_good=20, n_test_defect=20,
@@ -96,7 +96,7 @@ def run_demo(opts: DemoOptions = DemoOptions(), stream=sys.stdout) -> dict:
     stream.write(f"      FP32 image AUROC {100 * trained.metrics['image_auroc']:.1f}, pixel AUROC "
                  f"{100 * trained.metrics['pixel_auroc']:.1f}; {gate.summary()}\n")
     station_yaml = out / "station.yaml"
-    stream.write(f"[6/6] running the station: {opts.parts} parts, folder:// camera, virtual PLC on a serial pty\n")
+    stream.write(f"[5/5] running the station: {opts.parts} parts, folder:// camera, virtual PLC on a serial pty\n")
     summary = _run_station(out, captures, reference, station_yaml, opts, stream)
     summary.update({"fp32_metrics": trained.metrics, "gate": gate.to_dict(), "bundle": str(out / "bundle")})
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
