@@ -73,6 +73,96 @@ MODELS: dict[str, ModelSpec] = {
         },
         description="PaDiM: per-position Gaussian of patch features, Mahalanobis map (fast fit; needs aligned parts)",
     ),
+    "draem": ModelSpec(
+        module_path="edgead.models.draem.torch_model:Draem",
+        fit_path="edgead.models.draem.train:fit",
+        defaults={
+            "rec_width": 8,
+            "disc_width": 8,
+            "depth": 4,
+            "steps": 200,
+            "lr": 1e-3,
+            "anomaly_probability": 0.5,
+            "seed": 0,
+        },
+        description="DRAEM: reconstruction + segmentation trained on Perlin/texture anomalies (widths 8, 200 steps; "
+        "paper 128/64, 700 epochs)",
+    ),
+    "vt-adl": ModelSpec(
+        module_path="edgead.models.vt_adl.torch_model:VTADL",
+        fit_path="edgead.models.vt_adl.train:fit",
+        defaults={
+            "patch_size": 16,
+            "dim": 64,
+            "depth": 3,
+            "heads": 4,
+            "mlp_ratio": 2,
+            "rec_channels": 64,
+            "n_gaussians": 150,
+            "mdn_noise": 0.2,
+            "epochs": 20,
+            "lr": 1e-3,
+            "seed": 0,
+        },
+        description="VT-ADL: ViT reconstruction + mixture density on patch embeddings, NLL map (dim 64, depth 3, "
+        "20 epochs; paper dim 512, depth 6, 400 epochs)",
+    ),
+    "efficientad": ModelSpec(
+        module_path="edgead.models.efficientad.torch_model:EfficientAd",
+        fit_path="edgead.models.efficientad.train:fit",
+        defaults={
+            "width": 0.25,
+            "ae_width": 32,
+            "teacher_source": "efficientnet_lite0",
+            "teacher_steps": 200,
+            "steps": 200,
+            "lr": 1e-3,
+            "holdout_fraction": 0.2,
+            "seed": 0,
+        },
+        description="EfficientAD-S: PDN teacher (distilled from Lite0 block2+3) vs student and autoencoder "
+        "(width x0.25, 200+200 steps; paper: ImageNet teacher, 70k steps)",
+    ),
+    "piade": ModelSpec(
+        module_path="edgead.models.piade.torch_model:Piade",
+        fit_path="edgead.models.piade.train:fit",
+        defaults={
+            "feature_layer": "block4",
+            "se_reduction": 4,
+            "pyramid_channels": 64,
+            "capsule_dim": 8,
+            "vector_dim": 64,
+            "routing_iterations": 3,
+            "up_channels": 16,
+            "decoder_width": 64,
+            "perceptual_layers": ["stem", "block1"],
+            "epochs": 10,
+            "lr": 1e-3,
+            "seed": 0,
+        },
+        description="PIADE: SE backbone + pooling pyramid + capsule routing, reconstruction scored by MSE + "
+        "perceptual + 1-SSIM (Lite0 backbone, 10 epochs)",
+    ),
+    "ae-knn": ModelSpec(
+        module_path="edgead.models.ae_knn.torch_model:AeKnn",
+        fit_path="edgead.models.ae_knn.train:fit",
+        defaults={
+            "embed_layer": "block4",
+            "patch_size": 32,
+            "stride": 16,
+            "downscale": 2,
+            "width": 32,
+            "hidden": 64,
+            "l1_weight": 1e-3,
+            "num_neighbors": 15,
+            "sigma_px": 4.0,
+            "epochs": 30,
+            "lr": 1e-3,
+            "seed": 0,
+        },
+        description="AE-kNN: conditional patch autoencoder, difference map embedded by the backbone, one-class "
+        "kNN score (k=15; 30 epochs on the half-size image)",
+    ),
 }
 
 

@@ -31,6 +31,6 @@ def test_build_applies_overrides_and_rejects_unknown():
     with pytest.raises(ConfigError, match="no parameter 'coreset'"):
         build("patchcore", (64, 64), coreset=0.1)
     with pytest.raises(ConfigError, match="unknown model type"):
-        get_spec("draem")
+        get_spec("no-such-model")
     with pytest.raises(ConfigError, match="too small"):
         build("patchcore", (8, 64), pretrained=False)

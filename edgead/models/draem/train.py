@@ -1,0 +1,84 @@
+"""Train DRAEM: simulated anomalies (``edgead.models.perlin``) on good images, reconstruction (SSIM + L2) and
+segmentation (focal) losses summed, Adam, ``model.steps`` steps over the re-iterated batches."""
+from __future__ import annotations
+
+import itertools
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from edgead.errors import DataError, lazy_import
+from edgead.models.common import check_batch
+from edgead.models.draem.losses import focal_loss, ssim
+from edgead.models.draem.torch_model import Draem
+from edgead.models.perlin import simulate_anomaly
+
+
+def _cycle(batches: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+    """Batches epoch after epoch (``batches`` is re-iterable, e.g. ``edgead.train.loader.Batches``)."""
+    for epoch in itertools.count():
+        empty = True
+        for batch in batches:
+            empty = False
+            yield batch
+        if empty:
+            if epoch == 0:
+                raise DataError("DRAEM fit got no training images", hint="give at least one batch of good images")
+            return
+
+
+def augment(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, rng: np.random.Generator,
+            probability: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised good images -> normalised images with simulated anomalies, and their masks ``[B, H, W]``."""
+    images = (x * std + mean).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    pairs = [simulate_anomaly(im, rng, probability=probability) for im in images]
+    out = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2)
+    masks = torch.from_numpy(np.stack([p[1] for p in pairs]))
+    return (out - mean) / std, masks
+
+
+def fit(model: Draem, batches: Iterable[torch.Tensor], progress: bool = True, *, steps: int | None = None,
+        **_unused) -> None:
+    """Train both sub-networks on good images with simulated anomalies.
+
+    Args:
+        model: the model to train.
+        batches: re-iterable normalised float tensors ``[B, 3, H, W]`` at ``model.input_hw`` (iterated once per
+            epoch, as many epochs as the steps need).
+        progress: show a progress bar over steps.
+        steps: training steps (default ``model.steps``).
+        **_unused: options of other models' fit functions, ignored.
+
+    Raises:
+        DataError: if no batch was given or a batch has the wrong shape.
+    """
+    total = int(steps or model.steps)
+    rng = np.random.default_rng(model.seed)
+    torch.manual_seed(model.seed)
+    mean = torch.tensor(model.backbone.mean).view(1, 3, 1, 1)
+    std = torch.tensor(model.backbone.std).view(1, 3, 1, 1)
+    optimiser = torch.optim.Adam(model.parameters(), lr=model.lr)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimiser, [int(0.8 * total), int(0.9 * total)], gamma=0.2)
+    bar = None
+    if progress:
+        bar = lazy_import("tqdm", feature="the DRAEM progress bar", extra="train").tqdm(total=total, desc="draem")
+    model.train()
+    for _, batch in zip(range(total), _cycle(batches)):
+        check_batch(batch, model.input_hw)
+        clean = batch.float()
+        aug, masks = augment(clean, mean, std, rng, model.anomaly_probability)
+        recon, logits = model.segment(aug)
+        recon01, clean01 = recon * std + mean, clean * std + mean
+        loss = F.mse_loss(recon01, clean01) + (1.0 - ssim(recon01, clean01)) + focal_loss(logits, masks)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+    if bar is not None:
+        bar.close()
+    model.eval()

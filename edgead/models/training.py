@@ -1,0 +1,98 @@
+"""Helpers shared by the trained detectors (vt-adl, piade, ae-knn, draem, efficientad): the epoch loop, loading of
+trained parameters (``common.load_own_state`` handles buffers only; these models also have ``nn.Parameter`` s),
+and the stand-in ``backbone`` of models that have no pretrained one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgead.errors import BundleError, DataError, lazy_import
+from edgead.models.common import check_batch
+
+
+@dataclass(frozen=True)
+class InputNorm:
+    """What the pipeline reads as ``model.backbone`` for a model without a pretrained backbone."""
+
+    name: str = "none"
+    mean: tuple = (0.5, 0.5, 0.5)
+    std: tuple = (0.5, 0.5, 0.5)
+    weights_sha256: str | None = None
+
+
+def run_epochs(model: nn.Module, batches: Iterable[torch.Tensor], loss_fn: Callable[[torch.Tensor], torch.Tensor],
+               *, epochs: int, lr: float, seed: int, progress: bool, desc: str) -> list[float]:
+    """Adam over ``epochs`` passes of ``batches``; the model is left in eval mode.
+
+    Args:
+        model: the model (its frozen backbone stays frozen: only parameters with ``requires_grad`` are optimised).
+        batches: re-iterable normalised batches ``[B, 3, H, W]`` at ``model.input_hw``.
+        loss_fn: batch -> scalar loss (called in train mode).
+        epochs: passes over the data.
+        lr: Adam learning rate.
+        seed: torch seed for the initialisation-independent randomness (noise, dropout).
+        progress: show a tqdm bar over epochs.
+        desc: progress bar label.
+
+    Returns:
+        The mean loss of each epoch.
+
+    Raises:
+        DataError: if there is no batch, or a batch has the wrong shape.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.Adam(params, lr=lr)
+    torch.manual_seed(seed)
+    history = []
+    bar = lazy_import("tqdm", feature="training progress", extra="train").tqdm(
+        total=epochs, desc=desc, unit="epoch") if progress else None
+    model.train()
+    try:
+        for _ in range(epochs):
+            total, count = 0.0, 0
+            for batch in batches:
+                check_batch(batch, model.input_hw)
+                loss = loss_fn(batch.float())
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                total, count = total + float(loss.detach()) * len(batch), count + len(batch)
+            if count == 0:
+                raise DataError(f"{desc} fit got no training images", hint="give at least one batch of good images")
+            history.append(total / count)
+            if bar is not None:
+                bar.set_postfix(loss=f"{history[-1]:.4f}")
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        model.eval()
+    return history
+
+
+def load_trained_state(module: nn.Module, state: Mapping[str, np.ndarray]) -> None:
+    """Load exported parameters and buffers (all but the backbone's) into a freshly built model.
+
+    Args:
+        module: the model, built with the exported params.
+        state: ``{name: array}`` as written by ``own_state``.
+
+    Raises:
+        BundleError: if a tensor is missing, unexpected or of the wrong shape.
+    """
+    tensors = {k: torch.as_tensor(np.asarray(v)) for k, v in state.items()}
+    try:
+        result = module.load_state_dict(tensors, strict=False)
+    except RuntimeError as exc:  # size mismatch
+        raise BundleError(f"model state does not fit {type(module).__name__}: {exc}",
+                          hint="the state was saved by another model configuration") from exc
+    missing = [k for k in result.missing_keys if not k.startswith("backbone.")]
+    if missing or result.unexpected_keys:
+        raise BundleError(
+            f"model state does not fit {type(module).__name__}: missing {missing}, unexpected "
+            f"{list(result.unexpected_keys)}", hint="the state was saved by another model type or version")

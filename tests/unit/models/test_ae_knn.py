@@ -1,0 +1,80 @@
+"""AE-kNN on tiny synthetic parts: in-graph patch cut/stitch, separation, ONNX parity, serialisation."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
+metrics = pytest.importorskip("sklearn.metrics", reason="needs scikit-learn")
+
+from torch.nn import functional as F  # noqa: E402
+
+from edgead.errors import ConfigError  # noqa: E402
+from edgead.models.ae_knn import AeKnn, fit  # noqa: E402
+from edgead.models.ae_knn.patches import PatchGrid  # noqa: E402
+
+HW = (64, 64)  # the synthetic parts, downsized to keep the test fast
+
+
+def small(x):
+    return F.interpolate(x, size=HW, mode="bilinear", align_corners=False)
+
+
+@pytest.fixture(scope="module")
+def fitted(synthetic_set):
+    model = AeKnn(HW, downscale=1, epochs=4)
+    fit(model, [small(b) for b in synthetic_set["train"]], progress=False)
+    return model
+
+
+def test_patch_cut_and_stitch_are_exact():
+    grid = PatchGrid((64, 96), patch=32, stride=16)
+    x = torch.randn(2, 3, 64, 96)
+    patches = grid.cut(x)
+    assert patches.shape == (2, 3 * 5, 3, 32, 32)
+    torch.testing.assert_close(patches[1, 5 + 2], x[1, :, 16:48, 32:64])  # row 1, column 2
+    torch.testing.assert_close(grid.stitch_sum(patches) / grid.overlap(), x)
+    assert float(grid.overlap().max()) == 4.0 and float(grid.overlap().min()) == 1.0
+
+
+def test_defects_score_higher(fitted, synthetic_set):
+    assert fitted.k == 15 and fitted.bank.shape == (16, 3 * 112)
+    with torch.no_grad():
+        good, _ = fitted(small(synthetic_set["goods"]))
+        bad, bad_maps = fitted(small(synthetic_set["defects"]))
+    assert bad_maps.shape == (8, *HW)
+    assert metrics.roc_auc_score([0] * 8 + [1] * 8, torch.cat([good, bad]).numpy()) >= 0.85
+
+
+def test_onnx_export_matches_torch(fitted, synthetic_set):
+    ort = pytest.importorskip("onnxruntime", reason="needs onnxruntime")
+    onnx = pytest.importorskip("onnx", reason="needs onnx")
+    buffer = io.BytesIO()
+    x = small(torch.cat([synthetic_set["goods"][:2], synthetic_set["defects"][:3]]))
+    with torch.no_grad():
+        torch.onnx.export(fitted, (x[:2],), buffer, opset_version=17, dynamo=False, input_names=["x"],
+                          output_names=["raw_score", "raw_map"],
+                          dynamic_axes={"x": {0: "n"}, "raw_score": {0: "n"}, "raw_map": {0: "n"}})
+        want = [t.numpy() for t in fitted(x)]
+    graph = onnx.load_from_string(buffer.getvalue())
+    assert not any(node.op_type in ("Loop", "If", "Scan", "Col2Im") for node in graph.graph.node)
+    got = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-4 * float(np.abs(w).max()) + 1e-5)
+
+
+def test_round_trip(fitted, synthetic_set):
+    clone = AeKnn.from_state(fitted.export_params(), fitted.export_state())
+    x = small(synthetic_set["goods"][:2])
+    with torch.no_grad():
+        torch.testing.assert_close(clone(x), fitted(x))
+
+
+def test_unfitted_and_bad_sizes_raise():
+    model = AeKnn(HW, downscale=1, pretrained=False)
+    with pytest.raises(ConfigError, match="fit the model"):
+        model(torch.zeros(1, 3, *HW))
+    with pytest.raises(ConfigError, match="multiples"):
+        AeKnn((64, 80), pretrained=False)

@@ -1,0 +1,102 @@
+"""DRAEM on tiny synthetic parts: separation after a short training, export parity, serialisation, the filter."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
+metrics = pytest.importorskip("sklearn.metrics", reason="needs scikit-learn")
+
+from edgead.errors import BundleError, ConfigError  # noqa: E402
+from edgead.models.draem import Draem, fit  # noqa: E402
+from edgead.models.draem.losses import focal_loss, ssim  # noqa: E402
+from edgead.models.draem.torch_model import filter_size  # noqa: E402
+from edgead.models.registry import build  # noqa: E402
+
+HW = (48, 64)  # the conftest set (96 x 128) at half size
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine this trains several times faster than two."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_set(synthetic_set):
+    def half(x):
+        return torch.nn.functional.interpolate(x, size=HW, mode="bilinear", antialias=True, align_corners=False)
+
+    return {
+        "train": [half(b) for b in synthetic_set["train"]],
+        "goods": half(synthetic_set["goods"][:6]),
+        "defects": half(synthetic_set["defects"][:6]),
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(one_thread, tiny_set):
+    model = Draem(HW, rec_width=8, disc_width=8, steps=60, seed=0)
+    fit(model, tiny_set["train"], progress=False)
+    return model
+
+
+def test_defects_score_higher(trained, tiny_set):
+    with torch.no_grad():
+        good, good_maps = trained(tiny_set["goods"])
+        bad, _ = trained(tiny_set["defects"])
+    assert good_maps.shape == (6, *HW) and 0.0 <= float(good_maps.min()) and float(good_maps.max()) <= 1.0
+    assert metrics.roc_auc_score([0] * 6 + [1] * 6, torch.cat([good, bad]).numpy()) >= 0.9
+
+
+def test_onnx_matches_torch_with_dynamic_batch(trained, tiny_set):
+    ort = pytest.importorskip("onnxruntime", reason="needs onnxruntime")
+    buffer = io.BytesIO()
+    torch.onnx.export(trained, (tiny_set["goods"][:2],), buffer, opset_version=17, dynamo=False,
+                      input_names=["x"], output_names=["raw_score", "raw_map"],
+                      dynamic_axes={"x": {0: "n"}, "raw_score": {0: "n"}, "raw_map": {0: "n"}})
+    onnx = pytest.importorskip("onnx", reason="needs onnx")
+    graph = onnx.load_from_string(buffer.getvalue())
+    assert not any(node.op_type in ("Loop", "If", "Scan") for node in graph.graph.node)
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    x = torch.cat([tiny_set["goods"][:2], tiny_set["defects"][:3]])
+    got = session.run(None, {"x": x.numpy()})
+    with torch.no_grad():
+        want = [t.numpy() for t in trained(x)]
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-4 * float(np.abs(w).max()) + 1e-6)
+
+
+def test_round_trip_and_registry(trained, tiny_set):
+    clone = Draem.from_state(trained.export_params(), trained.export_state())
+    with torch.no_grad():
+        torch.testing.assert_close(clone(tiny_set["goods"][:2]), trained(tiny_set["goods"][:2]))
+    state = trained.export_state()
+    state.pop(next(iter(state)))
+    with pytest.raises(BundleError, match="does not fit"):
+        Draem.from_state(trained.export_params(), state)
+    assert isinstance(build("draem", (96, 128)), Draem)
+
+
+def test_filter_size_scales_with_resolution():
+    assert filter_size((256, 256)) == 21 and filter_size((128, 320)) == 11 and filter_size((32, 32)) == 3
+
+
+def test_bad_resolution_is_a_config_error():
+    with pytest.raises(ConfigError, match="divisible"):
+        Draem((100, 128))
+
+
+def test_losses_on_hand_made_cases():
+    a = torch.rand(1, 3, 16, 16)
+    assert float(ssim(a, a)) == pytest.approx(1.0, abs=1e-5)
+    assert float(ssim(a, 1 - a)) < 0.5
+    logits = torch.tensor([[0.0, 0.0]]).view(1, 2, 1, 1)
+    # p_t = 0.5 -> (1 - 0.5)^2 * log 2
+    assert float(focal_loss(logits, torch.ones(1, 1, 1))) == pytest.approx(0.25 * np.log(2.0), rel=1e-5)

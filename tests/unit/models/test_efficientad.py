@@ -1,0 +1,130 @@
+"""EfficientAD-S on tiny synthetic parts: separation after a short training, the quantile normalisation on a hand-made
+case, the hard-feature loss, export parity, serialisation."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
+metrics = pytest.importorskip("sklearn.metrics", reason="needs scikit-learn")
+
+from edgead.errors import BundleError, ConfigError, DataError  # noqa: E402
+from edgead.models.efficientad import EfficientAd, fit  # noqa: E402
+from edgead.models.efficientad.networks import pdn_grid  # noqa: E402
+from edgead.models.efficientad.torch_model import map_quantiles, quantile_normalise  # noqa: E402
+from edgead.models.efficientad.train import hard_feature_loss  # noqa: E402
+from edgead.models.registry import build  # noqa: E402
+
+HW = (48, 64)  # the conftest set (96 x 128) at half size
+SMALL = {"width": 0.125, "ae_width": 16, "teacher_steps": 60, "steps": 100}
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine this trains several times faster than two."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_set(synthetic_set):
+    def half(x):
+        return torch.nn.functional.interpolate(x, size=HW, mode="bilinear", antialias=True, align_corners=False)
+
+    return {
+        "train": [half(b) for b in synthetic_set["train"]],
+        "goods": half(synthetic_set["goods"]),
+        "defects": half(synthetic_set["defects"]),
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(one_thread, tiny_set):
+    model = EfficientAd(HW, **SMALL)
+    fit(model, tiny_set["train"], progress=False)
+    return model
+
+
+def test_defects_score_higher(trained, tiny_set):
+    with torch.no_grad():
+        good, good_maps = trained(tiny_set["goods"])
+        bad, _ = trained(tiny_set["defects"])
+    assert good_maps.shape == (8, *HW)
+    assert torch.allclose(good, good_maps.amax(dim=(1, 2)))
+    assert metrics.roc_auc_score([0] * 8 + [1] * 8, torch.cat([good, bad]).numpy()) >= 0.9
+    assert trained.export_params()["teacher_source_sha256"]  # the distillation source is recorded
+
+
+def test_quantile_normalisation_hand_made():
+    maps = torch.arange(1000, dtype=torch.float32).view(10, 1, 10, 10)  # values 0..999
+    q_a, q_b = map_quantiles(maps)
+    assert q_a == pytest.approx(0.9 * 999) and q_b == pytest.approx(0.995 * 999)
+    out = quantile_normalise(torch.tensor([q_a, q_b, 2 * q_b - q_a]), torch.tensor(q_a), torch.tensor(q_b))
+    torch.testing.assert_close(out, torch.tensor([0.0, 0.1, 0.2]))
+
+
+def test_forward_combines_the_two_normalised_maps(trained, tiny_set):
+    x = tiny_set["goods"][:2]
+    with torch.no_grad():
+        local, glob = trained.raw_maps(x)
+        _, amap = trained(x)
+    q = trained.quantiles
+    want = 0.5 * (0.1 * (local - q[0]) / (q[1] - q[0]) + 0.1 * (glob - q[2]) / (q[3] - q[2]))
+    torch.testing.assert_close(amap, want.squeeze(1))
+
+
+def test_hard_feature_loss_keeps_the_top_tenth_of_a_percent():
+    teacher = torch.zeros(1, 1, 100, 100)
+    student = torch.zeros(1, 1, 100, 100)
+    student.view(-1)[:10] = torch.arange(1.0, 11.0)  # 10 of 10 000 differ: exactly the 0.999 tail
+    assert float(hard_feature_loss(teacher, student)) == pytest.approx(float((torch.arange(1.0, 11.0) ** 2).mean()))
+
+
+def test_onnx_matches_torch_with_dynamic_batch(trained, tiny_set):
+    ort = pytest.importorskip("onnxruntime", reason="needs onnxruntime")
+    onnx = pytest.importorskip("onnx", reason="needs onnx")
+    buffer = io.BytesIO()
+    torch.onnx.export(trained, (tiny_set["goods"][:2],), buffer, opset_version=17, dynamo=False,
+                      input_names=["x"], output_names=["raw_score", "raw_map"],
+                      dynamic_axes={"x": {0: "n"}, "raw_score": {0: "n"}, "raw_map": {0: "n"}})
+    graph = onnx.load_from_string(buffer.getvalue())
+    assert not any(node.op_type in ("Loop", "If", "Scan", "Dropout") for node in graph.graph.node)
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    x = torch.cat([tiny_set["goods"][:2], tiny_set["defects"][:3]])
+    got = session.run(None, {"x": x.numpy()})
+    with torch.no_grad():
+        want = [t.numpy() for t in trained(x)]
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-4 * float(np.abs(w).max()) + 1e-6)
+
+
+def test_round_trip_and_registry(trained, tiny_set):
+    clone = EfficientAd.from_state(trained.export_params(), trained.export_state())
+    with torch.no_grad():
+        torch.testing.assert_close(clone(tiny_set["goods"][:2]), trained(tiny_set["goods"][:2]))
+    state = trained.export_state()
+    state.pop("quantiles")
+    with pytest.raises(BundleError, match="does not fit"):
+        EfficientAd.from_state(trained.export_params(), state)
+    assert isinstance(build("efficientad", (96, 128)), EfficientAd)
+
+
+@pytest.mark.parametrize("hw", [(32, 32), (128, 160), (256, 256)])
+def test_networks_fit_any_resolution(hw):
+    model = EfficientAd(hw, width=0.125, ae_width=8)
+    with torch.no_grad():
+        score, amap = model(torch.zeros(1, 3, *hw))
+    assert score.shape == (1,) and amap.shape == (1, *hw)
+    assert model.autoencoder(torch.zeros(1, 3, *hw)).shape[-2:] == pdn_grid(hw)
+
+
+def test_bad_inputs_are_typed_errors():
+    with pytest.raises(ConfigError, match="holdout_fraction"):
+        EfficientAd(HW, holdout_fraction=1.0)
+    with pytest.raises(DataError, match="at least 2"):
+        fit(EfficientAd(HW, width=0.125, ae_width=8), [torch.zeros(1, 3, *HW)], progress=False)
