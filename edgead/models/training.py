@@ -96,3 +96,51 @@ def load_trained_state(module: nn.Module, state: Mapping[str, np.ndarray]) -> No
         raise BundleError(
             f"model state does not fit {type(module).__name__}: missing {missing}, unexpected "
             f"{list(result.unexpected_keys)}", hint="the state was saved by another model type or version")
+
+
+class TrainedStateMixin:
+    """``export_params`` / ``export_state`` / ``from_state`` for trained models (mix in before ``nn.Module``).
+
+    The model keeps its constructor parameters in ``self._params``; :meth:`extra_params` adds fitted facts
+    (e.g. a bank size). The backbone's weights sha256 is recorded when the model has a pretrained backbone and,
+    when ``checks_backbone`` is true, checked on load. The state is every own tensor (parameters and buffers), never
+    the backbone, which is re-loaded from its package.
+    """
+
+    checks_backbone = True
+
+    def extra_params(self) -> dict:
+        """Fitted facts that ``from_state`` needs to rebuild the model (default: none)."""
+        return {}
+
+    def export_params(self) -> dict:
+        """Constructor parameters as YAML-safe plain types (plus fitted facts and the backbone sha256)."""
+        params = {**self._params, **self.extra_params()}
+        sha = getattr(getattr(self, "backbone", None), "weights_sha256", None)
+        if sha is not None:
+            params["backbone_sha256"] = sha
+        return params
+
+    def export_state(self) -> dict:
+        """Trained parameters and buffers as numpy arrays (no backbone)."""
+        from edgead.models.common import own_state
+
+        return own_state(self)
+
+    @classmethod
+    def from_state(cls, params: Mapping, state: Mapping[str, np.ndarray]):
+        """Rebuild a trained model from :meth:`export_params` and :meth:`export_state`.
+
+        Raises:
+            BundleError: if the backbone weights differ from training or the state does not fit.
+            ConfigError: if a parameter is invalid.
+        """
+        from edgead.models.common import check_backbone_sha
+
+        kwargs = dict(params)
+        expected_sha = kwargs.pop("backbone_sha256", None)
+        model = cls(**kwargs)
+        if cls.checks_backbone:
+            check_backbone_sha(model.backbone.name, model.backbone.weights_sha256, expected_sha)
+        load_trained_state(model, state)
+        return model.eval()

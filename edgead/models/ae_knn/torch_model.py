@@ -19,9 +19,8 @@ in that scale) with ``lambda`` = ``l1_weight`` on the mean absolute hidden activ
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -30,13 +29,13 @@ from edgead.errors import ConfigError
 from edgead.models.ae_knn.autoencoder import N_CONV, ConditionalAutoencoder
 from edgead.models.ae_knn.patches import PatchGrid
 from edgead.models.backbone import Backbone, build_backbone
-from edgead.models.common import GaussianSmoothing, check_backbone_sha, check_input_hw, own_state, squared_distances
-from edgead.models.training import load_trained_state
+from edgead.models.common import GaussianSmoothing, check_input_hw, squared_distances
+from edgead.models.training import TrainedStateMixin
 
 PAPER_K = 15
 
 
-class AeKnn(nn.Module):
+class AeKnn(TrainedStateMixin, nn.Module):
     """AE-kNN. ``forward(x) -> (raw_score [N], raw_map [N, H, W])`` on normalised ``[N, 3, H, W]`` input.
 
     Args:
@@ -60,6 +59,11 @@ class AeKnn(nn.Module):
     Raises:
         ConfigError: if a parameter is out of range.
     """
+
+    def extra_params(self) -> dict:
+        """The bank size (the bank buffer is sized by it)."""
+        return {"bank_size": int(self.bank.shape[0])}
+
 
     def __init__(self, input_hw: Sequence[int], backbone: str = "efficientnet_lite0", embed_layer: str = "block4",
                  patch_size: int = 32, stride: int = 16, downscale: int = 2, width: int = 32, hidden: int = 64,
@@ -185,26 +189,4 @@ class AeKnn(nn.Module):
         return score, amap
 
     # -- serialisation ----------------------------------------------------------------------------------------
-    def export_params(self) -> dict[str, Any]:
-        """Constructor parameters as YAML-safe plain types (plus the backbone sha256 and bank size)."""
-        return {**self._params, "bank_size": int(self.bank.shape[0]),
-                "backbone_sha256": self.backbone.weights_sha256}
 
-    def export_state(self) -> dict[str, np.ndarray]:
-        """Trained autoencoder, map scale, standardisation and bank as numpy arrays (no backbone)."""
-        return own_state(self)
-
-    @classmethod
-    def from_state(cls, params: Mapping[str, Any], state: Mapping[str, np.ndarray]) -> "AeKnn":
-        """Rebuild a fitted model from :meth:`export_params` and :meth:`export_state`.
-
-        Raises:
-            BundleError: if the backbone weights differ from training or the state does not fit.
-            ConfigError: if a parameter is invalid.
-        """
-        kwargs = dict(params)
-        expected_sha = kwargs.pop("backbone_sha256", None)
-        model = cls(**kwargs)
-        check_backbone_sha(model.backbone.name, model.backbone.weights_sha256, expected_sha)
-        load_trained_state(model, state)
-        return model.eval()

@@ -8,16 +8,15 @@ normalised with mean = std = 0.5 (as the EfficientNet-Lite0 backbone of the othe
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from edgead.errors import ConfigError
-from edgead.models.common import check_input_hw, own_state
-from edgead.models.training import InputNorm, load_trained_state
+from edgead.models.common import check_input_hw
+from edgead.models.training import InputNorm, TrainedStateMixin
 from edgead.models.draem.networks import Discriminative, Reconstructive
 
 PAPER_FILTER_PX = 21  # the paper's mean filter of the map, at 256 px
@@ -29,7 +28,7 @@ def filter_size(input_hw: Sequence[int]) -> int:
     return max(3, size | 1)
 
 
-class Draem(nn.Module):
+class Draem(TrainedStateMixin, nn.Module):
     """DRAEM. ``forward(x) -> (raw_score [N], raw_map [N, H, W])`` on normalised ``[N, 3, H, W]`` input.
 
     Args:
@@ -108,22 +107,4 @@ class Draem(nn.Module):
         return smooth.amax(dim=(1, 2, 3)), amap[:, 0]  # not squeeze(1): an If node in ONNX
 
     # -- serialisation --------------------------------------------------------------------------------------
-    def export_params(self) -> dict[str, Any]:
-        """Constructor parameters as YAML-safe plain types."""
-        return dict(self._params)
 
-    def export_state(self) -> dict[str, np.ndarray]:
-        """The trained weights (and BatchNorm statistics) as numpy arrays."""
-        return own_state(self)
-
-    @classmethod
-    def from_state(cls, params: Mapping[str, Any], state: Mapping[str, np.ndarray]) -> "Draem":
-        """Rebuild a trained model from :meth:`export_params` and :meth:`export_state`.
-
-        Raises:
-            BundleError: if the state does not fit the parameters.
-            ConfigError: if a parameter is invalid.
-        """
-        model = cls(**dict(params))
-        load_trained_state(model, state)
-        return model.eval()

@@ -13,17 +13,16 @@ WideResNet-101 features on ImageNet, and the ImageNet penalty of the student los
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from edgead.errors import ConfigError
 from edgead.models.backbone import BACKBONES
-from edgead.models.common import check_input_hw, own_state
-from edgead.models.training import InputNorm, load_trained_state
+from edgead.models.common import check_input_hw
+from edgead.models.training import InputNorm, TrainedStateMixin
 from edgead.models.efficientad.networks import Autoencoder, pdn_small
 
 Q_A, Q_B = 0.9, 0.995  # the paper's quantiles of the validation maps
@@ -44,7 +43,7 @@ def map_quantiles(maps: torch.Tensor) -> tuple[float, float]:
     return float(q[0]), float(q[1])
 
 
-class EfficientAd(nn.Module):
+class EfficientAd(TrainedStateMixin, nn.Module):
     """EfficientAD-S. ``forward(x) -> (raw_score [N], raw_map [N, H, W])`` on normalised ``[N, 3, H, W]`` input.
 
     Args:
@@ -153,22 +152,4 @@ class EfficientAd(nn.Module):
         return amap.amax(dim=(1, 2)), amap
 
     # -- serialisation --------------------------------------------------------------------------------------
-    def export_params(self) -> dict[str, Any]:
-        """Constructor parameters as YAML-safe plain types (with the distillation source's weights sha256)."""
-        return dict(self._params)
 
-    def export_state(self) -> dict[str, np.ndarray]:
-        """The three networks' weights, the teacher channel statistics and the map quantiles, as numpy arrays."""
-        return own_state(self)
-
-    @classmethod
-    def from_state(cls, params: Mapping[str, Any], state: Mapping[str, np.ndarray]) -> "EfficientAd":
-        """Rebuild a trained model from :meth:`export_params` and :meth:`export_state`.
-
-        Raises:
-            BundleError: if the state does not fit the parameters.
-            ConfigError: if a parameter is invalid.
-        """
-        model = cls(**dict(params))
-        load_trained_state(model, state)
-        return model.eval()

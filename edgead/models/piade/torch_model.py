@@ -24,24 +24,23 @@ Choices the paper leaves open / changes (documented here):
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 from edgead.errors import ConfigError
 from edgead.models.backbone import Backbone, build_backbone
 from edgead.models.capsules import CapsuleLayer
-from edgead.models.common import check_backbone_sha, check_input_hw, own_state
+from edgead.models.common import check_input_hw
 from edgead.models.losses import perceptual_map, ssim_map
 from edgead.models.piade.parts import PoolingPyramid, SqueezeExcitation, transposed_decoder
-from edgead.models.training import load_trained_state
+from edgead.models.training import TrainedStateMixin
 
 PYRAMID = (8, 4, 2, 1)
 
 
-class Piade(nn.Module):
+class Piade(TrainedStateMixin, nn.Module):
     """PIADE. ``forward(x) -> (raw_score [N], raw_map [N, H, W])`` on normalised ``[N, 3, H, W]`` input.
 
     Args:
@@ -166,25 +165,4 @@ class Piade(nn.Module):
         return amap.mean(dim=(1, 2)), amap
 
     # -- serialisation ----------------------------------------------------------------------------------------
-    def export_params(self) -> dict[str, Any]:
-        """Constructor parameters as YAML-safe plain types (plus the backbone weights' sha256)."""
-        return {**self._params, "backbone_sha256": self.backbone.weights_sha256}
 
-    def export_state(self) -> dict[str, np.ndarray]:
-        """Trained parameters and buffers as numpy arrays (no backbone)."""
-        return own_state(self)
-
-    @classmethod
-    def from_state(cls, params: Mapping[str, Any], state: Mapping[str, np.ndarray]) -> "Piade":
-        """Rebuild a trained model from :meth:`export_params` and :meth:`export_state`.
-
-        Raises:
-            BundleError: if the backbone weights differ from training or the state does not fit.
-            ConfigError: if a parameter is invalid.
-        """
-        kwargs = dict(params)
-        expected_sha = kwargs.pop("backbone_sha256", None)
-        model = cls(**kwargs)
-        check_backbone_sha(model.backbone.name, model.backbone.weights_sha256, expected_sha)
-        load_trained_state(model, state)
-        return model.eval()

@@ -25,19 +25,18 @@ Choices the paper leaves open (documented here):
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from edgead.errors import ConfigError
 from edgead.models.backbone import Backbone, build_backbone
-from edgead.models.common import check_input_hw, own_state
+from edgead.models.common import check_input_hw
 from edgead.models.losses import ssim_map
 from edgead.models.vt_adl.mdn import MixtureDensityNetwork
-from edgead.models.training import load_trained_state
+from edgead.models.training import TrainedStateMixin
 
 MSE_WEIGHT = 5.0
 SSIM_WEIGHT = 0.5
@@ -84,7 +83,7 @@ def _decoder(in_channels: int, stages: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class VTADL(nn.Module):
+class VTADL(TrainedStateMixin, nn.Module):
     """VT-ADL. ``forward(x) -> (raw_score [N], raw_map [N, H, W])`` on normalised ``[N, 3, H, W]`` input.
 
     Args:
@@ -110,6 +109,9 @@ class VTADL(nn.Module):
         >>> model = VTADL((128, 160))                       # doctest: +SKIP
         >>> fit(model, batches); score, amap = model(x)     # doctest: +SKIP
     """
+
+    checks_backbone = False  # the backbone is not run: its sha256 is informative only
+
 
     def __init__(self, input_hw: Sequence[int], backbone: str = "efficientnet_lite0", patch_size: int = 16,
                  dim: int = 64, depth: int = 3, heads: int = 4, mlp_ratio: int = 2, rec_channels: int = 64,
@@ -199,23 +201,4 @@ class VTADL(nn.Module):
         return score, amap[:, 0]
 
     # -- serialisation ----------------------------------------------------------------------------------------
-    def export_params(self) -> dict[str, Any]:
-        """Constructor parameters as YAML-safe plain types (plus the backbone weights' sha256)."""
-        return {**self._params, "backbone_sha256": self.backbone.weights_sha256}
 
-    def export_state(self) -> dict[str, np.ndarray]:
-        """Trained parameters and buffers as numpy arrays (no backbone)."""
-        return own_state(self)
-
-    @classmethod
-    def from_state(cls, params: Mapping[str, Any], state: Mapping[str, np.ndarray]) -> "VTADL":
-        """Rebuild a trained model from :meth:`export_params` and :meth:`export_state`.
-
-        Raises:
-            BundleError: if the state does not fit. ConfigError: if a parameter is invalid.
-        """
-        kwargs = dict(params)
-        kwargs.pop("backbone_sha256", None)  # the backbone is not run; its sha is informative only
-        model = cls(**kwargs)
-        load_trained_state(model, state)
-        return model.eval()
