@@ -49,19 +49,15 @@ def run_epochs(model: nn.Module, batches: Iterable[torch.Tensor], loss_fn: Calla
     optimiser = torch.optim.Adam(params, lr=lr)
     torch.manual_seed(seed)
     history = []
-    bar = lazy_import("tqdm", feature="training progress", extra="train").tqdm(
-        total=epochs, desc=desc, unit="epoch") if progress else None
+    bar = progress_bar(epochs, desc, progress)
     model.train()
     try:
         for _ in range(epochs):
             total, count = 0.0, 0
             for batch in batches:
                 check_batch(batch, model.input_hw)
-                loss = loss_fn(batch.float())
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                total, count = total + float(loss.detach()) * len(batch), count + len(batch)
+                value = optimise_step(optimiser, loss_fn(batch.float()))
+                total, count = total + value * len(batch), count + len(batch)
             if count == 0:
                 raise DataError(f"{desc} fit got no training images", hint="give at least one batch of good images")
             history.append(total / count)
@@ -144,3 +140,24 @@ class TrainedStateMixin:
             check_backbone_sha(model.backbone.name, model.backbone.weights_sha256, expected_sha)
         load_trained_state(model, state)
         return model.eval()
+
+
+def progress_bar(total: int, desc: str, enabled: bool):
+    """A tqdm bar over ``total`` steps, or None when ``enabled`` is false (close it with ``bar.close()``)."""
+    if not enabled:
+        return None
+    return lazy_import("tqdm", feature=f"the {desc} progress bar", extra="train").tqdm(total=total, desc=desc)
+
+
+def optimise_step(optimiser: torch.optim.Optimizer, loss: torch.Tensor, *, schedule=None, bar=None) -> float:
+    """One optimiser step on ``loss`` (then the LR ``schedule`` and the progress ``bar``); returns the loss value."""
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    if schedule is not None:
+        schedule.step()
+    value = float(loss.detach())
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{value:.4f}")
+    return value

@@ -9,11 +9,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from edgead.errors import DataError, lazy_import
+from edgead.errors import DataError
 from edgead.models.common import check_batch
 from edgead.models.draem.losses import focal_loss, ssim
 from edgead.models.draem.torch_model import Draem
 from edgead.models.perlin import simulate_anomaly
+from edgead.models.training import optimise_step, progress_bar
 
 
 def _cycle(batches: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
@@ -61,9 +62,7 @@ def fit(model: Draem, batches: Iterable[torch.Tensor], progress: bool = True, *,
     std = torch.tensor(model.backbone.std).view(1, 3, 1, 1)
     optimiser = torch.optim.Adam(model.parameters(), lr=model.lr)
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimiser, [int(0.8 * total), int(0.9 * total)], gamma=0.2)
-    bar = None
-    if progress:
-        bar = lazy_import("tqdm", feature="the DRAEM progress bar", extra="train").tqdm(total=total, desc="draem")
+    bar = progress_bar(total, "draem", progress)
     model.train()
     for _, batch in zip(range(total), _cycle(batches)):
         check_batch(batch, model.input_hw)
@@ -72,13 +71,7 @@ def fit(model: Draem, batches: Iterable[torch.Tensor], progress: bool = True, *,
         recon, logits = model.segment(aug)
         recon01, clean01 = recon * std + mean, clean * std + mean
         loss = F.mse_loss(recon01, clean01) + (1.0 - ssim(recon01, clean01)) + focal_loss(logits, masks)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+        optimise_step(optimiser, loss, schedule=schedule, bar=bar)
     if bar is not None:
         bar.close()
     model.eval()

@@ -20,10 +20,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from edgead.errors import DataError, lazy_import
+from edgead.errors import DataError
 from edgead.models.backbone import build_backbone
 from edgead.models.common import check_batch
 from edgead.models.efficientad.torch_model import TEACHER_LAYERS, EfficientAd, map_quantiles
+from edgead.models.training import optimise_step, progress_bar
 
 P_HARD = 0.999  # the paper's hard-feature quantile
 BATCH = 8  # images per step
@@ -55,12 +56,6 @@ def _flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 def _chunks(x: torch.Tensor):
     for start in range(0, x.shape[0], CHUNK):
         yield x[start:start + CHUNK]
-
-
-def _bar(total: int, desc: str, progress: bool):
-    if not progress:
-        return None
-    return lazy_import("tqdm", feature="the EfficientAD progress bar", extra="train").tqdm(total=total, desc=desc)
 
 
 def _collect(model: EfficientAd, batches: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,19 +93,13 @@ def distill_teacher(model: EfficientAd, images: torch.Tensor, steps: int, gen: t
     model.teacher.requires_grad_(True)
     model.teacher.train()
     optimiser = torch.optim.Adam(model.teacher.parameters(), lr=model.lr, weight_decay=1e-5)
-    bar = _bar(steps, "efficientad teacher", progress)
+    bar = progress_bar(steps, "efficientad teacher", progress)
     for _ in range(steps):
         x = images[torch.randint(0, images.shape[0], (BATCH,), generator=gen)]
         x = _jitter(_flip(x, gen), mean, std, gen)
         with torch.no_grad():
             want = (target(x) - f_mean) / f_std
-        loss = F.mse_loss(model.teacher(x), want)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+        optimise_step(optimiser, F.mse_loss(model.teacher(x), want), bar=bar)
     if bar is not None:
         bar.close()
     model.teacher.requires_grad_(False)
@@ -163,7 +152,7 @@ def fit(model: EfficientAd, batches: Iterable[torch.Tensor], progress: bool = Tr
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=max(1, int(0.95 * total)), gamma=0.1)
     model.student.train()
     model.autoencoder.train()
-    bar = _bar(total, "efficientad student", progress)
+    bar = progress_bar(total, "efficientad student", progress)
     for _ in range(total):
         x = train[torch.randint(0, train.shape[0], (BATCH,), generator=gen)]
         x_aug = _jitter(x, mean, std, gen)
@@ -173,14 +162,7 @@ def fit(model: EfficientAd, batches: Iterable[torch.Tensor], progress: bool = Tr
         ae = model.autoencoder(x_aug)
         loss_ae = F.mse_loss(ae, teacher_aug)
         loss_stae = F.mse_loss(model.student(x_aug)[:, c:], ae.detach())
-        loss = loss_hard + loss_ae + loss_stae
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+        optimise_step(optimiser, loss_hard + loss_ae + loss_stae, schedule=schedule, bar=bar)
     if bar is not None:
         bar.close()
     model.eval()
