@@ -62,3 +62,40 @@ def synthetic_set():
         "defects": to_batch([img for img, _ in defects]),
         "masks": np.stack([mask for _, mask in defects]),
     }
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine this trains several times faster than two."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def onnx_parity():
+    """``check(model, export_x, x, forbidden=(), atol_floor=1e-5)``: export with a dynamic batch (traced on
+    ``export_x``), refuse control-flow and ``forbidden`` nodes, and compare ONNX Runtime with torch on ``x``
+    (absolute tolerance ``1e-4 * max|torch| + atol_floor``)."""
+    import io
+
+    ort = pytest.importorskip("onnxruntime", reason="needs onnxruntime")
+    onnx = pytest.importorskip("onnx", reason="needs onnx")
+
+    def check(model, export_x, x, forbidden=(), atol_floor=1e-5):
+        buffer = io.BytesIO()
+        with torch.no_grad():
+            torch.onnx.export(model, (export_x,), buffer, opset_version=17, dynamo=False, input_names=["x"],
+                              output_names=["raw_score", "raw_map"],
+                              dynamic_axes={"x": {0: "n"}, "raw_score": {0: "n"}, "raw_map": {0: "n"}})
+            want = [t.numpy() for t in model(x)]
+        graph = onnx.load_from_string(buffer.getvalue())
+        banned = {"Loop", "If", "Scan", *forbidden}
+        assert not any(node.op_type in banned for node in graph.graph.node)
+        got = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})
+        for g, w in zip(got, want):
+            assert g.shape == w.shape
+            np.testing.assert_allclose(g, w, rtol=0, atol=1e-4 * float(np.abs(w).max()) + atol_floor)
+
+    return check

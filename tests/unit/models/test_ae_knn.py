@@ -1,9 +1,6 @@
 """AE-kNN on tiny synthetic parts: in-graph patch cut/stitch, separation, ONNX parity, serialisation."""
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
@@ -48,21 +45,9 @@ def test_defects_score_higher(fitted, synthetic_set):
     assert metrics.roc_auc_score([0] * 8 + [1] * 8, torch.cat([good, bad]).numpy()) >= 0.85
 
 
-def test_onnx_export_matches_torch(fitted, synthetic_set):
-    ort = pytest.importorskip("onnxruntime", reason="needs onnxruntime")
-    onnx = pytest.importorskip("onnx", reason="needs onnx")
-    buffer = io.BytesIO()
+def test_onnx_export_matches_torch(fitted, synthetic_set, onnx_parity):
     x = small(torch.cat([synthetic_set["goods"][:2], synthetic_set["defects"][:3]]))
-    with torch.no_grad():
-        torch.onnx.export(fitted, (x[:2],), buffer, opset_version=17, dynamo=False, input_names=["x"],
-                          output_names=["raw_score", "raw_map"],
-                          dynamic_axes={"x": {0: "n"}, "raw_score": {0: "n"}, "raw_map": {0: "n"}})
-        want = [t.numpy() for t in fitted(x)]
-    graph = onnx.load_from_string(buffer.getvalue())
-    assert not any(node.op_type in ("Loop", "If", "Scan", "Col2Im") for node in graph.graph.node)
-    got = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=0, atol=1e-4 * float(np.abs(w).max()) + 1e-5)
+    onnx_parity(fitted, x[:2], x, forbidden=("Col2Im",))
 
 
 def test_round_trip(fitted, synthetic_set):

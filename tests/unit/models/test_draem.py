@@ -1,8 +1,6 @@
 """DRAEM on tiny synthetic parts: separation after a short training, export parity, serialisation, the filter."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 
@@ -16,15 +14,6 @@ from edgead.models.draem.torch_model import filter_size  # noqa: E402
 from edgead.models.registry import build  # noqa: E402
 
 HW = (48, 64)  # the conftest set (96 x 128) at half size
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine this trains several times faster than two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -54,23 +43,9 @@ def test_defects_score_higher(trained, tiny_set):
     assert metrics.roc_auc_score([0] * 6 + [1] * 6, torch.cat([good, bad]).numpy()) >= 0.9
 
 
-def test_onnx_matches_torch_with_dynamic_batch(trained, tiny_set):
-    ort = pytest.importorskip("onnxruntime", reason="needs onnxruntime")
-    buffer = io.BytesIO()
-    torch.onnx.export(trained, (tiny_set["goods"][:2],), buffer, opset_version=17, dynamo=False,
-                      input_names=["x"], output_names=["raw_score", "raw_map"],
-                      dynamic_axes={"x": {0: "n"}, "raw_score": {0: "n"}, "raw_map": {0: "n"}})
-    onnx = pytest.importorskip("onnx", reason="needs onnx")
-    graph = onnx.load_from_string(buffer.getvalue())
-    assert not any(node.op_type in ("Loop", "If", "Scan") for node in graph.graph.node)
-    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+def test_onnx_matches_torch_with_dynamic_batch(trained, tiny_set, onnx_parity):
     x = torch.cat([tiny_set["goods"][:2], tiny_set["defects"][:3]])
-    got = session.run(None, {"x": x.numpy()})
-    with torch.no_grad():
-        want = [t.numpy() for t in trained(x)]
-    for g, w in zip(got, want):
-        assert g.shape == w.shape
-        np.testing.assert_allclose(g, w, rtol=0, atol=1e-4 * float(np.abs(w).max()) + 1e-6)
+    onnx_parity(trained, tiny_set["goods"][:2], x, forbidden=(), atol_floor=1e-6)
 
 
 def test_round_trip_and_registry(trained, tiny_set):

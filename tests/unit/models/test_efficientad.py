@@ -2,9 +2,6 @@
 case, the hard-feature loss, export parity, serialisation."""
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
@@ -19,15 +16,6 @@ from edgead.models.registry import build  # noqa: E402
 
 HW = (48, 64)  # the conftest set (96 x 128) at half size
 SMALL = {"width": 0.125, "ae_width": 16, "teacher_steps": 60, "steps": 100}
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine this trains several times faster than two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -84,23 +72,9 @@ def test_hard_feature_loss_keeps_the_top_tenth_of_a_percent():
     assert float(hard_feature_loss(teacher, student)) == pytest.approx(float((torch.arange(1.0, 11.0) ** 2).mean()))
 
 
-def test_onnx_matches_torch_with_dynamic_batch(trained, tiny_set):
-    ort = pytest.importorskip("onnxruntime", reason="needs onnxruntime")
-    onnx = pytest.importorskip("onnx", reason="needs onnx")
-    buffer = io.BytesIO()
-    torch.onnx.export(trained, (tiny_set["goods"][:2],), buffer, opset_version=17, dynamo=False,
-                      input_names=["x"], output_names=["raw_score", "raw_map"],
-                      dynamic_axes={"x": {0: "n"}, "raw_score": {0: "n"}, "raw_map": {0: "n"}})
-    graph = onnx.load_from_string(buffer.getvalue())
-    assert not any(node.op_type in ("Loop", "If", "Scan", "Dropout") for node in graph.graph.node)
-    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+def test_onnx_matches_torch_with_dynamic_batch(trained, tiny_set, onnx_parity):
     x = torch.cat([tiny_set["goods"][:2], tiny_set["defects"][:3]])
-    got = session.run(None, {"x": x.numpy()})
-    with torch.no_grad():
-        want = [t.numpy() for t in trained(x)]
-    for g, w in zip(got, want):
-        assert g.shape == w.shape
-        np.testing.assert_allclose(g, w, rtol=0, atol=1e-4 * float(np.abs(w).max()) + 1e-6)
+    onnx_parity(trained, tiny_set["goods"][:2], x, forbidden=("Dropout",), atol_floor=1e-6)
 
 
 def test_round_trip_and_registry(trained, tiny_set):
