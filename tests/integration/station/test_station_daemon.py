@@ -108,18 +108,29 @@ def test_vanished_port_stops_the_daemon_and_keeps_records(small_station, padim_b
         assert store.integrity_check() == [] and len(list(store.query())) >= 4
 
 
-def test_sigterm_drains_and_notifies(small_station, padim_bundle, tmp_path):
-    """`edgead run` under a real NOTIFY_SOCKET: READY=1 after start-up, WATCHDOG pings, SIGTERM -> exit 0."""
-    path = _config(tmp_path, small_station, padim_bundle.bundle, "loop://",
-                   camera={"url": f"folder://{small_station.captures}?fps=5&loop=1"},
+def _replay_config(tmp_path, station, bundle, fps: int) -> Path:
+    """A camera-triggered station (looping replay, discrete PLC on loop://) for the signal tests."""
+    return _config(tmp_path, station, bundle, "loop://",
+                   camera={"url": f"folder://{station.captures}?fps={fps}&loop=1"},
                    plc={"url": "loop://", "protocol": "discrete", "discrete": {"pulse_ms": 1, "gap_ms": 1}})
+
+
+def _start_under_notify(tmp_path, config: Path, **env_extra):
+    """Start `edgead run CONFIG` with a real AF_UNIX datagram socket as NOTIFY_SOCKET; returns (process, socket)."""
     sock_path = tmp_path / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
     sock.settimeout(60)
-    env = dict(os.environ, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="1000000", WATCHDOG_PID="")
-    proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(path)], env=env,
+    env = dict(os.environ, NOTIFY_SOCKET=str(sock_path), **env_extra)
+    proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(config)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, sock
+
+
+def test_sigterm_drains_and_notifies(small_station, padim_bundle, tmp_path):
+    """`edgead run` under a real NOTIFY_SOCKET: READY=1 after start-up, WATCHDOG pings, SIGTERM -> exit 0."""
+    path = _replay_config(tmp_path, small_station, padim_bundle.bundle, fps=5)
+    proc, sock = _start_under_notify(tmp_path, path, WATCHDOG_USEC="1000000", WATCHDOG_PID="")
     try:
         messages = []
         while not any("READY=1" in m for m in messages):
@@ -150,16 +161,8 @@ def test_sigterm_drains_and_notifies(small_station, padim_bundle, tmp_path):
 
 def test_sighup_reloads_and_a_bad_reload_keeps_the_running_model(small_station, padim_bundle, tmp_path):
     """SIGHUP with a good config reloads (RELOADING=1 then READY=1); with a broken bundle the old model keeps going."""
-    path = _config(tmp_path, small_station, padim_bundle.bundle, "loop://",
-                   camera={"url": f"folder://{small_station.captures}?fps=20&loop=1"},
-                   plc={"url": "loop://", "protocol": "discrete", "discrete": {"pulse_ms": 1, "gap_ms": 1}})
-    sock_path = tmp_path / "n.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(sock_path))
-    sock.settimeout(60)
-    env = dict(os.environ, NOTIFY_SOCKET=str(sock_path))
-    proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(path)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    path = _replay_config(tmp_path, small_station, padim_bundle.bundle, fps=20)
+    proc, sock = _start_under_notify(tmp_path, path)
 
     def wait_for(text):
         while True:
