@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from edgead.align import Aligner
@@ -36,8 +37,6 @@ class LoadedModel:
         Raises:
             AlignmentError: the quality gate failed.
         """
-        from edgead.daemon.station import to_channels
-
         image = to_channels(image, self.channels)
         if self.aligner is None:
             return image, None
@@ -84,3 +83,12 @@ def load_model(cfg: StationConfig) -> LoadedModel:
     log.info("model %s %s loaded (%s), %d ROI(s)", bundle.model_type, bundle.model_hash[:12], engine.name,
              len(rois) or 1)
     return LoadedModel(engine, aligner, rois, color.channels, bundle.model_hash)
+
+
+def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """Convert a camera frame (mono or RGB) to the bundle's channel count."""
+    if image.shape[2] == channels:
+        return image
+    if channels == 1:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None]
+    return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)

@@ -12,7 +12,6 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from edgead.camera import EndOfStream, Frame, open_camera
@@ -225,12 +224,3 @@ class RateLimitedLog:
 
 def _ms(t_ns: int) -> float:
     return (time.monotonic_ns() - t_ns) / 1e6
-
-
-def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
-    """Convert a camera frame (mono or RGB) to the bundle's channel count."""
-    if image.shape[2] == channels:
-        return image
-    if channels == 1:
-        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None]
-    return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)
