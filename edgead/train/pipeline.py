@@ -103,33 +103,12 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
     pre = Preprocess(hw, mean, std, color.channels)
     spec.fit(model, Batches([images[i] for i in fit_idx], pre, config.batch_size, seed=config.seed),
              progress=progress)
-    model.eval()
     val_images = [images[i] for i in val_idx]
-    val_scores, val_maps = predict_torch(model, val_images, pre, config.batch_size)
-    cal = calibrate(val_scores, val_maps, target_frr=config.target_frr)
-    cal_dict = cal.to_dict()
-    norm = {"image_lo": cal.image.lo, "image_thr": cal.image.thr,
-            "pixel_lo": cal.pixel.lo, "pixel_thr": cal.pixel.thr}
-    with tempfile.TemporaryDirectory(prefix="edgead-train-") as tmp:
-        onnx_path = export_onnx(model, Path(tmp) / ONNX, input_hw=hw, channels=color.channels, mean=mean,
-                                std=std, norm=norm, metadata={"edgead.model": config.model})
-        parity = _check_parity(onnx_path, val_images[:4], val_scores[:4])
-        state_path = Path(tmp) / STATE
-        np.savez(state_path, **model.export_state())
-        meta = {
-            "edgead_version": edgead.__version__,
-            "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "model": {"type": config.model, "params": model.export_params()},
-            "backbone": {"name": model.backbone.name, "weights_sha256": model.backbone.weights_sha256},
-            "input": {"height": hw[0], "width": hw[1], "channels": color.channels, "color": color.value,
-                      "dtype": "uint8", "layout": "NHWC"},
-            "preprocessing": {"resize": "bilinear", "mean": mean, "std": std},
-            **cal_dict,
-            "training": {"data": str(Path(data_dir).resolve()), "data_fingerprint": fingerprint(category.train),
-                         "n_images": len(fit_idx), "n_validation": len(val_idx), "seed": config.seed,
-                         "seconds": round(time.perf_counter() - t0, 2), "onnx_parity_max_rel": parity},
-        }
-        bundle = write_bundle(out, meta, {ONNX: onnx_path, STATE: state_path})
+    training = {"data": str(Path(data_dir).resolve()), "data_fingerprint": fingerprint(category.train),
+                "n_images": len(fit_idx), "n_validation": len(val_idx), "seed": config.seed}
+    bundle = write_trained_bundle(model, config.model, out, pre=pre, color=color, val_images=val_images,
+                                  target_frr=config.target_frr, batch_size=config.batch_size, training=training,
+                                  started=t0)
     metrics = None
     if config.evaluate and any(s.label == 1 for s in category.test):
         from edgead.evaluation import evaluate_bundle
@@ -140,6 +119,63 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
 
         bundle = update_bundle(bundle, meta=meta)
     return TrainResult(bundle=bundle, seconds=time.perf_counter() - t0, metrics=metrics)
+
+
+def write_trained_bundle(model: torch.nn.Module, model_type: str, out: str | os.PathLike, *, pre: Preprocess,
+                         color: Color, val_images: list[np.ndarray], target_frr: float, batch_size: int,
+                         training: dict, extra_meta: dict | None = None, extra_files: dict | None = None,
+                         started: float | None = None) -> Bundle:
+    """Calibrate a fitted model on good validation images, export the graph-contract ONNX, write the bundle.
+
+    Shared by :func:`train` and by callers that fit a model their own way (``edgead update``, labelled training).
+
+    Args:
+        model: the fitted model (put in eval mode here).
+        model_type: key of the model table.
+        out: bundle directory to write.
+        pre: the preprocessing the model was fitted with (its ``input_hw``, mean and std go into the graph).
+        color: the images' colour mode.
+        val_images: good uint8 images never seen by the fit; the threshold is calibrated on them.
+        target_frr: target false-reject rate on good parts.
+        batch_size: images per forward pass.
+        training: the ``training`` section of the metadata (seconds and ONNX parity are added).
+        extra_meta: more top-level metadata sections (e.g. ``tasks``).
+        extra_files: more bundle files, name -> path or bytes.
+        started: ``time.perf_counter()`` at the start of the job, for ``training.seconds``.
+
+    Returns:
+        The written, verified bundle.
+
+    Raises:
+        EngineError: if ONNX Runtime disagrees with torch beyond tolerance.
+    """
+    t0 = time.perf_counter() if started is None else started
+    hw = tuple(pre.input_hw)
+    mean, std = [float(v) for v in pre.mean.flatten()], [float(v) for v in pre.std.flatten()]
+    model.eval()
+    val_scores, val_maps = predict_torch(model, val_images, pre, batch_size)
+    cal = calibrate(val_scores, val_maps, target_frr=target_frr)
+    norm = {"image_lo": cal.image.lo, "image_thr": cal.image.thr,
+            "pixel_lo": cal.pixel.lo, "pixel_thr": cal.pixel.thr}
+    with tempfile.TemporaryDirectory(prefix="edgead-train-") as tmp:
+        onnx_path = export_onnx(model, Path(tmp) / ONNX, input_hw=hw, channels=color.channels, mean=mean,
+                                std=std, norm=norm, metadata={"edgead.model": model_type})
+        parity = _check_parity(onnx_path, val_images[:4], val_scores[:4])
+        state_path = Path(tmp) / STATE
+        np.savez(state_path, **model.export_state())
+        meta = {
+            "edgead_version": edgead.__version__,
+            "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "model": {"type": model_type, "params": model.export_params()},
+            "backbone": {"name": model.backbone.name, "weights_sha256": model.backbone.weights_sha256},
+            "input": {"height": hw[0], "width": hw[1], "channels": color.channels, "color": color.value,
+                      "dtype": "uint8", "layout": "NHWC"},
+            "preprocessing": {"resize": "bilinear", "mean": mean, "std": std},
+            **cal.to_dict(),
+            "training": {**training, "seconds": round(time.perf_counter() - t0, 2), "onnx_parity_max_rel": parity},
+            **(extra_meta or {}),
+        }
+        return write_bundle(out, meta, {ONNX: onnx_path, STATE: state_path, **(extra_files or {})})
 
 
 def _check_parity(onnx_path: Path, images: list[np.ndarray], torch_scores: np.ndarray) -> float:
@@ -157,4 +193,4 @@ def _check_parity(onnx_path: Path, images: list[np.ndarray], torch_scores: np.nd
     return rel
 
 
-__all__ = ["MODELS", "TrainConfig", "TrainResult", "train"]
+__all__ = ["MODELS", "TrainConfig", "TrainResult", "train", "write_trained_bundle"]
