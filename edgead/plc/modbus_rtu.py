@@ -1,8 +1,9 @@
 """Modbus RTU codec: pure functions, bytes in and bytes out (no I/O, no pymodbus).
 
 An RTU frame (ADU) is ``unit (1 byte) + function (1) + data (0..252) + CRC16 (2, little-endian)``; the CRC is
-CRC-16/MODBUS (poly 0xA001 reflected, init 0xFFFF). Supported function codes: 01 read coils, 03 read holding
-registers, 05 write single coil, 06 write single register, 15 write multiple coils, 16 write multiple registers.
+CRC-16/MODBUS (poly 0xA001 reflected, init 0xFFFF). Supported function codes: 01 read coils, 02 read discrete
+inputs, 03 read holding registers, 04 read input registers, 05 write single coil, 06 write single register,
+15 write multiple coils, 16 write multiple registers.
 Addresses are 0-based protocol addresses (register "40001" is address 0).
 
 Client side: build a :class:`Request`, :func:`encode_request` it, and :func:`decode_response` the reply.
@@ -34,7 +35,9 @@ class FunctionCode(IntEnum):
     """The Modbus function codes the codec speaks."""
 
     READ_COILS = 0x01
+    READ_DISCRETE_INPUTS = 0x02
     READ_HOLDING_REGISTERS = 0x03
+    READ_INPUT_REGISTERS = 0x04
     WRITE_SINGLE_COIL = 0x05
     WRITE_SINGLE_REGISTER = 0x06
     WRITE_MULTIPLE_COILS = 0x0F
@@ -52,10 +55,12 @@ class ExceptionCode(IntEnum):
     SERVER_DEVICE_BUSY = 0x06
 
 
-READS = (FunctionCode.READ_COILS, FunctionCode.READ_HOLDING_REGISTERS)
+BIT_READS = (FunctionCode.READ_COILS, FunctionCode.READ_DISCRETE_INPUTS)
+WORD_READS = (FunctionCode.READ_HOLDING_REGISTERS, FunctionCode.READ_INPUT_REGISTERS)
+READS = BIT_READS + WORD_READS
 SINGLE_WRITES = (FunctionCode.WRITE_SINGLE_COIL, FunctionCode.WRITE_SINGLE_REGISTER)
 MULTI_WRITES = (FunctionCode.WRITE_MULTIPLE_COILS, FunctionCode.WRITE_MULTIPLE_REGISTERS)
-COIL_FUNCTIONS = (FunctionCode.READ_COILS, FunctionCode.WRITE_SINGLE_COIL, FunctionCode.WRITE_MULTIPLE_COILS)
+COIL_FUNCTIONS = BIT_READS + (FunctionCode.WRITE_SINGLE_COIL, FunctionCode.WRITE_MULTIPLE_COILS)
 
 
 @dataclass(frozen=True)
@@ -143,9 +148,19 @@ def read_coils(unit: int, address: int, count: int) -> Request:
     return Request(unit, FunctionCode.READ_COILS, address, count)
 
 
+def read_discrete_inputs(unit: int, address: int, count: int) -> Request:
+    """FC02 request for ``count`` discrete inputs from ``address``."""
+    return Request(unit, FunctionCode.READ_DISCRETE_INPUTS, address, count)
+
+
 def read_holding_registers(unit: int, address: int, count: int) -> Request:
     """FC03 request for ``count`` holding registers from ``address``."""
     return Request(unit, FunctionCode.READ_HOLDING_REGISTERS, address, count)
+
+
+def read_input_registers(unit: int, address: int, count: int) -> Request:
+    """FC04 request for ``count`` input registers from ``address``."""
+    return Request(unit, FunctionCode.READ_INPUT_REGISTERS, address, count)
 
 
 def write_coil(unit: int, address: int, on: bool) -> Request:
@@ -307,10 +322,10 @@ def encode_response(resp: Response) -> bytes:
     if resp.exception is not None:
         return with_crc(bytes((resp.unit, (resp.function | 0x80) & 0xFF, int(resp.exception))))
     head = bytes((resp.unit, resp.function))
-    if resp.function == FunctionCode.READ_COILS:
+    if resp.function in BIT_READS:
         data = _pack_bits(resp.values)
         return with_crc(head + bytes((len(data),)) + data)
-    if resp.function == FunctionCode.READ_HOLDING_REGISTERS:
+    if resp.function in WORD_READS:
         data = struct.pack(f">{len(resp.values)}H", *resp.values)
         return with_crc(head + bytes((len(data),)) + data)
     if resp.function == FunctionCode.WRITE_SINGLE_COIL:
@@ -371,10 +386,10 @@ def _parse_response(frame: bytes, req: Request) -> Response:
         code = frame[2]
         return Response(unit, req.function, exception=ExceptionCode(code) if code in
                         ExceptionCode._value2member_map_ else code)
-    if function == FunctionCode.READ_COILS:
+    if function in BIT_READS:
         data = frame[3:-2]
         return Response(unit, function, req.address, req.count, _unpack_bits(data, min(req.count, 8 * len(data))))
-    if function == FunctionCode.READ_HOLDING_REGISTERS:
+    if function in WORD_READS:
         data = frame[3:-2]
         return Response(unit, function, req.address, len(data) // 2, struct.unpack(f">{len(data) // 2}H", data))
     address, value = struct.unpack(">HH", frame[2:6])

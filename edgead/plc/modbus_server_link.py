@@ -4,7 +4,9 @@ A background thread owns the port: it finds requests in the byte stream (``modbu
 dropped until a CRC-valid frame, and a silence of 50 ms drops a partial frame), answers those for
 ``modbus.unit_id`` from the image, ignores other unit ids (other devices on the bus), applies broadcasts (unit 0)
 without replying, and answers bad requests with exception replies (01 unsupported function, 02 address outside
-the image or not writable, 03 malformed value or count).
+the image or not writable, 03 malformed value or count). The image reads with FC01/FC03 (coils, holding
+registers) and, for PLCs that poll inputs, with FC02/FC04: discrete inputs and input registers are read-only views
+of the same coil and register image, at the same addresses.
 
 Handshake (addresses from ``register_map``): the PLC writes a new non-zero part id into *trigger* (FC06 or FC16;
 the only writable register). Each write of a new id queues a trigger at once, even while the station is busy; a
@@ -32,7 +34,9 @@ from edgead.verdict import Verdict
 
 SILENCE_MS = 50
 _LIMITS = {rtu.FunctionCode.READ_COILS: rtu.MAX_READ_COILS,
+           rtu.FunctionCode.READ_DISCRETE_INPUTS: rtu.MAX_READ_COILS,
            rtu.FunctionCode.READ_HOLDING_REGISTERS: rtu.MAX_READ_REGISTERS,
+           rtu.FunctionCode.READ_INPUT_REGISTERS: rtu.MAX_READ_REGISTERS,
            rtu.FunctionCode.WRITE_MULTIPLE_COILS: rtu.MAX_WRITE_COILS,
            rtu.FunctionCode.WRITE_MULTIPLE_REGISTERS: rtu.MAX_WRITE_REGISTERS,
            rtu.FunctionCode.WRITE_SINGLE_COIL: 1, rtu.FunctionCode.WRITE_SINGLE_REGISTER: 1}

@@ -37,6 +37,18 @@ def test_mbpoll_reads_failsafe_then_result(pty_pair, mbpoll):
         assert coils == {1: 1, 2: 1}
 
 
+def test_mbpoll_reads_input_views_of_the_image(pty_pair, mbpoll):
+    """FC04 (input registers, mbpoll -t 3) and FC02 (discrete inputs, -t 1) read the same image as FC03/FC01."""
+    with open_plc(pty_pair.station, CFG) as link:
+        link.set_status(ready=True, busy=False, fault=False)
+        link.send_result(PartResult(21, 6, Verdict.REJECT, 0.75))
+        holding = _mbpoll(mbpoll, pty_pair.plc, "-r", "1", "-c", "9")
+        assert _mbpoll(mbpoll, pty_pair.plc, "-t", "3", "-r", "1", "-c", "9") == holding
+        assert holding[4] == 21
+        assert _mbpoll(mbpoll, pty_pair.plc, "-t", "1", "-r", "1", "-c", "2") == \
+            _mbpoll(mbpoll, pty_pair.plc, "-t", "0", "-r", "1", "-c", "2")
+
+
 def test_mbpoll_writes_trigger(pty_pair, mbpoll):
     with open_plc(pty_pair.station, CFG) as link:
         _mbpoll(mbpoll, pty_pair.plc, "-r", "8", write=("42",))

@@ -9,7 +9,9 @@ H = bytes.fromhex
 
 REQUESTS = [
     (rtu.read_coils(0x11, 0x13, 0x25), "11 01 0013 0025 0E84"),
+    (rtu.read_discrete_inputs(0x11, 0xC4, 0x16), "11 02 00C4 0016 BAA9"),
     (rtu.read_holding_registers(0x11, 0x6B, 3), "11 03 006B 0003 7687"),
+    (rtu.read_input_registers(0x11, 0x08, 1), "11 04 0008 0001 B298"),
     (rtu.write_coil(0x11, 0xAC, True), "11 05 00AC FF00 4E8B"),
     (rtu.write_register(0x11, 1, 3), "11 06 0001 0003 9A9B"),
     (rtu.write_coils(0x11, 0x13, [1, 0, 1, 1, 0, 0, 1, 1, 1, 0]), "11 0F 0013 000A 02 CD01 BF0B"),
@@ -67,7 +69,10 @@ def test_unknown_function_found_by_crc():
 @pytest.mark.parametrize("resp,frame", [
     (rtu.Response(0x11, 1, values=(1, 0, 1, 1, 0, 0, 1, 1) + (1, 1, 0, 1, 0, 1, 1, 0) + (0, 1, 0, 0, 1, 1, 0, 1)
                   + (0, 1, 1, 1, 0, 0, 0, 0) + (1, 1, 0, 1, 1, 0, 0, 0)), "11 01 05 CD6BB20E1B 45E6"),
+    (rtu.Response(0x11, 2, values=(0, 0, 1, 1, 0, 1, 0, 1) + (1, 1, 0, 1, 1, 0, 1, 1) + (1, 0, 1, 0, 1, 1)),
+     "11 02 03 ACDB35 2018"),
     (rtu.Response(0x11, 3, values=(0xAE41, 0x5652, 0x4340)), "11 03 06 AE41 5652 4340 49AD"),
+    (rtu.Response(0x11, 4, values=(0x000A,)), "11 04 02 000A F8F4"),
     (rtu.Response(0x11, 5, 0xAC, 1, (1,)), "11 05 00AC FF00 4E8B"),
     (rtu.Response(0x11, 6, 1, 1, (3,)), "11 06 0001 0003 9A9B"),
     (rtu.Response(0x11, 15, 0x13, 10), "11 0F 0013 000A 2699"),
@@ -82,6 +87,13 @@ def test_decode_read_registers_response():
     req = rtu.read_holding_registers(0x11, 0x6B, 3)
     used, resp = rtu.decode_response(H("11 03 06 AE41 5652 4340 49AD"), req)
     assert used == 11 and resp.values == (0xAE41, 0x5652, 0x4340) and resp.exception is None
+
+
+def test_decode_input_reads():
+    got = rtu.decode_response(H("11 04 02 000A F8F4"), rtu.read_input_registers(0x11, 8, 1))[1]
+    assert (got.function, got.values) == (rtu.FunctionCode.READ_INPUT_REGISTERS, (10,))
+    got = rtu.decode_response(H("11 02 03 ACDB35 2018"), rtu.read_discrete_inputs(0x11, 0xC4, 22))[1]
+    assert got.values[:8] == (0, 0, 1, 1, 0, 1, 0, 1) and len(got.values) == 22
 
 
 def test_decode_read_coils_truncates_to_count():
