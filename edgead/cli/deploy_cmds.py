@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--selftest-verdict", choices=["accept", "reject"],
                    help="expected self-test verdict (default: what the bundle gives on this host)")
     p.add_argument("--health-timeout-s", type=float, default=120.0, help="how long to wait for READY")
+    p.add_argument("--keep-releases", type=int, default=3,
+                   help="releases kept on the station after a successful deploy (live + rollback target always)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=cmd_deploy)
 
@@ -60,7 +62,8 @@ def _station(args):
 
     deps = "wheelhouse" if args.wheelhouse else "seed" if args.venv_seed else "index"
     return StationOptions(prefix=args.prefix, python=args.station_python, service=args.service, unit=args.unit,
-                          deps=deps, venv_seed=args.venv_seed, health_timeout_s=args.health_timeout_s)
+                          deps=deps, venv_seed=args.venv_seed, health_timeout_s=args.health_timeout_s,
+                          keep_releases=args.keep_releases)
 
 
 def _release(args, selftest=None):

@@ -34,6 +34,8 @@ class StationOptions:
         deps: ``index`` | ``wheelhouse`` | ``seed`` (see docs/deploy.md).
         venv_seed: directory of pre-installed dependencies on the station (``deps == "seed"``).
         health_timeout_s: how long to wait for READY.
+        keep_releases: releases kept on the station after a successful deploy (the live one and its rollback
+            target always are).
     """
 
     prefix: str = "/opt/edgead"
@@ -43,11 +45,13 @@ class StationOptions:
     deps: str = "index"
     venv_seed: str | None = None
     health_timeout_s: float = 120.0
+    keep_releases: int = 3
 
     def step_args(self) -> list[str]:
         """The station_steps.py options these settings map to."""
         args = ["--prefix", self.prefix, "--service", ServiceKind(self.service).value, "--unit", self.unit,
-                "--python", self.python, "--deps", self.deps, "--health-timeout-s", f"{self.health_timeout_s:g}"]
+                "--python", self.python, "--deps", self.deps, "--health-timeout-s", f"{self.health_timeout_s:g}",
+                "--keep-releases", str(self.keep_releases)]
         return args + (["--venv-seed", self.venv_seed] if self.venv_seed else [])
 
 

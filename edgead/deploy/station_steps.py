@@ -12,6 +12,9 @@ Layout under ``PREFIX``::
     current -> releases/NAME   switched atomically (symlink to a temp name + rename)
     run/                       direct supervisor: pid, notify socket, state.json, logs
     history.jsonl              one line per deploy / rollback
+
+After a successful deploy, releases beyond ``--keep-releases`` (default 3) are deleted, oldest first; the live
+release and its rollback target are always kept.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ EXIT_FAILED = 7  # the same number as edgead.errors.ExitStatus.DEPLOY
 EXIT_USAGE = 2
 BACKENDS_WITH_ENGINE = ("tensorrt",)
 DEPS = ("index", "wheelhouse", "seed")
+KEEP_RELEASES = 3
 
 
 class StepError(Exception):
@@ -88,6 +92,39 @@ def pick_rollback(names: list[str], current: str | None, failed: set[str]) -> st
     """
     older = [n for n in sorted(names) if n not in failed and (current is None or n < current)]
     return older[-1] if older else None
+
+
+def releases_to_prune(names: list[str], current: str | None, failed: set[str], keep: int) -> list[str]:
+    """Releases to delete after a deploy: all but the ``keep`` newest healthy ones, ``current`` and its rollback
+    target (pure).
+
+    Failed releases are kept only while they are among the ``keep`` newest, so that their FAILED note can be read.
+
+    Args:
+        names: release names, any order.
+        current: the live release, or None.
+        failed: releases marked FAILED.
+        keep: how many releases to keep at least (``>= 1``; the live one counts).
+
+    Returns:
+        Release names to delete, oldest first.
+    """
+    ordered = sorted(names)
+    protected = set(ordered[-keep:]) | {current, pick_rollback(ordered, current, failed)}
+    healthy = [n for n in ordered if n not in failed]
+    protected |= set(healthy[-keep:])
+    return [n for n in ordered if n not in protected]
+
+
+def prune(prefix: Path, keep: int) -> list[str]:
+    """Delete old releases under ``PREFIX/releases`` (see :func:`releases_to_prune`); returns the deleted names."""
+    names = release_names(prefix)
+    doomed = releases_to_prune(names, current_release(prefix), failed_releases(prefix), keep)
+    for name in doomed:
+        shutil.rmtree(prefix / "releases" / name, ignore_errors=True)
+    if doomed:
+        say(f"prune: removed {len(doomed)} old release(s), kept {len(names) - len(doomed)}")
+    return doomed
 
 
 def current_release(prefix: Path) -> str | None:
@@ -240,9 +277,10 @@ def deploy(args) -> dict:
             _history(prefix, event="deploy", release=release.name, ok=False, step=step, error=str(exc),
                      rolled_back_to=previous if switched else None)
             return {"ok": False, "release": release.name, "step": step, "error": str(exc), **back}
-        _history(prefix, event="deploy", release=release.name, ok=True, previous=previous)
+        pruned = prune(prefix, args.keep_releases)
+        _history(prefix, event="deploy", release=release.name, ok=True, previous=previous, pruned=pruned)
         return {"ok": True, "release": release.name, "previous": previous, "model_hash": mf["model_hash"],
-                "selftest": row}
+                "selftest": row, "pruned": pruned}
 
 
 def _roll_back_after_failure(prefix: Path, svc, previous: str | None, switched: bool, timeout_s: float) -> dict:
@@ -334,6 +372,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--deps", default="index", choices=DEPS)
     p.add_argument("--venv-seed", default=None)
     p.add_argument("--health-timeout-s", type=float, default=120.0)
+    p.add_argument("--keep-releases", type=int, default=KEEP_RELEASES,
+                   help="releases kept on disk after a successful deploy (the live one and its rollback target "
+                        "are always kept)")
     return p
 
 
@@ -344,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.step == "supervise":
         return service.supervise(args.prefix)
+    if args.keep_releases < 1:
+        print(json.dumps({"ok": False, "step": "usage", "error": "--keep-releases must be at least 1"}))
+        return EXIT_USAGE
     if args.step == "deploy" and not args.release:
         print(json.dumps({"ok": False, "step": "usage", "error": "deploy needs --release NAME"}))
         return EXIT_USAGE

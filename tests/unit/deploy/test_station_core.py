@@ -42,6 +42,28 @@ def test_pick_rollback_takes_the_newest_healthy_older_release():
     assert station_steps.pick_rollback(names, names[0], set()) is None
 
 
+def test_releases_to_prune_keeps_the_newest_the_live_one_and_its_rollback_target():
+    names = [f"2026010{i}T000000.000000Z" for i in range(1, 7)]
+    assert station_steps.releases_to_prune(names, names[5], set(), keep=3) == names[:3]
+    # live is an older one (after a rollback): it and its rollback target stay
+    assert station_steps.releases_to_prune(names, names[2], {names[3], names[4], names[5]}, keep=2) == \
+        [names[0], names[3]]
+    # failed releases do not count towards the healthy ones kept
+    assert station_steps.releases_to_prune(names, names[5], {names[4]}, keep=2) == names[:3]
+    assert station_steps.releases_to_prune(names[:1], names[0], set(), keep=1) == []
+
+
+def test_prune_deletes_old_release_folders(tmp_path):
+    names = [f"2026010{i}T000000.000000Z" for i in range(1, 5)]
+    for n in names:
+        (tmp_path / "releases" / n).mkdir(parents=True)
+    (tmp_path / "releases" / ".incoming").mkdir()
+    station_steps.switch_current(tmp_path, names[-1])
+    assert station_steps.prune(tmp_path, keep=2) == names[:2]
+    assert station_steps.release_names(tmp_path) == names[2:]
+    assert (tmp_path / "releases" / ".incoming").is_dir()
+
+
 def test_switch_current_replaces_the_link_atomically(tmp_path):
     (tmp_path / "releases" / "a").mkdir(parents=True)
     (tmp_path / "releases" / "b").mkdir()
