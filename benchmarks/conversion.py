@@ -83,7 +83,7 @@ def candidates(bundle, calib_dir: Path, work: Path, samples: np.ndarray):
         path, details = got
         details["build_s"] = time.perf_counter() - t0
         if recipe.lossy:
-            details["threshold_transfer"] = _transfer(bundle, path, calib.images)
+            details["threshold_transfer"] = _transfer(bundle, path, calib.images, recipe.transfer_model)
         out[recipe.name] = (path, details)
     return out
 

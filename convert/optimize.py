@@ -12,7 +12,9 @@ smoothing at full resolution. The rewrites:
 - ``fold_pads``: a zero ``Pad`` in front of a ``Conv`` moves into the Conv's ``pads`` attribute.
 
 Each rewrite is verified against the source graph on sample images (outputs equal to float rounding) and dropped
-when it does not hold. ``bank_keep`` then replaces the bank by a greedy coreset of it (not exact: gated).
+when it does not hold. ``bank_keep`` then replaces the bank by a greedy coreset of it, and ``feat_keep`` a Gaussian
+(PaDiM) head by its exact marginal on a channel subset, cutting backbone layers no longer needed
+(:mod:`edgead.convert.gaussian`); both are lossy, so the accuracy gate decides.
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class OptimizeResult:
         skipped: rewrite -> why it was not applied.
         max_rel_error: largest output difference of the exact rewrites on the sample images.
         bank: ``{"rows_before", "rows_after"}`` when the bank was reduced.
+        features: ``{"channels_before", "channels_after", "layers_cut"}`` when a feature subset was taken.
     """
 
     path: Path
@@ -48,10 +51,11 @@ class OptimizeResult:
     skipped: dict[str, str] = field(default_factory=dict)
     max_rel_error: float = 0.0
     bank: dict | None = None
+    features: dict | None = None
 
     def details(self) -> dict:
         return {"applied": list(self.applied), "skipped": dict(self.skipped),
-                "max_rel_error": float(self.max_rel_error), "bank": self.bank}
+                "max_rel_error": float(self.max_rel_error), "bank": self.bank, "features": self.features}
 
 
 def _outputs(model, images: np.ndarray) -> list[np.ndarray]:
@@ -206,7 +210,8 @@ def _knn(model, bank_keep: float | None, seed: int) -> tuple[str | None, dict | 
 
 
 def optimize_graph(onnx_path: str | os.PathLike, out_path: str | os.PathLike, images: np.ndarray, *,
-                   bank_keep: float | None = None, seed: int = 0) -> OptimizeResult:
+                   bank_keep: float | None = None, feat_keep: float | None = None, seed: int = 0
+                   ) -> OptimizeResult:
     """Apply the exact CPU rewrites (each verified on ``images``), then optionally reduce the kNN bank.
 
     Args:
@@ -214,13 +219,14 @@ def optimize_graph(onnx_path: str | os.PathLike, out_path: str | os.PathLike, im
         out_path: where to write the optimised graph.
         images: ``[N, H, W, C]`` uint8 sample images (a few good ones) for probing and verification.
         bank_keep: fraction of the kNN bank to keep (None: keep it whole, the result is exact).
+        feat_keep: fraction of a Gaussian head's channels to keep (None: all, the result is exact).
         seed: seed of the bank selection.
 
     Returns:
         The :class:`OptimizeResult`.
 
     Raises:
-        EngineError: when the optimised graph breaks the graph contract.
+        EngineError: when the optimised graph breaks the graph contract, or a reduction has nothing to reduce.
     """
     onnx = lazy_import("onnx", feature="graph optimisation", extra="convert")
     from edgead.convert.graph import check_contract
@@ -258,6 +264,11 @@ def optimize_graph(onnx_path: str | os.PathLike, out_path: str | os.PathLike, im
         _, res.bank = _knn(base, bank_keep, seed)
         model = base
         res.applied.append(f"bank_reduction({bank_keep:g})")
+    if feat_keep is not None and feat_keep < 1.0:
+        from edgead.convert.gaussian import subset_features
+
+        res.features = subset_features(model, feat_keep, images)
+        res.applied.append(f"feature_subset({feat_keep:g})")
     check_contract(model, where=f"optimised graph of {onnx_path}")
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from edgead.errors import ConfigError, GateError
 from edgead.infer import BackendKind
 
 ENGINE = "model.engine"
+"""The engine's default file name, beside the converted bundle (``OUT/../model.engine``), never inside it."""
 REPORT_JSON, REPORT_MD = "conversion-report.json", "conversion-report.md"
 
 
@@ -70,13 +71,17 @@ def _sample_images(transfer_images, check_set, n: int = 4):
     return None
 
 
-def _transfer(src: Bundle, path: Path, images) -> dict:
-    """Fit the candidate's raw scale to the FP32 one and rewrite its normalisation (see convert/transfer.py)."""
+def _transfer(src: Bundle, path: Path, images, model=None) -> dict:
+    """Fit the candidate's raw scale to the FP32 one and rewrite its normalisation (see convert/transfer.py).
+
+    ``model``: a :class:`~edgead.convert.transfer.TransferModel` (default: the offset model of reduced precision).
+    """
     from edgead.convert.gate import predict
-    from edgead.convert.transfer import apply_to_graph, transfer_thresholds
+    from edgead.convert.transfer import TransferModel, apply_to_graph, transfer_thresholds
 
     with _open(src.onnx_path, src) as ref, _open(path, src) as cand:
-        sections, details = transfer_thresholds(src.meta, predict(ref, images), predict(cand, images))
+        sections, details = transfer_thresholds(src.meta, predict(ref, images), predict(cand, images),
+                                                model=model or TransferModel.OFFSET)
     apply_to_graph(path, sections)
     return {**details, "sections": sections}
 
@@ -145,7 +150,9 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
 
         calib_set = load_calibration_set(calib, channels=spec.channels, resize_hw=(spec.height, spec.width))
     check_set = load_check_set(check, channels=spec.channels, map_hw=(spec.height, spec.width)) if check else None
-    from edgead.convert.trt_build import build_engine, tensorrt_available, trtexec_command
+    from edgead.convert.trt_build import (compile_engine, default_engine_path, engine_header, tensorrt_available,
+                                          trtexec_command)
+    from edgead.infer.engine_file import write_engine_file
 
     is_trt = tgt.backend is BackendKind.TENSORRT
     with tempfile.TemporaryDirectory(prefix="edgead-convert-") as tmp:
@@ -167,7 +174,8 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
                 path, details = got
             lossy = p is not Precision.FP32 or (recipe is not None and recipe.lossy)
             if lossy and transfer_images is not None:
-                details["threshold_transfer"] = _transfer(src, path, transfer_images)
+                details["threshold_transfer"] = _transfer(src, path, transfer_images,
+                                                          recipe.transfer_model if recipe is not None else None)
             made[name] = (p, path, details)
             with _open(path, src) as eng:
                 if check_set is not None:
@@ -187,12 +195,13 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
         cprec, onnx_path, details = made[chosen.precision]
         files = {n: src.root / n for n in src.manifest["files"] if n not in (META, MANIFEST, ONNX)}
         files[ONNX] = onnx_path
-        trtexec = trtexec_command(f"{out}/{ONNX}", f"{out}/{ENGINE}", tgt, spec.channels) if is_trt else None
-        if is_trt and tensorrt_available():
-            files[ENGINE] = build_engine(onnx_path, work / ENGINE, tgt, cprec, model_hash=src.model_hash,
-                                         input_hw=(spec.height, spec.width), channels=spec.channels,
-                                         bundle_format_version=int(src.meta["format_version"]))
-            engine = f"built: {out}/{ENGINE} (TensorRT on this machine)"
+        engine_path = default_engine_path(out)
+        trtexec = trtexec_command(f"{out}/{ONNX}", engine_path, tgt, spec.channels) if is_trt else None
+        blob = None
+        if is_trt and tensorrt_available():  # compiled before anything is written; the header needs the new hash
+            blob = compile_engine(onnx_path, tgt, cprec, spec.channels,
+                                  cache_path=engine_path.with_suffix(".timing.cache"))
+            engine = f"built: {engine_path} (TensorRT on this machine, beside the bundle)"
         elif is_trt:
             engine = (f"not built here (no TensorRT/GPU): build on the {tgt.name} station with "
                       f"`edgead build-engine --bundle {out} --target {tgt.name}` (or deploy does it)")
@@ -212,7 +221,11 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
         }
         files[REPORT_JSON] = report.to_json().encode()
         files[REPORT_MD] = report.to_markdown().encode()
-        write_bundle(out, meta, files)
+        written = write_bundle(out, meta, files)
+        if blob is not None:
+            header = engine_header(tgt, cprec, model_hash=written.model_hash, input_hw=(spec.height, spec.width),
+                                   channels=spec.channels, bundle_format_version=int(written.meta["format_version"]))
+            write_engine_file(engine_path, header, blob)
     return report
 
 

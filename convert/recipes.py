@@ -1,9 +1,12 @@
 """CPU conversion recipes that ``--precision auto`` tries for ONNX Runtime targets, next to the plain precisions.
 
 One table, :data:`CPU_RECIPES`: each entry names a precision, the exact graph rewrites of
-:mod:`edgead.convert.optimize`, and an optional memory-bank reduction. Measured on real data
-(benchmarks/conversion.py): the exact rewrites alone give ~1.4-1.5x on PatchCore, and a bank reduced to a quarter
-~2-2.7x; the gate decides per bundle which one is kept. Detectors without a kNN head (PaDiM) skip the bank recipes.
+:mod:`edgead.convert.optimize`, and an optional memory-bank reduction (kNN heads) or channel subset (Gaussian
+heads). Measured on real data (benchmarks/conversion.py): the exact rewrites alone give ~1.4-1.5x on PatchCore, and
+a bank reduced to a quarter ~2-2.7x; on PaDiM the exact rewrites give ~1.3-1.6x and the channel subsets more (the
+head's inverse covariances shrink with k^2 and the deepest backbone layer is cut); the gate decides per bundle which
+one is kept. A recipe whose reduction does not apply to the detector (bank on PaDiM, channels on PatchCore) is
+skipped.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgead.convert.targets import Precision
+from edgead.convert.transfer import TransferModel
 from edgead.errors import EngineError
 
 
@@ -24,22 +28,30 @@ class Recipe:
         name: the candidate's name in the report (``fp32+opt+bank25``).
         precision: numeric precision of the result.
         bank_keep: fraction of the kNN bank kept (None: whole bank, the graph stays exact).
+        feat_keep: fraction of a Gaussian head's channels kept, exact marginal (None: all channels).
     """
 
     name: str
     precision: Precision
     bank_keep: float | None = None
+    feat_keep: float | None = None
 
     @property
     def lossy(self) -> bool:
         """True when the outputs differ from the FP32 graph's (thresholds are transferred, the gate decides)."""
-        return self.precision is not Precision.FP32 or self.bank_keep is not None
+        return self.precision is not Precision.FP32 or self.bank_keep is not None or self.feat_keep is not None
+
+    @property
+    def transfer_model(self) -> TransferModel:
+        """How its raw scores relate to the FP32 ones: a channel subset scales them, the rest add a noise floor."""
+        return TransferModel.SCALE if self.feat_keep is not None else TransferModel.OFFSET
 
 
 CPU_RECIPES = {r.name: r for r in (
     Recipe("fp32+opt", Precision.FP32),
     Recipe("fp32+opt+bank50", Precision.FP32, 0.5),
     Recipe("fp32+opt+bank25", Precision.FP32, 0.25),
+    Recipe("fp32+opt+feat50", Precision.FP32, feat_keep=0.5),
     Recipe("int8+opt", Precision.INT8),
 )}
 """Recipe name -> :class:`Recipe`, in the order they are tried."""
@@ -67,9 +79,9 @@ def make_recipe(recipe: Recipe, onnx_path: Path, work: Path, images: np.ndarray,
         return None
     opt_path = out if recipe.precision is Precision.FP32 else work / f"{out.stem}.fp32.onnx"
     try:
-        res = optimize_graph(onnx_path, opt_path, images, bank_keep=recipe.bank_keep)
-    except EngineError:  # no kNN head to reduce: the recipe does not apply to this detector
-        if recipe.bank_keep is None:
+        res = optimize_graph(onnx_path, opt_path, images, bank_keep=recipe.bank_keep, feat_keep=recipe.feat_keep)
+    except EngineError:  # no kNN / Gaussian head to reduce: the recipe does not apply to this detector
+        if recipe.bank_keep is None and recipe.feat_keep is None:
             raise
         return None
     details = {"recipe": recipe.name, "optimisation": res.details()}

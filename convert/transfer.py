@@ -9,10 +9,17 @@ median of ``cand^2 - fp32^2`` (separately for image scores and for map pixels), 
 ``edgead.yaml`` are rewritten, so its normalised outputs (0.5 = threshold) mean the same as the FP32 ones. A plain
 linear fit was tried first and failed: on good images the scores span too narrow a range (r^2 ~ 0.01) and it
 moved the threshold above most defects. The accuracy gate checks the result (accept/reject agreement).
+
+A channel subset (the ``feat`` recipes) changes the distance itself, not its noise: a squared Mahalanobis distance
+over k of d channels is about ``k/d`` of the full one on good parts (chi-square degrees of freedom), so those
+candidates use the scale model ``cand^2 ~ a * fp32^2`` (``a``: least squares through the origin in squared
+units, so the large scores near the threshold weigh most) instead. One table,
+:data:`FITS`, maps :class:`TransferModel` to its fit.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -35,45 +42,98 @@ class Offset:
         return float(np.sign(v) * np.sqrt(max(v * v + self.c, 0.0)))
 
 
+@dataclass(frozen=True)
+class Scale:
+    """``cand^2 = a * fp32^2``; ``spread`` is the median absolute deviation of ``cand^2 / fp32^2``."""
+
+    a: float
+    spread: float
+
+    def to_candidate(self, fp32_value: float) -> float:
+        return float(fp32_value) * float(np.sqrt(max(self.a, 0.0)))
+
+
+class TransferModel(str, Enum):
+    """How a candidate's raw scores relate to the FP32 ones."""
+
+    OFFSET = "offset"  # cand^2 = fp32^2 + c: a precision noise floor (FP16, INT8, bank reduction)
+    SCALE = "scale"  # cand^2 = a * fp32^2: fewer channels in a Mahalanobis distance (feature subset)
+
+
+def _values(candidate: np.ndarray, fp32: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(candidate, np.float64).ravel()
+    y = np.asarray(fp32, np.float64).ravel()
+    if x.size < MIN_IMAGES or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise CalibrationError(f"threshold transfer needs >= {MIN_IMAGES} finite scores, got {x.size}",
+                               hint="give --calib a folder of at least 16 good images")
+    return x, y
+
+
+def fit_scale(candidate: np.ndarray, fp32: np.ndarray) -> Scale:
+    """Fit the squared-units scale from FP32 raw values to the candidate's (zero FP32 values are left out).
+
+    Raises:
+        CalibrationError: too few or non-finite values.
+    """
+    x, y = _values(candidate, fp32)
+    ok = y * y > 1e-12 * max(float(np.max(y * y)), 1e-30)
+    ratio = (x[ok] * x[ok]) / (y[ok] * y[ok])
+    if ratio.size < MIN_IMAGES:
+        raise CalibrationError(f"threshold transfer needs >= {MIN_IMAGES} non-zero FP32 scores, got {ratio.size}")
+    # least squares through the origin in squared units: the large scores (near the threshold) weigh most, so a
+    # few near-constant images (seen in real calibration sets, scoring ~5 in both graphs) cannot pull it to 1.
+    x2, y2 = x[ok] * x[ok], y[ok] * y[ok]
+    a = float(np.sum(x2 * y2) / np.sum(y2 * y2))
+    return Scale(a, float(np.median(np.abs(ratio - a))))
+
+
 def fit_offset(candidate: np.ndarray, fp32: np.ndarray) -> Offset:
     """Fit the squared-units offset from FP32 raw values to the candidate's.
 
     Raises:
         CalibrationError: too few or non-finite values.
     """
-    x = np.asarray(candidate, np.float64).ravel()
-    y = np.asarray(fp32, np.float64).ravel()
-    if x.size < MIN_IMAGES or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        raise CalibrationError(f"threshold transfer needs >= {MIN_IMAGES} finite scores, got {x.size}",
-                               hint="give --calib a folder of at least 16 good images")
+    x, y = _values(candidate, fp32)
     diff = x * x - y * y
     c = float(np.median(diff))
     return Offset(c, float(np.median(np.abs(diff - c))))
 
 
-def transfer_thresholds(meta: dict, fp32_pred, cand_pred, seed: int = 0) -> tuple[dict, dict]:
+FITS = {TransferModel.OFFSET: (fit_offset, "cand^2 = fp32^2 + c"),
+        TransferModel.SCALE: (fit_scale, "cand^2 = a * fp32^2")}
+"""TransferModel -> (fit function, the model as written in ``conversion.threshold_transfer``)."""
+
+
+def transfer_thresholds(meta: dict, fp32_pred, cand_pred, seed: int = 0,
+                        model: TransferModel = TransferModel.OFFSET) -> tuple[dict, dict]:
     """New ``thresholds``/``normalisation`` sections for the candidate, and a record of the fit.
 
     Args:
         meta: the FP32 bundle's metadata.
         fp32_pred, cand_pred: ``Prediction`` of both graphs on the same good calibration images.
+        seed: seed of the pixel sample.
+        model: how candidate and FP32 raw values relate (:data:`FITS`).
 
     Returns:
         (updated meta sections, details for ``conversion.threshold_transfer``).
+
+    Raises:
+        CalibrationError: too few or non-finite scores.
     """
-    img = fit_offset(cand_pred.raw_score, fp32_pred.raw_score)
+    fit, formula = FITS[TransferModel(model)]
+    img = fit(cand_pred.raw_score, fp32_pred.raw_score)
     rng = np.random.default_rng(seed)
     flat_ref = fp32_pred.raw_map.reshape(len(fp32_pred.raw_map), -1)
     flat_cand = cand_pred.raw_map.reshape(len(cand_pred.raw_map), -1)
     idx = rng.choice(flat_ref.shape[1], size=min(PIXELS_PER_IMAGE, flat_ref.shape[1]), replace=False)
-    pix = fit_offset(flat_cand[:, idx], flat_ref[:, idx])
+    pix = fit(flat_cand[:, idx], flat_ref[:, idx])
     th, norm = dict(meta["thresholds"]), dict(meta["normalisation"])
     th["image"] = img.to_candidate(th["image"])
     norm["image_lo"] = min(img.to_candidate(norm["image_lo"]), th["image"] * (1 - 1e-6))
     if th.get("pixel") is not None:
         th["pixel"] = pix.to_candidate(th["pixel"])
         norm["pixel_lo"] = min(pix.to_candidate(norm["pixel_lo"]), th["pixel"] * (1 - 1e-6))
-    details = {"model": "cand^2 = fp32^2 + c", "image": vars(img), "pixel": vars(pix),
+    details = {"model": formula, "image": vars(img), "pixel": vars(pix),
                "n_images": int(len(fp32_pred.raw_score))}
     return {"thresholds": th, "normalisation": norm}, details
 

@@ -3,7 +3,8 @@
 Precision comes from the graph: FP16 casts and Q/DQ nodes make it explicit, and such graphs are built with
 ``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` where it exists (always on 11). ``BuilderFlag.FP16`` is used only
 on 10.x and only for a plain FP32 graph built as FP16. Never an implicit INT8 calibrator (gone in 11).
-The timing cache is kept next to the engine so rebuilds are fast.
+The timing cache is kept next to the engine so rebuilds are fast. The engine lives beside its bundle, never inside
+it: its header names the ``bundle_sha256`` of the bundle it was compiled from.
 """
 from __future__ import annotations
 
@@ -58,24 +59,19 @@ def _parse(trt, network, logger, onnx_path: Path) -> None:
                           hint="check the opset (17) and the ops; try polygraphy inspect model")
 
 
-def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, target: Target,
-                 precision: Precision, *, model_hash: str, input_hw: tuple[int, int], channels: int,
-                 bundle_format_version: int = 1, device: int = 0) -> Path:
-    """Build and write an edgead engine file (header + engine) for ``target``.
+def compile_engine(onnx_path: str | os.PathLike, target: Target, precision: Precision, channels: int, *,
+                   cache_path: str | os.PathLike) -> bytes:
+    """Compile a contract graph into serialized TensorRT engine bytes (no header yet).
 
     Args:
         onnx_path: the converted graph (FP32, FP16 casts, or Q/DQ INT8).
-        engine_path: where to write the engine file; the timing cache goes beside it.
         target: the target profile (workspace, shapes, DLA).
-        precision: the precision of the graph (recorded; FP16 on a plain FP32 graph sets ``BuilderFlag.FP16``).
-        model_hash: the source bundle hash (recorded in the header).
-        input_hw: the model resolution (recorded).
+        precision: the precision of the graph (FP16 on a plain FP32 graph sets ``BuilderFlag.FP16``).
         channels: input channels.
-        bundle_format_version: recorded in the header.
-        device: CUDA device (its name and compute capability go in the header).
+        cache_path: the timing cache file (read when present, written after the build).
 
     Returns:
-        The engine file path.
+        The serialized engine.
 
     Raises:
         MissingExtraError: TensorRT is not installed (build on the target, extra ``trt``).
@@ -86,7 +82,7 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, t
 
     from edgead.convert.graph import has_explicit_precision
 
-    onnx_path, engine_path = Path(onnx_path), Path(engine_path)
+    onnx_path, cache_path = Path(onnx_path), Path(cache_path)
     explicit = has_explicit_precision(onnx.load(str(onnx_path), load_external_data=False))
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -109,21 +105,91 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, t
     profile.set_shape(INPUT, (1, *target.min_input_hw, c), (target.batch_size, *target.opt_input_hw, c),
                       (target.batch_size, *target.max_input_hw, c))
     config.add_optimization_profile(profile)
-    cache_path = engine_path.with_suffix(".timing.cache")
     cache = config.create_timing_cache(cache_path.read_bytes() if cache_path.is_file() else b"")
     config.set_timing_cache(cache, ignore_mismatch=True)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise EngineError(f"TensorRT failed to build {onnx_path} for {target.name} ({precision.value}, "
                           f"strongly typed={typed})", hint="see the TensorRT log above; try a larger workspace_mib")
-    engine_path.parent.mkdir(parents=True, exist_ok=True)
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
     cache_path.write_bytes(bytes(config.get_timing_cache().serialize()))
+    return bytes(serialized)
+
+
+def engine_header(target: Target, precision: Precision, *, model_hash: str, input_hw: tuple[int, int],
+                  channels: int, bundle_format_version: int, device: int = 0) -> EngineHeader:
+    """The header of an engine compiled here (TensorRT version, GPU name and compute capability of this machine).
+
+    Raises:
+        MissingExtraError: TensorRT or the CUDA binding is not installed.
+    """
+    trt = lazy_import("tensorrt", feature="building a TensorRT engine", extra="trt")
     gpu, cc = device_info(device)
-    header = EngineHeader(tensorrt_version=trt.__version__, gpu_name=gpu, compute_capability=cc,
-                          model_hash=model_hash, bundle_format_version=bundle_format_version,
-                          precision=precision.value, target=target.name, edgead_version=__version__,
-                          input_height=int(input_hw[0]), input_width=int(input_hw[1]), channels=int(channels))
-    return write_engine_file(engine_path, header, bytes(serialized))
+    return EngineHeader(tensorrt_version=trt.__version__, gpu_name=gpu, compute_capability=cc,
+                        model_hash=model_hash, bundle_format_version=int(bundle_format_version),
+                        precision=precision.value, target=target.name, edgead_version=__version__,
+                        input_height=int(input_hw[0]), input_width=int(input_hw[1]), channels=int(channels))
+
+
+def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, target: Target,
+                 precision: Precision, *, model_hash: str, input_hw: tuple[int, int], channels: int,
+                 bundle_format_version: int = 1, device: int = 0) -> Path:
+    """Build and write an edgead engine file (header + engine) for ``target``.
+
+    Args:
+        onnx_path: the converted graph (FP32, FP16 casts, or Q/DQ INT8).
+        engine_path: where to write the engine file; the timing cache goes beside it.
+        target: the target profile (workspace, shapes, DLA).
+        precision: the precision of the graph (recorded; FP16 on a plain FP32 graph sets ``BuilderFlag.FP16``).
+        model_hash: ``bundle_sha256`` of the bundle ``onnx_path`` belongs to (the station checks it against the
+            bundle it runs: :func:`edgead.infer.engine_file.check_built_from`).
+        input_hw: the model resolution (recorded).
+        channels: input channels.
+        bundle_format_version: that bundle's format version (recorded).
+        device: CUDA device (its name and compute capability go in the header).
+
+    Returns:
+        The engine file path.
+
+    Raises:
+        MissingExtraError: TensorRT is not installed (build on the target, extra ``trt``).
+        EngineError: parse errors (per node), a build failure, or FP16 requested where TensorRT cannot do it.
+    """
+    engine_path = Path(engine_path)
+    blob = compile_engine(onnx_path, target, precision, channels, cache_path=engine_path.with_suffix(".timing.cache"))
+    header = engine_header(target, precision, model_hash=model_hash, input_hw=input_hw, channels=channels,
+                           bundle_format_version=bundle_format_version, device=device)
+    return write_engine_file(engine_path, header, blob)
+
+
+def build_bundle_engine(bundle, engine_path: str | os.PathLike, target: Target, *, device: int = 0) -> Path:
+    """Build the engine of a (converted) bundle: its graph, precision, hash, format version and input spec.
+
+    Args:
+        bundle: the :class:`~edgead.bundle.Bundle` (precision from ``conversion.precision``, FP32 without one).
+        engine_path: where to write the engine file.
+        target: the target profile.
+        device: CUDA device.
+
+    Returns:
+        The engine file path.
+
+    Raises:
+        MissingExtraError, EngineError: as :func:`build_engine`.
+    """
+    precision = Precision(bundle.meta.get("conversion", {}).get("precision", "fp32"))
+    spec = bundle.input_spec
+    return build_engine(bundle.onnx_path, engine_path, target, precision, model_hash=bundle.model_hash,
+                        input_hw=(spec.height, spec.width), channels=spec.channels,
+                        bundle_format_version=int(bundle.meta["format_version"]), device=device)
+
+
+def default_engine_path(bundle_root: str | os.PathLike) -> Path:
+    """Where an engine goes by default: beside the bundle (``BUNDLE/../model.engine``), never inside it.
+
+    An engine inside the bundle would change the bundle's hash, which the engine's header must name.
+    """
+    return Path(bundle_root).parent / "model.engine"
 
 
 def tensorrt_available() -> bool:

@@ -44,16 +44,14 @@ def cmd_convert(args) -> int:
 
 def cmd_build_engine(args) -> int:
     from edgead.bundle import load_bundle
-    from edgead.convert.targets import Precision, get_target
-    from edgead.convert.trt_build import build_engine
+    from edgead.convert.targets import get_target
+    from edgead.convert.trt_build import build_bundle_engine, default_engine_path
 
     bundle = load_bundle(args.bundle)
-    precision = Precision(bundle.meta.get("conversion", {}).get("precision", "fp32"))
-    out = Path(args.out) if args.out else Path(bundle.root).parent / "model.engine"
-    spec = bundle.input_spec
-    path = build_engine(bundle.onnx_path, out, get_target(args.target), precision, model_hash=bundle.model_hash,
-                        input_hw=(spec.height, spec.width), channels=spec.channels)
-    print(f"engine {path} ({precision.value}) for {args.target}")
+    out = Path(args.out) if args.out else default_engine_path(bundle.root)
+    path = build_bundle_engine(bundle, out, get_target(args.target))
+    precision = bundle.meta.get("conversion", {}).get("precision", "fp32")
+    print(f"engine {path} ({precision}) for {args.target}, built from bundle {bundle.model_hash[:12]}")
     return ExitStatus.OK
 
 

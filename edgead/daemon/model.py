@@ -67,7 +67,8 @@ def load_model(cfg: StationConfig) -> LoadedModel:
     if cfg.model.intra_op_threads:
         options["intra_op_threads"] = cfg.model.intra_op_threads
     if cfg.model.engine is not None:
-        engine = open_backend(cfg.model.engine, BackendKind.TENSORRT)
+        # refuses an engine compiled from another bundle (header model_hash != bundle_sha256)
+        engine = open_backend(cfg.model.engine, BackendKind.TENSORRT, bundle=bundle)
     else:
         engine = open_backend(bundle.root, cfg.model.backend, **options)
     try:

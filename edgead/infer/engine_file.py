@@ -2,11 +2,16 @@
 
 Layout: ``MAGIC`` (8 bytes) + header length (uint32, little endian) + UTF-8 JSON header + engine bytes. An engine is
 valid only for the exact TensorRT version and GPU it was built on, so reading checks both against the running
-station and fails with both values and the command that fixes it. Pure Python: no TensorRT needed here.
+station and fails with both values and the command that fixes it. An engine also belongs to exactly one bundle:
+the header's ``model_hash`` is the ``bundle_sha256`` of the bundle whose ``model.onnx`` it was compiled from (with
+that bundle's format version), and :func:`check_built_from` refuses to run it with any other bundle (a retrained
+bundle, changed thresholds: the normalisation lives inside the graph, so the engine must be rebuilt). Pure Python:
+no TensorRT needed here.
 
 Example:
     >>> header, engine = read_engine_file("model.engine")                          # doctest: +SKIP
     >>> check_compatible(header, tensorrt_version="10.3.0", gpu_name="Orin", compute_capability="8.7")  # doctest: +SKIP
+    >>> check_built_from(header, model_hash=bundle.model_hash, bundle_format_version=1)            # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -31,8 +36,9 @@ class EngineHeader:
         tensorrt_version: ``tensorrt.__version__`` at build time.
         gpu_name: the CUDA device name at build time.
         compute_capability: ``"major.minor"`` of that GPU.
-        model_hash: the source bundle's ``bundle_sha256``.
-        bundle_format_version: the bundle format version.
+        model_hash: ``bundle_sha256`` of the bundle whose ``model.onnx`` the engine was compiled from (for
+            ``edgead convert``: the converted bundle it writes, never the FP32 source).
+        bundle_format_version: that bundle's format version.
         precision: ``fp32`` | ``fp16`` | ``int8``.
         target: the target profile name.
         edgead_version: the edgead that built it.
@@ -111,6 +117,23 @@ def unpack_engine(data: bytes, *, where: str = "<bytes>") -> tuple[EngineHeader,
     return header, engine
 
 
+def read_engine_header(path: str | os.PathLike) -> EngineHeader:
+    """Read only the header of an engine file (cheap: the engine bytes are not loaded).
+
+    Raises:
+        EngineError: missing, not an edgead engine, truncated or with a corrupt header.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(MAGIC) + HEADER_LEN.size)
+            if head[:len(MAGIC)] == MAGIC and len(head) == len(MAGIC) + HEADER_LEN.size:
+                (length,) = HEADER_LEN.unpack_from(head, len(MAGIC))
+                head += f.read(min(length, MAX_HEADER_BYTES + 1) + 1)  # +1: "no engine" is detected too
+    except OSError as exc:
+        raise EngineError(f"engine {path} cannot be read: {exc.strerror or exc}") from exc
+    return unpack_engine(head, where=str(path))[0]
+
+
 def read_engine_file(path: str | os.PathLike) -> tuple[EngineHeader, bytes]:
     """Read an engine file.
 
@@ -146,3 +169,29 @@ def check_compatible(header: EngineHeader, *, tensorrt_version: str, gpu_name: s
         raise EngineError(f"{where} was built for GPU {header.gpu_name!r} (compute capability "
                           f"{header.compute_capability}), this station has {gpu_name!r} (compute capability "
                           f"{compute_capability})", hint=rebuild)
+
+
+def check_built_from(header: EngineHeader, *, model_hash: str, bundle_format_version: int, bundle: str = "BUNDLE",
+                     where: str = "engine") -> None:
+    """Refuse an engine compiled from another bundle than the one the station runs.
+
+    Args:
+        header: the engine's header.
+        model_hash: ``bundle_sha256`` of the bundle the station loaded (``Bundle.model_hash``).
+        bundle_format_version: that bundle's format version.
+        bundle: the bundle path, for the rebuild command in the hint.
+        where: the engine path, for the message.
+
+    Raises:
+        EngineError: naming both hashes (or versions) and "rebuild: edgead build-engine --bundle ... --target ...".
+
+    Example:
+        >>> check_built_from(header, model_hash="ab" * 32, bundle_format_version=1)   # doctest: +SKIP
+    """
+    rebuild = f"rebuild it from this bundle: edgead build-engine --bundle {bundle} --target {header.target}"
+    if header.model_hash != model_hash:
+        raise EngineError(f"{where} was built from bundle {header.model_hash[:12]}, the station runs bundle "
+                          f"{model_hash[:12]} ({bundle})", hint=rebuild)
+    if int(header.bundle_format_version) != int(bundle_format_version):
+        raise EngineError(f"{where} was built from a format-{header.bundle_format_version} bundle, {bundle} is "
+                          f"format {bundle_format_version}", hint=rebuild)

@@ -22,7 +22,7 @@ from edgead.errors import EngineError, lazy_import
 from edgead.infer.base import Backend, InputSpec, Prediction
 from edgead.infer.cuda_mem import (CudaEvent, CudaStream, DeviceBuffer, Direction, PinnedBuffer, copy_async,
                                    device_info)
-from edgead.infer.engine_file import check_compatible, read_engine_file
+from edgead.infer.engine_file import check_built_from, check_compatible, read_engine_file
 
 INPUT = "image"
 OUTPUTS = ("score", "map", "raw_score", "raw_map")
@@ -57,18 +57,26 @@ class TensorRTBackend(Backend):
     Args:
         engine_path: the ``.engine`` file written by ``edgead build-engine`` / ``edgead convert``.
         device: CUDA device index (for the compatibility check).
+        bundle: the :class:`~edgead.bundle.Bundle` the engine must have been compiled from (its ``model_hash``
+            and format version are checked against the header before TensorRT is even imported); None: no check
+            (a bare engine file, e.g. in tests).
 
     Raises:
         MissingExtraError: tensorrt or cuda-python missing (extra ``trt``).
-        EngineError: engine built for another TensorRT/GPU, corrupt, or not under the graph contract.
+        EngineError: engine built from another bundle or for another TensorRT/GPU, corrupt, or not under the
+            graph contract.
     """
 
     name = "tensorrt"
 
-    def __init__(self, engine_path: str | os.PathLike, *, device: int = 0):
-        trt = lazy_import("tensorrt", feature="the TensorRT backend", extra="trt")
+    def __init__(self, engine_path: str | os.PathLike, *, device: int = 0, bundle=None):
         self.path = Path(engine_path)
         header, blob = read_engine_file(self.path)
+        if bundle is not None:
+            check_built_from(header, model_hash=bundle.model_hash,
+                             bundle_format_version=int(bundle.meta["format_version"]), bundle=str(bundle.root),
+                             where=str(self.path))
+        trt = lazy_import("tensorrt", feature="the TensorRT backend", extra="trt")
         gpu, cc = device_info(device)
         check_compatible(header, tensorrt_version=trt.__version__, gpu_name=gpu, compute_capability=cc,
                          where=str(self.path))

@@ -55,6 +55,7 @@ def test_cuda_mem_round_trip():
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_build_load_infer_matches_onnxruntime(tmp_path, precision):
     _trt_or_skip()
+    from edgead.bundle import load_bundle
     from edgead.convert.pipeline import ENGINE, convert
     from edgead.infer.onnxrt import OnnxRuntimeBackend
     from edgead.infer.trt import TensorRTBackend
@@ -68,7 +69,7 @@ def test_build_load_infer_matches_onnxruntime(tmp_path, precision):
     rng = np.random.default_rng(3)
     frames = [np.stack([cm.good_image(rng) for _ in range(2)]) for _ in range(4)]
     with OnnxRuntimeBackend(out / "model.onnx", providers=["CPUExecutionProvider"]) as ref, \
-            TensorRTBackend(out / ENGINE) as eng:
+            TensorRTBackend(out.parent / ENGINE, bundle=load_bundle(out)) as eng:
         tickets = [eng.submit(frames[0]), eng.submit(frames[1])]  # double buffering: two in flight
         preds = [eng.collect(tickets[0]), eng.collect(tickets[1])] + [eng.infer(f) for f in frames[2:]]
         for f, p in zip(frames, preds):
