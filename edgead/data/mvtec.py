@@ -3,6 +3,7 @@
 Layout::
 
     ROOT/train/good/*                                  good images (the only thing training needs)
+    ROOT/train/<defect_type>/*                         optional labelled defects (supervised models only)
     ROOT/test/good/*, ROOT/test/<defect_type>/*        evaluation images
     ROOT/ground_truth/<defect_type>/<stem>_mask.png    0 = normal, >0 = defect
 
@@ -55,11 +56,13 @@ class Category:
     Attributes:
         root: the dataset folder.
         name: its folder name.
-        train: good training images, sorted by path.
+        train: good training images, sorted by path (the only training data of the unsupervised models).
         test: evaluation images (good and defective), sorted by type then path; empty for train-only data.
         color: grey if every sampled image is single-channel or has equal channels, else RGB.
         median_hw: median (height, width) of the training images.
         warnings: problems that do not stop training (e.g. defective images without a mask).
+        train_defective: labelled defective training images from ``train/<defect_type>/`` (label 1, sorted by type
+            then path; masks from ``ground_truth/<defect_type>/`` when present); only supervised models read them.
     """
 
     root: Path
@@ -69,6 +72,7 @@ class Category:
     color: Color
     median_hw: tuple[int, int]
     warnings: tuple[str, ...] = ()
+    train_defective: tuple[Sample, ...] = ()
 
     @property
     def defect_types(self) -> tuple[str, ...]:
@@ -111,14 +115,14 @@ def _scan_good(folder: Path, what: str) -> tuple[Sample, ...]:
     return train
 
 
-def _scan_test(root: Path) -> tuple[tuple[Sample, ...], list[str]]:
-    test_dir, gt_root = root / "test", root / "ground_truth"
-    if not test_dir.is_dir():
-        return (), []
+def _scan_typed(split_dir: Path, gt_root: Path, *, with_good: bool) -> tuple[list[Sample], dict[str, int]]:
+    """Samples of ``split_dir/<type>/`` (``good`` too when ``with_good``) and the count of unmasked defects per type."""
     samples: list[Sample] = []
     unmasked: dict[str, int] = {}
-    for type_dir in sorted(p for p in test_dir.iterdir() if p.is_dir()):
+    for type_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
         kind = type_dir.name
+        if kind == GOOD and not with_good:
+            continue
         for path in _images_in(type_dir):
             if kind == GOOD:
                 samples.append(Sample(path, 0, GOOD))
@@ -127,9 +131,22 @@ def _scan_test(root: Path) -> tuple[tuple[Sample, ...], list[str]]:
             if mask is None:
                 unmasked[kind] = unmasked.get(kind, 0) + 1
             samples.append(Sample(path, 1, kind, mask))
+    return samples, unmasked
+
+
+def _scan_test(root: Path) -> tuple[tuple[Sample, ...], list[str]]:
+    test_dir = root / "test"
+    if not test_dir.is_dir():
+        return (), []
+    samples, unmasked = _scan_typed(test_dir, root / "ground_truth", with_good=True)
     warnings = [f"{n} defective test image(s) of type {kind!r} have no mask in ground_truth/{kind}/ "
                 f"(expected <stem>_mask.png); pixel metrics skip them" for kind, n in sorted(unmasked.items())]
     return tuple(samples), warnings
+
+
+def _scan_train_defective(root: Path) -> tuple[Sample, ...]:
+    """Labelled defects in ``train/<defect_type>/`` (every folder but ``good``); masks are optional there."""
+    return tuple(_scan_typed(root / "train", root / "ground_truth", with_good=False)[0])
 
 
 def scan_category(root: str | os.PathLike) -> Category:
@@ -139,7 +156,8 @@ def scan_category(root: str | os.PathLike) -> Category:
         root: the category folder (holding ``train/good``, optionally ``test`` and ``ground_truth``).
 
     Returns:
-        The :class:`Category`; mask files whose image does not exist are ignored.
+        The :class:`Category`; mask files whose image does not exist are ignored. Images in ``train/<type>/``
+        folders other than ``good`` are listed in ``train_defective`` (label 1), never in ``train``.
 
     Raises:
         DataError: if the folder or ``train/good`` is missing, or ``train/good`` holds no images.
@@ -153,7 +171,7 @@ def scan_category(root: str | os.PathLike) -> Category:
     test, warnings = _scan_test(root)
     return Category(root=root, name=root.name, train=train, test=test,
                     color=_detect_color(list(train) + list(test)), median_hw=_median_hw(train),
-                    warnings=tuple(warnings))
+                    warnings=tuple(warnings), train_defective=_scan_train_defective(root))
 
 
 def scan_good_folder(folder: str | os.PathLike) -> Category:

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Callable, Iterable, Sequence
 
 from edgead.errors import ConfigError
+
+
+class Supervision(str, Enum):
+    """What a model trains on: good images only, or good images plus a few labelled defective ones."""
+
+    UNSUPERVISED = "unsupervised"  # train/good only (every anomaly detector)
+    LABELLED = "labelled"  # train/good + train/<defect_type>/ (supervised, imbalanced: capsnet)
 
 
 @dataclass(frozen=True)
@@ -26,12 +34,15 @@ class ModelSpec:
             (options such as ``epochs`` are for models that train; others ignore them).
         defaults: default constructor parameters (YAML-safe plain types).
         description: one line.
+        supervision: :attr:`Supervision.LABELLED` models get ``defective=`` (normalised defective training images)
+            from the pipeline's labelled flow; unsupervised ones never see a defect.
     """
 
     module_path: str
     fit_path: str
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    supervision: Supervision = Supervision.UNSUPERVISED
 
     @property
     def cls(self) -> type:
@@ -119,9 +130,11 @@ MODELS: dict[str, ModelSpec] = {
             "lr": 1e-3,
             "holdout_fraction": 0.2,
             "seed": 0,
+            "size": "S",
         },
-        description="EfficientAD-S: PDN teacher (distilled from Lite0 block2+3) vs student and autoencoder "
-        "(width x0.25, 200+200 steps; paper: ImageNet teacher, 70k steps)",
+        description="EfficientAD-S/M: PDN teacher (distilled from Lite0 block2+3) vs student and autoencoder "
+        "(width x0.25, 200+200 steps; paper: ImageNet teacher, 70k steps); size M: PDN-M, 2x wider and a 1x1 + "
+        "3x3 conv more (about 3.6x the weights, same receptive field)",
     ),
     "piade": ModelSpec(
         module_path="edgead.models.piade.torch_model:Piade",
@@ -162,6 +175,28 @@ MODELS: dict[str, ModelSpec] = {
         },
         description="AE-kNN: conditional patch autoencoder, difference map embedded by the backbone, one-class "
         "kNN score (k=15; 30 epochs on the half-size image)",
+    ),
+    "capsnet": ModelSpec(
+        module_path="edgead.models.capsnet.torch_model:CapsNet",
+        fit_path="edgead.models.capsnet.train:fit",
+        defaults={
+            "backbone": "efficientnet_lite0",
+            "feature_layer": "block3",
+            "primary_types": 8,
+            "primary_dim": 8,
+            "capsule_dim": 16,
+            "routing_iterations": 3,
+            "recon_stride": 8,
+            "recon_weight": 0.5,
+            "score_recon_weight": 1.0,
+            "dropout": 0.1,
+            "steps": 300,
+            "lr": 1e-3,
+            "seed": 0,
+        },
+        description="CapsNet (supervised, needs --labelled): frozen Lite0 to block3, shared-weight primary capsules, "
+        "routing to normal/anomalous capsules, class-balanced margin loss + reconstruction of good images",
+        supervision=Supervision.LABELLED,
     ),
 }
 

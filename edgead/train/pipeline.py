@@ -23,7 +23,7 @@ from edgead.bundle import ONNX, STATE, Bundle, write_bundle
 from edgead.calibration.thresholds import calibrate
 from edgead.data import Color, fingerprint, load_image, scan_category
 from edgead.errors import DataError, EngineError
-from edgead.models.registry import MODELS, build, get_spec
+from edgead.models.registry import MODELS, Supervision, build, get_spec
 from edgead.train.loader import Batches, predict_torch
 from edgead.train.sizing import model_resolution
 
@@ -44,6 +44,8 @@ class TrainConfig:
         batch_size: images per forward pass.
         params: overrides of the model's default parameters.
         evaluate: evaluate the bundle on the ``test/`` split when present.
+        supervision: ``LABELLED`` (CLI ``--labelled``) also fits on ``train/<defect_type>/`` defects; only models
+            whose table row is ``LABELLED`` accept it, and they need it.
     """
 
     model: str = "patchcore"
@@ -54,6 +56,7 @@ class TrainConfig:
     batch_size: int = 8
     params: dict = field(default_factory=dict)
     evaluate: bool = True
+    supervision: Supervision = Supervision.UNSUPERVISED
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,18 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
         The :class:`TrainResult` with the bundle, the wall time and the test metrics (or None).
 
     Raises:
-        DataError: missing/empty dataset, unreadable images. ConfigError: unknown model or bad size.
+        DataError: missing/empty dataset, unreadable images, a labelled run without defects in ``train/``.
+        ConfigError: unknown model, bad size, or a model/supervision mismatch.
     """
+    from edgead.train import labelled
+
     t0 = time.perf_counter()
     torch.manual_seed(config.seed)
     spec = get_spec(config.model)
+    labelled.check_supervision(config.model, Supervision(config.supervision))
+    is_labelled = spec.supervision is Supervision.LABELLED
     category = scan_category(data_dir)
+    defects = labelled.defective_images(category, Color(category.color)) if is_labelled else []
     color = Color(category.color)
     hw = model_resolution(config.image_size, category.median_hw)
     fit_idx, val_idx = _split(len(category.train), config.val_fraction, config.seed)
@@ -101,11 +110,14 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
     model = build(config.model, hw, **params)
     mean, std = [float(v) for v in model.backbone.mean], [float(v) for v in model.backbone.std]
     pre = Preprocess(hw, mean, std, color.channels)
+    fit_options = {"defective": labelled.defective_batch(defects, pre)} if is_labelled else {}
     spec.fit(model, Batches([images[i] for i in fit_idx], pre, config.batch_size, seed=config.seed),
-             progress=progress)
+             progress=progress, **fit_options)
     val_images = [images[i] for i in val_idx]
-    training = {"data": str(Path(data_dir).resolve()), "data_fingerprint": fingerprint(category.train),
-                "n_images": len(fit_idx), "n_validation": len(val_idx), "seed": config.seed}
+    used = category.train + category.train_defective if is_labelled else category.train
+    training = {"data": str(Path(data_dir).resolve()), "data_fingerprint": fingerprint(used),
+                "n_images": len(fit_idx), "n_validation": len(val_idx), "seed": config.seed,
+                **(labelled.labelled_summary(category) if is_labelled else {})}
     bundle = write_trained_bundle(model, config.model, out, pre=pre, color=color, val_images=val_images,
                                   target_frr=config.target_frr, batch_size=config.batch_size, training=training,
                                   started=t0)

@@ -3,6 +3,8 @@ adapted to any (fixed) model resolution."""
 from __future__ import annotations
 
 import math
+from enum import Enum
+from typing import Callable
 
 import torch
 from torch import nn
@@ -22,8 +24,36 @@ def pdn_small(out_channels: int, width: float) -> nn.Sequential:
     )
 
 
+PDN_M_WIDTHS = (256, 512, 512, 512)  # the paper's PDN-M hidden channels (conv1, conv2, conv3 1x1, conv4 3x3)
+
+
+def pdn_medium(out_channels: int, width: float) -> nn.Sequential:
+    """PDN-M: PDN-S made wider (``PDN_M_WIDTHS * width``) with a 1x1 and a 3x3 conv more after the second pooling and
+    a final 1x1 conv; same 33 px receptive field and output grid as PDN-S."""
+    c1, c2, c3, c4 = (max(1, int(round(c * width))) for c in PDN_M_WIDTHS)
+    return nn.Sequential(
+        nn.Conv2d(3, c1, 4, padding=3), nn.ReLU(inplace=True), nn.AvgPool2d(2, stride=2, padding=1),
+        nn.Conv2d(c1, c2, 4, padding=3), nn.ReLU(inplace=True), nn.AvgPool2d(2, stride=2, padding=1),
+        nn.Conv2d(c2, c3, 1), nn.ReLU(inplace=True),
+        nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(c4, out_channels, 4), nn.ReLU(inplace=True),
+        nn.Conv2d(out_channels, out_channels, 1),
+    )
+
+
+class PdnSize(str, Enum):
+    """The paper's two patch description network sizes."""
+
+    S = "S"
+    M = "M"
+
+
+PDN_BUILDERS: dict[PdnSize, Callable[[int, float], nn.Sequential]] = {PdnSize.S: pdn_small, PdnSize.M: pdn_medium}
+"""One builder per PDN size: ``builder(out_channels, width)``."""
+
+
 def pdn_grid(input_hw: tuple[int, int]) -> tuple[int, int]:
-    """The PDN-S output size for an input size (see :func:`pdn_small`)."""
+    """The PDN output size for an input size (PDN-S and PDN-M alike, see :func:`pdn_small`)."""
 
     def side(n: int) -> int:
         n = (n + 3) // 2 + 1

@@ -1,5 +1,5 @@
 """EfficientAD (Batzner et al., "EfficientAD: Accurate Visual Anomaly Detection at Millisecond-Level Latencies",
-WACV 2024), size S, as a plain module.
+WACV 2024), size S (default) or M, as a plain module.
 
 Inference (the exported graph): teacher PDN (output normalised by its training-set channel mean/std), student PDN
 (2C channels) and autoencoder. Local map = mean over channels of (teacher - student[:C])^2, global map = mean of
@@ -23,7 +23,7 @@ from edgead.errors import ConfigError
 from edgead.models.backbone import BACKBONES
 from edgead.models.common import check_input_hw
 from edgead.models.training import InputNorm, TrainedStateMixin
-from edgead.models.efficientad.networks import Autoencoder, pdn_small
+from edgead.models.efficientad.networks import PDN_BUILDERS, Autoencoder, PdnSize
 
 Q_A, Q_B = 0.9, 0.995  # the paper's quantiles of the validation maps
 TEACHER_LAYERS = ("block2", "block3")  # EfficientNet-Lite0 layers the teacher is distilled from
@@ -48,7 +48,7 @@ class EfficientAd(TrainedStateMixin, nn.Module):
 
     Args:
         input_hw: model resolution ``(height, width)``, at least 32 px per side.
-        width: factor on the PDN-S hidden channels (128, 256, 256) (1.0 = the paper's S).
+        width: factor on the PDN hidden channels (S: 128, 256, 256; M: 256, 512, 512, 512; 1.0 = the paper's).
         ae_width: autoencoder hidden channels (paper: 64).
         teacher_source: backbone the teacher is distilled from (``train.fit``).
         teacher_steps: distillation steps (``train.fit``; paper: 60 000 on ImageNet).
@@ -57,6 +57,8 @@ class EfficientAd(TrainedStateMixin, nn.Module):
         holdout_fraction: share of the training images kept for the map quantiles (``train.fit``).
         seed: seed of the weights, augmentations and hold-out split.
         pretrained: accepted for the registry's interface; the teacher source is always the pretrained backbone.
+        teacher_source_sha256: provenance of the distillation source (set by ``train.fit``).
+        size: PDN size, ``"S"`` (default) or ``"M"`` (the paper's PDN-M: wider, a 1x1 and a 3x3 conv more).
 
     Raises:
         ConfigError: if a parameter is out of range.
@@ -79,6 +81,7 @@ class EfficientAd(TrainedStateMixin, nn.Module):
         seed: int = 0,
         pretrained: bool = True,
         teacher_source_sha256: str | None = None,
+        size: str = "S",
     ):
         super().__init__()
         self.input_hw = check_input_hw(input_hw, 32)
@@ -89,13 +92,17 @@ class EfficientAd(TrainedStateMixin, nn.Module):
                               f"ae_width={ae_width}, teacher_steps={teacher_steps}, steps={steps}, lr={lr}")
         if not 0.0 < float(holdout_fraction) < 1.0:
             raise ConfigError(f"EfficientAD holdout_fraction={holdout_fraction} must be in (0, 1)")
+        try:
+            pdn_size = PdnSize(str(size).upper())
+        except ValueError as exc:
+            raise ConfigError(f"EfficientAD size={size!r} is unknown", hint="use 'S' or 'M'") from exc
         source = BACKBONES[teacher_source]
         self.channels = sum(source.channels[name] for name in TEACHER_LAYERS)
         self.backbone = InputNorm(name=f"pdn_s (teacher distilled from {teacher_source})", mean=source.mean,
                                   std=source.std, weights_sha256=None)
         torch.manual_seed(int(seed))
-        self.teacher = pdn_small(self.channels, float(width))
-        self.student = pdn_small(2 * self.channels, float(width))
+        self.teacher = PDN_BUILDERS[pdn_size](self.channels, float(width))
+        self.student = PDN_BUILDERS[pdn_size](2 * self.channels, float(width))
         self.autoencoder = Autoencoder(self.input_hw, self.channels, int(ae_width))
         self.teacher.requires_grad_(False)
         self.register_buffer("teacher_mean", torch.zeros(1, self.channels, 1, 1))
@@ -109,6 +116,7 @@ class EfficientAd(TrainedStateMixin, nn.Module):
             "teacher_source": teacher_source, "teacher_steps": self.teacher_steps, "steps": self.steps,
             "lr": self.lr, "holdout_fraction": self.holdout_fraction, "seed": self.seed,
             "pretrained": bool(pretrained), "teacher_source_sha256": teacher_source_sha256,
+            "size": pdn_size.value,
         }
 
     # -- the three networks ---------------------------------------------------------------------------------

@@ -102,3 +102,29 @@ def test_bad_inputs_are_typed_errors():
         EfficientAd(HW, holdout_fraction=1.0)
     with pytest.raises(DataError, match="at least 2"):
         fit(EfficientAd(HW, width=0.125, ae_width=8), [torch.zeros(1, 3, *HW)], progress=False)
+
+
+def _n_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_size_m_builds_exports_and_has_the_paper_layers(tiny_set, onnx_parity):
+    """PDN-M: 256, 512 (4x4) | 512 (1x1), 512 (3x3), C (4x4), C (1x1), vs PDN-S: 128, 256 (4x4) | 256 (3x3), C (4x4)."""
+    from edgead.models.efficientad.networks import PDN_BUILDERS, PdnSize
+
+    c = 120
+
+    def conv(k, c_in, c_out):
+        return k * k * c_in * c_out + c_out
+
+    want_s = conv(4, 3, 128) + conv(4, 128, 256) + conv(3, 256, 256) + conv(4, 256, c)
+    want_m = conv(4, 3, 256) + conv(4, 256, 512) + conv(1, 512, 512) + conv(3, 512, 512) + conv(4, 512, c) + conv(1, c, c)
+    assert _n_params(PDN_BUILDERS[PdnSize.S](c, 1.0)) == want_s
+    assert _n_params(PDN_BUILDERS[PdnSize.M](c, 1.0)) == want_m
+    assert 3.0 < want_m / want_s < 4.0  # about 3.6x the weights of PDN-S at the paper's widths (C = 120)
+    small, medium = EfficientAd(HW, width=0.125, ae_width=8), EfficientAd(HW, width=0.125, ae_width=8, size="M")
+    assert _n_params(medium.teacher) > 2 * _n_params(small.teacher)  # 2.7x at width 0.125 (C = 120 dominates)
+    assert medium.export_params()["size"] == "M" and build("efficientad", HW).export_params()["size"] == "S"
+    onnx_parity(medium.eval(), tiny_set["goods"][:2], tiny_set["goods"][:3], forbidden=("Dropout",), atol_floor=1e-6)
+    with pytest.raises(ConfigError, match="size"):
+        EfficientAd(HW, size="L")
