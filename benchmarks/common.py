@@ -47,3 +47,59 @@ def update_section(name: str, body: str) -> None:
 def save_json(path: Path, obj) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, default=float) + "\n")
+
+
+def subset_category(root: Path, max_train: int | None, work: Path, seed: int = 0) -> Path:
+    """``root`` itself, or a copy of its layout under ``work`` whose train/good is a seeded subset of ``max_train``.
+
+    The subset links the chosen images and the whole ``test``/``ground_truth`` folders (symlinks, nothing copied),
+    so evaluation runs on the same fixed test split.
+    """
+    good = sorted(p for p in (root / "train" / "good").iterdir() if p.is_file())
+    if not max_train or len(good) <= max_train:
+        return root
+    keep = np.sort(np.random.default_rng(seed).choice(len(good), size=max_train, replace=False))
+    out = work / f"{root.name}-train{max_train}-seed{seed}"
+    (out / "train" / "good").mkdir(parents=True, exist_ok=True)
+    for i in keep:
+        link = out / "train" / "good" / good[i].name
+        if not link.exists():
+            link.symlink_to(good[i].resolve())
+    for name in ("test", "ground_truth"):
+        if (root / name).is_dir() and not (out / name).exists():
+            (out / name).symlink_to((root / name).resolve(), target_is_directory=True)
+    return out
+
+
+def onnx_parameter_counts(onnx_path: Path, buffers: dict[str, np.ndarray]) -> dict:
+    """Floating-point values stored in an ONNX graph, split into fitted data and weights.
+
+    Counts every float initializer and ``Constant`` node value. A tensor is ``bank`` when it holds the same
+    values (in any order or layout) as one of ``buffers``, the model's registered torch buffers without batch-norm
+    running statistics: memory banks, Gaussian means and inverse covariances, kNN banks, feature statistics (and
+    the fixed smoothing/pooling constants, a few hundred values). Everything else is ``weights`` (trained or
+    pretrained, the frozen backbone included, batch norm folded in). A buffer stored twice (e.g. a bank and its
+    transpose) counts twice: it is what the graph holds.
+
+    Returns:
+        ``{"weights": int, "bank": int}``.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_path))
+    tensors = list(model.graph.initializer)
+    tensors += [a.t for n in model.graph.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"]
+    by_size: dict[int, list[np.ndarray]] = {}
+    for b in buffers.values():
+        if np.issubdtype(b.dtype, np.floating) and b.size > 1:
+            by_size.setdefault(b.size, []).append(np.sort(b.astype(np.float32).ravel()))
+    counts = {"weights": 0, "bank": 0}
+    for t in tensors:
+        arr = numpy_helper.to_array(t)
+        if not np.issubdtype(arr.dtype, np.floating):
+            continue
+        flat = np.sort(arr.astype(np.float32).ravel())
+        is_bank = any(np.allclose(flat, b, rtol=1e-5, atol=1e-6) for b in by_size.get(arr.size, ()))
+        counts["bank" if is_bank else "weights"] += int(arr.size)
+    return counts
