@@ -41,33 +41,42 @@ def params_for(model: str, category: str, steps: int | None) -> dict:
     return {}
 
 
-def run_one(model: str, data: Path, category: str, image_size, steps: int | None, seed: int) -> dict:
+def train_one(model: str, data: Path, out: Path, category: str, image_size, steps: int | None, seed: int):
+    """Train ``model`` on ``data`` into ``out``; returns (bundle root, params, seconds)."""
     params = params_for(model, category, steps)
     supervision = Supervision.LABELLED if model == "capsnet" else Supervision.UNSUPERVISED
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        cfg = TrainConfig(model=model, image_size=image_size, evaluate=False, params=params, seed=seed,
-                          supervision=supervision)
-        result = train(data, Path(tmp) / "b", cfg, progress=False)
-        train_s = time.perf_counter() - t0
-        m = evaluate_bundle(result.bundle.root, data).metrics
+    t0 = time.perf_counter()
+    cfg = TrainConfig(model=model, image_size=image_size, evaluate=False, params=params, seed=seed,
+                      supervision=supervision)
+    result = train(data, out, cfg, progress=False)
+    return result.bundle.root, params, time.perf_counter() - t0
+
+
+def evaluate_row(model: str, bundle: Path, params: dict, train_s: float, test_data: Path) -> dict:
+    m = evaluate_bundle(bundle, test_data).metrics
     return {"model": model, "params": params, "train_s": train_s, **{k: m.get(k) for k in COLUMNS},
             "n_test_good": m.get("n_good"), "n_test_defective": m.get("n_defective"),
             "false_reject": m.get("false_reject"), "false_accept": m.get("false_accept")}
 
 
 def run(cats: list[Path], fractions: list[float], image_size, steps: int | None, seed: int) -> list[dict]:
+    """The baselines train once per category (their training set, ``train/good``, is the same for every fraction)
+    and are evaluated on each fraction's reduced test split; capsnet trains once per fraction."""
     rows = []
     for cat in cats:
-        for fraction in fractions:
-            with labelled_split(cat, fraction, seed=seed) as split:
-                for model in ("capsnet",) + BASELINES:
-                    row = {"category": cat.name, "fraction": fraction, "n_train_good": split.n_train_good,
-                           "n_train_defective": len(split.moved),
-                           **run_one(model, split.root, cat.name, image_size, steps, seed)}
-                    rows.append(row)
-                    print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
-                          flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            baselines = {m: train_one(m, cat, Path(tmp) / m, cat.name, image_size, steps, seed) for m in BASELINES}
+            for fraction in fractions:
+                with labelled_split(cat, fraction, seed=seed) as split:
+                    trained = {"capsnet": train_one("capsnet", split.root, Path(tmp) / f"capsnet-{fraction}",
+                                                    cat.name, image_size, steps, seed), **baselines}
+                    for model, (bundle, params, train_s) in trained.items():
+                        row = {"category": cat.name, "fraction": fraction, "n_train_good": split.n_train_good,
+                               "n_train_defective": len(split.moved),
+                               **evaluate_row(model, bundle, params, train_s, split.root)}
+                        rows.append(row)
+                        print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                                       for k, v in row.items()), flush=True)
     return rows
 
 

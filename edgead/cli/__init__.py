@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "edgead.cli.station_cmds",
     "edgead.cli.deploy_cmds",
     "edgead.cli.demo_cmds",
+    "edgead.cli.continual_cmds",
 )
 
 

@@ -17,6 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a detector on good images and write a bundle")
     p.add_argument("--data", required=True, help="MVTec-layout folder (train/good required, test/ optional)")
     p.add_argument("--model", default="patchcore", choices=sorted(MODELS), help="model type")
+    p.add_argument("--labelled", action="store_true",
+                   help="supervised training: also fit on the labelled defects in train/<defect_type>/ (needed by "
+                        f"{', '.join(sorted(n for n, s in MODELS.items() if s.supervision.value == 'labelled'))}; "
+                        "refused by the others)")
     p.add_argument("--out", required=True, help="bundle directory to write (NAME.edgead: also pack an archive)")
     p.add_argument("--image-size", default=None, help="N (long side, aspect kept) or HxW; default 256 long side")
     p.add_argument("--val-fraction", type=float, default=0.2, help="good images held out for the threshold")
@@ -28,9 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=cmd_train)
 
-    p = sub.add_parser("eval", help="evaluate a bundle on a labelled dataset")
-    p.add_argument("--bundle", required=True)
-    p.add_argument("--data", required=True, help="MVTec-layout folder with test/")
+    p = sub.add_parser("eval", help="evaluate a bundle on a labelled dataset (--tasks: a continual run's task matrix)")
+    p.add_argument("--bundle", required=True, action="append",
+                   help="the bundle (with --tasks: one per learnt task, in order, repeated)")
+    p.add_argument("--data", required=True, action="append",
+                   help="MVTec-layout folder with test/ (with --tasks: one per task, in order, repeated)")
+    p.add_argument("--tasks", action="store_true",
+                   help="task matrix: bundle i (after task i) on every task j <= i, forgetting, gap to --single")
+    p.add_argument("--single", nargs="+", default=None, metavar="BUNDLE",
+                   help="with --tasks: one single-task bundle per task, for the gap to one model per task")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--report", default=None, metavar="DIR", help="write overlays of the worst cases and a table")
     p.add_argument("--backend", default=None, choices=["onnxruntime", "tensorrt"])
@@ -79,6 +89,7 @@ def _overrides(pairs: list[str]) -> dict:
 
 def cmd_train(args) -> int:
     from edgead.bundle import pack_bundle
+    from edgead.models.registry import Supervision
     from edgead.train.pipeline import TrainConfig, train
     from edgead.train.sizing import parse_image_size
 
@@ -86,7 +97,8 @@ def cmd_train(args) -> int:
     bundle_dir = out.with_suffix("") if out.suffix == ".edgead" else out
     cfg = TrainConfig(model=args.model, image_size=parse_image_size(args.image_size), val_fraction=args.val_fraction,
                       target_frr=args.target_frr, seed=args.seed, batch_size=args.batch_size,
-                      params=_overrides(args.set), evaluate=not args.no_eval)
+                      params=_overrides(args.set), evaluate=not args.no_eval,
+                      supervision=Supervision.LABELLED if args.labelled else Supervision.UNSUPERVISED)
     result = train(args.data, bundle_dir, cfg, progress=not args.quiet)
     if out.suffix == ".edgead":
         pack_bundle(bundle_dir, out)
@@ -99,8 +111,16 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from edgead.errors import ConfigError
     from edgead.evaluation import evaluate_bundle
 
+    if args.tasks:
+        from edgead.cli.continual_cmds import cmd_eval_tasks
+
+        return cmd_eval_tasks(args)
+    if len(args.bundle) != 1 or len(args.data) != 1 or args.single:
+        raise ConfigError("eval takes one --bundle and one --data", hint="add --tasks to evaluate a task sequence")
+    args.bundle, args.data = args.bundle[0], args.data[0]
     result = evaluate_bundle(args.bundle, args.data, backend=args.backend, progress=not args.json,
                              report_dir=args.report)
     m = result.metrics

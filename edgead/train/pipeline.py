@@ -66,10 +66,20 @@ class TrainResult:
     metrics: dict | None
 
 
-def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def validation_count(n: int, fraction: float) -> int:
+    """How many of ``n`` good images are held out for the threshold (at least 2, leaving at least 2 to fit).
+
+    Raises:
+        DataError: with fewer than 4 images.
+    """
     if n < 4:
         raise DataError(f"only {n} good training images", hint="put at least 4 (better 20+) images in train/good")
-    n_val = min(n - 2, max(2, int(round(n * fraction)))) if fraction > 0 else 0
+    return min(n - 2, max(2, int(round(n * fraction)))) if fraction > 0 else 0
+
+
+def holdout_split(n: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded split of ``n`` images into sorted ``(fit, validation)`` indices; the same seed gives the same
+    split, so a later ``edgead update`` can rebuild a bundle's split from its metadata."""
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
@@ -102,7 +112,8 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
     defects = labelled.defective_images(category, Color(category.color)) if is_labelled else []
     color = Color(category.color)
     hw = model_resolution(config.image_size, category.median_hw)
-    fit_idx, val_idx = _split(len(category.train), config.val_fraction, config.seed)
+    n = len(category.train)
+    fit_idx, val_idx = holdout_split(n, validation_count(n, config.val_fraction), config.seed)
     log.info("training %s on %s: %d fit, %d validation images at %dx%d %s", config.model, category.name,
              len(fit_idx), len(val_idx), hw[0], hw[1], color.value)
     images = [load_image(s.path, color) for s in category.train]
@@ -205,4 +216,4 @@ def _check_parity(onnx_path: Path, images: list[np.ndarray], torch_scores: np.nd
     return rel
 
 
-__all__ = ["MODELS", "TrainConfig", "TrainResult", "train", "write_trained_bundle"]
+__all__ = ["MODELS", "TrainConfig", "TrainResult", "holdout_split", "train", "validation_count", "write_trained_bundle"]

@@ -120,8 +120,12 @@ def hard_feature_loss(teacher: torch.Tensor, student: torch.Tensor, p_hard: floa
 
 
 def fit(model: EfficientAd, batches: Iterable[torch.Tensor], progress: bool = True, *,
-        teacher_steps: int | None = None, steps: int | None = None, **_unused) -> None:
+        teacher_steps: int | None = None, steps: int | None = None, continue_training: bool = False,
+        **_unused) -> None:
     """Distil the teacher, train the student and autoencoder, and set the map quantiles.
+
+    ``continue_training=True`` (continual updates, ``edgead.continual``) keeps the fitted teacher and its channel
+    normalisation, so the student and autoencoder continue towards the same targets; only steps 3 and 4 run.
 
     Args:
         model: the model to train.
@@ -129,6 +133,7 @@ def fit(model: EfficientAd, batches: Iterable[torch.Tensor], progress: bool = Tr
         progress: show progress bars.
         teacher_steps: distillation steps (default ``model.teacher_steps``).
         steps: student/autoencoder steps (default ``model.steps``).
+        continue_training: keep the teacher and its normalisation (the model was fitted before).
         **_unused: options of other models' fit functions, ignored.
 
     Raises:
@@ -138,11 +143,12 @@ def fit(model: EfficientAd, batches: Iterable[torch.Tensor], progress: bool = Tr
     train, hold = _collect(model, batches)
     gen = torch.Generator().manual_seed(model.seed)
     torch.manual_seed(model.seed)
-    distill_teacher(model, train, int(teacher_steps or model.teacher_steps), gen, progress)
-    with torch.no_grad():
-        out = torch.cat([model.teacher(x) for x in _chunks(train)])
-        model.teacher_mean = out.mean(dim=(0, 2, 3), keepdim=True)
-        model.teacher_std = out.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    if not continue_training:
+        distill_teacher(model, train, int(teacher_steps or model.teacher_steps), gen, progress)
+        with torch.no_grad():
+            out = torch.cat([model.teacher(x) for x in _chunks(train)])
+            model.teacher_mean = out.mean(dim=(0, 2, 3), keepdim=True)
+            model.teacher_std = out.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
     mean = torch.tensor(model.backbone.mean).view(1, 3, 1, 1)
     std = torch.tensor(model.backbone.std).view(1, 3, 1, 1)
     c = model.channels

@@ -3,6 +3,11 @@
 Features of three backbone stages, upsampled to the finest grid and concatenated; a seeded random subset of the
 channels; one Gaussian (mean, inverse covariance) per grid position; the map is the Mahalanobis distance, upsampled
 and smoothed; the image score is the map's maximum.
+
+Continual learning (``edgead.continual``, strategy ``per-task``): the model may hold ``n_tasks`` stacks of Gaussians
+``[T, positions, d, d]``. The graph computes the distance map under every task's Gaussians and keeps, per image, the
+task with the lowest sum of the (unsmoothed) grid map: ``argmin`` + ``gather``, no loop over images, so it exports to
+ONNX. With ``T = 1`` the selection is the identity and the output is that of the plain model.
 """
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ class Padim(nn.Module):
         sigma_px: Gaussian smoothing of the map, in pixels at model resolution.
         seed: seed of the channel subset.
         pretrained: load the backbone's pretrained weights (``False`` only for shape tests).
+        n_tasks: Gaussians per position, one per task (``per-task`` continual strategy; 1 for a plain model).
 
     Raises:
         ConfigError: if a parameter is out of range.
@@ -52,6 +58,7 @@ class Padim(nn.Module):
         sigma_px: float = PAPER_SIGMA_PX,
         seed: int = 0,
         pretrained: bool = True,
+        n_tasks: int = 1,
     ):
         super().__init__()
         self.backbone: Backbone = build_backbone(backbone, pretrained=pretrained)
@@ -65,6 +72,8 @@ class Padim(nn.Module):
         total = sum(self.backbone.channels[name] for name in self.layers)
         if n_features is not None and int(n_features) < 1:
             raise ConfigError(f"PaDiM n_features={n_features} must be >= 1")
+        if int(n_tasks) < 1:
+            raise ConfigError(f"PaDiM n_tasks={n_tasks} must be >= 1")
         if float(eps) <= 0:
             raise ConfigError(f"PaDiM eps={eps} must be > 0")
         self.n_features = min(int(n_features), total) if n_features is not None else total
@@ -79,8 +88,9 @@ class Padim(nn.Module):
         else:
             index = torch.arange(total)
         self.register_buffer("channel_index", index)
-        self.register_buffer("mean", torch.zeros(positions, self.n_features))
-        self.register_buffer("inv_covariance", torch.zeros(positions, self.n_features, self.n_features))
+        self.n_tasks = int(n_tasks)
+        self.register_buffer("mean", torch.zeros(self.n_tasks, positions, self.n_features))
+        self.register_buffer("inv_covariance", torch.zeros(self.n_tasks, positions, self.n_features, self.n_features))
         self.smoothing = GaussianSmoothing(sigma_px, self.input_hw)
         self.fitted = False
         self._params = {
@@ -92,6 +102,7 @@ class Padim(nn.Module):
             "sigma_px": float(sigma_px),
             "seed": self.seed,
             "pretrained": bool(pretrained),
+            "n_tasks": self.n_tasks,
         }
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,11 +118,14 @@ class Padim(nn.Module):
         return emb.flatten(2).transpose(1, 2)
 
     def set_gaussians(self, mean: torch.Tensor, inv_covariance: torch.Tensor) -> None:
-        """Install the per-position mean ``[P, d]`` and inverse covariance ``[P, d, d]``.
+        """Install the per-position mean ``[P, d]`` and inverse covariance ``[P, d, d]`` (``[T, P, d]`` and
+        ``[T, P, d, d]`` for a model of ``n_tasks = T``; the 2-D/3-D forms are accepted when ``T = 1``).
 
         Raises:
             ConfigError: if the shapes do not fit.
         """
+        if mean.dim() == 2 and inv_covariance.dim() == 3:
+            mean, inv_covariance = mean.unsqueeze(0), inv_covariance.unsqueeze(0)
         if tuple(mean.shape) != tuple(self.mean.shape) or tuple(inv_covariance.shape) != tuple(self.inv_covariance.shape):
             raise ConfigError(
                 f"PaDiM gaussians {tuple(mean.shape)}/{tuple(inv_covariance.shape)} do not fit "
@@ -132,9 +146,13 @@ class Padim(nn.Module):
         """
         if not self.fitted:
             raise ConfigError("PaDiM has no fitted Gaussians", hint="fit the model before scoring")
-        delta = (self.embed(x) - self.mean).transpose(0, 1)  # [P, N, d]
-        dist2 = (torch.matmul(delta, self.inv_covariance) * delta).sum(-1).clamp_min(0.0)  # [P, N]
-        amap = dist2.sqrt().transpose(0, 1).reshape(-1, 1, self.grid_hw[0], self.grid_hw[1])
+        positions = self.mean.shape[1]  # no reshape involves d: convert/gaussian.py may shrink it in the graph
+        delta = (self.embed(x).unsqueeze(0) - self.mean.unsqueeze(1)).transpose(1, 2)  # [T, P, N, d]
+        dist2 = (torch.matmul(delta, self.inv_covariance) * delta).sum(-1).clamp_min(0.0)  # [T, P, N]
+        grid = dist2.sqrt().permute(2, 0, 1)  # [N, T, P]
+        best = grid.sum(dim=2).argmin(dim=1)  # [N]: the task whose Gaussians fit the image best
+        grid = grid.gather(1, best.view(-1, 1, 1).expand(-1, 1, positions))[:, 0]  # [N, P]
+        amap = grid.reshape(-1, 1, self.grid_hw[0], self.grid_hw[1])
         amap = F.interpolate(amap, size=self.input_hw, mode="bilinear", align_corners=False)
         amap = self.smoothing(amap).squeeze(1)
         return amap.flatten(1).amax(dim=1), amap
@@ -159,6 +177,10 @@ class Padim(nn.Module):
         expected_sha = kwargs.pop("backbone_sha256", None)
         model = cls(**kwargs)
         check_backbone_sha(model.backbone.name, model.backbone.weights_sha256, expected_sha)
+        state = dict(state)
+        if np.ndim(state.get("mean")) == 2:  # bundles written before the task axis: one task
+            state["mean"] = np.asarray(state["mean"])[None]
+            state["inv_covariance"] = np.asarray(state["inv_covariance"])[None]
         load_own_state(model, state)
         model.fitted = True
         return model.eval()

@@ -27,7 +27,8 @@ def random_projection(features: torch.Tensor, dim: int, seed: int) -> torch.Tens
 
 
 def greedy_coreset(
-    features: torch.Tensor, count: int, *, projection_dim: int = 128, seed: int = 0, progress: bool = True
+    features: torch.Tensor, count: int, *, projection_dim: int = 128, seed: int = 0, progress: bool = True,
+    preselected: int = 0,
 ) -> torch.Tensor:
     """Select ``count`` rows by greedy k-center (farthest-point) selection.
 
@@ -37,12 +38,14 @@ def greedy_coreset(
         projection_dim: random-projection size used for the selection (``<= 0``: none).
         seed: seed of the projection and of the first centre.
         progress: show a tqdm progress bar.
+        preselected: the first ``preselected`` rows are the first centres, in order (an existing memory bank that
+            a continual update extends, ``edgead.continual``); the selection goes on from them.
 
     Returns:
-        ``[count]`` int64 indices into ``features``, in selection order.
+        ``[count]`` int64 indices into ``features``, in selection order (``0..preselected-1`` first).
 
     Raises:
-        ConfigError: if ``count`` is out of range.
+        ConfigError: if ``count`` or ``preselected`` is out of range.
 
     Example:
         >>> idx = greedy_coreset(torch.randn(1000, 64), 100, progress=False)
@@ -52,11 +55,13 @@ def greedy_coreset(
     total = features.shape[0]
     if not 1 <= count <= total:
         raise ConfigError(f"coreset size {count} must be in 1..{total} (the number of training patches)")
+    if not 0 <= preselected <= count:
+        raise ConfigError(f"{preselected} preselected rows do not fit a coreset of {count}")
     with torch.no_grad(), _one_thread():
         points = random_projection(features.float(), projection_dim, seed).contiguous()
         norms = (points * points).sum(1)
         generator = torch.Generator().manual_seed(seed)
-        current = int(torch.randint(total, (1,), generator=generator))
+        current = int(torch.randint(total, (1,), generator=generator)) if preselected == 0 else 0
         selected = torch.empty(count, dtype=torch.long)
         centres = torch.empty(count, points.shape[1])
         min_dist = torch.full((total,), float("inf"))  # squared distance of each point to the selected set
@@ -67,7 +72,7 @@ def greedy_coreset(
             centre = points[current]
             centres[i] = centre
             _update(points, norms, centres[: i + 1], selected[: i + 1], norms[current], min_dist, owner, i)
-            current = int(torch.argmax(min_dist))
+            current = i + 1 if i + 1 < preselected else int(torch.argmax(min_dist))
             if bar is not None:
                 bar.update(1)
         if bar is not None:
