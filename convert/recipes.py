@@ -51,6 +51,7 @@ CPU_RECIPES = {r.name: r for r in (
     Recipe("fp32+opt", Precision.FP32),
     Recipe("fp32+opt+bank50", Precision.FP32, 0.5),
     Recipe("fp32+opt+bank25", Precision.FP32, 0.25),
+    Recipe("fp32+opt+feat75", Precision.FP32, feat_keep=0.75),
     Recipe("fp32+opt+feat50", Precision.FP32, feat_keep=0.5),
     Recipe("int8+opt", Precision.INT8),
 )}
