@@ -110,6 +110,19 @@ def check_input_hw(input_hw: Any, min_side: int) -> tuple[int, int]:
     return height, width
 
 
+def check_feature_stage(backbone: Any, layer: str, owner: str) -> list[str]:
+    """The backbone's stages (``block1``...) when ``layer`` is one of them after the first, for models that read
+    one stage.
+
+    Raises:
+        ConfigError: naming ``owner`` (the model) and the stages it may use.
+    """
+    stages = [name for name in backbone.channels if name.startswith("block")]
+    if layer not in stages[1:]:
+        raise ConfigError(f"{owner} feature_layer {layer!r} is not a backbone stage", hint=f"use one of {stages[1:]}")
+    return stages
+
+
 def own_state(module: nn.Module) -> dict[str, np.ndarray]:
     """The module's persistent tensors as numpy arrays, without the backbone (which is re-loaded from its package).
 

@@ -32,7 +32,7 @@ from torch.nn import functional as F
 from edgead.errors import ConfigError
 from edgead.models.backbone import Backbone, build_backbone
 from edgead.models.capsules import dynamic_routing, squash
-from edgead.models.common import check_input_hw
+from edgead.models.common import check_feature_stage, check_input_hw
 from edgead.models.training import TrainedStateMixin
 
 NORMAL, ANOMALOUS = 0, 1  # output capsule indices (= class labels)
@@ -82,10 +82,7 @@ class CapsNet(TrainedStateMixin, nn.Module):
             raise ConfigError(f"CapsNet dropout={dropout} must be in [0, 1)")
         torch.manual_seed(int(seed))
         self.backbone: Backbone = build_backbone(backbone, pretrained=pretrained)
-        stages = [name for name in self.backbone.channels if name.startswith("block")]
-        if feature_layer not in stages[1:]:
-            raise ConfigError(f"CapsNet feature_layer {feature_layer!r} is not a backbone stage",
-                              hint=f"use one of {stages[1:]}")
+        check_feature_stage(self.backbone, feature_layer, "CapsNet")
         stride = self.backbone.strides[feature_layer]
         self.input_hw = check_input_hw(input_hw, max(stride, int(recon_stride)))
         step = stride * int(recon_stride) // math.gcd(stride, int(recon_stride))

@@ -32,7 +32,7 @@ from torch import nn
 from edgead.errors import ConfigError
 from edgead.models.backbone import Backbone, build_backbone
 from edgead.models.capsules import CapsuleLayer
-from edgead.models.common import check_input_hw
+from edgead.models.common import check_feature_stage, check_input_hw
 from edgead.models.losses import perceptual_map, ssim_map
 from edgead.models.piade.parts import PoolingPyramid, SqueezeExcitation, transposed_decoder
 from edgead.models.training import TrainedStateMixin
@@ -72,10 +72,7 @@ class Piade(TrainedStateMixin, nn.Module):
         super().__init__()
         torch.manual_seed(int(seed))
         self.backbone: Backbone = build_backbone(backbone, pretrained=pretrained)
-        stages = [name for name in self.backbone.channels if name.startswith("block")]
-        if feature_layer not in stages[1:]:
-            raise ConfigError(f"PIADE feature_layer {feature_layer!r} is not a backbone stage",
-                              hint=f"use one of {stages[1:]}")
+        stages = check_feature_stage(self.backbone, feature_layer, "PIADE")
         self.perceptual_layers = [str(name) for name in perceptual_layers]
         unknown = [name for name in self.perceptual_layers if name not in self.backbone.channels]
         if unknown or not self.perceptual_layers:
