@@ -8,6 +8,7 @@ distance / kNN head and the output normalisation stay FP32, because INT8 there r
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from typing import Iterable
 from edgead.calibration.dataset import CalibrationSet
 from edgead.convert.graph import BACKBONE_SCOPES, check_contract, split_regions
 from edgead.errors import CalibrationError, EngineError, lazy_import
+
+log = logging.getLogger(__name__)
 
 
 class CalibMethod(str, Enum):
@@ -78,6 +81,29 @@ def _reader(calib: CalibrationSet, input_name: str):
     return _Reader()
 
 
+def _pre_process(quant_pre_process, onnx_path: Path, pre: Path) -> None:
+    """ONNX Runtime's quantization pre-processing (shape inference), without graph optimisation: it would
+    constant-fold the normalisation initializers away. Symbolic shape inference gives up on some graphs (e.g.
+    DRAEM's mean filter after a softmax); ONNX's own shape inference is then enough for Q/DQ placement.
+
+    Raises:
+        EngineError: when both fail.
+    """
+    try:
+        quant_pre_process(str(onnx_path), str(pre), skip_optimization=True)
+        return
+    except Exception as exc:  # onnxruntime raises plain exceptions
+        first = exc
+    try:
+        quant_pre_process(str(onnx_path), str(pre), skip_optimization=True, skip_symbolic_shape=True)
+        log.info("quantization pre-processing of %s: symbolic shape inference failed (%s); used ONNX shape "
+                 "inference", onnx_path, first)
+    except Exception as exc:
+        raise EngineError(f"quantization pre-processing of {onnx_path} failed: {first}; without symbolic shape "
+                          f"inference: {exc}", hint="report the model type; convert to fp32 or fp16 meanwhile"
+                          ) from exc
+
+
 def quantize_int8(onnx_path: str | os.PathLike, out_path: str | os.PathLike, calib: CalibrationSet, *,
                   method: CalibMethod | str = CalibMethod.MINMAX,
                   scopes: Iterable[str] = BACKBONE_SCOPES) -> QuantizeResult:
@@ -114,11 +140,7 @@ def quantize_int8(onnx_path: str | os.PathLike, out_path: str | os.PathLike, cal
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="edgead-int8-") as tmp:
         pre = Path(tmp) / "pre.onnx"
-        try:
-            # No graph optimisation: it would constant-fold the normalisation initializers away.
-            quant_pre_process(str(onnx_path), str(pre), skip_optimization=True)
-        except Exception as exc:  # onnxruntime raises plain exceptions
-            raise EngineError(f"quantization pre-processing of {onnx_path} failed: {exc}") from exc
+        _pre_process(quant_pre_process, Path(onnx_path), pre)
         model = onnx.load(str(pre))
         regions = split_regions(model, scopes)
         onnx.save(model, str(pre))  # with the node names split_regions may have added

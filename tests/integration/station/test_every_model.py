@@ -92,3 +92,24 @@ def test_model_runs_in_the_daemon(model, tiny_bundles, small_station, tmp_path):
     assert [r.part_id for r in rows] == [str(i) for i in ids]
     assert all(r.model_hash == bundle.model_hash and r.infer_ms is not None and r.score is not None for r in rows)
     assert [r.verdict for r in rows] == [o.verdict for o in seen]
+
+
+@pytest.mark.parametrize("model", UNSUPERVISED)
+def test_model_converts_through_the_gate(model, tiny_bundles, small_station, tmp_path):
+    """Each model's bundle goes through ``edgead convert`` for x86-cpu: FP32 passes the accuracy gate on the
+    labelled test split (the graph is the bundle's own, so the gate must find no change), and INT8 (explicit Q/DQ
+    from the good training images) converts, runs on ONNX Runtime and reports its gate figures (written with
+    ``force``: a model trained for four steps is not the place to judge INT8 accuracy)."""
+    from edgead.convert.pipeline import convert
+
+    bundle = tiny_bundles(model)
+    fp32 = convert(bundle.root, "x86-cpu", "fp32", out=tmp_path / "fp32", check=small_station.aligned,
+                   latency_runs=0)
+    gate = fp32.candidates[0].gate
+    assert fp32.chosen == "fp32" and gate.passed and gate.agreement == 1.0, gate.reasons
+    assert abs(gate.image_auroc_delta_pt) < 1e-6
+    int8 = convert(bundle.root, "x86-cpu", "int8", out=tmp_path / "int8", calib=small_station.aligned / "train" / "good",
+                   check=small_station.aligned, force=True, latency_runs=0)
+    gate = int8.candidates[0].gate
+    assert int8.chosen == "int8" and gate is not None and 0.0 <= gate.agreement <= 1.0
+    assert (tmp_path / "int8" / "model.onnx").is_file()
