@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, categories, machine, save_json, update_section  # noqa: E402
+from common import ROOT, categories, machine, merge_rows, save_json, update_section  # noqa: E402
 
 from edgead.continual.context import UpdateOptions  # noqa: E402
 from edgead.continual.matrix import TaskMatrix, evaluate_tasks  # noqa: E402
@@ -40,6 +40,7 @@ DEFAULT_STRATEGIES = [s.value for s in Strategy]
 LARGE_TRAIN = 200  # as benchmarks/accuracy.py: PatchCore keeps a 1 % coreset above this many images
 
 
+RESULTS = ROOT / "benchmarks" / "results" / "continual.json"
 OVERRIDES: dict = {}  # --set KEY=VALUE, applied to the models that have that parameter
 
 
@@ -96,7 +97,8 @@ def run(models: list[str], strategies: list[str], tasks: list[Path], image_size,
                     bundles, steps = sequence(model, strategy, tasks, singles[0], work, replay)
                     matrix = evaluate_tasks(bundles, tasks, single=singles)
                     final = {m: list(matrix.final(m)) for m in matrix.matrices}
-                rows.append(_row(model, strategy, matrix, final, bundles, steps))
+                rows.append({**_row(model, strategy, matrix, final, bundles, steps), "n_tasks": len(tasks),
+                             "image_size": image_size, "params": _params(model, tasks[0])})
                 print(_line(rows[-1]), flush=True)
     return rows
 
@@ -124,12 +126,14 @@ def _line(r: dict) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| model | strategy | image AUROC after last task | pixel F1 after last task | forgetting (AUROC) | "
-           "forgetting (pixel F1) | bundle MB | replay MB | validation MB |", "|---|---|---|---|---|---|---|---|---|"]
+    out = ["| model | strategy | tasks | image AUROC after last task | pixel F1 after last task | forgetting (AUROC) | "
+           "forgetting (pixel F1) | bundle MB | replay MB | validation MB |", "|---|---|---|---|---|---|---|---|---|---|"]
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
     mb = lambda v: f"{v / 1e6:.1f}"  # noqa: E731
     for r in rows:
-        out.append(f"| {r['model']} | {r['strategy']} | {pct(r['final_image_auroc'])} | {pct(r['final_pixel_f1'])} | "
+        note = " (" + ", ".join(f"{k}={v}" for k, v in r.get("params", {}).items()) + ")" if r.get("params") else ""
+        out.append(f"| {r['model']}{note} | {r['strategy']} | {r.get('n_tasks', len(r['tasks']))} | "
+                   f"{pct(r['final_image_auroc'])} | {pct(r['final_pixel_f1'])} | "
                    f"{pct(r['forgetting_image_auroc'])} | {pct(r['forgetting_pixel_f1'])} | {mb(r['bundle_bytes'])} | "
                    f"{mb(r['replay_bytes'])} | {mb(r['validation_bytes'])} |")
     return "\n".join(out) + "\n"
@@ -155,14 +159,16 @@ def main() -> None:
     rows = run(args.models, args.strategies, tasks, parse_image_size(args.image_size), args.replay)
     if args.no_docs:
         return
-    save_json(ROOT / "benchmarks" / "results" / "continual.json", {"machine": machine(), "rows": rows})
-    body = (f"Produced by `python benchmarks/continual.py` on {machine()}: the {len(tasks)} piped_* categories "
+    rows = merge_rows(RESULTS, rows, ("model", "strategy"))
+    save_json(RESULTS, {"machine": machine(), "rows": rows})
+    body = (f"Produced by `python benchmarks/continual.py` on {machine()}: the first `tasks` piped_* categories "
             f"(sorted) learnt one after the other; ONNX Runtime FP32 on the CPU; metrics in percent, averaged over "
             "the tasks after the last one. `fresh` is one model per task (its bundle size is the sum of all); "
             "forgetting is the mean drop of each old task from its best value (docs/continual.md). DRAEM is the "
-            "trained model (replay budget 32 images over all tasks, half of each batch). Settings: "
-            f"{args.image_size or 'default size'}, {OVERRIDES or 'default parameters'}.\n\n")
+            "trained model (replay budget 32 images over all tasks, half of each batch). Image size: "
+            f"{args.image_size or 'default'}; parameters other than the defaults are named beside the model.\n\n")
     update_section("continual", body + table(rows))
+
 
 
 if __name__ == "__main__":

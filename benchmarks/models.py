@@ -38,8 +38,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import params_for  # noqa: E402
-from common import (ROOT, categories, machine, onnx_parameter_counts, save_json, subset_category,  # noqa: E402
-                    update_section)
+from common import (ROOT, categories, machine, merge_rows, onnx_parameter_counts, save_json,  # noqa: E402
+                    subset_category, update_section)
 from conversion import DEFAULT_CATEGORIES, check_set, interleaved_latency  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "models.json"
@@ -213,7 +213,10 @@ def main() -> None:
                       f"INT8 {r['int8_ms']['median_ms']:.1f} ms, gate {'pass' if r['gate']['passed'] else 'FAIL'}"
                       f"; row in {r['seconds']:.0f} s", flush=True)
                 if not args.no_docs:
-                    save_json(RESULTS, {"machine": machine(), "args": vars(args), "rows": rows})
+                    save_json(RESULTS, {"machine": machine(), "args": vars(args),
+                                        "rows": merge_rows(RESULTS, rows, ("model", "category"))})
+    if not args.no_docs:
+        rows = merge_rows(RESULTS, rows, ("model", "category"))
     md = markdown(rows)
     print(md)
     print(f"total {time.perf_counter() - t_all:.0f} s", flush=True)
