@@ -49,11 +49,11 @@ def save_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=2, default=float) + "\n")
 
 
-def merge_rows(path: Path, rows: list[dict], key: tuple[str, ...]) -> list[dict]:
-    """The rows of earlier runs (``path``'s ``rows``) not re-measured now, then the new ones, matched on ``key``:
+def merge_rows(path: Path, rows: list[dict], key: tuple[str, ...], field: str = "rows") -> list[dict]:
+    """The rows of earlier runs (``path``'s ``field``) not re-measured now, then the new ones, matched on ``key``:
     runs of different models, categories or strategies (a slow model on fewer categories) build one table."""
     new = {tuple(r[k] for k in key) for r in rows}
-    old = json.loads(path.read_text())["rows"] if path.is_file() else []
+    old = json.loads(path.read_text()).get(field, []) if path.is_file() else []
     return [r for r in old if tuple(r[k] for k in key) not in new] + rows
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, categories, machine, save_json, stats_ms, update_section  # noqa: E402
+from common import ROOT, categories, machine, merge_rows, save_json, stats_ms, update_section  # noqa: E402
 
 DEFAULT_CATEGORIES = ["piped_pa_bdp01_tl", "piped_pa_bft01_tl", "piped_pa_brg01_rl", "magnetic_tile"]
 
@@ -68,7 +68,8 @@ def candidates(bundle, calib_dir: Path, work: Path, samples: np.ndarray):
     from edgead.convert.targets import Precision
 
     work.mkdir(parents=True, exist_ok=True)
-    calib = load_calibration_set(calib_dir, channels=bundle.input_spec.channels)
+    spec = bundle.input_spec
+    calib = load_calibration_set(calib_dir, channels=spec.channels, resize_hw=(spec.height, spec.width))
     out = {}
     for p in (Precision.FP32, Precision.INT8):
         path, details = _make(p, bundle, work, calib, CalibMethod.MINMAX)
@@ -172,7 +173,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-test", type=int, default=120, help="cap on test images per category (0: all)")
     ap.add_argument("--cache", default=None, help="keep / reuse trained bundles in CACHE/<model>-<category>")
-    ap.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
+    ap.add_argument("--no-doc", action="store_true", help="a trial run: update neither docs/benchmarks.md nor results/")
     args = ap.parse_args()
     results = []
     out = ROOT / "benchmarks" / "results" / "conversion.json"
@@ -183,7 +184,11 @@ def main() -> None:
                 results.append(r)
                 print(f"{model} {cat.name}: auto -> {r['auto_choice']} ({r['auto_speedup']:.2f}x) in "
                       f"{r['seconds']:.0f} s", flush=True)
-                save_json(out, {"machine": machine(), "results": results})
+                if not args.no_doc:
+                    save_json(out, {"machine": machine(),
+                                    "results": merge_rows(out, results, ("model", "category"), "results")})
+    if not args.no_doc:
+        results = merge_rows(out, results, ("model", "category"), "results")
     md = markdown(results)
     print(md)
     if not args.no_doc:
