@@ -116,18 +116,18 @@ def load_calibration_set(source: str | os.PathLike, *, channels: int, min_count:
     if len(files) < min_count:
         raise CalibrationError(f"calibration set {str(src)!r} has {len(files)} image(s), at least {min_count} needed",
                                hint="add good images of the part (aligned crops as the station sees them)")
-    images, lines = [], []
-    for path in files:
-        img, line = _read(path, src, color)
-        if resize_hw is not None and img.shape[:2] != tuple(resize_hw):
-            img = cv2.resize(img, (resize_hw[1], resize_hw[0]), interpolation=cv2.INTER_AREA).reshape(
-                resize_hw[0], resize_hw[1], img.shape[2])
-        if images and img.shape != images[0].shape:
+    read = [_read(path, src, color) for path in files]
+    images, lines = [img for img, _ in read], [line for _, line in read]
+    if resize_hw is not None and len({img.shape for img in images}) > 1:
+        # mixed sizes: all to the model resolution; one size: as the station feeds them (the graph resizes)
+        images = [img if img.shape[:2] == tuple(resize_hw) else cv2.resize(
+            img, (resize_hw[1], resize_hw[0]), interpolation=cv2.INTER_AREA).reshape(
+            resize_hw[0], resize_hw[1], img.shape[2]) for img in images]
+    for path, img in zip(files, images):
+        if img.shape != images[0].shape:
             raise CalibrationError(
                 f"calibration set {str(src)!r}: {path.name} is {img.shape[1]}x{img.shape[0]}, "
                 f"{files[0].name} is {images[0].shape[1]}x{images[0].shape[0]}: all images must have one size",
                 hint="use the aligned crops the station feeds the model")
-        images.append(img)
-        lines.append(line)
     fingerprint = hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
     return CalibrationSet(source=src, paths=tuple(files), images=np.stack(images), fingerprint=fingerprint)
