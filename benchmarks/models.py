@@ -168,6 +168,14 @@ def capsnet_rows(category_names: list[str]) -> list[str]:
             f"{_pct(r.get('aupro'))} | {r['train_s']:.0f} | | | | | | |" for r in rows]
 
 
+def sort_rows(rows: list[dict]) -> list[dict]:
+    """By category, then in the model table's order."""
+    from edgead.models.registry import MODELS
+
+    order = list(MODELS)
+    return sorted(rows, key=lambda r: (r["category"], order.index(r["model"]) if r["model"] in order else len(order)))
+
+
 def markdown(rows: list[dict]) -> str:
     """The ``models`` section: one table; capsnet's rows (from its own script) at the end."""
     threads = rows[0]["threads"] if rows else "?"
@@ -217,7 +225,7 @@ def main() -> None:
                                         "rows": merge_rows(RESULTS, rows, ("model", "category"))})
     if not args.no_docs:
         rows = merge_rows(RESULTS, rows, ("model", "category"))
-    md = markdown(rows)
+    md = markdown(sort_rows(rows))
     print(md)
     print(f"total {time.perf_counter() - t_all:.0f} s", flush=True)
     if not args.no_docs:
