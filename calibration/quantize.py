@@ -8,6 +8,7 @@ distance / kNN head and the output normalisation stay FP32, because INT8 there r
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -81,6 +82,17 @@ def _reader(calib: CalibrationSet, input_name: str):
     return _Reader()
 
 
+@contextlib.contextmanager
+def _working_dir(path: Path):
+    """Run a block with ``path`` as the working directory (``contextlib.chdir`` is Python >= 3.11)."""
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def _pre_process(quant_pre_process, onnx_path: Path, pre: Path) -> None:
     """ONNX Runtime's quantization pre-processing (shape inference), without graph optimisation: it would
     constant-fold the normalisation initializers away. Symbolic shape inference gives up on some graphs (e.g.
@@ -90,7 +102,8 @@ def _pre_process(quant_pre_process, onnx_path: Path, pre: Path) -> None:
         EngineError: when both fail.
     """
     try:
-        quant_pre_process(str(onnx_path), str(pre), skip_optimization=True)
+        with _working_dir(pre.parent):  # on failure it dumps sym_shape_infer_temp.onnx (+ .data) into the cwd
+            quant_pre_process(str(Path(onnx_path).resolve()), str(pre.resolve()), skip_optimization=True)
         return
     except Exception as exc:  # onnxruntime raises plain exceptions
         first = exc

@@ -95,7 +95,7 @@ def test_model_runs_in_the_daemon(model, tiny_bundles, small_station, tmp_path):
 
 
 @pytest.mark.parametrize("model", UNSUPERVISED)
-def test_model_converts_through_the_gate(model, tiny_bundles, small_station, tmp_path):
+def test_model_converts_through_the_gate(model, tiny_bundles, small_station, tmp_path, monkeypatch):
     """Each model's bundle goes through ``edgead convert`` for x86-cpu: FP32 passes the accuracy gate on the
     labelled test split (the graph is the bundle's own, so the gate must find no change), and INT8 (explicit Q/DQ
     from the good training images) converts, runs on ONNX Runtime and reports its gate figures (written with
@@ -103,6 +103,9 @@ def test_model_converts_through_the_gate(model, tiny_bundles, small_station, tmp
     from edgead.convert.pipeline import convert
 
     bundle = tiny_bundles(model)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     fp32 = convert(bundle.root, "x86-cpu", "fp32", out=tmp_path / "fp32", check=small_station.aligned,
                    latency_runs=0)
     gate = fp32.candidates[0].gate
@@ -113,3 +116,4 @@ def test_model_converts_through_the_gate(model, tiny_bundles, small_station, tmp
     gate = int8.candidates[0].gate
     assert int8.chosen == "int8" and gate is not None and 0.0 <= gate.agreement <= 1.0
     assert (tmp_path / "int8" / "model.onnx").is_file()
+    assert list(cwd.iterdir()) == []  # ONNX Runtime's shape-inference dumps stay in the scratch folder
