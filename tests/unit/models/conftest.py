@@ -64,6 +64,20 @@ def synthetic_set():
     }
 
 
+@pytest.fixture(scope="session")
+def small_set(synthetic_set):
+    """``synthetic_set`` downsized to 64 x 64 (``hw``), for the models that train through their backbone."""
+    from torch.nn import functional as F
+
+    hw = (64, 64)
+
+    def small(x):
+        return F.interpolate(x, size=hw, mode="bilinear", align_corners=False)
+
+    return {"hw": hw, "train": [small(b) for b in synthetic_set["train"]], "goods": small(synthetic_set["goods"]),
+            "defects": small(synthetic_set["defects"])}
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One intra-op thread: on a shared 2-core machine this trains several times faster than two."""

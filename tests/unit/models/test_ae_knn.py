@@ -6,23 +6,15 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
 metrics = pytest.importorskip("sklearn.metrics", reason="needs scikit-learn")
 
-from torch.nn import functional as F  # noqa: E402
-
 from edgead.errors import ConfigError  # noqa: E402
 from edgead.models.ae_knn import AeKnn, fit  # noqa: E402
 from edgead.models.ae_knn.patches import PatchGrid  # noqa: E402
 
-HW = (64, 64)  # the synthetic parts, downsized to keep the test fast
-
-
-def small(x):
-    return F.interpolate(x, size=HW, mode="bilinear", align_corners=False)
-
 
 @pytest.fixture(scope="module")
-def fitted(synthetic_set):
-    model = AeKnn(HW, downscale=1, epochs=4)
-    fit(model, [small(b) for b in synthetic_set["train"]], progress=False)
+def fitted(small_set):
+    model = AeKnn(small_set["hw"], downscale=1, epochs=4)
+    fit(model, small_set["train"], progress=False)
     return model
 
 
@@ -36,30 +28,30 @@ def test_patch_cut_and_stitch_are_exact():
     assert float(grid.overlap().max()) == 4.0 and float(grid.overlap().min()) == 1.0
 
 
-def test_defects_score_higher(fitted, synthetic_set):
+def test_defects_score_higher(fitted, small_set):
     assert fitted.k == 15 and fitted.bank.shape == (16, 3 * 112)
     with torch.no_grad():
-        good, _ = fitted(small(synthetic_set["goods"]))
-        bad, bad_maps = fitted(small(synthetic_set["defects"]))
-    assert bad_maps.shape == (8, *HW)
+        good, _ = fitted(small_set["goods"])
+        bad, bad_maps = fitted(small_set["defects"])
+    assert bad_maps.shape == (8, *small_set["hw"])
     assert metrics.roc_auc_score([0] * 8 + [1] * 8, torch.cat([good, bad]).numpy()) >= 0.85
 
 
-def test_onnx_export_matches_torch(fitted, synthetic_set, onnx_parity):
-    x = small(torch.cat([synthetic_set["goods"][:2], synthetic_set["defects"][:3]]))
+def test_onnx_export_matches_torch(fitted, small_set, onnx_parity):
+    x = torch.cat([small_set["goods"][:2], small_set["defects"][:3]])
     onnx_parity(fitted, x[:2], x, forbidden=("Col2Im",))
 
 
-def test_round_trip(fitted, synthetic_set):
+def test_round_trip(fitted, small_set):
     clone = AeKnn.from_state(fitted.export_params(), fitted.export_state())
-    x = small(synthetic_set["goods"][:2])
+    x = small_set["goods"][:2]
     with torch.no_grad():
         torch.testing.assert_close(clone(x), fitted(x))
 
 
-def test_unfitted_and_bad_sizes_raise():
-    model = AeKnn(HW, downscale=1, pretrained=False)
+def test_unfitted_and_bad_sizes_raise(small_set):
+    model = AeKnn(small_set["hw"], downscale=1, pretrained=False)
     with pytest.raises(ConfigError, match="fit the model"):
-        model(torch.zeros(1, 3, *HW))
+        model(torch.zeros(1, 3, *small_set["hw"]))
     with pytest.raises(ConfigError, match="multiples"):
         AeKnn((64, 80), pretrained=False)

@@ -3,7 +3,6 @@ and defective parts after a short training with 3 defects, the vote map's decomp
 serialisation, and the typed errors."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="needs torch (extra [train])")

@@ -6,31 +6,23 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
 metrics = pytest.importorskip("sklearn.metrics", reason="needs scikit-learn")
 
-from torch.nn import functional as F  # noqa: E402
-
 from edgead.errors import BundleError, ConfigError  # noqa: E402
 from edgead.models.piade import Piade, fit  # noqa: E402
 
-HW = (64, 64)  # the synthetic parts, downsized to keep the test fast
-
-
-def small(x):
-    return F.interpolate(x, size=HW, mode="bilinear", align_corners=False)
-
 
 @pytest.fixture(scope="module")
-def fitted(synthetic_set):
+def fitted(small_set):
     # A shallow encoder (stride 8) and one perceptual layer keep the backward pass through the backbone short.
-    model = Piade(HW, feature_layer="block2", perceptual_layers=["stem"], epochs=6, lr=3e-3)
-    fit(model, list(small(synthetic_set["train"][0]).split(2)), progress=False)  # 8 images, 4 steps per epoch
+    model = Piade(small_set["hw"], feature_layer="block2", perceptual_layers=["stem"], epochs=6, lr=3e-3)
+    fit(model, list(small_set["train"][0].split(2)), progress=False)  # 8 images, 4 steps per epoch
     return model
 
 
-def test_defects_score_higher_and_score_is_map_mean(fitted, synthetic_set):
+def test_defects_score_higher_and_score_is_map_mean(fitted, small_set):
     with torch.no_grad():
-        good, _ = fitted(small(synthetic_set["goods"]))
-        bad, bad_maps = fitted(small(synthetic_set["defects"]))
-    assert bad_maps.shape == (8, *HW)
+        good, _ = fitted(small_set["goods"])
+        bad, bad_maps = fitted(small_set["defects"])
+    assert bad_maps.shape == (8, *small_set["hw"])
     torch.testing.assert_close(bad, bad_maps.mean(dim=(1, 2)))
     assert metrics.roc_auc_score([0] * 8 + [1] * 8, torch.cat([good, bad]).numpy()) >= 0.85
 
@@ -41,22 +33,22 @@ def test_backbone_is_frozen_and_se_trained(fitted):
     assert fitted.pyramid.n_capsules == (64 + 16 + 4 + 1) * 64 // 8
 
 
-def test_onnx_export_matches_torch(fitted, synthetic_set, onnx_parity):
-    x = small(torch.cat([synthetic_set["goods"][:2], synthetic_set["defects"][:3]]))
+def test_onnx_export_matches_torch(fitted, small_set, onnx_parity):
+    x = torch.cat([small_set["goods"][:2], small_set["defects"][:3]])
     onnx_parity(fitted, x[:2], x, forbidden=())
 
 
-def test_round_trip_and_sha_check(fitted, synthetic_set):
+def test_round_trip_and_sha_check(fitted, small_set):
     params, state = fitted.export_params(), fitted.export_state()
     assert not any(k.startswith("backbone.") for k in state)
     clone = Piade.from_state(params, state)
-    x = small(synthetic_set["goods"][:2])
+    x = small_set["goods"][:2]
     with torch.no_grad():
         torch.testing.assert_close(clone(x), fitted(x))
     with pytest.raises(BundleError, match="sha256"):
         Piade.from_state({**params, "backbone_sha256": "0" * 64}, state)
 
 
-def test_rejects_unknown_feature_layer():
+def test_rejects_unknown_feature_layer(small_set):
     with pytest.raises(ConfigError, match="feature_layer"):
-        Piade(HW, feature_layer="head", pretrained=False)
+        Piade(small_set["hw"], feature_layer="head", pretrained=False)

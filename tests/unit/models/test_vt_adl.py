@@ -8,31 +8,23 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
 metrics = pytest.importorskip("sklearn.metrics", reason="needs scikit-learn")
 
-from torch.nn import functional as F  # noqa: E402
-
 from edgead.errors import ConfigError  # noqa: E402
 from edgead.models.vt_adl import VTADL, fit  # noqa: E402
 from edgead.models.vt_adl.mdn import log_sum_exp, mixture_log_likelihood  # noqa: E402
 
-HW = (64, 64)  # the synthetic parts, downsized to keep the test fast
-
-
-def small(x):
-    return F.interpolate(x, size=HW, mode="bilinear", align_corners=False)
-
 
 @pytest.fixture(scope="module")
-def fitted(synthetic_set):
-    model = VTADL(HW, n_gaussians=16, epochs=10, pretrained=False)
-    fit(model, [small(b) for b in synthetic_set["train"]], progress=False)
+def fitted(small_set):
+    model = VTADL(small_set["hw"], n_gaussians=16, epochs=10, pretrained=False)
+    fit(model, small_set["train"], progress=False)
     return model
 
 
-def test_defects_score_higher(fitted, synthetic_set):
+def test_defects_score_higher(fitted, small_set):
     with torch.no_grad():
-        good, good_maps = fitted(small(synthetic_set["goods"]))
-        bad, _ = fitted(small(synthetic_set["defects"]))
-    assert good_maps.shape == (8, *HW)
+        good, good_maps = fitted(small_set["goods"])
+        bad, _ = fitted(small_set["defects"])
+    assert good_maps.shape == (8, *small_set["hw"])
     assert metrics.roc_auc_score([0] * 8 + [1] * 8, torch.cat([good, bad]).numpy()) >= 0.85
 
 
@@ -51,14 +43,14 @@ def test_log_sum_exp_is_stable():
     assert float(log_sum_exp(a)) == pytest.approx(1000.0 + math.log(2.0))
 
 
-def test_onnx_export_matches_torch(fitted, synthetic_set, onnx_parity):
-    x = small(torch.cat([synthetic_set["goods"][:2], synthetic_set["defects"][:3]]))
+def test_onnx_export_matches_torch(fitted, small_set, onnx_parity):
+    x = torch.cat([small_set["goods"][:2], small_set["defects"][:3]])
     onnx_parity(fitted, x[:2], x, forbidden=("RandomNormalLike",))
 
 
-def test_round_trip(fitted, synthetic_set):
+def test_round_trip(fitted, small_set):
     clone = VTADL.from_state(fitted.export_params(), fitted.export_state())
-    x = small(synthetic_set["goods"][:2])
+    x = small_set["goods"][:2]
     with torch.no_grad():
         torch.testing.assert_close(clone(x), fitted(x))
 
