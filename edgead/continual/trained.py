@@ -19,7 +19,7 @@ import torch
 from edgead.continual.context import UpdateContext, UpdateOutcome
 from edgead.errors import ConfigError
 from edgead.models.registry import build, get_spec
-from edgead.train.loader import Batches, to_batch
+from edgead.train.loader import Batches, preprocess_all
 
 CONTINUE_FLAG = {"efficientad": {"continue_training": True}}  # fit options that keep the distilled teacher
 
@@ -43,8 +43,8 @@ class MixedBatches:
                  batch_size: int, *, replay_fraction: float = 0.5, seed: int = 0):
         if not 0.0 <= replay_fraction < 1.0:
             raise ConfigError(f"replay_fraction={replay_fraction} must be in [0, 1)", hint="e.g. 0.5")
-        self._new = torch.cat([to_batch([im], preprocess) for im in new_images]) if len(new_images) else None
-        self._old = torch.cat([to_batch([im], preprocess) for im in replay_images]) if len(replay_images) else None
+        self._new = preprocess_all(new_images, preprocess)
+        self._old = preprocess_all(replay_images, preprocess)
         self.batch_size = int(batch_size)
         ratio = replay_fraction / (1.0 - replay_fraction)
         self.replay_per_batch = 0 if self._old is None else max(1, int(round(self.batch_size * ratio)))

@@ -15,6 +15,11 @@ def to_batch(images: Sequence[np.ndarray], preprocess: Preprocess) -> torch.Tens
         return torch.cat([preprocess(torch.from_numpy(np.ascontiguousarray(im))[None]) for im in images])
 
 
+def preprocess_all(images: Sequence[np.ndarray], preprocess: Preprocess) -> torch.Tensor | None:
+    """Every image preprocessed once, stacked ``[N, 3, h, w]``; None for no images."""
+    return to_batch(images, preprocess) if len(images) else None
+
+
 def batches(images: Sequence[np.ndarray], preprocess: Preprocess, batch_size: int) -> Iterator[torch.Tensor]:
     """Yield normalised float batches ``[B, 3, h, w]`` (one pass)."""
     for start in range(0, len(images), batch_size):
@@ -30,7 +35,7 @@ class Batches:
 
     def __init__(self, images: Sequence[np.ndarray], preprocess: Preprocess, batch_size: int, *,
                  shuffle: bool = False, seed: int = 0):
-        self._tensors = torch.cat([to_batch([im], preprocess) for im in images]) if len(images) else None
+        self._tensors = preprocess_all(images, preprocess)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self._rng = np.random.default_rng(seed)
