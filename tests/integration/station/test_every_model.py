@@ -1,8 +1,10 @@
-"""Every unsupervised model of the table runs in the daemon: train tiny, then replay parts through the real loop.
+"""Every model of the table runs in the daemon: train tiny, then replay parts through the real loop.
 
-The models are read from ``edgead.models.registry.MODELS``, so a new unsupervised model is covered without
-editing this file. Each is trained on the session's small synthetic station (``small_station`` in
-tests/conftest.py) at a 96 px long side with its step counts cut to a few (``TINY``), then the daemon runs a few
+The models are read from ``edgead.models.registry.MODELS``, so a new model is covered without editing this file.
+Each is trained on the session's small synthetic station (``small_station`` in tests/conftest.py) at a 96 px long
+side with its step counts cut to a few (``TINY``). Supervised models (capsnet) train with ``--labelled`` on a
+labelled split of that station (``make_labelled_split``: a share of its defective test images moved to
+``train/<type>/`` as symlinks) and are checked on the reduced test split. Then the daemon runs a few
 replayed captures: folder:// camera, alignment, the ONNX Runtime backend, the SQLite recorder and the ASCII
 virtual PLC over a real pty pair (``edgead.demo.plc_peer``, as in test_station_daemon.py).
 """
@@ -16,6 +18,7 @@ import yaml
 
 from edgead.daemon.config import load_station
 from edgead.demo.plc_peer import PtyPair, run_with_plc
+from edgead.data.labelled import make_labelled_split
 from edgead.models.registry import MODELS, Supervision
 from edgead.records import RecordStore
 from edgead.verdict import Verdict
@@ -26,14 +29,26 @@ N_PARTS = 5
 IMAGE_LONG_PX = 96
 TINY = {"epochs": 1, "steps": 4, "teacher_steps": 4}
 """Overrides applied to every model that has the parameter: training length only, so the graph is the real one."""
+LABELLED_FRACTION = 0.2
+"""Defect share of a supervised model's training set (the small station: 24 good + 6 of its 10 defects)."""
 
-
-UNSUPERVISED = [name for name, spec in MODELS.items() if spec.supervision is Supervision.UNSUPERVISED]
-"""Labelled models (``edgead train --labelled``, e.g. capsnet) need defective training images: not covered here."""
+ALL_MODELS = list(MODELS)
 
 
 @pytest.fixture(scope="module")
-def tiny_bundles(small_station, tmp_path_factory):
+def labelled_station(small_station, tmp_path_factory) -> Path:
+    """The small station's labelled split (symlinks): the training data of the supervised models."""
+    return make_labelled_split(small_station.aligned, tmp_path_factory.mktemp("labelled") / "split",
+                               LABELLED_FRACTION, seed=0).root
+
+
+def _data(name: str, small_station, labelled_station: Path) -> Path:
+    """Where ``name`` trains and is checked: the labelled split for supervised models, else the aligned station."""
+    return labelled_station if MODELS[name].supervision is Supervision.LABELLED else small_station.aligned
+
+
+@pytest.fixture(scope="module")
+def tiny_bundles(small_station, labelled_station, tmp_path_factory):
     """model name -> a bundle trained at tiny settings, trained once per module on first use."""
     from edgead.train.pipeline import TrainConfig, train
 
@@ -42,9 +57,12 @@ def tiny_bundles(small_station, tmp_path_factory):
 
     def get(name: str):
         if name not in cache:
-            params = {k: v for k, v in TINY.items() if k in MODELS[name].defaults}
-            cfg = TrainConfig(model=name, image_size=IMAGE_LONG_PX, params=params, evaluate=False)
-            cache[name] = train(small_station.aligned, root / name, cfg, progress=False).bundle
+            spec = MODELS[name]
+            params = {k: v for k, v in TINY.items() if k in spec.defaults}
+            cfg = TrainConfig(model=name, image_size=IMAGE_LONG_PX, params=params, evaluate=False,
+                              supervision=spec.supervision)
+            cache[name] = train(_data(name, small_station, labelled_station), root / name, cfg,
+                                progress=False).bundle
         return cache[name]
 
     return get
@@ -64,7 +82,7 @@ def _station_yaml(tmp_path: Path, station, bundle, port: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("model", UNSUPERVISED)
+@pytest.mark.parametrize("model", ALL_MODELS)
 def test_model_runs_in_the_daemon(model, tiny_bundles, small_station, tmp_path):
     if not shutil.which("socat"):
         pytest.skip("socat not installed (Debian package socat): the virtual PLC needs a pty pair")
@@ -94,8 +112,9 @@ def test_model_runs_in_the_daemon(model, tiny_bundles, small_station, tmp_path):
     assert [r.verdict for r in rows] == [o.verdict for o in seen]
 
 
-@pytest.mark.parametrize("model", UNSUPERVISED)
-def test_model_converts_through_the_gate(model, tiny_bundles, small_station, tmp_path, monkeypatch):
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_model_converts_through_the_gate(model, tiny_bundles, small_station, labelled_station, tmp_path,
+                                         monkeypatch):
     """Each model's bundle goes through ``edgead convert`` for x86-cpu: FP32 passes the accuracy gate on the
     labelled test split (the graph is the bundle's own, so the gate must find no change), and INT8 (explicit Q/DQ
     from the good training images) converts, runs on ONNX Runtime and reports its gate figures (written with
@@ -103,16 +122,17 @@ def test_model_converts_through_the_gate(model, tiny_bundles, small_station, tmp
     from edgead.convert.pipeline import convert
 
     bundle = tiny_bundles(model)
+    data = _data(model, small_station, labelled_station)
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)
-    fp32 = convert(bundle.root, "x86-cpu", "fp32", out=tmp_path / "fp32", check=small_station.aligned,
+    fp32 = convert(bundle.root, "x86-cpu", "fp32", out=tmp_path / "fp32", check=data,
                    latency_runs=0)
     gate = fp32.candidates[0].gate
     assert fp32.chosen == "fp32" and gate.passed and gate.agreement == 1.0, gate.reasons
     assert abs(gate.image_auroc_delta_pt) < 1e-6
-    int8 = convert(bundle.root, "x86-cpu", "int8", out=tmp_path / "int8", calib=small_station.aligned / "train" / "good",
-                   check=small_station.aligned, force=True, latency_runs=0)
+    int8 = convert(bundle.root, "x86-cpu", "int8", out=tmp_path / "int8", calib=data / "train" / "good",
+                   check=data, force=True, latency_runs=0)
     gate = int8.candidates[0].gate
     assert int8.chosen == "int8" and gate is not None and 0.0 <= gate.agreement <= 1.0
     assert (tmp_path / "int8" / "model.onnx").is_file()
