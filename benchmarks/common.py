@@ -51,10 +51,11 @@ def save_json(path: Path, obj) -> None:
 
 def merge_rows(path: Path, rows: list[dict], key: tuple[str, ...], field: str = "rows") -> list[dict]:
     """The rows of earlier runs (``path``'s ``field``) not re-measured now, then the new ones, matched on ``key``:
-    runs of different models, categories or strategies (a slow model on fewer categories) build one table."""
-    new = {tuple(r[k] for k in key) for r in rows}
+    runs of different models, categories or strategies (a slow model on fewer categories) build one table. A key
+    missing from a row (a field added later) matches ``None``."""
+    new = {tuple(r.get(k) for k in key) for r in rows}
     old = json.loads(path.read_text()).get(field, []) if path.is_file() else []
-    return [r for r in old if tuple(r[k] for k in key) not in new] + rows
+    return [r for r in old if tuple(r.get(k) for k in key) not in new] + rows
 
 
 def subset_category(root: Path, max_train: int | None, work: Path, seed: int = 0) -> Path:
@@ -111,3 +112,13 @@ def onnx_parameter_counts(onnx_path: Path, buffers: dict[str, np.ndarray]) -> di
         is_bank = any(np.allclose(flat, b, rtol=1e-5, atol=1e-6) for b in by_size.get(arr.size, ()))
         counts["bank" if is_bank else "weights"] += int(arr.size)
     return counts
+
+
+def calibration_list(data: Path, max_n: int, work: Path, seed: int = 0) -> Path:
+    """A ``.txt`` list of at most ``max_n`` good training images (seeded; 0: all), for ``convert --calib``."""
+    good = sorted(p for p in (data / "train" / "good").iterdir() if p.is_file())
+    if max_n and len(good) > max_n:
+        good = [good[i] for i in np.sort(np.random.default_rng(seed).choice(len(good), max_n, replace=False))]
+    out = work / f"calib-{data.name}.txt"
+    out.write_text("".join(f"{p.resolve()}\n" for p in good))
+    return out

@@ -2,11 +2,14 @@
 
 Usage:
     python benchmarks/conversion.py [--categories piped_pa_bdp01_tl ...] [--models patchcore padim]
-                                    [--runs 20] [--threads 2] [--max-test 120] [--cache DIR] [--no-doc]
+                                    [--runs 20] [--threads 2] [--max-test 120] [--calib-max 100] [--cache DIR]
+                                    [--no-doc]
 
 For each model and category: trains a bundle (train/good), builds every candidate ``edgead convert --precision
-auto`` builds for x86-cpu (plain FP32 and INT8, and the CPU recipes of ``edgead.convert.recipes``), transfers the
-thresholds, runs the accuracy gate on the test split (resized to the model resolution only where sizes vary,
+auto`` builds for x86-cpu (plain FP32 and INT8, and the CPU recipes of ``edgead.convert.recipes``) plus the FP16
+graph that the TensorRT targets compile (gated here like the others; its CPU time is for the record, x86-cpu does not
+offer FP16), transfers the thresholds (on at most ``--calib-max`` seeded good training images, also the INT8
+calibration set), runs the accuracy gate on the test split (resized to the model resolution only where sizes vary,
 as in magnetic_tile; ``--max-test`` caps it, with
 a seeded stratified subset), then times every candidate **interleaved in this process** (rounds over all
 candidates, so machine load hits all alike) and reports the median / p99 latency and the speed-up against the plain
@@ -24,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, categories, machine, merge_rows, save_json, stats_ms, update_section  # noqa: E402
+from common import (ROOT, calibration_list, categories, machine, merge_rows, save_json, stats_ms,  # noqa: E402
+                    update_section)
 
 DEFAULT_CATEGORIES = ["piped_pa_bdp01_tl", "piped_pa_bft01_tl", "piped_pa_brg01_rl", "magnetic_tile"]
 
@@ -59,8 +63,14 @@ def check_set(root: Path, spec, max_test: int, seed: int = 0):
     return CheckSet(images=np.stack(images), labels=np.array([s.label for s in samples]), masks=np.stack(masks))
 
 
+GPU_ONLY = ("fp16",)
+"""Candidates gated here for the TensorRT targets, never chosen for x86-cpu (its profile does not offer them)."""
+
+
 def candidates(bundle, calib_dir: Path, work: Path, samples: np.ndarray):
-    """Every x86-cpu candidate of ``auto``: name -> (graph path, details), thresholds transferred."""
+    """Every x86-cpu candidate of ``auto``, and FP16: name -> (graph path, details), thresholds transferred.
+
+    ``calib_dir``: a folder or ``.txt`` list of good images (INT8 calibration and threshold transfer)."""
     from edgead.calibration.dataset import load_calibration_set
     from edgead.calibration.quantize import CalibMethod
     from edgead.convert.pipeline import _make, _transfer
@@ -71,7 +81,7 @@ def candidates(bundle, calib_dir: Path, work: Path, samples: np.ndarray):
     spec = bundle.input_spec
     calib = load_calibration_set(calib_dir, channels=spec.channels, resize_hw=(spec.height, spec.width))
     out = {}
-    for p in (Precision.FP32, Precision.INT8):
+    for p in (Precision.FP32, Precision.FP16, Precision.INT8):
         path, details = _make(p, bundle, work, calib, CalibMethod.MINMAX)
         if p is not Precision.FP32:
             details["threshold_transfer"] = _transfer(bundle, path, calib.images)
@@ -115,9 +125,12 @@ def bench_one(model: str, cat: Path, args, tmp: Path) -> dict:
         train(cat, bdir, TrainConfig(model=model, evaluate=False), progress=False)
     bundle = load_bundle(bdir)
     spec = bundle.input_spec
+    n_train = sum(1 for p in (cat / "train" / "good").iterdir() if p.is_file())
     check = check_set(cat, spec, args.max_test)
     good = check.images[check.labels == 0][:4]
-    cands = candidates(bundle, cat / "train" / "good", tmp / f"work-{model}-{cat.name}", good)
+    work = tmp / f"work-{model}-{cat.name}"
+    work.mkdir(parents=True, exist_ok=True)
+    cands = candidates(bundle, calibration_list(cat, args.calib_max, work), work, good)
     backends = {}
     for name, (path, _) in cands.items():
         backends[name] = OnnxRuntimeBackend(path, providers=["CPUExecutionProvider"], intra_op_threads=args.threads)
@@ -139,19 +152,30 @@ def bench_one(model: str, cat: Path, args, tmp: Path) -> dict:
                           speedup=base / lat[name]["median_ms"])
     for b in backends.values():
         b.close()
-    passing = [n for n, r in rows.items() if r["passed"]]
+    passing = [n for n, r in rows.items() if r["passed"] and n not in GPU_ONLY]
     chosen = min(passing, key=lambda n: rows[n]["latency_median_ms"])
     return {"model": model, "category": cat.name, "input_hw": [spec.height, spec.width],
             "bank_rows": bundle.meta["model"]["params"].get("bank_size"), "n_test": int(len(check.labels)),
+            "n_calib": int(min(args.calib_max or 10**9, n_train)), "params": bundle.meta["model"]["params"],
             "threads": args.threads, "runs": args.runs, "candidates": rows, "auto_choice": chosen,
             "auto_speedup": rows[chosen]["speedup"], "seconds": time.perf_counter() - t0}
+
+
+def _setup(r: dict) -> str:
+    notes = [f"bank {r['bank_rows']} rows"] if r.get("bank_rows") else []
+    notes += [f"{r['n_calib']} calib"] if r.get("n_calib") else []
+    return f" ({', '.join(notes)})" if notes else ""
 
 
 def markdown(results: list[dict]) -> str:
     lines = [f"Conversion candidates for x86-cpu vs the plain FP32 export, measured on {machine()}, ONNX Runtime "
              f"intra-op threads {results[0]['threads'] if results else '?'}, latencies interleaved in one process "
              "(ratios are the comparable figure: the machine is shared). `auto` keeps the fastest that passes "
-             "the gate (image AUROC drop <= 0.5 pt, pixel <= 1 pt, agreement >= 90 %, no new accepts).", "",
+             "the gate (image AUROC drop <= 0.5 pt, pixel <= 1 pt, agreement >= 90 %, no new accepts). fp16 is "
+             "the graph the TensorRT targets compile, gated here on ONNX Runtime; its CPU time is for the record "
+             "(x86-cpu does not offer FP16). Thresholds of the lossy candidates are transferred on the "
+             "calibration images (good training images, at most `--calib-max`); the category column gives the "
+             "PatchCore bank rows and the number of calibration images.", "",
              "| model | category | candidate | image AUROC | pixel AUROC | Δ img / pix (pt) | gate | median / p99 "
              "(ms) | speed-up |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -159,7 +183,7 @@ def markdown(results: list[dict]) -> str:
             pix = "n/a" if c["pixel_auroc"] is None else f"{100 * c['pixel_auroc']:.2f}"
             dpix = "n/a" if c["pixel_auroc_delta_pt"] is None else f"{c['pixel_auroc_delta_pt']:+.2f}"
             mark = " **(auto)**" if name == r["auto_choice"] else ""
-            lines.append(f"| {r['model']} | {r['category']} | {name}{mark} | {100 * c['image_auroc']:.2f} | {pix} | "
+            lines.append(f"| {r['model']} | {r['category']}{_setup(r)} | {name}{mark} | {100 * c['image_auroc']:.2f} | {pix} | "
                          f"{c['image_auroc_delta_pt']:+.2f} / {dpix} | {'pass' if c['passed'] else 'FAIL'} | "
                          f"{c['latency_median_ms']:.1f} / {c['latency_p99_ms']:.1f} | {c['speedup']:.2f}x |")
     return "\n".join(lines) + "\n"
@@ -172,6 +196,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-test", type=int, default=120, help="cap on test images per category (0: all)")
+    ap.add_argument("--calib-max", type=int, default=100,
+                    help="calibration / threshold-transfer images: a seeded subset of train/good (0: all)")
     ap.add_argument("--cache", default=None, help="keep / reuse trained bundles in CACHE/<model>-<category>")
     ap.add_argument("--no-doc", action="store_true", help="a trial run: update neither docs/benchmarks.md nor results/")
     args = ap.parse_args()

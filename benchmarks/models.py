@@ -3,12 +3,14 @@
 Usage:
     python benchmarks/models.py [--models patchcore padim ...] [--categories piped_pa_bdp01_tl ...]
                                 [--max-train N] [--calib-max 100] [--runs 30] [--threads 2] [--cache DIR]
-                                [--no-docs]
+                                [--set KEY=VALUE ...] [--no-docs]
 
 For each unsupervised model of the table (registry defaults; PatchCore keeps a 1 % coreset on categories with more
 than 200 training images, as benchmarks/accuracy.py does) and each category:
 
-- trains a bundle on ``train/good`` (``--max-train N``: a seeded subset of N images, stated in the table);
+- trains a bundle on ``train/good`` (``--max-train N``: a seeded subset of N images, stated in the table;
+  ``--set KEY=VALUE``: a variant of the models that have that parameter, e.g. ``--set size=M`` for EfficientAD-M,
+  a row of its own beside the defaults);
 - evaluates it with ``evaluate_bundle`` on the fixed test split (ONNX Runtime FP32 on the CPU): image AUROC,
   pixel AUROC, AUPRO (30 % FPR);
 - converts it with ``edgead.convert.pipeline.convert(..., "x86-cpu", "int8")``, calibrated on good training images
@@ -38,13 +40,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import params_for  # noqa: E402
-from common import (ROOT, categories, machine, merge_rows, onnx_parameter_counts, save_json,  # noqa: E402
-                    subset_category, update_section)
+from common import (ROOT, calibration_list, categories, machine, merge_rows, onnx_parameter_counts,  # noqa: E402
+                    save_json, subset_category, update_section)
 from conversion import DEFAULT_CATEGORIES, check_set, interleaved_latency  # noqa: E402
+
+from edgead.config.loader import parse_set  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "models.json"
 CAPSNET_RESULTS = ROOT / "benchmarks" / "results" / "capsnet.json"
 BN_STATS = ("running_mean", "running_var", "num_batches_tracked")
+KEY = ("model", "category", "variant")
+"""A row is one model, category and ``--set`` variant (None: the registry defaults)."""
 
 
 def unsupervised_models() -> list[str]:
@@ -63,24 +69,26 @@ def fitted_buffers(bundle) -> dict[str, np.ndarray]:
     return {n: b.detach().cpu().numpy() for n, b in model.named_buffers() if n.rsplit(".", 1)[-1] not in BN_STATS}
 
 
-def calibration_list(data: Path, max_n: int, work: Path, seed: int = 0) -> Path:
-    """A ``.txt`` list of at most ``max_n`` good training images (seeded; 0: all), for ``convert --calib``."""
-    good = sorted(p for p in (data / "train" / "good").iterdir() if p.is_file())
-    if max_n and len(good) > max_n:
-        good = [good[i] for i in np.sort(np.random.default_rng(seed).choice(len(good), max_n, replace=False))]
-    out = work / f"calib-{data.name}.txt"
-    out.write_text("".join(f"{p.resolve()}\n" for p in good))
-    return out
+def variant(model: str, overrides: dict) -> dict:
+    """The ``--set`` overrides that ``model`` has as parameters (the others leave it at its defaults)."""
+    from edgead.models.registry import get_spec
+
+    return {k: v for k, v in overrides.items() if k in get_spec(model).defaults}
 
 
-def _trained(model: str, cat: Path, data: Path, bdir: Path):
+def variant_name(params: dict) -> str | None:
+    """``size=M`` for ``{"size": "M"}``: the row key and cache suffix of a variant; None at the defaults."""
+    return ",".join(f"{k}={v}" for k, v in sorted(params.items())) or None
+
+
+def _trained(model: str, cat: Path, data: Path, bdir: Path, params: dict):
     """The cached bundle in ``bdir``, or a new one trained there; returns (bundle, trained_now)."""
     from edgead.bundle import load_bundle
     from edgead.train.pipeline import TrainConfig, train
 
     if (bdir / "edgead.yaml").is_file():
         return load_bundle(bdir), False
-    cfg = TrainConfig(model=model, evaluate=False, params=params_for(model, cat))
+    cfg = TrainConfig(model=model, evaluate=False, params=params)
     return train(data, bdir, cfg, progress=False).bundle, True
 
 
@@ -102,9 +110,12 @@ def bench_one(model: str, cat: Path, args, work: Path) -> dict:
 
     t0 = time.perf_counter()
     data = subset_category(cat, args.max_train, work)
-    key = f"{model}-{cat.name}" + (f"-train{args.max_train}" if data != cat else "")
+    chosen = variant(model, args.overrides)
+    name = variant_name(chosen)
+    key = f"{model}-{cat.name}" + (f"-train{args.max_train}" if data != cat else "") + (f"-{name}" if name else "")
     store = Path(args.cache) if args.cache else work
-    bundle, trained_now = _trained(model, cat, data, store / key)
+    params = {**params_for(model, cat), **chosen}
+    bundle, trained_now = _trained(model, cat, data, store / key, params)
     metrics = evaluate_bundle(bundle.root, data).metrics
     int8 = _int8(bundle, data, store / f"{key}-int8", args.calib_max, work)
     spec = bundle.input_spec
@@ -117,8 +128,8 @@ def bench_one(model: str, cat: Path, args, work: Path) -> dict:
     counts = onnx_parameter_counts(bundle.onnx_path, fitted_buffers(bundle))
     training = bundle.meta["training"]
     return {
-        "model": model, "category": cat.name, "input_hw": [spec.height, spec.width],
-        "params": params_for(model, cat), "n_train": training["n_images"] + training.get("n_validation", 0),
+        "model": model, "category": cat.name, "variant": name, "input_hw": [spec.height, spec.width],
+        "params": params, "n_train": training["n_images"] + training.get("n_validation", 0),
         "max_train": args.max_train if data != cat else None, "train_s": training["seconds"],
         "trained_now": trained_now,
         **{k: metrics.get(k) for k in ("image_auroc", "pixel_auroc", "aupro", "f1_max")},
@@ -144,7 +155,7 @@ def _row(r: dict) -> str:
     g = r["gate"]
     pix = "n/a" if g["pixel_auroc_delta_pt"] is None else f"{g['pixel_auroc_delta_pt']:+.2f}"
     gate = f"{'pass' if g['passed'] else 'FAIL'} ({g['image_auroc_delta_pt']:+.2f} / {pix})"
-    notes = [f"{k}={v}" for k, v in r["params"].items()]
+    notes = [f"{k}={v}" for k, v in r["params"].items()]  # the variant's --set values are among them
     notes += [f"{r['max_train']} train images"] if r.get("max_train") else []
     note = f" ({', '.join(notes)})" if notes else ""
     return (f"| {r['model']} | {r['category']}{note} | {r['input_hw'][0]}x{r['input_hw'][1]} | "
@@ -206,8 +217,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=30, help="timed runs per precision")
     ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
     ap.add_argument("--cache", default=None, help="keep / reuse bundles in CACHE/<model>-<category>[-trainN]")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                    help="a model parameter for a variant row (e.g. size=M); models without it are unchanged")
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
     args = ap.parse_args()
+    args.overrides = parse_set(args.sets)
     models = args.models or unsupervised_models()
     rows = []
     t_all = time.perf_counter()
@@ -222,9 +236,9 @@ def main() -> None:
                       f"; row in {r['seconds']:.0f} s", flush=True)
                 if not args.no_docs:
                     save_json(RESULTS, {"machine": machine(), "args": vars(args),
-                                        "rows": merge_rows(RESULTS, rows, ("model", "category"))})
+                                        "rows": merge_rows(RESULTS, rows, KEY)})
     if not args.no_docs:
-        rows = merge_rows(RESULTS, rows, ("model", "category"))
+        rows = merge_rows(RESULTS, rows, KEY)
     md = markdown(sort_rows(rows))
     print(md)
     print(f"total {time.perf_counter() - t_all:.0f} s", flush=True)

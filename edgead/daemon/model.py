@@ -70,7 +70,7 @@ def load_model(cfg: StationConfig) -> LoadedModel:
         # refuses an engine compiled from another bundle (header model_hash != bundle_sha256)
         engine = open_backend(cfg.model.engine, BackendKind.TENSORRT, bundle=bundle)
     else:
-        engine = open_backend(bundle.root, cfg.model.backend, **options)
+        engine = open_backend(bundle, cfg.model.backend, **options)  # verified once, just above
     try:
         engine.warmup(cfg.model.warmup_runs)
         aligner, rois = None, []

@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import os
 from enum import Enum
 from pathlib import Path
 
@@ -37,11 +36,12 @@ def _open_trt(path: Path, spec: InputSpec | None, **kw) -> Backend:
 BACKENDS = {BackendKind.ONNXRUNTIME: _open_onnxrt, BackendKind.TENSORRT: _open_trt}
 
 
-def open_backend(path: str | os.PathLike, kind: BackendKind | str | None = None, **options) -> Backend:
+def open_backend(path, kind: BackendKind | str | None = None, **options) -> Backend:
     """Open an inference engine.
 
     Args:
-        path: a bundle directory or ``.edgead`` archive (uses its ``model.onnx``), an ``.onnx`` or an ``.engine``.
+        path: a bundle directory or ``.edgead`` archive (uses its ``model.onnx``), an already loaded
+            :class:`~edgead.bundle.Bundle` (its hashes are not checked again), an ``.onnx`` or an ``.engine``.
         kind: force a backend; default from the file type (``.engine`` -> TensorRT, else ONNX Runtime).
         **options: passed to the backend (e.g. ``intra_op_threads``, ``providers``).
 
@@ -51,13 +51,16 @@ def open_backend(path: str | os.PathLike, kind: BackendKind | str | None = None,
     Raises:
         EngineError: unknown kind or unloadable model; BundleError for a bad bundle.
     """
-    p = Path(path)
-    spec = None
-    if p.is_dir() or p.suffix == ".edgead":
-        from edgead.bundle import load_bundle
+    from edgead.bundle import Bundle, load_bundle
 
-        bundle = load_bundle(p)
-        p, spec = bundle.onnx_path, bundle.input_spec
+    spec = None
+    if isinstance(path, Bundle):
+        p, spec = path.onnx_path, path.input_spec
+    else:
+        p = Path(path)
+        if p.is_dir() or p.suffix == ".edgead":
+            bundle = load_bundle(p)
+            p, spec = bundle.onnx_path, bundle.input_spec
     if kind is None:
         kind = BackendKind.TENSORRT if p.suffix in (".engine", ".plan") else BackendKind.ONNXRUNTIME
     try:
