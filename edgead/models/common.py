@@ -6,7 +6,7 @@ flow.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -86,6 +86,25 @@ def channel_pool_matrix(in_dim: int, out_dim: int) -> torch.Tensor:
         end = -((-(j + 1) * in_dim) // out_dim)
         matrix[start:end, j] = 1.0 / (end - start)
     return matrix
+
+
+PAPER_FILTER_PX = 21
+"""DRAEM's mean filter of the anomaly map before its maximum is taken as the image score, at 256 px."""
+
+
+def filter_size(input_hw: Sequence[int]) -> int:
+    """The 21 px mean filter (:data:`PAPER_FILTER_PX`) scaled by ``min(H, W) / 256``, odd, at least 3."""
+    size = int(round(PAPER_FILTER_PX * min(input_hw) / 256.0))
+    return max(3, size | 1)
+
+
+def smoothed_max(amap: torch.Tensor, filter_px: int) -> torch.Tensor:
+    """``[N, H, W]`` map -> ``[N]``: the maximum of the map after a ``filter_px`` mean filter (same size).
+
+    One bright pixel does not decide it, a small defect of a few filter widths does, whatever the part's size.
+    """
+    smooth = F.avg_pool2d(amap.unsqueeze(1), filter_px, stride=1, padding=filter_px // 2)
+    return smooth.amax(dim=(1, 2, 3))
 
 
 def check_input_hw(input_hw: Any, min_side: int) -> tuple[int, int]:

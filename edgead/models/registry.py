@@ -149,12 +149,14 @@ MODELS: dict[str, ModelSpec] = {
             "up_channels": 16,
             "decoder_width": 64,
             "perceptual_layers": ["stem", "block1"],
+            "image_score": "map-max",
             "epochs": 10,
             "lr": 1e-3,
             "seed": 0,
         },
-        description="PIADE: SE backbone + pooling pyramid + capsule routing, reconstruction scored by MSE + "
-        "perceptual + 1-SSIM (Lite0 backbone, 10 epochs)",
+        description="PIADE: SE backbone + pooling pyramid + capsule routing, reconstruction residual MSE + "
+        "perceptual + 1-SSIM, image score its filtered map maximum (image_score: loss for the paper's; Lite0 "
+        "backbone, 10 epochs)",
     ),
     "ae-knn": ModelSpec(
         module_path="edgead.models.ae_knn.torch_model:AeKnn",

@@ -12,21 +12,11 @@ from typing import Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from edgead.errors import ConfigError
-from edgead.models.common import check_input_hw
+from edgead.models.common import check_input_hw, filter_size, smoothed_max
 from edgead.models.training import InputNorm, TrainedStateMixin
 from edgead.models.draem.networks import Discriminative, Reconstructive
-
-PAPER_FILTER_PX = 21  # the paper's mean filter of the map, at 256 px
-
-
-def filter_size(input_hw: Sequence[int]) -> int:
-    """The paper's 21 px mean filter scaled by ``min(H, W) / 256``, odd, at least 3."""
-    size = int(round(PAPER_FILTER_PX * min(input_hw) / 256.0))
-    return max(3, size | 1)
-
 
 class Draem(TrainedStateMixin, nn.Module):
     """DRAEM. ``forward(x) -> (raw_score [N], raw_map [N, H, W])`` on normalised ``[N, 3, H, W]`` input.
@@ -102,9 +92,8 @@ class Draem(TrainedStateMixin, nn.Module):
             ``(raw_score [N], raw_map [N, H, W])``: the max of the mean-filtered map, the anomaly probability.
         """
         _, logits = self.segment(x)
-        amap = torch.softmax(logits, dim=1)[:, 1:]
-        smooth = F.avg_pool2d(amap, self.filter_px, stride=1, padding=self.filter_px // 2)
-        return smooth.amax(dim=(1, 2, 3)), amap[:, 0]  # not squeeze(1): an If node in ONNX
+        amap = torch.softmax(logits, dim=1)[:, 1]
+        return smoothed_max(amap, self.filter_px), amap
 
     # -- serialisation --------------------------------------------------------------------------------------
 

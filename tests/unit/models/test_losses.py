@@ -1,4 +1,4 @@
-"""SSIM against scikit-image, and the perceptual loss/map consistency."""
+"""SSIM against scikit-image, the perceptual loss/map consistency, and the filtered map maximum."""
 from __future__ import annotations
 
 import numpy as np
@@ -45,3 +45,13 @@ def test_perceptual_map_mean_tracks_the_loss():
         assert float(perceptual_loss(backbone, x, x, ["stem"]).abs().max()) == 0.0
     assert amap.shape == (2, 32, 32)
     np.testing.assert_allclose(amap.mean(dim=(1, 2)).numpy(), loss.numpy(), rtol=0.1)
+
+
+def test_smoothed_max_needs_an_area_not_a_pixel():
+    from edgead.models.common import filter_size, smoothed_max
+
+    spot, block = torch.zeros(1, 32, 32), torch.zeros(1, 32, 32)
+    spot[0, 16, 16] = 9.0  # one bright pixel: diluted by the 3x3 mean
+    block[0, 10:13, 10:13] = 1.0  # a 3x3 defect: survives it
+    torch.testing.assert_close(smoothed_max(torch.cat([spot, block]), 3), torch.tensor([1.0, 1.0]))
+    assert filter_size((256, 256)) == 21 and filter_size((64, 64)) == 5

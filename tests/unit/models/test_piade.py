@@ -7,7 +7,9 @@ torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
 metrics = pytest.importorskip("sklearn.metrics", reason="needs scikit-learn")
 
 from edgead.errors import BundleError, ConfigError  # noqa: E402
+from edgead.models.common import smoothed_max  # noqa: E402
 from edgead.models.piade import Piade, fit  # noqa: E402
+from edgead.models.piade.torch_model import ImageScore  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +27,34 @@ def test_defects_score_higher_and_score_is_map_mean(fitted, small_set):
     assert bad_maps.shape == (8, *small_set["hw"])
     torch.testing.assert_close(bad, bad_maps.mean(dim=(1, 2)))
     assert metrics.roc_auc_score([0] * 8 + [1] * 8, torch.cat([good, bad]).numpy()) >= 0.85
+
+
+@pytest.fixture
+def map_max(fitted):
+    """The fitted model scoring by the filtered map maximum (the registry default), restored afterwards."""
+    fitted.image_score = ImageScore.MAP_MAX
+    yield fitted
+    fitted.image_score = ImageScore.LOSS
+
+
+def test_map_max_score_is_the_filtered_map_maximum(map_max, small_set):
+    with torch.no_grad():
+        good, _ = map_max(small_set["goods"])
+        bad, bad_maps = map_max(small_set["defects"])
+    assert map_max.filter_px == 5  # 21 px at 256 scaled to the 64 px test parts
+    torch.testing.assert_close(bad, smoothed_max(bad_maps, 5))
+    assert metrics.roc_auc_score([0] * 8 + [1] * 8, torch.cat([good, bad]).numpy()) >= 0.85
+
+
+def test_map_max_exports_with_parity(map_max, small_set, onnx_parity):
+    x = torch.cat([small_set["goods"][:2], small_set["defects"][:3]])
+    onnx_parity(map_max, x[:2], x, forbidden=())
+
+
+def test_image_score_is_recorded_and_checked(small_set):
+    assert Piade(small_set["hw"], feature_layer="block2", pretrained=False).export_params()["image_score"] == "loss"
+    with pytest.raises(ConfigError, match="image_score"):
+        Piade(small_set["hw"], feature_layer="block2", image_score="median", pretrained=False)
 
 
 def test_backbone_is_frozen_and_se_trained(fitted):
