@@ -73,18 +73,19 @@ def candidates(bundle, calib_dir: Path, work: Path, samples: np.ndarray):
     ``calib_dir``: a folder or ``.txt`` list of good images (INT8 calibration and threshold transfer)."""
     from edgead.calibration.dataset import load_calibration_set
     from edgead.calibration.quantize import CalibMethod
-    from edgead.convert.pipeline import _make, _transfer
+    from edgead.convert.pipeline import TransferSet, _make, _transfer
     from edgead.convert.recipes import CPU_RECIPES, make_recipe
     from edgead.convert.targets import Precision
 
     work.mkdir(parents=True, exist_ok=True)
     spec = bundle.input_spec
     calib = load_calibration_set(calib_dir, channels=spec.channels, resize_hw=(spec.height, spec.width))
+    tset = TransferSet(bundle, calib.images)
     out = {}
     for p in (Precision.FP32, Precision.FP16, Precision.INT8):
         path, details = _make(p, bundle, work, calib, CalibMethod.MINMAX)
         if p is not Precision.FP32:
-            details["threshold_transfer"] = _transfer(bundle, path, calib.images)
+            details["threshold_transfer"] = _transfer(tset, path)
         out[p.value] = (path, details)
     for recipe in CPU_RECIPES.values():
         t0 = time.perf_counter()
@@ -94,7 +95,7 @@ def candidates(bundle, calib_dir: Path, work: Path, samples: np.ndarray):
         path, details = got
         details["build_s"] = time.perf_counter() - t0
         if recipe.lossy:
-            details["threshold_transfer"] = _transfer(bundle, path, calib.images, recipe.transfer_model)
+            details["threshold_transfer"] = _transfer(tset, path, recipe.transfer_model)
         out[recipe.name] = (path, details)
     return out
 

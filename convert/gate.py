@@ -185,11 +185,13 @@ def measure_latency(backend: Backend, image: np.ndarray, runs: int = 30, warmup:
     return float(np.median(times)), float(np.percentile(times, 99))
 
 
-def run_gate(reference: Backend, candidate: Backend, check: CheckSet, *, artifact: Path | None = None,
+def run_gate(reference: Backend | Prediction, candidate: Backend, check: CheckSet, *, artifact: Path | None = None,
              tolerance_pt: float = DEFAULT_TOLERANCE_PT, pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT,
              latency_runs: int = 30) -> GateReport:
-    """Predict ``check`` with both backends, compare, and add size on disk and candidate latency (not enforced)."""
-    ref, cand = predict(reference, check.images), predict(candidate, check.images)
+    """Predict ``check`` with the candidate (and the reference, unless its :class:`Prediction` on ``check`` is given:
+    several candidates share one), compare, and add size on disk and candidate latency (not enforced)."""
+    ref = reference if isinstance(reference, Prediction) else predict(reference, check.images)
+    cand = predict(candidate, check.images)
     report = compare(check.labels, ref, cand, masks=check.masks, tolerance_pt=tolerance_pt,
                      pixel_tolerance_pt=pixel_tolerance_pt)
     if artifact is not None:

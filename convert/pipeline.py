@@ -17,7 +17,7 @@ import numpy as np
 from edgead.bundle import META, MANIFEST, ONNX, Bundle, load_bundle, write_bundle
 from edgead.calibration.quantize import CalibMethod
 from edgead.convert.gate import (DEFAULT_PIXEL_TOLERANCE_PT, DEFAULT_TOLERANCE_PT, enforce, load_check_set,
-                                 measure_latency, run_gate)
+                                 measure_latency, predict, run_gate)
 from edgead.convert.report import Candidate, ConversionReport
 from edgead.convert.recipes import CPU_RECIPES, make_recipe
 from edgead.convert.targets import Precision, Target, get_target
@@ -71,17 +71,31 @@ def _sample_images(transfer_images, check_set, n: int = 4):
     return None
 
 
-def _transfer(src: Bundle, path: Path, images, model=None) -> dict:
+class TransferSet:
+    """The good images of the threshold transfer and the FP32 graph's predictions on them, computed once (on first
+    use) for all the candidates of a conversion, not once per candidate."""
+
+    def __init__(self, src: Bundle, images: np.ndarray):
+        self.src, self.images, self._ref = src, images, None
+
+    def reference(self):
+        if self._ref is None:
+            with _open(self.src.onnx_path, self.src) as ref:
+                self._ref = predict(ref, self.images)
+        return self._ref
+
+
+def _transfer(tset: TransferSet, path: Path, model=None) -> dict:
     """Fit the candidate's raw scale to the FP32 one and rewrite its normalisation (see convert/transfer.py).
 
     ``model``: a :class:`~edgead.convert.transfer.TransferModel` (default: the offset model of reduced precision).
     """
-    from edgead.convert.gate import predict
     from edgead.convert.transfer import TransferModel, apply_to_graph, transfer_thresholds
 
-    with _open(src.onnx_path, src) as ref, _open(path, src) as cand:
-        sections, details = transfer_thresholds(src.meta, predict(ref, images), predict(cand, images),
-                                                model=model or TransferModel.OFFSET)
+    with _open(path, tset.src) as cand:
+        cand_pred = predict(cand, tset.images)
+    sections, details = transfer_thresholds(tset.src.meta, tset.reference(), cand_pred,
+                                            model=model or TransferModel.OFFSET)
     apply_to_graph(path, sections)
     return {**details, "sections": sections}
 
@@ -158,8 +172,12 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
     with tempfile.TemporaryDirectory(prefix="edgead-convert-") as tmp:
         work = Path(tmp)
         made, cands = {}, []
-        ref = _open(src.onnx_path, src) if check_set is not None else None
+        ref = None
+        if check_set is not None:  # the FP32 outputs on the check set, once for all candidates
+            with _open(src.onnx_path, src) as eng:
+                ref = predict(eng, check_set.images)
         transfer_images = _transfer_images(calib, calib_set, spec.channels, (spec.height, spec.width))
+        tset = TransferSet(src, transfer_images) if transfer_images is not None else None
         jobs = [(p.value, p, None) for p in wanted]
         if prec is Precision.AUTO and tgt.backend is BackendKind.ONNXRUNTIME:
             jobs += [(r.name, r.precision, r) for r in CPU_RECIPES.values() if r.precision in tgt.precisions]
@@ -173,8 +191,8 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
                     continue
                 path, details = got
             lossy = p is not Precision.FP32 or (recipe is not None and recipe.lossy)
-            if lossy and transfer_images is not None:
-                details["threshold_transfer"] = _transfer(src, path, transfer_images,
+            if lossy and tset is not None:
+                details["threshold_transfer"] = _transfer(tset, path,
                                                           recipe.transfer_model if recipe is not None else None)
             made[name] = (p, path, details)
             with _open(path, src) as eng:
@@ -183,14 +201,10 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
                                     pixel_tolerance_pt=pixel_tolerance_pt, latency_runs=latency_runs)
                     lat = (gate.latency_median_ms, gate.latency_p99_ms)
                 else:
-                    import numpy as np
-
                     gate = None
                     lat = measure_latency(eng, np.zeros((1, spec.height, spec.width, spec.channels), np.uint8),
                                           latency_runs) if latency_runs else (None, None)
             cands.append(Candidate(name, path.stat().st_size, lat[0], lat[1], gate, details))
-        if ref is not None:
-            ref.close()
         chosen = _choose(cands, prec, force, tgt)
         cprec, onnx_path, details = made[chosen.precision]
         files = {n: src.root / n for n in src.manifest["files"] if n not in (META, MANIFEST, ONNX)}
