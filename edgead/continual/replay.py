@@ -5,7 +5,8 @@ Selection policy:
 * **Budget.** A fixed total of ``budget`` replay images, split evenly across the tasks (``budget // T`` each, the
   remainder to the oldest tasks). Memory is therefore bounded whatever the number of tasks.
 * **Within a task**, a seeded uniform sample of the images the model was fitted on (seed ``seed + task index``).
-  Uniform sampling is unbiased and costs nothing; k-center on backbone features was not adopted (no measured gain).
+  Uniform sampling is unbiased and costs nothing. A diversity-seeking choice (k-center on backbone features) is a
+  possible refinement; it is neither implemented nor measured here.
 * **When a task arrives**, every old task shrinks to its new share by dropping seeded-random items of its sample.
 * **Validation images**, kept apart: up to ``val_per_task`` (default 8) held-out good images per task, never
   trained on, always kept (not counted in the budget). The threshold is recalibrated on them for every task.
