@@ -6,7 +6,8 @@ Usage:
                                     [--no-doc]
 
 For each model and category: trains a bundle (train/good), builds every candidate ``edgead convert --precision
-auto`` builds for x86-cpu (plain FP32 and INT8, and the CPU recipes of ``edgead.convert.recipes``) plus the FP16
+auto`` builds for x86-cpu (plain FP32, INT8 over the whole backbone and from stride 8 on, and the CPU recipes of
+``edgead.convert.recipes``) plus the FP16
 graph that the TensorRT targets compile (gated here like the others; its CPU time is for the record, x86-cpu does not
 offer FP16), transfers the thresholds (on at most ``--calib-max`` seeded good training images, also the INT8
 calibration set), runs the accuracy gate on the test split (resized to the model resolution only where sizes vary,
@@ -72,7 +73,7 @@ def candidates(bundle, calib_dir: Path, work: Path, samples: np.ndarray):
 
     ``calib_dir``: a folder or ``.txt`` list of good images (INT8 calibration and threshold transfer)."""
     from edgead.calibration.dataset import load_calibration_set
-    from edgead.calibration.quantize import CalibMethod
+    from edgead.calibration.quantize import CalibMethod, Int8Scope
     from edgead.convert.pipeline import TransferSet, _make, _transfer
     from edgead.convert.recipes import CPU_RECIPES, make_recipe
     from edgead.convert.targets import Precision
@@ -82,11 +83,13 @@ def candidates(bundle, calib_dir: Path, work: Path, samples: np.ndarray):
     calib = load_calibration_set(calib_dir, channels=spec.channels, resize_hw=(spec.height, spec.width))
     tset = TransferSet(bundle, calib.images)
     out = {}
-    for p in (Precision.FP32, Precision.FP16, Precision.INT8):
-        path, details = _make(p, bundle, work, calib, CalibMethod.MINMAX)
+    plain = [("fp32", Precision.FP32, Int8Scope.BACKBONE), ("fp16", Precision.FP16, Int8Scope.BACKBONE),
+             ("int8", Precision.INT8, Int8Scope.BACKBONE), ("int8+stride8", Precision.INT8, Int8Scope.STRIDE8)]
+    for name, p, scope in plain:
+        path, details = _make(p, bundle, work, calib, CalibMethod.MINMAX, scope)
         if p is not Precision.FP32:
             details["threshold_transfer"] = _transfer(tset, path)
-        out[p.value] = (path, details)
+        out[name] = (path, details)
     for recipe in CPU_RECIPES.values():
         t0 = time.perf_counter()
         got = make_recipe(recipe, bundle.onnx_path, work, samples, calib, CalibMethod.MINMAX)

@@ -118,6 +118,56 @@ def split_regions(model, scopes: Iterable[str] = BACKBONE_SCOPES) -> Regions:
                    kept=tuple(n.name for n in nodes if n.name not in backbone), rule=rule)
 
 
+def _spatial_height(model, name: str) -> int | None:
+    """The static height (dim 2) of a rank-4 tensor from the graph's shape information, or None."""
+    for vi in list(model.graph.value_info) + list(model.graph.output):
+        if vi.name == name:
+            dims = vi.type.tensor_type.shape.dim
+            if len(dims) == 4 and dims[2].HasField("dim_value"):
+                return int(dims[2].dim_value)
+            return None
+    return None
+
+
+def keep_high_resolution(model, regions: Regions, input_height: int, min_stride: int) -> Regions:
+    """Move the backbone's high-resolution head start to FP32: every backbone node before the first ``Conv`` whose
+    output is at ``1/min_stride`` of the model resolution or coarser (graph order, which ``torch.onnx.export``
+    writes in execution order).
+
+    The early layers see the raw texture at full resolution and feed the per-pixel maps; their INT8 error is what
+    moved the maps on low-contrast grey images (magnetic_tile, see :class:`edgead.calibration.quantize.Int8Scope`).
+
+    Args:
+        model: the graph with shape information (after ONNX Runtime's quantization pre-processing).
+        regions: the split of :func:`split_regions`.
+        input_height: the model resolution's height (the contract graph's ``edgead.input_height``).
+        min_stride: the first output stride that is lowered.
+
+    Returns:
+        The narrowed :class:`Regions` (rule ``<rule>+stride<min_stride>``).
+
+    Raises:
+        EngineError: if no backbone Conv with a known output shape reaches that stride.
+    """
+    limit = input_height // int(min_stride)
+    backbone = set(regions.backbone)
+    order = [n for n in model.graph.node if n.name in backbone]
+    cut = None
+    for i, node in enumerate(order):
+        if node.op_type == "Conv":
+            h = _spatial_height(model, node.output[0])
+            if h is not None and h <= limit:
+                cut = i
+                break
+    if cut is None:
+        raise EngineError(f"no backbone Conv at stride {min_stride} or coarser with a known output shape",
+                          hint="use the whole-backbone INT8 scope (--int8-scope backbone)")
+    early = {n.name for n in order[:cut]}
+    return Regions(backbone=tuple(n for n in regions.backbone if n not in early),
+                   kept=tuple(n.name for n in model.graph.node if n.name not in backbone or n.name in early),
+                   rule=f"{regions.rule}+stride{min_stride}")
+
+
 def check_contract(model, *, where: str) -> None:
     """Check the converted graph's I/O and normalisation initializers against the graph contract.
 

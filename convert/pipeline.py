@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from edgead.bundle import META, MANIFEST, ONNX, Bundle, load_bundle, write_bundle
-from edgead.calibration.quantize import CalibMethod
+from edgead.calibration.quantize import CalibMethod, Int8Scope
 from edgead.convert.gate import (DEFAULT_PIXEL_TOLERANCE_PT, DEFAULT_TOLERANCE_PT, enforce, load_check_set,
                                  measure_latency, predict, run_gate)
 from edgead.convert.report import Candidate, ConversionReport
 from edgead.convert.recipes import CPU_RECIPES, make_recipe
 from edgead.convert.targets import Precision, Target, get_target
-from edgead.errors import ConfigError, GateError
+from edgead.errors import ConfigError, EngineError, GateError
 from edgead.infer import BackendKind
 
 ENGINE = "model.engine"
@@ -29,9 +29,11 @@ ENGINE = "model.engine"
 REPORT_JSON, REPORT_MD = "conversion-report.json", "conversion-report.md"
 
 
-def _make(precision: Precision, bundle: Bundle, work: Path, calib, calib_method: CalibMethod) -> tuple[Path, dict]:
-    """Write the candidate graph for ``precision``; returns (path, details for edgead.yaml)."""
-    out = work / f"model.{precision.value}.onnx"
+def _make(precision: Precision, bundle: Bundle, work: Path, calib, calib_method: CalibMethod,
+          scope: Int8Scope = Int8Scope.BACKBONE) -> tuple[Path, dict]:
+    """Write the candidate graph for ``precision`` (INT8: over ``scope``); returns (path, details for edgead.yaml)."""
+    lowered = precision is Precision.INT8 and scope is not Int8Scope.BACKBONE
+    out = work / f"model.{precision.value}{'_' + scope.value if lowered else ''}.onnx"
     if precision is Precision.FP32:
         shutil.copyfile(bundle.onnx_path, out)
         return out, {}
@@ -42,10 +44,10 @@ def _make(precision: Precision, bundle: Bundle, work: Path, calib, calib_method:
         return out, {"rule": res.rule, "kept_fp32_nodes": len(res.kept), "lowered_nodes": len(res.lowered)}
     from edgead.calibration.quantize import quantize_int8
 
-    res = quantize_int8(bundle.onnx_path, out, calib, method=calib_method)
+    res = quantize_int8(bundle.onnx_path, out, calib, method=calib_method, scope=scope)
     return out, {"calibration": {"fingerprint": res.fingerprint, "method": res.method.value,
                                  "n_images": res.n_images, "source": str(calib.source)},
-                 "rule": res.rule, "excluded_nodes": list(res.excluded)}
+                 "int8_scope": res.scope.value, "rule": res.rule, "excluded_nodes": list(res.excluded)}
 
 
 def _transfer_images(calib, calib_set, channels: int, resize_hw: tuple[int, int]):
@@ -110,7 +112,8 @@ def _open(path: Path, bundle: Bundle):
 
 def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision: Precision | str, *,
             out: str | os.PathLike, calib: str | os.PathLike | None = None,
-            calib_method: CalibMethod | str = CalibMethod.MINMAX, check: str | os.PathLike | None = None,
+            calib_method: CalibMethod | str = CalibMethod.MINMAX, int8_scope: Int8Scope | str = Int8Scope.BACKBONE,
+            check: str | os.PathLike | None = None,
             tolerance_pt: float = DEFAULT_TOLERANCE_PT, pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT,
             force: bool = False, latency_runs: int = 20) -> ConversionReport:
     """Convert a bundle for a target and write the result as a bundle.
@@ -124,6 +127,8 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
         out: the output bundle directory.
         calib: folder (or ``.txt`` list) of good images; required for INT8.
         calib_method: ``minmax`` | ``entropy`` | ``percentile``.
+        int8_scope: ``backbone`` | ``stride8`` (:class:`~edgead.calibration.quantize.Int8Scope`). ``auto`` with the
+            default ``backbone`` also tries ``stride8`` as the candidate ``int8+stride8``.
         check: MVTec-layout folder with a labelled test split: the accuracy gate runs when given.
         tolerance_pt: largest image-AUROC drop (points).
         pixel_tolerance_pt: largest pixel-AUROC drop (points).
@@ -178,15 +183,26 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
                 ref = predict(eng, check_set.images)
         transfer_images = _transfer_images(calib, calib_set, spec.channels, (spec.height, spec.width))
         tset = TransferSet(src, transfer_images) if transfer_images is not None else None
-        jobs = [(p.value, p, None) for p in wanted]
+        scope = Int8Scope(int8_scope)
+        # (name, precision, CPU recipe, INT8 scope, optional: skipped where it does not apply to the graph)
+        jobs = [(p.value, p, None, scope, False) for p in wanted]
+        if prec is Precision.AUTO and Precision.INT8 in wanted and scope is Int8Scope.BACKBONE:
+            jobs.append((f"int8+{Int8Scope.STRIDE8.value}", Precision.INT8, None, Int8Scope.STRIDE8, True))
         if prec is Precision.AUTO and tgt.backend is BackendKind.ONNXRUNTIME:
-            jobs += [(r.name, r.precision, r) for r in CPU_RECIPES.values() if r.precision in tgt.precisions]
+            jobs += [(r.name, r.precision, r, scope, False) for r in CPU_RECIPES.values()
+                     if r.precision in tgt.precisions]
         samples = _sample_images(transfer_images, check_set)
-        for name, p, recipe in jobs:
+        for name, p, recipe, p_scope, optional in jobs:
             if recipe is None:
-                path, details = _make(p, src, work, calib_set, CalibMethod(calib_method))
+                try:
+                    path, details = _make(p, src, work, calib_set, CalibMethod(calib_method), p_scope)
+                except EngineError:
+                    if optional:  # e.g. no stride-8 layer for int8+stride8
+                        continue
+                    raise
             else:
-                got = make_recipe(recipe, src.onnx_path, work, samples, calib_set, CalibMethod(calib_method))
+                got = make_recipe(recipe, src.onnx_path, work, samples, calib_set, CalibMethod(calib_method),
+                                  p_scope)
                 if got is None:
                     continue
                 path, details = got

@@ -58,8 +58,8 @@ CPU_RECIPES = {r.name: r for r in (
 """Recipe name -> :class:`Recipe`, in the order they are tried."""
 
 
-def make_recipe(recipe: Recipe, onnx_path: Path, work: Path, images: np.ndarray, calib=None, calib_method=None
-                ) -> tuple[Path, dict] | None:
+def make_recipe(recipe: Recipe, onnx_path: Path, work: Path, images: np.ndarray, calib=None, calib_method=None,
+                int8_scope=None) -> tuple[Path, dict] | None:
     """Write the candidate graph of ``recipe``; None when it does not apply to this graph (e.g. no kNN head).
 
     Args:
@@ -69,6 +69,7 @@ def make_recipe(recipe: Recipe, onnx_path: Path, work: Path, images: np.ndarray,
         images: a few ``[N, H, W, C]`` uint8 good images (probing and verification of the rewrites).
         calib: the calibration set (INT8 recipes).
         calib_method: its method.
+        int8_scope: the INT8 recipes' :class:`~edgead.calibration.quantize.Int8Scope` (default: whole backbone).
 
     Returns:
         (graph path, details for ``conversion:``) or None.
@@ -89,10 +90,10 @@ def make_recipe(recipe: Recipe, onnx_path: Path, work: Path, images: np.ndarray,
     if not res.applied:
         return None
     if recipe.precision is Precision.INT8:
-        from edgead.calibration.quantize import quantize_int8
+        from edgead.calibration.quantize import Int8Scope, quantize_int8
 
-        q = quantize_int8(opt_path, out, calib, method=calib_method)
+        q = quantize_int8(opt_path, out, calib, method=calib_method, scope=int8_scope or Int8Scope.BACKBONE)
         details.update({"calibration": {"fingerprint": q.fingerprint, "method": q.method.value,
                                         "n_images": q.n_images, "source": str(calib.source)},
-                        "rule": q.rule, "excluded_nodes": list(q.excluded)})
+                        "int8_scope": q.scope.value, "rule": q.rule, "excluded_nodes": list(q.excluded)})
     return out, details

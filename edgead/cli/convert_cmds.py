@@ -14,6 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8", "auto"])
     p.add_argument("--calib", default=None, help="folder or .txt list of good images (INT8)")
     p.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"])
+    p.add_argument("--int8-scope", default="backbone", choices=["backbone", "stride8"],
+                   help="INT8 over the whole backbone, or from stride 8 on (high-resolution layers stay FP32); "
+                        "auto tries both")
     p.add_argument("--out", required=True, help="the converted bundle directory")
     p.add_argument("--check", default=None, help="labelled MVTec-layout folder for the accuracy gate")
     p.add_argument("--tolerance-pt", type=float, default=0.5, help="largest image-AUROC drop in points")
@@ -36,7 +39,7 @@ def cmd_convert(args) -> int:
     from edgead.convert.pipeline import convert
 
     report = convert(args.bundle, args.target, args.precision, out=args.out, calib=args.calib,
-                     calib_method=args.calib_method, check=args.check, tolerance_pt=args.tolerance_pt,
+                     calib_method=args.calib_method, int8_scope=args.int8_scope, check=args.check, tolerance_pt=args.tolerance_pt,
                      pixel_tolerance_pt=args.pixel_tolerance_pt, force=args.force, latency_runs=args.latency_runs)
     print(report.to_markdown())
     return ExitStatus.OK

@@ -7,9 +7,9 @@ import onnxruntime as ort
 import pytest
 
 from edgead.calibration.dataset import load_calibration_set
-from edgead.calibration.quantize import CalibMethod, quantize_int8
-from edgead.convert.graph import NORM_INITIALIZERS
-from edgead.errors import CalibrationError
+from edgead.calibration.quantize import CalibMethod, Int8Scope, quantize_int8
+from edgead.convert.graph import NORM_INITIALIZERS, keep_high_resolution, split_regions
+from edgead.errors import CalibrationError, EngineError
 
 _spec = importlib.util.spec_from_file_location(
     "contract_model", Path(__file__).parents[1] / "convert" / "contract_model.py")
@@ -56,3 +56,55 @@ def test_unknown_method(setup, tmp_path):
     src, calib = setup
     with pytest.raises(CalibrationError, match="unknown calibration method"):
         quantize_int8(src, tmp_path / "m8.onnx", calib, method="kl")
+
+
+def _dq_fed_convs(model) -> set[str]:
+    dq_out = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    return {n.name for n in model.graph.node if n.op_type == "Conv" and n.input[0] in dq_out}
+
+
+def test_unknown_scope(setup, tmp_path):
+    src, calib = setup
+    with pytest.raises(CalibrationError, match="unknown INT8 scope"):
+        quantize_int8(src, tmp_path / "m8.onnx", calib, scope="stride3")
+
+
+def test_stride8_scope_needs_a_stride8_layer(setup, tmp_path):
+    """The tiny backbone stops at stride 2: the error says so and names the other scope."""
+    src, calib = setup
+    with pytest.raises(EngineError, match="stride 8") as err:
+        quantize_int8(src, tmp_path / "m8.onnx", calib, scope=Int8Scope.STRIDE8)
+    assert "--int8-scope backbone" in err.value.hint
+
+
+def test_keep_high_resolution_cuts_at_the_stride(setup, tmp_path):
+    """On the tiny backbone (conv s1, conv s2, conv s1) at stride 2: the first conv, its BN and ReLU stay FP32."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    src, _ = setup
+    pre = tmp_path / "pre.onnx"
+    quant_pre_process(str(src), str(pre), skip_optimization=True)
+    model = onnx.load(str(pre))
+    regions = split_regions(model)
+    narrowed = keep_high_resolution(model, regions, cm.HW[0], 2)
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv" and n.name in regions.backbone]
+    assert len(convs) == 3
+    assert convs[0] not in narrowed.backbone and convs[0] in narrowed.kept
+    assert set(convs[1:]) <= set(narrowed.backbone)
+    assert set(narrowed.backbone) < set(regions.backbone) and narrowed.rule == f"{regions.rule}+stride2"
+
+
+def test_stride8_scope_on_the_real_backbone(padim_bundle, small_station, tmp_path):
+    """EfficientNet-Lite0 in a PaDiM bundle: stem, blocks.0 and blocks.1 (strides 2-4) stay FP32, blocks.2 on
+    (stride 8) get Q/DQ; the whole-backbone scope quantizes the stem too."""
+    spec = padim_bundle.bundle.input_spec
+    calib = load_calibration_set(small_station.aligned / "train" / "good", channels=spec.channels,
+                                 resize_hw=(spec.height, spec.width))
+    src = padim_bundle.bundle.onnx_path
+    full = _dq_fed_convs(onnx.load(str(quantize_int8(src, tmp_path / "full.onnx", calib).path)))
+    res = quantize_int8(src, tmp_path / "s8.onnx", calib, scope="stride8")
+    s8 = _dq_fed_convs(onnx.load(str(res.path)))
+    assert res.scope is Int8Scope.STRIDE8 and res.rule.endswith("+stride8")
+    assert any("/stem/" in n for n in full) and not any(("/stem/" in n or "/blocks.0/" in n or "/blocks.1/" in n)
+                                                         for n in s8)
+    assert any("/blocks.2/" in n for n in s8) and s8 < full

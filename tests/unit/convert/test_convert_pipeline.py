@@ -82,3 +82,15 @@ def test_int8_with_too_small_calibration_set(bundle_dir, calib_dir, tmp_path):
         shutil.copy(p, small / p.name)
     with pytest.raises(CalibrationError, match="small"):
         convert(bundle_dir, "x86-cpu", "int8", out=tmp_path / "o", calib=small, latency_runs=0)
+
+
+def test_int8_scope_stride8_on_a_real_bundle(padim_bundle, small_station, tmp_path):
+    """``--int8-scope stride8`` on EfficientNet-Lite0 (PaDiM): recorded in the bundle, the stem stays FP32, and the
+    gate against the FP32 bundle runs on the labelled station."""
+    rep = convert(padim_bundle.bundle.root, "x86-cpu", "int8", out=tmp_path / "s8",
+                  calib=small_station.aligned / "train" / "good", int8_scope="stride8",
+                  check=small_station.aligned, force=True, latency_runs=0)
+    meta = load_bundle(tmp_path / "s8").meta["conversion"]
+    assert rep.chosen == "int8" and meta["int8_scope"] == "stride8" and meta["rule"].endswith("+stride8")
+    assert any("/stem/" in n for n in meta["excluded_nodes"])
+    assert rep.candidates[0].gate is not None
