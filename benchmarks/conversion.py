@@ -13,7 +13,8 @@ offer FP16), transfers the thresholds (on at most ``--calib-max`` seeded good tr
 calibration set), runs the accuracy gate on the test split (resized to the model resolution only where sizes vary,
 as in magnetic_tile; ``--max-test`` caps it, with
 a seeded stratified subset), then times every candidate **interleaved in this process** (rounds over all
-candidates, so machine load hits all alike) and reports the median / p99 latency and the speed-up against the plain
+candidates, so machine load hits all alike; ONNX Runtime's CPU memory arena off for every candidate, since all of
+them are open at once) and reports the median / p99 latency and the speed-up against the plain
 FP32 export. ``auto`` keeps the fastest candidate that passes the gate. Results: benchmarks/results/conversion.json
 and the ``conversion`` section of docs/benchmarks.md.
 """
@@ -137,7 +138,8 @@ def bench_one(model: str, cat: Path, args, tmp: Path) -> dict:
     cands = candidates(bundle, calibration_list(cat, args.calib_max, work), work, good)
     backends = {}
     for name, (path, _) in cands.items():
-        backends[name] = OnnxRuntimeBackend(path, providers=["CPUExecutionProvider"], intra_op_threads=args.threads)
+        backends[name] = OnnxRuntimeBackend(path, providers=["CPUExecutionProvider"], intra_op_threads=args.threads,
+                                            memory_arena=False)  # 9 sessions of a 48k-row bank: 23 GB with arenas
         backends[name].set_model_resolution(spec.height, spec.width)
     ref = predict(backends["fp32"], check.images)
     rows = {}
@@ -174,7 +176,8 @@ def _setup(r: dict) -> str:
 def markdown(results: list[dict]) -> str:
     lines = [f"Conversion candidates for x86-cpu vs the plain FP32 export, measured on {machine()}, ONNX Runtime "
              f"intra-op threads {results[0]['threads'] if results else '?'}, latencies interleaved in one process "
-             "(ratios are the comparable figure: the machine is shared). `auto` keeps the fastest that passes "
+             "(ratios are the comparable figure: the machine is shared; ONNX Runtime's CPU memory arena off for all "
+             "candidates of a row, which are open at once). `auto` keeps the fastest that passes "
              "the gate (image AUROC drop <= 0.5 pt, pixel <= 1 pt, agreement >= 90 %, no new accepts). fp16 is "
              "the graph the TensorRT targets compile, gated here on ONNX Runtime; its CPU time is for the record "
              "(x86-cpu does not offer FP16). Thresholds of the lossy candidates are transferred on the "

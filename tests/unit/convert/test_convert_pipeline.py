@@ -94,3 +94,13 @@ def test_int8_scope_stride8_on_a_real_bundle(padim_bundle, small_station, tmp_pa
     assert rep.chosen == "int8" and meta["int8_scope"] == "stride8" and meta["rule"].endswith("+stride8")
     assert any("/stem/" in n for n in meta["excluded_nodes"])
     assert rep.candidates[0].gate is not None
+
+
+def test_backend_without_memory_arena_gives_the_same_outputs(bundle_dir):
+    """``memory_arena=False`` (tools holding many sessions at once) changes memory use, never the outputs."""
+    img = np.random.default_rng(0).integers(0, 255, (2, 40, 40, 3), dtype=np.uint8)
+    with OnnxRuntimeBackend(bundle_dir / "model.onnx") as a, \
+            OnnxRuntimeBackend(bundle_dir / "model.onnx", memory_arena=False) as b:
+        pa, pb = a.infer(img), b.infer(img)
+    np.testing.assert_array_equal(pa.raw_score, pb.raw_score)
+    np.testing.assert_array_equal(pa.raw_map, pb.raw_map)
