@@ -130,7 +130,7 @@ def _spatial_height(model, name: str) -> int | None:
 
 
 def keep_high_resolution(model, regions: Regions, input_height: int, min_stride: int) -> Regions:
-    """Move the backbone's high-resolution head start to FP32: every backbone node before the first ``Conv`` whose
+    """Keep the backbone's high-resolution start in FP32: every backbone node before the first ``Conv`` whose
     output is at ``1/min_stride`` of the model resolution or coarser (graph order, which ``torch.onnx.export``
     writes in execution order).
 
