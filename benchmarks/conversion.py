@@ -75,32 +75,25 @@ def candidates(bundle, calib_dir: Path, work: Path, samples: np.ndarray):
     ``calib_dir``: a folder or ``.txt`` list of good images (INT8 calibration and threshold transfer)."""
     from edgead.calibration.dataset import load_calibration_set
     from edgead.calibration.quantize import CalibMethod, Int8Scope
-    from edgead.convert.pipeline import TransferSet, _make, _transfer
-    from edgead.convert.recipes import CPU_RECIPES, make_recipe
-    from edgead.convert.targets import Precision
+    from edgead.convert.pipeline import TransferSet, build_candidate, candidate_jobs
+    from edgead.convert.targets import Precision, get_target
 
     work.mkdir(parents=True, exist_ok=True)
     spec = bundle.input_spec
     calib = load_calibration_set(calib_dir, channels=spec.channels, resize_hw=(spec.height, spec.width))
     tset = TransferSet(bundle, calib.images)
+    jobs = candidate_jobs((Precision.FP32, Precision.FP16, Precision.INT8), Int8Scope.BACKBONE, auto=True,
+                          recipe_precisions=get_target("x86-cpu").precisions)
     out = {}
-    plain = [("fp32", Precision.FP32, Int8Scope.BACKBONE), ("fp16", Precision.FP16, Int8Scope.BACKBONE),
-             ("int8", Precision.INT8, Int8Scope.BACKBONE), ("int8+stride8", Precision.INT8, Int8Scope.STRIDE8)]
-    for name, p, scope in plain:
-        path, details = _make(p, bundle, work, calib, CalibMethod.MINMAX, scope)
-        if p is not Precision.FP32:
-            details["threshold_transfer"] = _transfer(tset, path)
-        out[name] = (path, details)
-    for recipe in CPU_RECIPES.values():
+    for job in jobs:
         t0 = time.perf_counter()
-        got = make_recipe(recipe, bundle.onnx_path, work, samples, calib, CalibMethod.MINMAX)
+        got = build_candidate(job, bundle, work, calib, CalibMethod.MINMAX, samples, tset)
         if got is None:
             continue
         path, details = got
-        details["build_s"] = time.perf_counter() - t0
-        if recipe.lossy:
-            details["threshold_transfer"] = _transfer(tset, path, recipe.transfer_model)
-        out[recipe.name] = (path, details)
+        if job.recipe is not None:
+            details["build_s"] = time.perf_counter() - t0
+        out[job.name] = (path, details)
     return out
 
 
@@ -130,12 +123,12 @@ def bench_one(model: str, cat: Path, args, tmp: Path) -> dict:
         train(cat, bdir, TrainConfig(model=model, evaluate=False), progress=False)
     bundle = load_bundle(bdir)
     spec = bundle.input_spec
-    n_train = sum(1 for p in (cat / "train" / "good").iterdir() if p.is_file())
     check = check_set(cat, spec, args.max_test)
     good = check.images[check.labels == 0][:4]
     work = tmp / f"work-{model}-{cat.name}"
     work.mkdir(parents=True, exist_ok=True)
-    cands = candidates(bundle, calibration_list(cat, args.calib_max, work), work, good)
+    calib_list = calibration_list(cat, args.calib_max, work)
+    cands = candidates(bundle, calib_list, work, good)
     backends = {}
     for name, (path, _) in cands.items():
         backends[name] = OnnxRuntimeBackend(path, providers=["CPUExecutionProvider"], intra_op_threads=args.threads,
@@ -162,7 +155,7 @@ def bench_one(model: str, cat: Path, args, tmp: Path) -> dict:
     chosen = min(passing, key=lambda n: rows[n]["latency_median_ms"])
     return {"model": model, "category": cat.name, "input_hw": [spec.height, spec.width],
             "bank_rows": bundle.meta["model"]["params"].get("bank_size"), "n_test": int(len(check.labels)),
-            "n_calib": int(min(args.calib_max or 10**9, n_train)), "params": bundle.meta["model"]["params"],
+            "n_calib": len(calib_list.read_text().splitlines()), "params": bundle.meta["model"]["params"],
             "threads": args.threads, "runs": args.runs, "candidates": rows, "auto_choice": chosen,
             "auto_speedup": rows[chosen]["speedup"], "seconds": time.perf_counter() - t0}
 

@@ -7,6 +7,7 @@ fp32|fp16|int8|auto [--calib DIR] [--calib-method M] --out OUT [--check DIR] [--
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 import os
 import shutil
 import tempfile
@@ -19,7 +20,7 @@ from edgead.calibration.quantize import CalibMethod, Int8Scope
 from edgead.convert.gate import (DEFAULT_PIXEL_TOLERANCE_PT, DEFAULT_TOLERANCE_PT, enforce, load_check_set,
                                  measure_latency, predict, run_gate)
 from edgead.convert.report import Candidate, ConversionReport
-from edgead.convert.recipes import CPU_RECIPES, make_recipe
+from edgead.convert.recipes import CPU_RECIPES, Recipe, make_recipe
 from edgead.convert.targets import Precision, Target, get_target
 from edgead.errors import ConfigError, EngineError, GateError
 from edgead.infer import BackendKind
@@ -100,6 +101,58 @@ def _transfer(tset: TransferSet, path: Path, model=None) -> dict:
                                             model=model or TransferModel.OFFSET)
     apply_to_graph(path, sections)
     return {**details, "sections": sections}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One candidate of a conversion.
+
+    Attributes:
+        name: its name in the report (``int8``, ``int8+stride8``, ``fp32+opt+bank25``).
+        precision: numeric precision of the result.
+        recipe: the CPU recipe (None: the plain precision).
+        scope: the INT8 scope.
+        optional: skipped where it does not apply to the graph (e.g. no stride-8 layer for ``int8+stride8``).
+    """
+
+    name: str
+    precision: Precision
+    recipe: Recipe | None = None
+    scope: Int8Scope = Int8Scope.BACKBONE
+    optional: bool = False
+
+
+def candidate_jobs(precisions, scope: Int8Scope, *, auto: bool, recipe_precisions=()) -> list[Job]:
+    """The candidates to build: one per precision; with ``auto`` also INT8 from stride 8 on (when ``scope`` is the
+    whole backbone) and the CPU recipes whose precision is in ``recipe_precisions``."""
+    jobs = [Job(p.value, p, scope=scope) for p in precisions]
+    if auto and Precision.INT8 in precisions and scope is Int8Scope.BACKBONE:
+        jobs.append(Job(f"int8+{Int8Scope.STRIDE8.value}", Precision.INT8, scope=Int8Scope.STRIDE8, optional=True))
+    if auto:
+        jobs += [Job(r.name, r.precision, r, scope) for r in CPU_RECIPES.values() if r.precision in recipe_precisions]
+    return jobs
+
+
+def build_candidate(job: Job, src: Bundle, work: Path, calib_set, calib_method: CalibMethod, samples,
+                    tset: "TransferSet | None") -> tuple[Path, dict] | None:
+    """Write ``job``'s graph and transfer the thresholds to it when it is lossy; None when it does not apply."""
+    if job.recipe is None:
+        try:
+            path, details = _make(job.precision, src, work, calib_set, calib_method, job.scope)
+        except EngineError:
+            if job.optional:
+                return None
+            raise
+    else:
+        got = make_recipe(job.recipe, src.onnx_path, work, samples, calib_set, calib_method, job.scope)
+        if got is None:
+            return None
+        path, details = got
+    lossy = job.precision is not Precision.FP32 or (job.recipe is not None and job.recipe.lossy)
+    if lossy and tset is not None:
+        details["threshold_transfer"] = _transfer(tset, path,
+                                                  job.recipe.transfer_model if job.recipe is not None else None)
+    return path, details
 
 
 def _open(path: Path, bundle: Bundle):
@@ -183,34 +236,17 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
                 ref = predict(eng, check_set.images)
         transfer_images = _transfer_images(calib, calib_set, spec.channels, (spec.height, spec.width))
         tset = TransferSet(src, transfer_images) if transfer_images is not None else None
-        scope = Int8Scope(int8_scope)
-        # (name, precision, CPU recipe, INT8 scope, optional: skipped where it does not apply to the graph)
-        jobs = [(p.value, p, None, scope, False) for p in wanted]
-        if prec is Precision.AUTO and Precision.INT8 in wanted and scope is Int8Scope.BACKBONE:
-            jobs.append((f"int8+{Int8Scope.STRIDE8.value}", Precision.INT8, None, Int8Scope.STRIDE8, True))
-        if prec is Precision.AUTO and tgt.backend is BackendKind.ONNXRUNTIME:
-            jobs += [(r.name, r.precision, r, scope, False) for r in CPU_RECIPES.values()
-                     if r.precision in tgt.precisions]
+        auto = prec is Precision.AUTO
+        jobs = candidate_jobs(wanted, Int8Scope(int8_scope), auto=auto,
+                              recipe_precisions=tgt.precisions if auto and tgt.backend is BackendKind.ONNXRUNTIME
+                              else ())
         samples = _sample_images(transfer_images, check_set)
-        for name, p, recipe, p_scope, optional in jobs:
-            if recipe is None:
-                try:
-                    path, details = _make(p, src, work, calib_set, CalibMethod(calib_method), p_scope)
-                except EngineError:
-                    if optional:  # e.g. no stride-8 layer for int8+stride8
-                        continue
-                    raise
-            else:
-                got = make_recipe(recipe, src.onnx_path, work, samples, calib_set, CalibMethod(calib_method),
-                                  p_scope)
-                if got is None:
-                    continue
-                path, details = got
-            lossy = p is not Precision.FP32 or (recipe is not None and recipe.lossy)
-            if lossy and tset is not None:
-                details["threshold_transfer"] = _transfer(tset, path,
-                                                          recipe.transfer_model if recipe is not None else None)
-            made[name] = (p, path, details)
+        for job in jobs:
+            got = build_candidate(job, src, work, calib_set, CalibMethod(calib_method), samples, tset)
+            if got is None:
+                continue
+            path, details = got
+            made[job.name] = (job.precision, path, details)
             with _open(path, src) as eng:
                 if check_set is not None:
                     gate = run_gate(ref, eng, check_set, artifact=path, tolerance_pt=tolerance_pt,
@@ -220,7 +256,7 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
                     gate = None
                     lat = measure_latency(eng, np.zeros((1, spec.height, spec.width, spec.channels), np.uint8),
                                           latency_runs) if latency_runs else (None, None)
-            cands.append(Candidate(name, path.stat().st_size, lat[0], lat[1], gate, details))
+            cands.append(Candidate(job.name, path.stat().st_size, lat[0], lat[1], gate, details))
         chosen = _choose(cands, prec, force, tgt)
         cprec, onnx_path, details = made[chosen.precision]
         files = {n: src.root / n for n in src.manifest["files"] if n not in (META, MANIFEST, ONNX)}
