@@ -122,3 +122,10 @@ def calibration_list(data: Path, max_n: int, work: Path, seed: int = 0) -> Path:
     out = work / f"calib-{data.name}.txt"
     out.write_text("".join(f"{p.resolve()}\n" for p in good))
     return out
+
+
+def model_overrides(model: str, overrides: dict) -> dict:
+    """The ``--set KEY=VALUE`` overrides that ``model`` has as parameters (the others leave it at its defaults)."""
+    from edgead.models.registry import get_spec
+
+    return {k: v for k, v in overrides.items() if k in get_spec(model).defaults}

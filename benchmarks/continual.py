@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, categories, machine, merge_rows, save_json, update_section  # noqa: E402
+from common import ROOT, categories, machine, merge_rows, model_overrides, save_json, update_section  # noqa: E402
+
+from edgead.config.loader import parse_set  # noqa: E402
 
 from edgead.continual.context import UpdateOptions  # noqa: E402
 from edgead.continual.matrix import TaskMatrix, evaluate_tasks  # noqa: E402
@@ -45,11 +47,9 @@ OVERRIDES: dict = {}  # --set KEY=VALUE, applied to the models that have that pa
 
 
 def _params(model: str, task: Path) -> dict:
-    from edgead.models.registry import get_spec
-
     n_train = sum(1 for _ in (task / "train" / "good").iterdir())
     params = {"coreset_ratio": 0.01} if model == "patchcore" and n_train > LARGE_TRAIN else {}
-    return {**params, **{k: v for k, v in OVERRIDES.items() if k in get_spec(model).defaults}}
+    return {**params, **model_overrides(model, OVERRIDES)}
 
 
 def _bytes(root: Path) -> int:
@@ -150,9 +150,7 @@ def main() -> None:
                     help="model parameter for the models that have it, e.g. steps=50 (stated in the docs)")
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
     args = ap.parse_args()
-    from edgead.cli.model_cmds import _overrides
-
-    OVERRIDES.update(_overrides(args.set))
+    OVERRIDES.update(parse_set(args.set))
     tasks = [p for p in categories(args.categories) if p.name.startswith(PIPED)]
     if not tasks:
         raise SystemExit("no piped_* category selected")

@@ -40,8 +40,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import params_for  # noqa: E402
-from common import (ROOT, calibration_list, categories, machine, merge_rows, onnx_parameter_counts,  # noqa: E402
-                    save_json, subset_category, update_section)
+from common import (ROOT, calibration_list, categories, machine, merge_rows, model_overrides,  # noqa: E402
+                    onnx_parameter_counts, save_json, subset_category, update_section)
 from conversion import DEFAULT_CATEGORIES, check_set, interleaved_latency  # noqa: E402
 
 from edgead.config.loader import parse_set  # noqa: E402
@@ -67,13 +67,6 @@ def fitted_buffers(bundle) -> dict[str, np.ndarray]:
     state = dict(np.load(bundle.state_path, allow_pickle=False))
     model = from_state(bundle.model_type, bundle.meta["model"]["params"], state)
     return {n: b.detach().cpu().numpy() for n, b in model.named_buffers() if n.rsplit(".", 1)[-1] not in BN_STATS}
-
-
-def variant(model: str, overrides: dict) -> dict:
-    """The ``--set`` overrides that ``model`` has as parameters (the others leave it at its defaults)."""
-    from edgead.models.registry import get_spec
-
-    return {k: v for k, v in overrides.items() if k in get_spec(model).defaults}
 
 
 def variant_name(params: dict) -> str | None:
@@ -110,7 +103,7 @@ def bench_one(model: str, cat: Path, args, work: Path) -> dict:
 
     t0 = time.perf_counter()
     data = subset_category(cat, args.max_train, work)
-    chosen = variant(model, args.overrides)
+    chosen = model_overrides(model, args.overrides)
     name = variant_name(chosen)
     key = f"{model}-{cat.name}" + (f"-train{args.max_train}" if data != cat else "") + (f"-{name}" if name else "")
     store = Path(args.cache) if args.cache else work
