@@ -74,7 +74,7 @@ def candidates(bundle, calib_dir: Path, work: Path, samples: np.ndarray):
 
     ``calib_dir``: a folder or ``.txt`` list of good images (INT8 calibration and threshold transfer)."""
     from edgead.calibration.dataset import load_calibration_set
-    from edgead.calibration.quantize import CalibMethod, Int8Scope
+    from edgead.calibration.quantize import Int8Scope, Int8Settings
     from edgead.convert.pipeline import TransferSet, build_candidate, candidate_jobs
     from edgead.convert.targets import Precision, get_target
 
@@ -87,7 +87,7 @@ def candidates(bundle, calib_dir: Path, work: Path, samples: np.ndarray):
     out = {}
     for job in jobs:
         t0 = time.perf_counter()
-        got = build_candidate(job, bundle, work, calib, CalibMethod.MINMAX, samples, tset)
+        got = build_candidate(job, bundle, work, calib, Int8Settings(), samples, tset)
         if got is None:
             continue
         path, details = got

@@ -24,6 +24,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Iterable
 
+from edgead.calibration.correction import Correction, Int8Correction, correct_feature_bias
 from edgead.calibration.dataset import CalibrationSet
 from edgead.convert.graph import BACKBONE_SCOPES, check_contract, keep_high_resolution, split_regions
 from edgead.errors import CalibrationError, EngineError, lazy_import
@@ -61,6 +62,39 @@ INT8_SCOPES = {Int8Scope.BACKBONE: None, Int8Scope.STRIDE8: 8}
 
 
 @dataclass(frozen=True)
+class Int8Settings:
+    """How INT8 candidates are made (one value for all the INT8 candidates of a conversion).
+
+    Attributes:
+        method: how activation ranges are chosen.
+        correction: what is done to the Q/DQ graph afterwards (:mod:`edgead.calibration.correction`).
+    """
+
+    method: CalibMethod = CalibMethod.MINMAX
+    correction: Int8Correction = Int8Correction.FEATURE_MEAN
+
+    @classmethod
+    def parse(cls, method: "CalibMethod | str" = CalibMethod.MINMAX,
+              correction: "Int8Correction | str" = Int8Correction.FEATURE_MEAN) -> "Int8Settings":
+        """From names, with the error that lists the valid ones.
+
+        Raises:
+            CalibrationError: an unknown method or correction.
+        """
+        try:
+            method = CalibMethod(method)
+        except ValueError:
+            raise CalibrationError(f"unknown calibration method {method!r}",
+                                   hint=f"use one of {[m.value for m in CalibMethod]}") from None
+        try:
+            correction = Int8Correction(correction)
+        except ValueError:
+            raise CalibrationError(f"unknown INT8 correction {correction!r}",
+                                   hint=f"use one of {[c.value for c in Int8Correction]}") from None
+        return cls(method, correction)
+
+
+@dataclass(frozen=True)
 class QuantizeResult:
     """What the quantization did (recorded in the bundle's ``conversion:`` section).
 
@@ -73,6 +107,10 @@ class QuantizeResult:
         n_images: number of calibration images.
         rule: how the backbone was found (``scope`` | ``structure``), ``+stride8`` for that scope.
         scope: the :class:`Int8Scope`.
+        source: where the calibration images came from.
+        correction: the :class:`Int8Correction` applied.
+        corrections: the inserted feature-bias corrections.
+        uncorrected: exits of the INT8 region the correction could not reach (no batch axis of their own).
     """
 
     path: Path
@@ -83,6 +121,20 @@ class QuantizeResult:
     n_images: int
     rule: str
     scope: Int8Scope = Int8Scope.BACKBONE
+    source: str = ""
+    correction: Int8Correction = Int8Correction.NONE
+    corrections: tuple[Correction, ...] = ()
+    uncorrected: tuple[str, ...] = ()
+
+    def details(self) -> dict:
+        """The ``conversion:`` entries of the bundle's edgead.yaml."""
+        return {"calibration": {"fingerprint": self.fingerprint, "method": self.method.value,
+                                "n_images": self.n_images, "source": self.source},
+                "int8_scope": self.scope.value, "rule": self.rule, "excluded_nodes": list(self.excluded),
+                "int8_correction": {"kind": self.correction.value,
+                                    "points": [{"tensor": c.tensor, "shape": list(c.shape), "rms": c.rms,
+                                                "relative_to_feature_std": c.relative} for c in self.corrections],
+                                    "uncorrected_exits": list(self.uncorrected)}}
 
 
 def _reader(calib: CalibrationSet, input_name: str):
@@ -139,7 +191,8 @@ def _pre_process(quant_pre_process, onnx_path: Path, pre: Path) -> None:
 
 def quantize_int8(onnx_path: str | os.PathLike, out_path: str | os.PathLike, calib: CalibrationSet, *,
                   method: CalibMethod | str = CalibMethod.MINMAX, scope: Int8Scope | str = Int8Scope.BACKBONE,
-                  scopes: Iterable[str] = BACKBONE_SCOPES) -> QuantizeResult:
+                  scopes: Iterable[str] = BACKBONE_SCOPES,
+                  correction: Int8Correction | str = Int8Correction.FEATURE_MEAN) -> QuantizeResult:
     """Insert Q/DQ nodes into the backbone of a contract graph, with ranges from ``calib``.
 
     Args:
@@ -149,12 +202,14 @@ def quantize_int8(onnx_path: str | os.PathLike, out_path: str | os.PathLike, cal
         method: ``minmax`` | ``entropy`` | ``percentile``.
         scope: :class:`Int8Scope`: the whole backbone, or from stride 8 on.
         scopes: module names that mark the backbone.
+        correction: :class:`Int8Correction`: subtract the mean INT8 feature error of the calibration images (default)
+            or leave the Q/DQ graph as placed.
 
     Returns:
         The :class:`QuantizeResult`.
 
     Raises:
-        CalibrationError: unknown method or scope.
+        CalibrationError: unknown method, scope or correction.
         EngineError: if pre-processing or quantization fails, or the result breaks the graph contract.
 
     Example:
@@ -164,11 +219,8 @@ def quantize_int8(onnx_path: str | os.PathLike, out_path: str | os.PathLike, cal
     q = lazy_import("onnxruntime.quantization", feature="INT8 quantization", extra="convert")
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    try:
-        method = CalibMethod(method)
-    except ValueError:
-        raise CalibrationError(f"unknown calibration method {method!r}",
-                               hint=f"use one of {[m.value for m in CalibMethod]}") from None
+    settings = Int8Settings.parse(method, correction)
+    method = settings.method
     try:
         scope = Int8Scope(scope)
     except ValueError:
@@ -204,8 +256,15 @@ def quantize_int8(onnx_path: str | os.PathLike, out_path: str | os.PathLike, cal
     if not any(n.op_type == "QuantizeLinear" for n in converted.graph.node):
         raise EngineError(f"INT8 quantization of {onnx_path} inserted no Q/DQ node",
                           hint="the backbone has no quantizable op (Conv, MatMul, ...); use --precision fp16")
+    corrections, uncorrected = (), ()
+    if settings.correction is Int8Correction.FEATURE_MEAN:
+        done, left = correct_feature_bias(onnx_path, out, calib.images)
+        corrections, uncorrected = tuple(done), tuple(left)
+        check_contract(onnx.load(str(out)), where=f"bias-corrected INT8 graph of {onnx_path}")
     return QuantizeResult(path=out, method=method, quantized=regions.backbone, excluded=regions.kept,
-                          fingerprint=calib.fingerprint, n_images=len(calib), rule=regions.rule, scope=scope)
+                          fingerprint=calib.fingerprint, n_images=len(calib), rule=regions.rule, scope=scope,
+                          source=str(calib.source), correction=settings.correction, corrections=corrections,
+                          uncorrected=uncorrected)
 
 
 def _input_height(onnx, path: Path) -> int:

@@ -77,7 +77,8 @@ def remove_dead(model) -> int:
 
 
 def run_with(model, feeds: dict, names: list[str]) -> dict[str, np.ndarray]:
-    """Values of the tensors ``names`` (intermediate ones included) for ``feeds``, by one ONNX Runtime run.
+    """Values of the tensors ``names`` (intermediate ones included) for ``feeds``, by one ONNX Runtime run
+    without graph optimisation.
 
     Args:
         model: an ``onnx.ModelProto`` (not modified).
@@ -87,19 +88,59 @@ def run_with(model, feeds: dict, names: list[str]) -> dict[str, np.ndarray]:
     Returns:
         name -> array.
     """
-    onnx = lazy_import("onnx", feature="graph rewrites", extra="convert")
-    ort = lazy_import("onnxruntime", feature="graph rewrites", extra="convert")
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    have = {o.name for o in probe.graph.output}
-    for name in names:
-        if name not in have:
-            probe.graph.output.append(onnx.ValueInfoProto(name=name))
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    return dict(zip(names, sess.run(list(names), feeds)))
+    with Probe(model, names, optimize=False) as probe:
+        return probe.run(feeds)
+
+
+class Probe:
+    """An ONNX Runtime session that returns intermediate tensors, opened once for many runs.
+
+    Args:
+        model: an ``onnx.ModelProto`` (not modified).
+        names: tensors to return.
+        optimize: run ONNX Runtime's graph optimisations (the numerics the station's backend has); off: the graph
+            as written.
+        only: run only the nodes the tensors ``names`` need (the rest of the graph is cut off; ONNX Runtime would
+            otherwise run all of it, e.g. a whole kNN head to read the features in front of it).
+
+    Example:
+        >>> with Probe(model, ["feat"]) as probe:            # doctest: +SKIP
+        ...     probe(images[:1])["feat"]
+    """
+
+    def __init__(self, model, names: list[str], *, optimize: bool = True, only: bool = False):
+        onnx = lazy_import("onnx", feature="graph rewrites", extra="convert")
+        ort = lazy_import("onnxruntime", feature="graph rewrites", extra="convert")
+        probe = onnx.ModelProto()
+        probe.CopyFrom(model)
+        if only:
+            del probe.graph.output[:]
+        have = {o.name for o in probe.graph.output}
+        for name in names:
+            if name not in have:
+                probe.graph.output.append(onnx.ValueInfoProto(name=name))
+        if only:
+            remove_dead(probe)
+        opts = ort.SessionOptions()
+        if not optimize:
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        opts.log_severity_level = 3
+        self.names = list(names)
+        self._input = probe.graph.input[0].name
+        self._sess = ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+    def run(self, feeds: dict) -> dict[str, np.ndarray]:
+        return dict(zip(self.names, self._sess.run(self.names, feeds)))
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """The tensors for a batch fed to the graph's first input."""
+        return self.run({self._input: images})
+
+    def __enter__(self) -> "Probe":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._sess = None
 
 
 def fresh_name(model, base: str) -> str:

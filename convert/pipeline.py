@@ -1,8 +1,8 @@
 """``edgead convert``: bundle -> converted bundle for one target (FP32 / FP16 / INT8 / auto), gated.
 
 The signature of :func:`convert` maps 1:1 to the CLI flags: ``--bundle B --target T --precision
-fp32|fp16|int8|auto [--calib DIR] [--calib-method M] --out OUT [--check DIR] [--tolerance-pt X]
-[--pixel-tolerance-pt X] [--force]``.
+fp32|fp16|int8|auto [--calib DIR] [--calib-method M] [--int8-scope S] [--int8-correction C] [--guard-band G]
+--out OUT [--check DIR] [--tolerance-pt X] [--pixel-tolerance-pt X] [--force]``.
 """
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from edgead.bundle import META, MANIFEST, ONNX, Bundle, load_bundle, write_bundle
-from edgead.calibration.quantize import CalibMethod, Int8Scope
+from edgead.calibration.correction import Int8Correction
+from edgead.calibration.quantize import CalibMethod, Int8Scope, Int8Settings
 from edgead.convert.gate import (DEFAULT_PIXEL_TOLERANCE_PT, DEFAULT_TOLERANCE_PT, enforce, load_check_set,
                                  measure_latency, predict, run_gate)
 from edgead.convert.report import Candidate, ConversionReport
 from edgead.convert.recipes import CPU_RECIPES, Recipe, make_recipe
 from edgead.convert.targets import Precision, Target, get_target
+from edgead.convert.transfer import GuardBand
 from edgead.errors import ConfigError, EngineError, GateError
 from edgead.infer import BackendKind
 
@@ -30,7 +32,7 @@ ENGINE = "model.engine"
 REPORT_JSON, REPORT_MD = "conversion-report.json", "conversion-report.md"
 
 
-def _make(precision: Precision, bundle: Bundle, work: Path, calib, calib_method: CalibMethod,
+def _make(precision: Precision, bundle: Bundle, work: Path, calib, int8: Int8Settings,
           scope: Int8Scope = Int8Scope.BACKBONE) -> tuple[Path, dict]:
     """Write the candidate graph for ``precision`` (INT8: over ``scope``); returns (path, details for edgead.yaml)."""
     lowered = precision is Precision.INT8 and scope is not Int8Scope.BACKBONE
@@ -45,10 +47,8 @@ def _make(precision: Precision, bundle: Bundle, work: Path, calib, calib_method:
         return out, {"rule": res.rule, "kept_fp32_nodes": len(res.kept), "lowered_nodes": len(res.lowered)}
     from edgead.calibration.quantize import quantize_int8
 
-    res = quantize_int8(bundle.onnx_path, out, calib, method=calib_method, scope=scope)
-    return out, {"calibration": {"fingerprint": res.fingerprint, "method": res.method.value,
-                                 "n_images": res.n_images, "source": str(calib.source)},
-                 "int8_scope": res.scope.value, "rule": res.rule, "excluded_nodes": list(res.excluded)}
+    res = quantize_int8(bundle.onnx_path, out, calib, method=int8.method, scope=scope, correction=int8.correction)
+    return out, res.details()
 
 
 def _transfer_images(calib, calib_set, channels: int, resize_hw: tuple[int, int]):
@@ -76,10 +76,11 @@ def _sample_images(transfer_images, check_set, n: int = 4):
 
 class TransferSet:
     """The good images of the threshold transfer and the FP32 graph's predictions on them, computed once (on first
-    use) for all the candidates of a conversion, not once per candidate."""
+    use) for all the candidates of a conversion, not once per candidate; ``guard``: the
+    :class:`~edgead.convert.transfer.GuardBand` of the transferred thresholds."""
 
-    def __init__(self, src: Bundle, images: np.ndarray):
-        self.src, self.images, self._ref = src, images, None
+    def __init__(self, src: Bundle, images: np.ndarray, guard: GuardBand = GuardBand.SHORTFALL):
+        self.src, self.images, self._ref, self.guard = src, images, None, GuardBand(guard)
 
     def reference(self):
         if self._ref is None:
@@ -98,7 +99,7 @@ def _transfer(tset: TransferSet, path: Path, model=None) -> dict:
     with _open(path, tset.src) as cand:
         cand_pred = predict(cand, tset.images)
     sections, details = transfer_thresholds(tset.src.meta, tset.reference(), cand_pred,
-                                            model=model or TransferModel.OFFSET)
+                                            model=model or TransferModel.OFFSET, guard=tset.guard)
     apply_to_graph(path, sections)
     return {**details, "sections": sections}
 
@@ -133,18 +134,18 @@ def candidate_jobs(precisions, scope: Int8Scope, *, auto: bool, recipe_precision
     return jobs
 
 
-def build_candidate(job: Job, src: Bundle, work: Path, calib_set, calib_method: CalibMethod, samples,
+def build_candidate(job: Job, src: Bundle, work: Path, calib_set, int8: Int8Settings, samples,
                     tset: "TransferSet | None") -> tuple[Path, dict] | None:
     """Write ``job``'s graph and transfer the thresholds to it when it is lossy; None when it does not apply."""
     if job.recipe is None:
         try:
-            path, details = _make(job.precision, src, work, calib_set, calib_method, job.scope)
+            path, details = _make(job.precision, src, work, calib_set, int8, job.scope)
         except EngineError:
             if job.optional:
                 return None
             raise
     else:
-        got = make_recipe(job.recipe, src.onnx_path, work, samples, calib_set, calib_method, job.scope)
+        got = make_recipe(job.recipe, src.onnx_path, work, samples, calib_set, int8, job.scope)
         if got is None:
             return None
         path, details = got
@@ -166,6 +167,8 @@ def _open(path: Path, bundle: Bundle):
 def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision: Precision | str, *,
             out: str | os.PathLike, calib: str | os.PathLike | None = None,
             calib_method: CalibMethod | str = CalibMethod.MINMAX, int8_scope: Int8Scope | str = Int8Scope.BACKBONE,
+            int8_correction: Int8Correction | str = Int8Correction.FEATURE_MEAN,
+            guard_band: GuardBand | str = GuardBand.SHORTFALL,
             check: str | os.PathLike | None = None,
             tolerance_pt: float = DEFAULT_TOLERANCE_PT, pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT,
             force: bool = False, latency_runs: int = 20) -> ConversionReport:
@@ -182,6 +185,9 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
         calib_method: ``minmax`` | ``entropy`` | ``percentile``.
         int8_scope: ``backbone`` | ``stride8`` (:class:`~edgead.calibration.quantize.Int8Scope`). ``auto`` with the
             default ``backbone`` also tries ``stride8`` as the candidate ``int8+stride8``.
+        int8_correction: ``feature-mean`` | ``none`` (:class:`~edgead.calibration.correction.Int8Correction`).
+        guard_band: ``shortfall`` | ``none``: lower a lossy candidate's thresholds by its measured shortfall on the
+            good calibration images (:class:`~edgead.convert.transfer.GuardBand`).
         check: MVTec-layout folder with a labelled test split: the accuracy gate runs when given.
         tolerance_pt: largest image-AUROC drop (points).
         pixel_tolerance_pt: largest pixel-AUROC drop (points).
@@ -215,6 +221,12 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
         wanted = [prec]
     if prec is Precision.INT8 and calib is None:
         raise ConfigError("--precision int8 needs --calib DIR (good images)", hint="see calibration/README.md")
+    int8 = Int8Settings.parse(calib_method, int8_correction)
+    try:
+        guard = GuardBand(guard_band)
+    except ValueError:
+        raise ConfigError(f"unknown guard band {guard_band!r}", hint=f"use one of {[g.value for g in GuardBand]}") \
+            from None
     spec = src.input_spec
     calib_set = None
     if calib is not None and Precision.INT8 in wanted:
@@ -235,14 +247,14 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
             with _open(src.onnx_path, src) as eng:
                 ref = predict(eng, check_set.images)
         transfer_images = _transfer_images(calib, calib_set, spec.channels, (spec.height, spec.width))
-        tset = TransferSet(src, transfer_images) if transfer_images is not None else None
+        tset = TransferSet(src, transfer_images, guard) if transfer_images is not None else None
         auto = prec is Precision.AUTO
         jobs = candidate_jobs(wanted, Int8Scope(int8_scope), auto=auto,
                               recipe_precisions=tgt.precisions if auto and tgt.backend is BackendKind.ONNXRUNTIME
                               else ())
         samples = _sample_images(transfer_images, check_set)
         for job in jobs:
-            got = build_candidate(job, src, work, calib_set, CalibMethod(calib_method), samples, tset)
+            got = build_candidate(job, src, work, calib_set, int8, samples, tset)
             if got is None:
                 continue
             path, details = got

@@ -58,7 +58,7 @@ CPU_RECIPES = {r.name: r for r in (
 """Recipe name -> :class:`Recipe`, in the order they are tried."""
 
 
-def make_recipe(recipe: Recipe, onnx_path: Path, work: Path, images: np.ndarray, calib=None, calib_method=None,
+def make_recipe(recipe: Recipe, onnx_path: Path, work: Path, images: np.ndarray, calib=None, int8=None,
                 int8_scope=None) -> tuple[Path, dict] | None:
     """Write the candidate graph of ``recipe``; None when it does not apply to this graph (e.g. no kNN head).
 
@@ -68,7 +68,7 @@ def make_recipe(recipe: Recipe, onnx_path: Path, work: Path, images: np.ndarray,
         work: scratch folder.
         images: a few ``[N, H, W, C]`` uint8 good images (probing and verification of the rewrites).
         calib: the calibration set (INT8 recipes).
-        calib_method: its method.
+        int8: the :class:`~edgead.calibration.quantize.Int8Settings` (default: the defaults).
         int8_scope: the INT8 recipes' :class:`~edgead.calibration.quantize.Int8Scope` (default: whole backbone).
 
     Returns:
@@ -90,10 +90,10 @@ def make_recipe(recipe: Recipe, onnx_path: Path, work: Path, images: np.ndarray,
     if not res.applied:
         return None
     if recipe.precision is Precision.INT8:
-        from edgead.calibration.quantize import Int8Scope, quantize_int8
+        from edgead.calibration.quantize import Int8Scope, Int8Settings, quantize_int8
 
-        q = quantize_int8(opt_path, out, calib, method=calib_method, scope=int8_scope or Int8Scope.BACKBONE)
-        details.update({"calibration": {"fingerprint": q.fingerprint, "method": q.method.value,
-                                        "n_images": q.n_images, "source": str(calib.source)},
-                        "int8_scope": q.scope.value, "rule": q.rule, "excluded_nodes": list(q.excluded)})
+        int8 = int8 or Int8Settings()
+        q = quantize_int8(opt_path, out, calib, method=int8.method, scope=int8_scope or Int8Scope.BACKBONE,
+                          correction=int8.correction)
+        details.update(q.details())
     return out, details

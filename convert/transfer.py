@@ -15,6 +15,16 @@ over k of d channels is about ``k/d`` of the full one on good parts (chi-square 
 candidates use the scale model ``cand^2 ~ a * fp32^2`` (``a``: least squares through the origin in squared
 units, so the large scores near the threshold weigh most) instead. One table,
 :data:`FITS`, maps :class:`TransferModel` to its fit.
+
+The fit is a median: half the good images score a little below their transferred FP32 score, and a defect that the
+FP32 bundle scores just above its threshold can land just below the candidate's. Measured with INT8 PaDiM: the only
+defects a candidate turned into accepts were ones FP32 scored 0.503 and 0.505 (normalised; 0.5 is the threshold),
+moved by 0.01-0.03. So the candidate's thresholds get a **guard band** (:class:`GuardBand`): they are lowered by the
+largest shortfall a good calibration image showed against its transferred score (image threshold: the largest over
+the images; pixel threshold: the 99.9th percentile of the sampled pixels). A converted artifact then errs towards
+reject by its own measured noise, never towards accept; what that costs in good parts rejected shows in the gate's
+agreement, which it also enforces. In raw units that shortfall does not grow with the score: for a feature error
+``e``, ``cand - fp32 ~ <d/|d|, e> + |e|^2 / 2|d|``, so the good images' shortfall bounds the one at the threshold.
 """
 from __future__ import annotations
 
@@ -28,6 +38,10 @@ from edgead.errors import CalibrationError
 
 MIN_IMAGES = 4
 PIXELS_PER_IMAGE = 4096
+PIXEL_GUARD_QUANTILE = 99.9
+"""Percentile of the sampled pixels' shortfall that lowers the pixel threshold (the image one takes the maximum)."""
+MAX_GUARD_FRACTION = 0.5
+"""The guard band takes at most this fraction of the gap between the candidate's ``lo`` and its threshold."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,37 @@ class TransferModel(str, Enum):
 
     OFFSET = "offset"  # cand^2 = fp32^2 + c: a precision noise floor (FP16, INT8, bank reduction)
     SCALE = "scale"  # cand^2 = a * fp32^2: fewer channels in a Mahalanobis distance (feature subset)
+
+
+class GuardBand(str, Enum):
+    """How far a candidate's thresholds sit below the transferred FP32 ones."""
+
+    NONE = "none"  # at the transferred value
+    SHORTFALL = "shortfall"  # lowered by the largest shortfall of the good calibration images (default)
+
+
+def shortfall(fit, candidate: np.ndarray, fp32: np.ndarray, percentile: float = 100.0) -> float:
+    """How far below their transferred FP32 values the candidate's values fall (raw units, >= 0).
+
+    Args:
+        fit: an :class:`Offset` or :class:`Scale`.
+        candidate, fp32: the same good images' raw values in both graphs.
+        percentile: 100 for the largest shortfall.
+
+    Example:
+        >>> shortfall(Offset(0.0, 0.0), np.array([1.0, 1.9, 3.2, 4.0]), np.array([1.0, 2.0, 3.0, 4.0]))
+        0.1...
+    """
+    x, y = _values(candidate, fp32)
+    expected = np.sign(y) * np.sqrt(np.maximum(y * y + fit.c, 0.0)) if isinstance(fit, Offset) else \
+        y * float(np.sqrt(max(fit.a, 0.0)))
+    return max(0.0, float(np.percentile(expected - x, percentile)))
+
+
+def _guarded(threshold: float, lo: float, guard: float) -> tuple[float, float]:
+    """(threshold - guard, the guard used): the guard capped at MAX_GUARD_FRACTION of the threshold - lo gap."""
+    used = min(guard, MAX_GUARD_FRACTION * max(threshold - lo, 0.0))
+    return threshold - used, used
 
 
 def _values(candidate: np.ndarray, fp32: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +150,8 @@ FITS = {TransferModel.OFFSET: (fit_offset, "cand^2 = fp32^2 + c"),
 
 
 def transfer_thresholds(meta: dict, fp32_pred, cand_pred, seed: int = 0,
-                        model: TransferModel = TransferModel.OFFSET) -> tuple[dict, dict]:
+                        model: TransferModel = TransferModel.OFFSET,
+                        guard: GuardBand = GuardBand.SHORTFALL) -> tuple[dict, dict]:
     """New ``thresholds``/``normalisation`` sections for the candidate, and a record of the fit.
 
     Args:
@@ -113,6 +159,7 @@ def transfer_thresholds(meta: dict, fp32_pred, cand_pred, seed: int = 0,
         fp32_pred, cand_pred: ``Prediction`` of both graphs on the same good calibration images.
         seed: seed of the pixel sample.
         model: how candidate and FP32 raw values relate (:data:`FITS`).
+        guard: whether the thresholds get the guard band (module docstring).
 
     Returns:
         (updated meta sections, details for ``conversion.threshold_transfer``).
@@ -127,14 +174,22 @@ def transfer_thresholds(meta: dict, fp32_pred, cand_pred, seed: int = 0,
     flat_cand = cand_pred.raw_map.reshape(len(cand_pred.raw_map), -1)
     idx = rng.choice(flat_ref.shape[1], size=min(PIXELS_PER_IMAGE, flat_ref.shape[1]), replace=False)
     pix = fit(flat_cand[:, idx], flat_ref[:, idx])
+    guard = GuardBand(guard)
+    on = guard is GuardBand.SHORTFALL
+    g_img = shortfall(img, cand_pred.raw_score, fp32_pred.raw_score) if on else 0.0
+    g_pix = shortfall(pix, flat_cand[:, idx], flat_ref[:, idx], PIXEL_GUARD_QUANTILE) if on else 0.0
     th, norm = dict(meta["thresholds"]), dict(meta["normalisation"])
-    th["image"] = img.to_candidate(th["image"])
-    norm["image_lo"] = min(img.to_candidate(norm["image_lo"]), th["image"] * (1 - 1e-6))
+    lo = img.to_candidate(norm["image_lo"])
+    th["image"], g_img = _guarded(img.to_candidate(th["image"]), lo, g_img)
+    norm["image_lo"] = min(lo, th["image"] * (1 - 1e-6))
     if th.get("pixel") is not None:
-        th["pixel"] = pix.to_candidate(th["pixel"])
-        norm["pixel_lo"] = min(pix.to_candidate(norm["pixel_lo"]), th["pixel"] * (1 - 1e-6))
+        lo = pix.to_candidate(norm["pixel_lo"])
+        th["pixel"], g_pix = _guarded(pix.to_candidate(th["pixel"]), lo, g_pix)
+        norm["pixel_lo"] = min(lo, th["pixel"] * (1 - 1e-6))
     details = {"model": formula, "image": vars(img), "pixel": vars(pix),
-               "n_images": int(len(fp32_pred.raw_score))}
+               "n_images": int(len(fp32_pred.raw_score)),
+               "guard_band": {"kind": guard.value, "image": g_img, "pixel": g_pix if th.get("pixel") is not None
+                              else None}}
     return {"thresholds": th, "normalisation": norm}, details
 
 

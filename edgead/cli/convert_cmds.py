@@ -17,6 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--int8-scope", default="backbone", choices=["backbone", "stride8"],
                    help="INT8 over the whole backbone, or from stride 8 on (high-resolution layers stay FP32); "
                         "auto tries both")
+    p.add_argument("--int8-correction", default="feature-mean", choices=["feature-mean", "none"],
+                   help="subtract the mean INT8 feature error measured on the calibration images (default), or not")
+    p.add_argument("--guard-band", default="shortfall", choices=["shortfall", "none"],
+                   help="lower a lossy candidate's thresholds by its largest shortfall on the good calibration "
+                        "images, so it errs towards reject (default), or not")
     p.add_argument("--out", required=True, help="the converted bundle directory")
     p.add_argument("--check", default=None, help="labelled MVTec-layout folder for the accuracy gate")
     p.add_argument("--tolerance-pt", type=float, default=0.5, help="largest image-AUROC drop in points")
@@ -39,8 +44,9 @@ def cmd_convert(args) -> int:
     from edgead.convert.pipeline import convert
 
     report = convert(args.bundle, args.target, args.precision, out=args.out, calib=args.calib,
-                     calib_method=args.calib_method, int8_scope=args.int8_scope, check=args.check, tolerance_pt=args.tolerance_pt,
-                     pixel_tolerance_pt=args.pixel_tolerance_pt, force=args.force, latency_runs=args.latency_runs)
+                     calib_method=args.calib_method, int8_scope=args.int8_scope,
+                     int8_correction=args.int8_correction, guard_band=args.guard_band, check=args.check,
+                     tolerance_pt=args.tolerance_pt, pixel_tolerance_pt=args.pixel_tolerance_pt, force=args.force, latency_runs=args.latency_runs)
     print(report.to_markdown())
     return ExitStatus.OK
 

@@ -1,0 +1,45 @@
+"""Threshold transfer with its guard band (convert/transfer.py): literal numbers."""
+import numpy as np
+import pytest
+
+from edgead.convert.transfer import MAX_GUARD_FRACTION, GuardBand, Offset, Scale, shortfall, transfer_thresholds
+from edgead.infer.base import Prediction
+
+META = {"thresholds": {"image": 10.0, "pixel": 2.0}, "normalisation": {"image_lo": 6.0, "pixel_lo": 1.0}}
+
+
+def _pred(scores, maps):
+    return Prediction(score=scores, map=maps, raw_score=scores, raw_map=maps)
+
+
+def test_shortfall_is_the_largest_drop_below_the_transferred_value():
+    fp32 = np.array([3.0, 4.0, 5.0, 6.0])
+    cand = np.array([3.0, 3.9, 5.2, 6.0])
+    assert shortfall(Offset(0.0, 0.0), cand, fp32) == pytest.approx(0.1)
+    assert shortfall(Scale(1.0, 0.0), fp32 + 1.0, fp32) == 0.0  # never negative
+    assert shortfall(Scale(4.0, 0.0), np.array([6.0, 7.5, 10.0, 12.0]), fp32) == pytest.approx(0.5)
+
+
+def test_guard_band_lowers_the_thresholds_and_is_recorded():
+    fp32 = np.array([5.0, 6.0, 7.0, 8.0, 9.0])
+    cand = fp32 + np.array([0.0, -0.3, 0.1, 0.0, 0.2])  # one image scores 0.3 below the FP32 one
+    maps = np.ones((5, 4, 4))
+    sections, details = transfer_thresholds(META, _pred(fp32, maps), _pred(cand, maps))
+    off = Offset(**details["image"]).to_candidate(10.0)
+    g = details["guard_band"]["image"]
+    assert details["guard_band"]["kind"] == "shortfall" and g > 0.29
+    assert sections["thresholds"]["image"] == pytest.approx(off - g)
+    plain, d2 = transfer_thresholds(META, _pred(fp32, maps), _pred(cand, maps), guard=GuardBand.NONE)
+    assert plain["thresholds"]["image"] == pytest.approx(off) and d2["guard_band"]["image"] == 0.0
+    assert sections["thresholds"]["image"] < plain["thresholds"]["image"]  # errs towards reject
+
+
+def test_guard_band_is_capped():
+    fp32 = np.array([5.0, 6.0, 7.0, 8.0, 9.0])
+    cand = fp32 - np.array([0.0, 0.0, 0.0, 0.0, 50.0])
+    maps = np.ones((5, 4, 4))
+    sections, details = transfer_thresholds(META, _pred(fp32, maps), _pred(cand, maps))
+    th, lo = sections["thresholds"]["image"], sections["normalisation"]["image_lo"]
+    assert details["guard_band"]["image"] == pytest.approx(MAX_GUARD_FRACTION * (th + details["guard_band"]["image"]
+                                                                                  - lo))
+    assert lo < th
