@@ -38,6 +38,22 @@ def test_int8_qdq_bundle(bundle_dir, calib_dir, check_dir, tmp_path):
     assert rep.trtexec is None
     ops = {n.op_type for n in onnx.load(str(b.onnx_path)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    # the defaults: feature bias correction and a guard band below the transferred threshold, both recorded
+    assert conv["int8_correction"]["kind"] == "feature-mean" and conv["int8_correction"]["points"]
+    guard = conv["threshold_transfer"]["guard_band"]
+    assert guard["kind"] == "shortfall" and guard["image"] >= 0.0
+
+
+def test_int8_without_correction_or_guard_band(bundle_dir, calib_dir, tmp_path):
+    out = tmp_path / "plain8"
+    convert(bundle_dir, "x86-cpu", "int8", out=out, calib=calib_dir, int8_correction="none", guard_band="none",
+            latency_runs=0)
+    conv = load_bundle(out).meta["conversion"]
+    assert conv["int8_correction"] == {"kind": "none", "points": [], "uncorrected_exits": []}
+    assert conv["threshold_transfer"]["guard_band"] == {"kind": "none", "image": 0.0,
+                                                        "pixel": conv["threshold_transfer"]["guard_band"]["pixel"]}
+    with pytest.raises(ConfigError, match="unknown guard band"):
+        convert(bundle_dir, "x86-cpu", "int8", out=tmp_path / "x", calib=calib_dir, guard_band="wide")
 
 
 def test_gate_refusal_and_force(bundle_dir, check_dir, tmp_path):
