@@ -1,30 +1,13 @@
 """INT8 feature bias correction (calibration/correction.py): where it goes and what it removes."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgead.calibration.correction import (Int8Correction, _batch_axis, correct_feature_bias, int8_exits)
-from edgead.calibration.dataset import load_calibration_set
 from edgead.calibration.quantize import quantize_int8
 from edgead.convert.onnx_edit import Probe
 from edgead.errors import CalibrationError
-
-_spec = importlib.util.spec_from_file_location(
-    "contract_model", Path(__file__).parents[1] / "convert" / "contract_model.py")
-cm = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cm)
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("corr")
-    bundle = cm.build_bundle(root / "bundle")
-    calib = load_calibration_set(cm.write_good_folder(root / "calib", 16), channels=3)
-    return bundle / "model.onnx", calib
 
 
 def _qdq(name: str, scale: float) -> list:

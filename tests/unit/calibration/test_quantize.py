@@ -1,6 +1,3 @@
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -10,19 +7,6 @@ from edgead.calibration.dataset import load_calibration_set
 from edgead.calibration.quantize import CalibMethod, Int8Scope, quantize_int8
 from edgead.convert.graph import NORM_INITIALIZERS, keep_high_resolution, split_regions
 from edgead.errors import CalibrationError, EngineError
-
-_spec = importlib.util.spec_from_file_location(
-    "contract_model", Path(__file__).parents[1] / "convert" / "contract_model.py")
-cm = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cm)
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("q")
-    bundle = cm.build_bundle(root / "bundle")
-    calib = load_calibration_set(cm.write_good_folder(root / "calib", 16), channels=3)
-    return bundle / "model.onnx", calib
 
 
 @pytest.mark.parametrize("method", list(CalibMethod))
@@ -77,7 +61,7 @@ def test_stride8_scope_needs_a_stride8_layer(setup, tmp_path):
     assert "--int8-scope backbone" in err.value.hint
 
 
-def test_keep_high_resolution_cuts_at_the_stride(setup, tmp_path):
+def test_keep_high_resolution_cuts_at_the_stride(setup, contract_model, tmp_path):
     """On the tiny backbone (conv s1, conv s2, conv s1) at stride 2: the first conv, its BN and ReLU stay FP32."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -86,7 +70,7 @@ def test_keep_high_resolution_cuts_at_the_stride(setup, tmp_path):
     quant_pre_process(str(src), str(pre), skip_optimization=True)
     model = onnx.load(str(pre))
     regions = split_regions(model)
-    narrowed = keep_high_resolution(model, regions, cm.HW[0], 2)
+    narrowed = keep_high_resolution(model, regions, contract_model.HW[0], 2)
     convs = [n.name for n in model.graph.node if n.op_type == "Conv" and n.name in regions.backbone]
     assert len(convs) == 3
     assert convs[0] not in narrowed.backbone and convs[0] in narrowed.kept
