@@ -120,6 +120,7 @@ def bench_one(model: str, cat: Path, args, work: Path) -> dict:
         lat = interleaved_latency({"fp32": fp32_eng, "int8": int8_eng}, check.images[:1], args.runs)
     counts = onnx_parameter_counts(bundle.onnx_path, fitted_buffers(bundle))
     training = bundle.meta["training"]
+    conv = int8.meta["conversion"]
     return {
         "model": model, "category": cat.name, "variant": name, "input_hw": [spec.height, spec.width],
         "params": params, "n_train": training["n_images"] + training.get("n_validation", 0),
@@ -130,6 +131,8 @@ def bench_one(model: str, cat: Path, args, work: Path) -> dict:
         "gate": {"passed": gate.passed, "image_auroc_delta_pt": gate.image_auroc_delta_pt,
                  "pixel_auroc_delta_pt": gate.pixel_auroc_delta_pt, "agreement": gate.agreement,
                  "reasons": gate.reasons, "n_check": int(len(check.labels))},
+        "int8_recipe": {"correction": conv.get("int8_correction", {}).get("kind", "none"),
+                        "guard_band": conv.get("threshold_transfer", {}).get("guard_band", {}).get("kind", "none")},
         "weights": counts["weights"], "bank": counts["bank"],
         "onnx_mb": bundle.onnx_path.stat().st_size / 2**20, "int8_onnx_mb": int8.onnx_path.stat().st_size / 2**20,
         "seconds": time.perf_counter() - t0,
@@ -147,7 +150,8 @@ def _count(n: int) -> str:
 def _row(r: dict) -> str:
     g = r["gate"]
     pix = "n/a" if g["pixel_auroc_delta_pt"] is None else f"{g['pixel_auroc_delta_pt']:+.2f}"
-    gate = f"{'pass' if g['passed'] else 'FAIL'} ({g['image_auroc_delta_pt']:+.2f} / {pix})"
+    plain = r.get("int8_recipe", {}).get("correction", "none") == "none"  # rows measured before the correction
+    gate = f"{'pass' if g['passed'] else 'FAIL'}{'¹' if plain else ''} ({g['image_auroc_delta_pt']:+.2f} / {pix})"
     notes = [f"{k}={v}" for k, v in r["params"].items()]  # the variant's --set values are among them
     notes += [f"{r['max_train']} train images"] if r.get("max_train") else []
     note = f" ({', '.join(notes)})" if notes else ""
@@ -191,7 +195,9 @@ def markdown(rows: list[dict]) -> str:
              "test split, Δ image / pixel AUROC in points (tolerances 0.5 / 1 pt, agreement >= 90 %, no new "
              "accepts). weights: float values of the graph's trained and pretrained tensors (backbone included); "
              "bank / statistics: values fitted to the good images (memory banks, Gaussians, kNN banks, feature "
-             "statistics), counted as stored in the graph. ONNX MB: the FP32 model.onnx.", "",
+             "statistics), counted as stored in the graph. ONNX MB: the FP32 model.onnx. ¹: measured before the INT8 "
+             "feature bias correction and the threshold guard band (docs/conversion.md) were added: plain Q/DQ and "
+             "the median threshold transfer.", "",
              "| model | category | input | image AUROC | pixel AUROC | AUPRO | train s | FP32 ms | INT8 ms | "
              "INT8 gate (Δ img / pix pt) | weights | bank / statistics | ONNX MB |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
