@@ -127,7 +127,8 @@ def _points(model, images: np.ndarray) -> tuple[list[tuple[str, list[str]]], lis
         return [], []
     with Probe(model, names, only=True) as probe:
         one, two = probe(images[:1]), probe(np.concatenate([images[:1], images[:1]]))
-    points, skipped = [], []
+    points: dict[str, list[str]] = {}  # point -> the tensors below it, of every exit it serves
+    skipped = []
     for chain in chains:
         good = [t for t in chain if _batch_axis(one[t].shape, two[t].shape) is not None]
         if not good:
@@ -136,10 +137,9 @@ def _points(model, images: np.ndarray) -> tuple[list[tuple[str, list[str]]], lis
                      "for 1 / 2 images: %s); left uncorrected", chain[0], seen)
             skipped.append(chain[0])
             continue
-        at = chain.index(good[0])
-        if good[0] not in [p for p, _ in points]:
-            points.append((good[0], chain[:at]))
-    return points, skipped
+        below = points.setdefault(good[0], [])
+        below += [t for t in chain[:chain.index(good[0])] if t not in below]
+    return list(points.items()), skipped
 
 
 def _drop_qdq(model, tensors: list[str]) -> None:
