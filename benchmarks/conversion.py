@@ -141,7 +141,8 @@ def bench_one(model: str, cat: Path, args, tmp: Path) -> dict:
         rows[name] = {"image_auroc": gate.image_auroc, "pixel_auroc": gate.pixel_auroc,
                       "image_auroc_delta_pt": gate.image_auroc_delta_pt,
                       "pixel_auroc_delta_pt": gate.pixel_auroc_delta_pt, "agreement": gate.agreement,
-                      "passed": gate.passed, "reasons": gate.reasons,
+                      "passed": gate.passed, "reasons": gate.reasons, "new_accepts": gate.new_accepts,
+                      "new_rejects": gate.new_rejects, "n_good": int((check.labels == 0).sum()),
                       "size_bytes": cands[name][0].stat().st_size,
                       "optimisation": cands[name][1].get("optimisation")}
     lat = interleaved_latency(backends, check.images[:1], args.runs)
@@ -175,16 +176,19 @@ def markdown(results: list[dict]) -> str:
              "the graph the TensorRT targets compile, gated here on ONNX Runtime; its CPU time is for the record "
              "(x86-cpu does not offer FP16). Thresholds of the lossy candidates are transferred on the "
              "calibration images (good training images, at most `--calib-max`); the category column gives the "
-             "PatchCore bank rows and the number of calibration images.", "",
-             "| model | category | candidate | image AUROC | pixel AUROC | Δ img / pix (pt) | gate | median / p99 "
-             "(ms) | speed-up |", "|---|---|---|---|---|---|---|---|---|"]
+             "PatchCore bank rows and the number of calibration images. new acc. / rej.: defective images FP32 "
+             "rejects that the candidate accepts (the gate allows none) / good images FP32 accepts that the candidate "
+             "rejects, of the good images in the check set (the price of the guard band).", "",
+             "| model | category | candidate | image AUROC | pixel AUROC | Δ img / pix (pt) | new acc. / rej. | gate "
+             "| median / p99 (ms) | speed-up |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         for name, c in r["candidates"].items():
             pix = "n/a" if c["pixel_auroc"] is None else f"{100 * c['pixel_auroc']:.2f}"
             dpix = "n/a" if c["pixel_auroc_delta_pt"] is None else f"{c['pixel_auroc_delta_pt']:+.2f}"
             mark = " **(auto)**" if name == r["auto_choice"] else ""
+            flips = f"{c['new_accepts']} / {c['new_rejects']} of {c['n_good']}" if "new_rejects" in c else "-"
             lines.append(f"| {r['model']} | {r['category']}{_setup(r)} | {name}{mark} | {100 * c['image_auroc']:.2f} | {pix} | "
-                         f"{c['image_auroc_delta_pt']:+.2f} / {dpix} | {'pass' if c['passed'] else 'FAIL'} | "
+                         f"{c['image_auroc_delta_pt']:+.2f} / {dpix} | {flips} | {'pass' if c['passed'] else 'FAIL'} | "
                          f"{c['latency_median_ms']:.1f} / {c['latency_p99_ms']:.1f} | {c['speedup']:.2f}x |")
     return "\n".join(lines) + "\n"
 

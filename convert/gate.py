@@ -57,6 +57,7 @@ class GateReport:
     passed: bool
     reasons: list[str] = field(default_factory=list)
     new_accepts: int = 0
+    new_rejects: int = 0
     size_bytes: int | None = None
     latency_median_ms: float | None = None
     latency_p99_ms: float | None = None
@@ -69,7 +70,8 @@ class GateReport:
             f"{100 * self.pixel_auroc:.2f} ({self.pixel_auroc_delta_pt:+.2f} pt)"
         return (f"image AUROC {100 * self.image_auroc:.2f} ({self.image_auroc_delta_pt:+.2f} pt), pixel AUROC {pix}, "
                 f"score drift max {self.score_drift_max:.4f} / p99 {self.score_drift_p99:.4f}, "
-                f"agreement {100 * self.agreement:.1f}%")
+                f"agreement {100 * self.agreement:.1f}%, new accepts {self.new_accepts} / new rejects "
+                f"{self.new_rejects}")
 
 
 def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.ndarray | None = None,
@@ -107,6 +109,7 @@ def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.
     d_pix = None if pa is None else 100.0 * (pa - pa_ref)
     min_agreement = DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement
     new_accepts = int(np.sum((labels == 1) & (ref.score >= threshold) & (cand.score < threshold)))
+    new_rejects = int(np.sum((labels == 0) & (ref.score < threshold) & (cand.score >= threshold)))  # the cost side
     reasons = []
     if new_accepts > max_new_accepts:
         reasons.append(f"{new_accepts} defective image(s) rejected by FP32 are accepted by the candidate "
@@ -123,7 +126,7 @@ def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.
                       pixel_auroc=pa, pixel_auroc_delta_pt=d_pix, score_drift_max=float(drift.max()),
                       score_drift_p99=float(np.percentile(drift, 99)), agreement=agree, tolerance_pt=tolerance_pt,
                       pixel_tolerance_pt=pixel_tolerance_pt, passed=not reasons, reasons=reasons,
-                      new_accepts=new_accepts)
+                      new_accepts=new_accepts, new_rejects=new_rejects)
 
 
 def enforce(report: GateReport, *, what: str, force: bool) -> GateReport:

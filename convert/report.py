@@ -61,17 +61,18 @@ class ConversionReport:
                  (" (forced past the gate)" if self.forced else ""),
                  f"- output bundle: `{self.out}`", f"- engine: {self.engine}", "",
                  "| precision | size (KiB) | latency median / p99 (ms) | image AUROC Δ (pt) | pixel AUROC Δ (pt) "
-                 "| score drift max / p99 | agreement | gate |",
-                 "|---|---|---|---|---|---|---|---|"]
+                 "| score drift max / p99 | agreement | new accepts / rejects | gate |",
+                 "|---|---|---|---|---|---|---|---|---|"]
         for c in self.candidates:
             g = c.gate
             lat = "n/a" if c.latency_median_ms is None else f"{c.latency_median_ms:.2f} / {c.latency_p99_ms:.2f}"
             if g is None:
-                cells = ["n/a"] * 4 + ["not run (no --check)"]
+                cells = ["n/a"] * 5 + ["not run (no --check)"]
             else:
                 pix = "n/a" if g.pixel_auroc_delta_pt is None else f"{g.pixel_auroc_delta_pt:+.2f}"
                 cells = [f"{g.image_auroc_delta_pt:+.2f}", pix, f"{g.score_drift_max:.4f} / {g.score_drift_p99:.4f}",
-                         f"{100 * g.agreement:.1f}%", "pass" if g.passed else "FAIL: " + "; ".join(g.reasons)]
+                         f"{100 * g.agreement:.1f}%", f"{g.new_accepts} / {g.new_rejects}",
+                         "pass" if g.passed else "FAIL: " + "; ".join(g.reasons)]
             lines.append(f"| {c.precision} | {c.size_bytes / 1024:.0f} | {lat} | " + " | ".join(cells) + " |")
         if self.trtexec:
             lines += ["", "Equivalent trtexec command (writes a bare engine; edgead needs its header, so prefer "

@@ -24,6 +24,21 @@ def test_compare_identical_passes():
     assert rep.passed and rep.image_auroc_delta_pt == 0 and rep.pixel_auroc == 1.0 and rep.agreement == 1.0
 
 
+def test_new_accepts_fail_and_new_rejects_are_counted():
+    """Normalised score 0.5 is the threshold: a defect moved below it fails the gate; a good part moved above it is
+    counted (the price of erring towards reject), and only the agreement limits it."""
+    labels = np.array([0, 0, 0, 1, 1])
+    maps = np.zeros((5, 4, 4), np.float32)
+    ref = _pred([0.2, 0.4, 0.9, 1.02, 1.8], maps)  # scores 0.1 0.2 0.45 0.51 0.9
+    cand = _pred([0.2, 1.01, 0.9, 0.98, 1.8], maps)  # good #2 -> 0.505 (reject), defect #4 -> 0.49 (accept)
+    rep = compare(labels, ref, cand, min_agreement=0.0)
+    assert (rep.new_accepts, rep.new_rejects) == (1, 1) and not rep.passed
+    assert "1 defective image(s) rejected by FP32 are accepted" in rep.reasons[0]
+    assert "new accepts 1 / new rejects 1" in rep.summary()
+    rep = compare(labels, ref, _pred([0.2, 1.01, 0.9, 1.02, 1.8], maps), min_agreement=0.0)
+    assert (rep.new_accepts, rep.new_rejects) == (0, 1) and rep.passed
+
+
 def test_pixel_auroc_drop_alone_fails():
     labels = np.array([0, 0, 1, 1])
     rng = np.random.default_rng(1)
