@@ -172,7 +172,7 @@ def markdown(results: list[dict]) -> str:
              f"intra-op threads {results[0]['threads'] if results else '?'}, latencies interleaved in one process "
              "(ratios are the comparable figure: the machine is shared; ONNX Runtime's CPU memory arena off for all "
              "candidates of a row, which are open at once). `auto` keeps the fastest that passes "
-             "the gate (image AUROC drop <= 0.5 pt, pixel <= 1 pt, agreement >= 90 %, no new accepts). fp16 is "
+             "the gate (image AUROC drop <= 0.5 pt, pixel <= 1 pt, agreement >= 90 %, no new accepts, new rejects <= 10 % of the good images). fp16 is "
              "the graph the TensorRT targets compile, gated here on ONNX Runtime; its CPU time is for the record "
              "(x86-cpu does not offer FP16). Thresholds of the lossy candidates are transferred on the "
              "calibration images (good training images, at most `--calib-max`); the category column gives the "

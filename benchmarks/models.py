@@ -193,7 +193,7 @@ def markdown(rows: list[dict]) -> str:
              f"{threads} intra-op threads, FP32 and INT8 timed interleaved in one process (median / p99; the "
              "machine is shared, compare within a row). INT8 gate: the INT8 bundle against its FP32 bundle on the "
              "test split, Δ image / pixel AUROC in points (tolerances 0.5 / 1 pt, agreement >= 90 %, no new "
-             "accepts). weights: float values of the graph's trained and pretrained tensors (backbone included); "
+             "accepts, new rejects <= 10 % of the good images). weights: float values of the graph's trained and pretrained tensors (backbone included); "
              "bank / statistics: values fitted to the good images (memory banks, Gaussians, kNN banks, feature "
              "statistics), counted as stored in the graph. ONNX MB: the FP32 model.onnx. ¹: measured before the INT8 "
              "feature bias correction and the threshold guard band (docs/conversion.md) were added: plain Q/DQ and "

@@ -27,6 +27,10 @@ DEFAULT_PIXEL_TOLERANCE_PT = 1.0
 """Largest pixel-AUROC drop allowed, in points."""
 DEFAULT_MIN_AGREEMENT = 0.9
 """The smallest accept/reject agreement of a converted artifact with its FP32 bundle on the check set."""
+DEFAULT_MAX_NEW_REJECT_PCT = 10.0
+"""The largest share (percent) of the check set's good images that FP32 accepts and a candidate may reject: the
+guard band (convert/transfer.py) trades accepts for rejects, and this bounds the trade; the agreement alone does
+not when the check set holds few good images."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ class GateReport:
 def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.ndarray | None = None,
             threshold: float = 0.5, tolerance_pt: float = DEFAULT_TOLERANCE_PT,
             pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT, min_agreement: float | None = None,
-            max_new_accepts: int = 0) -> GateReport:
+            max_new_accepts: int = 0, max_new_reject_pct: float = DEFAULT_MAX_NEW_REJECT_PCT) -> GateReport:
     """Compare candidate outputs with the FP32 reference on the same labelled images (pure).
 
     AUROCs are computed on the raw outputs (the normalised ones saturate at 0 and 1); drift and accept/reject
@@ -94,6 +98,7 @@ def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.
         min_agreement: the smallest accept/reject agreement with the reference (default ``DEFAULT_MIN_AGREEMENT``).
         max_new_accepts: defective images the reference rejects that the candidate may accept (default 0: a
             conversion never turns a caught defect into an accept).
+        max_new_reject_pct: the largest share of good images (percent) FP32 accepts that the candidate may reject.
 
     Returns:
         The :class:`GateReport` (``passed`` False with ``reasons`` when a check fails).
@@ -114,6 +119,10 @@ def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.
     if new_accepts > max_new_accepts:
         reasons.append(f"{new_accepts} defective image(s) rejected by FP32 are accepted by the candidate "
                        f"(allowed {max_new_accepts})")
+    n_good = int(np.sum(labels == 0))
+    if n_good and 100.0 * new_rejects / n_good > max_new_reject_pct:
+        reasons.append(f"{new_rejects} of {n_good} good image(s) accepted by FP32 are rejected by the candidate "
+                       f"({100.0 * new_rejects / n_good:.1f}% > {max_new_reject_pct:g}%)")
     if agree < min_agreement:
         reasons.append(f"accept/reject agreement {100 * agree:.1f}% < {100 * min_agreement:.1f}%")
     if -d_img > tolerance_pt:
@@ -190,13 +199,13 @@ def measure_latency(backend: Backend, image: np.ndarray, runs: int = 30, warmup:
 
 def run_gate(reference: Backend | Prediction, candidate: Backend, check: CheckSet, *, artifact: Path | None = None,
              tolerance_pt: float = DEFAULT_TOLERANCE_PT, pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT,
-             latency_runs: int = 30) -> GateReport:
+             max_new_reject_pct: float = DEFAULT_MAX_NEW_REJECT_PCT, latency_runs: int = 30) -> GateReport:
     """Predict ``check`` with the candidate (and the reference, unless its :class:`Prediction` on ``check`` is given:
     several candidates share one), compare, and add size on disk and candidate latency (not enforced)."""
     ref = reference if isinstance(reference, Prediction) else predict(reference, check.images)
     cand = predict(candidate, check.images)
     report = compare(check.labels, ref, cand, masks=check.masks, tolerance_pt=tolerance_pt,
-                     pixel_tolerance_pt=pixel_tolerance_pt)
+                     pixel_tolerance_pt=pixel_tolerance_pt, max_new_reject_pct=max_new_reject_pct)
     if artifact is not None:
         report.size_bytes = Path(artifact).stat().st_size
     if latency_runs:

@@ -2,7 +2,7 @@
 
 The signature of :func:`convert` maps 1:1 to the CLI flags: ``--bundle B --target T --precision
 fp32|fp16|int8|auto [--calib DIR] [--calib-method M] [--int8-scope S] [--int8-correction C] [--guard-band G]
---out OUT [--check DIR] [--tolerance-pt X] [--pixel-tolerance-pt X] [--force]``.
+--out OUT [--check DIR] [--tolerance-pt X] [--pixel-tolerance-pt X] [--max-new-reject-pct X] [--force]``.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import numpy as np
 from edgead.bundle import META, MANIFEST, ONNX, Bundle, load_bundle, write_bundle
 from edgead.calibration.correction import Int8Correction
 from edgead.calibration.quantize import CalibMethod, Int8Scope, Int8Settings
-from edgead.convert.gate import (DEFAULT_PIXEL_TOLERANCE_PT, DEFAULT_TOLERANCE_PT, enforce, load_check_set,
-                                 measure_latency, predict, run_gate)
+from edgead.convert.gate import (DEFAULT_MAX_NEW_REJECT_PCT, DEFAULT_PIXEL_TOLERANCE_PT, DEFAULT_TOLERANCE_PT,
+                                 enforce, load_check_set, measure_latency, predict, run_gate)
 from edgead.convert.report import Candidate, ConversionReport
 from edgead.convert.recipes import CPU_RECIPES, Recipe, make_recipe
 from edgead.convert.targets import Precision, Target, get_target
@@ -171,6 +171,7 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
             guard_band: GuardBand | str = GuardBand.SHORTFALL,
             check: str | os.PathLike | None = None,
             tolerance_pt: float = DEFAULT_TOLERANCE_PT, pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT,
+            max_new_reject_pct: float = DEFAULT_MAX_NEW_REJECT_PCT,
             force: bool = False, latency_runs: int = 20) -> ConversionReport:
     """Convert a bundle for a target and write the result as a bundle.
 
@@ -191,6 +192,8 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
         check: MVTec-layout folder with a labelled test split: the accuracy gate runs when given.
         tolerance_pt: largest image-AUROC drop (points).
         pixel_tolerance_pt: largest pixel-AUROC drop (points).
+        max_new_reject_pct: largest share of the check set's good images (percent) that FP32 accepts and the
+            candidate may reject.
         force: write the artifact even when the gate fails (recorded in the report).
         latency_runs: timed runs per candidate on this machine.
 
@@ -262,7 +265,8 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
             with _open(path, src) as eng:
                 if check_set is not None:
                     gate = run_gate(ref, eng, check_set, artifact=path, tolerance_pt=tolerance_pt,
-                                    pixel_tolerance_pt=pixel_tolerance_pt, latency_runs=latency_runs)
+                                    pixel_tolerance_pt=pixel_tolerance_pt, max_new_reject_pct=max_new_reject_pct,
+                                    latency_runs=latency_runs)
                     lat = (gate.latency_median_ms, gate.latency_p99_ms)
                 else:
                     gate = None

@@ -26,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", default=None, help="labelled MVTec-layout folder for the accuracy gate")
     p.add_argument("--tolerance-pt", type=float, default=0.5, help="largest image-AUROC drop in points")
     p.add_argument("--pixel-tolerance-pt", type=float, default=1.0, help="largest pixel-AUROC drop in points")
+    p.add_argument("--max-new-reject-pct", type=float, default=10.0,
+                   help="largest share of the check set's good images that FP32 accepts and the result may reject")
     p.add_argument("--force", action="store_true", help="write the artifact even if the gate fails")
     p.add_argument("--latency-runs", type=int, default=20)
     p.set_defaults(handler=cmd_convert)
@@ -46,7 +48,8 @@ def cmd_convert(args) -> int:
     report = convert(args.bundle, args.target, args.precision, out=args.out, calib=args.calib,
                      calib_method=args.calib_method, int8_scope=args.int8_scope,
                      int8_correction=args.int8_correction, guard_band=args.guard_band, check=args.check,
-                     tolerance_pt=args.tolerance_pt, pixel_tolerance_pt=args.pixel_tolerance_pt, force=args.force, latency_runs=args.latency_runs)
+                     tolerance_pt=args.tolerance_pt, pixel_tolerance_pt=args.pixel_tolerance_pt,
+                     max_new_reject_pct=args.max_new_reject_pct, force=args.force, latency_runs=args.latency_runs)
     print(report.to_markdown())
     return ExitStatus.OK
 

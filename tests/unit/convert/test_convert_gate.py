@@ -35,8 +35,13 @@ def test_new_accepts_fail_and_new_rejects_are_counted():
     assert (rep.new_accepts, rep.new_rejects) == (1, 1) and not rep.passed
     assert "1 defective image(s) rejected by FP32 are accepted" in rep.reasons[0]
     assert "new accepts 1 / new rejects 1" in rep.summary()
-    rep = compare(labels, ref, _pred([0.2, 1.01, 0.9, 1.02, 1.8], maps), min_agreement=0.0)
+    rep = compare(labels, ref, _pred([0.2, 1.01, 0.9, 1.02, 1.8], maps), min_agreement=0.0,
+                  max_new_reject_pct=50.0)
     assert (rep.new_accepts, rep.new_rejects) == (0, 1) and rep.passed
+    # 1 of 3 good images is 33 %: above the default 10 % the gate refuses
+    rep = compare(labels, ref, _pred([0.2, 1.01, 0.9, 1.02, 1.8], maps), min_agreement=0.0)
+    assert not rep.passed and rep.reasons == ["1 of 3 good image(s) accepted by FP32 are rejected by the candidate "
+                                              "(33.3% > 10%)"]
 
 
 def test_pixel_auroc_drop_alone_fails():
