@@ -195,8 +195,8 @@ def correct_feature_bias(fp32_path: str | Path, int8_path: str | Path,
     points = [p for p, _ in found]
     g = GraphIndex(model)
     fp_names = [_fp32_name(g, t) for t in points]
-    missing = {t for n in fp32.graph.node for t in n.output}
-    if any(t not in missing for t in fp_names):
+    known = {t for n in fp32.graph.node for t in n.output} | {i.name for i in fp32.graph.input}
+    if any(t not in known for t in fp_names):
         raise EngineError(f"INT8 feature bias correction: {fp_names} not all in {fp32_path}",
                           hint="correct the INT8 graph made from this FP32 graph, or use --int8-correction none")
     with Probe(model, points, only=True) as q_probe, Probe(fp32, fp_names, only=True) as f_probe:
