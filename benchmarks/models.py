@@ -147,11 +147,19 @@ def _count(n: int) -> str:
     return f"{n / 1e6:.2f} M" if n >= 1e5 else f"{n / 1e3:.1f} k"
 
 
+PLAIN_NOTE = (" ¹: measured before the INT8 feature bias correction and the threshold guard band "
+              "(docs/conversion.md) were added: plain Q/DQ and the median threshold transfer.")
+
+
+def _plain(r: dict) -> bool:
+    """A row whose INT8 gate was measured before the feature bias correction (marked ¹ in the table)."""
+    return r.get("int8_recipe", {}).get("correction", "none") == "none"
+
+
 def _row(r: dict) -> str:
     g = r["gate"]
     pix = "n/a" if g["pixel_auroc_delta_pt"] is None else f"{g['pixel_auroc_delta_pt']:+.2f}"
-    plain = r.get("int8_recipe", {}).get("correction", "none") == "none"  # rows measured before the correction
-    gate = f"{'pass' if g['passed'] else 'FAIL'}{'¹' if plain else ''} ({g['image_auroc_delta_pt']:+.2f} / {pix})"
+    gate = f"{'pass' if g['passed'] else 'FAIL'}{'¹' if _plain(r) else ''} ({g['image_auroc_delta_pt']:+.2f} / {pix})"
     notes = [f"{k}={v}" for k, v in r["params"].items()]  # the variant's --set values are among them
     notes += [f"{r['max_train']} train images"] if r.get("max_train") else []
     note = f" ({', '.join(notes)})" if notes else ""
@@ -193,11 +201,10 @@ def markdown(rows: list[dict]) -> str:
              f"{threads} intra-op threads, FP32 and INT8 timed interleaved in one process (median / p99; the "
              "machine is shared, compare within a row). INT8 gate: the INT8 bundle against its FP32 bundle on the "
              "test split, Δ image / pixel AUROC in points (tolerances 0.5 / 1 pt, agreement >= 90 %, no new "
-             "accepts, new rejects <= 10 % of the good images). weights: float values of the graph's trained and pretrained tensors (backbone included); "
-             "bank / statistics: values fitted to the good images (memory banks, Gaussians, kNN banks, feature "
-             "statistics), counted as stored in the graph. ONNX MB: the FP32 model.onnx. ¹: measured before the INT8 "
-             "feature bias correction and the threshold guard band (docs/conversion.md) were added: plain Q/DQ and "
-             "the median threshold transfer.", "",
+             "accepts, new rejects <= 10 % of the good images). weights: float values of the graph's trained and "
+             "pretrained tensors (backbone included); bank / statistics: values fitted to the good images (memory "
+             "banks, Gaussians, kNN banks, feature statistics), counted as stored in the graph. ONNX MB: the FP32 "
+             "model.onnx." + (PLAIN_NOTE if any(_plain(r) for r in rows) else ""), "",
              "| model | category | input | image AUROC | pixel AUROC | AUPRO | train s | FP32 ms | INT8 ms | "
              "INT8 gate (Δ img / pix pt) | weights | bank / statistics | ONNX MB |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

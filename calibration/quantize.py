@@ -8,10 +8,10 @@ distance / kNN head and the output normalisation stay FP32, because INT8 there r
 
 How much of the backbone is INT8 is :class:`Int8Scope`, one row per variant in :data:`INT8_SCOPES`:
 ``backbone`` (all of it) or ``stride8`` (the high-resolution start -- stem and the stages before stride 8 -- stays
-FP32). Measured on magnetic_tile (grey, low contrast) with PaDiM (benchmarks/conversion.py): the whole backbone in
-INT8 moved pixel AUROC by -1.87 pt and turned 2 caught defects into accepts; ``stride8`` moved it by -0.25 pt with
-1 new accept (the gate still refuses it). The piped_* bundles pass with either, except PaDiM on brg01 (4 new
-accepts, 1 with ``stride8``).
+FP32). Measured on magnetic_tile (grey, low contrast) with PaDiM (benchmarks/conversion.py), before the feature
+bias correction (:mod:`edgead.calibration.correction`): the whole backbone in INT8 moved pixel AUROC by -1.87 pt,
+``stride8`` by -0.25 pt. With the correction and the threshold guard band, ``stride8`` passes the gate there
+(-0.06 pt) and the whole backbone still does not (1 new accept); on PaDiM brg01 it is the other way round.
 """
 from __future__ import annotations
 

@@ -17,14 +17,15 @@ units, so the large scores near the threshold weigh most) instead. One table,
 :data:`FITS`, maps :class:`TransferModel` to its fit.
 
 The fit is a median: half the good images score a little below their transferred FP32 score, and a defect that the
-FP32 bundle scores just above its threshold can land just below the candidate's. Measured with INT8 PaDiM: the only
-defects a candidate turned into accepts were ones FP32 scored 0.503 and 0.505 (normalised; 0.5 is the threshold),
-moved by 0.01-0.03. So the candidate's thresholds get a **guard band** (:class:`GuardBand`): they are lowered by the
-largest shortfall a good calibration image showed against its transferred score (image threshold: the largest over
-the images; pixel threshold: the 99.9th percentile of the sampled pixels). A converted artifact then errs towards
-reject by its own measured noise, never towards accept; what that costs in good parts rejected shows in the gate's
-agreement, which it also enforces. In raw units that shortfall does not grow with the score: for a feature error
-``e``, ``cand - fp32 ~ <d/|d|, e> + |e|^2 / 2|d|``, so the good images' shortfall bounds the one at the threshold.
+FP32 bundle scores just above its threshold can land just below the candidate's. Measured with INT8 PaDiM and
+PatchCore: the only defects a candidate turned into accepts were ones FP32 scored 0.503 to 0.514 (normalised; 0.5
+is the threshold), moved by 0.01-0.04. So the candidate's thresholds get a **guard band** (:class:`GuardBand`): they
+are lowered by the largest shortfall a good calibration image showed against its transferred score (image
+threshold: the largest over the images; pixel threshold: the 99.9th percentile of the sampled pixels). A converted
+artifact then errs towards reject by its own measured noise, never towards accept; the gate bounds what that costs
+in good parts rejected (``convert/gate.py``: new rejects, agreement). In raw units that shortfall does not grow with
+the score: for a feature error ``e``, ``cand - fp32 ~ <d/|d|, e> + |e|^2 / 2|d|``, so the good images' shortfall
+bounds the one at the threshold.
 """
 from __future__ import annotations
 
@@ -44,6 +45,11 @@ MAX_GUARD_FRACTION = 0.5
 """The guard band takes at most this fraction of the gap between the candidate's ``lo`` and its threshold."""
 
 
+def _like(value, result: np.ndarray):
+    """``result`` as a float when ``value`` is a scalar, else as the array."""
+    return float(result) if np.ndim(value) == 0 else result
+
+
 @dataclass(frozen=True)
 class Offset:
     """``cand^2 = fp32^2 + c``; ``spread`` is the median absolute deviation of ``cand^2 - fp32^2``."""
@@ -51,9 +57,10 @@ class Offset:
     c: float
     spread: float
 
-    def to_candidate(self, fp32_value: float) -> float:
-        v = float(fp32_value)
-        return float(np.sign(v) * np.sqrt(max(v * v + self.c, 0.0)))
+    def to_candidate(self, fp32_value):
+        """The candidate's value for an FP32 value (a float, or an array of them)."""
+        v = np.asarray(fp32_value, np.float64)
+        return _like(fp32_value, np.sign(v) * np.sqrt(np.maximum(v * v + self.c, 0.0)))
 
 
 @dataclass(frozen=True)
@@ -63,8 +70,9 @@ class Scale:
     a: float
     spread: float
 
-    def to_candidate(self, fp32_value: float) -> float:
-        return float(fp32_value) * float(np.sqrt(max(self.a, 0.0)))
+    def to_candidate(self, fp32_value):
+        """The candidate's value for an FP32 value (a float, or an array of them)."""
+        return _like(fp32_value, np.asarray(fp32_value, np.float64) * float(np.sqrt(max(self.a, 0.0))))
 
 
 class TransferModel(str, Enum):
@@ -94,9 +102,7 @@ def shortfall(fit, candidate: np.ndarray, fp32: np.ndarray, percentile: float = 
         0.1...
     """
     x, y = _values(candidate, fp32)
-    expected = np.sign(y) * np.sqrt(np.maximum(y * y + fit.c, 0.0)) if isinstance(fit, Offset) else \
-        y * float(np.sqrt(max(fit.a, 0.0)))
-    return max(0.0, float(np.percentile(expected - x, percentile)))
+    return max(0.0, float(np.percentile(fit.to_candidate(y) - x, percentile)))
 
 
 def _guarded(threshold: float, lo: float, guard: float) -> tuple[float, float]:
