@@ -38,6 +38,9 @@ EXTRAS = {
         "pytest-timeout>=2.2",
         "scikit-learn>=1.3",
         "scikit-image>=0.21",
+        # The real CUDA binding: imports without a GPU, so CI checks the adapter's calls against it
+        # (tests/unit/infer/test_cuda_binding.py).
+        "cuda-bindings>=12.6",
     ],
 }
 EXTRAS["station"] = EXTRAS["modbus"]

@@ -148,7 +148,7 @@ def read_engine_file(path: str | os.PathLike) -> tuple[EngineHeader, bytes]:
 
 
 def check_compatible(header: EngineHeader, *, tensorrt_version: str, gpu_name: str, compute_capability: str,
-                     where: str = "engine") -> None:
+                     where: str = "engine", bundle: str = "BUNDLE") -> None:
     """Refuse an engine built for another TensorRT version or GPU.
 
     Args:
@@ -157,11 +157,12 @@ def check_compatible(header: EngineHeader, *, tensorrt_version: str, gpu_name: s
         gpu_name: the running CUDA device name.
         compute_capability: the running device's ``"major.minor"``.
         where: the engine path, for the message.
+        bundle: the bundle path, for the rebuild command in the hint.
 
     Raises:
         EngineError: with both values and "rebuild the engine on this station: edgead build-engine ...".
     """
-    rebuild = f"rebuild the engine on this station: edgead build-engine --bundle BUNDLE --target {header.target}"
+    rebuild = f"rebuild the engine on this station: edgead build-engine --bundle {bundle} --target {header.target}"
     if header.tensorrt_version != tensorrt_version:
         raise EngineError(f"{where} was built with TensorRT {header.tensorrt_version}, this station runs TensorRT "
                           f"{tensorrt_version}", hint=rebuild)

@@ -79,7 +79,7 @@ class TensorRTBackend(Backend):
         trt = lazy_import("tensorrt", feature="the TensorRT backend", extra="trt")
         gpu, cc = device_info(device)
         check_compatible(header, tensorrt_version=trt.__version__, gpu_name=gpu, compute_capability=cc,
-                         where=str(self.path))
+                         where=str(self.path), bundle=str(bundle.root) if bundle is not None else "BUNDLE")
         self.header = header
         self._trt = trt
         self._logger = trt.Logger(trt.Logger.WARNING)

@@ -1,0 +1,204 @@
+"""TensorRTBackend's own logic on software twins of CUDA and the TensorRT runtime (``twins.py``).
+
+The twins defer every stream's work until something synchronises on it, so these tests fail if the backend forgets
+a cross-stream wait or a synchronisation, and they check slots, shapes, dtypes and the release of every buffer.
+They isolate the unit: TensorRT itself runs only in tests/gpu/test_trt.py.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgead.bundle import load_bundle
+from edgead.errors import EngineError
+from edgead.infer import cuda_mem
+from edgead.infer.engine_file import EngineHeader, write_engine_file
+from edgead.infer.onnxrt import OnnxRuntimeBackend
+
+sys.path.insert(0, str(Path(__file__).parent))
+from twins import CudaTwin, TensorRTTwin  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location(
+    "contract_model", Path(__file__).parents[1] / "convert" / "contract_model.py")
+cm = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cm)
+
+PROFILE = ((1, 16, 16, 3), (2, 40, 40, 3), (2, 64, 64, 3))
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return load_bundle(cm.build_bundle(tmp_path_factory.mktemp("trt") / "bundle"))
+
+
+@pytest.fixture
+def cuda(monkeypatch):
+    twin = CudaTwin()
+    monkeypatch.setattr(cuda_mem, "_API", twin)
+    return twin
+
+
+def _install(monkeypatch, cuda, **kw):
+    trt = TensorRTTwin(cuda, PROFILE, **kw)
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    return trt
+
+
+@pytest.fixture
+def trt(monkeypatch, cuda):
+    return _install(monkeypatch, cuda)
+
+
+def _engine(tmp_path, bundle, blob=None, **header):
+    spec = bundle.input_spec
+    fields = dict(tensorrt_version="10.3.0", gpu_name="Twin GPU", compute_capability="8.7",
+                  model_hash=bundle.model_hash, bundle_format_version=int(bundle.meta["format_version"]),
+                  precision="fp32", target="rtx-ada", edgead_version="0", input_height=spec.height,
+                  input_width=spec.width, channels=spec.channels)
+    fields.update(header)
+    blob = bundle.onnx_path.read_bytes() if blob is None else blob
+    return write_engine_file(tmp_path / "model.engine", EngineHeader(**fields), blob)
+
+
+def _frames(n_batches, batch=2, hw=(40, 40), seed=3):
+    rng = np.random.default_rng(seed)
+    return [np.stack([cm.good_image(rng, hw) for _ in range(batch)]) for _ in range(n_batches)]
+
+
+def _assert_same(pred, ref, tol=1e-6):
+    for name in ("score", "map", "raw_score", "raw_map"):
+        got, want = getattr(pred, name), getattr(ref, name)
+        assert got.dtype == np.float32 and got.shape == want.shape, name
+        assert np.abs(got - want).max() <= tol * max(1.0, float(np.abs(want).max())), name
+
+
+@pytest.fixture
+def reference(bundle):
+    with OnnxRuntimeBackend(bundle.onnx_path, providers=["CPUExecutionProvider"]) as ref:
+        yield ref
+
+
+def test_two_batches_in_flight_match_onnxruntime(tmp_path, bundle, cuda, trt, reference):
+    from edgead.infer.trt import TensorRTBackend
+
+    frames = _frames(5)
+    with TensorRTBackend(_engine(tmp_path, bundle), bundle=bundle) as eng:
+        t0, t1 = eng.submit(frames[0]), eng.submit(frames[1])
+        assert cuda.ops_run == 0  # deferred: nothing has run before a collect
+        preds = [eng.collect(t1), eng.collect(t0)]  # out of order on purpose
+        preds = [preds[1], preds[0]] + [eng.infer(f) for f in frames[2:]]
+    for frame, pred in zip(frames, preds):
+        _assert_same(pred, reference.infer(frame))
+
+
+def test_smaller_batch_and_image_than_the_profile(tmp_path, bundle, cuda, trt, reference):
+    from edgead.infer.trt import TensorRTBackend
+
+    with TensorRTBackend(_engine(tmp_path, bundle), bundle=bundle) as eng:
+        big = _frames(1, batch=2, hw=(64, 64))[0]
+        small = _frames(1, batch=1, hw=(24, 30), seed=4)[0]
+        p_big, p_small = eng.infer(big), eng.infer(small)
+        assert p_small.score.shape == (1,)
+        _assert_same(p_small, reference.infer(small))
+        _assert_same(p_big, reference.infer(big))
+
+
+def test_fp16_outputs_come_back_as_float32(tmp_path, bundle, cuda, monkeypatch, reference):
+    from edgead.infer.trt import TensorRTBackend
+
+    _install(monkeypatch, cuda, output_dtype="float16")
+    frame = _frames(1)[0]
+    with TensorRTBackend(_engine(tmp_path, bundle, precision="fp16"), bundle=bundle) as eng:
+        _assert_same(eng.infer(frame), reference.infer(frame), tol=2e-3)
+
+
+def test_a_third_batch_waits_for_a_collect(tmp_path, bundle, cuda, trt, reference):
+    from edgead.infer.trt import TensorRTBackend
+
+    frames = _frames(3)
+    with TensorRTBackend(_engine(tmp_path, bundle), bundle=bundle) as eng:
+        t0, t1 = eng.submit(frames[0]), eng.submit(frames[1])
+        with pytest.raises(EngineError, match="both buffers are in flight"):
+            eng.submit(frames[2])
+        _assert_same(eng.collect(t0), reference.infer(frames[0]))
+        t2 = eng.submit(frames[2])  # slot 0 is free again; slot 1 still holds frame 1
+        _assert_same(eng.collect(t2), reference.infer(frames[2]))
+        _assert_same(eng.collect(t1), reference.infer(frames[1]))
+
+
+@pytest.mark.parametrize("images, match", [
+    (np.zeros((1, 40, 40, 3), np.float32), "input must be uint8"),
+    (np.zeros((3, 40, 40, 3), np.uint8), r"N<=2"),
+    (np.zeros((1, 80, 40, 3), np.uint8), r"H<=64"),
+    (np.zeros((1, 40, 40, 1), np.uint8), r"got uint8 \(1, 40, 40, 1\)"),
+])
+def test_input_outside_the_profile_names_the_rebuild(tmp_path, bundle, cuda, trt, images, match):
+    from edgead.infer.trt import TensorRTBackend
+
+    with TensorRTBackend(_engine(tmp_path, bundle), bundle=bundle) as eng:
+        with pytest.raises(EngineError, match=match) as err:
+            eng.submit(images)
+        assert "rebuild the engine with a larger profile" in str(err.value)
+
+
+def test_close_releases_every_buffer_stream_and_event(tmp_path, bundle, cuda, trt):
+    from edgead.infer.trt import TensorRTBackend
+
+    eng = TensorRTBackend(_engine(tmp_path, bundle), bundle=bundle)
+    # 2 slots x (pinned + device) x (image + 4 outputs), 3 events per slot, 3 streams
+    assert (len(cuda.live), len(cuda.events), len(cuda.streams)) == (20, 6, 3)
+    eng.submit(_frames(1)[0])  # left in flight: close() must still drain and free it
+    eng.close()
+    eng.close()  # idempotent
+    assert (len(cuda.live), len(cuda.events), len(cuda.streams)) == (0, 0, 0)
+    assert cuda.ops_run == 1 + 1 + 4  # the in-flight batch ran before its buffers went
+
+
+def test_warmup_runs_at_model_resolution(tmp_path, bundle, cuda, trt):
+    from edgead.infer import BackendKind, open_backend
+
+    with open_backend(_engine(tmp_path, bundle), BackendKind.TENSORRT, bundle=bundle) as eng:
+        eng.warmup(runs=2)
+        spec = eng.input_spec
+        assert (spec.height, spec.width, spec.channels) == (bundle.input_spec.height, bundle.input_spec.width, 3)
+    assert cuda.ops_run == 2 * (1 + 1 + 4)
+
+
+@pytest.mark.parametrize("header, match", [
+    ({"gpu_name": "Orin"}, "was built for GPU 'Orin'"),
+    ({"tensorrt_version": "10.16.0"}, "built with TensorRT 10.16.0, this station runs TensorRT 10.3.0"),
+])
+def test_an_engine_for_another_gpu_or_tensorrt_is_refused(tmp_path, bundle, cuda, trt, header, match):
+    from edgead.infer.trt import TensorRTBackend
+
+    with pytest.raises(EngineError, match=match) as err:
+        TensorRTBackend(_engine(tmp_path, bundle, **header), bundle=bundle)
+    assert f"edgead build-engine --bundle {bundle.root} --target rtx-ada" in str(err.value)
+    assert not cuda.live  # refused before any buffer was allocated
+
+
+def test_an_engine_that_does_not_deserialize_is_refused(tmp_path, bundle, cuda, trt):
+    from edgead.infer.trt import TensorRTBackend
+
+    with pytest.raises(EngineError, match="could not deserialize"):
+        TensorRTBackend(_engine(tmp_path, bundle, blob=b"\x00corrupt"), bundle=bundle)
+
+
+# The twins must catch what they are here to catch: each broken variant of the backend gives stale outputs.
+@pytest.mark.parametrize("broken", ["no cross-stream waits", "no synchronisation in collect"])
+def test_the_twin_catches_a_missing_wait_or_synchronisation(tmp_path, bundle, cuda, trt, reference, monkeypatch,
+                                                             broken):
+    from edgead.infer.trt import TensorRTBackend
+
+    target = "wait" if broken == "no cross-stream waits" else "synchronize"
+    cls = cuda_mem.CudaStream if target == "wait" else cuda_mem.CudaEvent
+    monkeypatch.setattr(cls, target, lambda *a: None)
+    frame = _frames(1)[0]
+    with TensorRTBackend(_engine(tmp_path, bundle), bundle=bundle) as eng:
+        pred = eng.infer(frame)
+    want = reference.infer(frame)
+    assert not np.allclose(pred.raw_map, want.raw_map)
