@@ -1,12 +1,14 @@
-"""Latency of one bundle as torch eager FP32, ONNX Runtime FP32, FP16 and INT8 on the CPU (TensorRT where present).
+"""Latency of one bundle as torch eager FP32, ONNX Runtime FP32, FP16 and INT8 on the CPU, and TensorRT where present.
 
 Usage:
     python benchmarks/latency.py [--category piped_pa_bdp01_tl] [--model patchcore] [--runs 50] [--threads N]
+                                 [--trt-target rtx-ada]
 
 Trains the bundle on the category (or takes ``--bundle``), converts it for x86-cpu (INT8 calibrated on the
-category's train/good), then times single-image inference of each variant in the same process. Reports median and
-p99 ms and images/s, each as a ratio against torch eager (the baseline, run in the same process). Results:
-benchmarks/results/latency.json and the ``latency`` section of docs/benchmarks.md.
+category's train/good), then times single-image inference of each variant in the same process. Where TensorRT and a
+CUDA GPU are present, it also builds FP32, FP16 and INT8 engines for ``--trt-target`` here and times them. Reports
+median and p99 ms and images/s, each as a ratio against torch eager (the baseline, run in the same process).
+Results: benchmarks/results/latency.json and the ``latency`` section of docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -51,6 +53,31 @@ def torch_eager(bundle):
     return run
 
 
+def tensorrt_engines(bundle, calib: Path, tmp: Path, target: str) -> tuple[list, str | None]:
+    """[(row name, open TensorRT backend)] for FP32, FP16 and INT8 engines built here, or why there are none.
+
+    Each precision is converted for ``target`` (INT8 calibrated on ``calib``) and its engine compiled on this
+    machine by ``convert`` (TensorRT engines are device-specific: the build runs where they are timed).
+    """
+    from edgead.bundle import load_bundle
+    from edgead.convert.pipeline import ENGINE, convert
+    from edgead.convert.trt_build import tensorrt_available
+    from edgead.infer import BackendKind, open_backend
+
+    if not tensorrt_available():
+        return [], "no TensorRT rows: TensorRT or a CUDA GPU is missing on this machine"
+    engines = []
+    for precision in ("fp32", "fp16", "int8"):
+        root = tmp / f"trt-{precision}"
+        rep = convert(bundle, target, precision, out=root / "bundle", calib=calib if precision == "int8" else None,
+                      latency_runs=0)
+        if not (rep.engine or "").startswith("built"):
+            raise SystemExit(f"TensorRT {precision} engine for {target} was not built: {rep.engine}")
+        engine = open_backend(root / ENGINE, BackendKind.TENSORRT, bundle=load_bundle(root / "bundle"))
+        engines.append((f"TensorRT {precision.upper()} ({target})", engine))
+    return engines, None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--category", default="piped_pa_bdp01_tl")
@@ -58,6 +85,8 @@ def main() -> None:
     ap.add_argument("--bundle", default=None, help="use this bundle instead of training one")
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: all)")
+    ap.add_argument("--trt-target", default="rtx-ada", help="target profile of the TensorRT rows (where TensorRT "
+                    "and a GPU are present)")
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
     args = ap.parse_args()
 
@@ -85,6 +114,11 @@ def main() -> None:
             eng = open_backend(out, **opts)
             engines.append(eng)
             variants.append((f"ONNX Runtime {precision.upper()}", eng.infer))
+        trt_engines, no_trt = tensorrt_engines(bundle, cat / "train" / "good", tmp, args.trt_target)
+        engines += [eng for _, eng in trt_engines]
+        variants += [(name, eng.infer) for name, eng in trt_engines]
+        if no_trt:
+            print(no_trt, flush=True)
         base = None
         for name, fn in variants:
             st = stats_ms(time_fn(fn, image, args.runs))
@@ -105,8 +139,9 @@ def main() -> None:
         lines = [f"Produced by `python benchmarks/latency.py --category {cat.name} --model {bundle.model_type}` on "
                  f"{machine()}: one {spec.height}x{spec.width} image per call, {args.runs} timed runs after 5 "
                  "warm-up runs, all variants in one process. Ratio = torch eager time / variant time (higher is "
-                 "faster). TensorRT rows need a GPU station (none here); FP16 on the CPU is shown for the record "
-                 "(ONNX Runtime's CPU kernels do not run FP16 natively).", "",
+                 f"faster). {no_trt + '; ' if no_trt else 'TensorRT rows: on the GPU, engines built here; '}"
+                 "FP16 on the CPU is shown for the record (ONNX Runtime's CPU kernels do not run FP16 natively).",
+                 "",
                  "| variant | median ms | p99 ms | images/s | speed-up (median) | speed-up (p99) |",
                  "|---|---|---|---|---|---|"]
         lines += [f"| {r['variant']} | {r['median_ms']:.2f} | {r['p99_ms']:.2f} | {r['images_per_s']:.1f} | "

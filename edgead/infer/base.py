@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -65,6 +66,17 @@ class Backend(abc.ABC):
         Raises:
             EngineError: if the engine fails or the input violates the contract.
         """
+
+    def infer_many(self, batches: Sequence[np.ndarray]) -> list[Prediction]:
+        """Run several batches in order (e.g. one per ROI of a part) and return their predictions in that order.
+
+        A backend that can overlap batches does so (TensorRT: the copy of batch n+1 overlaps the inference of
+        batch n); the default runs them one after the other.
+
+        Raises:
+            EngineError: as :meth:`infer`; no batch is left in flight.
+        """
+        return [self.infer(b) for b in batches]
 
     def warmup(self, runs: int = 3) -> None:
         """Run a few dummy inferences so the first real part is not slow."""

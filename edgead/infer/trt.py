@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import os
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,6 +160,35 @@ class TensorRTBackend(Backend):
                for n in OUTPUTS}
         slot.busy = False
         return Prediction(score=out["score"], map=out["map"], raw_score=out["raw_score"], raw_map=out["raw_map"])
+
+    def infer_many(self, batches) -> list[Prediction]:
+        """Run batches with both slots busy: batch n+1 is copied in while batch n is inferred.
+
+        Raises:
+            EngineError: as :meth:`submit`; the batches already in flight are drained first, so the slots are free.
+        """
+        out: list[Prediction] = []
+        pending: deque[Ticket] = deque()
+        try:
+            for images in batches:
+                if len(pending) == SLOTS:
+                    out.append(self.collect(pending.popleft()))
+                pending.append(self.submit(images))
+            while pending:
+                out.append(self.collect(pending.popleft()))
+        except BaseException:
+            for ticket in pending:
+                self._release(ticket)
+            raise
+        return out
+
+    def _release(self, ticket: Ticket) -> None:
+        """Wait for a batch whose outputs nobody will read, and free its slot."""
+        slot = self._slots[ticket.slot]
+        try:
+            slot.copied_out.synchronize()
+        finally:
+            slot.busy = False
 
     def infer_async(self, images: np.ndarray) -> Ticket:
         """Alias of :meth:`submit`."""

@@ -73,6 +73,23 @@ def test_verdicts_match_ground_truth_with_no_lost_or_duplicated_ids(small_statio
     assert {r.verdict.value for r in rows if r.image_path} <= {"reject", "no-read", "fault"}
 
 
+def test_rois_are_inferred_in_order_and_the_part_takes_the_worst(small_station, padim_bundle, pty, tmp_path):
+    """Two overlapping ROIs per part (``infer_many``: overlapped on TensorRT, in turn on ONNX Runtime)."""
+    rois = [{"name": "left", "x": 0, "y": 0, "width": 96, "height": 128},
+            {"name": "right", "x": 64, "y": 0, "width": 96, "height": 128}]
+    path = _config(tmp_path, small_station, padim_bundle.bundle, pty.station, rois=rois)
+    summary, seen, log = _run(path, pty.plc, n_triggers=6)
+    assert summary.parts == 6 and not log.unanswered and sorted(log.answers) == list(range(1, 7))
+    with RecordStore(tmp_path / "records.sqlite") as store:
+        rows = list(store.query())
+    assert len(rows) == 6
+    for row in rows:
+        assert list(row.roi_scores) == ["left", "right"]
+        assert row.score == pytest.approx(max(row.roi_scores.values()))
+    # crops of whole-part training images saturate the normalised score; the raw one shows each part's own crops
+    assert len({r.raw_score for r in rows}) == 6
+
+
 def test_failed_alignment_is_no_read_and_replay_end_is_failsafe(small_station, padim_bundle, pty, tmp_path):
     """A frame that is not the part gets `no-read`; triggers after the replay ended get the fail-safe answer."""
     import cv2

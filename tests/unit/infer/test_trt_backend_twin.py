@@ -202,3 +202,28 @@ def test_the_twin_catches_a_missing_wait_or_synchronisation(tmp_path, bundle, cu
         pred = eng.infer(frame)
     want = reference.infer(frame)
     assert not np.allclose(pred.raw_map, want.raw_map)
+
+
+def test_infer_many_keeps_both_slots_busy_and_keeps_the_order(tmp_path, bundle, cuda, trt, reference, monkeypatch):
+    from edgead.infer.trt import TensorRTBackend
+
+    frames = [_frames(1, batch=1, hw=hw, seed=i)[0] for i, hw in enumerate([(40, 40), (24, 30), (64, 48), (32, 32)])]
+    calls = []
+    with TensorRTBackend(_engine(tmp_path, bundle), bundle=bundle) as eng:
+        for name in ("submit", "collect"):
+            method = getattr(eng, name)
+            monkeypatch.setattr(eng, name, lambda x, _m=method, _n=name: (calls.append(_n[0]), _m(x))[1])
+        preds = eng.infer_many(frames)
+    assert "".join(calls) == "sscscscc"  # frame n+1 is in before frame n is collected
+    for frame, pred in zip(frames, preds):
+        _assert_same(pred, reference.infer(frame))
+
+
+def test_infer_many_drains_its_batches_when_one_is_refused(tmp_path, bundle, cuda, trt, reference):
+    from edgead.infer.trt import TensorRTBackend
+
+    good = _frames(2, batch=1)
+    with TensorRTBackend(_engine(tmp_path, bundle), bundle=bundle) as eng:
+        with pytest.raises(EngineError, match="input must be uint8"):
+            eng.infer_many([good[0], good[1], np.zeros((1, 99, 40, 3), np.uint8)])
+        _assert_same(eng.infer_many(good)[1], reference.infer(good[1]))  # both slots are free again
