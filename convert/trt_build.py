@@ -14,6 +14,7 @@ from pathlib import Path
 from edgead import __version__
 from edgead.convert.targets import Precision, Target
 from edgead.errors import EngineError, lazy_import
+from edgead.infer import BackendKind
 from edgead.infer.cuda_mem import device_info
 from edgead.infer.engine_file import EngineHeader, write_engine_file
 
@@ -175,9 +176,17 @@ def build_bundle_engine(bundle, engine_path: str | os.PathLike, target: Target, 
         The engine file path.
 
     Raises:
-        MissingExtraError, EngineError: as :func:`build_engine`.
+        MissingExtraError, EngineError: as :func:`build_engine`; also a target that runs no TensorRT, or one that
+            does not allow the bundle's precision.
     """
     precision = Precision(bundle.meta.get("conversion", {}).get("precision", "fp32"))
+    if target.backend is not BackendKind.TENSORRT:
+        raise EngineError(f"target {target.name} runs {target.backend.value}, not TensorRT: there is no engine to "
+                          "build", hint="run the bundle as it is there, or pick a tensorrt target (edgead targets)")
+    if precision not in target.precisions:
+        allowed = ", ".join(p.value for p in target.precisions)
+        raise EngineError(f"bundle {bundle.root} is {precision.value}; target {target.name} allows {allowed}",
+                          hint=f"convert it for this target: edgead convert --target {target.name} --precision ...")
     spec = bundle.input_spec
     return build_engine(bundle.onnx_path, engine_path, target, precision, model_hash=bundle.model_hash,
                         input_hw=(spec.height, spec.width), channels=spec.channels,

@@ -90,6 +90,42 @@ def test_rois_are_inferred_in_order_and_the_part_takes_the_worst(small_station, 
     assert len({r.raw_score for r in rows}) == 6
 
 
+def test_a_tensorrt_engine_on_software_twins_gives_the_onnxruntime_verdicts(small_station, padim_bundle, pty,
+                                                                          tmp_path, monkeypatch):
+    """``model.engine`` through the daemon: load, header checks, warm-up and the hot loop on the TensorRT backend.
+
+    CUDA and the TensorRT runtime are software twins here (tests/unit/infer/twins.py: the "engine" is the bundle's
+    ONNX graph run by ONNX Runtime); tests/gpu/test_trt.py runs the real ones.
+    """
+    sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "infer"))
+    from twins import CudaTwin, TensorRTTwin
+
+    from edgead.infer import cuda_mem
+    from edgead.infer.engine_file import EngineHeader, write_engine_file
+
+    cuda = CudaTwin()
+    monkeypatch.setattr(cuda_mem, "_API", cuda)
+    monkeypatch.setitem(sys.modules, "tensorrt", TensorRTTwin(cuda, ((1, 64, 64, 3), (1, 128, 160, 3),
+                                                                     (1, 256, 256, 3))))
+    bundle = padim_bundle.bundle
+    spec = bundle.input_spec
+    engine = write_engine_file(tmp_path / "model.engine", EngineHeader(
+        "10.3.0", "Twin GPU", "8.7", bundle.model_hash, int(bundle.meta["format_version"]), "fp32", "rtx-ada", "0",
+        spec.height, spec.width, spec.channels), bundle.onnx_path.read_bytes())
+    scores = {}
+    for name, model in (("onnxruntime", {}), ("tensorrt", {"engine": str(engine)})):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        path = _config(run_dir, small_station, bundle, pty.station, model=model)
+        summary, seen, log = _run(path, pty.plc, n_triggers=8)
+        assert summary.parts == 8 and not log.unanswered and not log.mismatched
+        scores[name] = {o.part_id: (o.verdict, o.score) for o in seen}
+    assert cuda.ops_run > 8 * 6 and not cuda.live  # the engine ran every part, and was closed with the daemon
+    for part_id, (verdict, score) in scores["onnxruntime"].items():
+        assert scores["tensorrt"][part_id][0] == verdict
+        assert scores["tensorrt"][part_id][1] == pytest.approx(score, abs=1e-5)
+
+
 def test_failed_alignment_is_no_read_and_replay_end_is_failsafe(small_station, padim_bundle, pty, tmp_path):
     """A frame that is not the part gets `no-read`; triggers after the replay ended get the fail-safe answer."""
     import cv2

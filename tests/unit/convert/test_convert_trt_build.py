@@ -5,9 +5,8 @@ how parse and build failures are reported. It isolates the unit: a real build ru
 """
 from __future__ import annotations
 
-import enum
 import sys
-import types
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -18,108 +17,8 @@ from edgead.convert.targets import Precision, get_target
 from edgead.convert.trt_build import compile_engine, trtexec_command
 from edgead.errors import EngineError, MissingExtraError
 
-
-class _Err:
-    def __init__(self, node, name, desc):
-        self._v = (node, name, desc)
-
-    def node(self):
-        return self._v[0]
-
-    def node_name(self):
-        return self._v[1]
-
-    def desc(self):
-        return self._v[2]
-
-
-def builder_twin(version="10.3.0", *, parse_errors=(), build_ok=True) -> types.ModuleType:
-    """A ``tensorrt`` module with the builder half of the API; ``calls`` records what the build did.
-
-    11.x drops ``BuilderFlag.FP16`` / ``INT8`` (precision comes from the strongly typed graph).
-    """
-    trt = types.ModuleType("tensorrt")
-    trt.__version__ = version
-    trt.calls = calls = []
-    major = int(version.split(".")[0])
-    flags = ["GPU_FALLBACK", "REFIT"] + (["FP16", "INT8"] if major < 11 else [])
-    trt.BuilderFlag = enum.IntEnum("BuilderFlag", flags)
-    trt.NetworkDefinitionCreationFlag = enum.IntEnum("NetworkDefinitionCreationFlag", {"STRONGLY_TYPED": 1})
-    trt.MemoryPoolType = enum.IntEnum("MemoryPoolType", {"WORKSPACE": 0})
-    trt.DeviceType = enum.IntEnum("DeviceType", {"GPU": 0, "DLA": 1})
-
-    class Logger:
-        WARNING = 2
-
-        def __init__(self, severity):
-            pass
-
-    class Cache:
-        def __init__(self, data: bytes):
-            self.data = data
-
-        def serialize(self):
-            return memoryview(self.data + b"|built")
-
-    class Config:
-        def __init__(self):
-            self.default_device_type, self.DLA_core, self._cache = trt.DeviceType.GPU, -1, None
-
-        def set_memory_pool_limit(self, pool, size):
-            calls.append(("pool", pool.name, size))
-
-        def set_flag(self, flag):
-            calls.append(("flag", flag.name))
-
-        def add_optimization_profile(self, profile):
-            calls.append(("profile", profile.shapes))
-
-        def create_timing_cache(self, data):
-            calls.append(("cache in", bytes(data)))
-            return Cache(bytes(data))
-
-        def set_timing_cache(self, cache, ignore_mismatch):
-            self._cache = cache
-            return True
-
-        def get_timing_cache(self):
-            return self._cache
-
-    class Profile:
-        def set_shape(self, name, lo, opt, hi):
-            self.shapes = (name, tuple(lo), tuple(opt), tuple(hi))
-
-    class Builder:
-        def __init__(self, logger):
-            pass
-
-        def create_network(self, flags):
-            calls.append(("network", flags))
-            return object()
-
-        def create_builder_config(self):
-            return Config()
-
-        def create_optimization_profile(self):
-            return Profile()
-
-        def build_serialized_network(self, network, config):
-            calls.append(("device", config.default_device_type.name, config.DLA_core))
-            return memoryview(b"engine-bytes") if build_ok else None
-
-    class OnnxParser:
-        def __init__(self, network, logger):
-            self.num_errors = len(parse_errors)
-
-        def parse_from_file(self, path):
-            calls.append(("parse", path))
-            return not parse_errors
-
-        def get_error(self, i):
-            return _Err(*parse_errors[i])
-
-    trt.Logger, trt.Builder, trt.OnnxParser = Logger, Builder, OnnxParser
-    return trt
+sys.path.insert(0, str(Path(__file__).parents[1] / "infer"))
+from twins import builder_twin  # noqa: E402
 
 
 def _graph(path, explicit: bool):
