@@ -29,6 +29,9 @@ EXTRAS = {
     ],
     # GPU targets. On Jetson, TensorRT comes from apt (python3-libnvinfer), not pip.
     "trt": ["tensorrt>=10.3", "cuda-python>=12.0"],
+    # Jetson: TensorRT from apt (python3-libnvinfer, seen through the venv's system site-packages); cuda-python from
+    # pip, of the station's CUDA major (12.x on JetPack 6, 13.x on JetPack 7).
+    "jetson": ["cuda-python>=12.0"],
     # GenICam / GigE Vision cameras through Aravis (PyGObject <3.51 builds on Debian 12 / Ubuntu 22.04).
     "genicam": ["PyGObject>=3.42,<3.51"],
     "modbus": ["pymodbus>=3.6"],

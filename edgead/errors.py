@@ -102,6 +102,13 @@ class DeployError(EdgeadError):
     exit_status = ExitStatus.DEPLOY
 
 
+EXTRA_HINTS = {
+    "trt": "pip install 'edgead[trt]' on x86 with an RTX GPU; on Jetson apt install python3-libnvinfer, then pip "
+           "install 'edgead[jetson]' (edgead deploy: --extras station,trt or station,jetson)",
+}
+"""Extras whose install is more than ``pip install 'edgead[EXTRA]'``: the whole hint."""
+
+
 class MissingExtraError(EdgeadError):
     """An optional dependency is not installed; names the extra that provides it."""
 
@@ -111,7 +118,7 @@ class MissingExtraError(EdgeadError):
         why = f" ({cause})" if cause else ""
         super().__init__(
             f"{feature} needs the Python module {module!r}, which is not installed{why}",
-            hint=f"pip install 'edgead[{extra}]'",
+            hint=EXTRA_HINTS.get(extra, f"pip install 'edgead[{extra}]'"),
         )
         self.extra = extra
 

@@ -51,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.add_argument("--overlay-dir", default=None, help="write heatmap overlays here")
+    p.add_argument("--engine", default=None, help="run this TensorRT engine (built from --bundle on this station) "
+                   "instead of the bundle's ONNX graph")
     p.set_defaults(handler=cmd_predict)
 
     p = sub.add_parser("threshold", help="move a bundle's threshold without retraining")
@@ -139,18 +141,19 @@ def cmd_predict(args) -> int:
 
     from edgead.bundle import load_bundle
     from edgead.data import Color, load_image
-    from edgead.infer import open_backend
+    from edgead.infer import BackendKind, open_backend
 
     bundle = load_bundle(args.bundle)
     color = Color(bundle.meta["input"]["color"])
-    with open_backend(bundle.root) as engine:
+    backend = open_backend(args.engine, BackendKind.TENSORRT, bundle=bundle) if args.engine else open_backend(bundle)
+    with backend as engine:
         for path in args.images:
             image = load_image(path, color)
             pred = engine.infer(image[None])
             score, raw = float(pred.score[0]), float(pred.raw_score[0])
             verdict = "reject" if score >= 0.5 else "accept"
             row = {"image": path, "verdict": verdict, "score": score, "raw_score": raw,
-                   "defect_area_px": int((pred.map[0] >= 0.5).sum())}
+                   "defect_area_px": int((pred.map[0] >= 0.5).sum()), "backend": engine.name}
             if args.overlay_dir:
                 from edgead.evaluation.report import overlay
 

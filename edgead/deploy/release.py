@@ -24,6 +24,7 @@ import yaml
 
 import edgead
 from edgead.deploy import manifest as mf
+from edgead.deploy.station_steps import BACKENDS_WITH_ENGINE, ENGINE
 from edgead.errors import BundleError, ConfigError, DeployError
 
 log = logging.getLogger(__name__)
@@ -154,8 +155,10 @@ def predict_verdict(bundle_root: Path, image: Path) -> tuple[str, float]:
     return ("reject" if score >= 0.5 else "accept"), score
 
 
-def check_config(config: Path) -> str:
+def check_config(config: Path, label: str | None = None) -> str:
     """Validate a station config with ``edgead check`` when that command exists; returns what happened.
+
+    ``label`` names the config in the error (default: its path).
 
     Raises:
         DeployError: when ``edgead check`` rejects the config.
@@ -165,9 +168,20 @@ def check_config(config: Path) -> str:
         log.info("edgead check is not available in this build: station config not validated on the build host")
         return "skipped (edgead check not available)"
     if proc.returncode != 0:
-        raise DeployError(f"station config {config} is invalid: {(proc.stderr or proc.stdout).strip()[-800:]}",
+        raise DeployError(f"station config {label or config} is invalid: {(proc.stderr or proc.stdout).strip()[-800:]}",
                           hint="fix the config; `edgead check` shows the same message")
     return "ok"
+
+
+def _check_station_config(root: Path, cfg: dict, source: Path) -> str:
+    """``edgead check`` of the release's station config as the host can see it: without ``model.engine``, which
+    only exists once the station has built it. Errors name ``source``, the config the user wrote."""
+    probe = root / ".station-check.yaml"
+    probe.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    try:
+        return check_config(probe, label=str(source))
+    finally:
+        probe.unlink()
 
 
 def build_release(config: str | Path, out_dir: str | Path, options: ReleaseOptions = ReleaseOptions(),
@@ -194,7 +208,7 @@ def build_release(config: str | Path, out_dir: str | Path, options: ReleaseOptio
     bad = sorted(set(options.extras) & set(FORBIDDEN_EXTRAS))
     if bad:
         raise DeployError(f"extra {bad[0]!r} cannot go to a station: {FORBIDDEN_EXTRAS[bad[0]]}",
-                          hint="use --extras station (or modbus, genicam, trt)")
+                          hint="use --extras station (or modbus, genicam, trt, jetson)")
     cfg = _load_config(config)
     bundle_src = _bundle_path(cfg, config, options.bundle)
     try:
@@ -215,8 +229,12 @@ def build_release(config: str | Path, out_dir: str | Path, options: ReleaseOptio
         raise DeployError(f"bundle {bundle_src} changed while it was copied: {exc.message}") from exc
 
     cfg.setdefault("model", {})["bundle"] = "bundle"
+    engine = target.backend.value in BACKENDS_WITH_ENGINE
+    cfg["model"].pop("engine", None)
+    checked = _check_station_config(root, cfg, config)
+    if engine:  # built on the station (deploy step "engine"), before the daemon starts
+        cfg["model"]["engine"] = ENGINE
     (root / "station.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    checked = check_config(root / "station.yaml")
 
     wheel = Path(options.wheel) if options.wheel else build_wheel(Path(out_dir) / ".wheel")
     if not wheel.is_file():
@@ -253,7 +271,7 @@ def build_release(config: str | Path, out_dir: str | Path, options: ReleaseOptio
     info = {"release": name, "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "edgead_version": edgead.__version__, "model_hash": bundle.model_hash, "model_type": bundle.model_type,
             "wheel": wheel.name, "extras": list(options.extras),
-            "target": {"name": target.name, "backend": target.backend.value},
+            "target": {"name": target.name, "backend": target.backend.value, **({"engine": ENGINE} if engine else {})},
             "selftest": {"image": f"selftest/{image.name}", "verdict": verdict, "host_verdict": host_verdict,
                          "host_score": host_score},
             "database": str((cfg.get("storage") or {}).get("database", DEFAULT_DATABASE)),

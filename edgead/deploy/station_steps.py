@@ -41,6 +41,7 @@ else:  # run from a release's tools/ folder on the station (also under `python -
 EXIT_FAILED = 7  # the same number as edgead.errors.ExitStatus.DEPLOY
 EXIT_USAGE = 2
 BACKENDS_WITH_ENGINE = ("tensorrt",)
+ENGINE = "engine/model.engine"  # built on the station; the release's station.yaml names it as model.engine
 DEPS = ("index", "wheelhouse", "seed")
 KEEP_RELEASES = 3
 
@@ -195,7 +196,10 @@ def install_venv(release: Path, mf: dict, python: str, deps: str, seed: str | No
         seed: the seed directory for ``deps == "seed"``.
     """
     venv = release / "venv"
-    _run("venv", [python, "-m", "venv", venv])
+    engine_target = (mf.get("target") or {}).get("backend") in BACKENDS_WITH_ENGINE
+    # TensorRT targets see the system site-packages: on Jetson TensorRT's Python binding comes from apt
+    # (python3-libnvinfer), not pip. The venv's own packages still come first.
+    _run("venv", [python, "-m", "venv", *(["--system-site-packages"] if engine_target else []), venv])
     vpy = venv / "bin" / "python"
     wheel = release / mf["wheel"]
     extras = mf.get("extras") or []
@@ -214,7 +218,9 @@ def install_venv(release: Path, mf: dict, python: str, deps: str, seed: str | No
         _run("venv", pip + [spec])
     probe = "import importlib.util as u, sys; sys.exit(1 if u.find_spec('torch') else 0)"
     if subprocess.run([str(vpy), "-c", probe]).returncode != 0:
-        raise StepError("venv", "torch is importable in the station venv: the station must not get the train extra")
+        where = " (from the system site-packages, which TensorRT targets see)" if engine_target else ""
+        raise StepError("venv", f"torch is importable in the station venv{where}: the station must not get the "
+                                "train extra" + ("; uninstall torch from the station's system python" if where else ""))
     say(f"venv: installed {wheel.name} ({deps}{', extras ' + ','.join(extras) if extras else ''})")
 
 
@@ -225,15 +231,23 @@ def build_engine(release: Path, mf: dict) -> None:
         say(f"engine: skipped, target {target.get('name')!r} runs {target.get('backend')!r} (no engine to build)")
         return
     edgead = release / "venv" / "bin" / "edgead"
+    engine = release / target.get("engine", ENGINE)
+    engine.parent.mkdir(parents=True, exist_ok=True)
     _run("engine", [edgead, "build-engine", "--bundle", release / "bundle", "--target", target["name"],
-                    "--out", release / "engine"], timeout_s=3600)
-    say(f"engine: built for {target['name']}")
+                    "--out", engine], timeout_s=3600)
+    say(f"engine: built for {target['name']} ({engine.relative_to(release)})")
 
 
 def selftest(release: Path, mf: dict) -> dict:
-    """Run ``edgead predict --json`` with the release's venv on its self-test image and check the verdict."""
+    """Run ``edgead predict --json`` with the release's venv on its self-test image and check the verdict.
+
+    On a TensorRT target the self-test runs on the engine built in step ``engine`` (``predict --engine``).
+    """
     test = mf["selftest"]
-    proc = _run("selftest", [release / "venv" / "bin" / "edgead", "predict", "--bundle", release / "bundle",
+    target = mf.get("target") or {}
+    engine = ["--engine", release / target.get("engine", ENGINE)] if target.get("backend") in BACKENDS_WITH_ENGINE \
+        else []
+    proc = _run("selftest", [release / "venv" / "bin" / "edgead", "predict", "--bundle", release / "bundle", *engine,
                              "--json", release / test["image"]], timeout_s=300)
     try:
         row = health.check_selftest(proc.stdout, test["verdict"])

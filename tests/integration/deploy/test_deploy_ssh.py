@@ -105,3 +105,19 @@ def test_rollback_and_status(needs_daemon, deploy_args, prefixes, make_config, c
     # nothing older is left: a second rollback fails with a clear message
     code, _, err = _deploy(deploy_args(prefix, "--rollback"), capsys)
     assert code == ExitStatus.DEPLOY and "no healthy release older than" in err
+
+
+def test_tensorrt_target_without_tensorrt_fails_at_the_engine_step(deploy_args, prefixes, make_config, capsys):
+    """A TensorRT target: the venv sees the system site-packages (apt's TensorRT on Jetson), the station config
+    names the engine the station builds, and without TensorRT the engine step fails before anything is switched."""
+    prefix = prefixes()
+    code, _, err = _deploy(deploy_args(prefix, str(make_config()), "--target", "rtx-ada"), capsys)
+    assert code == ExitStatus.DEPLOY
+    assert "step 'engine' failed" in err and "'tensorrt'" in err and "edgead[trt]" in err, err
+    assert "nothing was switched" in err and _current(prefix) is None
+    (release,) = [p for p in (prefix / "releases").iterdir() if not p.name.startswith(".")]
+    assert (release / "FAILED").exists()
+    import yaml
+
+    assert yaml.safe_load((release / "station.yaml").read_text())["model"]["engine"] == "engine/model.engine"
+    assert "include-system-site-packages = true" in (release / "venv" / "pyvenv.cfg").read_text()

@@ -1,12 +1,14 @@
-"""``edgead build-engine`` on software twins of TensorRT's builder and of CUDA (tests/unit/infer/twins.py).
+"""``edgead build-engine`` and ``edgead predict --engine`` on software twins of TensorRT and CUDA
+(tests/unit/infer/twins.py).
 
-The twins stand in for the station's TensorRT and GPU: the command's own part (bundle -> precision, target checks,
-header, file beside the bundle, message, exit codes) is what is tested. tests/gpu/test_trt.py builds for real.
+The twins stand in for the station's TensorRT and GPU: the commands' own part (bundle -> precision, target checks,
+header, file beside the bundle, messages, exit codes) is what is tested. tests/gpu/test_trt.py builds for real.
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -18,10 +20,10 @@ from edgead.convert import trt_build
 from edgead.convert.targets import Precision, get_target
 from edgead.errors import EngineError
 from edgead.infer import cuda_mem
-from edgead.infer.engine_file import read_engine_file
+from edgead.infer.engine_file import EngineHeader, read_engine_file, write_engine_file
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "infer"))
-from twins import CudaTwin, builder_twin  # noqa: E402
+from twins import CudaTwin, TensorRTTwin, builder_twin  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location(
     "contract_model", Path(__file__).parents[1] / "convert" / "contract_model.py")
@@ -77,3 +79,33 @@ def test_without_tensorrt_it_names_the_extra(bundle_dir, monkeypatch, capsys):
     assert main(["build-engine", "--bundle", str(bundle_dir), "--target", "rtx-ada", "--out",
                  str(bundle_dir.parent / "none.engine")]) == 3
     assert "edgead[trt]" in capsys.readouterr().err
+
+
+def test_predict_runs_the_engine_and_says_so(bundle_dir, monkeypatch, tmp_path, capsys):
+    """What the deploy self-test runs on a TensorRT station: same verdict and score as the bundle's ONNX graph."""
+    cuda = CudaTwin()
+    monkeypatch.setattr(cuda_mem, "_API", cuda)
+    monkeypatch.setitem(sys.modules, "tensorrt", TensorRTTwin(cuda, ((1, 16, 16, 3), (1, 40, 40, 3), (1, 64, 64, 3))))
+    bundle = load_bundle(bundle_dir)
+    engine = write_engine_file(tmp_path / "model.engine", EngineHeader(
+        "10.3.0", "Twin GPU", "8.7", bundle.model_hash, int(bundle.meta["format_version"]), "fp32", "rtx-ada", "0",
+        *cm.HW, 3), bundle.onnx_path.read_bytes())
+    image = cm.write_good_folder(tmp_path / "img", 1) / "good_000.png"
+    rows = {}
+    for name, extra in (("onnx", []), ("engine", ["--engine", str(engine)])):
+        assert main(["predict", "--bundle", str(bundle_dir), *extra, "--json", str(image)]) == 0
+        rows[name] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (rows["onnx"]["backend"], rows["engine"]["backend"]) == ("onnxruntime", "tensorrt")
+    assert rows["engine"]["verdict"] == rows["onnx"]["verdict"]
+    assert rows["engine"]["score"] == pytest.approx(rows["onnx"]["score"], abs=1e-6)
+    assert cuda.ops_run == 6 and not cuda.live
+
+
+def test_predict_refuses_an_engine_of_another_bundle(bundle_dir, twins, tmp_path, capsys):
+    bundle = load_bundle(bundle_dir)
+    engine = write_engine_file(tmp_path / "old.engine", EngineHeader(
+        "10.3.0", "Twin GPU", "8.7", "0" * 64, int(bundle.meta["format_version"]), "fp32", "rtx-ada", "0",
+        *cm.HW, 3), b"engine")
+    image = cm.write_good_folder(tmp_path / "img", 1) / "good_000.png"
+    assert main(["predict", "--bundle", str(bundle_dir), "--engine", str(engine), str(image)]) == 4
+    assert f"edgead build-engine --bundle {bundle.root}" in capsys.readouterr().err
