@@ -1,12 +1,18 @@
 """Session fixtures shared by the integration tests: a small synthetic station and a tiny trained bundle."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+# Test helpers imported by name from any test: contract_model (a tiny graph-contract detector, tests/unit/convert)
+# and twins (software twins of CUDA and TensorRT, tests/unit/infer).
+for _helpers in ("unit/convert", "unit/infer"):
+    sys.path.insert(0, str(Path(__file__).parent / _helpers))
 
 
 @pytest.fixture(scope="session")

@@ -6,17 +6,12 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
+import contract_model as cm  # tests/unit/convert (on sys.path: tests/conftest.py)
 import numpy as np
 import pytest
 
 pytestmark = pytest.mark.gpu
-
-_spec = importlib.util.spec_from_file_location(
-    "contract_model", Path(__file__).parents[1] / "unit" / "convert" / "contract_model.py")
-cm = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cm)
 
 
 def _cuda_or_skip():

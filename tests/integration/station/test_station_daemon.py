@@ -97,8 +97,7 @@ def test_a_tensorrt_engine_on_software_twins_gives_the_onnxruntime_verdicts(smal
     CUDA and the TensorRT runtime are software twins here (tests/unit/infer/twins.py: the "engine" is the bundle's
     ONNX graph run by ONNX Runtime); tests/gpu/test_trt.py runs the real ones.
     """
-    sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "infer"))
-    from twins import CudaTwin, TensorRTTwin
+    from twins import CudaTwin, TensorRTTwin  # tests/unit/infer, on sys.path through tests/conftest.py
 
     from edgead.infer import cuda_mem
     from edgead.infer.engine_file import EngineHeader, write_engine_file

@@ -1,15 +1,8 @@
 """Shared fixture: the tiny contract bundle of tests/unit/convert/contract_model.py and 16 good images."""
-import importlib.util
-from pathlib import Path
-
+import contract_model as cm  # tests/unit/convert (on sys.path: tests/conftest.py)
 import pytest
 
 from edgead.calibration.dataset import load_calibration_set
-
-_spec = importlib.util.spec_from_file_location(
-    "contract_model", Path(__file__).parents[1] / "convert" / "contract_model.py")
-cm = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cm)
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,10 @@
-import importlib.util
-from pathlib import Path
-
+import contract_model as cm  # tests/unit/convert (on sys.path: tests/conftest.py)
 import cv2
 import numpy as np
 import pytest
 
 from edgead.calibration.dataset import MIN_IMAGES, load_calibration_set
 from edgead.errors import CalibrationError
-
-_spec = importlib.util.spec_from_file_location(
-    "contract_model", Path(__file__).parents[1] / "convert" / "contract_model.py")
-cm = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cm)
 
 
 @pytest.fixture

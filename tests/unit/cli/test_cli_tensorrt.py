@@ -7,10 +7,8 @@ header, file beside the bundle, messages, exit codes) is what is tested. tests/g
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -22,13 +20,9 @@ from edgead.errors import EngineError
 from edgead.infer import cuda_mem
 from edgead.infer.engine_file import EngineHeader, read_engine_file, write_engine_file
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "infer"))
-from twins import CudaTwin, TensorRTTwin, builder_twin  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location(
-    "contract_model", Path(__file__).parents[1] / "convert" / "contract_model.py")
-cm = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cm)
+# test helpers, on sys.path through tests/conftest.py
+import contract_model as cm
+from twins import CudaTwin, TensorRTTwin, builder_twin
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,10 @@
 """Session fixtures for the conversion tests: a tiny contract bundle, a calibration folder, a labelled check set."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import contract_model  # tests/unit/convert, on sys.path through tests/conftest.py
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-import contract_model  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ how parse and build failures are reported. It isolates the unit: a real build ru
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -17,8 +16,8 @@ from edgead.convert.targets import Precision, get_target
 from edgead.convert.trt_build import compile_engine, trtexec_command
 from edgead.errors import EngineError, MissingExtraError
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "infer"))
-from twins import builder_twin  # noqa: E402
+# test helpers, on sys.path through tests/conftest.py
+from twins import builder_twin
 
 
 def _graph(path, explicit: bool):

@@ -6,9 +6,7 @@ They isolate the unit: TensorRT itself runs only in tests/gpu/test_trt.py.
 """
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,13 +17,9 @@ from edgead.infer import cuda_mem
 from edgead.infer.engine_file import EngineHeader, write_engine_file
 from edgead.infer.onnxrt import OnnxRuntimeBackend
 
-sys.path.insert(0, str(Path(__file__).parent))
-from twins import CudaTwin, TensorRTTwin  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location(
-    "contract_model", Path(__file__).parents[1] / "convert" / "contract_model.py")
-cm = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cm)
+# test helpers, on sys.path through tests/conftest.py
+import contract_model as cm
+from twins import CudaTwin, TensorRTTwin
 
 PROFILE = ((1, 16, 16, 3), (2, 40, 40, 3), (2, 64, 64, 3))
 
