@@ -5,10 +5,10 @@ Usage:
                                  [--trt-target rtx-ada]
 
 Trains the bundle on the category (or takes ``--bundle``), converts it for x86-cpu (INT8 calibrated on the
-category's train/good), then times single-image inference of each variant in the same process. Where TensorRT and a
-CUDA GPU are present, it also builds FP32, FP16 and INT8 engines for ``--trt-target`` here and times them. Reports
-median and p99 ms and images/s, each as a ratio against torch eager (the baseline, run in the same process).
-Results: benchmarks/results/latency.json and the ``latency`` section of docs/benchmarks.md.
+category's train/good), then times single-image inference of each variant in the same process, in 5 rounds that
+take each variant in turn (:func:`time_in_blocks`). Where TensorRT and a CUDA GPU are present, it also builds FP32, FP16 and INT8 engines for
+``--trt-target`` here and times them. Reports median and p99 ms and images/s, each as a ratio against torch eager
+(the baseline). Results: benchmarks/results/latency.json and the ``latency`` section of docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -24,14 +24,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, categories, machine, save_json, stats_ms, update_section  # noqa: E402
 
 
-def time_fn(fn, image, runs: int, warmup: int = 5) -> list[float]:
-    for _ in range(warmup):
-        fn(image)
-    out = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn(image)
-        out.append(time.perf_counter() - t)
+def time_in_blocks(fns: list, image, runs: int, blocks: int = 5, settle: int = 2) -> list[list[float]]:
+    """Per function, ``runs`` timings (s), taken in ``blocks`` rounds: in each round every function gets ``settle``
+    untimed calls, then ``runs // blocks`` timed ones.
+
+    On this VM, ONNX Runtime with 2 threads has slow episodes lasting seconds (PaDiM 26 ms against 10-11 ms, with or
+    without thread spinning); timed one variant after the other, one episode made a single variant look 2.5x slower
+    than its neighbours. Rounds spread an episode over all variants. Call-by-call interleaving is worse: torch's and
+    ONNX Runtime's thread pools then meet while still spin-waiting (torch eager went from 30 to 131 ms); the untimed
+    calls let the previous pool go idle.
+    """
+    per_block = max(1, runs // blocks)
+    out: list[list[float]] = [[] for _ in fns]
+    for _ in range(blocks):
+        for times, fn in zip(out, fns):
+            for _ in range(settle):
+                fn(image)
+            for _ in range(per_block):
+                t = time.perf_counter()
+                fn(image)
+                times.append(time.perf_counter() - t)
     return out
 
 
@@ -65,7 +77,7 @@ def tensorrt_engines(bundle, calib: Path, tmp: Path, target: str) -> tuple[list,
     from edgead.infer import BackendKind, open_backend
 
     if not tensorrt_available():
-        return [], "no TensorRT rows: TensorRT or a CUDA GPU is missing on this machine"
+        return [], "No TensorRT rows: TensorRT or a CUDA GPU is missing on this machine"
     engines = []
     for precision in ("fp32", "fp16", "int8"):
         root = tmp / f"trt-{precision}"
@@ -119,10 +131,10 @@ def main() -> None:
         variants += [(name, eng.infer) for name, eng in trt_engines]
         if no_trt:
             print(no_trt, flush=True)
-        base = None
-        for name, fn in variants:
-            st = stats_ms(time_fn(fn, image, args.runs))
-            base = base or st
+        timings = time_in_blocks([fn for _, fn in variants], image, args.runs)
+        base = stats_ms(timings[0])
+        for (name, _), times in zip(variants, timings):
+            st = stats_ms(times)
             rows.append({"variant": name, **st, "images_per_s": 1000.0 / st["median_ms"],
                          "ratio_median": base["median_ms"] / st["median_ms"],
                          "ratio_p99": base["p99_ms"] / st["p99_ms"]})
@@ -137,8 +149,9 @@ def main() -> None:
         save_json(ROOT / "benchmarks" / "results" / "latency.json", result)
     if not args.no_docs:
         lines = [f"Produced by `python benchmarks/latency.py --category {cat.name} --model {bundle.model_type}` on "
-                 f"{machine()}: one {spec.height}x{spec.width} image per call, {args.runs} timed runs after 5 "
-                 "warm-up runs, all variants in one process. Ratio = torch eager time / variant time (higher is "
+                 f"{machine()}: one {spec.height}x{spec.width} image per call, {args.runs} timed calls per "
+                 "variant in 5 rounds (each round: 2 untimed, then 10 timed calls of each variant in turn), all in "
+                 "one process. Ratio = torch eager time / variant time (higher is "
                  f"faster). {no_trt + '; ' if no_trt else 'TensorRT rows: on the GPU, engines built here; '}"
                  "FP16 on the CPU is shown for the record (ONNX Runtime's CPU kernels do not run FP16 natively).",
                  "",
