@@ -94,7 +94,8 @@ class TensorRTBackend(Backend):
         if missing:
             raise EngineError(f"{self.path}: engine lacks tensors {missing} (graph contract)")
         self._dtypes = {n: np.dtype(trt.nptype(self._engine.get_tensor_dtype(n))) for n in names}
-        _, _, max_shape = self._engine.get_tensor_profile_shape(INPUT, 0)
+        min_shape, _, max_shape = self._engine.get_tensor_profile_shape(INPUT, 0)
+        self._min_input = tuple(int(d) for d in min_shape)
         self._max_input = tuple(int(d) for d in max_shape)
         self._context.set_input_shape(INPUT, self._max_input)
         sizes = {n: int(np.prod(self._context.get_tensor_shape(n))) * self._dtypes[n].itemsize for n in names}
@@ -110,11 +111,13 @@ class TensorRTBackend(Backend):
 
     def _check(self, images: np.ndarray) -> None:
         n, h, w, c = images.shape if images.ndim == 4 else (0, 0, 0, -1)
-        mx = self._max_input
-        if images.dtype != np.uint8 or c != self._spec.channels or n > mx[0] or h > mx[1] or w > mx[2]:
-            raise EngineError(f"{self.path}: input must be uint8 [N<={mx[0]}, H<={mx[1]}, W<={mx[2]}, "
-                              f"{self._spec.channels}], got {images.dtype} {images.shape}",
-                              hint="rebuild the engine with a larger profile (target max_input_hw, batch_size)")
+        lo, hi = self._min_input, self._max_input
+        inside = all(a <= v <= b for a, v, b in zip(lo[:3], (n, h, w), hi[:3]))
+        if images.dtype != np.uint8 or c != self._spec.channels or not inside:
+            raise EngineError(f"{self.path}: input must be uint8 [{lo[0]}<=N<={hi[0]}, {lo[1]}<=H<={hi[1]}, "
+                              f"{lo[2]}<=W<={hi[2]}, {self._spec.channels}], got {images.dtype} {images.shape}",
+                              hint="rebuild the engine for a target whose profile covers the frames or ROIs "
+                                   "(min_input_hw, max_input_hw, batch_size), or change the ROIs")
 
     def submit(self, images: np.ndarray) -> Ticket:
         """Start one batch on the next free slot; returns the :class:`Ticket` for :meth:`collect`.

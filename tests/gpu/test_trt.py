@@ -52,6 +52,7 @@ def test_build_load_infer_matches_onnxruntime(tmp_path, precision):
     _trt_or_skip()
     from edgead.bundle import load_bundle
     from edgead.convert.pipeline import ENGINE, convert
+    from edgead.convert.targets import get_target
     from edgead.infer.onnxrt import OnnxRuntimeBackend
     from edgead.infer.trt import TensorRTBackend
 
@@ -62,7 +63,8 @@ def test_build_load_infer_matches_onnxruntime(tmp_path, precision):
                   latency_runs=0)
     assert rep.engine.startswith("built")
     rng = np.random.default_rng(3)
-    frames = [np.stack([cm.good_image(rng) for _ in range(2)]) for _ in range(4)]
+    hw = get_target("rtx-ada").min_input_hw  # frames must lie inside the engine's optimisation profile
+    frames = [np.stack([cm.good_image(rng, hw) for _ in range(2)]) for _ in range(4)]
     with OnnxRuntimeBackend(out / "model.onnx", providers=["CPUExecutionProvider"]) as ref, \
             TensorRTBackend(out.parent / ENGINE, bundle=load_bundle(out)) as eng:
         tickets = [eng.submit(frames[0]), eng.submit(frames[1])]  # double buffering: two in flight

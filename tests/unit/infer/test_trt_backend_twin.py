@@ -126,8 +126,9 @@ def test_a_third_batch_waits_for_a_collect(tmp_path, bundle, cuda, trt, referenc
 
 @pytest.mark.parametrize("images, match", [
     (np.zeros((1, 40, 40, 3), np.float32), "input must be uint8"),
-    (np.zeros((3, 40, 40, 3), np.uint8), r"N<=2"),
-    (np.zeros((1, 80, 40, 3), np.uint8), r"H<=64"),
+    (np.zeros((3, 40, 40, 3), np.uint8), r"1<=N<=2"),
+    (np.zeros((1, 80, 40, 3), np.uint8), r"16<=H<=64"),
+    (np.zeros((1, 40, 8, 3), np.uint8), r"16<=W<=64, 3\], got uint8 \(1, 40, 8, 3\)"),  # below the profile
     (np.zeros((1, 40, 40, 1), np.uint8), r"got uint8 \(1, 40, 40, 1\)"),
 ])
 def test_input_outside_the_profile_names_the_rebuild(tmp_path, bundle, cuda, trt, images, match):
@@ -136,7 +137,7 @@ def test_input_outside_the_profile_names_the_rebuild(tmp_path, bundle, cuda, trt
     with TensorRTBackend(_engine(tmp_path, bundle), bundle=bundle) as eng:
         with pytest.raises(EngineError, match=match) as err:
             eng.submit(images)
-        assert "rebuild the engine with a larger profile" in str(err.value)
+        assert "rebuild the engine for a target whose profile covers the frames or ROIs" in str(err.value)
 
 
 def test_close_releases_every_buffer_stream_and_event(tmp_path, bundle, cuda, trt):
@@ -221,3 +222,41 @@ def test_infer_many_drains_its_batches_when_one_is_refused(tmp_path, bundle, cud
         with pytest.raises(EngineError, match="input must be uint8"):
             eng.infer_many([good[0], good[1], np.zeros((1, 99, 40, 3), np.uint8)])
         _assert_same(eng.infer_many(good)[1], reference.infer(good[1]))  # both slots are free again
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_the_gpu_round_trip_itself_runs_on_the_twins(tmp_path, cuda, monkeypatch, precision):
+    """tests/gpu/test_trt.py's own steps (convert for rtx-ada, build, load, two batches in flight, compare with ONNX
+    Runtime) on the twins, so that the GPU test cannot rot where no GPU runs it. The "engine" is the converted ONNX
+    graph; its frames must lie inside the target's optimisation profile, as on a GPU."""
+    import importlib.machinery
+    from pathlib import Path
+
+    from edgead.convert import trt_build
+    from edgead.convert.targets import get_target
+
+    target = get_target("rtx-ada")
+    n = target.batch_size
+    trt = TensorRTTwin(cuda, ((1, *target.min_input_hw, 3), (n, *target.opt_input_hw, 3),
+                              (n, *target.max_input_hw, 3)))
+    trt.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)  # the GPU test looks for it with find_spec
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    monkeypatch.setattr(trt_build, "compile_engine", lambda onnx_path, *a, **k: Path(onnx_path).read_bytes())
+    _gpu_tests().test_build_load_infer_matches_onnxruntime(tmp_path, precision)
+    assert cuda.ops_run >= 4 * 6
+
+
+def test_the_gpu_cuda_round_trip_itself_runs_on_the_twin(cuda):
+    _gpu_tests().test_cuda_mem_round_trip()
+    assert cuda.ops_run == 3 and not cuda.live and not cuda.streams and not cuda.events
+
+
+def _gpu_tests():
+    """tests/gpu/test_trt.py as a module (under its own name: pytest collects the file separately)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("gpu_test_trt", Path(__file__).parents[2] / "gpu" / "test_trt.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
