@@ -15,6 +15,7 @@ from edgead.align import Aligner
 from edgead.align.roi import Roi, check_rois, crop_rois
 from edgead.bundle import load_bundle
 from edgead.data import Color, load_image
+from edgead.errors import EngineError
 from edgead.daemon.config import StationConfig
 from edgead.infer import Backend, BackendKind, Prediction, open_backend
 
@@ -78,12 +79,30 @@ def load_model(cfg: StationConfig) -> LoadedModel:
             reference = load_image(cfg.reference, color)
             aligner = Aligner(reference, cfg.alignment)
             rois = check_rois([Roi(r.name, r.x, r.y, r.width, r.height) for r in cfg.rois], reference.shape)
+            _check_station_inputs(engine, reference.shape, rois, color.channels)
     except BaseException:
         engine.close()
         raise
     log.info("model %s %s loaded (%s), %d ROI(s)", bundle.model_type, bundle.model_hash[:12], engine.name,
              len(rois) or 1)
     return LoadedModel(engine, aligner, rois, color.channels, bundle.model_hash)
+
+
+def _check_station_inputs(engine: Backend, reference_shape: tuple, rois: list[Roi], channels: int) -> None:
+    """Run the engine once on every input shape the station will feed it (each ROI, or the aligned frame), so that
+    an engine whose input range (TensorRT's optimisation profile) does not cover them fails at start-up, before
+    READY, instead of faulting every part.
+
+    Raises:
+        EngineError: naming the ROI (or the frame) and its size.
+    """
+    inputs = [(f"ROI {r.name!r}", r.height, r.width) for r in rois] or [("the aligned frame", *reference_shape[:2])]
+    for what, height, width in inputs:
+        try:
+            engine.infer(np.zeros((1, height, width, channels), np.uint8))
+        except EngineError as exc:
+            raise EngineError(f"{what} ({width}x{height} px) does not fit the model's engine: {exc.message}",
+                              hint=exc.hint) from exc
 
 
 def to_channels(image: np.ndarray, channels: int) -> np.ndarray:

@@ -125,6 +125,35 @@ def test_a_tensorrt_engine_on_software_twins_gives_the_onnxruntime_verdicts(smal
         assert scores["tensorrt"][part_id][1] == pytest.approx(score, abs=1e-5)
 
 
+def test_an_roi_outside_the_engines_profile_fails_at_start_naming_it(small_station, padim_bundle, tmp_path,
+                                                                      monkeypatch):
+    """Not a fault on every part: the model does not load (so the daemon never reports READY; deploy rolls back)."""
+    from twins import CudaTwin, TensorRTTwin
+
+    from edgead.daemon.model import load_model
+    from edgead.errors import EngineError
+    from edgead.infer import cuda_mem
+    from edgead.infer.engine_file import EngineHeader, write_engine_file
+
+    cuda = CudaTwin()
+    monkeypatch.setattr(cuda_mem, "_API", cuda)
+    monkeypatch.setitem(sys.modules, "tensorrt", TensorRTTwin(cuda, ((1, 64, 64, 3), (1, 128, 160, 3),
+                                                                     (1, 256, 256, 3))))
+    bundle = padim_bundle.bundle
+    spec = bundle.input_spec
+    engine = write_engine_file(tmp_path / "model.engine", EngineHeader(
+        "10.3.0", "Twin GPU", "8.7", bundle.model_hash, int(bundle.meta["format_version"]), "fp32", "rtx-ada", "0",
+        spec.height, spec.width, spec.channels), bundle.onnx_path.read_bytes())
+    rois = [{"name": "body", "x": 0, "y": 0, "width": 160, "height": 128},
+            {"name": "pin", "x": 10, "y": 10, "width": 40, "height": 40}]
+    path = _config(tmp_path, small_station, bundle, "loop://", model={"engine": str(engine)}, rois=rois)
+    with pytest.raises(EngineError, match=r"ROI 'pin' \(40x40 px\) does not fit the model's engine: .*64<=H<=256") \
+            as err:
+        load_model(load_station(path))
+    assert "min_input_hw" in str(err.value)
+    assert not cuda.live  # the engine was closed
+
+
 def test_failed_alignment_is_no_read_and_replay_end_is_failsafe(small_station, padim_bundle, pty, tmp_path):
     """A frame that is not the part gets `no-read`; triggers after the replay ended get the fail-safe answer."""
     import cv2
