@@ -40,7 +40,7 @@ def test_adding_a_file_adds_a_target(tmp_path):
     (lambda t: t + "turbo: true\n", "turbo"),
     (lambda t: t.replace("[fp32, fp16, int8]", "[fp32, fp8]"), "precisions"),
     (lambda t: t.replace("backend: tensorrt", "backend: openvino"), "backend"),
-    (lambda t: t.replace("max_input_hw: [2048, 2048]", "max_input_hw: [64, 64]"), "opt_input_hw"),
+    (lambda t: t.replace("max_input_hw: [2560, 2560]", "max_input_hw: [64, 64]"), "opt_input_hw"),
     (lambda t: t.replace("dla: null", "dla: {core: -1, gpu_fallback: yes}"), "dla"),
     (lambda t: t.replace('compute_capability: "8.6"', "compute_capability: null"), "compute_capability"),
 ])
