@@ -156,12 +156,14 @@ class TensorRTBackend(Backend):
         return Ticket(slot=index, shapes=shapes)
 
     def collect(self, ticket: Ticket) -> Prediction:
-        """Wait for a submitted batch and return its outputs (copies; the slot is free again)."""
+        """Wait for a submitted batch and return its outputs (copies; the slot is free again, also on an error)."""
         slot = self._slots[ticket.slot]
-        slot.copied_out.synchronize()
-        out = {n: slot.host[n].array(self._dtypes[n], ticket.shapes[n]).astype(np.float32, copy=True)
-               for n in OUTPUTS}
-        slot.busy = False
+        try:
+            slot.copied_out.synchronize()
+            out = {n: slot.host[n].array(self._dtypes[n], ticket.shapes[n]).astype(np.float32, copy=True)
+                   for n in OUTPUTS}
+        finally:
+            slot.busy = False
         return Prediction(score=out["score"], map=out["map"], raw_score=out["raw_score"], raw_map=out["raw_map"])
 
     def infer_many(self, batches) -> list[Prediction]:
@@ -186,10 +188,13 @@ class TensorRTBackend(Backend):
         return out
 
     def _release(self, ticket: Ticket) -> None:
-        """Wait for a batch whose outputs nobody will read, and free its slot."""
+        """Wait for a batch whose outputs nobody will read, and free its slot (on the error path of
+        :meth:`infer_many`: a second CUDA error here must not hide the first one)."""
         slot = self._slots[ticket.slot]
         try:
             slot.copied_out.synchronize()
+        except EngineError:
+            pass
         finally:
             slot.busy = False
 

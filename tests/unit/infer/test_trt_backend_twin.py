@@ -260,3 +260,19 @@ def _gpu_tests():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_a_cuda_error_in_collect_frees_the_slot(tmp_path, bundle, cuda, trt, reference, monkeypatch):
+    from edgead.infer.trt import TensorRTBackend
+
+    frames = _frames(3)
+    with TensorRTBackend(_engine(tmp_path, bundle), bundle=bundle) as eng:
+        with monkeypatch.context() as m:
+            def fail(*_):
+                raise EngineError("CUDA cudaEventSynchronize failed: an illegal memory access (700)")
+            m.setattr(cuda_mem.CudaEvent, "synchronize", fail)
+            with pytest.raises(EngineError, match="illegal memory access"):
+                eng.infer_many(frames[:2])
+        # both slots are free again: the next parts run
+        for frame, pred in zip(frames, eng.infer_many(frames)):
+            _assert_same(pred, reference.infer(frame))
