@@ -1,7 +1,7 @@
-"""Software twins of CUDA and the TensorRT runtime, to run :class:`edgead.infer.trt.TensorRTBackend` on a CPU.
+"""Software twins of CUDA and TensorRT (runtime and builder), to run edgead's TensorRT path on a CPU.
 
-They isolate the backend's own logic (buffers, slots, streams, events, shapes, dtypes); they prove nothing about
-TensorRT itself, which tests/gpu/test_trt.py checks on a GPU.
+They isolate edgead's own logic (buffers, slots, streams, events, shapes, dtypes, builder calls); they prove nothing
+about TensorRT itself, which tests/gpu/test_trt.py checks on a GPU.
 
 - :class:`CudaTwin` has the adapter interface of ``edgead.infer.cuda_mem`` (the object ``cuda_api()`` returns).
   Memory is host memory at real addresses. Work queued on a stream is **deferred**: nothing runs when it is
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-@dataclass
+@dataclass(eq=False)  # identity: two events (streams, records) are never "equal"
 class _Token:
     """One ``cudaEventRecord``: done once the stream's work before it has run."""
 
@@ -32,13 +32,13 @@ class _Token:
     done: bool = False
 
 
-@dataclass
+@dataclass(eq=False)
 class _Stream:
     handle: int
     pending: list = field(default_factory=list)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Event:
     latest: _Token | None = None
 
