@@ -90,27 +90,31 @@ def test_rois_are_inferred_in_order_and_the_part_takes_the_worst(small_station, 
     assert len({r.raw_score for r in rows}) == 6
 
 
-def test_a_tensorrt_engine_on_software_twins_gives_the_onnxruntime_verdicts(small_station, padim_bundle, pty,
-                                                                          tmp_path, monkeypatch):
-    """``model.engine`` through the daemon: load, header checks, warm-up and the hot loop on the TensorRT backend.
-
-    CUDA and the TensorRT runtime are software twins here (tests/unit/infer/twins.py: the "engine" is the bundle's
-    ONNX graph run by ONNX Runtime); tests/gpu/test_trt.py runs the real ones.
-    """
-    from twins import CudaTwin, TensorRTTwin  # tests/unit/infer, on sys.path through tests/conftest.py
+@pytest.fixture
+def twin_engine(padim_bundle, tmp_path, monkeypatch):
+    """(the CUDA twin, an engine file of the PaDiM bundle) with CUDA and TensorRT replaced by their software twins
+    (tests/unit/infer/twins.py: the "engine" is the bundle's ONNX graph run by ONNX Runtime); the engine's profile
+    takes 64 to 256 px."""
+    from twins import CudaTwin, TensorRTTwin, twin_engine_file  # tests/unit/infer, on sys.path (tests/conftest.py)
 
     from edgead.infer import cuda_mem
-    from edgead.infer.engine_file import EngineHeader, write_engine_file
 
     cuda = CudaTwin()
     monkeypatch.setattr(cuda_mem, "_API", cuda)
     monkeypatch.setitem(sys.modules, "tensorrt", TensorRTTwin(cuda, ((1, 64, 64, 3), (1, 128, 160, 3),
                                                                      (1, 256, 256, 3))))
+    return cuda, twin_engine_file(tmp_path / "model.engine", padim_bundle.bundle)
+
+
+def test_a_tensorrt_engine_on_software_twins_gives_the_onnxruntime_verdicts(small_station, padim_bundle, pty,
+                                                                          tmp_path, twin_engine):
+    """``model.engine`` through the daemon: load, header checks, warm-up and the hot loop on the TensorRT backend.
+
+    CUDA and the TensorRT runtime are software twins here (fixture ``twin_engine``); tests/gpu/test_trt.py runs the
+    real ones.
+    """
+    cuda, engine = twin_engine
     bundle = padim_bundle.bundle
-    spec = bundle.input_spec
-    engine = write_engine_file(tmp_path / "model.engine", EngineHeader(
-        "10.3.0", "Twin GPU", "8.7", bundle.model_hash, int(bundle.meta["format_version"]), "fp32", "rtx-ada", "0",
-        spec.height, spec.width, spec.channels), bundle.onnx_path.read_bytes())
     scores = {}
     for name, model in (("onnxruntime", {}), ("tensorrt", {"engine": str(engine)})):
         run_dir = tmp_path / name
@@ -126,24 +130,13 @@ def test_a_tensorrt_engine_on_software_twins_gives_the_onnxruntime_verdicts(smal
 
 
 def test_an_roi_outside_the_engines_profile_fails_at_start_naming_it(small_station, padim_bundle, tmp_path,
-                                                                      monkeypatch):
+                                                                      twin_engine):
     """Not a fault on every part: the model does not load (so the daemon never reports READY; deploy rolls back)."""
-    from twins import CudaTwin, TensorRTTwin
-
     from edgead.daemon.model import load_model
     from edgead.errors import EngineError
-    from edgead.infer import cuda_mem
-    from edgead.infer.engine_file import EngineHeader, write_engine_file
 
-    cuda = CudaTwin()
-    monkeypatch.setattr(cuda_mem, "_API", cuda)
-    monkeypatch.setitem(sys.modules, "tensorrt", TensorRTTwin(cuda, ((1, 64, 64, 3), (1, 128, 160, 3),
-                                                                     (1, 256, 256, 3))))
+    cuda, engine = twin_engine
     bundle = padim_bundle.bundle
-    spec = bundle.input_spec
-    engine = write_engine_file(tmp_path / "model.engine", EngineHeader(
-        "10.3.0", "Twin GPU", "8.7", bundle.model_hash, int(bundle.meta["format_version"]), "fp32", "rtx-ada", "0",
-        spec.height, spec.width, spec.channels), bundle.onnx_path.read_bytes())
     rois = [{"name": "body", "x": 0, "y": 0, "width": 160, "height": 128},
             {"name": "pin", "x": 10, "y": 10, "width": 40, "height": 40}]
     path = _config(tmp_path, small_station, bundle, "loop://", model={"engine": str(engine)}, rois=rois)

@@ -18,11 +18,11 @@ from edgead.convert import trt_build
 from edgead.convert.targets import Precision, get_target
 from edgead.errors import EngineError
 from edgead.infer import cuda_mem
-from edgead.infer.engine_file import EngineHeader, read_engine_file, write_engine_file
+from edgead.infer.engine_file import read_engine_file
 
 # test helpers, on sys.path through tests/conftest.py
 import contract_model as cm
-from twins import CudaTwin, TensorRTTwin, builder_twin
+from twins import CudaTwin, TensorRTTwin, builder_twin, twin_engine_file
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +81,7 @@ def test_predict_runs_the_engine_and_says_so(bundle_dir, monkeypatch, tmp_path, 
     monkeypatch.setattr(cuda_mem, "_API", cuda)
     monkeypatch.setitem(sys.modules, "tensorrt", TensorRTTwin(cuda, ((1, 16, 16, 3), (1, 40, 40, 3), (1, 64, 64, 3))))
     bundle = load_bundle(bundle_dir)
-    engine = write_engine_file(tmp_path / "model.engine", EngineHeader(
-        "10.3.0", "Twin GPU", "8.7", bundle.model_hash, int(bundle.meta["format_version"]), "fp32", "rtx-ada", "0",
-        *cm.HW, 3), bundle.onnx_path.read_bytes())
+    engine = twin_engine_file(tmp_path / "model.engine", bundle)
     image = cm.write_good_folder(tmp_path / "img", 1) / "good_000.png"
     rows = {}
     for name, extra in (("onnx", []), ("engine", ["--engine", str(engine)])):
@@ -97,9 +95,7 @@ def test_predict_runs_the_engine_and_says_so(bundle_dir, monkeypatch, tmp_path, 
 
 def test_predict_refuses_an_engine_of_another_bundle(bundle_dir, twins, tmp_path, capsys):
     bundle = load_bundle(bundle_dir)
-    engine = write_engine_file(tmp_path / "old.engine", EngineHeader(
-        "10.3.0", "Twin GPU", "8.7", "0" * 64, int(bundle.meta["format_version"]), "fp32", "rtx-ada", "0",
-        *cm.HW, 3), b"engine")
+    engine = twin_engine_file(tmp_path / "old.engine", bundle, b"engine", model_hash="0" * 64)
     image = cm.write_good_folder(tmp_path / "img", 1) / "good_000.png"
     assert main(["predict", "--bundle", str(bundle_dir), "--engine", str(engine), str(image)]) == 4
     assert f"edgead build-engine --bundle {bundle.root}" in capsys.readouterr().err

@@ -14,12 +14,11 @@ import pytest
 from edgead.bundle import load_bundle
 from edgead.errors import EngineError
 from edgead.infer import cuda_mem
-from edgead.infer.engine_file import EngineHeader, write_engine_file
 from edgead.infer.onnxrt import OnnxRuntimeBackend
 
 # test helpers, on sys.path through tests/conftest.py
 import contract_model as cm
-from twins import CudaTwin, TensorRTTwin
+from twins import CudaTwin, TensorRTTwin, twin_engine_file
 
 PROFILE = ((1, 16, 16, 3), (2, 40, 40, 3), (2, 64, 64, 3))
 
@@ -48,14 +47,7 @@ def trt(monkeypatch, cuda):
 
 
 def _engine(tmp_path, bundle, blob=None, **header):
-    spec = bundle.input_spec
-    fields = dict(tensorrt_version="10.3.0", gpu_name="Twin GPU", compute_capability="8.7",
-                  model_hash=bundle.model_hash, bundle_format_version=int(bundle.meta["format_version"]),
-                  precision="fp32", target="rtx-ada", edgead_version="0", input_height=spec.height,
-                  input_width=spec.width, channels=spec.channels)
-    fields.update(header)
-    blob = bundle.onnx_path.read_bytes() if blob is None else blob
-    return write_engine_file(tmp_path / "model.engine", EngineHeader(**fields), blob)
+    return twin_engine_file(tmp_path / "model.engine", bundle, blob, **header)
 
 
 def _frames(n_batches, batch=2, hw=(40, 40), seed=3):

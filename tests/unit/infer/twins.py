@@ -137,6 +137,20 @@ class CudaTwin:
         return self.gpu
 
 
+def twin_engine_file(path, bundle, blob: bytes | None = None, **header):
+    """An edgead engine file for the twins: the bundle's ONNX graph as the "engine", under a header that matches
+    :class:`CudaTwin`'s GPU, TensorRT 10.3.0 and ``bundle`` (any field can be overridden, e.g. ``gpu_name=``)."""
+    from edgead.infer.engine_file import EngineHeader, write_engine_file
+
+    spec = bundle.input_spec
+    fields = dict(tensorrt_version="10.3.0", gpu_name="Twin GPU", compute_capability="8.7",
+                  model_hash=bundle.model_hash, bundle_format_version=int(bundle.meta["format_version"]),
+                  precision="fp32", target="rtx-ada", edgead_version="0", input_height=spec.height,
+                  input_width=spec.width, channels=spec.channels)
+    fields.update(header)
+    return write_engine_file(path, EngineHeader(**fields), bundle.onnx_path.read_bytes() if blob is None else blob)
+
+
 class _Dims(tuple):
     """TensorRT's Dims: iterable of ints."""
 
