@@ -6,9 +6,9 @@ Usage:
 
 Trains the bundle on the category (or takes ``--bundle``), converts it for x86-cpu (INT8 calibrated on the
 category's train/good), then times single-image inference of each variant in the same process, in 5 rounds that
-take each variant in turn (:func:`time_in_blocks`). Where TensorRT and a CUDA GPU are present, it also builds FP32, FP16 and INT8 engines for
-``--trt-target`` here and times them. Reports median and p99 ms and images/s, each as a ratio against torch eager
-(the baseline). Results: benchmarks/results/latency.json and the ``latency`` section of docs/benchmarks.md.
+take each variant in turn (:func:`time_in_blocks`). Where TensorRT and a CUDA GPU are present, it also builds FP32,
+FP16 and INT8 engines for ``--trt-target`` here and times them. Reports median and p99 ms and images/s, each as a
+ratio against torch eager (the baseline). Results: benchmarks/results/latency.json and the ``latency`` section of docs/benchmarks.md.
 """
 from __future__ import annotations
 
