@@ -67,12 +67,29 @@ class Correction:
     relative: float
 
 
+def _quantize_of(g: GraphIndex, tensor: str):
+    """The ``QuantizeLinear`` of the Q/DQ pair whose ``DequantizeLinear`` outputs ``tensor``, or None."""
+    dq = g.producer.get(tensor)
+    if dq is None or dq.op_type != "DequantizeLinear":
+        return None
+    q = g.producer.get(dq.input[0])
+    return q if q is not None and q.op_type == "QuantizeLinear" else None
+
+
+def _rewire(g: GraphIndex, old: str, new: str) -> None:
+    """Make every reader of ``old`` read ``new`` instead."""
+    for reader in g.consumers.get(old, []):
+        for k, name in enumerate(reader.input):
+            if name == old:
+                reader.input[k] = new
+
+
 def _is_activation_dq(g: GraphIndex, node) -> bool:
     """A ``DequantizeLinear`` of an activation (not of a weight initializer / constant)."""
     if node.op_type != "DequantizeLinear" or g.const(node.input[0]) is not None:
         return False
-    q = g.producer.get(node.input[0])
-    return not (q is not None and q.op_type == "QuantizeLinear" and g.const(q.input[0]) is not None)
+    q = _quantize_of(g, node.output[0])
+    return not (q is not None and g.const(q.input[0]) is not None)
 
 
 def int8_exits(model) -> list[str]:
@@ -95,8 +112,8 @@ def _upstream(g: GraphIndex, tensor: str) -> str | None:
     """The activation one data-movement op above ``tensor`` (through its Q/DQ pair), or None."""
     node = g.producer.get(tensor)
     if node is not None and node.op_type == "DequantizeLinear":  # DQ <- Q <- op
-        q = g.producer.get(node.input[0])
-        node = g.producer.get(q.input[0]) if q is not None and q.op_type == "QuantizeLinear" else None
+        q = _quantize_of(g, tensor)
+        node = g.producer.get(q.input[0]) if q is not None else None
     if node is None or node.op_type not in MOVE_OPS:
         return None
     return node.input[0]
@@ -147,17 +164,11 @@ def _drop_qdq(model, tensors: list[str]) -> None:
     g = GraphIndex(model)
     dead = set()
     for t in tensors:
-        dq = g.producer.get(t)
-        if dq is None or dq.op_type != "DequantizeLinear":
+        q = _quantize_of(g, t)
+        if q is None or len(g.consumers.get(q.output[0], [])) != 1:
             continue
-        q = g.producer.get(dq.input[0])
-        if q is None or q.op_type != "QuantizeLinear" or len(g.consumers.get(q.output[0], [])) != 1:
-            continue
-        for reader in g.consumers.get(t, []):
-            for k, name in enumerate(reader.input):
-                if name == t:
-                    reader.input[k] = q.input[0]
-        dead |= {dq.output[0], q.output[0]}
+        _rewire(g, t, q.input[0])
+        dead |= {t, q.output[0]}
     keep = [n for n in model.graph.node if not (len(n.output) == 1 and n.output[0] in dead)]
     del model.graph.node[:]
     model.graph.node.extend(keep)
@@ -219,10 +230,7 @@ def correct_feature_bias(fp32_path: str | Path, int8_path: str | Path,
         const = fresh_name(model, f"{t}_edgead_int8_bias")
         corrected = fresh_name(model, f"{t}_edgead_corrected")
         model.graph.initializer.append(numpy_helper.from_array(delta, const))
-        for reader in g.consumers.get(t, []):
-            for k, name in enumerate(reader.input):
-                if name == t:
-                    reader.input[k] = corrected
+        _rewire(g, t, corrected)
         sub = helper.make_node("Sub", [t, const], [corrected], name=fresh_name(model, f"{t}_edgead_bias_correction"))
         _insert_after(model, t, sub)
         out.append(Correction(tensor=t, shape=tuple(delta.shape), rms=rms, relative=rms / std))
@@ -232,12 +240,8 @@ def correct_feature_bias(fp32_path: str | Path, int8_path: str | Path,
 
 def _fp32_name(g: GraphIndex, tensor: str) -> str:
     """The FP32 graph's name of an INT8 graph's tensor (a DequantizeLinear output is its quantized tensor)."""
-    node = g.producer.get(tensor)
-    if node is not None and node.op_type == "DequantizeLinear":
-        q = g.producer.get(node.input[0])
-        if q is not None and q.op_type == "QuantizeLinear":
-            return q.input[0]
-    return tensor
+    q = _quantize_of(g, tensor)
+    return tensor if q is None else q.input[0]
 
 
 def _insert_after(model, tensor: str, node) -> None:
