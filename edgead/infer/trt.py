@@ -12,6 +12,7 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import deque
 from dataclasses import dataclass
@@ -182,21 +183,11 @@ class TensorRTBackend(Backend):
             while pending:
                 out.append(self.collect(pending.popleft()))
         except BaseException:
-            for ticket in pending:
-                self._release(ticket)
+            for ticket in pending:  # collect() frees the slot; a second CUDA error must not hide the first
+                with contextlib.suppress(EngineError):
+                    self.collect(ticket)
             raise
         return out
-
-    def _release(self, ticket: Ticket) -> None:
-        """Wait for a batch whose outputs nobody will read, and free its slot (on the error path of
-        :meth:`infer_many`: a second CUDA error here must not hide the first one)."""
-        slot = self._slots[ticket.slot]
-        try:
-            slot.copied_out.synchronize()
-        except EngineError:
-            pass
-        finally:
-            slot.busy = False
 
     def infer_async(self, images: np.ndarray) -> Ticket:
         """Alias of :meth:`submit`."""
