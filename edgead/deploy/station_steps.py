@@ -196,7 +196,7 @@ def install_venv(release: Path, mf: dict, python: str, deps: str, seed: str | No
         seed: the seed directory for ``deps == "seed"``.
     """
     venv = release / "venv"
-    engine_target = (mf.get("target") or {}).get("backend") in BACKENDS_WITH_ENGINE
+    engine_target = engine_file(release, mf) is not None
     # TensorRT targets see the system site-packages: on Jetson TensorRT's Python binding comes from apt
     # (python3-libnvinfer), not pip. The venv's own packages still come first.
     _run("venv", [python, "-m", "venv", *(["--system-site-packages"] if engine_target else []), venv])
@@ -224,14 +224,20 @@ def install_venv(release: Path, mf: dict, python: str, deps: str, seed: str | No
     say(f"venv: installed {wheel.name} ({deps}{', extras ' + ','.join(extras) if extras else ''})")
 
 
+def engine_file(release: Path, mf: dict) -> Path | None:
+    """Where the release's engine is built (its target runs TensorRT), or None (no engine for this target)."""
+    target = mf.get("target") or {}
+    return release / target.get("engine", ENGINE) if target.get("backend") in BACKENDS_WITH_ENGINE else None
+
+
 def build_engine(release: Path, mf: dict) -> None:
     """Build the TensorRT engine on the station when the target needs one; otherwise log why not."""
-    target = mf.get("target", {})
-    if target.get("backend") not in BACKENDS_WITH_ENGINE:
+    target = mf.get("target") or {}
+    engine = engine_file(release, mf)
+    if engine is None:
         say(f"engine: skipped, target {target.get('name')!r} runs {target.get('backend')!r} (no engine to build)")
         return
     edgead = release / "venv" / "bin" / "edgead"
-    engine = release / target.get("engine", ENGINE)
     engine.parent.mkdir(parents=True, exist_ok=True)
     _run("engine", [edgead, "build-engine", "--bundle", release / "bundle", "--target", target["name"],
                     "--out", engine], timeout_s=3600)
@@ -244,10 +250,9 @@ def selftest(release: Path, mf: dict) -> dict:
     On a TensorRT target the self-test runs on the engine built in step ``engine`` (``predict --engine``).
     """
     test = mf["selftest"]
-    target = mf.get("target") or {}
-    engine = ["--engine", release / target.get("engine", ENGINE)] if target.get("backend") in BACKENDS_WITH_ENGINE \
-        else []
-    proc = _run("selftest", [release / "venv" / "bin" / "edgead", "predict", "--bundle", release / "bundle", *engine,
+    engine = engine_file(release, mf)
+    on_engine = ["--engine", engine] if engine is not None else []
+    proc = _run("selftest", [release / "venv" / "bin" / "edgead", "predict", "--bundle", release / "bundle", *on_engine,
                              "--json", release / test["image"]], timeout_s=300)
     try:
         row = health.check_selftest(proc.stdout, test["verdict"])
