@@ -26,7 +26,7 @@ def api():
     return cuda_mem._CudaPython(rt)
 
 
-def _calls(api):
+def _calls():
     stream, event = rt.cudaStream_t(), rt.cudaEvent_t()
     return {
         "malloc": (16,), "free": (0,), "malloc_host": (16,), "free_host": (0,),
@@ -38,7 +38,7 @@ def _calls(api):
 
 
 def test_every_adapter_call_is_accepted_by_the_binding(api):
-    for name, args in _calls(api).items():
+    for name, args in _calls().items():
         try:
             getattr(api, name)(*args)
         except EngineError as exc:  # the driver's answer (no GPU, or a null handle on a GPU)

@@ -183,7 +183,7 @@ class _Context:
         self.engine = engine
         self.shapes: dict[str, tuple] = {}
         self.addresses: dict[str, int] = {}
-        self._out_shapes: dict[tuple, dict] = {}
+        self._out_shapes: dict[int, dict] = {}
 
     def set_input_shape(self, name: str, shape) -> bool:
         lo, _, hi = self.engine.twin.profile
@@ -193,17 +193,20 @@ class _Context:
         self.shapes[name] = shape
         return True
 
-    def _outputs_for(self, shape: tuple) -> dict:
-        if shape not in self._out_shapes:
-            outs = self.engine.session.run(None, {"image": np.zeros(shape, np.uint8)})
+    def _outputs_for(self, batch: int) -> dict:
+        """Output shapes for a batch size: the contract graph resizes inside, so they depend on the batch only
+        (probed once per batch size at the profile's smallest frame, not at the frame asked for)."""
+        if batch not in self._out_shapes:
+            smallest = (batch, *self.engine.twin.profile[0][1:])
+            outs = self.engine.session.run(None, {"image": np.zeros(smallest, np.uint8)})
             names = [o.name for o in self.engine.session.get_outputs()]
-            self._out_shapes[shape] = {n: o.shape for n, o in zip(names, outs)}
-        return self._out_shapes[shape]
+            self._out_shapes[batch] = {n: o.shape for n, o in zip(names, outs)}
+        return self._out_shapes[batch]
 
     def get_tensor_shape(self, name: str) -> _Dims:
         if name in self.engine.inputs:
             return _Dims(self.shapes[name])
-        return _Dims(self._outputs_for(self.shapes["image"])[name])
+        return _Dims(self._outputs_for(self.shapes["image"][0])[name])
 
     def set_tensor_address(self, name: str, ptr: int) -> bool:
         self.addresses[name] = int(ptr)
