@@ -9,9 +9,10 @@ import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
-# Test helpers imported by name from any test: contract_model (a tiny graph-contract detector, tests/unit/convert)
-# and twins (software twins of CUDA and TensorRT, tests/unit/infer).
-for _helpers in ("unit/convert", "unit/infer"):
+# Test helpers imported by name from any test: contract_model (a tiny graph-contract detector, tests/unit/convert),
+# twins (software twins of CUDA and TensorRT, tests/unit/infer) and modbus_peers (pymodbus PLCs,
+# tests/integration/plc).
+for _helpers in ("unit/convert", "unit/infer", "integration/plc"):
     sys.path.insert(0, str(Path(__file__).parent / _helpers))
 
 

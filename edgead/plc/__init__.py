@@ -1,7 +1,8 @@
-"""PLC I/O over serial: open a link by URL, the protocol chosen by ``plc.protocol``.
+"""PLC I/O over serial or Ethernet: open a link by URL, the protocol chosen by ``plc.protocol``.
 
-Every device is a pyserial URL (``/dev/ttyUSB0``, ``loop://``, ``spy://...``, ``socket://host:port``), with optional
-``?baud=19200&parity=N&stopbits=1&bytesize=8``. Protocols are pure codecs (``modbus_rtu``, ``register_map``,
+Every device is a URL: a pyserial URL (``/dev/ttyUSB0``, ``loop://``, ``spy://...``, ``socket://host:port``), with
+optional ``?baud=19200&parity=N&stopbits=1&bytesize=8``, or ``tcp://HOST:PORT`` for Modbus TCP (the software twin
+is a peer on 127.0.0.1: pymodbus, mbpoll). Protocols are pure codecs (``modbus_rtu``, ``register_map``,
 ``ascii_proto``, ``discrete``); links (``*_link``) only do I/O. The handshake is documented in ``edgead.plc.base``.
 
 Example:
@@ -21,6 +22,8 @@ from edgead.plc.config import PlcConfig, Protocol
 LINKS: dict[Protocol, tuple[str, str]] = {
     Protocol.MODBUS_CLIENT: ("edgead.plc.modbus_client_link", "ModbusClientLink"),
     Protocol.MODBUS_SERVER: ("edgead.plc.modbus_server_link", "ModbusServerLink"),
+    Protocol.MODBUS_TCP_CLIENT: ("edgead.plc.modbus_tcp_client_link", "ModbusTcpClientLink"),
+    Protocol.MODBUS_TCP_SERVER: ("edgead.plc.modbus_tcp_server_link", "ModbusTcpServerLink"),
     Protocol.ASCII: ("edgead.plc.ascii_link", "AsciiLink"),
     Protocol.DISCRETE: ("edgead.plc.discrete_link", "DiscreteLink"),
 }
@@ -30,7 +33,7 @@ def open_plc(url: str | None = None, config: PlcConfig | None = None) -> PlcLink
     """Open the PLC link for ``config.protocol`` on ``url``.
 
     Args:
-        url: pyserial URL; defaults to ``config.url``.
+        url: pyserial URL, or ``tcp://HOST:PORT`` for Modbus TCP; defaults to ``config.url``.
         config: the ``plc`` section; defaults to :class:`PlcConfig` ().
 
     Returns:

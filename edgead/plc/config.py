@@ -22,6 +22,8 @@ class Protocol(str, Enum):
 
     MODBUS_CLIENT = "modbus-client"  # the station polls and writes the PLC's registers
     MODBUS_SERVER = "modbus-server"  # the PLC polls the station's register image
+    MODBUS_TCP_CLIENT = "modbus-tcp-client"  # as modbus-client, over Modbus TCP to tcp://PLC:502
+    MODBUS_TCP_SERVER = "modbus-tcp-server"  # as modbus-server, listening on tcp://HOST:PORT for the PLC
     ASCII = "ascii"  # text telegrams: ``T<id>\\r\\n`` in, ``OK <id>\\r\\n`` out
     DISCRETE = "discrete"  # pulses on RTS (pass) / DTR (reject), no trigger input
 
@@ -85,6 +87,68 @@ class ModbusConfig:
 
 
 @dataclass(frozen=True)
+class ModbusTcpConfig:
+    """Modbus TCP settings; unit id, reply timeout, retries, poll period and image size come from ``plc.modbus``."""
+
+    max_connections: int = 4  # server: masters connected at once; one more is closed at once and counted
+    idle_timeout_s: float = 60.0  # server: a connection silent this long is closed (a vanished master's slot)
+    connect_timeout_ms: int = 1000  # client: one TCP connect attempt
+    reconnect_min_ms: int = 100  # client: first wait after a failed connect; doubles on each failure
+    reconnect_max_ms: int = 5000  # client: the longest wait between connect attempts
+    give_up_s: float = 30.0  # client: PLC unreachable this long -> PlcError (the daemon exits 5); 0: never
+
+    def __post_init__(self) -> None:
+        for name in ("max_connections", "connect_timeout_ms", "reconnect_min_ms"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"plc.modbus_tcp.{name}: must be >= 1, got {getattr(self, name)}")
+        if self.reconnect_max_ms < self.reconnect_min_ms:
+            raise ConfigError(f"plc.modbus_tcp.reconnect_max_ms: {self.reconnect_max_ms} is below "
+                              f"reconnect_min_ms {self.reconnect_min_ms}")
+        if not self.idle_timeout_s > 0 or not self.give_up_s >= 0:
+            raise ConfigError("plc.modbus_tcp: idle_timeout_s must be > 0 and give_up_s >= 0",
+                              hint="give_up_s: 0 retries for ever")
+
+
+TCP_PROTOCOLS = (Protocol.MODBUS_TCP_CLIENT, Protocol.MODBUS_TCP_SERVER)
+MODBUS_TCP_PORT = 502
+
+
+def parse_tcp_url(url: str, *, listen: bool) -> tuple[str, int]:
+    """``tcp://HOST:PORT`` -> ``(host, port)``; the port defaults to 502, a listener's host to 127.0.0.1.
+
+    Args:
+        url: e.g. ``tcp://192.168.0.10:502``, ``tcp://[::1]:5020``, ``tcp://:5020`` (listen on loopback).
+        listen: True for the server's listen address (host optional), False for the PLC's address (host needed).
+
+    Returns:
+        ``(host, port)``; port 0 (listen only) picks a free port.
+
+    Raises:
+        ConfigError: naming ``plc.url``.
+
+    Example:
+        >>> parse_tcp_url("tcp://:5020", listen=True)
+        ('127.0.0.1', 5020)
+    """
+    from urllib.parse import urlsplit
+
+    hint = "e.g. tcp://127.0.0.1:5020 (listen address) or tcp://192.168.0.10:502 (the PLC)"
+    try:
+        parts = urlsplit(str(url))
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"plc.url: {url!r} is not tcp://HOST:PORT ({exc})", hint=hint) from None
+    if parts.scheme != "tcp" or parts.path not in ("", "/") or parts.query:
+        raise ConfigError(f"plc.url: {url!r} is not tcp://HOST:PORT (Modbus TCP needs a tcp:// URL)", hint=hint)
+    host = parts.hostname or ""
+    if not host and not listen:
+        raise ConfigError(f"plc.url: {url!r} names no PLC host", hint=hint)
+    if port == 0 and not listen:
+        raise ConfigError(f"plc.url: {url!r}: port 0 is for a listener only", hint=hint)
+    return host or "127.0.0.1", MODBUS_TCP_PORT if port is None else port
+
+
+@dataclass(frozen=True)
 class AsciiConfig:
     """ASCII telegrams. Templates are ``str.format`` strings with ``{part_id}``, ``{seq}`` and ``{score}``."""
 
@@ -122,6 +186,7 @@ class PlcConfig:
     queue_depth: int = 8  # triggers queued while busy; an overrun answers FAULT for the dropped id
     serial: SerialConfig = field(default_factory=SerialConfig)
     modbus: ModbusConfig = field(default_factory=ModbusConfig)
+    modbus_tcp: ModbusTcpConfig = field(default_factory=ModbusTcpConfig)
     registers: RegisterMapConfig = field(default_factory=RegisterMapConfig)
     ascii: AsciiConfig = field(default_factory=AsciiConfig)
     discrete: DiscreteConfig = field(default_factory=DiscreteConfig)
@@ -131,6 +196,8 @@ class PlcConfig:
             raise ConfigError("plc.failsafe_verdict: 'accept' is not fail-safe", hint="use reject (the default)")
         if self.queue_depth < 1:
             raise ConfigError(f"plc.queue_depth: must be >= 1, got {self.queue_depth}")
+        if self.protocol in TCP_PROTOCOLS:
+            parse_tcp_url(self.url, listen=self.protocol is Protocol.MODBUS_TCP_SERVER)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "PlcConfig":

@@ -53,6 +53,8 @@ class ExceptionCode(IntEnum):
     SERVER_DEVICE_FAILURE = 0x04
     ACKNOWLEDGE = 0x05
     SERVER_DEVICE_BUSY = 0x06
+    GATEWAY_PATH_UNAVAILABLE = 0x0A
+    GATEWAY_TARGET_FAILED = 0x0B
 
 
 BIT_READS = (FunctionCode.READ_COILS, FunctionCode.READ_DISCRETE_INPUTS)
@@ -184,6 +186,39 @@ def write_registers(unit: int, address: int, values: Sequence[int]) -> Request:
                    tuple(_check_u16("value", v) for v in values))
 
 
+def request_pdu(req: Request) -> bytes:
+    """The PDU of a request (function code + data), without unit id or framing; shared by RTU and TCP (MBAP).
+
+    Args:
+        req: the request (built with the constructors above).
+
+    Returns:
+        The PDU bytes.
+
+    Raises:
+        ValueError: for an unsupported function code or out-of-range fields.
+
+    Example:
+        >>> request_pdu(write_register(1, 1, 3)).hex(" ")
+        '06 00 01 00 03'
+    """
+    head = struct.pack(">BH", req.function, _check_u16("address", req.address))
+    _check_u16("count", req.count)
+    if req.function in READS:
+        return head + struct.pack(">H", req.count)
+    if req.function == FunctionCode.WRITE_SINGLE_COIL:
+        return head + struct.pack(">H", COIL_ON if req.values[0] else 0)
+    if req.function == FunctionCode.WRITE_SINGLE_REGISTER:
+        return head + struct.pack(">H", req.values[0])
+    if req.function == FunctionCode.WRITE_MULTIPLE_COILS:
+        data = _pack_bits(req.values)
+        return head + struct.pack(">HB", req.count, len(data)) + data
+    if req.function == FunctionCode.WRITE_MULTIPLE_REGISTERS:
+        data = struct.pack(f">{req.count}H", *req.values)
+        return head + struct.pack(">HB", req.count, len(data)) + data
+    raise ValueError(f"Modbus function code {req.function} is not supported by the codec")
+
+
 def encode_request(req: Request) -> bytes:
     """Encode a request as an RTU frame with CRC.
 
@@ -196,21 +231,7 @@ def encode_request(req: Request) -> bytes:
     Raises:
         ValueError: for an unsupported function code or out-of-range fields.
     """
-    head = struct.pack(">BBH", req.unit, req.function, _check_u16("address", req.address))
-    _check_u16("count", req.count)
-    if req.function in READS:
-        return with_crc(head + struct.pack(">H", req.count))
-    if req.function == FunctionCode.WRITE_SINGLE_COIL:
-        return with_crc(head + struct.pack(">H", COIL_ON if req.values[0] else 0))
-    if req.function == FunctionCode.WRITE_SINGLE_REGISTER:
-        return with_crc(head + struct.pack(">H", req.values[0]))
-    if req.function == FunctionCode.WRITE_MULTIPLE_COILS:
-        data = _pack_bits(req.values)
-        return with_crc(head + struct.pack(">HB", req.count, len(data)) + data)
-    if req.function == FunctionCode.WRITE_MULTIPLE_REGISTERS:
-        data = struct.pack(f">{req.count}H", *req.values)
-        return with_crc(head + struct.pack(">HB", req.count, len(data)) + data)
-    raise ValueError(f"Modbus function code {req.function} is not supported by the codec")
+    return with_crc(bytes((req.unit,)) + request_pdu(req))
 
 
 # --- server side ------------------------------------------------------------------------------------------------
@@ -245,27 +266,57 @@ def _frame_at(buf: bytes, start: int) -> int:
     return length if _crc_ok(buf[start:start + length]) else -1
 
 
-def _parse_request(frame: bytes) -> Request:
-    unit, function = frame[0], frame[1]
+_PDU_LENGTH = {fc: 5 for fc in READS + SINGLE_WRITES}  # fixed-size PDUs
+
+
+def parse_request_pdu(unit: int, pdu: bytes, raw: bytes = b"") -> Request:
+    """A request from its PDU (function code + data); shared by RTU and TCP (MBAP).
+
+    A PDU whose length does not fit its function code, a byte count that does not match the count, or a coil value
+    other than 0x0000/0xFF00 gives a request the server answers with ILLEGAL_DATA_VALUE: ``count == 0`` and
+    ``values == ()``, or ``values == (-1,)``. An unknown function code gives a request with only ``unit``,
+    ``function`` and ``raw`` (answered ILLEGAL_FUNCTION).
+
+    Args:
+        unit: the unit id from the frame.
+        pdu: function code and data (at least one byte).
+        raw: the whole frame, kept for logs and noise accounting.
+
+    Returns:
+        The parsed :class:`Request`.
+
+    Example:
+        >>> parse_request_pdu(1, bytes.fromhex("0300000004")).count
+        4
+    """
+    function = pdu[0]
+    if function in _PDU_LENGTH and len(pdu) != _PDU_LENGTH[function]:
+        return Request(unit, function, raw=raw)
     if function in READS:
-        address, count = struct.unpack(">HH", frame[2:6])
-        return Request(unit, function, address, count, (), frame)
+        address, count = struct.unpack(">HH", pdu[1:5])
+        return Request(unit, function, address, count, (), raw)
     if function == FunctionCode.WRITE_SINGLE_COIL:
-        address, value = struct.unpack(">HH", frame[2:6])
+        address, value = struct.unpack(">HH", pdu[1:5])
         return Request(unit, function, address, 1, (1 if value == COIL_ON else 0,) if value in (0, COIL_ON)
-                       else (-1,), frame)
+                       else (-1,), raw)
     if function == FunctionCode.WRITE_SINGLE_REGISTER:
-        address, value = struct.unpack(">HH", frame[2:6])
-        return Request(unit, function, address, 1, (value,), frame)
+        address, value = struct.unpack(">HH", pdu[1:5])
+        return Request(unit, function, address, 1, (value,), raw)
     if function in MULTI_WRITES:
-        address, count, nbytes = struct.unpack(">HHB", frame[2:7])
-        data = frame[7:7 + nbytes]
+        if len(pdu) < 6 or len(pdu) != 6 + pdu[5]:
+            return Request(unit, function, raw=raw)
+        address, count, nbytes = struct.unpack(">HHB", pdu[1:6])
+        data = pdu[6:6 + nbytes]
         if function == FunctionCode.WRITE_MULTIPLE_COILS:
             values = _unpack_bits(data, count) if nbytes == (count + 7) // 8 else ()
         else:
             values = struct.unpack(f">{nbytes // 2}H", data[: nbytes // 2 * 2]) if nbytes == 2 * count else ()
-        return Request(unit, function, address, count, tuple(values), frame)
-    return Request(unit, function, raw=frame)
+        return Request(unit, function, address, count, tuple(values), raw)
+    return Request(unit, function, raw=raw)
+
+
+def _parse_request(frame: bytes) -> Request:
+    return parse_request_pdu(frame[0], frame[1:-2], frame)
 
 
 def decode_request(buf: bytes) -> tuple[int, Request | None]:
@@ -306,48 +357,55 @@ def exception_response(req: Request, code: ExceptionCode) -> Response:
     return Response(req.unit, req.function, exception=code)
 
 
-def encode_response(resp: Response) -> bytes:
-    """Encode a server response (normal or exception) as an RTU frame.
+def response_pdu(resp: Response) -> bytes:
+    """The PDU of a response (normal or exception), without unit id or framing; shared by RTU and TCP.
 
     Args:
         resp: for reads, ``values`` are the read values; for writes, ``address``/``count``/``values`` echo the
             request.
 
     Returns:
-        The frame bytes.
+        The PDU bytes.
+
+    Raises:
+        ValueError: for an unsupported function code.
+
+    Example:
+        >>> response_pdu(Response(1, 0x2B, exception=ExceptionCode.ILLEGAL_FUNCTION)).hex(" ")
+        'ab 01'
+    """
+    if resp.exception is not None:
+        return bytes(((resp.function | 0x80) & 0xFF, int(resp.exception)))
+    head = bytes((resp.function,))
+    if resp.function in BIT_READS:
+        data = _pack_bits(resp.values)
+        return head + bytes((len(data),)) + data
+    if resp.function in WORD_READS:
+        data = struct.pack(f">{len(resp.values)}H", *resp.values)
+        return head + bytes((len(data),)) + data
+    if resp.function == FunctionCode.WRITE_SINGLE_COIL:
+        return head + struct.pack(">HH", resp.address, COIL_ON if resp.values[0] else 0)
+    if resp.function == FunctionCode.WRITE_SINGLE_REGISTER:
+        return head + struct.pack(">HH", resp.address, resp.values[0])
+    if resp.function in MULTI_WRITES:
+        return head + struct.pack(">HH", resp.address, resp.count)
+    raise ValueError(f"Modbus function code {resp.function} is not supported by the codec")
+
+
+def encode_response(resp: Response) -> bytes:
+    """Encode a server response (normal or exception) as an RTU frame (see :func:`response_pdu`).
 
     Raises:
         ValueError: for an unsupported function code.
     """
-    if resp.exception is not None:
-        return with_crc(bytes((resp.unit, (resp.function | 0x80) & 0xFF, int(resp.exception))))
-    head = bytes((resp.unit, resp.function))
-    if resp.function in BIT_READS:
-        data = _pack_bits(resp.values)
-        return with_crc(head + bytes((len(data),)) + data)
-    if resp.function in WORD_READS:
-        data = struct.pack(f">{len(resp.values)}H", *resp.values)
-        return with_crc(head + bytes((len(data),)) + data)
-    if resp.function == FunctionCode.WRITE_SINGLE_COIL:
-        return with_crc(head + struct.pack(">HH", resp.address, COIL_ON if resp.values[0] else 0))
-    if resp.function == FunctionCode.WRITE_SINGLE_REGISTER:
-        return with_crc(head + struct.pack(">HH", resp.address, resp.values[0]))
-    if resp.function in MULTI_WRITES:
-        return with_crc(head + struct.pack(">HH", resp.address, resp.count))
-    raise ValueError(f"Modbus function code {resp.function} is not supported by the codec")
+    return with_crc(bytes((resp.unit,)) + response_pdu(resp))
 
 
 # --- client side ------------------------------------------------------------------------------------------------
 
 def _response_length(buf: bytes, start: int, req: Request) -> int | None:
-    function = buf[start + 1]
-    if function == (req.function | 0x80):
-        return 5
-    if function != req.function:
-        return -1
-    if function in READS:
-        return None if len(buf) - start < 3 else 5 + buf[start + 2]
-    return 8
+    length = response_pdu_length(buf[start + 1:start + 3], req)
+    return length if length is None or length < 0 else length + 3
 
 
 def decode_response(buf: bytes, req: Request) -> tuple[int, Response | None]:
@@ -380,24 +438,52 @@ def decode_response(buf: bytes, req: Request) -> tuple[int, Response | None]:
     return start, None
 
 
-def _parse_response(frame: bytes, req: Request) -> Response:
-    unit, function = frame[0], frame[1]
+def parse_response_pdu(unit: int, pdu: bytes, req: Request) -> Response:
+    """The reply to ``req`` from its PDU; shared by RTU and TCP. The caller has checked the length.
+
+    Args:
+        unit: the unit id from the frame.
+        pdu: function code and data.
+        req: the request it answers (gives the function, the address and, for coils, the count).
+
+    Returns:
+        The :class:`Response` (``exception`` set for an exception reply).
+    """
+    function = pdu[0]
     if function & 0x80:
-        code = frame[2]
+        code = pdu[1]
         return Response(unit, req.function, exception=ExceptionCode(code) if code in
                         ExceptionCode._value2member_map_ else code)
     if function in BIT_READS:
-        data = frame[3:-2]
+        data = pdu[2:]
         return Response(unit, function, req.address, req.count, _unpack_bits(data, min(req.count, 8 * len(data))))
     if function in WORD_READS:
-        data = frame[3:-2]
+        data = pdu[2:]
         return Response(unit, function, req.address, len(data) // 2, struct.unpack(f">{len(data) // 2}H", data))
-    address, value = struct.unpack(">HH", frame[2:6])
+    address, value = struct.unpack(">HH", pdu[1:5])
     if function == FunctionCode.WRITE_SINGLE_COIL:
         return Response(unit, function, address, 1, (1 if value == COIL_ON else 0,))
     if function == FunctionCode.WRITE_SINGLE_REGISTER:
         return Response(unit, function, address, 1, (value,))
     return Response(unit, function, address, value)
+
+
+def response_pdu_length(pdu: bytes, req: Request) -> int | None:
+    """Expected PDU length of the reply to ``req``: None while too short to tell, -1 if it is not that reply."""
+    if not pdu:
+        return None
+    function = pdu[0]
+    if function == (req.function | 0x80):
+        return 2
+    if function != req.function:
+        return -1
+    if function in READS:
+        return None if len(pdu) < 2 else 2 + pdu[1]
+    return 5
+
+
+def _parse_response(frame: bytes, req: Request) -> Response:
+    return parse_response_pdu(frame[0], frame[1:-2], req)
 
 
 def frame_gap_s(baudrate: int) -> float:

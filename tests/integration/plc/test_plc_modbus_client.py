@@ -1,7 +1,6 @@
 """Station as Modbus RTU client against a pymodbus 3.x RTU server playing the PLC, over a socat pty pair."""
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
@@ -11,56 +10,11 @@ from edgead.errors import PlcError
 from edgead.plc import PartResult, PlcConfig, Protocol, open_plc
 from edgead.plc.register_map import decode_result
 from edgead.verdict import Verdict
+from modbus_peers import PymodbusPlc
 
 pytest.importorskip("pymodbus", reason="pymodbus (the [modbus] extra) plays the PLC in these tests")
 
 CFG = PlcConfig(protocol=Protocol.MODBUS_CLIENT)
-
-
-class PymodbusPlc:
-    """A pymodbus RTU server in a thread; ``regs``/``coils`` are its live memory (coils bit-packed)."""
-
-    def __init__(self, port: str):
-        from pymodbus import FramerType
-        from pymodbus.server import ModbusSerialServer
-        from pymodbus.simulator import DataType, SimData, SimDevice
-
-        self.live: dict[str, list[int]] = {}
-        self.results: list[tuple[int, int]] = []  # (part id echo, counter) each time ResultValid is set
-        self.requests = 0
-        bits = [SimData(0, count=16, values=False, datatype=DataType.BITS)]
-        regs = [SimData(0, count=32, values=0, datatype=DataType.REGISTERS)]
-        device = SimDevice(1, simdata=(bits, list(bits), regs, list(regs)), action=self._action)
-        self.loop = asyncio.new_event_loop()
-        started = threading.Event()
-
-        async def main():
-            self.server = ModbusSerialServer(device, framer=FramerType.RTU, port=port, baudrate=19200, parity="N")
-            started.set()
-            await self.server.serve_forever()
-
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(main(),), daemon=True)
-        self.thread.start()
-        assert started.wait(10)
-        time.sleep(0.2)  # serve_forever opens the port
-
-    async def _action(self, fc, start, address, count, registers, values):
-        self.requests += 1
-        self.live.setdefault("c" if fc in (1, 5, 15) else "h", registers)
-        if fc in (6, 16) and values and address <= 1 < address + count and values[1 - address] == 1:
-            self.results.append((registers[3], registers[2]))
-        return None
-
-    @property
-    def regs(self) -> list[int]:
-        return self.live["h"]
-
-    def coil(self, address: int) -> int:
-        return (self.live["c"][address // 16] >> (address % 16)) & 1
-
-    def close(self):
-        asyncio.run_coroutine_threadsafe(self.server.shutdown(), self.loop).result(10)
-        self.thread.join(5)
 
 
 @pytest.fixture
