@@ -35,6 +35,10 @@ EXTRAS = {
     # GenICam / GigE Vision cameras through Aravis (PyGObject <3.51 builds on Debian 12 / Ubuntu 22.04).
     "genicam": ["PyGObject>=3.42,<3.51"],
     "modbus": ["pymodbus>=3.6"],
+    # MQTT north: one JSON message per part, checked against edgead/north/part-result.schema.json.
+    "mqtt": ["paho-mqtt>=2.0,<3", "jsonschema>=4.18"],
+    # OPC UA server (Machine Vision shaped address space); cryptography makes its self-signed certificate.
+    "opcua": ["asyncua>=1.1", "cryptography>=42"],
     "fleet": ["ansible-core>=2.15,<2.20"],
     "dev": [
         "pytest>=7.4",
@@ -62,7 +66,8 @@ setup(
     python_requires=">=3.10",
     packages=packages,
     package_dir={"edgead.convert": "convert", "edgead.calibration": "calibration"},
-    package_data={"edgead.convert": ["profiles/*.yaml", "README.md"], "edgead": ["py.typed"]},
+    package_data={"edgead.convert": ["profiles/*.yaml", "README.md"], "edgead": ["py.typed"],
+                  "edgead.north": ["*.schema.json"]},
     include_package_data=True,
     install_requires=CORE,
     extras_require=EXTRAS,

@@ -11,8 +11,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 # Test helpers imported by name from any test: contract_model (a tiny graph-contract detector, tests/unit/convert),
 # twins (software twins of CUDA and TensorRT, tests/unit/infer) and modbus_peers (pymodbus PLCs,
-# tests/integration/plc).
-for _helpers in ("unit/convert", "unit/infer", "integration/plc"):
+# tests/integration/plc) and mqtt_peers (mosquitto, a subscriber; tests/integration/north).
+for _helpers in ("unit/convert", "unit/infer", "integration/plc", "integration/north"):
     sys.path.insert(0, str(Path(__file__).parent / _helpers))
 
 

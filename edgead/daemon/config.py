@@ -17,6 +17,7 @@ from edgead.config import from_dict, load_yaml, merge_overrides
 from edgead.daemon.decide import DecisionConfig
 from edgead.errors import ConfigError
 from edgead.infer import BackendKind
+from edgead.north.config import MqttConfig
 from edgead.plc.config import PlcConfig, Protocol
 
 
@@ -125,6 +126,7 @@ class StationConfig:
     storage: StorageSection = field(default_factory=StorageSection)
     observe: ObserveSection = field(default_factory=ObserveSection)
     runtime: RuntimeSection = field(default_factory=RuntimeSection)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     source: Path | None = None  # the file it was loaded from (not a key)
 
     @property
@@ -190,6 +192,10 @@ def validate_files(cfg: StationConfig) -> list[str]:
         raise ConfigError("rois: ROIs need a reference image (reference: PATH)")
     if cfg.observe.metrics_listen:
         parse_listen(cfg.observe.metrics_listen)
+    if cfg.mqtt.enabled:
+        cfg.mqtt.check_files()
+        host, port, tls = cfg.mqtt.address()
+        notes.append(f"mqtt {'mqtts' if tls else 'mqtt'}://{host}:{port} (python -m edgead.north)")
     return notes
 
 

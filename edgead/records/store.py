@@ -367,6 +367,30 @@ class RecordStore:
                 return
             yield from (PartRecord.from_row(r) for r in rows)
 
+    def after(self, row_id: int, limit: int = _FETCH_ROWS) -> list[PartRecord]:
+        """Records whose row id is above ``row_id``, in row-id (commit) order: the outbox read of a publisher.
+
+        Row ids only grow (``AUTOINCREMENT``: an id is never reused, even after rows were deleted), so a reader
+        that remembers the last id it handled resumes exactly after it.
+
+        Args:
+            row_id: the last id already handled (0: from the first record).
+            limit: at most this many records.
+
+        Returns:
+            Up to ``limit`` :class:`PartRecord` with ``id`` set, ascending.
+        """
+        with self._lock:
+            rows = self._connection().execute(f"{_SELECT} WHERE id > ? ORDER BY id LIMIT ?",
+                                              (int(row_id), int(limit))).fetchall()
+        return [PartRecord.from_row(r) for r in rows]
+
+    def last_id(self) -> int:
+        """The highest row id ever given (0 for an empty database)."""
+        with self._lock:
+            row = self._connection().execute("SELECT seq FROM sqlite_sequence WHERE name = 'parts'").fetchone()
+        return int(row[0]) if row else 0
+
     def get(self, row_id: int) -> PartRecord | None:
         """The record with this row id, or None."""
         with self._lock:

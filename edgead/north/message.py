@@ -1,0 +1,109 @@
+"""The MQTT part message: a part record -> one JSON object, checked against the schema that ships with edgead.
+
+Pure: no broker, no I/O beyond reading the schema file once. The schema is ``part-result.schema.json`` beside this
+module (JSON Schema 2020-12); docs/plant-integration.md lists its fields.
+
+Example:
+    >>> from edgead.records import PartRecord
+    >>> from edgead.verdict import Verdict
+    >>> rec = PartRecord(t_ns=1_700_000_000_000_000_000, part_id="17", seq=3, verdict=Verdict.ACCEPT, score=0.12,
+    ...                  model_hash="ab12", id=41)
+    >>> msg = part_message(rec, "line3")
+    >>> msg["message_id"], msg["verdict"], msg["timings_ms"]["total"]
+    ('line3:41:1700000000000000000', 'accept', None)
+    >>> PartMessageSchema().check(msg)
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from edgead.errors import EdgeadError, lazy_import
+from edgead.records.store import STAGES, PartRecord
+
+SCHEMA_NAME = "edgead.part-result/1"
+SCHEMA_PATH = Path(__file__).with_name("part-result.schema.json")
+MAX_ERROR_CHARS = 2000
+
+
+class MessageError(EdgeadError):
+    """A part message does not match the schema (a bug or a damaged record: it is never published as is)."""
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def message_id(record: PartRecord, station: str) -> str:
+    """``STATION:RECORD_ID:T_NS``: unique per part, also across a replaced record database (the de-dup key)."""
+    return f"{station}:{record.id}:{record.t_ns}"
+
+
+def part_message(record: PartRecord, station: str, lot_id: str | None = None, recipe: str | None = None) -> dict:
+    """The message for one recorded part.
+
+    Args:
+        record: a record read from the store (``id`` set).
+        station: the station's name.
+        lot_id: the lot the PLC named (None until recipes and lots are wired in).
+        recipe: the recipe that judged the part (None for a one-model station).
+
+    Returns:
+        A dict ready for :func:`encode`; non-finite scores become null (JSON has no NaN).
+    """
+    error = record.error if record.error is None else record.error[:MAX_ERROR_CHARS]
+    return {
+        "schema": SCHEMA_NAME,
+        "message_id": message_id(record, station),
+        "station": station,
+        "record_id": record.id,
+        "part_id": str(record.part_id),
+        "seq": int(record.seq),
+        "lot_id": lot_id,
+        "recipe": recipe,
+        "verdict": record.verdict.value,
+        "score": _number(record.score),
+        "raw_score": _number(record.raw_score),
+        "t_utc": record.t_utc,
+        "timings_ms": {stage: _number(getattr(record, f"{stage}_ms")) for stage in STAGES},
+        "model_hash": record.model_hash,
+        "align_quality": _number(record.align_quality),
+        "roi_scores": {str(k): float(v) for k, v in record.roi_scores.items() if math.isfinite(v)},
+        "error": error,
+    }
+
+
+def encode(message: dict) -> bytes:
+    """Compact UTF-8 JSON (no NaN: :func:`part_message` already mapped them to null)."""
+    return json.dumps(message, separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode()
+
+
+@functools.lru_cache(maxsize=1)
+def load_schema() -> dict:
+    """The part-result JSON Schema shipped with edgead."""
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+class PartMessageSchema:
+    """The compiled schema (build once, check every message).
+
+    Raises:
+        MissingExtraError: without the ``jsonschema`` package (extra ``mqtt``).
+    """
+
+    def __init__(self) -> None:
+        jsonschema = lazy_import("jsonschema", feature="MQTT message validation", extra="mqtt")
+        schema = load_schema()
+        jsonschema.Draft202012Validator.check_schema(schema)
+        self._validator = jsonschema.Draft202012Validator(schema)
+
+    def check(self, message: Any) -> None:
+        """Raise :class:`MessageError` naming the first field that does not match the schema."""
+        error = next(iter(self._validator.iter_errors(message)), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+            raise MessageError(f"part message {message.get('message_id') if isinstance(message, dict) else ''!s}: "
+                               f"{where}: {error.message}", hint="a bug or a damaged record; it was not published")
