@@ -1,0 +1,178 @@
+"""The ``opcua`` configuration section and the users file (roles, salted password hashes).
+
+Example:
+    >>> OpcUaConfig.from_dict({"listen": "0.0.0.0:4840"}).security
+    <SecurityMode.SIGN_AND_ENCRYPT: 'sign-and-encrypt'>
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Mapping
+
+from edgead.errors import ConfigError
+
+PBKDF2_ITERATIONS = 200_000
+
+
+class SecurityMode(str, Enum):
+    """The OPC UA message security of the one endpoint (policy Basic256Sha256)."""
+
+    SIGN_AND_ENCRYPT = "sign-and-encrypt"
+    SIGN = "sign"
+    NONE = "none"  # only for a closed test network: everything in clear, passwords included
+
+
+class Role(str, Enum):
+    """What a user may do."""
+
+    VIEWER = "viewer"  # browse, read, subscribe
+    OPERATOR = "operator"  # also call Trigger and SelectRecipe
+
+
+class AnonymousAccess(str, Enum):
+    """Whether a client without credentials gets a session."""
+
+    OFF = "off"
+    VIEWER = "viewer"
+
+
+@dataclass(frozen=True)
+class OpcUaConfig:
+    """``opcua``: the OPC UA server (after OPC 40100 Machine Vision), off unless ``listen`` is set.
+
+    Attributes:
+        listen: ``HOST:PORT`` of the endpoint ``opc.tcp://HOST:PORT/edgead``; ``null`` turns the server off.
+            Loopback unless set otherwise (``0.0.0.0:4840`` for the plant network).
+        security: message security of the endpoint (Basic256Sha256): ``sign-and-encrypt``, ``sign`` or ``none``.
+        anonymous: ``off`` (default) or ``viewer`` (read-only sessions without credentials).
+        users_file: YAML of users, ``NAME: {role: operator|viewer, password: HASH}`` with hashes from
+            ``edgead.opcua.config.hash_password``; ``null``: no user can log in (only anonymous, if allowed).
+        certificate_file: the server's certificate (DER or PEM); ``null``: a self-signed one is made in ``pki_dir``
+            on first start and kept.
+        private_key_file: the certificate's private key (PEM); set with ``certificate_file``.
+        pki_dir: where the self-signed certificate and key are kept (``server-cert.der``, ``server-key.pem``).
+        max_string_chars: longest part id or recipe name a client may pass; longer ones are refused
+            (``BadOutOfRange``).
+        max_message_kb: longest OPC UA message the server accepts; a bigger request is refused and its
+            connection closed.
+        request_queue: trigger and recipe requests waiting for the station; a full queue refuses the call
+            (``BadTooManyOperations``).
+    """
+
+    listen: str | None = None
+    security: SecurityMode = SecurityMode.SIGN_AND_ENCRYPT
+    anonymous: AnonymousAccess = AnonymousAccess.OFF
+    users_file: Path | None = None
+    certificate_file: Path | None = None
+    private_key_file: Path | None = None
+    pki_dir: Path = Path("opcua-pki")
+    max_string_chars: int = 64
+    max_message_kb: int = 1024
+    request_queue: int = 16
+
+    def __post_init__(self) -> None:
+        if self.listen is not None:
+            self.address()
+        if (self.certificate_file is None) != (self.private_key_file is None):
+            raise ConfigError("opcua.certificate_file and opcua.private_key_file go together",
+                              hint="set both, or neither for a self-signed certificate")
+        for name in ("max_string_chars", "max_message_kb", "request_queue"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"opcua.{name}: must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def enabled(self) -> bool:
+        """True when the server is configured."""
+        return self.listen is not None
+
+    def address(self) -> tuple[str, int]:
+        """``(host, port)`` from :attr:`listen` (port 0 picks a free port).
+
+        Raises:
+            ConfigError: naming ``opcua.listen``.
+        """
+        host, sep, port = str(self.listen).rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ConfigError(f"opcua.listen: {self.listen!r} is not HOST:PORT", hint="e.g. 127.0.0.1:4840")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+    def users(self) -> dict[str, tuple[Role, str]]:
+        """The users file: name -> (role, password hash).
+
+        Raises:
+            ConfigError: naming ``opcua.users_file`` and the entry.
+        """
+        if self.users_file is None:
+            return {}
+        from edgead.config import load_yaml
+
+        try:
+            data = load_yaml(self.users_file)
+        except ConfigError as exc:
+            raise ConfigError(f"opcua.users_file: {exc.message}", hint=exc.hint) from None
+        out = {}
+        for name, entry in data.items():
+            if not isinstance(entry, Mapping) or set(entry) != {"role", "password"}:
+                raise ConfigError(f"opcua.users_file {self.users_file}: user {name!r} needs exactly role and "
+                                  "password", hint="password: a hash from edgead.opcua.config.hash_password")
+            try:
+                role = Role(entry["role"])
+            except ValueError:
+                raise ConfigError(f"opcua.users_file {self.users_file}: user {name!r}: role {entry['role']!r} is "
+                                  "not viewer or operator") from None
+            if not str(entry["password"]).startswith("pbkdf2_sha256$"):
+                raise ConfigError(f"opcua.users_file {self.users_file}: user {name!r}: password is not a hash",
+                                  hint="store python -c 'from edgead.opcua.config import hash_password; "
+                                       "print(hash_password(\"...\"))', never the password itself")
+            out[str(name)] = (role, str(entry["password"]))
+        return out
+
+    def check_files(self) -> None:
+        """What ``edgead check`` adds: the users file parses; a configured certificate and key exist.
+
+        Raises:
+            ConfigError: naming the key.
+        """
+        self.users()
+        for name in ("certificate_file", "private_key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ConfigError(f"opcua.{name}: {path} does not exist")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "OpcUaConfig":
+        """Build the section from plain data, rejecting unknown keys.
+
+        Raises:
+            ConfigError: on an unknown key or a bad value.
+        """
+        from edgead.config import from_dict
+
+        return from_dict(cls, data, "opcua")
+
+
+def hash_password(password: str, iterations: int = PBKDF2_ITERATIONS) -> str:
+    """A salted PBKDF2-SHA256 hash for the users file: ``pbkdf2_sha256$ITERATIONS$SALT$HASH`` (hex).
+
+    Example:
+        >>> check_password("s3cret", hash_password("s3cret", iterations=1000))
+        True
+    """
+    salt = os.urandom(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    return f"pbkdf2_sha256${iterations}${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    """True when ``password`` matches the stored hash (constant-time comparison)."""
+    try:
+        _, iterations, salt, digest = stored.split("$")
+        got = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt), int(iterations))
+    except ValueError:
+        return False
+    return hmac.compare_digest(got.hex(), digest)

@@ -1,0 +1,363 @@
+"""The station's OPC UA server (asyncua): its own thread and asyncio loop; the inspection loop never waits for it.
+
+The daemon's side is three calls, none of which blocks:
+
+- :meth:`OpcUaServer.publish_result` and :meth:`OpcUaServer.set_state` append to a bounded deque and wake the
+  server's loop (``call_soon_threadsafe``); the loop writes the variables in order. If the server falls behind, the
+  oldest pending updates are dropped (the counters travel with each result, so they stay right);
+- :attr:`OpcUaServer.requests` is a ``queue.Queue`` of :class:`OpcUaRequest` (Trigger, SelectRecipe) that the
+  loop takes with ``get_nowait()``. A full queue refuses the call (``BadTooManyOperations``).
+
+Security: one endpoint with policy Basic256Sha256 in ``opcua.security`` mode (sign and encrypt by default). Users
+come from ``opcua.users_file`` (salted PBKDF2 hashes) with roles ``viewer`` (browse, read, subscribe) and
+``operator`` (also call the methods); anonymous sessions are refused unless ``opcua.anonymous: viewer``. Nobody may
+write variables (they are read-only), and nobody may change the address space. Requests above
+``max_message_kb`` are refused and their connection closed; string arguments above ``max_string_chars`` get
+``BadOutOfRange``.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+
+import edgead
+from edgead.errors import EdgeadError, lazy_import
+from edgead.opcua import address_space as space
+from edgead.opcua.address_space import VisionState
+from edgead.opcua.certs import ensure_certificate
+from edgead.opcua.config import AnonymousAccess, OpcUaConfig, Role, SecurityMode, check_password
+from edgead.verdict import Verdict
+
+log = logging.getLogger(__name__)
+
+PENDING_UPDATES = 256
+
+
+class OpcUaError(EdgeadError):
+    """The OPC UA server cannot start (address in use, bad certificate)."""
+
+
+class RequestKind(str, Enum):
+    """What an OPC UA client asked the station for."""
+
+    TRIGGER = "trigger"
+    SELECT_RECIPE = "select-recipe"
+
+
+@dataclass(frozen=True)
+class OpcUaRequest:
+    """A request from a client: its kind, its argument (part id or recipe), the user, and ``time.monotonic_ns()``."""
+
+    kind: RequestKind
+    value: str
+    user: str | None
+    t_ns: int
+
+
+@dataclass(frozen=True)
+class ResultInfo:
+    """One part's result as the OPC UA server shows it."""
+
+    seq: int
+    part_id: str
+    verdict: Verdict
+    score: float | None
+    defect_area_px: float = 0.0
+    recipe: str = ""
+    t_ns: int = field(default_factory=time.time_ns)
+
+
+class OpcUaServer:
+    """An OPC UA server for one station, in its own thread.
+
+    Args:
+        cfg: the ``opcua`` section (``listen`` must be set).
+        station: the station's name (application URI ``urn:edgead:STATION``).
+        model_hash: the model's ``bundle_sha256``.
+        model_type: the model family.
+        recipes: recipe names a client may select; empty: any name is passed on (the station decides).
+
+    Raises:
+        MissingExtraError: without asyncua/cryptography (extra ``opcua``).
+        ConfigError: for a bad users file or certificate folder.
+
+    Example:
+        >>> with OpcUaServer(cfg, "line3", "ab12...", "padim") as ua_server:          # doctest: +SKIP
+        ...     ua_server.publish_result(ResultInfo(1, "17", Verdict.ACCEPT, 0.12))
+        ...     request = ua_server.requests.get_nowait()                             # in the loop: never waits
+    """
+
+    def __init__(self, cfg: OpcUaConfig, station: str, model_hash: str = "", model_type: str = "",
+                 recipes: tuple[str, ...] = ()):
+        self._ua = lazy_import("asyncua", feature="the OPC UA server", extra="opcua")
+        self.cfg = cfg
+        self.station = station
+        self.host, self.port = cfg.address()
+        self.application_uri = f"urn:edgead:{station}"
+        self.endpoint = f"opc.tcp://{self.host}:{self.port}/edgead"
+        self._users = cfg.users()
+        self._model = (model_hash, model_type)
+        self._recipes = recipes
+        self.requests: queue.Queue[OpcUaRequest] = queue.Queue(maxsize=cfg.request_queue)
+        self.counters = {verdict: 0 for verdict in Verdict}
+        self._pending: collections.deque = collections.deque(maxlen=PENDING_UPDATES)
+        self._loop = asyncio.new_event_loop()
+        self._wake: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._nodes: dict[str, object] = {}
+        self._thread = threading.Thread(target=self._thread_main, name=f"opcua {self.endpoint}", daemon=True)
+        if cfg.certificate_file is not None:
+            self.certificate_file, self.private_key_file = cfg.certificate_file, cfg.private_key_file
+        else:
+            self.certificate_file, self.private_key_file = ensure_certificate(
+                cfg.pki_dir, self.application_uri, [self.host, "localhost", "127.0.0.1"])
+
+    # --- the daemon's side: never blocks ----------------------------------------------------------------------
+
+    def publish_result(self, result: ResultInfo) -> None:
+        """Show a part's result (and count it). Returns at once."""
+        self.counters[result.verdict] += 1
+        self._post(("result", result, dict(self.counters)))
+
+    def set_state(self, state: VisionState) -> None:
+        """Set ``VisionStateMachine/CurrentState``. Returns at once."""
+        self._post(("state", state, time.time_ns()))
+
+    def set_recipe(self, recipe: str) -> None:
+        """Show the active recipe. Returns at once."""
+        self._post(("recipe", recipe, None))
+
+    def _post(self, item: tuple) -> None:
+        self._pending.append(item)
+        if self._wake is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._wake.set)
+            except RuntimeError:  # the loop is closing
+                pass
+
+    # --- lifetime ---------------------------------------------------------------------------------------------
+
+    def start(self, timeout_s: float = 60.0) -> "OpcUaServer":
+        """Start the server thread and wait until the endpoint listens.
+
+        Raises:
+            OpcUaError: if it does not start (address in use, certificate unreadable).
+        """
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            raise OpcUaError(f"OPC UA server {self.endpoint} did not start within {timeout_s:g} s")
+        if self._error is not None:
+            raise OpcUaError(f"OPC UA server {self.endpoint} cannot start: {self._error}",
+                             hint="another process holds the port, or the certificate/key is unreadable") \
+                from self._error
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the server and its thread (idempotent)."""
+        if self._thread.is_alive() and self._stop_event is not None:
+            self._loop.call_soon_threadsafe(self._stop_event.set)
+            self._thread.join(timeout_s)
+
+    def __enter__(self) -> "OpcUaServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    _stop_event: asyncio.Event | None = None
+
+    def _thread_main(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._main())
+        except BaseException as exc:  # reported to start(); the station keeps running without OPC UA
+            self._error = exc
+            log.error("OPC UA server %s stopped: %s", self.endpoint, exc)
+        finally:
+            self._ready.set()
+            self._loop.close()
+
+    async def _main(self) -> None:
+        self._wake, self._stop_event = asyncio.Event(), asyncio.Event()
+        server = await self._build()
+        async with server:
+            self._ready.set()
+            log.info("OPC UA server listening at %s (%s, anonymous %s)", self.endpoint, self.cfg.security.value,
+                     self.cfg.anonymous.value)
+            while not self._stop_event.is_set():
+                await self._drain(server)
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(self._stop_event.wait())
+                await asyncio.wait((waiter, stopper), return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+                self._wake.clear()
+
+    # --- building the server ----------------------------------------------------------------------------------
+
+    async def _build(self):
+        ua_mod = self._ua
+        ua = ua_mod.ua
+        from asyncua.common.connection import TransportLimits
+
+        server = ua_mod.Server(user_manager=_UserManager(self._users, self.cfg.anonymous))
+        await server.init()
+        server.set_endpoint(self.endpoint)
+        server.set_server_name(f"edgead {self.station}")
+        await server.set_application_uri(self.application_uri)
+        await server.load_certificate(str(self.certificate_file))
+        await server.load_private_key(str(self.private_key_file))
+        policy = {SecurityMode.SIGN_AND_ENCRYPT: ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+                  SecurityMode.SIGN: ua.SecurityPolicyType.Basic256Sha256_Sign,
+                  SecurityMode.NONE: ua.SecurityPolicyType.NoSecurity}[self.cfg.security]
+        server.set_security_policy([policy], permission_ruleset=_roles_ruleset(self._users))
+        tokens = [ua.UserNameIdentityToken]
+        if self.cfg.anonymous is AnonymousAccess.VIEWER:
+            tokens.append(ua.AnonymousIdentityToken)
+        server.set_identity_tokens(tokens)
+        size = self.cfg.max_message_kb * 1024
+        server.limits = TransportLimits(max_recv_buffer=65535, max_send_buffer=65535,
+                                        max_chunk_count=max(1, math.ceil(size / 65535)), max_message_size=size)
+        await self._build_nodes(server)
+        return server
+
+    async def _build_nodes(self, server) -> None:
+        ua = self._ua.ua
+        idx = await server.register_namespace(self.application_uri)
+        self.namespace_index = idx
+        root = await server.nodes.objects.add_object(ua.NodeId(space.ROOT, idx), ua.QualifiedName(space.ROOT, idx))
+        folders = {"": root}
+        now = datetime.now(timezone.utc)
+        initial = {"Identification.StationName": self.station, "Identification.Manufacturer": "edgead",
+                   "Identification.SoftwareRevision": edgead.__version__,
+                   "VisionStateMachine.CurrentState": VisionState.ERROR.value,
+                   "VisionStateMachine.LastTransitionTime": now, "ConfigurationManagement.ModelHash": self._model[0],
+                   "ConfigurationManagement.ModelType": self._model[1], "ResultManagement.LastResult.Time": now,
+                   "ResultManagement.LastResult.Score": math.nan}
+        defaults = {"String": "", "UInt64": 0, "Double": 0.0, "DateTime": now}
+        for spec in space.VARIABLES:
+            parent_path, _, name = spec.path.rpartition(".")
+            parent = await self._folder(folders, parent_path, idx)
+            variant = getattr(ua.VariantType, spec.type)
+            node = await parent.add_variable(ua.NodeId(space.node_id(spec.path), idx), ua.QualifiedName(name, idx),
+                                             ua.Variant(initial.get(spec.path, defaults[spec.type]), variant))
+            await node.set_read_only()
+            self._nodes[spec.path] = node
+        calls = {"Trigger": self._call_trigger, "SelectRecipe": self._call_recipe}
+        for method in space.METHODS:
+            await root.add_method(ua.NodeId(space.node_id(method.name), idx), ua.QualifiedName(method.name, idx),
+                                  calls[method.name], [ua.VariantType.String], [ua.VariantType.Boolean])
+
+    async def _folder(self, folders: dict, path: str, idx: int):
+        if path in folders:
+            return folders[path]
+        parent_path, _, name = path.rpartition(".")
+        parent = await self._folder(folders, parent_path, idx)
+        ua = self._ua.ua
+        folders[path] = await parent.add_object(ua.NodeId(space.node_id(path), idx), ua.QualifiedName(name, idx))
+        return folders[path]
+
+    # --- methods ----------------------------------------------------------------------------------------------
+
+    async def _call_trigger(self, parent, part_id):
+        return self._queue_request(RequestKind.TRIGGER, part_id)
+
+    async def _call_recipe(self, parent, recipe):
+        if self._recipes and getattr(recipe, "Value", None) not in self._recipes:
+            return self._ua.ua.StatusCode(self._ua.ua.StatusCodes.BadInvalidArgument)
+        return self._queue_request(RequestKind.SELECT_RECIPE, recipe)
+
+    def _queue_request(self, kind: RequestKind, argument):
+        ua = self._ua.ua
+        value = getattr(argument, "Value", None)
+        if not isinstance(value, str) or not value or len(value) > self.cfg.max_string_chars \
+                or not value.isprintable():
+            return ua.StatusCode(ua.StatusCodes.BadOutOfRange)
+        try:
+            self.requests.put_nowait(OpcUaRequest(kind, value, None, time.monotonic_ns()))
+        except queue.Full:
+            return ua.StatusCode(ua.StatusCodes.BadTooManyOperations)
+        return [ua.Variant(True, ua.VariantType.Boolean)]
+
+    # --- applying the daemon's updates ------------------------------------------------------------------------
+
+    async def _drain(self, server) -> None:
+        while self._pending:
+            kind, value, extra = self._pending.popleft()
+            if kind == "result":
+                await self._write_result(value, extra)
+            elif kind == "state":
+                await self._write("VisionStateMachine.CurrentState", value.value)
+                await self._write("VisionStateMachine.LastTransitionTime", _utc(extra))
+            else:
+                await self._write("RecipeManagement.ActiveRecipe", value)
+
+    async def _write_result(self, result: ResultInfo, counters: dict) -> None:
+        last = "ResultManagement.LastResult."
+        await self._write(last + "PartId", str(result.part_id))
+        await self._write(last + "Verdict", result.verdict.value)
+        await self._write(last + "Score", math.nan if result.score is None else float(result.score))
+        await self._write(last + "DefectArea_px", float(result.defect_area_px))
+        await self._write(last + "Recipe", result.recipe)
+        await self._write(last + "Time", _utc(result.t_ns))
+        for verdict, name in space.COUNTER_NAMES.items():
+            await self._write(f"ResultManagement.Counters.{name}", counters[verdict])
+        await self._write("ResultManagement.Counters.Total", sum(counters.values()))
+        await self._write(last + "ResultId", int(result.seq))  # last: a subscriber to it sees a whole result
+
+    async def _write(self, path: str, value) -> None:
+        ua = self._ua.ua
+        spec_type = next(s.type for s in space.VARIABLES if s.path == path)
+        await self._nodes[path].write_value(ua.Variant(value, getattr(ua.VariantType, spec_type)))
+
+
+def _utc(t_ns: int) -> datetime:
+    return datetime.fromtimestamp(t_ns / 1e9, timezone.utc)
+
+
+class _UserManager:
+    """asyncua's user manager: name + password against the users file; anonymous only when configured."""
+
+    def __init__(self, users: dict[str, tuple[Role, str]], anonymous: AnonymousAccess):
+        self._users, self._anonymous = users, anonymous
+
+    def get_user(self, iserver, username=None, password=None, certificate=None):
+        from asyncua.crypto.permission_rules import User, UserRole
+
+        if username is None:  # anonymous (``certificate`` is the secure channel's, not a user identity)
+            return User(role=UserRole.Anonymous) if self._anonymous is AnonymousAccess.VIEWER else None
+        entry = self._users.get(username or "")
+        if entry is None or not check_password(password or "", entry[1]):
+            log.warning("OPC UA: login refused for user %r", username)
+            return None
+        return User(role=UserRole.User, name=username)
+
+
+def _roles_ruleset(users: dict[str, tuple[Role, str]]):
+    """A permission ruleset: operators may call methods; viewers and anonymous sessions may only read/browse/
+    subscribe; nobody writes or changes the address space."""
+    from asyncua import ua
+    from asyncua.crypto.permission_rules import USER_TYPES, PermissionRuleset, UserRole
+
+    everything = {ua.NodeId(t) for t in USER_TYPES}
+    writes = {ua.NodeId(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary)}
+    calls = {ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)}
+    allowed = {Role.OPERATOR: everything - writes, Role.VIEWER: everything - writes - calls}
+
+    class Roles(PermissionRuleset):
+        def check_validity(self, user, action_type_id, body):
+            if user is None or user.role is UserRole.Anonymous:
+                return action_type_id in allowed[Role.VIEWER]
+            role = users.get(user.name, (Role.VIEWER, ""))[0]
+            return action_type_id in allowed[role]
+
+    return Roles()

@@ -1,0 +1,265 @@
+"""The OPC UA server against a real asyncua client on 127.0.0.1: browse, read, subscribe, methods by role, security
+(sign and encrypt with a self-signed certificate, anonymous off), refusals, and a daemon thread that never waits."""
+from __future__ import annotations
+
+import asyncio
+import math
+import queue
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgead.opcua.address_space import VARIABLES, VisionState, node_id
+from edgead.opcua.certs import ensure_certificate
+from edgead.opcua.config import AnonymousAccess, OpcUaConfig, SecurityMode, hash_password
+from edgead.opcua.server import OpcUaServer, RequestKind, ResultInfo
+from edgead.verdict import Verdict
+from modbus_peers import free_port
+
+asyncua = pytest.importorskip("asyncua", reason="asyncua (the [opcua] extra)")
+ua = asyncua.ua
+pytestmark = pytest.mark.timeout(180)
+USERS = {"op": ("operator", "op-pass"), "view": ("viewer", "view-pass")}
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("pki")
+    ensure_certificate(folder, "urn:edgead:test-client", ["127.0.0.1"], name="client")
+    users = {name: {"role": role, "password": hash_password(pw, iterations=1000)} for name, (role, pw) in USERS.items()}
+    (folder / "users.yaml").write_text(yaml.safe_dump(users))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(pki):
+    cfg = OpcUaConfig(listen=f"127.0.0.1:{free_port()}", users_file=pki / "users.yaml", pki_dir=pki / "server",
+                      max_message_kb=256, request_queue=4)
+    with OpcUaServer(cfg, "line3", model_hash="ab" * 32, model_type="padim") as srv:
+        yield srv
+
+
+
+
+async def _connect(server, pki, user: str | None = "op", security: str | None = "Basic256Sha256,SignAndEncrypt"):
+    client = asyncua.Client(server.endpoint, timeout=10)
+    client.application_uri = "urn:edgead:test-client"
+    if security:
+        await client.set_security_string(f"{security},{pki / 'client-cert.der'},{pki / 'client-key.pem'}")
+    if user:
+        client.set_user(user)
+        client.set_password(USERS[user][1])
+    await client.connect()
+    return client
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+def _node(client, server, path: str):
+    return client.get_node(ua.NodeId(node_id(path), server.namespace_index))
+
+
+def _drain(q: queue.Queue) -> list:
+    out = []
+    while True:
+        try:
+            out.append(q.get_nowait())
+        except queue.Empty:
+            return out
+
+
+def test_browse_and_read_the_vision_system(server, pki):
+    async def main():
+        client = await _connect(server, pki, "view")
+        try:
+            idx = await client.get_namespace_index("urn:edgead:line3")
+            root = await client.nodes.objects.get_child([f"{idx}:VisionSystem"])
+            names = {(await c.read_browse_name()).Name for c in await root.get_children()}
+            assert {"Identification", "VisionStateMachine", "ConfigurationManagement", "RecipeManagement",
+                    "ResultManagement", "Trigger", "SelectRecipe"} <= names
+            for spec in VARIABLES:  # every variable of the table is there, under its string node id
+                await _node(client, server, spec.path).read_value()
+            assert await _node(client, server, "ConfigurationManagement.ModelHash").read_value() == "ab" * 32
+            assert await _node(client, server, "Identification.StationName").read_value() == "line3"
+        finally:
+            await client.disconnect()
+    _run(main())
+
+
+def test_subscribers_see_every_result_and_the_state(server, pki):
+    class Handler:
+        def __init__(self):
+            self.ids = []
+
+        def datachange_notification(self, node, value, data):
+            self.ids.append(value)
+
+    async def main():
+        client = await _connect(server, pki, "view")
+        try:
+            handler = Handler()
+            sub = await client.create_subscription(20, handler)
+            await sub.subscribe_data_change(_node(client, server, "ResultManagement.LastResult.ResultId"))
+            await asyncio.sleep(0.3)
+            server.set_state(VisionState.READY)
+            for seq, verdict in enumerate([Verdict.ACCEPT, Verdict.REJECT, Verdict.FAULT], start=101):
+                server.publish_result(ResultInfo(seq, f"P{seq}", verdict, None if verdict is Verdict.FAULT else 0.7,
+                                                 defect_area_px=12.0, recipe="bracket"))
+                await asyncio.sleep(0.3)  # a line's pace: one part at a time
+            deadline = time.monotonic() + 10
+            while 103 not in handler.ids:
+                assert time.monotonic() < deadline, handler.ids
+                await asyncio.sleep(0.05)
+            assert [i for i in handler.ids if i > 100] == [101, 102, 103]
+            last = "ResultManagement.LastResult."
+            assert await _node(client, server, last + "PartId").read_value() == "P103"
+            assert await _node(client, server, last + "Verdict").read_value() == "fault"
+            assert math.isnan(await _node(client, server, last + "Score").read_value())
+            assert await _node(client, server, last + "Recipe").read_value() == "bracket"
+            assert await _node(client, server, "ResultManagement.Counters.Reject").read_value() >= 1
+            total = await _node(client, server, "ResultManagement.Counters.Total").read_value()
+            assert total == sum(server.counters.values())
+            assert await _node(client, server, "VisionStateMachine.CurrentState").read_value() == "Ready"
+        finally:
+            await client.disconnect()
+    _run(main())
+
+
+def test_an_operator_triggers_and_selects_a_recipe(server, pki):
+    _drain(server.requests)
+
+    async def main():
+        client = await _connect(server, pki, "op")
+        try:
+            idx = server.namespace_index
+            root = client.get_node(ua.NodeId("VisionSystem", idx))
+            assert await root.call_method(ua.NodeId("VisionSystem.Trigger", idx), "P-77") is True
+            assert await root.call_method(ua.NodeId("VisionSystem.SelectRecipe", idx), "bracket-b") is True
+            with pytest.raises(ua.UaStatusCodeError, match="BadOutOfRange"):  # an oversized argument
+                await root.call_method(ua.NodeId("VisionSystem.Trigger", idx), "x" * 10_000)
+        finally:
+            await client.disconnect()
+    _run(main())
+    got = _drain(server.requests)
+    assert [(r.kind, r.value) for r in got] == [(RequestKind.TRIGGER, "P-77"), (RequestKind.SELECT_RECIPE, "bracket-b")]
+
+
+def test_a_viewer_may_not_call_and_nobody_may_write(server, pki):
+    _drain(server.requests)
+
+    async def main():
+        client = await _connect(server, pki, "view")
+        try:
+            root = client.get_node(ua.NodeId("VisionSystem", server.namespace_index))
+            with pytest.raises(ua.UaStatusCodeError, match="BadUserAccessDenied"):
+                await root.call_method(ua.NodeId("VisionSystem.Trigger", server.namespace_index), "P1")
+        finally:
+            await client.disconnect()
+        client = await _connect(server, pki, "op")
+        try:
+            verdict = _node(client, server, "ResultManagement.LastResult.Verdict")
+            with pytest.raises(ua.UaStatusCodeError, match="BadUserAccessDenied"):
+                await verdict.write_value(ua.Variant("accept", ua.VariantType.String))
+        finally:
+            await client.disconnect()
+    _run(main())
+    assert _drain(server.requests) == []
+
+
+def test_an_oversized_write_is_refused_and_the_server_carries_on(server, pki):
+    async def main():
+        client = await _connect(server, pki, "op")
+        try:
+            verdict = _node(client, server, "ResultManagement.LastResult.Verdict")
+            with pytest.raises(Exception):  # 2 MB > max_message_kb: refused, the connection is closed
+                await verdict.write_value(ua.Variant("A" * 2_000_000, ua.VariantType.String))
+        finally:
+            try:
+                await client.disconnect()
+            except Exception:
+                pass
+        client = await _connect(server, pki, "view")
+        try:
+            assert await _node(client, server, "ResultManagement.LastResult.Verdict").read_value() != "A"
+        finally:
+            await client.disconnect()
+    _run(main())
+
+
+@pytest.mark.parametrize("user,security,why", [
+    (None, "Basic256Sha256,SignAndEncrypt", "BadIdentityTokenRejected"),  # anonymous is off
+    ("op", None, "No matching endpoints"),  # no security: the only endpoint signs and encrypts
+])
+def test_refused_without_credentials_or_without_encryption(server, pki, user, security, why):
+    async def main():
+        with pytest.raises(Exception) as info:
+            client = await _connect(server, pki, user, security)
+            await client.disconnect()
+        return info.value
+    assert why in str(_run(main()))
+
+
+def test_a_wrong_password_is_refused(server, pki):
+    async def main():
+        client = asyncua.Client(server.endpoint, timeout=10)
+        client.application_uri = "urn:edgead:test-client"
+        await client.set_security_string(f"Basic256Sha256,SignAndEncrypt,{pki / 'client-cert.der'},"
+                                         f"{pki / 'client-key.pem'}")
+        client.set_user("op")
+        client.set_password("wrong")
+        with pytest.raises(ua.UaStatusCodeError, match="BadUserAccessDenied"):
+            await client.connect()
+    _run(main())
+
+
+def test_the_daemon_side_never_waits_and_a_full_queue_refuses(server, pki):
+    t0 = time.perf_counter()
+    for seq in range(10_000):  # far more than the server can show: it keeps the newest, the caller never waits
+        server.publish_result(ResultInfo(seq, str(seq), Verdict.ACCEPT, 0.1))
+    assert time.perf_counter() - t0 < 5  # generous: a blocking call would take minutes
+    _drain(server.requests)
+
+    async def main():
+        client = await _connect(server, pki, "op")
+        try:
+            root = client.get_node(ua.NodeId("VisionSystem", server.namespace_index))
+            trigger = ua.NodeId("VisionSystem.Trigger", server.namespace_index)
+            for i in range(4):
+                assert await root.call_method(trigger, f"Q{i}") is True
+            with pytest.raises(ua.UaStatusCodeError, match="BadTooManyOperations"):
+                await root.call_method(trigger, "Q4")
+        finally:
+            await client.disconnect()
+    _run(main())
+    assert [r.value for r in _drain(server.requests)] == ["Q0", "Q1", "Q2", "Q3"]
+
+
+def test_the_self_signed_certificate_is_kept_and_an_anonymous_viewer_can_be_allowed(pki, tmp_path):
+    from cryptography import x509
+
+    cfg = OpcUaConfig(listen=f"127.0.0.1:{free_port()}", pki_dir=tmp_path / "pki", anonymous=AnonymousAccess.VIEWER,
+                      security=SecurityMode.SIGN_AND_ENCRYPT)
+    with OpcUaServer(cfg, "line4") as srv:
+        cert = x509.load_der_x509_certificate(srv.certificate_file.read_bytes())
+        uris = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert "urn:edgead:line4" in uris.get_values_for_type(x509.UniformResourceIdentifier)
+        assert oct(srv.private_key_file.stat().st_mode & 0o777) == "0o600"
+
+        async def main():
+            client = await _connect(srv, pki, None)
+            try:
+                assert await _node(client, srv, "Identification.StationName").read_value() == "line4"
+                root = client.get_node(ua.NodeId("VisionSystem", srv.namespace_index))
+                with pytest.raises(ua.UaStatusCodeError, match="BadUserAccessDenied"):
+                    await root.call_method(ua.NodeId("VisionSystem.Trigger", srv.namespace_index), "P1")
+            finally:
+                await client.disconnect()
+        _run(main())
+    first = cert.fingerprint(cert.signature_hash_algorithm)
+    again = OpcUaServer(cfg, "line4")  # the next start keeps the certificate clients trusted
+    assert x509.load_der_x509_certificate(again.certificate_file.read_bytes()).fingerprint(
+        cert.signature_hash_algorithm) == first
