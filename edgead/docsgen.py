@@ -77,7 +77,9 @@ EXTRA: dict[str, str] = {
     "observe.status_interval_s": "How often the systemd `STATUS=` line (parts, parts/min, last verdict) is "
                                  "updated.",
     "plc.url": "pyserial URL of the port: `/dev/ttyUSB0`, `/dev/serial/by-id/...`, `loop://`, `spy://...`, "
-               "`socket://HOST:PORT`; `?baud=&parity=&stopbits=&bytesize=` override `plc.serial`.",
+               "`socket://HOST:PORT`; `?baud=&parity=&stopbits=&bytesize=` override `plc.serial`. Modbus TCP: "
+               "`tcp://HOST:PORT`, the listen address (`modbus-tcp-server`; `tcp://:PORT` is loopback) or the "
+               "PLC's address (`modbus-tcp-client`); the port defaults to 502.",
     "plc.protocol": "How the station talks to the PLC (see docs/plc-protocol.md).",
     "plc.failsafe_verdict": "What the PLC is sent for a part recorded as `fault` (camera error, overrun, inference "
                             "error): `reject` (default) or `fault` to tell the cause apart; `accept` is refused.",

@@ -18,6 +18,7 @@ from edgead.daemon.decide import DecisionConfig
 from edgead.errors import ConfigError
 from edgead.infer import BackendKind
 from edgead.north.config import MqttConfig
+from edgead.opcua.config import OpcUaConfig
 from edgead.plc.config import PlcConfig, Protocol
 
 
@@ -127,6 +128,7 @@ class StationConfig:
     observe: ObserveSection = field(default_factory=ObserveSection)
     runtime: RuntimeSection = field(default_factory=RuntimeSection)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    opcua: OpcUaConfig = field(default_factory=OpcUaConfig)
     source: Path | None = None  # the file it was loaded from (not a key)
 
     @property
@@ -157,7 +159,7 @@ def load_station(path: str | Path | None, overrides: dict | None = None) -> Stat
     cfg = from_dict(StationConfig, data, base_dir=base)
     if cfg.trigger is TriggerSource.PLC and cfg.plc.protocol is Protocol.DISCRETE:
         raise ConfigError("trigger: 'plc' needs a protocol that carries triggers",
-                          hint="use ascii, modbus-client or modbus-server, or trigger: camera")
+                          hint="use ascii or a modbus protocol (RTU or TCP), or trigger: camera")
     return dataclasses.replace(cfg, source=Path(path).resolve() if path else None)
 
 
@@ -196,6 +198,10 @@ def validate_files(cfg: StationConfig) -> list[str]:
         cfg.mqtt.check_files()
         host, port, tls = cfg.mqtt.address()
         notes.append(f"mqtt {'mqtts' if tls else 'mqtt'}://{host}:{port} (python -m edgead.north)")
+    if cfg.opcua.enabled:
+        cfg.opcua.check_files()
+        notes.append(f"opcua opc.tcp://{cfg.opcua.listen}/edgead ({cfg.opcua.security.value}, "
+                     f"{len(cfg.opcua.users())} user(s), anonymous {cfg.opcua.anonymous.value})")
     return notes
 
 

@@ -27,7 +27,9 @@ class Backlog(str, Enum):
 
 @dataclass(frozen=True)
 class MqttConfig:
-    """``mqtt``: one JSON message per part to an MQTT broker, the record store as the outbox.
+    """``mqtt``: one JSON message per part to an MQTT broker, the record store as the outbox. The publisher runs
+    beside the daemon: ``python -m edgead.north STATION.yaml`` (``edgead run`` does not start it yet; see
+    docs/plant-integration.md).
 
     Attributes:
         url: the broker, ``mqtt://HOST:PORT`` (1883) or ``mqtts://HOST:PORT`` (TLS, 8883); ``null`` turns MQTT off.

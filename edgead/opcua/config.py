@@ -43,7 +43,9 @@ class AnonymousAccess(str, Enum):
 
 @dataclass(frozen=True)
 class OpcUaConfig:
-    """``opcua``: the OPC UA server (after OPC 40100 Machine Vision), off unless ``listen`` is set.
+    """``opcua``: the OPC UA server (after OPC 40100 Machine Vision), off unless ``listen`` is set. Checked by
+    ``edgead check``; ``edgead run`` does not start it yet (the server is ``edgead.opcua.server.OpcUaServer``; see
+    docs/plant-integration.md).
 
     Attributes:
         listen: ``HOST:PORT`` of the endpoint ``opc.tcp://HOST:PORT/edgead``; ``null`` turns the server off.

@@ -36,7 +36,7 @@ def test_reference_lists_every_key_with_type_and_default():
     assert len(keys) > 80
     for key in keys:
         assert f"| `{key.name}` |" in text
-    assert "| `plc.protocol` | one of `modbus-client`, `modbus-server`, `ascii`, `discrete` | `ascii` |" in text
+    assert "| `plc.protocol` | one of `modbus-client`, `modbus-server`, `modbus-tcp-client`, `modbus-tcp-server`, `ascii`, `discrete` | `ascii` |" in text
     assert "| `plc.ascii.pass_template` | string | `\"OK {part_id}\\r\\n\"` |" in text
     assert "`source`" not in text  # not a key
 
