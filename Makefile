@@ -36,6 +36,7 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python -m edgead.docsgen docs/config.md
+	$(BIN)/python -m edgead.plant_docs docs/plant-integration.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
