@@ -42,6 +42,9 @@ class ModbusClientLink(ModbusMasterLink):
     def _close_transport(self) -> None:
         self._port.close()
 
+    def _where(self) -> str:
+        return f"PLC on {self._port.url!r} (unit {self._mb.unit_id})"
+
     def _transact(self, req: rtu.Request) -> rtu.Response:
         """Send ``req`` and return the PLC's reply: the one place for timeouts and retries."""
         frame = rtu.encode_request(req)
@@ -66,14 +69,10 @@ class ModbusClientLink(ModbusMasterLink):
                 del buf[:used]
                 if resp is None:
                     continue
-                if resp.exception is None:
+                if self._usable(req, resp, retry_left=attempt + 1 < attempts):
                     return resp
-                if resp.exception == rtu.ExceptionCode.SERVER_DEVICE_BUSY and attempt + 1 < attempts:
-                    why = "device busy"
-                    break
-                raise PlcError(f"PLC on {self._port.url!r} (unit {req.unit}) refused {name} at address "
-                               f"{req.address}: exception {resp.exception!r}",
-                               hint="check plc.registers addresses against the PLC's Modbus map")
+                why = "device busy"
+                break
             else:
                 why = "no reply" if not buf else f"{len(buf)} bytes but no valid frame"
             self._last_io = time.monotonic()

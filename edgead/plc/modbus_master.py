@@ -49,6 +49,24 @@ class ModbusMasterLink(PlcLink):
     def _close_transport(self) -> None:
         """Release the port or socket (idempotent, never raises)."""
 
+    def _where(self) -> str:
+        """The PLC as messages name it."""
+        return f"PLC (unit {self._mb.unit_id})"
+
+    def _usable(self, req: rtu.Request, resp: rtu.Response, retry_left: bool) -> bool:
+        """True for a normal reply, False for BUSY with a retry left; any other exception reply raises.
+
+        Raises:
+            PlcError: the PLC refused ``req`` (names the function and the address).
+        """
+        if resp.exception is None:
+            return True
+        if resp.exception == rtu.ExceptionCode.SERVER_DEVICE_BUSY and retry_left:
+            return False
+        raise PlcError(f"{self._where()} refused {rtu.FunctionCode(req.function).name} at address {req.address}: "
+                       f"exception {resp.exception!r}",
+                       hint="check plc.registers addresses and plc.modbus.unit_id against the PLC's Modbus map")
+
     def _open_failsafe(self) -> None:
         """Write the fail-safe image on open; a PLC that does not take it fails the open."""
         try:

@@ -154,13 +154,9 @@ class ModbusTcpClientLink(ModbusMasterLink):
             if resp is None:
                 why, lost = f"no reply within {self._mb.reply_timeout_ms} ms", False
                 continue
-            if resp.exception is None:
+            if self._usable(req, resp, retry_left=attempt + 1 < attempts):
                 return resp
-            if resp.exception == rtu.ExceptionCode.SERVER_DEVICE_BUSY and attempt + 1 < attempts:
-                why = "device busy"
-                continue
-            raise PlcError(f"{self._where()} refused {name} at address {req.address}: exception {resp.exception!r}",
-                           hint="check plc.registers addresses and plc.modbus.unit_id against the PLC's Modbus map")
+            why = "device busy"
         error = LinkDown if lost else PlcError
         raise error(f"{self._where()} did not answer {name} at address {req.address}, {attempts} attempts ({why})",
                     hint="check the network, the PLC's address and its Modbus TCP server")

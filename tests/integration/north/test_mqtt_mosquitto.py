@@ -48,6 +48,7 @@ def _check_delivery(parts: list[dict], expected_ids: list[int]) -> int:
     arrival = list(first.values())
     assert sorted(arrival) == expected_ids, f"missing: {sorted(set(expected_ids) - set(arrival))[:10]}"
     assert arrival == sorted(arrival), "first arrivals out of record order"
+    print(f"{len(expected_ids)} parts, {len(parts) - len(first)} duplicates")  # shown with pytest -s
     return len(parts) - len(first)
 
 

@@ -14,6 +14,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def burst_with_ack(link, plc: "PymodbusPlc", n: int = 50) -> list:
+    """A PLC program that writes part ids 1..n, each after the ack of the previous one, against ``link``
+    answering every trigger with accept; returns the part ids the station saw, in order."""
+    from edgead.plc import PartResult
+    from edgead.verdict import Verdict
+
+    def plc_program():
+        for part_id in range(1, n + 1):
+            while plc.regs[8] != part_id - 1:
+                time.sleep(0.001)
+            plc.regs[7] = part_id
+
+    program = threading.Thread(target=plc_program, daemon=True)
+    program.start()
+    seen = []
+    for seq in range(1, n + 1):
+        trigger = link.wait_trigger(3000)
+        seen.append(trigger.part_id)
+        link.send_result(PartResult(trigger.part_id, seq, Verdict.ACCEPT, 0.1))
+    program.join(5)
+    return seen
+
+
 def wait_listening(port: int, timeout_s: float = 10) -> None:
     """Wait until something accepts connections on 127.0.0.1:``port``."""
     deadline = time.monotonic() + timeout_s

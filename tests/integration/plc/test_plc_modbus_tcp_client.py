@@ -13,7 +13,7 @@ from edgead.plc import PartResult, PlcConfig, Protocol, open_plc
 from edgead.plc.config import ModbusConfig, ModbusTcpConfig, RegisterMapConfig
 from edgead.plc.register_map import decode_result
 from edgead.verdict import Verdict
-from modbus_peers import PymodbusPlc, free_port
+from modbus_peers import PymodbusPlc, burst_with_ack, free_port
 
 pytest.importorskip("pymodbus", reason="pymodbus (the [modbus] extra) plays the PLC in these tests")
 pytestmark = pytest.mark.timeout(120)
@@ -57,21 +57,8 @@ def test_failsafe_on_open_handshake_and_heartbeat(port, plc):
 
 
 def test_burst_of_50_with_a_plc_that_waits_for_ack(port, plc):
-    def plc_program():
-        for part_id in range(1, 51):
-            while plc.regs[8] != part_id - 1:
-                time.sleep(0.001)
-            plc.regs[7] = part_id
-
     with open_plc(config=_cfg(port)) as link:
-        program = threading.Thread(target=plc_program, daemon=True)
-        program.start()
-        seen = []
-        for seq in range(1, 51):
-            trigger = link.wait_trigger(3000)
-            seen.append(trigger.part_id)
-            link.send_result(PartResult(trigger.part_id, seq, Verdict.ACCEPT, 0.1))
-        program.join(5)
+        seen = burst_with_ack(link, plc)
     assert seen == list(range(1, 51))
     assert plc.results == [(i, i) for i in range(1, 51)]
 
