@@ -45,7 +45,7 @@ def run(models: list[str], cats: list[Path], image_size) -> list[dict]:
                 ev = evaluate_bundle(result.bundle.root, cat)
             m = ev.metrics
             row = {"model": model, "category": cat.name, "train_s": train_s, "params": params,
-                   "input_hw": [result.bundle.meta["input"]["height"], result.bundle.meta["input"]["width"]],
+                   "input_hw": [result.bundle.meta.input.height, result.bundle.meta.input.width],
                    **{k: m.get(k) for k in COLUMNS}, "ms_per_image": m["ms_per_image"],
                    "false_reject": m["false_reject"], "false_accept": m["false_accept"]}
             rows.append(row)

@@ -155,8 +155,8 @@ def bench_one(model: str, cat: Path, args, tmp: Path) -> dict:
     passing = [n for n, r in rows.items() if r["passed"] and n not in GPU_ONLY]
     chosen = min(passing, key=lambda n: rows[n]["latency_median_ms"])
     return {"model": model, "category": cat.name, "input_hw": [spec.height, spec.width],
-            "bank_rows": bundle.meta["model"]["params"].get("bank_size"), "n_test": int(len(check.labels)),
-            "n_calib": len(calib_list.read_text().splitlines()), "params": bundle.meta["model"]["params"],
+            "bank_rows": bundle.meta.model.params.get("bank_size"), "n_test": int(len(check.labels)),
+            "n_calib": len(calib_list.read_text().splitlines()), "params": dict(bundle.meta.model.params),
             "threads": args.threads, "runs": args.runs, "candidates": rows, "auto_choice": chosen,
             "auto_speedup": rows[chosen]["speedup"], "seconds": time.perf_counter() - t0}
 

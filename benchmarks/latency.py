@@ -50,14 +50,14 @@ def time_in_blocks(fns: list, image, runs: int, blocks: int = 5, settle: int = 2
 def torch_eager(bundle):
     import torch
 
-    from edgead.convert.export import Preprocess
+    from edgead.models.export import Preprocess
     from edgead.models.registry import from_state
 
     state = dict(np.load(bundle.state_path, allow_pickle=False))
-    model = from_state(bundle.model_type, bundle.meta["model"]["params"], state).eval()
+    model = from_state(bundle.model_type, bundle.meta.model.params, state).eval()
     spec = bundle.input_spec
-    pre = Preprocess((spec.height, spec.width), bundle.meta["preprocessing"]["mean"],
-                     bundle.meta["preprocessing"]["std"], spec.channels)
+    pre = Preprocess((spec.height, spec.width), bundle.meta.preprocessing.mean,
+                     bundle.meta.preprocessing.std, spec.channels)
 
     def run(image):
         with torch.no_grad():
@@ -104,7 +104,7 @@ def main() -> None:
 
     from edgead.bundle import load_bundle
     from edgead.convert.pipeline import convert
-    from edgead.data import Color, load_image, scan_category
+    from edgead.data import load_image, scan_category
     from edgead.infer import open_backend
     from edgead.train.pipeline import TrainConfig, train
 
@@ -114,7 +114,7 @@ def main() -> None:
         tmp = Path(tmp)
         bundle = load_bundle(args.bundle) if args.bundle else train(
             cat, tmp / "fp32", TrainConfig(model=args.model, evaluate=False), progress=False).bundle
-        color = Color(bundle.meta["input"]["color"])
+        color = bundle.meta.color
         image = load_image(scan_category(cat).test[0].path, color)[None]
         variants = [("torch eager FP32", torch_eager(bundle))]
         opts = {"intra_op_threads": args.threads} if args.threads else {}

@@ -65,7 +65,7 @@ def fitted_buffers(bundle) -> dict[str, np.ndarray]:
     from edgead.models.registry import from_state
 
     state = dict(np.load(bundle.state_path, allow_pickle=False))
-    model = from_state(bundle.model_type, bundle.meta["model"]["params"], state)
+    model = from_state(bundle.model_type, bundle.meta.model.params, state)
     return {n: b.detach().cpu().numpy() for n, b in model.named_buffers() if n.rsplit(".", 1)[-1] not in BN_STATS}
 
 
@@ -119,12 +119,12 @@ def bench_one(model: str, cat: Path, args, work: Path) -> dict:
                        masks=check.masks)
         lat = interleaved_latency({"fp32": fp32_eng, "int8": int8_eng}, check.images[:1], args.runs)
     counts = onnx_parameter_counts(bundle.onnx_path, fitted_buffers(bundle))
-    training = bundle.meta["training"]
-    conv = int8.meta["conversion"]
+    training = bundle.meta.training
+    conv = int8.meta.conversion.details
     return {
         "model": model, "category": cat.name, "variant": name, "input_hw": [spec.height, spec.width],
-        "params": params, "n_train": training["n_images"] + training.get("n_validation", 0),
-        "max_train": args.max_train if data != cat else None, "train_s": training["seconds"],
+        "params": params, "n_train": training.n_images + (training.n_validation or 0),
+        "max_train": args.max_train if data != cat else None, "train_s": training.seconds,
         "trained_now": trained_now,
         **{k: metrics.get(k) for k in ("image_auroc", "pixel_auroc", "aupro", "f1_max")},
         "fp32_ms": lat["fp32"], "int8_ms": lat["int8"], "threads": args.threads, "runs": args.runs,

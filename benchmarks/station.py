@@ -45,7 +45,7 @@ def main() -> None:
     from edgead.align.dataset import align_dataset
     from edgead.daemon.config import load_station
     from edgead.daemon.runner import verdict_counts
-    from edgead.data import Color, load_image
+    from edgead.data import load_image
     from edgead.data.synthetic import StationSpec, generate_captures, generate_dataset
     from edgead.demo.plc_peer import PtyPair, run_with_plc
     from edgead.infer import open_backend
@@ -60,7 +60,7 @@ def main() -> None:
                        args.width), evaluate=False), progress=False).bundle
         captures = generate_captures(tmp / "captures", spec, n=100, defect_rate=0.3, seed=7)
         with open_backend(bundle.root) as eng:
-            img = load_image(captures / "000000.png", Color(bundle.meta["input"]["color"]))[None]
+            img = load_image(captures / "000000.png", bundle.meta.color)[None]
             for _ in range(5):
                 eng.infer(img)
             bare = []

@@ -17,8 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgead.contract.graph import Prediction
 from edgead.errors import DataError, GateError
-from edgead.infer.base import Backend, Prediction
+from edgead.infer.base import Backend
 from edgead.metrics import image_auroc, pixel_auroc
 
 DEFAULT_TOLERANCE_PT = 0.5
@@ -181,8 +182,7 @@ def predict(backend: Backend, images: np.ndarray, batch_size: int = 8) -> Predic
         parts = [backend.infer(im[None]) for im in images]
     else:
         parts = [backend.infer(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
-    return Prediction(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("score", "map", "raw_score",
-                                                                                    "raw_map")))
+    return Prediction.concatenate(parts)
 
 
 def measure_latency(backend: Backend, image: np.ndarray, runs: int = 30, warmup: int = 3) -> tuple[float, float]:

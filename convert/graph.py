@@ -16,6 +16,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Iterable
 
+from edgead.contract.graph import INPUT, NORM_INITIALIZERS, OUTPUT_NAMES
 from edgead.errors import EngineError
 
 BACKBONE_SCOPES = ("backbone", "feature_extractor", "encoder")
@@ -26,10 +27,6 @@ HEAD_OPS = frozenset({
     "ArgMin", "ArgMax", "Sqrt", "Softmax", "LogSoftmax", "LayerNormalization", "Pow",
 })
 """Ops that start the scoring head in the structural fallback."""
-
-CONTRACT_INPUT = "image"
-CONTRACT_OUTPUTS = ("score", "map", "raw_score", "raw_map")
-NORM_INITIALIZERS = ("edgead_image_lo", "edgead_image_thr", "edgead_pixel_lo", "edgead_pixel_thr")
 
 
 @dataclass(frozen=True)
@@ -181,10 +178,10 @@ def check_contract(model, *, where: str) -> None:
     from onnx import TensorProto
 
     inputs = {i.name: i.type.tensor_type.elem_type for i in model.graph.input}
-    if inputs.get(CONTRACT_INPUT) != TensorProto.UINT8:
-        raise EngineError(f"{where}: input {CONTRACT_INPUT!r} must be uint8, got {inputs}")
+    if inputs.get(INPUT) != TensorProto.UINT8:
+        raise EngineError(f"{where}: input {INPUT!r} must be uint8, got {inputs}")
     outputs = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
-    for name in CONTRACT_OUTPUTS:
+    for name in OUTPUT_NAMES:
         if outputs.get(name) != TensorProto.FLOAT:
             raise EngineError(f"{where}: output {name!r} must be float32, got elem_type {outputs.get(name)}")
     inits = {i.name: i.data_type for i in model.graph.initializer}
@@ -192,15 +189,3 @@ def check_contract(model, *, where: str) -> None:
         if inits.get(name) != TensorProto.FLOAT:
             raise EngineError(f"{where}: normalisation initializer {name!r} missing or not float32",
                               hint="thresholds could no longer be changed; report this as a bug")
-
-
-def has_explicit_precision(model) -> bool:
-    """True when the graph carries its own precision (Q/DQ nodes or FP16 tensors): TensorRT builds it strongly typed."""
-    from onnx import TensorProto
-
-    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node):
-        return True
-    if any(i.data_type == TensorProto.FLOAT16 for i in model.graph.initializer):
-        return True
-    return any(n.op_type == "Cast" and any(a.name == "to" and a.i == TensorProto.FLOAT16 for a in n.attribute)
-               for n in model.graph.node)

@@ -2,11 +2,15 @@
 intermediate values from one ONNX Runtime run, dead-node removal. Used by the conversion-time graph rewrites."""
 from __future__ import annotations
 
+import os
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
-from edgead.errors import lazy_import
+from edgead.contract.graph import NORM_INITIALIZERS, norm_key
+from edgead.contract.thresholds import Calibration
+from edgead.errors import EngineError, lazy_import
 
 
 class GraphIndex:
@@ -151,3 +155,31 @@ def fresh_name(model, base: str) -> str:
         i += 1
         name = f"{base}_{i}"
     return name
+
+
+def set_normalisation(onnx_path: str | os.PathLike, calibration: Calibration, out_path: str | os.PathLike) -> Path:
+    """Rewrite the four normalisation initializers of a contract graph (threshold change without retraining).
+
+    Args:
+        onnx_path: the contract graph.
+        calibration: the new thresholds and normalisation (:meth:`Calibration.norm_constants`).
+        out_path: where to write the graph (may be ``onnx_path``).
+
+    Returns:
+        ``out_path``.
+
+    Raises:
+        EngineError: if the graph lacks them (not an edgead graph, or an old export).
+    """
+    onnx = lazy_import("onnx", feature="threshold changes", extra="convert")
+    numpy_helper = lazy_import("onnx.numpy_helper", feature="threshold changes", extra="convert")
+    proto = onnx.load(str(onnx_path))
+    found = {i.name: i for i in proto.graph.initializer if i.name in NORM_INITIALIZERS}
+    if set(found) != set(NORM_INITIALIZERS):
+        missing = sorted(set(NORM_INITIALIZERS) - set(found))
+        raise EngineError(f"{onnx_path}: lacks normalisation initializers {missing}")
+    values = calibration.norm_constants()
+    for name in NORM_INITIALIZERS:
+        found[name].CopyFrom(numpy_helper.from_array(np.array(float(values[norm_key(name)]), np.float32), name))
+    onnx.save(proto, str(out_path))
+    return Path(out_path)

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from edgead.convert.onnx_edit import GraphIndex, attr, fresh_name, remove_dead, run_with
+from edgead.contract.graph import INPUT, RAW_MAP, RAW_OUTPUT_NAMES
 from edgead.errors import EngineError, lazy_import
 
-OUTPUTS = ("raw_score", "raw_map")
 EXACT_RTOL = 1e-3
 """Largest output difference of an exact rewrite, relative to the output's largest magnitude."""
 MAP_OPS = ("Resize", "Pad", "Conv", "Squeeze", "Gather")
@@ -63,7 +63,7 @@ def _outputs(model, images: np.ndarray) -> list[np.ndarray]:
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    return sess.run(list(OUTPUTS), {"image": images})
+    return sess.run(list(RAW_OUTPUT_NAMES), {INPUT: images})
 
 
 def _rel_error(ref: list[np.ndarray], new: list[np.ndarray]) -> float:
@@ -73,7 +73,7 @@ def _rel_error(ref: list[np.ndarray], new: list[np.ndarray]) -> float:
 # -- separable map --------------------------------------------------------------------------------------------
 def _map_chain(g: GraphIndex):
     """(chain nodes from the first Resize to raw_map, the Resize's input) or None."""
-    chain, t = [], "raw_map"
+    chain, t = [], RAW_MAP
     while True:
         node = g.producer.get(t)
         if node is None or node.op_type not in MAP_OPS:
@@ -109,7 +109,7 @@ def separable_map(model, image: np.ndarray) -> str | None:
     gh, gw = shape[2:]
     probe = helper.make_graph(
         [n for n in chain], "probe", [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 1, gh, gw])],
-        [helper.make_tensor_value_info("raw_map", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info(RAW_MAP, TensorProto.FLOAT, None)],
         initializer=[numpy_helper.from_array(values[t], t) for t in aux] +
         [numpy_helper.from_array(g.const(t), t) for n in chain for t in n.input[1:] if t and g.const(t) is not None])
     pm = helper.make_model(probe, opset_imports=model.opset_import)
@@ -139,7 +139,7 @@ def separable_map(model, image: np.ndarray) -> str | None:
     t1, t2 = fresh_name(model, "edgead_map_r"), fresh_name(model, "edgead_map_rc")
     new = [helper.make_node("MatMul", [ay_n, x], [t1], name=fresh_name(model, "/edgead_map/MatMul")),
            helper.make_node("MatMul", [t1, axt_n], [t2], name=fresh_name(model, "/edgead_map/MatMul_1")),
-           helper.make_node("Reshape", [t2, shp], ["raw_map"], name=fresh_name(model, "/edgead_map/Reshape"))]
+           helper.make_node("Reshape", [t2, shp], [RAW_MAP], name=fresh_name(model, "/edgead_map/Reshape"))]
     pos = [i for i, n in enumerate(model.graph.node) if n is chain[-1] or n.output == chain[-1].output][0]
     model.graph.node.remove(model.graph.node[pos])
     for k, node in enumerate(new):

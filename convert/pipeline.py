@@ -6,7 +6,6 @@ fp32|fp16|int8|auto [--calib DIR] [--calib-method M] [--int8-scope S] [--int8-co
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 import os
 import shutil
@@ -24,6 +23,8 @@ from edgead.convert.report import Candidate, ConversionReport
 from edgead.convert.recipes import CPU_RECIPES, Recipe, make_recipe
 from edgead.convert.targets import Precision, Target, get_target
 from edgead.convert.transfer import GuardBand
+from edgead.contract.meta import Conversion
+from edgead.contract.thresholds import Calibration
 from edgead.errors import ConfigError, EngineError, GateError
 from edgead.infer import BackendKind
 
@@ -98,10 +99,10 @@ def _transfer(tset: TransferSet, path: Path, model=None) -> dict:
 
     with _open(path, tset.src) as cand:
         cand_pred = predict(cand, tset.images)
-    sections, details = transfer_thresholds(tset.src.meta, tset.reference(), cand_pred,
-                                            model=model or TransferModel.OFFSET, guard=tset.guard)
-    apply_to_graph(path, sections)
-    return {**details, "sections": sections}
+    calibration, details = transfer_thresholds(tset.src.meta.calibration, tset.reference(), cand_pred,
+                                               model=model or TransferModel.OFFSET, guard=tset.guard)
+    apply_to_graph(path, calibration)
+    return {**details, "sections": calibration.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -293,20 +294,18 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, precision:
             source=str(src.root), source_hash=src.model_hash, target=tgt.name, backend=tgt.backend.value,
             requested=prec.value, chosen=chosen.precision, out=str(out), candidates=cands, engine=engine,
             trtexec=trtexec, forced=bool(chosen.gate is not None and not chosen.gate.passed))
-        meta = copy.deepcopy(src.meta)
+        calibration = src.meta.calibration
         if "threshold_transfer" in details:
-            meta.update(details["threshold_transfer"].pop("sections"))
-        meta["conversion"] = {
-            "target": tgt.name, "backend": tgt.backend.value, "precision": cprec.value,
-            "source_bundle_sha256": src.model_hash, **details,
-            "gate": chosen.gate.to_dict() if chosen.gate is not None else None, "forced": report.forced,
-        }
+            calibration = Calibration.from_dict(details["threshold_transfer"].pop("sections"))
+        meta = src.meta.replace(calibration=calibration, conversion=Conversion(
+            tgt.name, tgt.backend.value, cprec, src.model_hash,
+            chosen.gate.to_dict() if chosen.gate is not None else None, report.forced, details))
         files[REPORT_JSON] = report.to_json().encode()
         files[REPORT_MD] = report.to_markdown().encode()
         written = write_bundle(out, meta, files)
         if blob is not None:
             header = engine_header(tgt, cprec, model_hash=written.model_hash, input_hw=(spec.height, spec.width),
-                                   channels=spec.channels, bundle_format_version=int(written.meta["format_version"]))
+                                   channels=spec.channels, bundle_format_version=written.meta.format_version)
             write_engine_file(engine_path, header, blob)
     return report
 

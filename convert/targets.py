@@ -12,24 +12,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import yaml
 
+from edgead.contract.graph import Precision
 from edgead.errors import ConfigError
 from edgead.infer import BackendKind
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
-
-
-class Precision(str, Enum):
-    """Numeric precision of a converted model. ``AUTO`` (CLI only) tries the target's precisions."""
-
-    FP32 = "fp32"
-    FP16 = "fp16"
-    INT8 = "int8"
-    AUTO = "auto"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgead.bundle import ONNX, Bundle, load_bundle, update_bundle
-from edgead.calibration.thresholds import Calibration, adjust
+from edgead.contract.thresholds import adjust
 from edgead.errors import ConfigError
 
 
@@ -30,31 +30,29 @@ def set_threshold(bundle_path: str | os.PathLike, *, image_threshold: float | No
     Raises:
         ConfigError: neither or both of ``image_threshold`` and ``target_frr``, or ``target_frr`` without data.
     """
-    from edgead.convert.export import set_normalisation
+    from edgead.convert.onnx_edit import set_normalisation
 
     if (image_threshold is None) == (target_frr is None):
         raise ConfigError("give exactly one of image_threshold or target_frr")
     bundle = load_bundle(bundle_path)
-    cal = Calibration.from_dict(bundle.meta)
+    cal = bundle.meta.calibration
     good_scores = None
     if target_frr is not None:
         if data is None:
             raise ConfigError("--target-frr needs --data: a folder of good images to recalibrate on")
         good_scores = _good_raw_scores(bundle, Path(data))
     new = adjust(cal, image_threshold=image_threshold, target_frr=target_frr, good_scores=good_scores)
-    meta = {**bundle.meta, **new.to_dict()}
-    norm = {"image_lo": new.image.lo, "image_thr": new.image.thr,
-            "pixel_lo": new.pixel.lo if new.pixel else 0.0, "pixel_thr": new.pixel.thr if new.pixel else 1.0}
     with tempfile.TemporaryDirectory(prefix="edgead-thr-") as tmp:
-        onnx_path = set_normalisation(bundle.onnx_path, norm, Path(tmp) / ONNX)
-        return update_bundle(bundle, meta=meta, files={ONNX: onnx_path}, out_dir=out)
+        onnx_path = set_normalisation(bundle.onnx_path, new, Path(tmp) / ONNX)
+        return update_bundle(bundle, meta=bundle.meta.replace(calibration=new), files={ONNX: onnx_path},
+                             out_dir=out)
 
 
 def _good_raw_scores(bundle: Bundle, data: Path) -> np.ndarray:
-    from edgead.data import Color, load_image, scan_category, scan_good_folder
+    from edgead.data import load_image, scan_category, scan_good_folder
     from edgead.infer import open_backend
 
     samples = (scan_category(data) if (data / "train").is_dir() else scan_good_folder(data)).train
-    color = Color(bundle.meta["input"]["color"])
+    color = bundle.meta.color
     with open_backend(bundle.root) as engine:
         return np.array([float(engine.infer(load_image(s.path, color)[None]).raw_score[0]) for s in samples])

@@ -29,12 +29,13 @@ bounds the one at the threshold.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
 import numpy as np
 
+from edgead.contract.thresholds import Calibration, Normalisation
 from edgead.errors import CalibrationError
 
 MIN_IMAGES = 4
@@ -160,20 +161,20 @@ FITS = {TransferModel.OFFSET: (fit_offset, "cand^2 = fp32^2 + c"),
 """TransferModel -> (fit function, the model as written in ``conversion.threshold_transfer``)."""
 
 
-def transfer_thresholds(meta: dict, fp32_pred, cand_pred, seed: int = 0,
+def transfer_thresholds(calibration: Calibration, fp32_pred, cand_pred, seed: int = 0,
                         model: TransferModel = TransferModel.OFFSET,
-                        guard: GuardBand = GuardBand.SHORTFALL) -> tuple[dict, dict]:
-    """New ``thresholds``/``normalisation`` sections for the candidate, and a record of the fit.
+                        guard: GuardBand = GuardBand.SHORTFALL) -> tuple[Calibration, dict]:
+    """The candidate's thresholds and normalisation, and a record of the fit.
 
     Args:
-        meta: the FP32 bundle's metadata.
+        calibration: the FP32 bundle's thresholds and normalisation.
         fp32_pred, cand_pred: ``Prediction`` of both graphs on the same good calibration images.
         seed: seed of the pixel sample.
         model: how candidate and FP32 raw values relate (:data:`FITS`).
         guard: whether the thresholds get the guard band (module docstring).
 
     Returns:
-        (updated meta sections, details for ``conversion.threshold_transfer``).
+        (the candidate's calibration, details for ``conversion.threshold_transfer``).
 
     Raises:
         CalibrationError: too few or non-finite scores.
@@ -189,26 +190,26 @@ def transfer_thresholds(meta: dict, fp32_pred, cand_pred, seed: int = 0,
     on = guard is GuardBand.SHORTFALL
     g_img = shortfall(img, cand_pred.raw_score, fp32_pred.raw_score) if on else 0.0
     g_pix = shortfall(pix, flat_cand[:, idx], flat_ref[:, idx], PIXEL_GUARD_QUANTILE) if on else 0.0
-    th, norm = dict(meta["thresholds"]), dict(meta["normalisation"])
-    lo = img.to_candidate(norm["image_lo"])
-    th["image"], g_img = _guarded(img.to_candidate(th["image"]), lo, g_img)
-    norm["image_lo"] = min(lo, th["image"] * (1 - 1e-6))
-    if th.get("pixel") is not None:
-        lo = pix.to_candidate(norm["pixel_lo"])
-        th["pixel"], g_pix = _guarded(pix.to_candidate(th["pixel"]), lo, g_pix)
-        norm["pixel_lo"] = min(lo, th["pixel"] * (1 - 1e-6))
+    image, g_img = _moved(calibration.image, img, g_img)
+    pixel = None
+    if calibration.pixel is not None:
+        pixel, g_pix = _moved(calibration.pixel, pix, g_pix)
     details = {"model": formula, "image": vars(img), "pixel": vars(pix),
                "n_images": int(len(fp32_pred.raw_score)),
-               "guard_band": {"kind": guard.value, "image": g_img, "pixel": g_pix if th.get("pixel") is not None
-                              else None}}
-    return {"thresholds": th, "normalisation": norm}, details
+               "guard_band": {"kind": guard.value, "image": g_img, "pixel": g_pix if pixel is not None else None}}
+    return replace(calibration, image=image, pixel=pixel), details
 
 
-def apply_to_graph(onnx_path: Path, sections: dict) -> None:
+def _moved(norm: Normalisation, fit, guard: float) -> tuple[Normalisation, float]:
+    """``norm`` in the candidate's raw units, its threshold lowered by the (capped) guard; (result, guard used)."""
+    lo = fit.to_candidate(norm.lo)
+    thr, used = _guarded(fit.to_candidate(norm.thr), lo, guard)
+    below = thr * (1 - 1e-6) if thr > 0 else thr - max(abs(thr) * 1e-6, 1e-12)
+    return Normalisation(min(lo, below), thr), used
+
+
+def apply_to_graph(onnx_path: Path, calibration: Calibration) -> None:
     """Rewrite the candidate graph's normalisation initializers in place."""
-    from edgead.convert.export import set_normalisation
+    from edgead.convert.onnx_edit import set_normalisation
 
-    th, norm = sections["thresholds"], sections["normalisation"]
-    set_normalisation(onnx_path, {"image_lo": norm["image_lo"], "image_thr": th["image"],
-                                  "pixel_lo": norm.get("pixel_lo", 0.0), "pixel_thr": th.get("pixel") or 1.0},
-                      onnx_path)
+    set_normalisation(onnx_path, calibration, onnx_path)

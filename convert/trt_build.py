@@ -12,13 +12,13 @@ import os
 from pathlib import Path
 
 from edgead import __version__
+from edgead.contract.graph import INPUT
+from edgead.convert.onnx_wire import has_explicit_precision
 from edgead.convert.targets import Precision, Target
 from edgead.errors import EngineError, lazy_import
 from edgead.infer import BackendKind
 from edgead.infer.cuda_mem import device_info
 from edgead.infer.engine_file import EngineHeader, write_engine_file
-
-INPUT = "image"
 
 
 def trtexec_command(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, target: Target,
@@ -79,12 +79,8 @@ def compile_engine(onnx_path: str | os.PathLike, target: Target, precision: Prec
         EngineError: parse errors (per node), a build failure, or FP16 requested where TensorRT cannot do it.
     """
     trt = lazy_import("tensorrt", feature="building a TensorRT engine", extra="trt")
-    import onnx
-
-    from edgead.convert.graph import has_explicit_precision
-
     onnx_path, cache_path = Path(onnx_path), Path(cache_path)
-    explicit = has_explicit_precision(onnx.load(str(onnx_path), load_external_data=False))
+    explicit = has_explicit_precision(onnx_path)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network, typed = _network(trt, builder, explicit)
@@ -179,7 +175,7 @@ def build_bundle_engine(bundle, engine_path: str | os.PathLike, target: Target, 
         MissingExtraError, EngineError: as :func:`build_engine`; also a target that runs no TensorRT, or one that
             does not allow the bundle's precision.
     """
-    precision = Precision(bundle.meta.get("conversion", {}).get("precision", "fp32"))
+    precision = bundle.meta.precision
     if target.backend is not BackendKind.TENSORRT:
         raise EngineError(f"target {target.name} runs {target.backend.value}, not TensorRT: there is no engine to "
                           "build", hint="run the bundle as it is there, or pick a tensorrt target (edgead targets)")
@@ -190,7 +186,7 @@ def build_bundle_engine(bundle, engine_path: str | os.PathLike, target: Target, 
     spec = bundle.input_spec
     return build_engine(bundle.onnx_path, engine_path, target, precision, model_hash=bundle.model_hash,
                         input_hw=(spec.height, spec.width), channels=spec.channels,
-                        bundle_format_version=int(bundle.meta["format_version"]), device=device)
+                        bundle_format_version=bundle.meta.format_version, device=device)
 
 
 def default_engine_path(bundle_root: str | os.PathLike) -> Path:

@@ -2,7 +2,7 @@
 
 Example:
     >>> b = load_bundle("runs/bracket.edgead")          # doctest: +SKIP
-    >>> b.model_hash[:12], b.meta["model"]["type"]       # doctest: +SKIP
+    >>> b.model_hash[:12], b.meta.model.type, b.meta.input.color   # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -17,15 +17,13 @@ from typing import Mapping, Union
 import yaml
 
 from edgead.bundle.manifest import build_manifest, read_manifest, verify_manifest
+from edgead.contract.graph import InputSpec
+from edgead.contract.meta import FORMAT_VERSION, META, BundleMeta
 from edgead.errors import BundleError
-from edgead.infer.base import InputSpec
 
-FORMAT_VERSION = 1
-META = "edgead.yaml"
 MANIFEST = "manifest.json"
 ONNX = "model.onnx"
 STATE = "state.npz"
-REQUIRED_META = ("format_version", "model", "input", "thresholds", "normalisation")
 
 FileSource = Union[bytes, str, os.PathLike]
 
@@ -36,12 +34,12 @@ class Bundle:
 
     Attributes:
         root: the bundle directory (an archive is unpacked to a cache directory first).
-        meta: the parsed ``edgead.yaml``.
+        meta: the parsed and validated ``edgead.yaml``.
         manifest: the parsed ``manifest.json``.
     """
 
     root: Path
-    meta: dict
+    meta: BundleMeta
     manifest: dict
 
     @property
@@ -60,12 +58,11 @@ class Bundle:
 
     @property
     def input_spec(self) -> InputSpec:
-        inp = self.meta["input"]
-        return InputSpec(int(inp["height"]), int(inp["width"]), int(inp["channels"]))
+        return self.meta.input.spec
 
     @property
     def model_type(self) -> str:
-        return str(self.meta["model"]["type"])
+        return self.meta.model.type
 
     def file(self, name: str) -> Path:
         """Path of a file listed in the manifest; :class:`BundleError` if it is not listed."""
@@ -78,26 +75,30 @@ def _dump_yaml(meta: dict) -> str:
     return yaml.safe_dump(meta, sort_keys=False, default_flow_style=None, width=120)
 
 
-def write_bundle(out_dir: str | os.PathLike, meta: dict, files: Mapping[str, FileSource]) -> Bundle:
+def write_bundle(out_dir: str | os.PathLike, meta: BundleMeta | Mapping, files: Mapping[str, FileSource]) -> Bundle:
     """Write a bundle atomically: files, ``edgead.yaml`` from ``meta``, then the manifest.
 
     Args:
         out_dir: target directory; replaced if it exists and is a bundle, refused if it is another non-empty dir.
-        meta: the metadata (``format_version`` is set here).
+        meta: the metadata, typed or as a mapping (parsed and validated like a loaded one; ``format_version`` is
+            set here).
         files: name -> bytes or path of a file to copy (at least ``model.onnx``).
 
     Returns:
         The loaded, verified :class:`Bundle`.
 
     Raises:
-        BundleError: if ``out_dir`` is a non-empty directory that is not a bundle, or ``model.onnx`` is missing.
+        BundleError: if ``out_dir`` is a non-empty directory that is not a bundle, ``model.onnx`` is missing, or the
+            metadata is invalid.
     """
     out = Path(out_dir)
     if ONNX not in files:
         raise BundleError(f"bundle {out}: no {ONNX} given", hint="export the model first")
     if out.exists() and any(out.iterdir()) and not (out / MANIFEST).exists():
         raise BundleError(f"{out} exists and is not a bundle", hint="choose an empty or new --out directory")
-    meta = {"format_version": FORMAT_VERSION, **{k: v for k, v in meta.items() if k != "format_version"}}
+    if not isinstance(meta, BundleMeta):
+        meta = BundleMeta.from_dict(meta, where=f"bundle {out}: metadata")
+    text = _dump_yaml(meta.replace(format_version=FORMAT_VERSION).to_dict())
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -108,7 +109,7 @@ def write_bundle(out_dir: str | os.PathLike, meta: dict, files: Mapping[str, Fil
                 dst.write_bytes(src)
             else:
                 shutil.copyfile(src, dst)
-        (tmp / META).write_text(_dump_yaml(meta))
+        (tmp / META).write_text(text)
         names = [p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()]
         manifest = build_manifest(tmp, names, FORMAT_VERSION)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -165,29 +166,30 @@ def load_bundle(path: str | os.PathLike, *, verify: bool = True) -> Bundle:
         )
     if verify:
         verify_manifest(root, manifest, MANIFEST)
-    meta = _read_meta(root)
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"bundle {root}: {META} says format version {meta.get('format_version')!r}")
-    return Bundle(root=root, meta=meta, manifest=manifest)
+    return Bundle(root=root, meta=read_meta(root), manifest=manifest)
 
 
-def _read_meta(root: Path) -> dict:
+def read_meta(root: Path) -> BundleMeta:
+    """Parse and validate ``root/edgead.yaml`` (the only place it is read).
+
+    Raises:
+        BundleError: missing, not YAML, of another format version, or a section or key missing or invalid.
+    """
     try:
-        meta = yaml.safe_load((root / META).read_text())
+        data = yaml.safe_load((root / META).read_text())
     except FileNotFoundError:
         raise BundleError(f"bundle {root}: {META} is missing") from None
     except yaml.YAMLError as exc:
         raise BundleError(f"bundle {root}: {META} is not valid YAML ({exc})") from exc
-    if not isinstance(meta, dict):
+    if not isinstance(data, dict):
         raise BundleError(f"bundle {root}: {META} is not a mapping")
-    missing = [k for k in REQUIRED_META if k not in meta]
-    if missing:
-        raise BundleError(f"bundle {root}: {META} lacks {', '.join(missing)}")
-    return meta
+    if data.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"bundle {root}: {META} says format version {data.get('format_version')!r}")
+    return BundleMeta.from_dict(data, where=f"bundle {root}: {META}")
 
 
-def update_bundle(bundle: Bundle, meta: dict | None = None, files: Mapping[str, FileSource] | None = None,
-                  out_dir: str | os.PathLike | None = None) -> Bundle:
+def update_bundle(bundle: Bundle, meta: BundleMeta | Mapping | None = None,
+                  files: Mapping[str, FileSource] | None = None, out_dir: str | os.PathLike | None = None) -> Bundle:
     """Rewrite a bundle with new metadata and/or files (hashes recomputed), in place or to ``out_dir``.
 
     Args:
@@ -213,7 +215,7 @@ def update_bundle(bundle: Bundle, meta: dict | None = None, files: Mapping[str, 
                     dst.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(src, dst)
                     merged[name] = dst
-            return write_bundle(target, meta or bundle.meta, merged)
+            return write_bundle(target, bundle.meta if meta is None else meta, merged)
         finally:
             shutil.rmtree(staged, ignore_errors=True)
-    return write_bundle(target, meta or bundle.meta, merged)
+    return write_bundle(target, bundle.meta if meta is None else meta, merged)

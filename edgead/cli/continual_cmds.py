@@ -45,13 +45,14 @@ def cmd_update(args) -> int:
     meta = result.bundle.meta
     if args.json:
         print_json({"bundle": str(result.bundle.root), "model_hash": result.bundle.model_hash,
-                    "strategy": result.strategy.value, "tasks": meta["tasks"], "replay": result.replay,
-                    "info": result.info, "threshold": meta["thresholds"]["image"], "seconds": result.seconds})
+                    "strategy": result.strategy.value, "tasks": [t.to_dict() for t in meta.tasks],
+                    "replay": result.replay,
+                    "info": result.info, "threshold": meta.calibration.image.thr, "seconds": result.seconds})
         return ExitStatus.OK
-    names = ", ".join(t["name"] for t in meta["tasks"])
+    names = ", ".join(t.name for t in meta.tasks)
     print(f"bundle {result.bundle.root} ({result.bundle.model_hash[:12]}): task {result.task.name!r} added by "
           f"{result.strategy.value} in {result.seconds:.1f} s; tasks: {names}")
-    print(f"  threshold {meta['thresholds']['image']:.5g} recalibrated on {meta['training']['n_validation']} "
+    print(f"  threshold {meta.calibration.image.thr:.5g} recalibrated on {meta.training.n_validation} "
           f"validation images; replay {result.replay['replay_images']} images ({result.replay['replay_bytes']} B), "
           f"validation {result.replay['validation_images']} images ({result.replay['validation_bytes']} B)")
     return ExitStatus.OK

@@ -62,8 +62,8 @@ def cmd_build_engine(args) -> int:
     bundle = load_bundle(args.bundle)
     out = Path(args.out) if args.out else default_engine_path(bundle.root)
     path = build_bundle_engine(bundle, out, get_target(args.target))
-    precision = bundle.meta.get("conversion", {}).get("precision", "fp32")
-    print(f"engine {path} ({precision}) for {args.target}, built from bundle {bundle.model_hash[:12]}")
+    print(f"engine {path} ({bundle.meta.precision.value}) for {args.target}, built from bundle "
+          f"{bundle.model_hash[:12]}")
     return ExitStatus.OK
 
 

@@ -106,7 +106,7 @@ def cmd_train(args) -> int:
         pack_bundle(bundle_dir, out)
     m = result.metrics or {}
     print(f"bundle {bundle_dir} ({result.bundle.model_hash[:12]}) trained in {result.seconds:.1f} s; "
-          f"threshold {result.bundle.meta['thresholds']['image']:.5g}")
+          f"threshold {result.bundle.meta.calibration.image.thr:.5g}")
     if m:
         print("  " + "  ".join(f"{k}={fmt(m.get(k))}" for k in ("image_auroc", "pixel_auroc", "aupro", "f1_max")))
     return ExitStatus.OK
@@ -140,11 +140,11 @@ def cmd_predict(args) -> int:
     import cv2
 
     from edgead.bundle import load_bundle
-    from edgead.data import Color, load_image
+    from edgead.data import load_image
     from edgead.infer import BackendKind, open_backend
 
     bundle = load_bundle(args.bundle)
-    color = Color(bundle.meta["input"]["color"])
+    color = bundle.meta.color
     backend = open_backend(args.engine, BackendKind.TENSORRT, bundle=bundle) if args.engine else open_backend(bundle)
     with backend as engine:
         for path in args.images:
@@ -173,8 +173,8 @@ def cmd_threshold(args) -> int:
 
     bundle = set_threshold(args.bundle, image_threshold=args.image_threshold, target_frr=args.target_frr,
                            data=args.data, out=args.out)
-    t = bundle.meta["thresholds"]
-    print(f"bundle {bundle.root} ({bundle.model_hash[:12]}): image threshold {t['image']:.5g} ({t['method']})")
+    cal = bundle.meta.calibration
+    print(f"bundle {bundle.root} ({bundle.model_hash[:12]}): image threshold {cal.image.thr:.5g} ({cal.method.value})")
     return ExitStatus.OK
 
 
@@ -184,7 +184,7 @@ def cmd_info(args) -> int:
     from edgead.bundle import load_bundle
 
     bundle = load_bundle(args.bundle)
-    info = {"path": str(bundle.root), "model_hash": bundle.model_hash, **bundle.meta}
+    info = {"path": str(bundle.root), "model_hash": bundle.model_hash, **bundle.meta.to_dict()}
     if args.json:
         print_json(info)
     else:

@@ -41,7 +41,7 @@ class UpdateContext:
         bundle: the bundle being extended.
         model_type: its model type.
         model: the bundle's fitted model, rebuilt from its state (the strategy may change it in place).
-        preprocess: the bundle's preprocessing (``edgead.convert.export.Preprocess``).
+        preprocess: the bundle's preprocessing (``edgead.models.export.Preprocess``).
         fit_images: the new task's training images (uint8).
         old_buffer: the replay buffer before the new task.
         options: the :class:`UpdateOptions`.

@@ -12,54 +12,12 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from edgead.contract.meta import BundleMeta, Task
 from edgead.errors import BundleError
 
 FRESH = "fresh"  # the strategy of a task learnt from scratch (Strategy.FRESH; kept here to stay import-light)
-
-
-@dataclass(frozen=True)
-class Task:
-    """One learnt task.
-
-    Attributes:
-        name: short name (default: the data folder's name); unique within a bundle.
-        data: the data folder, absolute, as given at training time.
-        data_fingerprint: ``edgead.data.fingerprint`` of its ``train/good`` images.
-        n_images: images the model was fitted on.
-        n_validation: held-out good images of that task (the threshold's calibration set at the time).
-        added_utc: when the task was added (ISO 8601, UTC).
-        strategy: how it was added (``edgead.continual.strategies.Strategy`` value).
-    """
-
-    name: str
-    data: str
-    data_fingerprint: str
-    n_images: int
-    n_validation: int
-    added_utc: str
-    strategy: str
-
-    def to_dict(self) -> dict:
-        """Plain YAML-safe mapping."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Task":
-        """Inverse of :meth:`to_dict`.
-
-        Raises:
-            BundleError: if a key is missing.
-        """
-        try:
-            return cls(name=str(d["name"]), data=str(d["data"]), data_fingerprint=str(d["data_fingerprint"]),
-                       n_images=int(d["n_images"]), n_validation=int(d["n_validation"]),
-                       added_utc=str(d["added_utc"]), strategy=str(d["strategy"]))
-        except KeyError as exc:
-            raise BundleError(f"bundle tasks entry {d!r} lacks {exc}",
-                              hint="the tasks section was edited by hand; restore it from the bundle's source") from exc
 
 
 def now_utc() -> str:
@@ -67,7 +25,7 @@ def now_utc() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def task_history(meta: dict) -> list[Task]:
+def task_history(meta: BundleMeta) -> list[Task]:
     """The tasks a bundle has learnt, oldest first.
 
     Args:
@@ -79,16 +37,15 @@ def task_history(meta: dict) -> list[Task]:
     Raises:
         BundleError: if neither section is usable.
     """
-    if meta.get("tasks"):
-        return [Task.from_dict(t) for t in meta["tasks"]]
-    training = meta.get("training")
-    if not isinstance(training, dict) or "data" not in training:
+    if meta.tasks:
+        return list(meta.tasks)
+    training = meta.training
+    if training is None or training.data is None:
         raise BundleError("bundle has neither a tasks nor a training section with the data folder",
                           hint="extend only bundles written by `edgead train` or `edgead update`")
-    return [Task(name=Path(training["data"]).name, data=str(training["data"]),
-                 data_fingerprint=str(training.get("data_fingerprint", "")),
-                 n_images=int(training.get("n_images", 0)), n_validation=int(training.get("n_validation", 0)),
-                 added_utc=str(meta.get("created_utc", "")), strategy=FRESH)]
+    return [Task(name=Path(training.data).name, data=training.data, data_fingerprint=training.data_fingerprint or "",
+                 n_images=training.n_images or 0, n_validation=training.n_validation or 0,
+                 added_utc=meta.created_utc or "", strategy=FRESH)]
 
 
 def unique_name(history: list[Task], name: str) -> str:

@@ -25,7 +25,7 @@ from edgead.continual.history import Task, now_utc, task_history, unique_name
 from edgead.continual.replay import REPLAY_FILE, VAL_PER_TASK, ReplayBuffer
 from edgead.continual.strategies import STRATEGIES, USES_REPLAY, Strategy, resolve_strategy
 from edgead.data import Color, fingerprint, load_image, scan_category
-from edgead.errors import ConfigError, DataError
+from edgead.errors import BundleError, ConfigError, DataError
 
 log = logging.getLogger(__name__)
 DEFAULT_REPLAY = 32  # replay images over all tasks when a replay strategy is used and no budget is given
@@ -81,7 +81,7 @@ def update_bundle_with_task(bundle: str | os.PathLike | Bundle, data_dir: str | 
         BundleError: the bundle is unreadable or has no model state.
     """
     t0 = time.perf_counter()
-    from edgead.convert.export import Preprocess
+    from edgead.models.export import Preprocess
     from edgead.models.registry import from_state
     from edgead.train.pipeline import holdout_split, validation_count, write_trained_bundle
 
@@ -89,7 +89,7 @@ def update_bundle_with_task(bundle: str | os.PathLike | Bundle, data_dir: str | 
     model_type = src.model_type
     chosen = resolve_strategy(model_type, strategy)
     history = task_history(src.meta)
-    color = Color(src.meta["input"]["color"])
+    color = src.meta.color
     budget = _budget(replay, chosen, src)
     old_buffer = _load_buffer(src, history, color, val_per_task, budget)
     category = _check_data(data_dir, color, old_buffer)
@@ -99,9 +99,11 @@ def update_bundle_with_task(bundle: str | os.PathLike | Bundle, data_dir: str | 
 
     with np.load(src.file("state.npz"), allow_pickle=False) as data:
         state = {k: data[k] for k in data.files}
-    model = from_state(model_type, src.meta["model"]["params"], state)
-    pre = Preprocess(model.input_hw, src.meta["preprocessing"]["mean"], src.meta["preprocessing"]["std"],
-                     color.channels)
+    model = from_state(model_type, src.meta.model.params, state)
+    if src.meta.preprocessing is None:
+        raise BundleError(f"bundle {src.root}: edgead.yaml has no preprocessing section",
+                          hint="extend only bundles written by `edgead train` or `edgead update`")
+    pre = Preprocess(model.input_hw, src.meta.preprocessing.mean, src.meta.preprocessing.std, color.channels)
     ctx = UpdateContext(bundle=src, model_type=model_type, model=model, preprocess=pre, fit_images=fit_images,
                         old_buffer=old_buffer, options=options)
     log.info("update %s with %s (%d fit, %d validation images), strategy %s", src.root, category.name,
@@ -114,7 +116,7 @@ def update_bundle_with_task(bundle: str | os.PathLike | Bundle, data_dir: str | 
     task = Task(name=unique_name(history, name or category.name), data=str(Path(data_dir).resolve()),
                 data_fingerprint=fingerprint(category.train), n_images=len(fit_images),
                 n_validation=len(val_images), added_utc=now_utc(), strategy=chosen.value)
-    frr = target_frr if target_frr is not None else float(src.meta["thresholds"].get("target_frr") or 0.01)
+    frr = target_frr if target_frr is not None else (src.meta.calibration.target_frr or 0.01)
     training = {"data": task.data, "data_fingerprint": task.data_fingerprint, "n_images": task.n_images,
                 "n_validation": len(cal_images), "seed": options.seed,
                 "continual": {"strategy": chosen.value, "from_bundle": src.model_hash, **outcome.info}}
@@ -150,7 +152,7 @@ def _budget(replay: int | None, strategy: Strategy, bundle: Bundle) -> int:
         if replay < 0:
             raise ConfigError(f"--replay {replay} must be >= 0", hint="give the total replay images, e.g. 32")
         return int(replay)
-    current = int(bundle.meta.get("replay", {}).get("budget", 0))
+    current = bundle.meta.replay.budget if bundle.meta.replay else 0
     return max(DEFAULT_REPLAY, current) if strategy in USES_REPLAY else current
 
 
@@ -178,7 +180,7 @@ def _load_buffer(bundle: Bundle, history: list[Task], color: Color, val_per_task
     if first.data_fingerprint and fingerprint(category.train) != first.data_fingerprint:
         raise DataError(f"training data {first.data} changed since the bundle was trained (fingerprint differs)",
                         hint="restore the original images for the first update")
-    seed = int(bundle.meta.get("training", {}).get("seed", 0))
+    seed = (bundle.meta.training.seed if bundle.meta.training else None) or 0
     n = len(category.train)
     fit_idx, val_idx = holdout_split(n, first.n_validation, seed)
     images = [load_image(s.path, color) for s in category.train]

@@ -174,7 +174,7 @@ def validate_files(cfg: StationConfig) -> list[str]:
     """
     from edgead.align.roi import Roi, check_rois
     from edgead.bundle import load_bundle
-    from edgead.data import Color, load_image
+    from edgead.data import load_image
 
     notes = []
     if not cfg.model.bundle.exists():
@@ -187,7 +187,7 @@ def validate_files(cfg: StationConfig) -> list[str]:
     if cfg.reference is not None:
         if not cfg.reference.is_file():
             raise ConfigError(f"reference: {cfg.reference} does not exist", hint="save an image of a good part there")
-        ref = load_image(cfg.reference, Color(bundle.meta["input"]["color"]))
+        ref = load_image(cfg.reference, bundle.meta.color)
         check_rois([Roi(r.name, r.x, r.y, r.width, r.height) for r in cfg.rois], ref.shape)
         notes.append(f"reference {cfg.reference.name} {ref.shape[1]}x{ref.shape[0]}, {len(cfg.rois) or 1} ROI(s)")
     elif cfg.rois:

@@ -14,10 +14,11 @@ import numpy as np
 from edgead.align import Aligner
 from edgead.align.roi import Roi, check_rois, crop_rois
 from edgead.bundle import load_bundle
-from edgead.data import Color, load_image
+from edgead.contract.decide import WHOLE_IMAGE, RoiPrediction
+from edgead.data import load_image
 from edgead.errors import EngineError
 from edgead.daemon.config import StationConfig
-from edgead.infer import Backend, BackendKind, Prediction, open_backend
+from edgead.infer import Backend, BackendKind, open_backend
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +45,13 @@ class LoadedModel:
         aligned = self.aligner.align(image)
         return aligned.image, float(aligned.quality)
 
-    def infer_rois(self, image: np.ndarray) -> list[tuple[str, tuple[int, int], Prediction]]:
-        """One inference per ROI (the whole image when there are none): [(name, (h, w), prediction)]."""
+    def infer_rois(self, image: np.ndarray) -> list[RoiPrediction]:
+        """One inference per ROI (the whole image, named ``part``, when there are none), sizes in camera pixels."""
         if not self.rois:
-            return [("part", image.shape[:2], self.engine.infer(np.ascontiguousarray(image)[None]))]
+            return [RoiPrediction(WHOLE_IMAGE, image.shape[:2], self.engine.infer(np.ascontiguousarray(image)[None]))]
         crops = crop_rois(image, self.rois)
         preds = self.engine.infer_many([np.ascontiguousarray(c)[None] for c in crops])  # overlapped on TensorRT
-        return [(r.name, c.shape[:2], p) for r, c, p in zip(self.rois, crops, preds)]
+        return [RoiPrediction(r.name, c.shape[:2], p) for r, c, p in zip(self.rois, crops, preds)]
 
     def close(self) -> None:
         self.engine.close()
@@ -63,7 +64,7 @@ def load_model(cfg: StationConfig) -> LoadedModel:
         BundleError, EngineError, ConfigError, ImageError, AlignmentError: naming the key or file.
     """
     bundle = load_bundle(cfg.model.bundle)
-    color = Color(bundle.meta["input"]["color"])
+    color = bundle.meta.color
     options = {}
     if cfg.model.intra_op_threads:
         options["intra_op_threads"] = cfg.model.intra_op_threads

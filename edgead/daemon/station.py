@@ -16,7 +16,8 @@ import numpy as np
 
 from edgead.camera import EndOfStream, Frame, open_camera
 from edgead.daemon.config import SaveImages, StationConfig, TriggerSource, parse_listen
-from edgead.daemon.decide import RoiDecision, apply_budget, decide_part, decide_roi
+from edgead.contract.decide import RoiDecision, decide
+from edgead.daemon.decide import apply_budget
 from edgead.daemon.model import LoadedModel, load_model
 from edgead.daemon.recorder import Recorder
 from edgead.errors import AlignmentError, CameraError, EngineError
@@ -147,11 +148,8 @@ class Station:
             preds = self.model.infer_rois(image)
             lat["infer"] = _ms(t)
             t = time.monotonic_ns()
-            rois = [decide_roi(name, float(p.score[0]), float(p.raw_score[0]), p.map[0], hw, cfg.decision)
-                    for name, hw, p in preds]
-            verdict = decide_part(rois)
-            score = max(r.score for r in rois)
-            raw = max(r.raw_score for r in rois)
+            decision = decide(preds, cfg.decision)
+            rois, verdict, score, raw = list(decision.rois), decision.verdict, decision.score, decision.raw_score
             pred_map = preds[0][2].map[0] if len(preds) == 1 else None
             verdict, error = apply_budget(verdict, (time.monotonic_ns() - t0) / 1e6, cfg.decision)
             lat["decide"] = _ms(t)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import struct
-from enum import Enum
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from edgead.contract.graph import Color
 from edgead.errors import ImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -22,18 +22,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 GRAY_TOLERANCE = 2
 """A colour image whose channels differ by at most this many levels everywhere counts as grey."""
-
-
-class Color(str, Enum):
-    """Channel layout of the arrays edgead works with."""
-
-    RGB = "rgb"
-    GRAY = "gray"
-
-    @property
-    def channels(self) -> int:
-        """3 for RGB, 1 for grey."""
-        return 3 if self is Color.RGB else 1
 
 
 def is_image_file(path: Path) -> bool:

@@ -145,12 +145,12 @@ def _default_selftest(cfg: dict) -> Path | None:
 def predict_verdict(bundle_root: Path, image: Path) -> tuple[str, float]:
     """The verdict and score the bundle gives ``image`` on this host (the same rule as ``edgead predict``)."""
     from edgead.bundle import load_bundle
-    from edgead.data import Color, load_image
+    from edgead.data import load_image
     from edgead.infer import open_backend
 
     bundle = load_bundle(bundle_root)
     with open_backend(bundle.root) as engine:
-        pred = engine.infer(load_image(image, Color(bundle.meta["input"]["color"]))[None])
+        pred = engine.infer(load_image(image, bundle.meta.color)[None])
     score = float(pred.score[0])
     return ("reject" if score >= 0.5 else "accept"), score
 

@@ -106,10 +106,10 @@ def evaluate_bundle(artifact: str | os.PathLike, data_dir: str | os.PathLike, *,
 
     bundle = load_bundle(artifact)
     category = scan_category(data_dir)
-    color = Color(bundle.meta["input"]["color"])
+    color = bundle.meta.color
     with open_backend(bundle.root, backend) as engine:
         result = run_on_samples(engine, category.test, color, progress=progress)
-    result.metrics["threshold"] = float(bundle.meta["thresholds"]["image"])
+    result.metrics["threshold"] = bundle.meta.calibration.image.thr
     result.metrics["model_hash"] = bundle.model_hash
     if report_dir is not None:
         from edgead.evaluation.report import write_report

@@ -7,8 +7,10 @@ from __future__ import annotations
 from enum import Enum
 from pathlib import Path
 
+from edgead.bundle import Bundle, load_bundle
+from edgead.contract.graph import InputSpec, Prediction
 from edgead.errors import EngineError
-from edgead.infer.base import Backend, InputSpec, Prediction
+from edgead.infer.base import Backend
 
 
 class BackendKind(str, Enum):
@@ -51,8 +53,6 @@ def open_backend(path, kind: BackendKind | str | None = None, **options) -> Back
     Raises:
         EngineError: unknown kind or unloadable model; BundleError for a bad bundle.
     """
-    from edgead.bundle import Bundle, load_bundle
-
     spec = None
     if isinstance(path, Bundle):
         p, spec = path.onnx_path, path.input_spec

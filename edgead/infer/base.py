@@ -1,41 +1,17 @@
 """The engine interface the station uses: uint8 images in, normalised and raw score/map out.
 
 Backends (ONNX Runtime, TensorRT) implement :class:`Backend`; ``edgead.infer.open_backend`` picks one from the
-table in ``edgead.infer``. See docs/bundle-format.md for the graph contract.
+table in ``edgead.infer``. The graph contract (:class:`InputSpec`, :class:`Prediction`, the tensor names) is
+:mod:`edgead.contract.graph`.
 """
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Prediction:
-    """Outputs of one batch, as numpy arrays (float32).
-
-    Attributes:
-        score: ``[N]`` normalised image scores; ``>= 0.5`` means reject.
-        map: ``[N, h, w]`` normalised anomaly maps at model resolution.
-        raw_score: ``[N]`` raw image scores.
-        raw_map: ``[N, h, w]`` raw anomaly maps.
-    """
-
-    score: np.ndarray
-    map: np.ndarray
-    raw_score: np.ndarray
-    raw_map: np.ndarray
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What the engine accepts: uint8 NHWC with this many channels; (height, width) is the model resolution."""
-
-    height: int
-    width: int
-    channels: int
+from edgead.contract.graph import InputSpec, Prediction
 
 
 class Backend(abc.ABC):

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgead.contract.graph import INPUT, OUTPUT_NAMES, InputSpec, Prediction
 from edgead.errors import EngineError, lazy_import
-from edgead.infer.base import Backend, InputSpec, Prediction
-
-OUTPUTS = ("score", "map", "raw_score", "raw_map")
+from edgead.infer.base import Backend
 
 
 class OnnxRuntimeBackend(Backend):
@@ -55,10 +54,10 @@ class OnnxRuntimeBackend(Backend):
         self.providers = self._session.get_providers()
         inputs = self._session.get_inputs()
         outputs = [o.name for o in self._session.get_outputs()]
-        if len(inputs) != 1 or inputs[0].name != "image" or inputs[0].type != "tensor(uint8)":
-            raise EngineError(f"{path}: expected one uint8 input named 'image' (graph contract), "
+        if len(inputs) != 1 or inputs[0].name != INPUT or inputs[0].type != "tensor(uint8)":
+            raise EngineError(f"{path}: expected one uint8 input named {INPUT!r} (graph contract), "
                               f"got {[(i.name, i.type) for i in inputs]}")
-        missing = [o for o in OUTPUTS if o not in outputs]
+        missing = [o for o in OUTPUT_NAMES if o not in outputs]
         if missing:
             raise EngineError(f"{path}: graph lacks outputs {missing} (graph contract)")
         self._input_name = inputs[0].name
@@ -85,10 +84,10 @@ class OnnxRuntimeBackend(Backend):
             raise EngineError(
                 f"{self.path}: input must be uint8 [N,H,W,{self._channels}], got {images.dtype} {images.shape}")
         try:
-            score, amap, raw_score, raw_map = self._session.run(OUTPUTS, {self._input_name: images})
+            outputs = self._session.run(OUTPUT_NAMES, {self._input_name: images})
         except Exception as exc:  # onnxruntime raises its own exception types
             raise EngineError(f"ONNX Runtime failed on {self.path}: {exc}") from exc
-        return Prediction(score=score, map=amap, raw_score=raw_score, raw_map=raw_map)
+        return Prediction.from_outputs(outputs)
 
     def close(self) -> None:
         self._session = None

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from edgead.contract.graph import INPUT, InputSpec, Prediction
+from edgead.contract.graph import OUTPUT_NAMES as OUTPUTS
 from edgead.errors import EngineError, lazy_import
-from edgead.infer.base import Backend, InputSpec, Prediction
+from edgead.infer.base import Backend
 from edgead.infer.cuda_mem import (CudaEvent, CudaStream, DeviceBuffer, Direction, PinnedBuffer, copy_async,
                                    device_info)
 from edgead.infer.engine_file import check_built_from, check_compatible, read_engine_file
 
-INPUT = "image"
-OUTPUTS = ("score", "map", "raw_score", "raw_map")
 SLOTS = 2
 
 
@@ -76,7 +76,7 @@ class TensorRTBackend(Backend):
         header, blob = read_engine_file(self.path)
         if bundle is not None:
             check_built_from(header, model_hash=bundle.model_hash,
-                             bundle_format_version=int(bundle.meta["format_version"]), bundle=str(bundle.root),
+                             bundle_format_version=bundle.meta.format_version, bundle=str(bundle.root),
                              where=str(self.path))
         trt = lazy_import("tensorrt", feature="the TensorRT backend", extra="trt")
         gpu, cc = device_info(device)
@@ -165,7 +165,7 @@ class TensorRTBackend(Backend):
                    for n in OUTPUTS}
         finally:
             slot.busy = False
-        return Prediction(score=out["score"], map=out["map"], raw_score=out["raw_score"], raw_map=out["raw_map"])
+        return Prediction.from_outputs(out)
 
     def infer_many(self, batches) -> list[Prediction]:
         """Run batches with both slots busy: batch n+1 is copied in while batch n is inferred.

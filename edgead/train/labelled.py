@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from edgead.convert.export import Preprocess
+from edgead.models.export import Preprocess
 from edgead.data import Category, Color, load_image
 from edgead.errors import ConfigError, DataError
 from edgead.models.registry import MODELS, Supervision, get_spec

@@ -6,7 +6,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from edgead.convert.export import Preprocess
+from edgead.models.export import Preprocess
 
 
 def to_batch(images: Sequence[np.ndarray], preprocess: Preprocess) -> torch.Tensor:

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 import edgead
-from edgead.convert.export import Preprocess, export_onnx
 from edgead.bundle import ONNX, STATE, Bundle, write_bundle
-from edgead.calibration.thresholds import calibrate
+from edgead.contract.thresholds import calibrate
 from edgead.data import Color, fingerprint, load_image, scan_category
 from edgead.errors import DataError, EngineError
+from edgead.models.export import Preprocess, export_onnx
 from edgead.models.registry import MODELS, Supervision, build, get_spec
 from edgead.train.loader import Batches, predict_torch
 from edgead.train.sizing import model_resolution
@@ -137,10 +137,10 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
         from edgead.evaluation import evaluate_bundle
 
         metrics = evaluate_bundle(bundle.root, data_dir, progress=progress).metrics
-        meta = dict(bundle.meta, metrics={k: v for k, v in metrics.items() if v is not None})
         from edgead.bundle import update_bundle
 
-        bundle = update_bundle(bundle, meta=meta)
+        bundle = update_bundle(bundle, meta=bundle.meta.replace(
+            metrics={k: v for k, v in metrics.items() if v is not None}))
     return TrainResult(bundle=bundle, seconds=time.perf_counter() - t0, metrics=metrics)
 
 
@@ -178,11 +178,9 @@ def write_trained_bundle(model: torch.nn.Module, model_type: str, out: str | os.
     model.eval()
     val_scores, val_maps = predict_torch(model, val_images, pre, batch_size)
     cal = calibrate(val_scores, val_maps, target_frr=target_frr)
-    norm = {"image_lo": cal.image.lo, "image_thr": cal.image.thr,
-            "pixel_lo": cal.pixel.lo, "pixel_thr": cal.pixel.thr}
     with tempfile.TemporaryDirectory(prefix="edgead-train-") as tmp:
         onnx_path = export_onnx(model, Path(tmp) / ONNX, input_hw=hw, channels=color.channels, mean=mean,
-                                std=std, norm=norm, metadata={"edgead.model": model_type})
+                                std=std, norm=cal.norm_constants(), metadata={"edgead.model": model_type})
         parity = _check_parity(onnx_path, val_images[:4], val_scores[:4])
         state_path = Path(tmp) / STATE
         np.savez(state_path, **model.export_state())

@@ -16,25 +16,25 @@ def test_trained_bundle_separates_defects(padim_bundle):
     assert m["image_auroc"] >= 0.9, m
     assert m["pixel_auroc"] >= 0.85, m
     meta = padim_bundle.bundle.meta
-    assert meta["input"]["height"] == 128 and meta["input"]["width"] == 160  # aspect ratio kept
-    assert meta["thresholds"]["method"] == "frr"
-    assert meta["training"]["onnx_parity_max_rel"] < 1e-3
+    assert meta.input.height == 128 and meta.input.width == 160  # aspect ratio kept
+    assert meta.calibration.method.value == "frr"
+    assert meta.training.onnx_parity_max_rel < 1e-3
 
 
 def test_onnx_matches_torch_rebuilt_from_state(padim_bundle, small_station):
     """The bundle's state.npz rebuilds the nn.Module; its scores match the ONNX graph's raw scores."""
     import torch
 
-    from edgead.convert.export import Preprocess
+    from edgead.models.export import Preprocess
     from edgead.data import Color, load_image, scan_category
     from edgead.infer import open_backend
     from edgead.models.registry import from_state
 
     b = padim_bundle.bundle
     state = dict(np.load(b.state_path, allow_pickle=False))
-    model = from_state(b.model_type, b.meta["model"]["params"], state)
-    pre = Preprocess((b.input_spec.height, b.input_spec.width), b.meta["preprocessing"]["mean"],
-                     b.meta["preprocessing"]["std"], 3)
+    model = from_state(b.model_type, b.meta.model.params, state)
+    pre = Preprocess((b.input_spec.height, b.input_spec.width), b.meta.preprocessing.mean,
+                     b.meta.preprocessing.std, 3)
     samples = scan_category(small_station.aligned).test[:6]
     with open_backend(b.root) as eng, torch.no_grad():
         for s in samples:

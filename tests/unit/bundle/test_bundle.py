@@ -22,7 +22,7 @@ def bundle(tmp_path):
 
 def test_round_trip(bundle):
     b = load_bundle(bundle.root)
-    assert b.meta["format_version"] == FORMAT_VERSION
+    assert b.meta.format_version == FORMAT_VERSION
     assert b.input_spec.height == 64 and b.input_spec.width == 96
     assert b.model_hash == bundle.model_hash and len(b.model_hash) == 64
     assert set(b.manifest["files"]) == {"model.onnx", "state.npz", "edgead.yaml"}
@@ -107,9 +107,9 @@ def test_archive_with_unsafe_member_is_refused(tmp_path):
 
 
 def test_update_in_place_changes_hash(bundle):
-    meta = dict(bundle.meta, thresholds={"image": 3.0, "pixel": 2.0, "method": "manual"})
+    meta = dict(bundle.meta.to_dict(), thresholds={"image": 3.0, "pixel": 2.0, "method": "manual"})
     new = update_bundle(bundle, meta=meta)
     assert new.root == bundle.root
-    assert new.meta["thresholds"]["image"] == 3.0
+    assert new.meta.calibration.image.thr == 3.0
     assert new.model_hash != bundle.model_hash
     assert (new.root / "state.npz").read_bytes() == b"npz-bytes"

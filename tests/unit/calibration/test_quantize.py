@@ -5,7 +5,8 @@ import pytest
 
 from edgead.calibration.dataset import load_calibration_set
 from edgead.calibration.quantize import CalibMethod, Int8Scope, quantize_int8
-from edgead.convert.graph import NORM_INITIALIZERS, keep_high_resolution, split_regions
+from edgead.contract.graph import NORM_INITIALIZERS
+from edgead.convert.graph import keep_high_resolution, split_regions
 from edgead.errors import CalibrationError, EngineError
 
 

@@ -53,7 +53,7 @@ def test_replay_needs_replay_images(cl, tasks, tmp_path):
         update_bundle_with_task(bundle.root, tasks.b, tmp_path / "x", strategy="replay", replay=0)
     naive = update_bundle_with_task(bundle.root, tasks.b, tmp_path / "naive", strategy="naive",
                                     options=_options(steps=2))
-    assert naive.bundle.meta["tasks"][-1]["strategy"] == "naive"
+    assert naive.bundle.meta.tasks[-1].strategy == "naive"
 
 
 def _options(**fit):

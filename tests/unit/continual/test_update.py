@@ -2,6 +2,8 @@
 threshold over every task, the tasks section, and clear errors on bad input."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -31,15 +33,15 @@ def test_bank_extension_learns_the_new_task(cl, patchcore_a, patchcore_ab, tasks
     assert roc_auc_score(labels, cl.raw_scores(patchcore_ab.bundle, images)) >= 0.8
     # the old bundle never saw task b: its good images look anomalous to it
     good = [im for im, lab in zip(images, labels) if lab == 0]
-    assert cl.raw_scores(patchcore_a, good).min() > patchcore_a.meta["thresholds"]["image"]
+    assert cl.raw_scores(patchcore_a, good).min() > patchcore_a.meta.calibration.image.thr
 
 
 def test_threshold_is_recalibrated_on_every_task(cl, patchcore_ab):
     bundle = patchcore_ab.bundle
     buffer = ReplayBuffer.load(bundle.file(REPLAY_FILE))
     assert buffer.n_tasks == 2 and all(len(v) >= 3 for v in buffer.validation)
-    assert bundle.meta["training"]["n_validation"] == buffer.validation_count
-    thr = bundle.meta["thresholds"]["image"]
+    assert bundle.meta.training.n_validation == buffer.validation_count
+    thr = bundle.meta.calibration.image.thr
     for task, val in zip(task_history(bundle.meta), buffer.validation):
         assert cl.raw_scores(bundle, list(val)).max() < thr, f"task {task.name}: good validation images rejected"
 
@@ -49,14 +51,14 @@ def test_tasks_section_records_the_history(patchcore_ab, tasks):
     assert [t.name for t in history] == ["a", "b"]
     assert [t.strategy for t in history] == ["fresh", "bank-extension"]
     assert history[1].data == str(tasks.b.resolve()) and history[1].n_images > 0
-    assert patchcore_ab.bundle.meta["replay"]["validation_bytes"] > 0
+    assert patchcore_ab.bundle.meta.replay.validation_bytes > 0
 
 
 def test_bank_cap_bounds_the_bank(patchcore_a, tasks, tmp_path):
     from edgead.continual.context import UpdateOptions
     from edgead.continual.update import update_bundle_with_task
 
-    cap = patchcore_a.meta["model"]["params"]["bank_size"]
+    cap = patchcore_a.meta.model.params["bank_size"]
     result = update_bundle_with_task(patchcore_a.root, tasks.b, tmp_path / "capped",
                                      options=UpdateOptions(max_bank=cap))
     assert result.info["bank_after"] == cap and not result.info["old_rows_kept"]
@@ -69,7 +71,7 @@ def test_padim_strategies(cl, padim_a, tasks, tmp_path):
     from edgead.continual.update import update_bundle_with_task
 
     per_task = update_bundle_with_task(padim_a.root, tasks.b, tmp_path / "per-task")
-    assert per_task.bundle.meta["model"]["params"]["n_tasks"] == 2
+    assert per_task.bundle.meta.model.params["n_tasks"] == 2
     for data in (tasks.a, tasks.b):
         images, labels = cl.test_split(data)
         assert roc_auc_score(labels, cl.raw_scores(per_task.bundle, images)) >= 0.8
@@ -110,7 +112,8 @@ def test_first_update_needs_the_first_task_data(patchcore_a, tasks, tmp_path):
     from edgead.bundle import update_bundle
     from edgead.continual.update import update_bundle_with_task
 
-    meta = dict(patchcore_a.meta, training=dict(patchcore_a.meta["training"], data=str(tmp_path / "gone")))
+    gone = dataclasses.replace(patchcore_a.meta.training, data=str(tmp_path / "gone"))
+    meta = patchcore_a.meta.replace(training=gone)
     moved = update_bundle(patchcore_a, meta=meta, out_dir=tmp_path / "moved")
     with pytest.raises(DataError, match="no replay buffer"):
         update_bundle_with_task(moved, tasks.b, tmp_path / "x")

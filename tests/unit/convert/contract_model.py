@@ -1,7 +1,7 @@
 """A tiny contract-conforming detector for the conversion tests: a conv backbone + a kNN head on a memory bank.
 
 Everything is synthetic and seeded: good images are smooth noise textures, defective ones carry a bright or dark
-blob (with its mask). ``build_bundle`` exports the graph through ``edgead.convert.export`` and writes a bundle.
+blob (with its mask). ``build_bundle`` exports the graph through ``edgead.models.export`` and writes a bundle.
 """
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def _detector(bank_images: np.ndarray):
 def build_bundle(out_dir: Path, *, seed: int = 0) -> Path:
     """Export the tiny detector (fitted on seeded good images) and write a bundle at ``out_dir``."""
     from edgead.bundle import write_bundle
-    from edgead.convert.export import export_onnx
+    from edgead.models.export import export_onnx
 
     rng = np.random.default_rng(seed)
     train = np.stack([good_image(rng) for _ in range(12)])
@@ -100,9 +100,12 @@ def build_bundle(out_dir: Path, *, seed: int = 0) -> Path:
     raw_score, raw_map = sess.run(["raw_score", "raw_map"], {"image": held})
     norm = {"image_lo": float(raw_score.min()), "image_thr": float(raw_score.max() * 1.05),
             "pixel_lo": float(np.percentile(raw_map, 5)), "pixel_thr": float(raw_map.max() * 1.05)}
-    from edgead.convert.export import set_normalisation
+    from edgead.contract.thresholds import Calibration, Normalisation, ThresholdMethod
+    from edgead.convert.onnx_edit import set_normalisation
 
-    set_normalisation(onnx_path, {k: v for k, v in norm.items()}, onnx_path)
+    cal = Calibration(Normalisation(norm["image_lo"], norm["image_thr"]),
+                      Normalisation(norm["pixel_lo"], norm["pixel_thr"]), ThresholdMethod.FRR, None, 16, 0)
+    set_normalisation(onnx_path, cal, onnx_path)
     meta = {
         "edgead_version": "0.1.0",
         "model": {"type": "tinyknn", "params": {}},

@@ -32,4 +32,4 @@ def test_engine_header_names_the_converted_bundle(bundle_dir, tmp_path, fake_ten
     assert blob == b"serialized" and header.model_hash == converted.model_hash
     assert header.model_hash != load_bundle(bundle_dir).model_hash
     check_built_from(header, model_hash=converted.model_hash,
-                     bundle_format_version=int(converted.meta["format_version"]))
+                     bundle_format_version=converted.meta.format_version)

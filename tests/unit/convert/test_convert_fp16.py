@@ -4,7 +4,8 @@ import onnxruntime as ort
 from onnx import TensorProto
 
 from edgead.convert.fp16 import convert_fp16
-from edgead.convert.graph import NORM_INITIALIZERS, split_regions
+from edgead.contract.graph import NORM_INITIALIZERS
+from edgead.convert.graph import split_regions
 
 
 def test_fp16_graph_runs_and_keeps_head_fp32(bundle_dir, tmp_path):

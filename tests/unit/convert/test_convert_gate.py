@@ -4,7 +4,7 @@ import pytest
 
 from edgead.convert.gate import compare, enforce, load_check_set, run_gate
 from edgead.errors import GateError
-from edgead.infer.base import Prediction
+from edgead.contract.graph import Prediction
 from edgead.infer.onnxrt import OnnxRuntimeBackend
 
 

@@ -118,7 +118,8 @@ def test_no_gaussian_head_means_the_recipe_does_not_apply(bundle_dir, tmp_path):
 
 def test_scale_transfer_for_a_channel_subset():
     from edgead.convert.transfer import TransferModel, fit_scale, transfer_thresholds
-    from edgead.infer.base import Prediction
+    from edgead.contract.graph import Prediction
+    from edgead.contract.thresholds import Calibration, Normalisation, ThresholdMethod
 
     rng = np.random.default_rng(0)
     fp32 = np.sqrt(rng.chisquare(100, 32))
@@ -129,8 +130,7 @@ def test_scale_transfer_for_a_channel_subset():
     maps = rng.random((32, 4, 4)) + 1.0
     ref = Prediction(score=fp32, map=maps, raw_score=fp32, raw_map=maps)
     cand = Prediction(score=fp32, map=maps, raw_score=0.5 * fp32, raw_map=0.5 * maps)
-    meta = {"thresholds": {"image": 12.0, "pixel": 2.0}, "normalisation": {"image_lo": 8.0, "pixel_lo": 1.0}}
-    sections, details = transfer_thresholds(meta, ref, cand, model=TransferModel.SCALE)
-    th = sections["thresholds"]
-    assert th["image"] == pytest.approx(6.0) and th["pixel"] == pytest.approx(1.0)
+    cal = Calibration(Normalisation(8.0, 12.0), Normalisation(1.0, 2.0), ThresholdMethod.FRR, 0.01, 32, 0)
+    moved, details = transfer_thresholds(cal, ref, cand, model=TransferModel.SCALE)
+    assert moved.image.thr == pytest.approx(6.0) and moved.pixel.thr == pytest.approx(1.0)
     assert details["model"] == "cand^2 = a * fp32^2"

@@ -14,10 +14,10 @@ def test_fp16_for_jetson_writes_bundle_and_trtexec(bundle_dir, check_dir, tmp_pa
     out = tmp_path / "orin"
     rep = convert(bundle_dir, "jetson-orin-nx", "fp16", out=out, check=check_dir, latency_runs=3)
     b = load_bundle(out)
-    conv = b.meta["conversion"]
-    assert conv["precision"] == "fp16" and conv["target"] == "jetson-orin-nx"
-    assert conv["source_bundle_sha256"] == load_bundle(bundle_dir).model_hash
-    assert conv["gate"]["passed"] and abs(conv["gate"]["image_auroc_delta_pt"]) <= 0.5
+    conv = b.meta.conversion
+    assert conv.precision.value == "fp16" and conv.target == "jetson-orin-nx"
+    assert conv.source_bundle_sha256 == load_bundle(bundle_dir).model_hash
+    assert conv.gate["passed"] and abs(conv.gate["image_auroc_delta_pt"]) <= 0.5
     assert "trtexec --onnx=" in rep.trtexec and "--useDLACore=0" in rep.trtexec
     assert "build-engine" in rep.engine  # no TensorRT on this machine
     assert "trtexec" in (out / REPORT_MD).read_text()
@@ -31,16 +31,16 @@ def test_int8_qdq_bundle(bundle_dir, calib_dir, check_dir, tmp_path):
     out = tmp_path / "cpu8"
     rep = convert(bundle_dir, "x86-cpu", "int8", out=out, calib=calib_dir, check=check_dir, latency_runs=3)
     b = load_bundle(out)
-    conv = b.meta["conversion"]
-    assert conv["calibration"]["method"] == "minmax" and len(conv["calibration"]["fingerprint"]) == 64
-    assert any("/model/MatMul" == n for n in conv["excluded_nodes"])
-    assert conv["gate"]["passed"], conv["gate"]
+    conv = b.meta.conversion
+    assert conv.details["calibration"]["method"] == "minmax" and len(conv.details["calibration"]["fingerprint"]) == 64
+    assert any("/model/MatMul" == n for n in conv.details["excluded_nodes"])
+    assert conv.gate["passed"], conv.gate
     assert rep.trtexec is None
     ops = {n.op_type for n in onnx.load(str(b.onnx_path)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     # the defaults: feature bias correction and a guard band below the transferred threshold, both recorded
-    assert conv["int8_correction"]["kind"] == "feature-mean" and conv["int8_correction"]["points"]
-    guard = conv["threshold_transfer"]["guard_band"]
+    assert conv.details["int8_correction"]["kind"] == "feature-mean" and conv.details["int8_correction"]["points"]
+    guard = conv.details["threshold_transfer"]["guard_band"]
     assert guard["kind"] == "shortfall" and guard["image"] >= 0.0
 
 
@@ -48,7 +48,7 @@ def test_int8_without_correction_or_guard_band(bundle_dir, calib_dir, tmp_path):
     out = tmp_path / "plain8"
     convert(bundle_dir, "x86-cpu", "int8", out=out, calib=calib_dir, int8_correction="none", guard_band="none",
             latency_runs=0)
-    conv = load_bundle(out).meta["conversion"]
+    conv = load_bundle(out).meta.conversion.details
     assert conv["int8_correction"] == {"kind": "none", "points": [], "uncorrected_exits": []}
     assert conv["threshold_transfer"]["guard_band"] == {"kind": "none", "image": 0.0,
                                                         "pixel": conv["threshold_transfer"]["guard_band"]["pixel"]}
@@ -64,7 +64,7 @@ def test_gate_refusal_and_force(bundle_dir, check_dir, tmp_path):
     assert not (tmp_path / "no").exists()
     rep = convert(bundle_dir, "rtx-ada", "fp16", out=tmp_path / "yes", check=check_dir, tolerance_pt=-100,
                   force=True, latency_runs=0)
-    assert rep.forced and load_bundle(tmp_path / "yes").meta["conversion"]["forced"] is True
+    assert rep.forced and load_bundle(tmp_path / "yes").meta.conversion.forced is True
 
 
 def test_auto_reports_all_and_measures_latency(bundle_dir, calib_dir, check_dir, tmp_path):
@@ -106,9 +106,9 @@ def test_int8_scope_stride8_on_a_real_bundle(padim_bundle, small_station, tmp_pa
     rep = convert(padim_bundle.bundle.root, "x86-cpu", "int8", out=tmp_path / "s8",
                   calib=small_station.aligned / "train" / "good", int8_scope="stride8",
                   check=small_station.aligned, force=True, latency_runs=0)
-    meta = load_bundle(tmp_path / "s8").meta["conversion"]
-    assert rep.chosen == "int8" and meta["int8_scope"] == "stride8" and meta["rule"].endswith("+stride8")
-    assert any("/stem/" in n for n in meta["excluded_nodes"])
+    details = load_bundle(tmp_path / "s8").meta.conversion.details
+    assert rep.chosen == "int8" and details["int8_scope"] == "stride8" and details["rule"].endswith("+stride8")
+    assert any("/stem/" in n for n in details["excluded_nodes"])
     assert rep.candidates[0].gate is not None
 
 

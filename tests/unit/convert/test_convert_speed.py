@@ -89,15 +89,15 @@ def test_auto_on_x86_tries_cpu_recipes(bundle_dir, calib_dir, check_dir, tmp_pat
     assert names == ["fp32", "int8", "fp32+opt", "fp32+opt+bank50", "fp32+opt+bank25", "int8+opt"]
     exact = next(c for c in rep.candidates if c.precision == "fp32+opt")
     assert exact.gate.passed and exact.gate.score_drift_max < 1e-3
-    conv = load_bundle(out).meta["conversion"]
-    assert conv["precision"] in ("fp32", "int8") and rep.chosen in names
-    if rep.chosen != conv["precision"]:
-        assert conv["recipe"] == rep.chosen and conv["optimisation"]["applied"]
+    conv = load_bundle(out).meta.conversion
+    assert conv.precision.value in ("fp32", "int8") and rep.chosen in names
+    if rep.chosen != conv.precision.value:
+        assert conv.details["recipe"] == rep.chosen and conv.details["optimisation"]["applied"]
     if "bank" in rep.chosen:
-        assert "threshold_transfer" in conv
+        assert "threshold_transfer" in conv.details
 
 
 def test_explicit_fp32_stays_plain(bundle_dir, tmp_path):
     rep = convert(bundle_dir, "x86-cpu", "fp32", out=tmp_path / "f", latency_runs=0)
-    assert [c.precision for c in rep.candidates] == ["fp32"] and "recipe" not in load_bundle(tmp_path / "f").meta[
-        "conversion"]
+    assert [c.precision for c in rep.candidates] == ["fp32"]
+    assert "recipe" not in load_bundle(tmp_path / "f").meta.conversion.details

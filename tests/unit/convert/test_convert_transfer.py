@@ -2,10 +2,11 @@
 import numpy as np
 import pytest
 
+from edgead.contract.graph import Prediction
+from edgead.contract.thresholds import Calibration, Normalisation, ThresholdMethod
 from edgead.convert.transfer import MAX_GUARD_FRACTION, GuardBand, Offset, Scale, shortfall, transfer_thresholds
-from edgead.infer.base import Prediction
 
-META = {"thresholds": {"image": 10.0, "pixel": 2.0}, "normalisation": {"image_lo": 6.0, "pixel_lo": 1.0}}
+CAL = Calibration(Normalisation(6.0, 10.0), Normalisation(1.0, 2.0), ThresholdMethod.FRR, 0.01, 5, 0)
 
 
 def _pred(scores, maps):
@@ -24,22 +25,22 @@ def test_guard_band_lowers_the_thresholds_and_is_recorded():
     fp32 = np.array([5.0, 6.0, 7.0, 8.0, 9.0])
     cand = fp32 + np.array([0.0, -0.3, 0.1, 0.0, 0.2])  # one image scores 0.3 below the FP32 one
     maps = np.ones((5, 4, 4))
-    sections, details = transfer_thresholds(META, _pred(fp32, maps), _pred(cand, maps))
+    moved, details = transfer_thresholds(CAL, _pred(fp32, maps), _pred(cand, maps))
     off = Offset(**details["image"]).to_candidate(10.0)
     g = details["guard_band"]["image"]
     assert details["guard_band"]["kind"] == "shortfall" and g > 0.29
-    assert sections["thresholds"]["image"] == pytest.approx(off - g)
-    plain, d2 = transfer_thresholds(META, _pred(fp32, maps), _pred(cand, maps), guard=GuardBand.NONE)
-    assert plain["thresholds"]["image"] == pytest.approx(off) and d2["guard_band"]["image"] == 0.0
-    assert sections["thresholds"]["image"] < plain["thresholds"]["image"]  # errs towards reject
+    assert moved.image.thr == pytest.approx(off - g)
+    plain, d2 = transfer_thresholds(CAL, _pred(fp32, maps), _pred(cand, maps), guard=GuardBand.NONE)
+    assert plain.image.thr == pytest.approx(off) and d2["guard_band"]["image"] == 0.0
+    assert moved.image.thr < plain.image.thr  # errs towards reject
 
 
 def test_guard_band_is_capped():
     fp32 = np.array([5.0, 6.0, 7.0, 8.0, 9.0])
     cand = fp32 - np.array([0.0, 0.0, 0.0, 0.0, 50.0])
     maps = np.ones((5, 4, 4))
-    sections, details = transfer_thresholds(META, _pred(fp32, maps), _pred(cand, maps))
-    th, lo = sections["thresholds"]["image"], sections["normalisation"]["image_lo"]
+    moved, details = transfer_thresholds(CAL, _pred(fp32, maps), _pred(cand, maps))
+    th, lo = moved.image.thr, moved.image.lo
     assert details["guard_band"]["image"] == pytest.approx(MAX_GUARD_FRACTION * (th + details["guard_band"]["image"]
                                                                                   - lo))
     assert lo < th

@@ -47,7 +47,7 @@ def test_read_header_only(tmp_path):
 
 def _bundle(path):
     meta = {"model": {"type": "padim", "params": {}}, "input": {"height": 8, "width": 8, "channels": 3},
-            "thresholds": {"image": 1.0}, "normalisation": {"image_lo": 0.0}}
+            "thresholds": {"image": 1.0, "method": "manual"}, "normalisation": {"image_lo": 0.0}}
     return write_bundle(path, meta, {"model.onnx": b"not a graph: only hashed here"})
 
 

@@ -144,7 +144,7 @@ def twin_engine_file(path, bundle, blob: bytes | None = None, **header):
 
     spec = bundle.input_spec
     fields = dict(tensorrt_version="10.3.0", gpu_name="Twin GPU", compute_capability="8.7",
-                  model_hash=bundle.model_hash, bundle_format_version=int(bundle.meta["format_version"]),
+                  model_hash=bundle.model_hash, bundle_format_version=bundle.meta.format_version,
                   precision="fp32", target="rtx-ada", edgead_version="0", input_height=spec.height,
                   input_width=spec.width, channels=spec.channels)
     fields.update(header)

@@ -57,8 +57,8 @@ def test_labelled_capsnet_bundle_separates_defects(split, tmp_path):
     cfg = TrainConfig(model="capsnet", image_size=128, supervision=Supervision.LABELLED, params={"steps": 300})
     result = train(split.root, tmp_path / "b", cfg, progress=False)
     meta = result.bundle.meta
-    assert meta["training"]["n_defective"] == 6 and meta["training"]["supervision"] == "labelled"
-    assert meta["thresholds"]["method"] == "frr"  # calibrated on held-out good images
-    assert meta["training"]["onnx_parity_max_rel"] < 1e-3
+    assert meta.training.n_defective == 6 and meta.training.supervision == "labelled"
+    assert meta.calibration.method.value == "frr"  # calibrated on held-out good images
+    assert meta.training.onnx_parity_max_rel < 1e-3
     assert result.metrics["n_defective"] == 10  # the reduced test split
     assert result.metrics["image_auroc"] >= 0.8, result.metrics

@@ -124,6 +124,13 @@ class Calibration:
             "normalisation": {"image_lo": self.image.lo, "pixel_lo": pixel.lo if pixel else None},
         }
 
+    def norm_constants(self) -> dict[str, float]:
+        """The graph's normalisation constants ``{image_lo, image_thr, pixel_lo, pixel_thr}`` (without a pixel
+        normalisation: 0 and 1)."""
+        pixel = self.pixel
+        return {"image_lo": self.image.lo, "image_thr": self.image.thr,
+                "pixel_lo": pixel.lo if pixel else 0.0, "pixel_thr": pixel.thr if pixel else 1.0}
+
     @classmethod
     def from_dict(cls, meta: dict, *, n_good: int = 0, n_defective: int = 0) -> Calibration:
         """Read the ``thresholds`` and ``normalisation`` sections of ``meta`` (other keys are ignored).
@@ -346,7 +353,7 @@ def adjust(calibration: Calibration, image_threshold: float | None = None, targe
     """Change the image threshold after training (the pixel normalisation is kept).
 
     Args:
-        calibration: the current calibration (e.g. ``Calibration.from_dict(bundle.meta)``).
+        calibration: the current calibration (e.g. ``bundle.meta.calibration``).
         image_threshold: a new raw threshold (method becomes ``manual``). ``lo`` is recomputed from
             ``good_scores`` when given, else kept (moved below the threshold by the old ``thr - lo`` if needed).
         target_frr: a new target false-reject rate (method becomes ``frr``); needs ``good_scores``.

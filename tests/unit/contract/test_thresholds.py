@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from edgead.calibration.thresholds import (
+from edgead.contract.thresholds import (
     MIN_GOOD_IMAGES,
     Calibration,
     Normalisation,

@@ -1,8 +1,9 @@
-"""Export a detector to ONNX under the graph contract (docs/bundle-format.md). Build host only (torch).
+"""The model side of the graph contract: :class:`Preprocess` (training and export share it) and the ONNX export.
 
 The exported graph takes uint8 ``[N, H, W, C]`` frames of any size, does the resize and normalisation inside,
-and returns ``score``, ``map``, ``raw_score`` and ``raw_map``. The four normalisation constants become named
-initializers (``edgead_image_lo`` ...) so that :func:`set_normalisation` can move a threshold after training.
+and returns the outputs of :mod:`edgead.contract.graph`. The four normalisation constants become named
+initializers (:data:`~edgead.contract.graph.NORM_INITIALIZERS`) so that conversion and ``edgead threshold`` can
+move a threshold after training (``edgead.convert.onnx_edit.set_normalisation``). Build host only (torch).
 """
 from __future__ import annotations
 
@@ -17,10 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgead.contract.graph import INPUT, NORM_INITIALIZERS, OPSET, OUTPUT_NAMES, norm_key
 from edgead.errors import EngineError
-
-OPSET = 17
-NORM_NAMES = ("edgead_image_lo", "edgead_image_thr", "edgead_pixel_lo", "edgead_pixel_thr")
 
 
 class Preprocess(nn.Module):
@@ -87,7 +86,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, input_hw: Sequence
     graph = ContractGraph(model.eval(), Preprocess(input_hw, mean, std, channels)).eval()
     h, w = int(input_hw[0]), int(input_hw[1])
     dummy = torch.zeros((1, h, w, channels), dtype=torch.uint8)
-    consts = tuple(torch.tensor(float(norm[k[7:]]), dtype=torch.float32) for k in NORM_NAMES)
+    consts = tuple(torch.tensor(float(norm[norm_key(k)]), dtype=torch.float32) for k in NORM_INITIALIZERS)
     buf = io.BytesIO()
     try:
         with torch.no_grad(), warnings.catch_warnings():
@@ -97,14 +96,13 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, input_hw: Sequence
             warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
             torch.onnx.export(
                 graph, (dummy, *consts), buf, opset_version=OPSET, dynamo=False,
-                input_names=["image", *NORM_NAMES], output_names=["score", "map", "raw_score", "raw_map"],
-                dynamic_axes={"image": {0: "N", 1: "H", 2: "W"}, "score": {0: "N"}, "map": {0: "N"},
-                              "raw_score": {0: "N"}, "raw_map": {0: "N"}},
+                input_names=[INPUT, *NORM_INITIALIZERS], output_names=list(OUTPUT_NAMES),
+                dynamic_axes={INPUT: {0: "N", 1: "H", 2: "W"}, **{name: {0: "N"} for name in OUTPUT_NAMES}},
                 do_constant_folding=True)
     except Exception as exc:  # torch.onnx raises many types
         raise EngineError(f"ONNX export of {type(model).__name__} failed: {exc}") from exc
     proto = onnx.load_from_string(buf.getvalue())
-    _inputs_to_initializers(proto, {k: float(c) for k, c in zip(NORM_NAMES, consts)})
+    _inputs_to_initializers(proto, {k: float(c) for k, c in zip(NORM_INITIALIZERS, consts)})
     meta = {"edgead.input_height": str(h), "edgead.input_width": str(w), "edgead.channels": str(channels)}
     meta.update(metadata or {})
     del proto.metadata_props[:]
@@ -126,22 +124,3 @@ def _inputs_to_initializers(proto, values: dict[str, float]) -> None:
     proto.graph.input.extend(keep)
     for name, value in values.items():
         proto.graph.initializer.append(numpy_helper.from_array(np.array(value, np.float32), name))
-
-
-def set_normalisation(onnx_path: str | os.PathLike, norm: dict[str, float], out_path: str | os.PathLike) -> Path:
-    """Rewrite the four normalisation initializers of a contract graph (threshold change without retraining).
-
-    Raises:
-        EngineError: if the graph lacks them (not an edgead graph, or an old export).
-    """
-    import onnx
-    from onnx import numpy_helper
-
-    proto = onnx.load(str(onnx_path))
-    found = {i.name: i for i in proto.graph.initializer if i.name in NORM_NAMES}
-    if set(found) != set(NORM_NAMES):
-        raise EngineError(f"{onnx_path}: lacks normalisation initializers {sorted(set(NORM_NAMES) - set(found))}")
-    for name in NORM_NAMES:
-        found[name].CopyFrom(numpy_helper.from_array(np.array(float(norm[name[7:]]), np.float32), name))
-    onnx.save(proto, str(out_path))
-    return Path(out_path)
