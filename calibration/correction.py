@@ -191,9 +191,9 @@ def correct_feature_bias(fp32_path: str | Path, int8_path: str | Path,
         CalibrationError: fewer than 2 images.
         EngineError: a corrected tensor is missing in the FP32 graph (``int8_path`` was not made from it).
     """
-    onnx = lazy_import("onnx", feature="INT8 quantization", extra="convert")
-    numpy_helper = lazy_import("onnx.numpy_helper", feature="INT8 quantization", extra="convert")
-    helper = lazy_import("onnx.helper", feature="INT8 quantization", extra="convert")
+    onnx = lazy_import("onnx", feature="INT8 quantization")
+    numpy_helper = lazy_import("onnx.numpy_helper", feature="INT8 quantization")
+    helper = lazy_import("onnx.helper", feature="INT8 quantization")
     if len(images) < 2:
         raise CalibrationError(f"INT8 feature bias correction needs at least 2 good images, got {len(images)}",
                                hint="give a larger calibration set")

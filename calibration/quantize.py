@@ -41,7 +41,7 @@ class CalibMethod(str, Enum):
 
 
 def _ort_methods() -> dict:
-    q = lazy_import("onnxruntime.quantization", feature="INT8 quantization", extra="convert")
+    q = lazy_import("onnxruntime.quantization", feature="INT8 quantization")
     return {
         CalibMethod.MINMAX: (q.CalibrationMethod.MinMax, {}),
         CalibMethod.ENTROPY: (q.CalibrationMethod.Entropy, {"CalibTensorRangeSymmetric": True}),
@@ -138,7 +138,7 @@ class QuantizeResult:
 
 
 def _reader(calib: CalibrationSet, input_name: str):
-    q = lazy_import("onnxruntime.quantization", feature="INT8 quantization", extra="convert")
+    q = lazy_import("onnxruntime.quantization", feature="INT8 quantization")
 
     class _Reader(q.CalibrationDataReader):
         def __init__(self):
@@ -215,8 +215,8 @@ def quantize_int8(onnx_path: str | os.PathLike, out_path: str | os.PathLike, cal
     Example:
         >>> quantize_int8("b/model.onnx", "out/model.int8.onnx", load_calibration_set("calib/", channels=3))  # doctest: +SKIP
     """
-    onnx = lazy_import("onnx", feature="INT8 quantization", extra="convert")
-    q = lazy_import("onnxruntime.quantization", feature="INT8 quantization", extra="convert")
+    onnx = lazy_import("onnx", feature="INT8 quantization")
+    q = lazy_import("onnxruntime.quantization", feature="INT8 quantization")
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     settings = Int8Settings.parse(method, correction)

@@ -46,7 +46,7 @@ class Fp16Result:
 
 
 def _elem_types(model) -> dict[str, int]:
-    onnx = lazy_import("onnx", feature="FP16 conversion", extra="convert")
+    onnx = lazy_import("onnx", feature="FP16 conversion")
     inferred = onnx.shape_inference.infer_shapes(model)
     types = {i.name: i.data_type for i in model.graph.initializer}
     for vi in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
@@ -66,7 +66,7 @@ def lower_to_fp16(model, lowered: set[str]) -> None:
         model: an ``onnx.ModelProto`` with unique node names.
         lowered: node names to lower; every float tensor they read or write must have a known type.
     """
-    onnx = lazy_import("onnx", feature="FP16 conversion", extra="convert")
+    onnx = lazy_import("onnx", feature="FP16 conversion")
     from onnx import TensorProto, helper, numpy_helper
 
     F32, F16 = TensorProto.FLOAT, TensorProto.FLOAT16
@@ -171,7 +171,7 @@ def convert_fp16(onnx_path: str | os.PathLike, out_path: str | os.PathLike, *,
     Example:
         >>> convert_fp16("bundle/model.onnx", "out/model.fp16.onnx").lowered[:2]   # doctest: +SKIP
     """
-    onnx = lazy_import("onnx", feature="FP16 conversion", extra="convert")
+    onnx = lazy_import("onnx", feature="FP16 conversion")
     model = onnx.load(str(onnx_path))
     regions = split_regions(model, scopes)
     lowered = _lowerable(model, regions.backbone)

@@ -115,7 +115,7 @@ def rewrite_knn_head(model, head: KnnHead, *, bank: np.ndarray | None = None,
     Raises:
         EngineError: a replacement bank without the neighbour table the graph needs.
     """
-    onnx = lazy_import("onnx", feature="graph rewrites", extra="convert")
+    onnx = lazy_import("onnx", feature="graph rewrites")
     from onnx import helper, numpy_helper
 
     b = head.bank if bank is None else np.asarray(bank, np.float32)

@@ -21,7 +21,7 @@ class GraphIndex:
     """
 
     def __init__(self, model):
-        numpy_helper = lazy_import("onnx.numpy_helper", feature="graph rewrites", extra="convert")
+        numpy_helper = lazy_import("onnx.numpy_helper", feature="graph rewrites")
         self.model = model
         self.producer = {}
         self.consumers = defaultdict(list)
@@ -54,7 +54,7 @@ class GraphIndex:
 
 def attr(node, name: str, default=None):
     """An attribute's value (int, float, string, ints) or ``default``."""
-    helper = lazy_import("onnx.helper", feature="graph rewrites", extra="convert")
+    helper = lazy_import("onnx.helper", feature="graph rewrites")
     for a in node.attribute:
         if a.name == name:
             value = helper.get_attribute_value(a)
@@ -113,8 +113,8 @@ class Probe:
     """
 
     def __init__(self, model, names: list[str], *, optimize: bool = True, only: bool = False):
-        onnx = lazy_import("onnx", feature="graph rewrites", extra="convert")
-        ort = lazy_import("onnxruntime", feature="graph rewrites", extra="convert")
+        onnx = lazy_import("onnx", feature="graph rewrites")
+        ort = lazy_import("onnxruntime", feature="graph rewrites")
         probe = onnx.ModelProto()
         probe.CopyFrom(model)
         if only:
@@ -171,8 +171,8 @@ def set_normalisation(onnx_path: str | os.PathLike, calibration: Calibration, ou
     Raises:
         EngineError: if the graph lacks them (not an edgead graph, or an old export).
     """
-    onnx = lazy_import("onnx", feature="threshold changes", extra="convert")
-    numpy_helper = lazy_import("onnx.numpy_helper", feature="threshold changes", extra="convert")
+    onnx = lazy_import("onnx", feature="threshold changes")
+    numpy_helper = lazy_import("onnx.numpy_helper", feature="threshold changes")
     proto = onnx.load(str(onnx_path))
     found = {i.name: i for i in proto.graph.initializer if i.name in NORM_INITIALIZERS}
     if set(found) != set(NORM_INITIALIZERS):

@@ -59,7 +59,7 @@ class OptimizeResult:
 
 
 def _outputs(model, images: np.ndarray) -> list[np.ndarray]:
-    ort = lazy_import("onnxruntime", feature="graph optimisation", extra="convert")
+    ort = lazy_import("onnxruntime", feature="graph optimisation")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
@@ -114,7 +114,7 @@ def separable_map(model, image: np.ndarray) -> str | None:
         [numpy_helper.from_array(g.const(t), t) for n in chain for t in n.input[1:] if t and g.const(t) is not None])
     pm = helper.make_model(probe, opset_imports=model.opset_import)
     pm.ir_version = model.ir_version
-    ort = lazy_import("onnxruntime", feature="graph optimisation", extra="convert")
+    ort = lazy_import("onnxruntime", feature="graph optimisation")
     sess = ort.InferenceSession(pm.SerializeToString(), providers=["CPUExecutionProvider"])
 
     def run(m: np.ndarray) -> np.ndarray:
@@ -228,7 +228,7 @@ def optimize_graph(onnx_path: str | os.PathLike, out_path: str | os.PathLike, im
     Raises:
         EngineError: when the optimised graph breaks the graph contract, or a reduction has nothing to reduce.
     """
-    onnx = lazy_import("onnx", feature="graph optimisation", extra="convert")
+    onnx = lazy_import("onnx", feature="graph optimisation")
     from edgead.convert.graph import check_contract
 
     model = onnx.load(str(onnx_path))

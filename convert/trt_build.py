@@ -78,7 +78,7 @@ def compile_engine(onnx_path: str | os.PathLike, target: Target, precision: Prec
         MissingExtraError: TensorRT is not installed (build on the target, extra ``trt``).
         EngineError: parse errors (per node), a build failure, or FP16 requested where TensorRT cannot do it.
     """
-    trt = lazy_import("tensorrt", feature="building a TensorRT engine", extra="trt")
+    trt = lazy_import("tensorrt", feature="building a TensorRT engine")
     onnx_path, cache_path = Path(onnx_path), Path(cache_path)
     explicit = has_explicit_precision(onnx_path)
     logger = trt.Logger(trt.Logger.WARNING)
@@ -120,7 +120,7 @@ def engine_header(target: Target, precision: Precision, *, model_hash: str, inpu
     Raises:
         MissingExtraError: TensorRT or the CUDA binding is not installed.
     """
-    trt = lazy_import("tensorrt", feature="building a TensorRT engine", extra="trt")
+    trt = lazy_import("tensorrt", feature="building a TensorRT engine")
     gpu, cc = device_info(device)
     return EngineHeader(tensorrt_version=trt.__version__, gpu_name=gpu, compute_capability=cc,
                         model_hash=model_hash, bundle_format_version=int(bundle_format_version),
@@ -200,7 +200,7 @@ def default_engine_path(bundle_root: str | os.PathLike) -> Path:
 def tensorrt_available() -> bool:
     """True when TensorRT and a CUDA binding import here (the engine can be built on this machine)."""
     try:
-        lazy_import("tensorrt", feature="TensorRT", extra="trt")
+        lazy_import("tensorrt", feature="TensorRT")
         device_info(0)
     except Exception:  # no TensorRT, no binding, or no GPU: all mean "build on the target"
         return False

@@ -102,34 +102,26 @@ class DeployError(EdgeadError):
     exit_status = ExitStatus.DEPLOY
 
 
-EXTRA_HINTS = {
-    "trt": "pip install 'edgead[trt]' on x86 with an RTX GPU; on Jetson apt install python3-libnvinfer, then pip "
-           "install 'edgead[jetson]' (edgead deploy: --extras station,trt or station,jetson)",
-}
-"""Extras whose install is more than ``pip install 'edgead[EXTRA]'``: the whole hint."""
-
-
 class MissingExtraError(EdgeadError):
-    """An optional dependency is not installed; names the extra that provides it."""
+    """An optional dependency is not installed; the hint names the extra that provides it (``edgead.extras``)."""
 
     exit_status = ExitStatus.BAD_INPUT
 
-    def __init__(self, feature: str, module: str, extra: str, cause: BaseException | None = None):
+    def __init__(self, feature: str, module: str, cause: BaseException | None = None):
+        from edgead.extras import extra_for, install_hint
+
         why = f" ({cause})" if cause else ""
-        super().__init__(
-            f"{feature} needs the Python module {module!r}, which is not installed{why}",
-            hint=EXTRA_HINTS.get(extra, f"pip install 'edgead[{extra}]'"),
-        )
-        self.extra = extra
+        self.extra = extra_for(module)
+        super().__init__(f"{feature} needs the Python module {module!r}, which is not installed{why}",
+                         hint=install_hint(self.extra))
 
 
-def lazy_import(module: str, *, feature: str, extra: str) -> ModuleType:
-    """Import an optional dependency, or raise :class:`MissingExtraError` naming the extra.
+def lazy_import(module: str, *, feature: str) -> ModuleType:
+    """Import an optional dependency, or raise :class:`MissingExtraError` naming the extra that installs it.
 
     Args:
-        module: dotted module name, e.g. ``"tensorrt"``.
+        module: dotted module name, e.g. ``"tensorrt"``; it must have a row in ``edgead.extras.MODULES``.
         feature: what needs it, for the message, e.g. ``"the TensorRT backend"``.
-        extra: the setup.py extra that installs it, e.g. ``"trt"``.
 
     Returns:
         The imported module.
@@ -138,9 +130,9 @@ def lazy_import(module: str, *, feature: str, extra: str) -> ModuleType:
         MissingExtraError: if the import fails.
 
     Example:
-        >>> np = lazy_import("numpy", feature="arrays", extra="core")
+        >>> onnx = lazy_import("onnx", feature="graph rewrites")   # doctest: +SKIP
     """
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingExtraError(feature, module, extra, exc) from exc
+        raise MissingExtraError(feature, module, exc) from exc

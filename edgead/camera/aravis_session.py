@@ -37,7 +37,7 @@ def aravis() -> tuple[ModuleType, type]:
         MissingExtraError: when PyGObject is missing (extra ``genicam``).
         CameraError: when the Aravis 0.8 typelib is missing.
     """
-    gi = lazy_import("gi", feature="aravis:// cameras", extra="genicam")
+    gi = lazy_import("gi", feature="aravis:// cameras")
     try:
         gi.require_version("Aravis", "0.8")
         from gi.repository import Aravis, GLib  # noqa: PLC0415

@@ -35,6 +35,7 @@ from edgead.deploy.remote import StationOptions
 from edgead.deploy.service import ServiceKind
 from edgead.deploy.ssh import HostKeyPolicy
 from edgead.errors import ConfigError, DeployError
+from edgead.extras import extra_for, install_hint
 
 STATION_KEYS = {"host": None, "port": 22, "user": None, "identity": None, "config": None, "wave": 1,
                 "canary": False, "prefix": "/opt/edgead", "python": "/usr/bin/python3",
@@ -193,7 +194,7 @@ def ansible_playbook_bin() -> str:
     found = str(local) if local.exists() else shutil.which("ansible-playbook")
     if not found:
         raise DeployError("fleet roll-out needs ansible-core (ansible-playbook not found)",
-                          hint="pip install 'edgead[fleet]'")
+                          hint=install_hint(extra_for("ansible")))
     return found
 
 

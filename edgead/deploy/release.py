@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE = "/var/lib/edgead/records.sqlite"
 FORBIDDEN_EXTRAS = {"train": "it installs torch; the station runs the ONNX/TensorRT model without it"}
+STATION_EXTRAS = ("station", "genicam", "trt", "jetson", "mqtt", "opcua")
+"""The extras a station may need (``edgead.extras.EXTRAS``)."""
 STATION_TOOLS = ("station_steps.py", "service.py", "health.py", "manifest.py")
 SOURCE_PARTS = ("setup.py", "README.md", "edgead", "convert", "calibration")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -205,10 +207,15 @@ def build_release(config: str | Path, out_dir: str | Path, options: ReleaseOptio
     from edgead.convert.targets import get_target
 
     config = Path(config)
+    from edgead.extras import EXTRAS
+
+    hint = f"use --extras station (or {', '.join(STATION_EXTRAS[1:])})"
     bad = sorted(set(options.extras) & set(FORBIDDEN_EXTRAS))
     if bad:
-        raise DeployError(f"extra {bad[0]!r} cannot go to a station: {FORBIDDEN_EXTRAS[bad[0]]}",
-                          hint="use --extras station (or modbus, genicam, trt, jetson)")
+        raise DeployError(f"extra {bad[0]!r} cannot go to a station: {FORBIDDEN_EXTRAS[bad[0]]}", hint=hint)
+    unknown = sorted(set(options.extras) - set(EXTRAS))
+    if unknown:
+        raise DeployError(f"edgead has no extra {unknown[0]!r} (extras: {', '.join(EXTRAS)})", hint=hint)
     cfg = _load_config(config)
     bundle_src = _bundle_path(cfg, config, options.bundle)
     try:

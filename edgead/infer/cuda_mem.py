@@ -187,7 +187,7 @@ def cuda_api():
             except ImportError as exc:
                 errors.append(f"{module}: {exc}")
         else:
-            raise MissingExtraError("CUDA memory for the TensorRT backend", "cuda.bindings.runtime", "trt",
+            raise MissingExtraError("CUDA memory for the TensorRT backend", "cuda.bindings.runtime",
                                     ImportError("; ".join(errors)))
     return _API
 

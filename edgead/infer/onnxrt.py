@@ -34,7 +34,7 @@ class OnnxRuntimeBackend(Backend):
 
     def __init__(self, onnx_path: str | os.PathLike, *, providers: list[str] | None = None,
                  intra_op_threads: int | None = None, memory_arena: bool = True):
-        ort = lazy_import("onnxruntime", feature="the ONNX Runtime backend", extra="core")
+        ort = lazy_import("onnxruntime", feature="the ONNX Runtime backend")
         path = Path(onnx_path)
         if not path.is_file():
             raise EngineError(f"ONNX model {path} does not exist")

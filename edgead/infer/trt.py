@@ -78,7 +78,7 @@ class TensorRTBackend(Backend):
             check_built_from(header, model_hash=bundle.model_hash,
                              bundle_format_version=bundle.meta.format_version, bundle=str(bundle.root),
                              where=str(self.path))
-        trt = lazy_import("tensorrt", feature="the TensorRT backend", extra="trt")
+        trt = lazy_import("tensorrt", feature="the TensorRT backend")
         gpu, cc = device_info(device)
         check_compatible(header, tensorrt_version=trt.__version__, gpu_name=gpu, compute_capability=cc,
                          where=str(self.path), bundle=str(bundle.root) if bundle is not None else "BUNDLE")

@@ -146,7 +146,7 @@ def progress_bar(total: int, desc: str, enabled: bool):
     """A tqdm bar over ``total`` steps, or None when ``enabled`` is false (close it with ``bar.close()``)."""
     if not enabled:
         return None
-    return lazy_import("tqdm", feature=f"the {desc} progress bar", extra="train").tqdm(total=total, desc=desc)
+    return lazy_import("tqdm", feature=f"the {desc} progress bar").tqdm(total=total, desc=desc)
 
 
 def optimise_step(optimiser: torch.optim.Optimizer, loss: torch.Tensor, *, schedule=None, bar=None) -> float:

@@ -95,7 +95,7 @@ class PartMessageSchema:
     """
 
     def __init__(self) -> None:
-        jsonschema = lazy_import("jsonschema", feature="MQTT message validation", extra="mqtt")
+        jsonschema = lazy_import("jsonschema", feature="MQTT message validation")
         schema = load_schema()
         jsonschema.Draft202012Validator.check_schema(schema)
         self._validator = jsonschema.Draft202012Validator(schema)

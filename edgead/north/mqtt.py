@@ -78,7 +78,7 @@ class MqttPublisher:
     """
 
     def __init__(self, cfg: MqttConfig, station: str, database: str | Path):
-        self._mqtt = lazy_import("paho.mqtt.client", feature="MQTT north", extra="mqtt")
+        self._mqtt = lazy_import("paho.mqtt.client", feature="MQTT north")
         self.cfg = cfg
         self.station = station
         self.host, self.port, self.tls = cfg.address()

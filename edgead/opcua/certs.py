@@ -37,7 +37,7 @@ def ensure_certificate(folder: Path, application_uri: str, hosts: list[str],
     cert_path, key_path = folder / f"{name}-cert.der", folder / f"{name}-key.pem"
     if cert_path.is_file() and key_path.is_file():
         return cert_path, key_path
-    x509 = lazy_import("cryptography.x509", feature="the OPC UA certificate", extra="opcua")
+    x509 = lazy_import("cryptography.x509", feature="the OPC UA certificate")
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID

@@ -97,7 +97,7 @@ class OpcUaServer:
 
     def __init__(self, cfg: OpcUaConfig, station: str, model_hash: str = "", model_type: str = "",
                  recipes: tuple[str, ...] = ()):
-        self._ua = lazy_import("asyncua", feature="the OPC UA server", extra="opcua")
+        self._ua = lazy_import("asyncua", feature="the OPC UA server")
         self.cfg = cfg
         self.station = station
         self.host, self.port = cfg.address()

@@ -2,8 +2,6 @@
 import subprocess
 import sys
 
-import pytest
-
 STATION_MODULES = [
     "edgead.daemon.runner", "edgead.daemon.station", "edgead.daemon.config", "edgead.camera", "edgead.align",
     "edgead.plc", "edgead.infer", "edgead.infer.onnxrt", "edgead.infer.trt", "edgead.bundle", "edgead.records",
@@ -27,11 +25,3 @@ def test_runtime_does_not_import_torch_or_onnx():
 def test_cli_run_path_does_not_import_torch():
     loaded = _loaded_after("from edgead.cli import build_parser; build_parser()")
     assert "torch" not in loaded
-
-
-@pytest.mark.parametrize("module, extra", [("tensorrt", "trt"), ("gi", "genicam")])
-def test_missing_extra_names_the_extra(module, extra):
-    from edgead.errors import MissingExtraError, lazy_import
-
-    with pytest.raises(MissingExtraError, match=f"edgead\\[{extra}\\]"):
-        lazy_import(module + "_definitely_missing", feature="x", extra=extra)

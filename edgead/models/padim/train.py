@@ -100,7 +100,7 @@ def gaussian_stats(model: Padim, batches: Iterable[torch.Tensor], progress: bool
     outer = torch.zeros(positions, dim, dim, dtype=torch.float64)
     count = 0
     if progress:
-        batches = lazy_import("tqdm", feature="the PaDiM progress bar", extra="train").tqdm(batches, desc="padim", unit="batch")
+        batches = lazy_import("tqdm", feature="the PaDiM progress bar").tqdm(batches, desc="padim", unit="batch")
     model.eval()
     with torch.no_grad():
         for batch in batches:

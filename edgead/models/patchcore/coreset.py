@@ -158,5 +158,5 @@ def _one_thread():
 def _progress(total: int, enabled: bool):
     if not enabled:
         return None
-    tqdm = lazy_import("tqdm", feature="the coreset progress bar", extra="train").tqdm
+    tqdm = lazy_import("tqdm", feature="the coreset progress bar").tqdm
     return tqdm(total=total, desc="coreset", unit="it", mininterval=0.5)

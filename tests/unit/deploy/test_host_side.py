@@ -78,6 +78,9 @@ def test_release_refuses_the_train_extra_and_a_missing_bundle(tmp_path):
     cfg.write_text("model: {bundle: nowhere}\n")
     with pytest.raises(DeployError, match="extra 'train' cannot go to a station"):
         build_release(cfg, tmp_path / "out", ReleaseOptions(extras=("train",)))
+    with pytest.raises(DeployError, match="edgead has no extra 'modbus'") as err:  # not an extra any more
+        build_release(cfg, tmp_path / "out", ReleaseOptions(extras=("station", "modbus")))
+    assert "genicam, trt, jetson, mqtt, opcua" in str(err.value)
     with pytest.raises(DeployError, match="refusing to deploy bundle"):
         build_release(cfg, tmp_path / "out", ReleaseOptions())
     assert not (tmp_path / "out").exists()
