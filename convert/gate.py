@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgead.contract.decide import decide_batch, rejected
 from edgead.contract.graph import Prediction
 from edgead.errors import DataError, GateError
 from edgead.infer.base import Backend
@@ -80,20 +81,20 @@ class GateReport:
 
 
 def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.ndarray | None = None,
-            threshold: float = 0.5, tolerance_pt: float = DEFAULT_TOLERANCE_PT,
+            tolerance_pt: float = DEFAULT_TOLERANCE_PT,
             pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT, min_agreement: float | None = None,
             max_new_accepts: int = 0, max_new_reject_pct: float = DEFAULT_MAX_NEW_REJECT_PCT) -> GateReport:
     """Compare candidate outputs with the FP32 reference on the same labelled images (pure).
 
-    AUROCs are computed on the raw outputs (the normalised ones saturate at 0 and 1); drift and accept/reject
-    agreement on the normalised score, whose ``threshold`` (0.5) is the decision.
+    AUROCs are computed on the raw outputs (the normalised ones saturate at 0 and 1); drift on the normalised
+    score; accept/reject agreement on the verdicts of :func:`edgead.contract.decide.decide` (each image judged
+    whole, default rules).
 
     Args:
         labels: ``[N]`` 0 good, 1 defective.
         ref: the FP32 bundle's outputs.
         cand: the converted artifact's outputs.
         masks: ``[N, h, w]`` bool at map resolution, or None (no pixel gate).
-        threshold: normalised reject threshold.
         tolerance_pt: the largest image-AUROC drop allowed (points).
         pixel_tolerance_pt: the largest pixel-AUROC drop allowed (points).
         min_agreement: the smallest accept/reject agreement with the reference (default ``DEFAULT_MIN_AGREEMENT``).
@@ -110,12 +111,13 @@ def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.
     if masks is not None and masks.any():
         pa_ref, pa = pixel_auroc(masks, ref.raw_map), pixel_auroc(masks, cand.raw_map)
     drift = np.abs(np.asarray(cand.score, np.float64) - np.asarray(ref.score, np.float64))
-    agree = float(np.mean((cand.score >= threshold) == (ref.score >= threshold)))
+    ref_rejects, cand_rejects = (rejected(decide_batch(p, p.map.shape[1:])) for p in (ref, cand))
+    agree = float(np.mean(cand_rejects == ref_rejects))
     d_img = 100.0 * (ia - ia_ref)
     d_pix = None if pa is None else 100.0 * (pa - pa_ref)
     min_agreement = DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement
-    new_accepts = int(np.sum((labels == 1) & (ref.score >= threshold) & (cand.score < threshold)))
-    new_rejects = int(np.sum((labels == 0) & (ref.score < threshold) & (cand.score >= threshold)))  # the cost side
+    new_accepts = int(np.sum((labels == 1) & ref_rejects & ~cand_rejects))
+    new_rejects = int(np.sum((labels == 0) & ~ref_rejects & cand_rejects))  # the cost side
     reasons = []
     if new_accepts > max_new_accepts:
         reasons.append(f"{new_accepts} defective image(s) rejected by FP32 are accepted by the candidate "

@@ -46,12 +46,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default=None, choices=["onnxruntime", "tensorrt"])
     p.set_defaults(handler=cmd_eval)
 
-    p = sub.add_parser("predict", help="score images with a bundle")
-    p.add_argument("--bundle", required=True)
+    p = sub.add_parser("predict", help="judge images as a station does (the verdict rule of edgead.contract)")
+    p.add_argument("--bundle", default=None, help="the bundle (default: the --config's model.bundle)")
+    p.add_argument("--config", default=None, metavar="STATION.yaml",
+                   help="judge as this station: its model (bundle, engine), reference and alignment, ROIs and "
+                        "decision rules (min_defect_area_px); without it each image is judged whole")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.add_argument("--overlay-dir", default=None, help="write heatmap overlays here")
-    p.add_argument("--engine", default=None, help="run this TensorRT engine (built from --bundle on this station) "
+    p.add_argument("--engine", default=None, help="run this TensorRT engine (built from the bundle on this station) "
                    "instead of the bundle's ONNX graph")
     p.set_defaults(handler=cmd_predict)
 
@@ -136,35 +139,87 @@ def cmd_eval(args) -> int:
     return ExitStatus.OK
 
 
-def cmd_predict(args) -> int:
+def predict_config(bundle: str | None, config: str | None, engine: str | None):
+    """The station config ``edgead predict`` judges with: ``config`` (or the defaults), its model section replaced
+    by ``bundle`` / ``engine`` when given, without warm-up runs (no latency to protect).
+
+    Raises:
+        ConfigError: neither a bundle nor a config, or an invalid config.
+    """
+    import dataclasses
+
+    from edgead.daemon.config import StationConfig, load_station
+    from edgead.errors import ConfigError
+
+    if bundle is None and config is None:
+        raise ConfigError("predict needs --bundle or --config", hint="e.g. edgead predict --bundle B IMAGE")
+    cfg = load_station(config) if config else StationConfig()
+    model = dataclasses.replace(cfg.model, warmup_runs=0)
+    if bundle is not None:
+        model = dataclasses.replace(model, bundle=Path(bundle), engine=None)
+    if engine is not None:
+        model = dataclasses.replace(model, engine=Path(engine))
+    return dataclasses.replace(cfg, model=model)
+
+
+def prediction_row(path: str, inspection, backend: str) -> dict:
+    """One ``edgead predict --json`` row: the part's verdict, its scores, and every ROI when there are ROIs."""
+    from edgead.contract.decide import WHOLE_IMAGE
+
+    d = inspection.decision
+    row = {"image": path, "verdict": inspection.verdict.value, "score": d.score if d else None,
+           "raw_score": d.raw_score if d else None, "defect_area_px": d.defect_area_px if d else None,
+           "backend": backend}
+    if d is not None and [r.name for r in d.rois] != [WHOLE_IMAGE]:
+        row["rois"] = [{"name": r.name, "verdict": r.verdict.value, "score": r.score, "raw_score": r.raw_score,
+                        "defect_area_px": r.defect_area_px} for r in d.rois]
+    if inspection.align_quality is not None:
+        row["align_quality"] = inspection.align_quality
+    if inspection.error:
+        row["error"] = inspection.error
+    return row
+
+
+def _write_overlays(out_dir: str, path: str, inspection, model) -> list[str]:
     import cv2
 
-    from edgead.bundle import load_bundle
+    from edgead.align.roi import crop_rois
+    from edgead.evaluation.report import overlay
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    crops = crop_rois(inspection.image, model.rois) if model.rois else [inspection.image]
+    written = []
+    for crop, (name, _, pred) in zip(crops, inspection.predictions):
+        suffix = "" if not model.rois else f"_{name}"
+        written.append(str(out / f"{Path(path).stem}{suffix}_overlay.png"))
+        cv2.imwrite(written[-1], overlay(crop, pred.map[0])[:, :, ::-1])
+    return written
+
+
+def cmd_predict(args) -> int:
+    from edgead.contract.graph import Color
+    from edgead.daemon.model import load_model
     from edgead.data import load_image
-    from edgead.infer import BackendKind, open_backend
 
-    bundle = load_bundle(args.bundle)
-    color = bundle.meta.color
-    backend = open_backend(args.engine, BackendKind.TENSORRT, bundle=bundle) if args.engine else open_backend(bundle)
-    with backend as engine:
+    cfg = predict_config(args.bundle, args.config, args.engine)
+    model = load_model(cfg)
+    try:
+        color = Color.of_channels(model.channels)
         for path in args.images:
-            image = load_image(path, color)
-            pred = engine.infer(image[None])
-            score, raw = float(pred.score[0]), float(pred.raw_score[0])
-            verdict = "reject" if score >= 0.5 else "accept"
-            row = {"image": path, "verdict": verdict, "score": score, "raw_score": raw,
-                   "defect_area_px": int((pred.map[0] >= 0.5).sum()), "backend": engine.name}
-            if args.overlay_dir:
-                from edgead.evaluation.report import overlay
-
-                out = Path(args.overlay_dir)
-                out.mkdir(parents=True, exist_ok=True)
-                row["overlay"] = str(out / (Path(path).stem + "_overlay.png"))
-                cv2.imwrite(row["overlay"], overlay(image, pred.map[0])[:, :, ::-1])
+            inspection = model.inspect(load_image(path, color), cfg.decision)
+            row = prediction_row(path, inspection, model.engine.name)
+            if args.overlay_dir and inspection.predictions:
+                overlays = _write_overlays(args.overlay_dir, path, inspection, model)
+                row["overlay"] = overlays[0] if len(overlays) == 1 else overlays
             if args.json:
                 print_json(row)
             else:
-                print(f"{verdict:6} score={score:.3f} raw={raw:.5g}  {path}")
+                scores = f"score={row['score']:.3f} raw={row['raw_score']:.5g}" if row["score"] is not None \
+                    else row.get("error", "")
+                print(f"{row['verdict']:6} {scores}  {path}")
+    finally:
+        model.close()
     return ExitStatus.OK
 
 

@@ -1,7 +1,9 @@
-"""What a SIGHUP reloads as one unit: the engine, the reference/aligner and the ROIs.
+"""What a SIGHUP reloads as one unit: the engine, the reference/aligner and the ROIs; and how one frame is judged.
 
 :func:`load_model` builds a complete, warmed-up :class:`LoadedModel` before anything is swapped, so a bad new
-bundle or reference leaves the running one untouched.
+bundle or reference leaves the running one untouched. :meth:`LoadedModel.inspect` is the station's judgement of one
+frame (align, one inference per ROI, :func:`edgead.contract.decide.decide`), which ``edgead predict`` and the deploy
+self-test run too; the daemon's loop makes the same three calls with a timing around each.
 """
 from __future__ import annotations
 
@@ -14,13 +16,36 @@ import numpy as np
 from edgead.align import Aligner
 from edgead.align.roi import Roi, check_rois, crop_rois
 from edgead.bundle import load_bundle
-from edgead.contract.decide import WHOLE_IMAGE, RoiPrediction
-from edgead.data import load_image
-from edgead.errors import EngineError
+from edgead.contract.decide import WHOLE_IMAGE, Decision, RoiPrediction, decide
 from edgead.daemon.config import StationConfig
+from edgead.daemon.decide import DecisionConfig
+from edgead.data import load_image
+from edgead.errors import AlignmentError, EngineError
 from edgead.infer import Backend, BackendKind, open_backend
+from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """The judgement of one frame.
+
+    Attributes:
+        verdict: the part's verdict (``decision.no_read_as`` when it could not be aligned).
+        decision: the verdict rule's outcome per ROI (None when the frame could not be aligned).
+        image: the image judged (aligned, in the bundle's channels); the frame when it could not be aligned.
+        predictions: the engine's output per ROI, in ROI order (empty when not aligned).
+        align_quality: the alignment's quality (None without a reference).
+        error: why the part got no verdict of the rule (alignment), or None.
+    """
+
+    verdict: Verdict
+    decision: Decision | None
+    image: np.ndarray
+    predictions: tuple[RoiPrediction, ...] = ()
+    align_quality: float | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -52,6 +77,27 @@ class LoadedModel:
         crops = crop_rois(image, self.rois)
         preds = self.engine.infer_many([np.ascontiguousarray(c)[None] for c in crops])  # overlapped on TensorRT
         return [RoiPrediction(r.name, c.shape[:2], p) for r, c, p in zip(self.rois, crops, preds)]
+
+    def inspect(self, frame: np.ndarray, decision: DecisionConfig) -> Inspection:
+        """Judge one frame as the station does: align, infer every ROI, :func:`~edgead.contract.decide.decide`.
+
+        Args:
+            frame: the captured image (mono or RGB uint8 ``[H, W, C]``).
+            decision: the station's ``decision`` section (the rule's settings and ``no_read_as``).
+
+        Returns:
+            The :class:`Inspection`.
+
+        Raises:
+            EngineError: the engine failed.
+        """
+        try:
+            image, quality = self.align(frame)
+        except AlignmentError as exc:
+            return Inspection(decision.no_read_as, None, frame, error=f"alignment: {exc}")
+        predictions = self.infer_rois(image)
+        result = decide(predictions, decision)
+        return Inspection(result.verdict, result, image, tuple(predictions), quality)
 
     def close(self) -> None:
         self.engine.close()

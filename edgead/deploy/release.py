@@ -10,6 +10,7 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import shutil
@@ -144,17 +145,32 @@ def _default_selftest(cfg: dict) -> Path | None:
     return images[0] if images else None
 
 
-def predict_verdict(bundle_root: Path, image: Path) -> tuple[str, float]:
-    """The verdict and score the bundle gives ``image`` on this host (the same rule as ``edgead predict``)."""
-    from edgead.bundle import load_bundle
-    from edgead.data import load_image
-    from edgead.infer import open_backend
+def predict_verdict(config: Path, image: Path) -> tuple[str, float | None]:
+    """The verdict and score the station of ``config`` gives ``image``, judged on this host as the daemon and
+    ``edgead predict --config`` judge it (its reference, ROIs and decision rules; the bundle's ONNX graph).
 
-    bundle = load_bundle(bundle_root)
-    with open_backend(bundle.root) as engine:
-        pred = engine.infer(load_image(image, bundle.meta.color)[None])
-    score = float(pred.score[0])
-    return ("reject" if score >= 0.5 else "accept"), score
+    Raises:
+        DeployError: the self-test image cannot be judged (unreadable, not alignable, or the engine fails on it).
+    """
+    from edgead.contract.graph import Color
+    from edgead.daemon.config import load_station
+    from edgead.daemon.model import load_model
+    from edgead.data import load_image
+    from edgead.errors import EdgeadError
+
+    cfg = load_station(config)
+    try:
+        model = load_model(cfg)
+        try:
+            inspection = model.inspect(load_image(image, Color.of_channels(model.channels)), cfg.decision)
+        finally:
+            model.close()
+    except EdgeadError as exc:
+        raise DeployError(f"self-test image {image}: {exc.message}", hint=exc.hint) from exc
+    if inspection.decision is None:
+        raise DeployError(f"self-test image {image}: the station cannot judge it ({inspection.error})",
+                          hint="pass --selftest IMAGE of a part the station can align")
+    return inspection.verdict.value, inspection.decision.score
 
 
 def check_config(config: Path, label: str | None = None) -> str:
@@ -175,13 +191,14 @@ def check_config(config: Path, label: str | None = None) -> str:
     return "ok"
 
 
-def _check_station_config(root: Path, cfg: dict, source: Path) -> str:
-    """``edgead check`` of the release's station config as the host can see it: without ``model.engine``, which
-    only exists once the station has built it. Errors name ``source``, the config the user wrote."""
+@contextlib.contextmanager
+def _host_config(root: Path, cfg: dict):
+    """The release's station config as the host can see it: without ``model.engine``, which only exists once the
+    station has built it (the host judges with the bundle's ONNX graph)."""
     probe = root / ".station-check.yaml"
     probe.write_text(yaml.safe_dump(cfg, sort_keys=False))
     try:
-        return check_config(probe, label=str(source))
+        yield probe
     finally:
         probe.unlink()
 
@@ -238,7 +255,8 @@ def build_release(config: str | Path, out_dir: str | Path, options: ReleaseOptio
     cfg.setdefault("model", {})["bundle"] = "bundle"
     engine = target.backend.value in BACKENDS_WITH_ENGINE
     cfg["model"].pop("engine", None)
-    checked = _check_station_config(root, cfg, config)
+    with _host_config(root, cfg) as probe:
+        checked = check_config(probe, label=str(config))
     if engine:  # built on the station (deploy step "engine"), before the daemon starts
         cfg["model"]["engine"] = ENGINE
     (root / "station.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -262,7 +280,9 @@ def build_release(config: str | Path, out_dir: str | Path, options: ReleaseOptio
                           hint="pass --selftest IMAGE (a part with a known verdict)")
     (root / "selftest").mkdir()
     shutil.copy2(image, root / "selftest" / image.name)
-    host_verdict, host_score = predict_verdict(root / "bundle", image)
+    host_cfg = {**cfg, "model": {k: v for k, v in cfg["model"].items() if k != "engine"}}
+    with _host_config(root, host_cfg) as probe:
+        host_verdict, host_score = predict_verdict(probe, image)
     verdict = options.selftest_verdict or host_verdict
     if verdict not in VERDICTS:
         raise DeployError(f"--selftest-verdict {verdict!r}: expected one of {', '.join(VERDICTS)}")

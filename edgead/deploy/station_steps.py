@@ -245,15 +245,15 @@ def build_engine(release: Path, mf: dict) -> None:
 
 
 def selftest(release: Path, mf: dict) -> dict:
-    """Run ``edgead predict --json`` with the release's venv on its self-test image and check the verdict.
+    """Run ``edgead predict --config station.yaml --json`` with the release's venv on its self-test image and check
+    the verdict: the image is judged as the daemon judges a part (reference, ROIs, decision rules).
 
-    On a TensorRT target the self-test runs on the engine built in step ``engine`` (``predict --engine``).
+    On a TensorRT target the self-test runs on the engine built in step ``engine`` (the config's ``model.engine``).
     """
     test = mf["selftest"]
-    engine = engine_file(release, mf)
-    on_engine = ["--engine", engine] if engine is not None else []
-    proc = _run("selftest", [release / "venv" / "bin" / "edgead", "predict", "--bundle", release / "bundle", *on_engine,
-                             "--json", release / test["image"]], timeout_s=300)
+    proc = _run("selftest", [release / "venv" / "bin" / "edgead", "predict", "--config",
+                             release / mf.get("config", "station.yaml"), "--json", release / test["image"]],
+                timeout_s=300)
     try:
         row = health.check_selftest(proc.stdout, test["verdict"])
     except health.HealthError as exc:

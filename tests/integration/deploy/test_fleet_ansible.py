@@ -52,8 +52,7 @@ def test_failing_canary_stops_the_roll_out(tmp_path, sshd, venv_seed, wheel, pre
     from edgead.deploy.release import predict_verdict
 
     image = dataset / "parts" / "test" / "good" / "000.png"
-    bundle = yaml.safe_load(make_config().read_text())["model"]["bundle"]
-    wrong = "reject" if predict_verdict(bundle, image)[0] == "accept" else "accept"
+    wrong = "reject" if predict_verdict(make_config(), image)[0] == "accept" else "accept"
     inv = _inventory(tmp_path, sshd, venv_seed, prefixes, make_config, dataset, canary_verdict=wrong)
     with pytest.raises(DeployError) as err:
         fleet.roll_out(inv, ReleaseOptions(wheel=str(wheel)), health_timeout_s=90)
