@@ -130,8 +130,8 @@ without opening any device: keys, types, units, the bundle's hashes, the referen
 - **Paths** (type *path*) that are relative resolve against the folder of the config file; `~` is expanded. The
   camera URL is not a path key: a relative `folder://` resolves against the daemon's working directory.
 - `null` means "not set" where the type allows it.
-- Reload: `SIGHUP` (`systemctl reload edgead`) re-reads the file and reloads the model, reference and ROIs; the
-  other sections keep their values until a restart.
+- Reload: `SIGHUP` (`systemctl reload edgead`) re-reads the file and rebuilds what changed (below, [Reload](#reload));
+  if anything fails to open, the station keeps running with its old components and config.
 """
 
 
@@ -424,7 +424,35 @@ def render(example: str | None = None) -> str:
               "come from the `camera` keys.", "",
               "| scheme | parameters and their defaults |", "|---|---|"]
     parts += [f"| {_cell(s)} | {_cell(p)} |" for s, p in camera_parameters()]
+    parts += ["", *reload_section()]
     return "\n".join(parts).rstrip("\n") + "\n"
+
+
+RELOAD_EFFECT = {
+    "live": "applies at the next part",
+    "restart": "refused while running: restart the service",
+    "sidecar": "nothing in the daemon: read by the MQTT sidecar (`python -m edgead.north`) when it starts",
+    "model": "the model is rebuilt (engine, reference, aligner, ROIs)",
+    "recorder": "the record store and image archive are reopened (the old queue is drained first)",
+    "metrics_server": "the metrics endpoint is reopened",
+    "camera": "the camera is closed, then reopened (the old one again if the new one fails)",
+    "plc": "the PLC link is closed, then reopened (the old one again if the new one fails)",
+    "logging": "the log handler is installed again",
+}
+
+
+def reload_section() -> list[str]:
+    """The ``Reload`` section: what a SIGHUP does when each key changes (from ``edgead.daemon.reload.RELOAD``)."""
+    from edgead.daemon.reload import RELOAD
+
+    lines = ["## Reload", "",
+             "On `SIGHUP` the daemon reads the file again (with the same checks as at start) and applies every "
+             "changed key as below, between two parts. The model is rebuilt at every reload, so a bundle or "
+             "reference copied over the old path is picked up. New components that can run beside the old ones are "
+             "built first; if one fails, or a key cannot change while running, nothing changes and the error is "
+             "logged.", "", "| key | when it changes |", "|---|---|"]
+    lines += [f"| `{key}` | {RELOAD_EFFECT[action]} |" for key, action in RELOAD.items()]
+    return lines
 
 
 def undocumented() -> list[str]:

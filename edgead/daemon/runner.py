@@ -3,8 +3,9 @@
 ``READY=1`` goes out only after the engine is loaded and warmed up and the camera and PLC link are open;
 ``WATCHDOG=1`` comes from the loop itself (a hung loop stops the pings and systemd restarts the service);
 ``STATUS=`` says parts/min and the last verdict. SIGTERM finishes the part in flight, drains the records, drives
-the PLC outputs fail-safe and exits 0. SIGHUP reloads the model, reference and ROIs from the config file; if the
-new ones fail to load, the old ones keep running and the error is logged.
+the PLC outputs fail-safe and exits 0. SIGHUP reads the config file again and rebuilds every component whose keys
+changed (the model always; :mod:`edgead.daemon.reload` has the table); if the new ones fail to open, or a key
+cannot change while running, the station keeps its running components and config and the error is logged.
 """
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ import numpy as np
 
 from edgead.camera import EndOfStream
 from edgead.daemon.config import StationConfig, load_station
-from edgead.daemon.model import load_model
+from edgead.daemon.reload import LOGGING
 from edgead.daemon.notify import Notifier, WatchdogPinger
-from edgead.daemon.station import STAGES, PartOutcome, Station
+from edgead.daemon.station import PartOutcome, Station
 from edgead.errors import EdgeadError
+from edgead.observe.logs import setup_logging
+from edgead.stages import STAGES, TOTAL
 from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,7 @@ class RunSummary:
     def add(self, o: PartOutcome) -> None:
         self.parts += 1
         self.counts[o.verdict] += 1
-        self.total_ms.append(o.latencies_ms.get("total", float("nan")))
+        self.total_ms.append(o.latencies_ms.get(TOTAL, float("nan")))
         for s in STAGES:
             if s in o.latencies_ms:
                 self.stage_ms[s].append(o.latencies_ms[s])
@@ -87,15 +90,14 @@ class Runner:
         Raises:
             EdgeadError: a fatal error (PLC lost, engine failed, bad config); outputs are already fail-safe.
         """
-        cfg = self.cfg
         n = self.notifier
         n.status("starting: loading engine, opening camera and PLC")
         n.extend_timeout(int(300e6))
         t_start = time.monotonic()
         pinger = WatchdogPinger(n)
         last_status = last_heartbeat = 0.0
-        with Station(cfg, on_part=self._on_part) as station:
-            n.ready(f"ready: model {station.model.model_hash[:12]}, camera {cfg.camera.url}")
+        with Station(self.cfg, on_part=self._on_part) as station:
+            n.ready(f"ready: model {station.model.model_hash[:12]}, camera {self.cfg.camera.url}")
             if self.on_ready is not None:
                 self.on_ready()
             try:
@@ -108,7 +110,7 @@ class Runner:
                         self.summary.stopped_by = "end of stream"
                         break
                     pinger.tick()
-                    now = time.monotonic()
+                    now, cfg = time.monotonic(), self.cfg  # a reload may have changed the config
                     if now - last_heartbeat >= cfg.runtime.heartbeat_ms / 1000.0:
                         station.plc.heartbeat()
                         last_heartbeat = now
@@ -123,8 +125,8 @@ class Runner:
                 n.status("stopping: draining records")
                 self.summary.seconds = time.monotonic() - t_start
                 station.close()
-                self.summary.images_skipped = station.recorder.images_skipped
-                self.summary.records_written = station.recorder.written
+                self.summary.images_skipped = station.images_skipped
+                self.summary.records_written = station.records_written
         return self.summary
 
     def _status_line(self, elapsed_s: float, station: Station) -> str:
@@ -137,13 +139,17 @@ class Runner:
         self.notifier.reloading()
         try:
             new_cfg = load_station(self.cfg.source) if self.cfg.source else self.cfg
-            model = load_model(new_cfg)
+            plan = station.reload(new_cfg)
         except EdgeadError as exc:
-            log.error("reload failed, keeping the running model: %s", exc)
+            log.error("reload failed, keeping the running model and config: %s", exc)
         else:
-            station.swap_model(model)
-            station.cfg = self.cfg = new_cfg
-            log.info("reloaded: model %s", model.model_hash[:12])
+            if LOGGING in plan.components:
+                setup_logging(new_cfg.observe.log_level.upper(), new_cfg.observe.log_format)
+            self.cfg = new_cfg
+            self.summary.database, self.summary.images_dir = str(new_cfg.storage.database), str(
+                new_cfg.storage.images_dir)
+            log.info("reloaded: model %s; rebuilt %s; changed %s", station.model.model_hash[:12],
+                     ", ".join(plan.components), ", ".join(plan.changed) or "nothing")
         self.notifier.ready("reloaded")
 
 

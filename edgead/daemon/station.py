@@ -20,13 +20,16 @@ from edgead.contract.decide import RoiDecision, decide
 from edgead.daemon.decide import apply_budget
 from edgead.daemon.model import LoadedModel, load_model
 from edgead.daemon.recorder import Recorder
+from edgead.daemon.reload import DEVICES, LOGGING, ORDER, PLC, RECORDER, ReloadPlan, plan_reload
 from edgead.errors import AlignmentError, CameraError, EngineError
 from edgead.plc import PartResult, Trigger, open_plc
 from edgead.records import ImageArchive, ImageFormat, PartRecord, RecordStore
+from edgead.stages import ALIGN, CAPTURE, DECIDE, INFER, SIGNAL, TIMINGS, TOTAL
 from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
-STAGES = ("capture", "align", "infer", "decide", "signal")
+COMPONENTS = tuple(c for c in ORDER if c != LOGGING)
+"""What the station opens, in order (closed in reverse)."""
 
 
 @dataclass
@@ -57,55 +60,148 @@ class Station:
         self.seq = 0
         self.last: PartOutcome | None = None
         self.model: LoadedModel | None = None
-        self._stack = ExitStack()
+        self.recorder: Recorder | None = None
+        self.metrics_server = None
+        self.camera = None
+        self.plc = None
         self.metrics = None
+        self._closers: dict[str, ExitStack] = {}  # component -> what releases it, one per component
+        self._retired = {"written": 0, "images_skipped": 0}  # counts of recorders replaced by a reload
         self._idle_log = RateLimitedLog(log, period_s=60.0)
 
     # -- lifetime ---------------------------------------------------------------------------------------------
     def __enter__(self) -> "Station":
-        cfg = self.cfg
-        try:
-            self.model = load_model(cfg)
-            self._stack.callback(lambda: self.model.close())
-            store = self._stack.enter_context(RecordStore(cfg.storage.database))
-            archive = None
-            if cfg.storage.save_images is not SaveImages.NONE:
-                archive = ImageArchive(cfg.storage.images_dir, cfg.storage.quota_mb,
-                                       fmt=ImageFormat(cfg.storage.image_format))
-            self.recorder = self._stack.enter_context(
-                Recorder(store, archive, cfg.runtime.record_queue, cfg.runtime.image_queue))
-            self._start_metrics()
-            self.camera = self._stack.enter_context(open_camera(cfg.camera.url, cfg.camera.options()))
-            self.plc = self._stack.enter_context(open_plc(cfg.plc.url, cfg.plc))
-            self.plc.set_status(ready=True, busy=False, fault=False)
-        except BaseException:
-            self._stack.close()
-            raise
-        return self
-
-    def _start_metrics(self) -> None:
         from edgead.observe.metrics import State, StationMetrics
 
         self.metrics = StationMetrics()
-        if self.cfg.observe.metrics_listen:
-            from edgead.observe.http import MetricsServer
+        try:
+            for name in COMPONENTS:
+                self._install(name, *self._open(name, self.cfg))
+            self.plc.set_status(ready=True, busy=False, fault=False)
+            self.metrics.set_state(State.READY)
+        except BaseException:
+            self.close()
+            raise
+        return self
 
-            host, port = parse_listen(self.cfg.observe.metrics_listen)
-            self.metrics_server = self._stack.enter_context(MetricsServer(self.metrics, host, port))
-        self.metrics.set_state(State.READY)
+    def _open(self, name: str, cfg: StationConfig):
+        """Open component ``name`` for ``cfg``: (the component, the ExitStack that releases it)."""
+        stack = ExitStack()
+        try:
+            value = getattr(self, f"_open_{name}")(cfg, stack)
+        except BaseException:
+            stack.close()
+            raise
+        return value, stack
+
+    def _install(self, name: str, value, stack: ExitStack) -> None:
+        setattr(self, name, value)
+        self._closers[name] = stack
+
+    def _open_model(self, cfg: StationConfig, stack: ExitStack) -> LoadedModel:
+        model = load_model(cfg)
+        stack.callback(model.close)
+        return model
+
+    def _open_recorder(self, cfg: StationConfig, stack: ExitStack) -> Recorder:
+        store = stack.enter_context(RecordStore(cfg.storage.database))
+        archive = None
+        if cfg.storage.save_images is not SaveImages.NONE:
+            archive = ImageArchive(cfg.storage.images_dir, cfg.storage.quota_mb,
+                                   fmt=ImageFormat(cfg.storage.image_format))
+        return stack.enter_context(Recorder(store, archive, cfg.runtime.record_queue, cfg.runtime.image_queue))
+
+    def _open_metrics_server(self, cfg: StationConfig, stack: ExitStack):
+        if not cfg.observe.metrics_listen:
+            return None
+        from edgead.observe.http import MetricsServer
+
+        host, port = parse_listen(cfg.observe.metrics_listen)
+        return stack.enter_context(MetricsServer(self.metrics, host, port))
+
+    def _open_camera(self, cfg: StationConfig, stack: ExitStack):
+        return stack.enter_context(open_camera(cfg.camera.url, cfg.camera.options()))
+
+    def _open_plc(self, cfg: StationConfig, stack: ExitStack):
+        return stack.enter_context(open_plc(cfg.plc.url, cfg.plc))
 
     def __exit__(self, *exc) -> None:
         self.close()
 
     def close(self) -> None:
         """Drain the recorder, drive the PLC outputs fail-safe, release everything (idempotent)."""
-        self._stack.close()
+        with ExitStack() as all_components:  # every one is released even if another fails; in reverse order
+            for name in COMPONENTS:
+                if name in self._closers:
+                    all_components.push(self._closers.pop(name))
 
-    def swap_model(self, model: LoadedModel) -> None:
-        """Replace the model between two parts (SIGHUP reload); the old one is closed."""
-        old, self.model = self.model, model
-        self._stack.callback(model.close)
-        old.close()
+    def reload(self, cfg: StationConfig) -> ReloadPlan:
+        """Apply a new config between two parts: rebuild every component whose keys changed (the model always).
+
+        Components that can run beside the old ones (model, recorder, metrics endpoint) are built first; devices
+        (camera, PLC link) are closed, then opened with the new config. If anything fails, the station keeps (or
+        gets back) the old components and config, and the error is raised.
+
+        Args:
+            cfg: the new, validated config.
+
+        Returns:
+            The :class:`~edgead.daemon.reload.ReloadPlan` that was applied.
+
+        Raises:
+            ReloadRefused: a changed key cannot change while the station runs (nothing was changed).
+            EdgeadError: a new component failed to open (nothing was changed), or a device could neither be
+                reopened with the new config nor with the old one.
+        """
+        plan = plan_reload(self.cfg, cfg)
+        built: dict[str, tuple] = {}
+        try:
+            for name in plan.components:
+                if name not in DEVICES and name != LOGGING:
+                    built[name] = self._open(name, cfg)
+            self._reopen_devices(plan.devices, cfg)
+        except BaseException:
+            for _, stack in built.values():
+                stack.close()
+            raise
+        for name, (value, stack) in built.items():
+            old_value, old = getattr(self, name), self._closers.pop(name, None)
+            self._install(name, value, stack)
+            if old is not None:
+                old.close()
+            if name == RECORDER and old_value is not None:  # drained by its close: its counts are final
+                self._retired["written"] += old_value.written
+                self._retired["images_skipped"] += old_value.images_skipped
+        self.cfg = cfg
+        return plan
+
+    @property
+    def records_written(self) -> int:
+        """Records written since the station opened (over every recorder a reload replaced)."""
+        return self._retired["written"] + (self.recorder.written if self.recorder else 0)
+
+    @property
+    def images_skipped(self) -> int:
+        """Images not archived because the image queue was full, since the station opened."""
+        return self._retired["images_skipped"] + (self.recorder.images_skipped if self.recorder else 0)
+
+    def _reopen_devices(self, names: tuple[str, ...], cfg: StationConfig) -> None:
+        """Close each device and open it with ``cfg``; on a failure, reopen them all with the running config."""
+        done = []
+        try:
+            for name in names:
+                self._closers.pop(name).close()
+                done.append(name)
+                self._install(name, *self._open(name, cfg))
+        except BaseException:
+            for name in done:
+                if name in self._closers:
+                    self._closers.pop(name).close()
+                self._install(name, *self._open(name, self.cfg))  # raises if the old one is gone too
+            raise
+        finally:
+            if PLC in done and PLC in self._closers:
+                self.plc.set_status(ready=True, busy=False, fault=False)
 
     # -- the loop body ----------------------------------------------------------------------------------------
     def step(self) -> PartOutcome | None:
@@ -139,20 +235,20 @@ class Station:
             frame = self.camera.grab(cfg.camera.timeout_ms if trigger else poll)
             if trigger is None:
                 t0 = t
-            lat["capture"] = _ms(t)
+            lat[CAPTURE] = _ms(t)
             t = time.monotonic_ns()
             image, quality = self.model.align(frame.image)
             seen = image
-            lat["align"] = _ms(t)
+            lat[ALIGN] = _ms(t)
             t = time.monotonic_ns()
             preds = self.model.infer_rois(image)
-            lat["infer"] = _ms(t)
+            lat[INFER] = _ms(t)
             t = time.monotonic_ns()
             decision = decide(preds, cfg.decision)
             rois, verdict, score, raw = list(decision.rois), decision.verdict, decision.score, decision.raw_score
             pred_map = preds[0][2].map[0] if len(preds) == 1 else None
             verdict, error = apply_budget(verdict, (time.monotonic_ns() - t0) / 1e6, cfg.decision)
-            lat["decide"] = _ms(t)
+            lat[DECIDE] = _ms(t)
         except EndOfStream:
             if trigger is None:
                 raise
@@ -171,8 +267,8 @@ class Station:
         part_id = str(trigger.part_id) if trigger else str(self.seq)
         t = time.monotonic_ns()
         self._signal(trigger, verdict, score)
-        lat["signal"] = _ms(t)
-        lat["total"] = (time.monotonic_ns() - t0) / 1e6
+        lat[SIGNAL] = _ms(t)
+        lat[TOTAL] = (time.monotonic_ns() - t0) / 1e6
         self.plc.set_status(ready=True, busy=False, fault=False)
         outcome = PartOutcome(self.seq, part_id, verdict, score, frame.source if frame else "", lat, rois, error)
         self._record(outcome, raw, quality, seen if seen is not None else (frame.image if frame else None), pred_map)
@@ -194,14 +290,13 @@ class Station:
         lat = o.latencies_ms
         rec = PartRecord.now(
             part_id=o.part_id, seq=o.seq, verdict=o.verdict, score=o.score, raw_score=raw,
-            capture_ms=lat.get("capture"), align_ms=lat.get("align"), infer_ms=lat.get("infer"),
-            decide_ms=lat.get("decide"), signal_ms=lat.get("signal"), total_ms=lat.get("total"),
+            **{f"{stage}_ms": lat.get(stage) for stage in TIMINGS},
             model_hash=self.model.model_hash, align_quality=quality,
             roi_scores={r.name: r.score for r in o.rois}, error=o.error)
         save = self.cfg.storage.save_images
         keep = image is not None and (save is SaveImages.ALL or (save is SaveImages.REJECTS and not o.verdict.passes))
         self.recorder.submit(rec, image if keep else None, amap if keep else None)
-        self.metrics.observe_part(o.verdict, {k: lat.get(k) for k in (*STAGES, "total")})
+        self.metrics.observe_part(o.verdict, {k: lat.get(k) for k in TIMINGS})
 
 
 class RateLimitedLog:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from edgead.errors import EdgeadError, lazy_import
-from edgead.records.store import STAGES, PartRecord
+from edgead.records.store import PartRecord
+from edgead.stages import TIMINGS
 
 SCHEMA_NAME = "edgead.part-result/1"
 SCHEMA_PATH = Path(__file__).with_name("part-result.schema.json")
@@ -68,7 +69,7 @@ def part_message(record: PartRecord, station: str, lot_id: str | None = None, re
         "score": _number(record.score),
         "raw_score": _number(record.raw_score),
         "t_utc": record.t_utc,
-        "timings_ms": {stage: _number(getattr(record, f"{stage}_ms")) for stage in STAGES},
+        "timings_ms": {stage: _number(getattr(record, f"{stage}_ms")) for stage in TIMINGS},
         "model_hash": record.model_hash,
         "align_quality": _number(record.align_quality),
         "roi_scores": {str(k): float(v) for k, v in record.roi_scores.items() if math.isfinite(v)},

@@ -19,12 +19,12 @@ from bisect import bisect_left
 from enum import Enum
 from typing import Iterable, Mapping, Sequence
 
+from edgead.stages import TIMINGS
 from edgead.verdict import Verdict
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # 1 ms .. 1 s in a 1-2-5 series, plus 2.5 ms / 25 ms / 250 ms where inline budgets (50-200 ms) need resolution.
 STAGE_BUCKETS_S = (0.001, 0.002, 0.0025, 0.005, 0.01, 0.02, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0)
-STAGES = ("capture", "align", "infer", "decide", "signal", "total")
 
 
 class State(str, Enum):
@@ -231,7 +231,7 @@ class StationMetrics:
         self.registry = Registry([self.parts, self.stage, self.up, self.ready, self.last_part])
         for verdict in Verdict:
             self.parts.labels(verdict)
-        for stage in STAGES:
+        for stage in TIMINGS:
             self.stage.labels(stage)
         self.up.labels().set(1)
         self.last_part.labels().set(0)

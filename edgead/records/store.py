@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator, Mapping, Union
 
 from edgead.errors import ConfigError, EdgeadError
+from edgead.stages import TIMINGS
 from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 APP_NAME = "edgead-records"
 APPLICATION_ID = 0x45444741  # "EDGA": PRAGMA application_id, marks the file as ours
-STAGES = ("capture", "align", "infer", "decide", "signal", "total")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _FETCH_ROWS = 512
 
@@ -126,7 +126,7 @@ class PartRecord:
 
     def latencies_ms(self) -> dict[str, float | None]:
         """Per-stage latencies keyed by stage name (``capture`` ... ``total``)."""
-        return {stage: getattr(self, f"{stage}_ms") for stage in STAGES}
+        return {stage: getattr(self, f"{stage}_ms") for stage in TIMINGS}
 
     def to_row(self) -> tuple:
         """The values of :data:`COLUMNS`, in order, as SQLite stores them."""
