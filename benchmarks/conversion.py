@@ -75,7 +75,7 @@ def candidates(bundle, calib_dir: Path, work: Path, samples: np.ndarray):
     ``calib_dir``: a folder or ``.txt`` list of good images (INT8 calibration and threshold transfer)."""
     from edgead.calibration.dataset import load_calibration_set
     from edgead.calibration.quantize import Int8Scope, Int8Settings
-    from edgead.convert.pipeline import TransferSet, build_candidate, candidate_jobs
+    from edgead.convert.candidates import TransferSet, build_candidate, candidate_jobs
     from edgead.convert.targets import Precision, get_target
 
     work.mkdir(parents=True, exist_ok=True)

@@ -72,7 +72,7 @@ def tensorrt_engines(bundle, calib: Path, tmp: Path, target: str) -> tuple[list,
     machine by ``convert`` (TensorRT engines are device-specific: the build runs where they are timed).
     """
     from edgead.bundle import load_bundle
-    from edgead.convert.pipeline import ENGINE, convert
+    from edgead.convert.pipeline import ENGINE, ConvertOptions, convert
     from edgead.convert.trt_build import tensorrt_available
     from edgead.infer import BackendKind, open_backend
 
@@ -81,8 +81,8 @@ def tensorrt_engines(bundle, calib: Path, tmp: Path, target: str) -> tuple[list,
     engines = []
     for precision in ("fp32", "fp16", "int8"):
         root = tmp / f"trt-{precision}"
-        rep = convert(bundle, target, precision, out=root / "bundle", calib=calib if precision == "int8" else None,
-                      latency_runs=0)
+        rep = convert(bundle, target, root / "bundle", ConvertOptions(precision,
+                      calib=calib if precision == "int8" else None, latency_runs=0))
         if not (rep.engine or "").startswith("built"):
             raise SystemExit(f"TensorRT {precision} engine for {target} was not built: {rep.engine}")
         engine = open_backend(root / ENGINE, BackendKind.TENSORRT, bundle=load_bundle(root / "bundle"))
@@ -103,7 +103,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from edgead.bundle import load_bundle
-    from edgead.convert.pipeline import convert
+    from edgead.convert.pipeline import ConvertOptions, convert
     from edgead.data import load_image, scan_category
     from edgead.infer import open_backend
     from edgead.train.pipeline import TrainConfig, train
@@ -121,8 +121,8 @@ def main() -> None:
         engines = []
         for precision in ("fp32", "fp16", "int8"):
             out = tmp / precision
-            convert(bundle, "x86-cpu" if precision != "fp16" else "rtx-ampere", precision, out=out,
-                    calib=cat / "train" / "good" if precision == "int8" else None, latency_runs=0)
+            convert(bundle, "x86-cpu" if precision != "fp16" else "rtx-ampere", out, ConvertOptions(precision,
+                    calib=cat / "train" / "good" if precision == "int8" else None, latency_runs=0))
             eng = open_backend(out, **opts)
             engines.append(eng)
             variants.append((f"ONNX Runtime {precision.upper()}", eng.infer))

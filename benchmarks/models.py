@@ -88,10 +88,11 @@ def _trained(model: str, cat: Path, data: Path, bdir: Path, params: dict):
 def _int8(bundle, data: Path, out: Path, calib_max: int, work: Path):
     """The INT8 conversion of ``bundle`` for x86-cpu (cached in ``out``); no gate here, it runs on the check set."""
     from edgead.bundle import load_bundle
-    from edgead.convert.pipeline import convert
+    from edgead.convert.pipeline import ConvertOptions, convert
 
     if not (out / "edgead.yaml").is_file():
-        convert(bundle, "x86-cpu", "int8", out=out, calib=calibration_list(data, calib_max, work), latency_runs=0)
+        convert(bundle, "x86-cpu", out, ConvertOptions("int8", calib=calibration_list(data, calib_max, work),
+                latency_runs=0))
     return load_bundle(out)
 
 

@@ -9,8 +9,18 @@ from edgead.convert.gate import GateReport
 
 @dataclass
 class Candidate:
-    """One converted precision: its artifact, gate numbers and latency on this machine."""
+    """One candidate of a conversion: its artifact, gate numbers and latency on this machine.
 
+    Attributes:
+        name: the candidate's name (``int8``, ``int8+stride8``, ``fp32+opt+bank25``).
+        precision: the numeric precision of its graph (``fp32``, ``fp16``, ``int8``).
+        size_bytes: the graph's size.
+        latency_median_ms, latency_p99_ms: ``infer`` of one image on this machine (None when not timed).
+        gate: the accuracy gate's report (None without a check set).
+        details: what was done to the graph (recorded in ``conversion:`` when it is kept).
+    """
+
+    name: str
     precision: str
     size_bytes: int
     latency_median_ms: float | None = None
@@ -30,8 +40,8 @@ class ConversionReport:
     Attributes:
         source: source bundle path; source_hash: its ``bundle_sha256``.
         target, backend: the target profile and its runtime.
-        requested, chosen: the precision asked for (maybe ``auto``) and the one written.
-        out: the output bundle; candidates: every precision tried.
+        requested, chosen: the precision asked for (maybe ``auto``) and the name of the candidate written.
+        out: the output bundle; candidates: every candidate built.
         engine: ``built: <path>`` or what to run on the target.
         trtexec: the equivalent trtexec command (TensorRT targets) or None.
     """
@@ -60,7 +70,7 @@ class ConversionReport:
                  f"- precision: requested `{self.requested}`, chosen **`{self.chosen}`**" +
                  (" (forced past the gate)" if self.forced else ""),
                  f"- output bundle: `{self.out}`", f"- engine: {self.engine}", "",
-                 "| precision | size (KiB) | latency median / p99 (ms) | image AUROC Δ (pt) | pixel AUROC Δ (pt) "
+                 "| candidate | size (KiB) | latency median / p99 (ms) | image AUROC Δ (pt) | pixel AUROC Δ (pt) "
                  "| score drift max / p99 | agreement | new accepts / rejects | gate |",
                  "|---|---|---|---|---|---|---|---|---|"]
         for c in self.candidates:
@@ -73,7 +83,7 @@ class ConversionReport:
                 cells = [f"{g.image_auroc_delta_pt:+.2f}", pix, f"{g.score_drift_max:.4f} / {g.score_drift_p99:.4f}",
                          f"{100 * g.agreement:.1f}%", f"{g.new_accepts} / {g.new_rejects}",
                          "pass" if g.passed else "FAIL: " + "; ".join(g.reasons)]
-            lines.append(f"| {c.precision} | {c.size_bytes / 1024:.0f} | {lat} | " + " | ".join(cells) + " |")
+            lines.append(f"| {c.name} | {c.size_bytes / 1024:.0f} | {lat} | " + " | ".join(cells) + " |")
         if self.trtexec:
             lines += ["", "Equivalent trtexec command (writes a bare engine; edgead needs its header, so prefer "
                       "`edgead build-engine`):", "", "```", self.trtexec, "```"]

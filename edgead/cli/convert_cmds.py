@@ -8,28 +8,33 @@ from edgead.errors import ExitStatus
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from edgead.convert.pipeline import ConvertOptions
+
+    d = ConvertOptions()  # the defaults and the choices come from the options and their enums
+    values = lambda default: [e.value for e in type(default)]  # noqa: E731
     p = sub.add_parser("convert", help="convert a bundle for a target: FP16, INT8 (Q/DQ) or auto, with a gate")
     p.add_argument("--bundle", required=True)
     p.add_argument("--target", required=True, help="a profile in convert/profiles (see `edgead targets`)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8", "auto"])
-    p.add_argument("--calib", default=None, help="folder or .txt list of good images (INT8)")
-    p.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"])
-    p.add_argument("--int8-scope", default="backbone", choices=["backbone", "stride8"],
+    p.add_argument("--precision", default=d.precision.value, choices=values(d.precision))
+    p.add_argument("--calib", default=d.calib, help="folder or .txt list of good images (INT8)")
+    p.add_argument("--calib-method", default=d.calib_method.value, choices=values(d.calib_method))
+    p.add_argument("--int8-scope", default=d.int8_scope.value, choices=values(d.int8_scope),
                    help="INT8 over the whole backbone, or from stride 8 on (high-resolution layers stay FP32); "
                         "auto tries both")
-    p.add_argument("--int8-correction", default="feature-mean", choices=["feature-mean", "none"],
+    p.add_argument("--int8-correction", default=d.int8_correction.value, choices=values(d.int8_correction),
                    help="subtract the mean INT8 feature error measured on the calibration images (default), or not")
-    p.add_argument("--guard-band", default="shortfall", choices=["shortfall", "none"],
+    p.add_argument("--guard-band", default=d.guard_band.value, choices=values(d.guard_band),
                    help="lower a lossy candidate's thresholds by its largest shortfall on the good calibration "
                         "images, so it errs towards reject (default), or not")
     p.add_argument("--out", required=True, help="the converted bundle directory")
-    p.add_argument("--check", default=None, help="labelled MVTec-layout folder for the accuracy gate")
-    p.add_argument("--tolerance-pt", type=float, default=0.5, help="largest image-AUROC drop in points")
-    p.add_argument("--pixel-tolerance-pt", type=float, default=1.0, help="largest pixel-AUROC drop in points")
-    p.add_argument("--max-new-reject-pct", type=float, default=10.0,
+    p.add_argument("--check", default=d.check, help="labelled MVTec-layout folder for the accuracy gate")
+    p.add_argument("--tolerance-pt", type=float, default=d.tolerance_pt, help="largest image-AUROC drop in points")
+    p.add_argument("--pixel-tolerance-pt", type=float, default=d.pixel_tolerance_pt,
+                   help="largest pixel-AUROC drop in points")
+    p.add_argument("--max-new-reject-pct", type=float, default=d.max_new_reject_pct,
                    help="largest share of the check set's good images that FP32 accepts and the result may reject")
     p.add_argument("--force", action="store_true", help="write the artifact even if the gate fails")
-    p.add_argument("--latency-runs", type=int, default=20)
+    p.add_argument("--latency-runs", type=int, default=d.latency_runs)
     p.set_defaults(handler=cmd_convert)
 
     p = sub.add_parser("build-engine", help="build the TensorRT engine of a converted bundle, on this station")
@@ -43,13 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_convert(args) -> int:
-    from edgead.convert.pipeline import convert
+    import dataclasses
 
-    report = convert(args.bundle, args.target, args.precision, out=args.out, calib=args.calib,
-                     calib_method=args.calib_method, int8_scope=args.int8_scope,
-                     int8_correction=args.int8_correction, guard_band=args.guard_band, check=args.check,
-                     tolerance_pt=args.tolerance_pt, pixel_tolerance_pt=args.pixel_tolerance_pt,
-                     max_new_reject_pct=args.max_new_reject_pct, force=args.force, latency_runs=args.latency_runs)
+    from edgead.convert.pipeline import ConvertOptions, convert
+
+    options = ConvertOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ConvertOptions)})
+    report = convert(args.bundle, args.target, args.out, options)
     print(report.to_markdown())
     return ExitStatus.OK
 

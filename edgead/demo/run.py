@@ -66,7 +66,7 @@ def run_demo(opts: DemoOptions = DemoOptions(), stream=sys.stdout) -> dict:
         EdgeadError: any step failed (the message says which).
     """
     from edgead.align.dataset import align_dataset
-    from edgead.convert.pipeline import convert
+    from edgead.convert.pipeline import ConvertOptions, convert
     from edgead.data.synthetic import StationSpec, generate_captures, generate_dataset
     from edgead.train.pipeline import TrainConfig, train
 
@@ -92,10 +92,10 @@ def run_demo(opts: DemoOptions = DemoOptions(), stream=sys.stdout) -> dict:
     what = ("every candidate (INT8, graph rewrites, reduced heads) through the accuracy gate, keeping the fastest "
             "that passes" if opts.precision == "auto" else f"to {opts.precision.upper()} with the accuracy gate")
     with step(f"converting for x86-cpu: {what}"):
-        conv = convert(trained.bundle.root, "x86-cpu", opts.precision, out=out / "bundle",
-                       calib=out / "aligned" / "train" / "good", check=out / "aligned", latency_runs=10)
-    chosen = next(c for c in conv.candidates if c.precision == conv.chosen)
-    base = next((c for c in conv.candidates if c.precision == "fp32"), chosen)
+        conv = convert(trained.bundle.root, "x86-cpu", out / "bundle", ConvertOptions(
+            opts.precision, calib=out / "aligned" / "train" / "good", check=out / "aligned", latency_runs=10))
+    chosen = next(c for c in conv.candidates if c.name == conv.chosen)
+    base = next((c for c in conv.candidates if c.name == "fp32"), chosen)
     speed = (f", {base.latency_median_ms / chosen.latency_median_ms:.2f}x the plain FP32 export's speed here"
              if chosen is not base and chosen.latency_median_ms and base.latency_median_ms else "")
     stream.write(f"      kept {conv.chosen}{speed}\n")

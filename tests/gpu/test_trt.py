@@ -51,7 +51,7 @@ def test_cuda_mem_round_trip():
 def test_build_load_infer_matches_onnxruntime(tmp_path, precision):
     _trt_or_skip()
     from edgead.bundle import load_bundle
-    from edgead.convert.pipeline import ENGINE, convert
+    from edgead.convert.pipeline import ENGINE, ConvertOptions, convert
     from edgead.convert.targets import get_target
     from edgead.infer.onnxrt import OnnxRuntimeBackend
     from edgead.infer.trt import TensorRTBackend
@@ -59,8 +59,8 @@ def test_build_load_infer_matches_onnxruntime(tmp_path, precision):
     bundle = cm.build_bundle(tmp_path / "bundle")
     calib = cm.write_good_folder(tmp_path / "calib", 16)
     out = tmp_path / "out"
-    rep = convert(bundle, "rtx-ada", precision, out=out, calib=calib if precision == "int8" else None,
-                  latency_runs=0)
+    rep = convert(bundle, "rtx-ada", out, ConvertOptions(precision, calib=calib if precision == "int8" else None,
+                  latency_runs=0))
     assert rep.engine.startswith("built")
     rng = np.random.default_rng(3)
     hw = get_target("rtx-ada").min_input_hw  # frames must lie inside the engine's optimisation profile

@@ -119,20 +119,19 @@ def test_model_converts_through_the_gate(model, tiny_bundles, small_station, lab
     labelled test split (the graph is the bundle's own, so the gate must find no change), and INT8 (explicit Q/DQ
     from the good training images) converts, runs on ONNX Runtime and reports its gate figures (written with
     ``force``: a model trained for four steps is not the place to judge INT8 accuracy)."""
-    from edgead.convert.pipeline import convert
+    from edgead.convert.pipeline import ConvertOptions, convert
 
     bundle = tiny_bundles(model)
     data = _data(model, small_station, labelled_station)
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)
-    fp32 = convert(bundle.root, "x86-cpu", "fp32", out=tmp_path / "fp32", check=data,
-                   latency_runs=0)
+    fp32 = convert(bundle.root, "x86-cpu", tmp_path / "fp32", ConvertOptions("fp32", check=data, latency_runs=0))
     gate = fp32.candidates[0].gate
     assert fp32.chosen == "fp32" and gate.passed and gate.agreement == 1.0, gate.reasons
     assert abs(gate.image_auroc_delta_pt) < 1e-6
-    int8 = convert(bundle.root, "x86-cpu", "int8", out=tmp_path / "int8", calib=data / "train" / "good",
-                   check=data, force=True, latency_runs=0)
+    int8 = convert(bundle.root, "x86-cpu", tmp_path / "int8", ConvertOptions("int8", calib=data / "train" / "good",
+                   check=data, force=True, latency_runs=0))
     gate = int8.candidates[0].gate
     assert int8.chosen == "int8" and gate is not None and 0.0 <= gate.agreement <= 1.0
     assert (tmp_path / "int8" / "model.onnx").is_file()

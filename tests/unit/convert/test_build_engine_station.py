@@ -48,11 +48,11 @@ DRIVER = textwrap.dedent('''
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
     """An FP32 bundle and its FP16 conversion (explicit precision: FP16 casts in the graph)."""
-    from edgead.convert.pipeline import convert
+    from edgead.convert.pipeline import ConvertOptions, convert
 
     root = tmp_path_factory.mktemp("station-build")
     fp32 = cm.build_bundle(root / "fp32" / "bundle")
-    convert(fp32, "rtx-ada", "fp16", out=root / "fp16" / "bundle", latency_runs=0)
+    convert(fp32, "rtx-ada", root / "fp16" / "bundle", ConvertOptions("fp16", latency_runs=0))
     return {"fp32": fp32, "fp16": root / "fp16" / "bundle"}
 
 

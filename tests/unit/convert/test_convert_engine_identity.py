@@ -6,7 +6,7 @@ import pytest
 
 from edgead.bundle import load_bundle
 from edgead.convert import trt_build
-from edgead.convert.pipeline import ENGINE, convert
+from edgead.convert.pipeline import ENGINE, ConvertOptions, convert
 from edgead.infer.engine_file import EngineHeader, check_built_from, read_engine_file
 
 
@@ -24,7 +24,7 @@ def fake_tensorrt(monkeypatch):
 
 def test_engine_header_names_the_converted_bundle(bundle_dir, tmp_path, fake_tensorrt):
     out = tmp_path / "orin"
-    rep = convert(bundle_dir, "jetson-orin-nx", "fp32", out=out, latency_runs=0)
+    rep = convert(bundle_dir, "jetson-orin-nx", out, ConvertOptions("fp32", latency_runs=0))
     engine = tmp_path / ENGINE
     assert rep.engine.startswith(f"built: {engine}")
     header, blob = read_engine_file(engine)

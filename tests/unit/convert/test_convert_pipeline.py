@@ -5,14 +5,14 @@ import onnx
 import pytest
 
 from edgead.bundle import load_bundle
-from edgead.convert.pipeline import REPORT_JSON, REPORT_MD, convert
+from edgead.convert.pipeline import REPORT_JSON, REPORT_MD, ConvertOptions, convert
 from edgead.errors import CalibrationError, ConfigError, GateError
 from edgead.infer.onnxrt import OnnxRuntimeBackend
 
 
 def test_fp16_for_jetson_writes_bundle_and_trtexec(bundle_dir, check_dir, tmp_path):
     out = tmp_path / "orin"
-    rep = convert(bundle_dir, "jetson-orin-nx", "fp16", out=out, check=check_dir, latency_runs=3)
+    rep = convert(bundle_dir, "jetson-orin-nx", out, ConvertOptions("fp16", check=check_dir, latency_runs=3))
     b = load_bundle(out)
     conv = b.meta.conversion
     assert conv.precision.value == "fp16" and conv.target == "jetson-orin-nx"
@@ -29,7 +29,7 @@ def test_fp16_for_jetson_writes_bundle_and_trtexec(bundle_dir, check_dir, tmp_pa
 
 def test_int8_qdq_bundle(bundle_dir, calib_dir, check_dir, tmp_path):
     out = tmp_path / "cpu8"
-    rep = convert(bundle_dir, "x86-cpu", "int8", out=out, calib=calib_dir, check=check_dir, latency_runs=3)
+    rep = convert(bundle_dir, "x86-cpu", out, ConvertOptions("int8", calib=calib_dir, check=check_dir, latency_runs=3))
     b = load_bundle(out)
     conv = b.meta.conversion
     assert conv.details["calibration"]["method"] == "minmax" and len(conv.details["calibration"]["fingerprint"]) == 64
@@ -46,33 +46,33 @@ def test_int8_qdq_bundle(bundle_dir, calib_dir, check_dir, tmp_path):
 
 def test_int8_without_correction_or_guard_band(bundle_dir, calib_dir, tmp_path):
     out = tmp_path / "plain8"
-    convert(bundle_dir, "x86-cpu", "int8", out=out, calib=calib_dir, int8_correction="none", guard_band="none",
-            latency_runs=0)
+    convert(bundle_dir, "x86-cpu", out, ConvertOptions("int8", calib=calib_dir, int8_correction="none",
+            guard_band="none", latency_runs=0))
     conv = load_bundle(out).meta.conversion.details
     assert conv["int8_correction"] == {"kind": "none", "points": [], "uncorrected_exits": []}
     assert conv["threshold_transfer"]["guard_band"] == {"kind": "none", "image": 0.0,
                                                         "pixel": conv["threshold_transfer"]["guard_band"]["pixel"]}
     with pytest.raises(ConfigError, match="unknown guard band"):
-        convert(bundle_dir, "x86-cpu", "int8", out=tmp_path / "x", calib=calib_dir, guard_band="wide")
+        convert(bundle_dir, "x86-cpu", tmp_path / "x", ConvertOptions("int8", calib=calib_dir, guard_band="wide"))
 
 
 def test_gate_refusal_and_force(bundle_dir, check_dir, tmp_path):
     # A tolerance of -100 points can never be met: the gate must refuse, and --force must write anyway.
     with pytest.raises(GateError, match="image AUROC dropped"):
-        convert(bundle_dir, "rtx-ada", "fp16", out=tmp_path / "no", check=check_dir, tolerance_pt=-100,
-                latency_runs=0)
+        convert(bundle_dir, "rtx-ada", tmp_path / "no", ConvertOptions("fp16", check=check_dir, tolerance_pt=-100,
+                latency_runs=0))
     assert not (tmp_path / "no").exists()
-    rep = convert(bundle_dir, "rtx-ada", "fp16", out=tmp_path / "yes", check=check_dir, tolerance_pt=-100,
-                  force=True, latency_runs=0)
+    rep = convert(bundle_dir, "rtx-ada", tmp_path / "yes", ConvertOptions("fp16", check=check_dir, tolerance_pt=-100,
+                  force=True, latency_runs=0))
     assert rep.forced and load_bundle(tmp_path / "yes").meta.conversion.forced is True
 
 
 def test_auto_reports_all_and_measures_latency(bundle_dir, calib_dir, check_dir, tmp_path):
-    rep = convert(bundle_dir, "rtx-ampere", "auto", out=tmp_path / "auto", calib=calib_dir, check=check_dir,
-                  latency_runs=20)
-    assert [c.precision for c in rep.candidates] == ["fp32", "fp16", "int8"]
+    rep = convert(bundle_dir, "rtx-ampere", tmp_path / "auto", ConvertOptions("auto", calib=calib_dir,
+                  check=check_dir, latency_runs=20))
+    assert [c.name for c in rep.candidates] == ["fp32", "fp16", "int8"]
     assert rep.chosen in ("fp32", "fp16", "int8")
-    lat = {c.precision: (round(c.latency_median_ms, 3), round(c.latency_p99_ms, 3)) for c in rep.candidates}
+    lat = {c.name: (round(c.latency_median_ms, 3), round(c.latency_p99_ms, 3)) for c in rep.candidates}
     print(f"\nONNX Runtime CPU latency of the test graph, median/p99 ms: {lat}")  # measured, not asserted
 
 
@@ -86,7 +86,7 @@ def test_auto_reports_all_and_measures_latency(bundle_dir, calib_dir, check_dir,
 def test_usage_errors(bundle_dir, tmp_path, kw, err, match):
     args = {"target": "rtx-ada", **kw}
     with pytest.raises(err, match=match):
-        convert(bundle_dir, args["target"], args["precision"], out=tmp_path / "o", latency_runs=0)
+        convert(bundle_dir, args["target"], tmp_path / "o", ConvertOptions(args["precision"], latency_runs=0))
 
 
 def test_int8_with_too_small_calibration_set(bundle_dir, calib_dir, tmp_path):
@@ -97,15 +97,14 @@ def test_int8_with_too_small_calibration_set(bundle_dir, calib_dir, tmp_path):
     for p in sorted(calib_dir.iterdir())[:3]:
         shutil.copy(p, small / p.name)
     with pytest.raises(CalibrationError, match="small"):
-        convert(bundle_dir, "x86-cpu", "int8", out=tmp_path / "o", calib=small, latency_runs=0)
+        convert(bundle_dir, "x86-cpu", tmp_path / "o", ConvertOptions("int8", calib=small, latency_runs=0))
 
 
 def test_int8_scope_stride8_on_a_real_bundle(padim_bundle, small_station, tmp_path):
     """``--int8-scope stride8`` on EfficientNet-Lite0 (PaDiM): recorded in the bundle, the stem stays FP32, and the
     gate against the FP32 bundle runs on the labelled station."""
-    rep = convert(padim_bundle.bundle.root, "x86-cpu", "int8", out=tmp_path / "s8",
-                  calib=small_station.aligned / "train" / "good", int8_scope="stride8",
-                  check=small_station.aligned, force=True, latency_runs=0)
+    rep = convert(padim_bundle.bundle.root, "x86-cpu", tmp_path / "s8", ConvertOptions("int8",
+                  calib=small_station.aligned / "train" / "good", int8_scope="stride8", check=small_station.aligned, force=True, latency_runs=0))
     details = load_bundle(tmp_path / "s8").meta.conversion.details
     assert rep.chosen == "int8" and details["int8_scope"] == "stride8" and details["rule"].endswith("+stride8")
     assert any("/stem/" in n for n in details["excluded_nodes"])

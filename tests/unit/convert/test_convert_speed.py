@@ -10,7 +10,7 @@ from edgead.bundle import load_bundle
 from edgead.convert.bank import greedy_coreset, nearest_neighbors, reduce_bank
 from edgead.convert.knn import find_knn_head
 from edgead.convert.optimize import fold_pads, optimize_graph
-from edgead.convert.pipeline import convert
+from edgead.convert.pipeline import ConvertOptions, convert
 from edgead.errors import ConfigError
 
 
@@ -84,11 +84,11 @@ def test_greedy_coreset_and_neighbors():
 
 def test_auto_on_x86_tries_cpu_recipes(bundle_dir, calib_dir, check_dir, tmp_path):
     out = tmp_path / "auto"
-    rep = convert(bundle_dir, "x86-cpu", "auto", out=out, calib=calib_dir, check=check_dir, latency_runs=3)
-    names = [c.precision for c in rep.candidates]
+    rep = convert(bundle_dir, "x86-cpu", out, ConvertOptions("auto", calib=calib_dir, check=check_dir, latency_runs=3))
+    names = [c.name for c in rep.candidates]
     assert names == ["fp32", "int8", "fp32+opt", "fp32+opt+bank50", "fp32+opt+bank25", "int8+opt"]
-    exact = next(c for c in rep.candidates if c.precision == "fp32+opt")
-    assert exact.gate.passed and exact.gate.score_drift_max < 1e-3
+    exact = next(c for c in rep.candidates if c.name == "fp32+opt")
+    assert exact.precision == "fp32" and exact.gate.passed and exact.gate.score_drift_max < 1e-3
     conv = load_bundle(out).meta.conversion
     assert conv.precision.value in ("fp32", "int8") and rep.chosen in names
     if rep.chosen != conv.precision.value:
@@ -98,6 +98,6 @@ def test_auto_on_x86_tries_cpu_recipes(bundle_dir, calib_dir, check_dir, tmp_pat
 
 
 def test_explicit_fp32_stays_plain(bundle_dir, tmp_path):
-    rep = convert(bundle_dir, "x86-cpu", "fp32", out=tmp_path / "f", latency_runs=0)
-    assert [c.precision for c in rep.candidates] == ["fp32"]
+    rep = convert(bundle_dir, "x86-cpu", tmp_path / "f", ConvertOptions("fp32", latency_runs=0))
+    assert [c.name for c in rep.candidates] == ["fp32"]
     assert "recipe" not in load_bundle(tmp_path / "f").meta.conversion.details
