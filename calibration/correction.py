@@ -4,9 +4,9 @@ INT8 rounding is not zero-mean on real activations (clipped ranges, ReLU6 output
 scales shared by channels of very different spread), so the INT8 backbone shifts every feature by a systematic
 amount, different per channel and per position. The feature-statistics heads are built for exactly that kind of
 shift to matter: PaDiM's Mahalanobis distance divides it by the smallest variances of the good parts, and
-PatchCore's nearest-neighbour distance adds it to every patch. Measured on PaDiM magnetic_tile: of the INT8
-feature error (rms 0.25 of the features' spread over the calibration images), the per-(channel, position) mean is
-0.17. That part is the same for every good image, so it can be measured once and subtracted.
+PatchCore's nearest-neighbour distance adds it to every patch. The per-(channel, position) mean of the INT8 feature
+error is the same for every good image, so it can be measured once and subtracted (how large a part of the error it
+is: docs/conversion.md).
 
 :func:`correct_feature_bias` does this on the good images of the calibration set (no labels): it runs the FP32 and
 the INT8 graph, takes the mean difference of the features where they leave the INT8 region, and inserts one FP32

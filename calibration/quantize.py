@@ -8,10 +8,8 @@ distance / kNN head and the output normalisation stay FP32, because INT8 there r
 
 How much of the backbone is INT8 is :class:`Int8Scope`, one row per variant in :data:`INT8_SCOPES`:
 ``backbone`` (all of it) or ``stride8`` (the high-resolution start -- stem and the stages before stride 8 -- stays
-FP32). Measured on magnetic_tile (grey, low contrast) with PaDiM (benchmarks/conversion.py), before the feature
-bias correction (:mod:`edgead.calibration.correction`): the whole backbone in INT8 moved pixel AUROC by -1.87 pt,
-``stride8`` by -0.25 pt. With the correction and the threshold guard band, ``stride8`` passes the gate there
-(-0.06 pt) and the whole backbone still does not (1 new accept); on PaDiM brg01 it is the other way round.
+FP32). Which one passes the gate depends on the bundle, so ``--precision auto`` tries both (the measurements:
+docs/conversion.md and docs/benchmarks.md).
 """
 from __future__ import annotations
 

@@ -1,11 +1,9 @@
 """Feature-subset recipe for Gaussian (PaDiM-style) heads: keep k of the d channels, with the EXACT marginal Gaussian.
 
-Profiling the exported PaDiM graph with ONNX Runtime (2 threads, 256x256, after the exact rewrites of
-:mod:`edgead.convert.optimize`): the backbone's convolutions take ~68 % of the time and the Mahalanobis head's
-batched ``MatMul`` ~25 %. That MatMul is memory bound: per image it streams the whole ``[P, d, d]`` inverse
-covariance (41 MB for 1024 positions and d = 100) for ``P`` matrix-vector products. A factorisation of the same
-matrix (Cholesky ``S = L L^T``, ``d^2 = ||L^T x||^2``) streams the same bytes, so it gains nothing here; fewer
-channels do: the head's bytes and work scale with ``k^2``.
+The Mahalanobis head's batched ``MatMul`` is memory bound: per image it streams the whole ``[P, d, d]`` inverse
+covariance (4 P d^2 bytes) for ``P`` matrix-vector products. A factorisation of the same matrix (Cholesky
+``S = L L^T``, ``d^2 = ||L^T x||^2``) streams the same bytes, so it gains nothing; fewer channels do: the head's bytes
+and work scale with ``k^2`` (the profile of the PaDiM graph: docs/benchmarks.md, "Figures behind code choices").
 
 The rewrite (lossy, so thresholds are transferred and the accuracy gate decides):
 

@@ -2,11 +2,9 @@
 
 One table, :data:`CPU_RECIPES`: each entry names a precision, the exact graph rewrites of
 :mod:`edgead.convert.optimize`, and an optional memory-bank reduction (kNN heads) or channel subset (Gaussian
-heads). Measured on real data (benchmarks/conversion.py): the exact rewrites alone give ~1.4-1.5x on PatchCore, and
-a bank reduced to a quarter ~2-2.7x; on PaDiM the exact rewrites give ~1.3-1.6x and the channel subsets more (the
-head's inverse covariances shrink with k^2 and the deepest backbone layer is cut); the gate decides per bundle which
-one is kept. A recipe whose reduction does not apply to the detector (bank on PaDiM, channels on PatchCore) is
-skipped.
+heads: the inverse covariances shrink with k^2 and the deepest backbone layer can be cut). The gate decides per
+bundle which one is kept; what each gives on real data is in docs/benchmarks.md ("Conversion for x86-cpu"). A
+recipe whose reduction does not apply to the detector (bank on PaDiM, channels on PatchCore) is skipped.
 """
 from __future__ import annotations
 

@@ -6,9 +6,9 @@ converted graph reports about ``sqrt(d^2 + |e|^2)``. So raw scores shift by a co
 constant or a factor: ``cand^2 ~ fp32^2 + c``. Both graphs score the same good calibration images; ``c`` is the
 median of ``cand^2 - fp32^2`` (separately for image scores and for map pixels), and every FP32 threshold ``t``
 (and ``lo``) becomes ``sqrt(t^2 + c)`` on the candidate. The candidate's normalisation initializers and
-``edgead.yaml`` are rewritten, so its normalised outputs (0.5 = threshold) mean the same as the FP32 ones. A plain
-linear fit was tried first and failed: on good images the scores span too narrow a range (r^2 ~ 0.01) and it
-moved the threshold above most defects. The accuracy gate checks the result (accept/reject agreement).
+``edgead.yaml`` are rewritten, so its normalised outputs (0.5 = threshold) mean the same as the FP32 ones. The
+accuracy gate checks the result (accept/reject agreement). Why not a linear fit: docs/benchmarks.md, "Figures
+behind code choices".
 
 A channel subset (the ``feat`` recipes) changes the distance itself, not its noise: a squared Mahalanobis distance
 over k of d channels is about ``k/d`` of the full one on good parts (chi-square degrees of freedom), so those
@@ -16,16 +16,16 @@ candidates use the scale model ``cand^2 ~ a * fp32^2`` (``a``: least squares thr
 units, so the large scores near the threshold weigh most) instead. One table,
 :data:`FITS`, maps :class:`TransferModel` to its fit.
 
-The fit is a median: half the good images score a little below their transferred FP32 score, and a defect that the
-FP32 bundle scores just above its threshold can land just below the candidate's. Measured with INT8 PaDiM and
-PatchCore: the only defects a candidate turned into accepts were ones FP32 scored 0.503 to 0.514 (normalised; 0.5
-is the threshold), moved by 0.01-0.04. So the candidate's thresholds get a **guard band** (:class:`GuardBand`): they
-are lowered by the largest shortfall a good calibration image showed against its transferred score (image
-threshold: the largest over the images; pixel threshold: the 99.9th percentile of the sampled pixels). A converted
-artifact then errs towards reject by its own measured noise, never towards accept; the gate bounds what that costs
-in good parts rejected (``convert/gate.py``: new rejects, agreement). In raw units that shortfall does not grow with
-the score: for a feature error ``e``, ``cand - fp32 ~ <d/|d|, e> + |e|^2 / 2|d|``, so the good images' shortfall
-bounds the one at the threshold.
+The fit is a median: half the good images score a little below their transferred FP32 score, so a defect that the
+FP32 bundle scores just above its threshold can land just below the candidate's. So the candidate's thresholds get
+a **guard band** (:class:`GuardBand`): they are lowered by the largest shortfall a good calibration image showed
+against its transferred score (image threshold: the largest over the images; pixel threshold: the
+:data:`PIXEL_GUARD_QUANTILE` percentile of the sampled pixels), at most :data:`MAX_GUARD_FRACTION` of the gap
+between ``lo`` and the threshold. A converted artifact then errs towards reject by its own measured noise, never
+towards accept; the gate bounds what that costs in good parts rejected (``convert/gate.py``: new rejects,
+agreement). In raw units that shortfall does not grow with the score: for a feature error ``e``,
+``cand - fp32 ~ <d/|d|, e> + |e|^2 / 2|d|``, so the good images' shortfall bounds the one at the threshold. The
+measurements behind the guard band and its cap: docs/conversion.md ("The cap") and docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -43,12 +43,9 @@ PIXELS_PER_IMAGE = 4096
 PIXEL_GUARD_QUANTILE = 99.9
 """Percentile of the sampled pixels' shortfall that lowers the pixel threshold (the image one takes the maximum)."""
 MAX_GUARD_FRACTION = 0.2
-"""The guard band takes at most this fraction of the gap between the candidate's ``lo`` and its threshold.
-
-The shifts that caused new accepts were 0.02-0.08 of that gap (0.01-0.04 normalised). A candidate whose measured
-shortfall is larger is noisy: a bigger guard would buy its pass with good parts (on the demo station, a cap of 0.5
-let PatchCore INT8 reject 24 of 128 good parts against FP32's 8; 0.2 gives 8), so the gate refuses it instead when
-its noise turns a defect into an accept."""
+"""The guard band takes at most this fraction of the gap between the candidate's ``lo`` and its threshold; a
+candidate whose shortfall is larger keeps the capped guard, and the gate refuses it when its noise turns a defect
+into an accept (why a fifth: docs/conversion.md, "The cap")."""
 
 
 def _like(value, result: np.ndarray):

@@ -20,7 +20,7 @@ class OnnxRuntimeBackend(Backend):
         intra_op_threads: threads per operator (default: ONNX Runtime's choice, i.e. all cores).
         memory_arena: keep ONNX Runtime's CPU memory arena (default). ``False`` returns each run's intermediate
             buffers to the system: for tools that hold many sessions of a large model at once (the conversion
-            benchmark: 9 PatchCore candidates with a 48k-row bank went past 23 GB with arenas).
+            benchmark; docs/benchmarks.md).
 
     Raises:
         EngineError: if the file is missing or not a graph-contract model.

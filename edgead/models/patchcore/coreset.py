@@ -97,7 +97,7 @@ def _update(
     ``gap^2 >= 4 min_dist``. Late centres are close to few points, so most iterations touch a small fraction.
     """
     centre = centres[i]
-    if i > 0:  # index_select/index_copy_: plain advanced indexing is ~50x slower on CPU with threads
+    if i > 0:  # index_select/index_copy_, not advanced indexing (slower on CPU with threads: docs/benchmarks.md)
         gap = norms.index_select(0, selected[:i]) - 2.0 * torch.mv(centres[:i], centre) + centre_norm
         candidates = torch.nonzero(gap.index_select(0, owner) < 4.0 * _SLACK * min_dist).squeeze(1)
         if candidates.numel() < _GATHER_BELOW * points.shape[0]:
@@ -145,8 +145,8 @@ def nearest_neighbors(bank: torch.Tensor, k: int, chunk: int = 2048) -> torch.Te
 
 @contextlib.contextmanager
 def _one_thread():
-    """Run the selection loop on one intra-op thread: its many small ops lose more to thread synchronisation than
-    they gain (measured 4x faster on a loaded 2-core host); restores the previous setting."""
+    """Run the selection loop on one intra-op thread (its many small ops lose more to thread synchronisation than
+    they gain: docs/benchmarks.md); restores the previous setting."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -15,9 +15,9 @@ the loss. The image score, :class:`ImageScore`:
 
 * ``loss``: the paper's, the loss itself (the image mean of the map);
 * ``map-max`` (the default of ``edgead train``): the maximum of the map after DRAEM's mean filter
-  (``models.common.smoothed_max``, 21 px at 256 px). The mean dilutes a small defect over the whole part: on
-  piped_pa_bdp01_tl the same trained bundle scores 69.7 % image AUROC with ``loss`` and 97-99 % with the filtered
-  maximum (filters of 9-33 px at 256 px), so the paper's score is kept as an option only.
+  (``models.common.smoothed_max``, 21 px at 256 px). The mean dilutes a small defect over the whole part, so the
+  paper's score is kept as an option only (the two scores compared: docs/benchmarks.md, "Figures behind code
+  choices").
 
 Choices the paper leaves open / changes (documented here):
 
