@@ -103,8 +103,9 @@ def test_int8_with_too_small_calibration_set(bundle_dir, calib_dir, tmp_path):
 def test_int8_scope_stride8_on_a_real_bundle(padim_bundle, small_station, tmp_path):
     """``--int8-scope stride8`` on EfficientNet-Lite0 (PaDiM): recorded in the bundle, the stem stays FP32, and the
     gate against the FP32 bundle runs on the labelled station."""
-    rep = convert(padim_bundle.bundle.root, "x86-cpu", tmp_path / "s8", ConvertOptions("int8",
-                  calib=small_station.aligned / "train" / "good", int8_scope="stride8", check=small_station.aligned, force=True, latency_runs=0))
+    options = ConvertOptions("int8", calib=small_station.aligned / "train" / "good", int8_scope="stride8",
+                             check=small_station.aligned, force=True, latency_runs=0)
+    rep = convert(padim_bundle.bundle.root, "x86-cpu", tmp_path / "s8", options)
     details = load_bundle(tmp_path / "s8").meta.conversion.details
     assert rep.chosen == "int8" and details["int8_scope"] == "stride8" and details["rule"].endswith("+stride8")
     assert any("/stem/" in n for n in details["excluded_nodes"])
