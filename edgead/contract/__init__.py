@@ -5,7 +5,8 @@ verdict is reached, and the typed metadata that travels with it (docs/bundle-for
   normalisation initializers, the threshold convention (normalised 0.5), :class:`Prediction`.
 - :mod:`~edgead.contract.thresholds`: the normalisation that puts the raw threshold at 0.5, and its calibration.
 - :mod:`~edgead.contract.decide`: the one verdict rule (score, map, ROI rules, defect area in camera pixels).
-- :mod:`~edgead.contract.meta`: :class:`BundleMeta`, the typed ``edgead.yaml``.
+- :mod:`~edgead.contract.meta`: :class:`BundleMeta`, the typed ``edgead.yaml`` (its sections:
+  :mod:`~edgead.contract.sections`).
 
 Users: the exporter (``edgead.models.export``), the converters (``edgead.convert``), the backends
 (``edgead.infer``), the bundle loader, the daemon, ``edgead predict``, the deploy self-test, evaluation, the
