@@ -1,28 +1,62 @@
 """``Aligner``: built once from the reference image, ``align(frame_image) -> Aligned`` or ``AlignmentError``.
 
-Coarse pose (phase correlation or ORB, with a fallback), then ECC on a pyramid, then the quality gate:
-zero-mean normalised correlation of reference and aligned image over the valid area, at half resolution.
+Everything about the reference is prepared once (its pyramid, the turned references of the coarse search, the
+steepest-descent images of the refinement). Per frame: a gray pyramid, a coarse pose on its small level (phase
+correlation, or ORB as the fallback), the pyramid refinement down to ``finest_level``, whose last step also gives
+the quality of the gate, and then one resampling at full resolution: of the whole frame (:meth:`Aligner.align`), or
+of the ROIs only (:meth:`Aligner.register` then :meth:`Aligner.resample`).
 
 Example:
     >>> aligner = Aligner(reference_rgb, AlignConfig(motion=MotionModel.EUCLIDEAN))   # doctest: +SKIP
     >>> aligned = aligner.align(frame.image)                                           # doctest: +SKIP
     >>> aligned.dx, aligned.dy, aligned.angle_deg, aligned.quality                     # doctest: +SKIP
+    >>> reg = aligner.register(frame.image)                                            # doctest: +SKIP
+    >>> crops = aligner.resample(frame.image, reg, rois)   # only the ROIs' pixels      # doctest: +SKIP
 """
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import cv2
 import numpy as np
 
-from edgead.align.coarse import OrbCoarse, PhaseCoarse, scale_matrix
+from edgead.align.coarse import OrbCoarse, PhaseCoarse, resize_to
 from edgead.align.config import AlignConfig, Coarse, MotionModel
-from edgead.align.refine import EccRefiner, project_warp, pyramid, warp_image, zncc
+from edgead.align.refine import MIN_LEVEL_PX, PyramidRefiner, project_warp, pyramid, warp_image
+from edgead.align.roi import Roi
 from edgead.errors import AlignmentError, ImageError
 
-MIN_VALID_FRACTION = 0.25  # less of the reference in view than this is not a read
+COARSE_MAX_PX = 128
+"""Default coarse stage: the first pyramid level whose longer side is at most this."""
+REFINE_MIN_PX = 160
+"""Default ``finest_level``: the last pyramid level whose longer side is at least this."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Where the reference lies in a frame, without resampling the frame.
+
+    Attributes:
+        warp: reference -> frame warp, 3x3, float64, full-resolution pixels.
+        dx: horizontal displacement of the reference centre in the frame, px.
+        dy: vertical displacement of the reference centre in the frame, px.
+        angle_deg: rotation of the part in the frame, degrees.
+        quality: zero-mean normalised correlation of reference and warped frame over the valid area, at
+            ``finest_level``.
+        coarse: the coarse method that gave the starting pose.
+        timings_ms: per step: ``coarse`` (gray, pyramid, coarse pose), ``refine``, ``total``.
+    """
+
+    warp: np.ndarray
+    dx: float
+    dy: float
+    angle_deg: float
+    quality: float
+    coarse: Coarse
+    timings_ms: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -38,7 +72,7 @@ class Aligned:
         angle_deg: rotation of the part in the frame, degrees.
         quality: zero-mean normalised correlation of reference and aligned image over the valid area.
         coarse: the coarse method that gave the starting pose.
-        timings_ms: per step: ``coarse``, ``refine``, ``warp``, ``quality``, ``total``.
+        timings_ms: per step: ``coarse``, ``refine``, ``warp``, ``total``.
     """
 
     image: np.ndarray
@@ -68,8 +102,48 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     raise ImageError(f"alignment needs HxW, HxWx1 or HxWx3 images, got shape {image.shape}")
 
 
+def plan_levels(shape: tuple[int, int], config: AlignConfig) -> tuple[int, int, int]:
+    """``(levels, finest, coarse)``: the pyramid depth, the finest refined level and the coarse stage's level
+    (-1: the coarse stage resizes by ``config.downscale``) for a reference of ``shape`` = (H, W).
+
+    Raises:
+        AlignmentError: the reference is too small for ``config.pyramid_levels``.
+    """
+    h, w = shape
+    longest, shortest = max(h, w), min(h, w)
+    if config.pyramid_levels is None:
+        levels = 1
+        while shortest >> levels >= MIN_LEVEL_PX:
+            levels += 1
+    else:
+        levels = config.pyramid_levels
+        if shortest >> (levels - 1) < 16:
+            raise AlignmentError(f"reference {w}x{h} is too small for {levels} pyramid levels",
+                                 hint="lower align.pyramid_levels")
+    if config.finest_level is None:
+        finest = 0
+        while finest + 1 < levels and longest >> (finest + 1) >= REFINE_MIN_PX:
+            finest += 1
+    else:
+        finest = min(config.finest_level, levels - 1)
+    coarse = -1
+    if config.downscale is None:
+        coarse = 0
+        while coarse + 1 < levels and longest >> coarse > COARSE_MAX_PX:
+            coarse += 1
+    return levels, finest, coarse
+
+
 class Aligner:
-    """Aligns frames to one reference image (everything about the reference is computed once, here)."""
+    """Aligns frames to one reference image (everything about the reference is computed once, here).
+
+    Args:
+        reference: uint8 ``[H, W]``, ``[H, W, 1]`` or RGB ``[H, W, 3]``.
+        config: the alignment options.
+
+    Raises:
+        AlignmentError: the reference is too small for the pyramid. ImageError: a bad layout or dtype.
+    """
 
     def __init__(self, reference: np.ndarray, config: AlignConfig | None = None):
         self.config = config = config or AlignConfig()
@@ -78,39 +152,51 @@ class Aligner:
         h, w = gray.shape
         self.size = (w, h)
         self.center = ((w - 1) / 2.0, (h - 1) / 2.0)
-        min_side = min(h, w)
-        if min_side >> (config.pyramid_levels - 1) < 16:
-            raise AlignmentError(f"reference {w}x{h} is too small for {config.pyramid_levels} pyramid levels",
-                                 hint="lower align.pyramid_levels")
-        self.coarse_scale = config.downscale or min(1.0, 256.0 / max(h, w))
-        self.ref_gray = gray.astype(np.float32)
-        self.refiner = EccRefiner(self.ref_gray, config)
-        self.quality_level = min(1, config.pyramid_levels - 1)
+        self.levels, self.finest, self.coarse_level = plan_levels((h, w), config)
+        coarsest = self.levels - 1
+        while coarsest > self.finest and min(h, w) >> coarsest < MIN_LEVEL_PX:
+            coarsest -= 1  # an explicit pyramid_levels deeper than a stable solve allows
+        ref_pyramid = pyramid(gray.astype(np.float32), self.levels)
+        self.refiner = PyramidRefiner(ref_pyramid, config.motion, coarsest, self.finest, config.refine_iterations,
+                                      config.refine_eps_px)
+        if self.coarse_level >= 0:
+            self.coarse_scale = 0.5 ** self.coarse_level
+            coarse_ref = ref_pyramid[self.coarse_level]
+        else:
+            self.coarse_scale = float(config.downscale)
+            coarse_ref = resize_to(ref_pyramid[0], self.coarse_scale)
+        self._depth = max(coarsest, self.coarse_level) + 1
         self._estimators: dict[Coarse, object] = {}
         for method in {config.coarse, config.fallback} - {Coarse.NONE}:
             if method is Coarse.PHASE:
-                self._estimators[method] = PhaseCoarse(self.ref_gray, self.coarse_scale, config.max_rotation_deg,
-                                                       config.rotation_step_deg)
+                self._estimators[method] = PhaseCoarse(coarse_ref, self.coarse_scale, config.max_rotation_deg,
+                                                       config.rotation_step_deg, config.min_coarse_response)
             else:
-                self._estimators[method] = OrbCoarse(gray, min(1.0, 2 * self.coarse_scale), config.orb_features,
-                                                     config.motion)
+                self._estimators[method] = OrbCoarse(gray, min(1.0, max(2 * self.coarse_scale, 256 / max(h, w))),
+                                                     config.orb_features, config.motion)
 
-    def _coarse(self, method: Coarse, gray_u8: np.ndarray, gray_f32: np.ndarray) -> tuple[np.ndarray, float] | None:
+    def _coarse_image(self, frame_pyramid: list[np.ndarray]) -> np.ndarray:
+        if self.coarse_level < 0:
+            return resize_to(frame_pyramid[0], self.coarse_scale).astype(np.float32)
+        return frame_pyramid[self.coarse_level]
+
+    def _coarse(self, method: Coarse, gray_u8: np.ndarray, frame_pyramid: list[np.ndarray]):
         if method is Coarse.NONE:
             return np.eye(3), 1.0
         est = self._estimators[method]
-        result = est.estimate(gray_f32) if isinstance(est, PhaseCoarse) else est.estimate(gray_u8)
+        result = est.estimate(self._coarse_image(frame_pyramid)) if isinstance(est, PhaseCoarse) \
+            else est.estimate(gray_u8)
         if result is None:
             return None
         return result.warp, result.response
 
-    def _coarse_pose(self, gray_u8: np.ndarray, gray_f32: np.ndarray) -> tuple[np.ndarray, Coarse]:
+    def _coarse_pose(self, gray_u8: np.ndarray, frame_pyramid: list[np.ndarray]) -> tuple[np.ndarray, Coarse]:
         cfg = self.config
-        first = self._coarse(cfg.coarse, gray_u8, gray_f32)
+        first = self._coarse(cfg.coarse, gray_u8, frame_pyramid)
         if first is not None and (cfg.coarse is not Coarse.PHASE or first[1] >= cfg.min_coarse_response):
             return first[0], cfg.coarse
         if cfg.fallback not in (Coarse.NONE, cfg.coarse):
-            second = self._coarse(cfg.fallback, gray_u8, gray_f32)
+            second = self._coarse(cfg.fallback, gray_u8, frame_pyramid)
             if second is not None:
                 return second[0], cfg.fallback
         if first is None:
@@ -125,8 +211,76 @@ class Aligner:
         angle = math.degrees(math.atan2(warp[1, 0] - warp[0, 1], warp[0, 0] + warp[1, 1]))
         return float(p[0] / p[2] - cx), float(p[1] / p[2] - cy), angle
 
+    def register(self, image: np.ndarray) -> Registration:
+        """Find the reference in a frame and gate the fit, without resampling the frame.
+
+        Args:
+            image: uint8 ``[H, W]``, ``[H, W, 1]`` or RGB ``[H, W, 3]`` of the reference's size.
+
+        Returns:
+            The :class:`Registration`: warp, pose, quality and timings.
+
+        Raises:
+            AlignmentError: when the size differs, the refinement fails, the pose is outside ``max_shift_px`` /
+                ``max_rotation_deg``, too little of the reference is in view, or the quality is below
+                ``min_quality`` (the message gives both).
+        """
+        cfg, t0 = self.config, time.perf_counter()
+        gray = to_gray(image)
+        if gray.shape != (self.size[1], self.size[0]):
+            raise AlignmentError(f"frame is {gray.shape[1]}x{gray.shape[0]}, the reference {self.size[0]}x"
+                                 f"{self.size[1]}", hint="the camera ROI must match the reference image")
+        frame_pyramid = self._frame_pyramid(gray)
+        coarse_warp, method = self._coarse_pose(gray, frame_pyramid)
+        t1 = time.perf_counter()
+        init = project_warp(coarse_warp, cfg.motion, self.center)
+        self._check_pose(init, "coarse")
+        refined = self.refiner.refine(frame_pyramid, init)
+        t2 = time.perf_counter()
+        warp, quality = refined.warp, refined.quality
+        dx, dy, angle = self._check_pose(warp, "refined")
+        if not quality >= cfg.min_quality:
+            raise AlignmentError(f"alignment quality {quality:.3f} is below the gate min_quality={cfg.min_quality} "
+                                 f"(dx={dx:.1f}, dy={dy:.1f}, angle={angle:.2f} deg, coarse={method.value})",
+                                 hint="a different or missing part, or a changed scene: check the camera")
+        timings = {"coarse": (t1 - t0) * 1e3, "refine": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3}
+        return Registration(warp, dx, dy, angle, quality, method, timings)
+
+    def _frame_pyramid(self, gray: np.ndarray) -> list[np.ndarray]:
+        """The float32 levels the coarse stage and the refinement read: built on uint8 down to the first level
+        they need, so that a 5 MP frame is never converted to float at full resolution unless it is refined there."""
+        first = min(self.finest, self.coarse_level) if self.coarse_level >= 0 else self.finest
+        levels = pyramid(gray, self._depth)
+        return [lv.astype(np.float32) if i >= first else lv for i, lv in enumerate(levels)]
+
+    def resample(self, image: np.ndarray, registration: Registration,
+                 rois: Sequence[Roi] | None = None) -> np.ndarray | list[np.ndarray]:
+        """Resample a frame onto the reference grid along a registration's warp.
+
+        Args:
+            image: the frame given to :meth:`register`.
+            registration: its result.
+            rois: ROIs already checked against the reference size (:func:`edgead.align.check_rois`). Given, only
+                their pixels are resampled, each onto its own canvas.
+
+        Returns:
+            The aligned image (the reference's shape), or one aligned crop per ROI, in order.
+        """
+        warp = registration.warp
+        if rois is None:
+            return self._channels(warp_image(image, warp, self.size, border_mode=cv2.BORDER_REPLICATE))
+        crops = []
+        for roi in rois:
+            shift = np.array([[1.0, 0.0, roi.x], [0.0, 1.0, roi.y], [0.0, 0.0, 1.0]])
+            crop = warp_image(image, warp @ shift, (roi.width, roi.height), border_mode=cv2.BORDER_REPLICATE)
+            crops.append(self._channels(crop))
+        return crops
+
+    def _channels(self, aligned: np.ndarray) -> np.ndarray:
+        return aligned[:, :, None] if aligned.ndim == 2 and len(self.shape) == 3 else aligned
+
     def align(self, image: np.ndarray) -> Aligned:
-        """Align one frame to the reference.
+        """Align one frame to the reference: :meth:`register`, then :meth:`resample` the whole frame.
 
         Args:
             image: uint8 ``[H, W]``, ``[H, W, 1]`` or RGB ``[H, W, 3]`` of the reference's size.
@@ -135,40 +289,15 @@ class Aligner:
             The :class:`Aligned` frame with its warp, pose, quality and timings.
 
         Raises:
-            AlignmentError: when the size differs, ECC diverges, the pose is outside ``max_shift_px`` /
-                ``max_rotation_deg``, or the quality is below ``min_quality`` (the message gives both).
+            AlignmentError: as :meth:`register`.
         """
-        cfg, t0 = self.config, time.perf_counter()
-        gray = to_gray(image)
-        if gray.shape != self.ref_gray.shape:
-            raise AlignmentError(f"frame is {gray.shape[1]}x{gray.shape[0]}, the reference {self.size[0]}x"
-                                 f"{self.size[1]}", hint="the camera ROI must match the reference image")
-        gray_f32 = gray.astype(np.float32)
-        coarse_warp, method = self._coarse_pose(gray, gray_f32)
-        t1 = time.perf_counter()
-        init = project_warp(coarse_warp, cfg.motion, self.center)
-        self._check_pose(init, "coarse")
-        frame_pyramid = pyramid(gray_f32, cfg.pyramid_levels)
-        warp, _ = self.refiner.refine(frame_pyramid, init)
-        t2 = time.perf_counter()
-        dx, dy, angle = self._check_pose(warp, "refined")
-        aligned = warp_image(image, warp, self.size, border_mode=cv2.BORDER_REPLICATE)
-        if aligned.ndim == 2 and len(self.shape) == 3:
-            aligned = aligned[:, :, None]
-        t3 = time.perf_counter()
-        quality, valid = self._quality(frame_pyramid, warp)
-        t4 = time.perf_counter()
-        if valid < MIN_VALID_FRACTION:
-            raise AlignmentError(f"only {valid:.0%} of the reference is in view after alignment (quality "
-                                 f"{quality:.3f}, gate {cfg.min_quality})", hint="the part is out of the field of view")
-        if not quality >= cfg.min_quality:
-            raise AlignmentError(f"alignment quality {quality:.3f} is below the gate min_quality={cfg.min_quality} "
-                                 f"(dx={dx:.1f}, dy={dy:.1f}, angle={angle:.2f} deg, coarse={method.value})",
-                                 hint="a different or missing part, or a changed scene: check the camera")
-        out_warp = warp if cfg.motion is MotionModel.HOMOGRAPHY else warp[:2].copy()
-        timings = {"coarse": (t1 - t0) * 1e3, "refine": (t2 - t1) * 1e3, "warp": (t3 - t2) * 1e3,
-                   "quality": (t4 - t3) * 1e3, "total": (t4 - t0) * 1e3}
-        return Aligned(aligned, out_warp, dx, dy, angle, quality, method, timings)
+        reg = self.register(image)
+        t = time.perf_counter()
+        aligned = self.resample(image, reg)
+        warp_ms = (time.perf_counter() - t) * 1e3
+        timings = {**reg.timings_ms, "warp": warp_ms, "total": reg.timings_ms["total"] + warp_ms}
+        out_warp = reg.warp if self.config.motion is MotionModel.HOMOGRAPHY else reg.warp[:2].copy()
+        return Aligned(aligned, out_warp, reg.dx, reg.dy, reg.angle_deg, reg.quality, reg.coarse, timings)
 
     def _check_pose(self, warp: np.ndarray, stage: str) -> tuple[float, float, float]:
         dx, dy, angle = self.pose(warp)
@@ -178,14 +307,3 @@ class Aligner:
                                  f"max_shift_px={cfg.max_shift_px}, max_rotation_deg={cfg.max_rotation_deg}",
                                  hint="the part is misplaced, or it is not the reference part")
         return dx, dy, angle
-
-    def _quality(self, frame_pyramid: list[np.ndarray], warp: np.ndarray) -> tuple[float, float]:
-        level = self.quality_level
-        scale = 0.5 ** level
-        ref, small = self.refiner.ref_pyramid[level], frame_pyramid[level]
-        w_level = scale_matrix(scale) @ warp @ np.linalg.inv(scale_matrix(scale))
-        size = (ref.shape[1], ref.shape[0])
-        aligned = warp_image(small, w_level, size)
-        valid = warp_image(np.ones_like(small, np.uint8), w_level, size, cv2.INTER_NEAREST) > 0
-        valid = cv2.erode(valid.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        return zncc(ref, aligned, valid)

@@ -16,10 +16,12 @@ from edgead.align.config import MotionModel
 
 @dataclass(frozen=True)
 class CoarseResult:
-    """A coarse pose: ``warp`` (3x3, reference -> image, full resolution) and a confidence in [0, 1]."""
+    """A coarse pose: ``warp`` (3x3, reference -> image, full resolution), a confidence in [0, 1], and how many
+    candidate poses were tried for it."""
 
     warp: np.ndarray
     response: float
+    tries: int = 1
 
 
 def scale_matrix(scale: float) -> np.ndarray:
@@ -49,38 +51,63 @@ def resize_to(image: np.ndarray, scale: float) -> np.ndarray:
 
 
 class PhaseCoarse:
-    """Phase correlation on a downscaled, Hann-windowed image; rotations by trying angles in a small range.
+    """Phase correlation of a small image against the reference turned by a few candidate angles.
 
-    The peak response is a free confidence: it falls quickly when the pose is not a translation of the reference.
+    The turned references are made once, here. Per frame the search climbs from 0 degrees towards the better
+    neighbour and stops at the first angle whose neighbours answer less (the peak response falls off quickly and
+    smoothly with a rotation error); only when that peak is weak does it try every angle. The response is a free
+    confidence: it falls when the pose is not a turned and shifted reference.
+
+    Args:
+        reference: the float32 gray reference at the coarse scale.
+        scale: that scale (coarse pixels per full-resolution pixel).
+        max_rotation_deg: the search range, +-.
+        step_deg: the angle step.
+        min_response: below this peak response the search tries every angle.
     """
 
-    def __init__(self, reference: np.ndarray, scale: float, max_rotation_deg: float, step_deg: float):
-        self.scale = scale
-        self.ref = resize_to(reference, scale).astype(np.float32)
-        h, w = self.ref.shape
+    def __init__(self, reference: np.ndarray, scale: float, max_rotation_deg: float, step_deg: float,
+                 min_response: float = 0.0):
+        self.scale, self.min_response = scale, min_response
+        h, w = reference.shape
         self.size = (w, h)
         self.window = cv2.createHanningWindow((w, h), cv2.CV_32F)
         self.center = ((w - 1) / 2.0, (h - 1) / 2.0)
         n = int(math.floor(max_rotation_deg / step_deg + 1e-9))
-        self.angles = [0.0] + [sign * k * step_deg for k in range(1, n + 1) for sign in (1, -1)]
-        self.rotations = [rotation_about(self.center, a) for a in self.angles]
+        self.steps = range(-n, n + 1)
+        self.step_deg = step_deg
+        ref = reference.astype(np.float32)
+        self.rotations = {k: rotation_about(self.center, k * step_deg) for k in self.steps}
+        # the reference as the frame shows it when the part is turned by k steps: turned(R x) = ref(x)
+        self.turned = {k: ref if k == 0 else cv2.warpAffine(ref, rot[:2], self.size, flags=cv2.INTER_LINEAR,
+                                                             borderMode=cv2.BORDER_REFLECT)
+                       for k, rot in self.rotations.items()}
 
-    def estimate(self, image: np.ndarray) -> CoarseResult:
-        """Coarse pose of a float32 gray ``image`` of the reference's full size."""
-        small = resize_to(image, self.scale).astype(np.float32)
-        best: tuple[float, np.ndarray] | None = None
-        for rot in self.rotations:
-            if rot is self.rotations[0]:
-                derotated = small
-            else:  # sample the image along the candidate rotation: a pure shift of the reference if it is right
-                derotated = cv2.warpAffine(small, rot[:2], self.size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                           borderMode=cv2.BORDER_REFLECT)
-            (sx, sy), response = cv2.phaseCorrelate(self.ref, derotated, self.window)
-            if best is None or response > best[0]:
-                shift = np.array([[1.0, 0.0, sx], [0.0, 1.0, sy], [0.0, 0.0, 1.0]])
-                best = (float(response), rot @ shift)
-        response, warp = best
-        return CoarseResult(rescale_warp(warp, self.scale), response if np.isfinite(response) else 0.0)
+    def _try(self, k: int, small: np.ndarray, tried: dict) -> float:
+        if k not in tried:
+            (sx, sy), response = cv2.phaseCorrelate(self.turned[k], small, self.window)
+            tried[k] = (float(response) if np.isfinite(response) else 0.0, sx, sy)
+        return tried[k][0]
+
+    def estimate(self, small: np.ndarray) -> CoarseResult:
+        """Coarse pose of a float32 gray image at the coarse scale (the reference's coarse size)."""
+        tried: dict[int, tuple[float, float, float]] = {}
+        k = 0
+        best = self._try(0, small, tried)
+        while True:
+            moves = [j for j in (k - 1, k + 1) if j in self.rotations]
+            answers = {j: self._try(j, small, tried) for j in moves}
+            j = max(answers, key=answers.get, default=k)
+            if not answers or answers[j] <= best:
+                break
+            k, best = j, answers[j]
+        if best < self.min_response:
+            for j in self.steps:
+                self._try(j, small, tried)
+            k = max(tried, key=lambda j: tried[j][0])
+        response, sx, sy = tried[k]
+        shift = np.array([[1.0, 0.0, sx], [0.0, 1.0, sy], [0.0, 0.0, 1.0]])
+        return CoarseResult(rescale_warp(shift @ self.rotations[k], self.scale), response, len(tried))
 
 
 class OrbCoarse:

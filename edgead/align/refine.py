@@ -1,25 +1,33 @@
-"""ECC refinement on a Gaussian pyramid, and the quality measure of the gate. Pure numpy/cv2.
+"""Pyramid refinement of a warp, and the quality measure of the gate. Pure numpy/cv2.
 
-The reference pyramid is built once; each level halves the resolution (``cv2.pyrDown``, so ``x_level =
-x_full / 2**level`` exactly), and the warp is carried from level to level in full-resolution pixels.
+The refinement is inverse compositional (Baker and Matthews, "Lucas-Kanade 20 years on", 2004) with a global gain
+and offset fitted at every step, so a lighting change does not move the warp, as with ECC (Evangelidis and Psarakis,
+2008), whose criterion, the zero-mean normalised correlation, it also reports. Written here rather than calling
+``cv2.findTransformECC`` because ECC is forwards additive: each call differentiates the frame and warps its
+gradients and the Jacobian at every iteration. The inverse compositional form differentiates the reference: its
+pyramid, gradients and steepest-descent images are computed once, when the station loads the reference, and a
+step costs one warp of the frame's level and one small least-squares solve.
+
+Levels: ``cv2.pyrDown`` halves the resolution, so ``x_level = x_full / 2**level`` exactly; warps are carried from
+level to level in full-resolution pixels.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from edgead.align.coarse import rescale_warp, scale_matrix
-from edgead.align.config import AlignConfig, MotionModel
+from edgead.align.coarse import rescale_warp
+from edgead.align.config import MotionModel
 from edgead.errors import AlignmentError
 
-ECC_MOTION: dict[MotionModel, int] = {
-    MotionModel.TRANSLATION: cv2.MOTION_TRANSLATION,
-    MotionModel.EUCLIDEAN: cv2.MOTION_EUCLIDEAN,
-    MotionModel.AFFINE: cv2.MOTION_AFFINE,
-    MotionModel.HOMOGRAPHY: cv2.MOTION_HOMOGRAPHY,
-}
+MIN_LEVEL_PX = 48
+"""Pyramid levels whose shorter side is below this are not refined on (too few pixels for a stable solve)."""
+MIN_VALID_PIXELS = 0.25
+"""A step that sees less of the reference than this (a fraction of its pixels) is a failure to converge."""
+PARAMS = {MotionModel.TRANSLATION: 2, MotionModel.EUCLIDEAN: 3, MotionModel.AFFINE: 6, MotionModel.HOMOGRAPHY: 8}
 
 
 def pyramid(image: np.ndarray, levels: int) -> list[np.ndarray]:
@@ -57,53 +65,217 @@ def project_warp(warp: np.ndarray, motion: MotionModel, center: tuple[float, flo
     return out
 
 
-MIN_LEVEL_PX = 48
-"""Pyramid levels whose shorter side is below this are skipped (ECC is unstable on so few pixels)."""
+def _jacobian(motion: MotionModel, xn: np.ndarray, yn: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """d(x', y')/dp at the identity, per parameter, in normalised coordinates (see :func:`_delta_warp`)."""
+    one, zero = np.ones_like(xn), np.zeros_like(xn)
+    if motion is MotionModel.TRANSLATION:
+        return [(one, zero), (zero, one)]
+    if motion is MotionModel.EUCLIDEAN:
+        return [(-yn, xn), (one, zero), (zero, one)]
+    affine = [(xn, zero), (zero, xn), (yn, zero), (zero, yn), (one, zero), (zero, one)]
+    if motion is MotionModel.AFFINE:
+        return affine
+    return affine + [(-xn * xn, -xn * yn), (-xn * yn, -yn * yn)]
 
 
-class EccRefiner:
-    """Coarse-to-fine ECC from ``pyramid_levels - 1`` down to ``finest_level``."""
+def _delta_warp(motion: MotionModel, p: np.ndarray) -> np.ndarray:
+    """The 3x3 warp of parameters ``p`` in normalised coordinates (identity at ``p = 0``)."""
+    if motion is MotionModel.TRANSLATION:
+        return np.array([[1.0, 0.0, p[0]], [0.0, 1.0, p[1]], [0.0, 0.0, 1.0]])
+    if motion is MotionModel.EUCLIDEAN:
+        c, s = math.cos(p[0]), math.sin(p[0])
+        return np.array([[c, -s, p[1]], [s, c, p[2]], [0.0, 0.0, 1.0]])
+    out = np.array([[1.0 + p[0], p[2], p[4]], [p[1], 1.0 + p[3], p[5]], [0.0, 0.0, 1.0]])
+    if motion is MotionModel.HOMOGRAPHY:
+        out[2, :2] = p[6:8]
+    return out
 
-    def __init__(self, reference: np.ndarray, config: AlignConfig):
-        self.config = config
-        self.motion = config.motion
-        self.ref_pyramid = pyramid(reference.astype(np.float32), config.pyramid_levels)
-        self.criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, config.ecc_iterations, config.ecc_eps)
 
-    def refine(self, image_pyramid: list[np.ndarray], warp: np.ndarray) -> tuple[np.ndarray, float]:
+@dataclass
+class ReferenceLevel:
+    """One level of the reference, prepared once: the image, its steepest-descent images and normalisation.
+
+    Attributes:
+        image: float32 gray reference at this level, ``[h, w]``.
+        steepest: float32 ``[h * w, n_params]``: the reference gradient times the warp Jacobian, per pixel.
+        hessian: ``steepest.T @ steepest`` over all pixels (recomputed over the valid ones when some are not).
+        norm: 3x3 map from level pixels to normalised coordinates (centre 0, long half-side 1).
+        norm_inv: its inverse.
+        scale: this level's scale, ``0.5 ** level``.
+        corners: the level's corner pixels, homogeneous ``[4, 3]`` (for the convergence test).
+        flat: ``image`` as one float32 row; ``sum_t``, ``sum_tt``: its sum and sum of squares (float64).
+    """
+
+    image: np.ndarray
+    steepest: np.ndarray
+    hessian: np.ndarray
+    norm: np.ndarray
+    norm_inv: np.ndarray
+    scale: float
+    corners: np.ndarray
+    flat: np.ndarray
+    sum_t: float
+    sum_tt: float
+
+    def residual(self, warped: np.ndarray, outside: np.ndarray) -> tuple[float, np.ndarray]:
+        """ZNCC of the reference and a warped frame level, and their residual after the best gain and offset.
+
+        Args:
+            warped: the frame level warped onto this level's grid, flat float32, NaN at ``outside`` (overwritten).
+            outside: flat indices of the pixels the frame does not cover (left out of both).
+
+        Returns:
+            ``(zncc, residual)``: ``residual = gain * warped + offset - reference`` (least squares), 0 outside.
+
+        Raises:
+            AlignmentError: the frame (or the reference) is flat where they overlap.
+        """
+        t = self.flat
+        n = warped.size - outside.size
+        if outside.size:
+            warped[outside] = 0.0
+            t_out = t[outside].astype(np.float64)
+            sum_t, sum_tt = self.sum_t - t_out.sum(), self.sum_tt - t_out @ t_out
+        else:
+            sum_t, sum_tt = self.sum_t, self.sum_tt
+        mi, mt = float(warped.sum(dtype=np.float64)) / n, sum_t / n
+        centred = warped - np.float32(mi)
+        if outside.size:
+            centred[outside] = 0.0
+        var_i = float(centred @ centred)
+        var_t = sum_tt - n * mt * mt
+        if var_i < 1e-6 * n or var_t < 1e-6 * n:
+            raise AlignmentError("no alignment quality: the frame or the reference is flat where they overlap (a "
+                                 "blank frame?)", hint="check the camera and the lighting")
+        cov = float(centred @ t)
+        error = centred * np.float32(cov / var_i) + np.float32(mt) - t
+        if outside.size:
+            error[outside] = 0.0
+        return cov / math.sqrt(var_i * var_t), error
+
+    @classmethod
+    def build(cls, image: np.ndarray, motion: MotionModel, scale: float) -> "ReferenceLevel":
+        h, w = image.shape
+        cx, cy, s = (w - 1) / 2.0, (h - 1) / 2.0, max(w, h) / 2.0
+        gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)
+        gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        xn, yn = (xs - cx) / s, (ys - cy) / s
+        cols = [s * (gx * jx + gy * jy) for jx, jy in _jacobian(motion, xn, yn)]
+        steepest = np.ascontiguousarray(np.stack([c.ravel() for c in cols], axis=1), dtype=np.float32)
+        norm = np.array([[1 / s, 0.0, -cx / s], [0.0, 1 / s, -cy / s], [0.0, 0.0, 1.0]])
+        corners = np.array([[0, 0, 1], [w - 1, 0, 1], [w - 1, h - 1, 1], [0, h - 1, 1]], np.float64)
+        hessian = steepest.T.astype(np.float64) @ steepest.astype(np.float64)
+        flat = np.ascontiguousarray(image, dtype=np.float32).ravel()
+        f64 = flat.astype(np.float64)
+        return cls(image, steepest, hessian, norm, np.linalg.inv(norm), scale, corners, flat, float(f64.sum()),
+                   float(f64 @ f64))
+
+
+@dataclass(frozen=True)
+class Refined:
+    """The result of :meth:`PyramidRefiner.refine`.
+
+    Attributes:
+        warp: 3x3 reference -> frame warp, full-resolution pixels.
+        quality: zero-mean normalised correlation of the reference and the warped frame at the finest refined level,
+            over the pixels the frame covers.
+        valid: the fraction of the reference's pixels the frame covers at that level.
+        iterations: steps taken, per level, coarsest first.
+    """
+
+    warp: np.ndarray
+    quality: float
+    valid: float
+    iterations: tuple[int, ...]
+
+
+class PyramidRefiner:
+    """Coarse-to-fine inverse-compositional refinement from ``coarsest`` down to ``finest`` pyramid level.
+
+    Args:
+        ref_pyramid: the float32 gray reference's pyramid (:func:`pyramid`), at least down to ``coarsest``.
+        motion: the motion model.
+        coarsest, finest: the pyramid levels refined on (``coarsest >= finest``).
+        iterations: most steps per level.
+        eps_px: a level is done when a step moves no corner of the reference by more than this, in its pixels.
+    """
+
+    def __init__(self, ref_pyramid: list[np.ndarray], motion: MotionModel, coarsest: int, finest: int,
+                 iterations: int, eps_px: float):
+        self.motion, self.coarsest, self.finest = motion, coarsest, finest
+        self.iterations, self.eps_px = iterations, eps_px
+        self.levels = {lv: ReferenceLevel.build(ref_pyramid[lv], motion, 0.5 ** lv)
+                       for lv in range(finest, coarsest + 1)}
+
+    def refine(self, frame_pyramid: list[np.ndarray], warp: np.ndarray) -> Refined:
         """Refine a 3x3 full-resolution warp.
 
         Args:
-            image_pyramid: the frame's float32 gray pyramid (same levels as the reference's).
-            warp: initial 3x3 warp, reference -> image, already of the motion model.
+            frame_pyramid: the frame's float32 gray pyramid, at least down to ``coarsest``.
+            warp: initial 3x3 warp, reference -> frame, already of the motion model.
 
         Returns:
-            ``(warp, ecc)``: the refined 3x3 warp and ECC's correlation at the finest level.
+            The :class:`Refined` warp with the quality at the finest level.
 
         Raises:
-            AlignmentError: when ECC does not converge at the finest level (its Hessian is singular, e.g. on a
-                blank frame). A coarser level that does not converge (too few pixels on a small image) is skipped:
-                the finer levels start from the warp as it stood, and the quality gate judges the result.
+            AlignmentError: when a step sees too little of the reference, or the solve is singular (a blank frame).
         """
-        ecc = float("nan")
-        for level in range(self.config.pyramid_levels - 1, self.config.finest_level - 1, -1):
-            if min(self.ref_pyramid[level].shape) < MIN_LEVEL_PX and level > self.config.finest_level:
-                continue
-            scale = 0.5 ** level
-            w_level = scale_matrix(scale) @ warp @ np.linalg.inv(scale_matrix(scale))
-            mat = (w_level if self.motion is MotionModel.HOMOGRAPHY else w_level[:2]).astype(np.float32)
+        steps = []
+        quality = valid = 0.0
+        for level in range(self.coarsest, self.finest - 1, -1):
+            ref = self.levels[level]
+            s = ref.scale
+            w_level = _rescale(warp, s)
+            w_level, quality, valid, n = self._level(ref, frame_pyramid[level], w_level, level)
+            warp = rescale_warp(w_level, s)
+            steps.append(n)
+        return Refined(warp, quality, valid, tuple(steps))
+
+    def _level(self, ref: ReferenceLevel, frame: np.ndarray, warp: np.ndarray,
+               level: int) -> tuple[np.ndarray, float, float, int]:
+        h, w = ref.image.shape
+        quality = valid = 0.0
+        for n in range(1, self.iterations + 1):
+            warped = warp_image(frame, warp, (w, h), border_value=np.nan).ravel()
+            outside = np.flatnonzero(np.isnan(warped))  # pixels the frame does not fully cover
+            valid = 1.0 - outside.size / warped.size
+            if valid < MIN_VALID_PIXELS:
+                raise AlignmentError(f"only {valid:.0%} of the reference is in view at pyramid level {level} (the "
+                                     f"refinement needs {MIN_VALID_PIXELS:.0%})",
+                                     hint="the part is out of the field of view, or not the reference part")
+            quality, error = ref.residual(warped, outside)
+            hess = ref.hessian
+            if outside.size:
+                g_out = ref.steepest[outside].astype(np.float64)
+                hess = hess - g_out.T @ g_out
             try:
-                ecc, mat = cv2.findTransformECC(self.ref_pyramid[level], image_pyramid[level], mat,
-                                                ECC_MOTION[self.motion], self.criteria, None, 5)
-            except cv2.error as exc:
-                if level > self.config.finest_level:
-                    continue
-                reason = str(exc).strip().splitlines()[-1]
-                msg = f"ECC did not converge at pyramid level {level} ({reason})"
-                raise AlignmentError(msg, hint="check the frame shows the part, or use coarse=orb") from exc
-            full = mat.astype(np.float64) if mat.shape == (3, 3) else np.vstack([mat, [0.0, 0.0, 1.0]])
-            warp = rescale_warp(full, scale)
-        return warp, float(ecc)
+                dp = np.linalg.solve(hess, (error @ ref.steepest).astype(np.float64))
+            except np.linalg.LinAlgError:
+                raise AlignmentError(f"refinement is singular at pyramid level {level} (a flat frame?)",
+                                     hint="check the frame shows the part") from None
+            if not np.all(np.isfinite(dp)):
+                raise AlignmentError(f"refinement diverged at pyramid level {level}", hint="check the frame")
+            delta = ref.norm_inv @ _delta_warp(self.motion, dp) @ ref.norm
+            warp = warp @ np.linalg.inv(delta)
+            if _corner_motion(delta, ref.corners) < self.eps_px:
+                break
+        return warp, quality, valid, n
+
+
+def _rescale(warp: np.ndarray, scale: float) -> np.ndarray:
+    """A full-resolution 3x3 warp in the pixels of a level of ``scale``."""
+    out = warp.copy()
+    out[:2, 2] *= scale
+    out[2, :2] /= scale
+    return out
+
+
+def _corner_motion(delta: np.ndarray, corners: np.ndarray) -> float:
+    """Largest displacement (px) of the corners under a 3x3 warp."""
+    moved = corners @ delta.T
+    moved = moved[:, :2] / moved[:, 2:]
+    return float(np.max(np.abs(moved - corners[:, :2])))
 
 
 def warp_image(image: np.ndarray, warp: np.ndarray, size: tuple[int, int], interpolation: int = cv2.INTER_LINEAR,
@@ -111,32 +283,11 @@ def warp_image(image: np.ndarray, warp: np.ndarray, size: tuple[int, int], inter
     """Sample ``image`` along a reference -> image warp onto a ``size`` = (width, height) canvas.
 
     ``border_mode=cv2.BORDER_REPLICATE`` extends the frame's edge instead of filling with ``border_value``
-    (what the model should see: a black band would look like a defect).
+    (what the model should see: a black band would look like a defect). A NaN ``border_value`` on a float image
+    marks every pixel that the frame does not fully cover.
     """
     flags = interpolation | cv2.WARP_INVERSE_MAP
     if abs(warp[2, 0]) > 1e-12 or abs(warp[2, 1]) > 1e-12 or abs(warp[2, 2] - 1.0) > 1e-12:
         return cv2.warpPerspective(image, warp, size, flags=flags, borderMode=border_mode, borderValue=border_value)
     return cv2.warpAffine(image, warp[:2], size, flags=flags, borderMode=border_mode, borderValue=border_value)
 
-
-def zncc(reference: np.ndarray, aligned: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
-    """Zero-mean normalised cross-correlation over the valid pixels.
-
-    Args:
-        reference: float32 gray reference.
-        aligned: float32 gray aligned frame, same size.
-        valid: bool mask of pixels the warp maps inside the frame.
-
-    Returns:
-        ``(zncc, valid_fraction)``; zncc is 0 for a flat image (blank frame) or an empty mask.
-    """
-    mask = valid.astype(np.uint8)
-    n = int(cv2.countNonZero(mask))
-    if n == 0:
-        return 0.0, 0.0
-    mr, sr = (float(v[0][0]) for v in cv2.meanStdDev(reference, mask=mask))
-    ma, sa = (float(v[0][0]) for v in cv2.meanStdDev(aligned, mask=mask))
-    if sr * sa < 1e-6:
-        return 0.0, n / mask.size
-    cross = float(cv2.mean(cv2.multiply(reference, aligned), mask=mask)[0])
-    return (cross - mr * ma) / (sr * sa), n / mask.size

@@ -75,3 +75,22 @@ def scene() -> Scene:
 @pytest.fixture(scope="session")
 def other_scene() -> Scene:
     return Scene(256, 320, seed=7)
+
+
+class LargeScene(Scene):
+    """A scene whose structure scales with the image, as a real part's does on a high-resolution camera."""
+
+    def __init__(self, height: int, width: int, seed: int = 3, margin: int = 128, factor: int = 8):
+        self.hw = (height, width)
+        small = textured_canvas((height + 2 * margin) // factor, (width + 2 * margin) // factor, seed)
+        canvas = cv2.resize(small, (width + 2 * margin, height + 2 * margin), interpolation=cv2.INTER_CUBIC)
+        grain = np.random.default_rng(seed).normal(0, 12, canvas.shape).astype(np.float32)
+        self.canvas = np.clip(canvas + cv2.GaussianBlur(grain, (0, 0), 1.5), 0, 255).astype(np.uint8)
+        self.offset = np.array([[1, 0, margin], [0, 1, margin], [0, 0, 1.0]])
+        self.reference = self.canvas[margin:margin + height, margin:margin + width].copy()
+        self.center = ((width - 1) / 2.0, (height - 1) / 2.0)
+
+
+@pytest.fixture(scope="session")
+def large_scene() -> LargeScene:
+    return LargeScene(1024, 1280)

@@ -1,0 +1,73 @@
+"""The pyramid plan, large frames, ROI-only resampling and the coarse angle search."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgead.align import AlignConfig, Aligner, Coarse, MotionModel, Roi, check_rois, crop_rois
+from edgead.align.aligner import plan_levels
+from edgead.align.coarse import PhaseCoarse
+from edgead.errors import AlignmentError
+
+
+@pytest.mark.parametrize("hw, expected", [((256, 320), (3, 1, 2)), ((2048, 2448), (6, 3, 5)),
+                                          ((128, 160), (2, 0, 1)), ((1024, 1280), (5, 3, 4))])
+def test_default_plan_scales_with_the_frame(hw, expected):
+    assert plan_levels(hw, AlignConfig()) == expected
+
+
+def test_explicit_plan_and_downscale():
+    assert plan_levels((256, 320), AlignConfig(pyramid_levels=2, finest_level=0)) == (2, 0, 1)
+    assert plan_levels((256, 320), AlignConfig(downscale=0.5))[2] == -1  # the coarse stage resizes
+    with pytest.raises(AlignmentError, match="too small for 6 pyramid levels"):
+        plan_levels((256, 320), AlignConfig(pyramid_levels=6))
+
+
+@pytest.mark.parametrize("pose", [(0.0, 0.0, 0.0), (0.37, -0.62, 0.3), (41.5, -23.25, 2.5), (-90.0, 60.0, -5.0)])
+def test_large_frame_recovered_under_one_pixel(large_scene, pose):
+    large = large_scene
+    aligner = Aligner(large.reference)
+    assert aligner.finest == 3  # refined at 160x128 only
+    true = large.pose(*pose)
+    result = aligner.align(large.frame(true))
+    assert large.corner_error(true, result.warp) < 1.0, pose
+    assert result.quality > 0.9
+
+
+@pytest.mark.parametrize("motion", [MotionModel.EUCLIDEAN, MotionModel.HOMOGRAPHY])
+def test_roi_resampling_matches_the_full_warp(scene, motion):
+    rgb_ref = np.repeat(scene.reference[:, :, None], 3, axis=2)
+    frame = np.repeat(scene.frame(scene.pose(6.5, -4.25, 1.5))[:, :, None], 3, axis=2)
+    aligner = Aligner(rgb_ref, AlignConfig(motion=motion))
+    reg = aligner.register(frame)
+    rois = check_rois([Roi("pin", 10, 20, 48, 32), Roi("edge", 200, 100, 120, 156), Roi("all", 0, 0, 320, 256)],
+                      rgb_ref.shape)
+    crops = aligner.resample(frame, reg, rois)
+    full = aligner.resample(frame, reg)
+    assert full.shape == rgb_ref.shape
+    for crop, expected in zip(crops, crop_rois(full, rois)):
+        assert crop.shape == expected.shape
+        assert np.abs(crop.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_register_does_not_resample_and_gray_rois_keep_a_channel_axis(scene):
+    ref = scene.reference[:, :, None]
+    aligner = Aligner(ref)
+    frame = scene.frame(scene.pose(3.0, 2.0, -1.0))[:, :, None]
+    reg = aligner.register(frame)
+    assert set(reg.timings_ms) == {"coarse", "refine", "total"}
+    assert reg.quality > 0.9 and reg.coarse is Coarse.PHASE
+    (crop,) = aligner.resample(frame, reg, [Roi("a", 0, 0, 40, 30)])
+    assert crop.shape == (30, 40, 1)
+
+
+def test_angle_search_climbs_instead_of_trying_every_angle(scene):
+    ref = scene.reference.astype(np.float32)
+    search = PhaseCoarse(ref, 1.0, max_rotation_deg=6.0, step_deg=1.0, min_response=0.08)
+    turned = scene.frame(scene.pose(4.0, -3.0, 2.0)).astype(np.float32)
+    got = search.estimate(turned)
+    angle = np.degrees(np.arctan2(got.warp[1, 0], got.warp[0, 0]))
+    assert abs(angle - 2.0) < 0.51
+    assert got.tries < 13  # 0, +-1, +2, +3: climbs to 2 and stops
+    flat = np.full_like(ref, 128.0)
+    assert search.estimate(flat).tries == 13  # a weak peak everywhere: every angle is tried
