@@ -3,7 +3,7 @@ PYTHON  ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.edgead-installed
-EXTRAS  ?= train,mqtt,opcua,genicam,fleet,dev
+EXTRAS  ?= train,mqtt,opcua,genicam,fleet,openvino,dev
 PYTEST  := $(BIN)/python -m pytest
 # Fast suite: everything but `slow`, `hardware` and `gpu` (those skip with a reason anyway).
 TEST_ARGS ?=

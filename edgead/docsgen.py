@@ -60,9 +60,12 @@ EXTRA: dict[str, str] = {
     "model.engine": "A TensorRT engine file built on this station (`edgead build-engine`); when set it is run "
                     "instead of the bundle's ONNX graph (the bundle still provides the model hash, colour and "
                     "metadata).",
-    "model.backend": "Force a backend for the bundle's graph; `null`: ONNX Runtime (a `.engine` path in "
-                     "`model.engine` always uses TensorRT).",
-    "model.intra_op_threads": "ONNX Runtime intra-op threads; `null`: ONNX Runtime's default.",
+    "model.backend": "Force a backend for the bundle's graph; `null`: the bundle's own runtime, OpenVINO for a "
+                     "bundle converted to run on it (`conversion.backend: openvino`; the station refuses to start "
+                     "without the `openvino` extra), else ONNX Runtime (a `.engine` path in `model.engine` always "
+                     "uses TensorRT).",
+    "model.intra_op_threads": "Inference threads of ONNX Runtime (intra-op) or OpenVINO; `null`: the runtime's "
+                              "default (all cores).",
     "model.warmup_runs": "Inferences run at start (and on reload) before READY is announced.",
     "storage.database": "SQLite file with one record per part (WAL mode; must be on a local filesystem).",
     "storage.images_dir": "Image archive folder (images with heatmap overlays).",

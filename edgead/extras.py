@@ -43,6 +43,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "jetson": ("cuda-python>=12.0",),
     # GenICam / GigE Vision cameras through Aravis (PyGObject <3.51 builds on Debian 12 / Ubuntu 22.04).
     "genicam": ("PyGObject>=3.42,<3.51",),
+    # x86 CPU stations: Intel's runtime, for bundles converted for x86-cpu whose fastest passing candidate runs on it.
+    "openvino": ("openvino>=2024.0",),
     # MQTT north: one JSON message per part, checked against edgead/north/part-result.schema.json.
     "mqtt": ("paho-mqtt>=2.0,<3", "jsonschema>=4.18"),
     # OPC UA server (Machine Vision shaped address space); cryptography makes its self-signed certificate.
@@ -71,6 +73,7 @@ MODULES: dict[str, str | None] = {
     "onnxruntime": None,
     "tensorrt": "trt",
     "cuda": "trt",
+    "openvino": "openvino",
     "gi": "genicam",
     "paho": "mqtt",
     "jsonschema": "mqtt",

@@ -272,6 +272,8 @@ class Conversion:
         source_bundle_sha256: the FP32 bundle it was converted from.
         gate: the accuracy gate's report (None without ``--check``).
         forced: written although the gate failed.
+        openvino: (``backend: openvino``) the runtime options the gate approved: ``inference_precision``, ``f32``
+            or ``bf16``, for the layers the graph does not quantize.
         details: what the converter recorded (rule, recipe, threshold transfer, INT8 settings), as written.
     """
 
@@ -282,6 +284,7 @@ class Conversion:
     gate: Mapping[str, Any] | None = None
     forced: bool = False
     details: Mapping[str, Any] = field(default_factory=dict)
+    openvino: Mapping[str, Any] | None = None
 
     @classmethod
     def parse(cls, r: Reader) -> "Conversion":
@@ -289,10 +292,13 @@ class Conversion:
         if precision is Precision.AUTO:
             raise BundleError(f"{r.where}.precision: 'auto' is not a graph precision")
         c = cls(r.get("target"), r.get("backend"), precision, r.get("source_bundle_sha256", str, ""),
-                r.get("gate", dict, None), r.get("forced", bool, False))
+                r.get("gate", dict, None), r.get("forced", bool, False), openvino=r.get("openvino", dict, None))
         return dataclasses.replace(c, details=r.rest())
 
     def to_dict(self) -> dict:
-        return {"target": self.target, "backend": self.backend, "precision": self.precision.value,
-                "source_bundle_sha256": self.source_bundle_sha256, **self.details,
-                "gate": None if self.gate is None else dict(self.gate), "forced": self.forced}
+        out = {"target": self.target, "backend": self.backend, "precision": self.precision.value,
+               "source_bundle_sha256": self.source_bundle_sha256, **self.details,
+               "gate": None if self.gate is None else dict(self.gate), "forced": self.forced}
+        if self.openvino is not None:
+            out["openvino"] = dict(self.openvino)
+        return out

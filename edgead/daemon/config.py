@@ -181,6 +181,7 @@ def validate_files(cfg: StationConfig) -> list[str]:
         raise ConfigError(f"model.bundle: {cfg.model.bundle} does not exist", hint="train or copy a bundle there")
     bundle = load_bundle(cfg.model.bundle)
     notes.append(f"model {bundle.model_type} {bundle.model_hash[:12]} from {cfg.model.bundle}")
+    notes.append(f"runtime {check_runtime(cfg, bundle).value}")
     if cfg.model.engine is not None and not cfg.model.engine.is_file():
         raise ConfigError(f"model.engine: {cfg.model.engine} does not exist",
                           hint="build it on this station: edgead build-engine, or remove the key")
@@ -203,6 +204,28 @@ def validate_files(cfg: StationConfig) -> list[str]:
         notes.append(f"opcua opc.tcp://{cfg.opcua.listen}/edgead ({cfg.opcua.security.value}, "
                      f"{len(cfg.opcua.users())} user(s), anonymous {cfg.opcua.anonymous.value})")
     return notes
+
+
+def check_runtime(cfg: StationConfig, bundle) -> BackendKind:
+    """The runtime the station will run the model on (an engine: TensorRT; else ``model.backend``, else the
+    bundle's own), checked to be installed.
+
+    Raises:
+        MissingExtraError: naming the extra that installs it (a bundle converted for OpenVINO on a station
+            without ``edgead[openvino]``).
+    """
+    from edgead.infer import bundle_runtime, require_runtime
+
+    if cfg.model.engine is not None:
+        kind, what = BackendKind.TENSORRT, f"model.engine {cfg.model.engine}"
+    elif cfg.model.backend is not None:
+        kind, what = cfg.model.backend, f"model.backend: {cfg.model.backend.value}"
+    else:
+        kind = bundle_runtime(bundle.meta)[0]
+        target = bundle.meta.conversion.target if bundle.meta.conversion is not None else None
+        what = f"model.bundle {cfg.model.bundle}" + (f" (converted for {target} on {kind.value})" if target else "")
+    require_runtime(kind, what)
+    return kind
 
 
 def parse_listen(text: str) -> tuple[str, int]:

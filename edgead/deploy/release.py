@@ -173,6 +173,22 @@ def predict_verdict(config: Path, image: Path) -> tuple[str, float | None]:
     return inspection.verdict.value, inspection.decision.score
 
 
+def _check_runtime_extra(bundle, extras) -> None:
+    """Refuse a release whose station extras leave out the runtime the bundle was converted for (OpenVINO).
+
+    Raises:
+        DeployError: naming the runtime and the extra to add.
+    """
+    from edgead.infer import BACKENDS, bundle_runtime
+
+    kind = bundle_runtime(bundle.meta)[0]
+    extra = BACKENDS[kind].extra
+    if extra is not None and extra not in extras:
+        raise DeployError(f"bundle {bundle.root} was converted to run on {kind.value}, and --extras "
+                          f"{','.join(extras)} does not install it",
+                          hint=f"deploy with --extras {','.join([*extras, extra])}")
+
+
 def check_config(config: Path, label: str | None = None) -> str:
     """Validate a station config with ``edgead check`` when that command exists; returns what happened.
 
@@ -241,6 +257,7 @@ def build_release(config: str | Path, out_dir: str | Path, options: ReleaseOptio
         raise DeployError(f"refusing to deploy bundle {bundle_src}: {exc.message}",
                           hint="re-export or re-copy the bundle; nothing was copied to the station") from exc
     target = get_target(options.target)
+    _check_runtime_extra(bundle, options.extras)
     name = name or release_name()
     root = Path(out_dir) / name
     root.mkdir(parents=True)

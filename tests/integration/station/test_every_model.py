@@ -136,3 +136,34 @@ def test_model_converts_through_the_gate(model, tiny_bundles, small_station, lab
     assert int8.chosen == "int8" and gate is not None and 0.0 <= gate.agreement <= 1.0
     assert (tmp_path / "int8" / "model.onnx").is_file()
     assert list(cwd.iterdir()) == []  # ONNX Runtime's shape-inference dumps stay in the scratch folder
+
+
+OPENVINO_RTOL = 5e-4
+"""FP32 OpenVINO against FP32 ONNX Runtime, per output: max |diff| <= OPENVINO_RTOL * max |ONNX Runtime| (+1e-6); measured
+here up to 4e-5 (other kernels sum in another order: the bound leaves room for other CPUs)."""
+
+
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_model_runs_on_openvino_as_on_onnxruntime(model, tiny_bundles, small_station):
+    """Each model's graph gives the same outputs on OpenVINO (FP32) as on ONNX Runtime, on replayed captures of
+    two sizes (the graph resizes inside), batch 1 and 3."""
+    pytest.importorskip("openvino", reason="needs OpenVINO (extra [openvino])")
+    import cv2
+    import numpy as np
+
+    from edgead.data import Color, load_image
+    from edgead.infer import BackendKind, open_backend
+
+    bundle = tiny_bundles(model)
+    color = Color(bundle.meta["input"]["color"])
+    frames = [load_image(p, color) for p in sorted(small_station.captures.glob("*.png"))[:3]]
+    batches = [frames[0][None], np.stack(frames), cv2.resize(frames[1], (100, 80))[None]]
+    batches[2] = batches[2] if batches[2].ndim == 4 else batches[2][..., None]
+    with open_backend(bundle, BackendKind.ONNXRUNTIME) as ort, open_backend(bundle, BackendKind.OPENVINO) as ov:
+        for images in batches:
+            want, got = ort.infer(images), ov.infer(images)
+            for name in ("score", "map", "raw_score", "raw_map"):
+                a, b = getattr(want, name), getattr(got, name)
+                assert b.shape == a.shape, (model, name)
+                np.testing.assert_allclose(b, a, rtol=0, atol=OPENVINO_RTOL * float(np.abs(a).max()) + 1e-6,
+                                           err_msg=f"{model} {name} {images.shape}")

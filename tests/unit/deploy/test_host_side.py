@@ -90,3 +90,21 @@ def test_fleet_report_summary():
     report = fleet.FleetReport([["a"], ["b"]], {"a": {"ok": False, "error": "selftest: wrong"}}, ansible_rc=2)
     assert not report.ok and report.outcome("b") == "not run"
     assert "a" in report.summary() and "failed" in report.summary() and Path  # noqa
+
+
+def test_release_refuses_extras_without_the_bundles_runtime(tmp_path):
+    import contract_model  # tests/unit/convert, on sys.path through tests/conftest.py
+
+    from edgead.bundle import load_bundle, update_bundle
+
+    bundle = load_bundle(contract_model.build_bundle(tmp_path / "fp32"))
+    meta = bundle.meta.to_dict()
+    meta["conversion"] = {"target": "x86-cpu", "backend": "openvino", "precision": "int8",
+                          "openvino": {"inference_precision": "f32"}}
+    converted = update_bundle(bundle, meta, out_dir=tmp_path / "ov")
+    cfg = tmp_path / "station.yaml"
+    cfg.write_text(f"model: {{bundle: {converted.root}}}\n")
+    with pytest.raises(DeployError, match="converted to run on openvino") as err:
+        build_release(cfg, tmp_path / "out", ReleaseOptions(extras=("station",)))
+    assert err.value.hint == "deploy with --extras station,openvino"
+    assert not (tmp_path / "out").exists()
