@@ -8,7 +8,7 @@ PYTEST  := $(BIN)/python -m pytest
 # Fast suite: everything but `slow`, `hardware` and `gpu` (those skip with a reason anyway).
 TEST_ARGS ?=
 
-.PHONY: all venv test test-all demo bench docs clean
+.PHONY: all venv test test-all demo bench bench-peers docs clean
 
 all: venv
 
@@ -34,9 +34,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/accuracy.py
 	$(BIN)/python benchmarks/latency.py
 
+# anomalib against edgead on the real images; anomalib goes into a virtualenv of its own (.venv-peers, several GB).
+bench-peers: $(STAMP)
+	$(BIN)/python benchmarks/peers.py
+
 docs: $(STAMP)
 	$(BIN)/python -m edgead.docsgen docs/config.md
 	$(BIN)/python -m edgead.plant_docs docs/plant-integration.md
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-peers build *.egg-info .pytest_cache

@@ -17,6 +17,7 @@ from edgead.convert.recipes import CPU_RECIPES, Recipe, make_recipe
 from edgead.convert.targets import Precision
 from edgead.convert.transfer import GuardBand
 from edgead.errors import EngineError
+from edgead.infer import BackendKind
 
 
 def _make(precision: Precision, bundle: Bundle, work: Path, calib, int8: Int8Settings,
@@ -76,14 +77,15 @@ class TransferSet:
         return self._ref
 
 
-def _transfer(tset: TransferSet, path: Path, model=None) -> dict:
+def _transfer(tset: TransferSet, path: Path, model=None, job: "Job | None" = None) -> dict:
     """Fit the candidate's raw scale to the FP32 one and rewrite its normalisation (see convert/transfer.py).
 
     ``model``: a :class:`~edgead.convert.transfer.TransferModel` (default: the offset model of reduced precision).
+    ``job``: the candidate, whose runtime scores it (default: ONNX Runtime).
     """
     from edgead.convert.transfer import TransferModel, apply_to_graph, transfer_thresholds
 
-    with open_candidate(path, tset.src) as cand:
+    with (job.open(path, tset.src) if job is not None else open_candidate(path, tset.src)) as cand:
         cand_pred = predict(cand, tset.images)
     calibration, details = transfer_thresholds(tset.src.meta.calibration, tset.reference(), cand_pred,
                                                model=model or TransferModel.OFFSET, guard=tset.guard)
@@ -101,6 +103,8 @@ class Job:
         recipe: the CPU recipe (None: the plain precision).
         scope: the INT8 scope.
         optional: skipped where it does not apply to the graph (e.g. no stride-8 layer for ``int8+stride8``).
+        runtime: the runtime it runs on (OpenVINO candidates: ``ov-fp32``, ``ov-bf16``, ``ov-int8``).
+        inference_precision: OpenVINO's precision for the layers the graph does not quantize (``f32``, ``bf16``).
     """
 
     name: str
@@ -108,6 +112,18 @@ class Job:
     recipe: Recipe | None = None
     scope: Int8Scope = Int8Scope.BACKBONE
     optional: bool = False
+    runtime: BackendKind = BackendKind.ONNXRUNTIME
+    inference_precision: str | None = None
+
+    @property
+    def lossy(self) -> bool:
+        """Its scores differ from FP32 beyond rounding: its thresholds are transferred."""
+        return (self.precision is not Precision.FP32 or (self.recipe is not None and self.recipe.lossy)
+                or self.inference_precision not in (None, "f32"))
+
+    def open(self, path: Path, bundle: Bundle):
+        """The backend this candidate runs on, for ``path``."""
+        return open_candidate(path, bundle, self.runtime, self.inference_precision)
 
 
 def candidate_jobs(precisions, scope: Int8Scope, *, auto: bool, recipe_precisions=()) -> list[Job]:
@@ -122,9 +138,23 @@ def candidate_jobs(precisions, scope: Int8Scope, *, auto: bool, recipe_precision
 
 
 def build_candidate(job: Job, src: Bundle, work: Path, calib_set, int8: Int8Settings, samples,
-                    tset: "TransferSet | None") -> tuple[Path, dict] | None:
-    """Write ``job``'s graph and transfer the thresholds to it when it is lossy; None when it does not apply."""
-    if job.recipe is None:
+                    tset: "TransferSet | None", graphs: dict | None = None) -> tuple[Path, dict] | None:
+    """Write ``job``'s graph and transfer the thresholds to it when it is lossy; None when it does not apply.
+
+    ``graphs``: the graphs already made in this conversion, by precision and scope, before any threshold transfer;
+    an OpenVINO candidate runs a copy of one (the INT8 Q/DQ graph is not quantized twice), and a graph made here is
+    added to it.
+    """
+    graphs = {} if graphs is None else graphs
+    key = (job.precision, job.scope)
+    if job.runtime is BackendKind.OPENVINO:
+        from edgead.convert.ov_candidates import openvino_graph
+
+        got = openvino_graph(job, src, work, graphs)
+        if got is None:
+            return None
+        path, details = got
+    elif job.recipe is None:
         try:
             path, details = _make(job.precision, src, work, calib_set, int8, job.scope)
         except EngineError:
@@ -136,17 +166,25 @@ def build_candidate(job: Job, src: Bundle, work: Path, calib_set, int8: Int8Sett
         if got is None:
             return None
         path, details = got
-    lossy = job.precision is not Precision.FP32 or (job.recipe is not None and job.recipe.lossy)
-    if lossy and tset is not None:
+    if job.recipe is None and job.runtime is BackendKind.ONNXRUNTIME and key not in graphs:
+        graphs[key] = shutil.copyfile(path, work / f"pristine.{job.name}.onnx")
+    if job.lossy and tset is not None:
         details["threshold_transfer"] = _transfer(tset, path,
-                                                  job.recipe.transfer_model if job.recipe is not None else None)
+                                                  job.recipe.transfer_model if job.recipe is not None else None, job)
     return path, details
 
 
-def open_candidate(path: Path, bundle: Bundle):
-    """An ONNX Runtime CPU backend on a candidate graph, at the bundle's model resolution."""
-    from edgead.infer.onnxrt import OnnxRuntimeBackend
+def open_candidate(path: Path, bundle: Bundle, runtime: BackendKind = BackendKind.ONNXRUNTIME,
+                   inference_precision: str | None = None):
+    """A CPU backend (ONNX Runtime, or OpenVINO at ``inference_precision``) on a candidate graph, at the bundle's
+    model resolution."""
+    if runtime is BackendKind.OPENVINO:
+        from edgead.infer.openvino_rt import OpenVinoBackend
 
-    eng = OnnxRuntimeBackend(path, providers=["CPUExecutionProvider"])
+        eng = OpenVinoBackend(path, inference_precision=inference_precision or "f32")
+    else:
+        from edgead.infer.onnxrt import OnnxRuntimeBackend
+
+        eng = OnnxRuntimeBackend(path, providers=["CPUExecutionProvider"])
     eng.set_model_resolution(bundle.input_spec.height, bundle.input_spec.width)
     return eng

@@ -110,6 +110,8 @@ class Plan:
     requested: Precision
     precisions: tuple[Precision, ...]
     jobs: tuple[Job, ...]
+    notes: tuple[str, ...] = ()
+    """Candidates not built, and why (OpenVINO not installed, a CPU feature missing)."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,23 @@ def plan_conversion(src: Bundle, tgt: Target, options: ConvertOptions) -> Plan:
         raise ConfigError("--precision int8 needs --calib DIR (good images)", hint="see calibration/README.md")
     auto = prec is Precision.AUTO
     recipes = tgt.precisions if auto and tgt.backend is BackendKind.ONNXRUNTIME else ()
-    return Plan(prec, wanted, tuple(candidate_jobs(wanted, options.int8_scope, auto=auto, recipe_precisions=recipes)))
+    jobs = candidate_jobs(wanted, options.int8_scope, auto=auto, recipe_precisions=recipes)
+    notes: list[str] = []
+    if auto:
+        ov_jobs, notes = _openvino_jobs(tgt, Precision.INT8 in wanted, options.int8_scope)
+        jobs += ov_jobs
+    return Plan(prec, wanted, tuple(jobs), tuple(notes))
+
+
+def _openvino_jobs(tgt: Target, int8: bool, scope) -> tuple[list[Job], list[str]]:
+    """The OpenVINO candidates for this CPU (:mod:`edgead.convert.ov_candidates`) and notes on those left out."""
+    import importlib.util
+
+    from edgead.convert.ov_candidates import openvino_jobs
+    from edgead.infer.cpu import cpu_flags
+
+    return openvino_jobs(tgt, cpu_flags(), installed=importlib.util.find_spec("openvino") is not None, int8=int8,
+                         scope=scope)
 
 
 def load_image_sets(src: Bundle, options: ConvertOptions, plan: Plan) -> ImageSets:
@@ -190,13 +208,13 @@ def load_image_sets(src: Bundle, options: ConvertOptions, plan: Plan) -> ImageSe
 def build_candidates(plan: Plan, src: Bundle, sets: ImageSets, options: ConvertOptions, work: Path) -> list[Built]:
     """Step 3: build every candidate that applies, gate it (with a check set) and time it on this machine."""
     spec = src.input_spec
-    built = []
+    built, graphs = [], {}
     for job in plan.jobs:
-        got = build_candidate(job, src, work, sets.calib, options.int8, sets.samples, sets.transfer)
+        got = build_candidate(job, src, work, sets.calib, options.int8, sets.samples, sets.transfer, graphs)
         if got is None:
             continue
         path, details = got
-        with open_candidate(path, src) as eng:
+        with job.open(path, src) as eng:
             if sets.check is not None:
                 gate = run_gate(sets.reference, eng, sets.check, artifact=path, tolerance_pt=options.tolerance_pt,
                                 pixel_tolerance_pt=options.pixel_tolerance_pt,
@@ -242,7 +260,8 @@ def compile_here(chosen: Built, src: Bundle, tgt: Target, out: Path) -> tuple[by
         EngineError: the TensorRT build failed.
     """
     if tgt.backend is not BackendKind.TENSORRT:
-        return None, "none (ONNX Runtime target)", None
+        on = "OpenVINO" if chosen.job.runtime is BackendKind.OPENVINO else "ONNX Runtime"
+        return None, f"none ({on} on the CPU)", None
     from edgead.convert.trt_build import compile_engine, default_engine_path, tensorrt_available, trtexec_command
 
     spec = src.input_spec
@@ -254,6 +273,11 @@ def compile_here(chosen: Built, src: Bundle, tgt: Target, out: Path) -> tuple[by
     blob = compile_engine(chosen.path, tgt, chosen.job.precision, spec.channels,
                           cache_path=engine_path.with_suffix(".timing.cache"))
     return blob, f"built: {engine_path} (TensorRT on this machine, beside the bundle)", trtexec
+
+
+def runtime_of(chosen: Built, tgt: Target) -> BackendKind:
+    """The runtime the converted bundle needs: the target's, or on a CPU target the chosen candidate's."""
+    return tgt.backend if tgt.backend is BackendKind.TENSORRT else chosen.job.runtime
 
 
 def write_converted(src: Bundle, tgt: Target, out: Path, chosen: Built, report: ConversionReport,
@@ -269,9 +293,10 @@ def write_converted(src: Bundle, tgt: Target, out: Path, chosen: Built, report: 
         calibration = Calibration.from_dict(transfer.pop("sections"))
         details["threshold_transfer"] = transfer
     gate = chosen.candidate.gate
+    openvino = details.pop("openvino", None)
     meta = src.meta.replace(calibration=calibration, conversion=Conversion(
-        tgt.name, tgt.backend.value, chosen.job.precision, src.model_hash, gate.to_dict() if gate else None,
-        report.forced, details))
+        tgt.name, runtime_of(chosen, tgt).value, chosen.job.precision, src.model_hash,
+        gate.to_dict() if gate else None, report.forced, details, openvino))
     files = {n: src.root / n for n in src.manifest["files"] if n not in (META, MANIFEST, ONNX)}
     files.update({ONNX: chosen.path, REPORT_JSON: report.to_json().encode(), REPORT_MD: report.to_markdown().encode()})
     written = write_bundle(out, meta, files)
@@ -319,10 +344,10 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, out: str |
         engine, engine_note, trtexec = compile_here(chosen, src, tgt, out)
         gate = chosen.candidate.gate
         report = ConversionReport(
-            source=str(src.root), source_hash=src.model_hash, target=tgt.name, backend=tgt.backend.value,
+            source=str(src.root), source_hash=src.model_hash, target=tgt.name, backend=runtime_of(chosen, tgt).value,
             requested=plan.requested.value, chosen=chosen.job.name, out=str(out),
             candidates=[b.candidate for b in built], engine=engine_note, trtexec=trtexec,
-            forced=bool(gate is not None and not gate.passed))
+            forced=bool(gate is not None and not gate.passed), notes=list(plan.notes))
         write_converted(src, tgt, out, chosen, report, engine)
     return report
 

@@ -44,6 +44,8 @@ class ConversionReport:
         out: the output bundle; candidates: every candidate built.
         engine: ``built: <path>`` or what to run on the target.
         trtexec: the equivalent trtexec command (TensorRT targets) or None.
+        forced: written although the gate failed.
+        notes: candidates not built, and why (OpenVINO not installed, a CPU feature missing).
     """
 
     source: str
@@ -57,6 +59,7 @@ class ConversionReport:
     engine: str
     trtexec: str | None
     forced: bool = False
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,6 +87,8 @@ class ConversionReport:
                          f"{100 * g.agreement:.1f}%", f"{g.new_accepts} / {g.new_rejects}",
                          "pass" if g.passed else "FAIL: " + "; ".join(g.reasons)]
             lines.append(f"| {c.name} | {c.size_bytes / 1024:.0f} | {lat} | " + " | ".join(cells) + " |")
+        if self.notes:
+            lines += ["", *(f"- {note}" for note in self.notes)]
         if self.trtexec:
             lines += ["", "Equivalent trtexec command (writes a bare engine; edgead needs its header, so prefer "
                       "`edgead build-engine`):", "", "```", self.trtexec, "```"]

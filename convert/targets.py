@@ -47,6 +47,9 @@ class Target:
         compute_capability: GPU compute capability ``"8.7"``, or None for CPU targets.
         jetpack: JetPack version expected on the device, or None.
         tensorrt: TensorRT version expected on the device, or None.
+        openvino: for a CPU target, the OpenVINO candidates ``--precision auto`` also builds (``fp32``, ``bf16``,
+            ``int8``), each with the CPU features (``/proc/cpuinfo`` flags) it keys on: built when the CPU has any
+            of them, or always when none are listed. None: no OpenVINO candidates.
     """
 
     name: str
@@ -62,7 +65,11 @@ class Target:
     compute_capability: str | None
     jetpack: str | None
     tensorrt: str | None
+    openvino: dict[str, tuple[str, ...]] | None = None
 
+
+OPENVINO_PRECISIONS = ("fp32", "bf16", "int8")
+"""The OpenVINO candidates: FP32, BF16 inference of the FP32 graph, and the INT8 Q/DQ graph."""
 
 KEYS = tuple(f for f in Target.__dataclass_fields__ if f != "name")
 
@@ -110,6 +117,23 @@ def _dla(path: Path, raw: dict) -> Dla | None:
     return Dla(core=value["core"], gpu_fallback=value["gpu_fallback"])
 
 
+def _openvino(path: Path, raw: dict, backend: BackendKind) -> dict[str, tuple[str, ...]] | None:
+    value = raw["openvino"]
+    if value is None:
+        return None
+    if backend is not BackendKind.ONNXRUNTIME:
+        raise _fail(path, "openvino", "is for CPU targets (backend: onnxruntime) only; use null")
+    if not isinstance(value, dict) or not value or not set(value) <= set(OPENVINO_PRECISIONS):
+        raise _fail(path, "openvino", f"must map some of {list(OPENVINO_PRECISIONS)} to lists of CPU feature flags, "
+                                      f"got {value!r}")
+    out = {}
+    for precision, flags in value.items():
+        if not isinstance(flags, list) or not all(isinstance(f, str) and f for f in flags):
+            raise _fail(path, "openvino", f"{precision}: must be a list of CPU feature flags, got {flags!r}")
+        out[precision] = tuple(flags)
+    return out
+
+
 def parse_target(path: str | os.PathLike) -> Target:
     """Read and validate one profile file.
 
@@ -136,6 +160,9 @@ def parse_target(path: str | os.PathLike) -> Target:
     if unknown:
         raise _fail(path, unknown[0], f"is unknown (known keys: {', '.join(KEYS)})")
     backend = _enum(path, "backend", BackendKind, raw["backend"])
+    if backend is BackendKind.OPENVINO:
+        raise _fail(path, "backend", "is 'openvino': a CPU target runs onnxruntime and lists its OpenVINO candidates "
+                                     "under the key 'openvino'")
     if not isinstance(raw["precisions"], list) or not raw["precisions"]:
         raise _fail(path, "precisions", f"must be a non-empty list, got {raw['precisions']!r}")
     precisions = tuple(_enum(path, "precisions", Precision, p) for p in raw["precisions"])
@@ -152,7 +179,8 @@ def parse_target(path: str | os.PathLike) -> Target:
         name=path.stem, description=str(raw["description"]), backend=backend, precisions=precisions,
         workspace_mib=_positive_int(path, raw, "workspace_mib", minimum=0), dla=_dla(path, raw),
         batch_size=_positive_int(path, raw, "batch_size"), min_input_hw=lo, opt_input_hw=opt, max_input_hw=hi,
-        compute_capability=cc, jetpack=_opt_str(path, raw, "jetpack"), tensorrt=_opt_str(path, raw, "tensorrt"))
+        compute_capability=cc, jetpack=_opt_str(path, raw, "jetpack"), tensorrt=_opt_str(path, raw, "tensorrt"),
+        openvino=_openvino(path, raw, backend))
 
 
 def load_targets(folder: str | os.PathLike = PROFILES_DIR) -> dict[str, Target]:
