@@ -76,5 +76,8 @@ def cmd_targets(args) -> int:
 
     for name, t in sorted(load_targets().items()):
         precisions = ",".join(p.value for p in t.precisions)
-        print(f"{name:18} {t.backend.value:12} {precisions}")
+        extra = ""
+        if t.openvino:  # the OpenVINO candidates of --precision auto, and the CPU features each keys on
+            extra = "  openvino: " + ", ".join(f"{k}" + (f" ({'|'.join(v)})" if v else "") for k, v in t.openvino.items())
+        print(f"{name:18} {t.backend.value:12} {precisions}{extra}")
     return ExitStatus.OK
