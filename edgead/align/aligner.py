@@ -60,29 +60,17 @@ class Registration:
 
 
 @dataclass(frozen=True)
-class Aligned:
-    """A frame aligned to the reference.
+class Aligned(Registration):
+    """A frame aligned to the reference: its :class:`Registration`, and the frame resampled.
 
     Attributes:
         image: the frame resampled onto the reference grid (same size and channels as the reference; pixels the
             frame does not cover repeat its nearest edge pixel).
-        warp: reference -> frame warp, 2x3 (3x3 for a homography), float64, full-resolution pixels.
-        dx: horizontal displacement of the reference centre in the frame, px.
-        dy: vertical displacement of the reference centre in the frame, px.
-        angle_deg: rotation of the part in the frame, degrees.
-        quality: zero-mean normalised correlation of reference and aligned image over the valid area.
-        coarse: the coarse method that gave the starting pose.
-        timings_ms: per step: ``coarse``, ``refine``, ``warp``, ``total``.
+        warp: as the registration's, but 2x3 unless the motion model is a homography.
+        timings_ms: the registration's, plus ``warp`` (the resampling); ``total`` includes it.
     """
 
-    image: np.ndarray
-    warp: np.ndarray
-    dx: float
-    dy: float
-    angle_deg: float
-    quality: float
-    coarse: Coarse
-    timings_ms: dict = field(default_factory=dict)
+    image: np.ndarray | None = None
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -297,7 +285,7 @@ class Aligner:
         warp_ms = (time.perf_counter() - t) * 1e3
         timings = {**reg.timings_ms, "warp": warp_ms, "total": reg.timings_ms["total"] + warp_ms}
         out_warp = reg.warp if self.config.motion is MotionModel.HOMOGRAPHY else reg.warp[:2].copy()
-        return Aligned(aligned, out_warp, reg.dx, reg.dy, reg.angle_deg, reg.quality, reg.coarse, timings)
+        return Aligned(out_warp, reg.dx, reg.dy, reg.angle_deg, reg.quality, reg.coarse, timings, image=aligned)
 
     def _check_pose(self, warp: np.ndarray, stage: str) -> tuple[float, float, float]:
         dx, dy, angle = self.pose(warp)
