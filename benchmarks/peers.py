@@ -107,7 +107,7 @@ def edgead_artifact(data: Path, model: str, work: Path) -> dict:
     summary = out / "summary.json"
     if summary.is_file():
         return json.loads(summary.read_text())
-    from edgead.convert.pipeline import convert
+    from edgead.convert.pipeline import ConvertOptions, convert
     from edgead.train.pipeline import TrainConfig, train
 
     t = time.perf_counter()
@@ -116,13 +116,13 @@ def edgead_artifact(data: Path, model: str, work: Path) -> dict:
     fit_s = time.perf_counter() - t
     calib = out / "calib.txt"
     calib.write_text("\n".join(str(p) for p in sorted((data / "train" / "good").iterdir())) + "\n")
-    report = convert(bundle, "x86-cpu", "auto", out=out / "auto", calib=calib, check=data, latency_runs=20)
-    chosen = next(c for c in report.candidates if c.precision == report.chosen)
+    report = convert(bundle, "x86-cpu", out / "auto", ConvertOptions("auto", calib=calib, check=data, latency_runs=20))
+    chosen = next(c for c in report.candidates if c.name == report.chosen)
     g = chosen.gate
     result = {"bundle": str(out / "auto"), "fit_s": fit_s, "chosen": report.chosen, "backend": report.backend,
               "gate": "pass" if chosen.passed else "FAIL", "image_auroc": g.image_auroc if g else None,
               "image_auroc_delta_pt": g.image_auroc_delta_pt if g else None,
-              "candidates": [{"name": c.precision, "median_ms": c.latency_median_ms,
+              "candidates": [{"name": c.name, "median_ms": c.latency_median_ms,
                               "gate": "pass" if c.passed else "FAIL"} for c in report.candidates]}
     summary.write_text(json.dumps(result, indent=2))
     return result

