@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/peers.py [--categories piped_pa_brg01_rl magnetic_tile] [--models padim patchcore]
-                               [--max-train 100] [--max-test 60] [--timing-images 24] [--rounds 6]
+                               [--pairs CATEGORY:MODEL ...] [--max-train 100] [--max-test 60] [--timing-images 24] [--rounds 6]
                                [--peers-venv .venv-peers] [--cache DIR] [--no-docs]
     make bench-peers
 
@@ -250,6 +250,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--categories", nargs="+", default=["piped_pa_brg01_rl", "magnetic_tile"])
     ap.add_argument("--models", nargs="+", default=["padim", "patchcore"], choices=["padim", "patchcore"])
+    ap.add_argument("--pairs", nargs="+", metavar="CATEGORY:MODEL",
+                    help="measure these pairs only (default: every category with every model)")
     ap.add_argument("--max-train", type=int, default=100)
     ap.add_argument("--max-test", type=int, default=60)
     ap.add_argument("--timing-images", type=int, default=24)
@@ -259,7 +261,9 @@ def main() -> None:
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
     args = ap.parse_args()
     peers_python = ensure_peers_venv(args.peers_venv.resolve())
-    cats = [DATASETS / c for c in args.categories]
+    pairs = [tuple(p.split(":", 1)) for p in args.pairs] if args.pairs else \
+        [(c, m) for c in args.categories for m in args.models]
+    cats = [DATASETS / c for c in dict.fromkeys(c for c, _ in pairs)]
     missing = [str(c) for c in cats if not (c / "train" / "good").is_dir()]
     if missing:
         raise SystemExit(f"no real images at {', '.join(missing)}: set EDGEAD_DATASETS or check out ../shared")
@@ -268,13 +272,11 @@ def main() -> None:
         cache = (args.cache or Path(tmp)).resolve()
         cache.mkdir(parents=True, exist_ok=True)
         rows = []
-        for cat in cats:
-            for model in args.models:
-                rows.append(measure(cat, model, args, peers_python, cache))
-                r = rows[-1]
-                print(f"{cat.name} {model}: edgead {r['edgead']['chosen']} "
-                      + ", ".join(f"{p} {r['paths'][p]['decoded_frame']['median_ms']:.2f} ms" for p in PATHS),
-                      flush=True)
+        for name, model in pairs:
+            rows.append(measure(DATASETS / name, model, args, peers_python, cache))
+            r = rows[-1]
+            print(f"{name} {model}: edgead {r['edgead']['chosen']} "
+                  + ", ".join(f"{p} {r['paths'][p]['decoded_frame']['median_ms']:.2f} ms" for p in PATHS), flush=True)
     load = f"load average {load_before} before, {Path('/proc/loadavg').read_text().split()[0]} after"
     cmd = "python benchmarks/peers.py " + " ".join(sys.argv[1:])
     print(render(rows, cmd.strip(), load))
