@@ -42,6 +42,7 @@ def check_set(root: Path, spec, max_test: int, seed: int = 0):
     from edgead.convert.gate import CheckSet
     from edgead.data.images import Color, load_image
     from edgead.data.mvtec import load_mask, scan_category
+    from edgead.metrics import mask_at
 
     samples = scan_category(root).test
     labels = np.array([s.label for s in samples])
@@ -57,11 +58,11 @@ def check_set(root: Path, spec, max_test: int, seed: int = 0):
     one_size = len({img.shape for img in loaded}) == 1  # as the station feeds them: the graph resizes
     images, masks = [], []
     for s, img in zip(samples, loaded):
-        m = load_mask(s, img.shape[:2]).astype(np.uint8)
+        m = load_mask(s, img.shape[:2])
         if not one_size:
             img = cv2.resize(img, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
         images.append(img.reshape(*img.shape[:2], spec.channels))
-        masks.append(cv2.resize(m, (spec.width, spec.height), interpolation=cv2.INTER_NEAREST) > 0)
+        masks.append(mask_at(m, (spec.height, spec.width)))  # the definition eval and the gate use
     return CheckSet(images=np.stack(images), labels=np.array([s.label for s in samples]), masks=np.stack(masks))
 
 

@@ -14,14 +14,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edgead.contract.decide import decide_batch, rejected
 from edgead.contract.graph import Prediction
 from edgead.errors import DataError, GateError
 from edgead.infer.base import Backend
-from edgead.metrics import image_auroc, pixel_auroc
+from edgead.metrics import image_auroc, mask_at, pixel_auroc
 
 DEFAULT_TOLERANCE_PT = 0.5
 """Largest image-AUROC drop allowed, in points (0.5 = 0.005 AUROC)."""
@@ -154,7 +153,8 @@ def enforce(report: GateReport, *, what: str, force: bool) -> GateReport:
 
 
 def load_check_set(root: str | os.PathLike, *, channels: int, map_hw: tuple[int, int]) -> CheckSet:
-    """Load an MVTec-layout folder's test split, masks resized (nearest) to the map resolution.
+    """Load an MVTec-layout folder's test split, masks at the map resolution (:func:`edgead.metrics.mask_at`, the
+    definition ``eval`` uses).
 
     Raises:
         DataError: no test split, or no good or no defective image.
@@ -170,8 +170,7 @@ def load_check_set(root: str | os.PathLike, *, channels: int, map_hw: tuple[int,
     for s in cat.test:
         img = load_image(s.path, color)
         images.append(img)
-        m = load_mask(s, img.shape[:2]).astype(np.uint8)
-        masks.append(cv2.resize(m, (map_hw[1], map_hw[0]), interpolation=cv2.INTER_NEAREST) > 0)
+        masks.append(mask_at(load_mask(s, img.shape[:2]), map_hw))
     labels = np.array([s.label for s in cat.test])
     uniform = all(im.shape == images[0].shape for im in images)
     # Sizes may vary within a category (the graph resizes): then the images stay a list, fed one by one.

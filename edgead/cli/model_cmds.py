@@ -62,8 +62,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bundle", required=True)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--image-threshold", type=float, help="new raw image threshold")
-    g.add_argument("--target-frr", type=float, help="recalibrate on --data good images to this false-reject rate")
-    p.add_argument("--data", help="folder of good images (for --target-frr)")
+    g.add_argument("--target-frr", type=float, help="choose the threshold for this false-reject rate on the good "
+                   "images of --data")
+    g.add_argument("--target-escape-rate", type=float, metavar="R", help="choose the highest threshold that accepts "
+                   "at most this share of the labelled defects of --data (an MVTec category with test/<defect>/)")
+    g.add_argument("--method", choices=["f1"], help="f1: the threshold of the best F1 on the labelled set of --data")
+    p.add_argument("--data", help="an MVTec category (its test split: good and defective images) or a folder of "
+                   "good images")
+    p.add_argument("--confidence", type=float, default=0.95, help="of the rates' upper bounds (default 0.95)")
     p.add_argument("--out", help="write a new bundle here instead of in place")
     p.set_defaults(handler=cmd_threshold)
 
@@ -130,12 +136,15 @@ def cmd_eval(args) -> int:
                              report_dir=args.report)
     m = result.metrics
     if args.json:
-        print_json(m)
+        print_json({"confusion": m["confusion"], **m})  # escapes and false rejects first
     else:
+        from edgead.evaluation.confusion import confusion_lines
+
+        print("\n".join(confusion_lines(m["confusion"])))
         for k in EVAL_KEYS + ("ms_per_image",):
             print(f"{k:>14}: {fmt(m.get(k))}")
         if args.report:
-            print(f"report: {Path(args.report) / 'report.md'}")
+            print(f"report: {Path(args.report) / 'report.html'}")
     return ExitStatus.OK
 
 
@@ -224,12 +233,19 @@ def cmd_predict(args) -> int:
 
 
 def cmd_threshold(args) -> int:
+    from edgead.calibration.operating_point import point_lines
     from edgead.convert.threshold import set_threshold
 
     bundle = set_threshold(args.bundle, image_threshold=args.image_threshold, target_frr=args.target_frr,
-                           data=args.data, out=args.out)
+                           target_escape_rate=args.target_escape_rate, method=args.method, data=args.data,
+                           out=args.out, confidence=args.confidence)
     cal = bundle.meta.calibration
     print(f"bundle {bundle.root} ({bundle.model_hash[:12]}): image threshold {cal.image.thr:.5g} ({cal.method.value})")
+    point = cal.operating_point
+    if args.data:
+        print("\n".join(point_lines(point)))
+    for warning in point["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     return ExitStatus.OK
 
 

@@ -9,6 +9,9 @@ Methods (:class:`ThresholdMethod`):
   highest good score by a Gaussian fit of the good scores, ``max(mean + z * std, max + 0.5 * std)`` with
   ``z`` the standard-normal quantile of ``1 - target_frr`` (see :func:`frr_threshold`).
 * ``f1`` (good and defective images): the image threshold of :func:`edgead.metrics.f1_max`.
+* ``escape`` (labelled defective images): the highest threshold at which at most ``floor(target * n)`` of the ``n``
+  defective scores fall below it (are accepted), i.e. the ``k``-th smallest defective score (see
+  :func:`escape_threshold`).
 * ``manual``: a threshold given by the user (``calibrate(..., image_threshold=...)`` or :func:`adjust`).
 
 Pixel threshold: with ``f1`` and defect masks holding a defective pixel, the pixel F1-optimal threshold;
@@ -46,6 +49,7 @@ class ThresholdMethod(str, Enum):
 
     FRR = "frr"
     F1 = "f1"
+    ESCAPE = "escape"
     MANUAL = "manual"
 
 
@@ -106,6 +110,9 @@ class Calibration:
         target_frr: the target false-reject rate (``frr`` method only, else None).
         n_good: good validation images used.
         n_defective: defective validation images used.
+        target_escape_rate: the target escape rate (``escape`` method only, else None).
+        operating_point: what ``edgead threshold`` measured at this threshold on its ``--data`` (both error rates
+            with their bounds, warnings; ``calibration.operating_point``), or None.
     """
 
     image: Normalisation
@@ -114,13 +121,17 @@ class Calibration:
     target_frr: float | None
     n_good: int
     n_defective: int
+    target_escape_rate: float | None = None
+    operating_point: dict | None = None
 
     def to_dict(self) -> dict:
         """The ``thresholds`` and ``normalisation`` sections of ``edgead.yaml`` (the counts are not stored)."""
         pixel = self.pixel
+        escape = {} if self.target_escape_rate is None else {"target_escape_rate": self.target_escape_rate}
+        point = {} if self.operating_point is None else {"operating_point": dict(self.operating_point)}
         return {
             "thresholds": {"image": self.image.thr, "pixel": pixel.thr if pixel else None,
-                           "method": self.method.value, "target_frr": self.target_frr},
+                           "method": self.method.value, "target_frr": self.target_frr, **escape, **point},
             "normalisation": {"image_lo": self.image.lo, "pixel_lo": pixel.lo if pixel else None},
         }
 
@@ -142,8 +153,11 @@ class Calibration:
             t, n = meta["thresholds"], meta["normalisation"]
             pixel = None if t.get("pixel") is None else Normalisation(float(n["pixel_lo"]), float(t["pixel"]))
             target = t.get("target_frr")
+            escape = t.get("target_escape_rate")
+            point = t.get("operating_point")
             return cls(Normalisation(float(n["image_lo"]), float(t["image"])), pixel, ThresholdMethod(t["method"]),
-                       None if target is None else float(target), n_good, n_defective)
+                       None if target is None else float(target), n_good, n_defective,
+                       None if escape is None else float(escape), None if point is None else dict(point))
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"bad thresholds/normalisation sections: {exc!r}",
                                    hint="see docs/bundle-format.md for the keys") from exc
@@ -209,6 +223,37 @@ def frr_threshold(values, target: float) -> float:
     return _f32_up(max(mean + normal_quantile(1.0 - target) * spread, top + TAIL_MIN_MARGIN_STD * spread))
 
 
+def escape_threshold(defect_scores, target: float) -> float:
+    """The highest threshold at which at most ``floor(target * n)`` defective scores are below it (escape).
+
+    With ``k`` allowed escapes among the ``n`` sorted defective scores, the threshold is the ``(k + 1)``-th smallest:
+    every defect at or above it is rejected, and only the ``k`` below it (fewer with ties) escape. Any higher
+    threshold would let one more escape; so no good part is rejected needlessly.
+
+    Args:
+        defect_scores: raw scores of labelled defective images, at least one.
+        target: allowed escape rate, in [0, 1).
+
+    Returns:
+        The raw threshold (a defective score, exact in float32).
+
+    Raises:
+        CalibrationError: with no defective score or a target outside [0, 1).
+
+    Example:
+        >>> escape_threshold([5.0, 1.0, 3.0, 4.0], 0.25), escape_threshold([5.0, 1.0, 3.0, 4.0], 0.0)
+        (3.0, 1.0)
+    """
+    values = np.sort(np.asarray(defect_scores, dtype=np.float64).ravel())
+    if values.size == 0:
+        raise CalibrationError("the 'escape' threshold method needs labelled defective images",
+                               hint="give --data an MVTec category with test/<defect_type>/ images")
+    if not 0.0 <= target < 1.0:
+        raise CalibrationError(f"target escape rate must be in [0, 1); got {target}", hint="e.g. 0.01 for 1 %")
+    k = int(math.floor(target * values.size + 1e-9))
+    return float(values[min(k, values.size - 1)])
+
+
 def _finite(name: str, values, ndim: int) -> np.ndarray:
     values = np.asarray(values)
     if values.ndim != ndim:
@@ -249,6 +294,51 @@ _IMAGE_THRESHOLD = {ThresholdMethod.FRR: _image_frr, ThresholdMethod.F1: _image_
                     ThresholdMethod.MANUAL: _image_manual}
 
 
+def retune(calibration: Calibration, method: ThresholdMethod | str, good_scores, defect_scores=None, *,
+           target: float | None = None) -> Calibration:
+    """Choose a new image threshold by ``method`` on a labelled set (the pixel normalisation is kept).
+
+    Args:
+        calibration: the current calibration.
+        method: ``frr`` (``target`` = false-reject rate, good scores), ``escape`` (``target`` = escape rate,
+            defective scores) or ``f1`` (both).
+        good_scores: raw scores of good images (``lo`` is their 1st percentile).
+        defect_scores: raw scores of labelled defective images (``escape`` and ``f1``).
+        target: the target rate of ``frr`` and ``escape``.
+
+    Returns:
+        A new :class:`Calibration` with ``n_good`` and ``n_defective`` of this set.
+
+    Raises:
+        CalibrationError: an unknown or ``manual`` method, a missing target or class, too few good images.
+    """
+    try:
+        method = ThresholdMethod(method)
+    except ValueError:
+        raise CalibrationError(f"unknown threshold method {method!r}",
+                               hint="use frr, escape or f1 (or a manual image_threshold)") from None
+    if method is ThresholdMethod.MANUAL:
+        raise CalibrationError("retune chooses a threshold; for a given one use adjust(image_threshold=...)")
+    good = _finite("good scores", good_scores, 1)
+    defect = np.empty(0) if defect_scores is None else _finite("defect scores", defect_scores, 1)
+    _check_good(good, method)
+    if method is not ThresholdMethod.FRR and defect.size == 0:
+        raise CalibrationError(f"the {method.value!r} threshold method needs labelled defective images",
+                               hint="give an MVTec category with test/<defect_type>/ images")
+    if method is not ThresholdMethod.F1 and target is None:
+        raise CalibrationError(f"the {method.value!r} threshold method needs a target rate")
+    if method is ThresholdMethod.FRR:
+        thr = frr_threshold(good, _check_target("target_frr", target))
+    elif method is ThresholdMethod.ESCAPE:
+        thr = escape_threshold(defect, target)
+    else:
+        thr = _image_f1(good, defect, None, None)
+    return replace(calibration, image=_normalisation(float(thr), good), method=method,
+                   target_frr=target if method is ThresholdMethod.FRR else None,
+                   target_escape_rate=target if method is ThresholdMethod.ESCAPE else None,
+                   n_good=int(good.size), n_defective=int(defect.size), operating_point=None)
+
+
 def _method(method, image_threshold, n_defective: int) -> ThresholdMethod:
     if method is None:
         if image_threshold is not None:
@@ -259,6 +349,9 @@ def _method(method, image_threshold, n_defective: int) -> ThresholdMethod:
     except ValueError:
         raise CalibrationError(f"unknown threshold method {method!r}",
                                hint=f"use one of {[m.value for m in ThresholdMethod]}") from None
+    if method is ThresholdMethod.ESCAPE:
+        raise CalibrationError("the 'escape' threshold method needs labelled defects with a target rate",
+                               hint="use retune(calibration, 'escape', good, defects, target=...)")
     if (method is ThresholdMethod.MANUAL) != (image_threshold is not None):
         raise CalibrationError(f"method {method.value!r} and image_threshold={image_threshold} do not fit together",
                                hint="pass image_threshold exactly when the method is 'manual'")
@@ -386,11 +479,13 @@ def adjust(calibration: Calibration, image_threshold: float | None = None, targe
             old = calibration.image
             image = Normalisation(old.lo if old.lo < thr else thr - (old.thr - old.lo), thr)
         n_good = calibration.n_good if good is None else int(good.size)
-        return replace(calibration, image=image, method=ThresholdMethod.MANUAL, target_frr=None, n_good=n_good)
+        return replace(calibration, image=image, method=ThresholdMethod.MANUAL, target_frr=None, n_good=n_good,
+                       target_escape_rate=None, operating_point=None)
     if good is None:
         raise CalibrationError("a new target_frr needs the good validation scores",
                                hint="pass good_scores=..., or a raw image_threshold instead")
     _check_good(good, ThresholdMethod.FRR)
     target = _check_target("target_frr", target_frr)
     image = _normalisation(frr_threshold(good, target), good)
-    return replace(calibration, image=image, method=ThresholdMethod.FRR, target_frr=target, n_good=int(good.size))
+    return replace(calibration, image=image, method=ThresholdMethod.FRR, target_frr=target, n_good=int(good.size),
+                   target_escape_rate=None, operating_point=None)

@@ -1,7 +1,9 @@
 """Run an engine over a dataset's test split and compute the metrics (what the station would see).
 
-Frames are fed one by one at their native size (the graph resizes, as on the station). Pixel metrics are computed
-at model resolution: masks are resized to (h, w) with area interpolation and thresholded at 0.5.
+Frames are fed one by one at their native size (the graph resizes, as on the station). AUROCs and AUPRO are computed
+on the raw scores and raw maps (the normalised ones are clipped at 0 and 1, whose ties would lower them), pixel
+metrics at model resolution against :func:`edgead.metrics.mask_at` masks: the one definition the conversion gate and
+the benchmarks use. The confusion matrix (escapes, false rejects) is taken at the shipped threshold.
 """
 from __future__ import annotations
 
@@ -11,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import cv2
 import numpy as np
 
 from edgead.contract.decide import DecisionRules, decide_image, rejected
 from edgead.data import Color, Sample, load_image, load_mask, scan_category
 from edgead.errors import DataError
+from edgead.evaluation.confusion import confusion
 from edgead.infer import Backend, open_backend
-from edgead.metrics import evaluate
+from edgead.metrics import evaluate, mask_at
 from edgead.verdict import Verdict
 
 
@@ -27,11 +29,15 @@ class EvalResult:
     """Per-image outputs and the metrics.
 
     Attributes:
-        metrics: ``edgead.metrics.evaluate`` keys plus ``threshold`` (raw), ``model_hash``, ``ms_per_image``
-            (median), ``ms_p99`` and the confusion counts (``true_reject`` ...) of the station's verdicts
-            (:func:`edgead.contract.decide.decide` on each image, judged whole).
+        metrics: ``edgead.metrics.evaluate`` keys (on raw scores and maps) plus ``threshold`` (raw), ``model_hash``,
+            ``ms_per_image`` (median), ``ms_p99``, the confusion counts (``true_reject`` ...) of the station's
+            verdicts (:func:`edgead.contract.decide.decide` on each image, judged whole) and ``confusion``
+            (:func:`edgead.evaluation.confusion.confusion` of those verdicts: escapes and false rejects with bounds,
+            overall and per defect type).
         samples: the evaluated samples, in order.
-        scores, raw_scores: ``[N]``; maps: ``[N, h, w]`` normalised maps (float16 to save memory).
+        scores, raw_scores: ``[N]``; maps: ``[N, h, w]`` normalised maps (float16 to save memory);
+        raw_maps: ``[N, h, w]`` raw maps (float32), what the pixel metrics read.
+        masks: ``[N, h, w]`` ground truth at map resolution (:func:`edgead.metrics.mask_at`).
         latencies_ms: per-image inference time.
         verdicts: per-image verdicts (:func:`edgead.contract.decide.decide`, each image judged whole).
     """
@@ -44,6 +50,7 @@ class EvalResult:
     masks: np.ndarray
     latencies_ms: np.ndarray
     verdicts: tuple[Verdict, ...] = ()
+    raw_maps: np.ndarray | None = None
 
 
 def _progress(items, enabled: bool, desc: str):
@@ -77,6 +84,7 @@ def run_on_samples(engine: Backend, samples: Sequence[Sample], color: Color, *, 
     scores = np.zeros(n, np.float32)
     raw = np.zeros(n, np.float32)
     maps = np.zeros((n, spec.height, spec.width), np.float16)
+    raw_maps = np.zeros((n, spec.height, spec.width), np.float32)
     masks = np.zeros((n, spec.height, spec.width), bool)
     lat = np.zeros(n, np.float64)
     decisions = []
@@ -85,21 +93,22 @@ def run_on_samples(engine: Backend, samples: Sequence[Sample], color: Color, *, 
         t = time.perf_counter()
         pred = engine.infer(image[None])
         lat[i] = (time.perf_counter() - t) * 1e3
-        scores[i], raw[i], maps[i] = pred.score[0], pred.raw_score[0], pred.map[0]
+        scores[i], raw[i], maps[i], raw_maps[i] = pred.score[0], pred.raw_score[0], pred.map[0], pred.raw_map[0]
         decisions.append(decide_image(pred, image.shape[:2], rules))
         if s.label:
-            full = load_mask(s, image.shape[:2]).astype(np.float32)
-            masks[i] = cv2.resize(full, (spec.width, spec.height), interpolation=cv2.INTER_AREA) >= 0.5
+            masks[i] = mask_at(load_mask(s, image.shape[:2]), (spec.height, spec.width))
     labels = np.array([s.label for s in samples], np.int64)
     has_masks = bool(masks.any())
-    metrics = evaluate(labels, scores, masks if has_masks else None, maps.astype(np.float32) if has_masks else None)
-    reject = rejected(decisions)
+    metrics = evaluate(labels, raw, masks if has_masks else None, raw_maps if has_masks else None)
+    matrix = confusion(labels, rejected(decisions), [s.defect_type for s in samples])
     metrics.update({
         "ms_per_image": float(np.median(lat)), "ms_p99": float(np.percentile(lat, 99)),
-        "true_reject": int(np.sum(reject & (labels == 1))), "false_reject": int(np.sum(reject & (labels == 0))),
-        "true_accept": int(np.sum(~reject & (labels == 0))), "false_accept": int(np.sum(~reject & (labels == 1))),
+        **{k: matrix[k] for k in ("true_reject", "false_reject", "true_accept", "false_accept")},
+        "escape_rate": matrix["escapes"]["rate"], "false_reject_rate": matrix["false_rejects"]["rate"],
+        "confusion": matrix,
     })
-    return EvalResult(metrics, tuple(samples), scores, raw, maps, masks, lat, tuple(d.verdict for d in decisions))
+    return EvalResult(metrics, tuple(samples), scores, raw, maps, masks, lat, tuple(d.verdict for d in decisions),
+                      raw_maps)
 
 
 def evaluate_bundle(artifact: str | os.PathLike, data_dir: str | os.PathLike, *, backend: str | None = None,

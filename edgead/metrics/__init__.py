@@ -11,9 +11,10 @@ import numpy as np
 
 from edgead.errors import DataError
 from edgead.metrics.image import average_precision, f1_max, image_auroc
-from edgead.metrics.pixel import aupro, pixel_auroc, pixel_f1_max, pixel_metrics
+from edgead.metrics.pixel import aupro, mask_at, pixel_auroc, pixel_f1_max, pixel_metrics
 
-__all__ = ["aupro", "average_precision", "evaluate", "f1_max", "image_auroc", "pixel_auroc", "pixel_f1_max"]
+__all__ = ["aupro", "average_precision", "evaluate", "f1_max", "image_auroc", "mask_at", "pixel_auroc",
+           "pixel_f1_max"]
 
 PIXEL_KEYS = ("pixel_auroc", "aupro", "pixel_f1_max")
 

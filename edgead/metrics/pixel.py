@@ -21,6 +21,36 @@ from edgead.errors import DataError
 from edgead.metrics.image import auroc_sorted, f1_max_sorted, require_both
 
 AUPRO_THRESHOLDS = 10_000
+MASK_COVER = 0.5
+"""A map pixel is defective when at least this fraction of its area is defective in the ground truth."""
+
+
+def mask_at(mask, hw: tuple[int, int]) -> np.ndarray:
+    """The ground truth at map resolution: the one definition shared by ``eval``, the conversion gate and the
+    benchmarks.
+
+    The mask is area-resampled to ``hw`` (``cv2.INTER_AREA``: each map pixel gets the defective fraction of the
+    ground-truth pixels it covers) and a map pixel is defective when that fraction is at least
+    :data:`MASK_COVER`. Pixel metrics then compare it with the *raw* anomaly map at model resolution (the
+    normalised map is clipped at 0 and 1, and its ties would lower the AUROC).
+
+    Args:
+        mask: ``[H, W]`` ground truth, non-zero = defective (bool, 0/1 or 0/255).
+        hw: the map's ``(height, width)``.
+
+    Returns:
+        ``[h, w]`` bool.
+
+    Example:
+        >>> m = np.zeros((4, 4), np.uint8); m[:2, :2] = 255
+        >>> mask_at(m, (2, 2)).tolist()
+        [[True, False], [False, False]]
+    """
+    mask = np.asarray(mask)
+    frac = (mask != 0).astype(np.float32)
+    if frac.shape[:2] != tuple(hw):
+        frac = cv2.resize(frac, (int(hw[1]), int(hw[0])), interpolation=cv2.INTER_AREA)
+    return frac >= MASK_COVER
 
 
 @dataclass(frozen=True)

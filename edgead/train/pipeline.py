@@ -140,7 +140,7 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
         from edgead.bundle import update_bundle
 
         bundle = update_bundle(bundle, meta=bundle.meta.replace(
-            metrics={k: v for k, v in metrics.items() if v is not None}))
+            metrics={k: v for k, v in metrics.items() if v is not None and k != "confusion"}))
     return TrainResult(bundle=bundle, seconds=time.perf_counter() - t0, metrics=metrics)
 
 
