@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the demo start as real peers:
 # socat (pty pairs), mbpoll (Modbus master), aravis-tools (GigE Vision simulator),
-# openssh-server (deploy target), mosquitto (MQTT broker), and the headers PyGObject needs to build.
+# openssh-server (deploy target), mosquitto (MQTT broker), chromium (renders the HTML eval report headless,
+# offline), and the headers PyGObject needs to build.
 # Runs apt-get only when root and something is missing; otherwise says what to install.
 set -euo pipefail
 PKGS=(socat mbpoll aravis-tools aravis-tools-cli gir1.2-aravis-0.8 libgirepository1.0-dev
-      libcairo2-dev pkg-config gcc openssh-server openssh-client sqlite3 mosquitto)
+      libcairo2-dev pkg-config gcc openssh-server openssh-client sqlite3 mosquitto chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

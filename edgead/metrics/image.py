@@ -191,3 +191,31 @@ def f1_max(labels, scores) -> tuple[float, float]:
     if pos.size == 0:
         raise DataError("F1 needs at least one defective image", hint="add defective test images")
     return f1_max_sorted(pos, neg)
+
+
+def curve_points(labels, scores) -> dict[str, np.ndarray]:
+    """ROC and precision-recall points at every distinct score (reject when ``score >= t``), for plots.
+
+    Args:
+        labels: ``[N]`` 0 = good, 1 = defective (both present).
+        scores: ``[N]`` scores, higher = more anomalous.
+
+    Returns:
+        ``{"thresholds", "fpr", "tpr", "precision", "recall"}``, thresholds descending; ``fpr``/``tpr`` start at
+        (0, 0).
+
+    Raises:
+        DataError: if only one class is present, shapes mismatch or scores are not finite.
+
+    Example:
+        >>> p = curve_points([0, 1, 1], [0.3, 0.8, 0.1])
+        >>> p["tpr"].tolist(), p["fpr"].tolist()
+        ([0.0, 0.5, 0.5, 1.0], [0.0, 0.0, 1.0, 1.0])
+    """
+    pos, neg = split_labels(labels, scores)
+    require_both(pos, neg, "ROC curve")
+    thresholds = np.unique(np.concatenate([pos, neg]))[::-1]
+    tp = (pos.size - np.searchsorted(pos, thresholds, side="left")).astype(np.float64)
+    fp = (neg.size - np.searchsorted(neg, thresholds, side="left")).astype(np.float64)
+    return {"thresholds": thresholds, "fpr": np.r_[0.0, fp / neg.size], "tpr": np.r_[0.0, tp / pos.size],
+            "precision": tp / np.maximum(tp + fp, 1), "recall": tp / pos.size}

@@ -53,8 +53,9 @@ def test_cli_eval_json_and_report(padim_bundle, small_station, tmp_path, capsys)
     for key in ("image_auroc", "pixel_auroc", "aupro", "f1_max", "ap", "threshold", "n_good", "n_defective"):
         assert key in out
     assert out["n_good"] == 10 and out["n_defective"] == 10
-    assert (tmp_path / "rep" / "report.md").is_file()
-    assert len(list((tmp_path / "rep").glob("*.png"))) >= 4
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 4 and "Worst escapes" in page
+    assert json.loads((tmp_path / "rep" / "metrics.json").read_text())["per_type"]
 
 
 def test_cli_predict_and_threshold_without_retraining(padim_bundle, small_station, tmp_path, capsys):
