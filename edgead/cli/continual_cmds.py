@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target-frr", type=float, default=None, help="target false-reject rate (default: the bundle's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]",
+                   help="where to train (auto: CUDA when torch sees a GPU, else the CPU)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="fit option of the model, e.g. epochs=10 or steps=100")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -39,7 +41,7 @@ def cmd_update(args) -> int:
 
     options = UpdateOptions(max_bank=args.max_bank, replay_fraction=args.replay_fraction,
                             fit_options=_overrides(args.set), batch_size=args.batch_size, seed=args.seed,
-                            progress=not (args.quiet or args.json))
+                            progress=not (args.quiet or args.json), device=args.device)
     result = update_bundle_with_task(args.bundle, args.data, args.out, strategy=args.strategy, replay=args.replay,
                                      name=args.name, target_frr=args.target_frr, options=options)
     meta = result.bundle.meta

@@ -23,6 +23,7 @@ class UpdateOptions:
         batch_size: images per batch.
         seed: seed of the split, the replay sample and the batch mixing.
         progress: show progress bars.
+        device: where the model trains (``auto``, ``cpu``, ``cuda[:N]``; ``edgead.models.device``).
     """
 
     max_bank: int | None = None
@@ -31,6 +32,7 @@ class UpdateOptions:
     batch_size: int = 8
     seed: int = 0
     progress: bool = False
+    device: str = "auto"
 
 
 @dataclass

@@ -18,6 +18,7 @@ import torch
 
 from edgead.continual.context import UpdateContext, UpdateOutcome
 from edgead.errors import ConfigError
+from edgead.models.device import fit_on, resolve_device
 from edgead.models.registry import build, get_spec
 from edgead.train.loader import Batches, preprocess_all
 
@@ -77,7 +78,8 @@ def _continue(ctx: UpdateContext, replay_images: list[np.ndarray]) -> UpdateOutc
     data = MixedBatches(ctx.fit_images, replay_images, ctx.preprocess, opts.batch_size,
                         replay_fraction=opts.replay_fraction if replay_images else 0.0, seed=opts.seed)
     fit_options = {**CONTINUE_FLAG.get(ctx.model_type, {}), **opts.fit_options}
-    get_spec(ctx.model_type).fit(ctx.model, data, progress=opts.progress, **fit_options)
+    fit_on(get_spec(ctx.model_type).fit, ctx.model, data, resolve_device(opts.device), progress=opts.progress,
+           **fit_options)
     return UpdateOutcome(ctx.model.eval(), info={"replay_images_mixed": len(replay_images),
                                                  "replay_per_batch": data.replay_per_batch})
 
@@ -101,5 +103,6 @@ def fresh(ctx: UpdateContext) -> UpdateOutcome:
     params = {k: v for k, v in ctx.model.export_params().items() if k in get_spec(ctx.model_type).defaults}
     model = build(ctx.model_type, ctx.model.input_hw, **params)
     data = Batches(ctx.fit_images, ctx.preprocess, ctx.options.batch_size, seed=ctx.options.seed)
-    get_spec(ctx.model_type).fit(model, data, progress=ctx.options.progress, **ctx.options.fit_options)
+    fit_on(get_spec(ctx.model_type).fit, model, data, resolve_device(ctx.options.device),
+           progress=ctx.options.progress, **ctx.options.fit_options)
     return UpdateOutcome(model.eval(), calibrate_on_all=False)

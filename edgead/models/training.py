@@ -142,6 +142,12 @@ class TrainedStateMixin:
         return model.eval()
 
 
+def input_norm(backbone, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The backbone's input mean and std as ``[1, 3, 1, 1]`` tensors on ``device`` (to undo the normalisation)."""
+    return (torch.tensor(backbone.mean, device=device).view(1, 3, 1, 1),
+            torch.tensor(backbone.std, device=device).view(1, 3, 1, 1))
+
+
 def progress_bar(total: int, desc: str, enabled: bool):
     """A tqdm bar over ``total`` steps, or None when ``enabled`` is false (close it with ``bar.close()``)."""
     if not enabled:

@@ -156,7 +156,7 @@ class AeKnn(TrainedStateMixin, nn.Module):
 
     def set_bank(self, embeddings: torch.Tensor, map_scale: float) -> None:
         """Install the training embeddings (standardised here) and the map scale they were computed with."""
-        self.map_scale = torch.tensor(float(map_scale))
+        self.map_scale = torch.tensor(float(map_scale), device=embeddings.device)
         self.feature_mean = embeddings.mean(dim=0)
         self.feature_std = embeddings.std(dim=0, unbiased=False).clamp_min(1e-6)
         self.bank = ((embeddings - self.feature_mean) / self.feature_std).contiguous()

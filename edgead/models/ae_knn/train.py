@@ -34,7 +34,7 @@ def fit(model: AeKnn, batches: Iterable[torch.Tensor], progress: bool = True, ep
         if len(maps) == 0:
             raise DataError("AE-kNN fit got no training images", hint="give at least one batch of good images")
         map_scale = float(maps.flatten(1).amax(dim=1).mean().clamp_min(1e-6))
-        model.map_scale = torch.tensor(map_scale)
+        model.map_scale = torch.tensor(map_scale, device=maps.device)
         embeddings = torch.cat([model.embed(chunk) for chunk in maps.split(16)])
         model.set_bank(embeddings, map_scale)
     return history

@@ -53,7 +53,7 @@ def step_loss(model: CapsNet, f_good: torch.Tensor, t_good: torch.Tensor, f_bad:
         The scalar loss.
     """
     _, v, _ = model.route(torch.cat([f_good, f_bad]))
-    labels = torch.cat([torch.full((len(f_good),), NORMAL), torch.full((len(f_bad),), ANOMALOUS)])
+    labels = torch.cat([torch.full((len(f_good),), NORMAL), torch.full((len(f_bad),), ANOMALOUS)]).to(f_good.device)
     margin = weighted_margin_loss(v.norm(dim=-1), labels)
     recon = model.reconstruct(v[: len(f_good), NORMAL])  # masked by the label: good images only
     return margin + model.recon_weight * (recon - t_good).pow(2).mean()

@@ -14,7 +14,7 @@ from edgead.models.common import check_batch
 from edgead.models.draem.losses import focal_loss, ssim
 from edgead.models.draem.torch_model import Draem
 from edgead.models.perlin import simulate_anomaly
-from edgead.models.training import optimise_step, progress_bar
+from edgead.models.training import input_norm, optimise_step, progress_bar
 
 
 def _cycle(batches: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
@@ -33,10 +33,10 @@ def _cycle(batches: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
 def augment(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, rng: np.random.Generator,
             probability: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised good images -> normalised images with simulated anomalies, and their masks ``[B, H, W]``."""
-    images = (x * std + mean).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    images = (x * std + mean).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
     pairs = [simulate_anomaly(im, rng, probability=probability) for im in images]
-    out = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2)
-    masks = torch.from_numpy(np.stack([p[1] for p in pairs]))
+    out = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2).to(x.device)
+    masks = torch.from_numpy(np.stack([p[1] for p in pairs])).to(x.device)
     return (out - mean) / std, masks
 
 
@@ -58,8 +58,7 @@ def fit(model: Draem, batches: Iterable[torch.Tensor], progress: bool = True, *,
     total = int(steps or model.steps)
     rng = np.random.default_rng(model.seed)
     torch.manual_seed(model.seed)
-    mean = torch.tensor(model.backbone.mean).view(1, 3, 1, 1)
-    std = torch.tensor(model.backbone.std).view(1, 3, 1, 1)
+    mean, std = input_norm(model.backbone, next(model.parameters()).device)
     optimiser = torch.optim.Adam(model.parameters(), lr=model.lr)
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimiser, [int(0.8 * total), int(0.9 * total)], gamma=0.2)
     bar = progress_bar(total, "draem", progress)

@@ -38,8 +38,8 @@ def map_quantiles(maps: torch.Tensor) -> tuple[float, float]:
     """The :data:`Q_A` and :data:`Q_B` quantiles of all the values of ``maps`` (any shape)."""
     flat = maps.detach().flatten().float()
     if flat.numel() > 4_000_000:  # torch.quantile's input limit is 16M; a seeded subsample keeps it exact enough
-        flat = flat[torch.randperm(flat.numel(), generator=torch.Generator().manual_seed(0))[:4_000_000]]
-    q = torch.quantile(flat, torch.tensor([Q_A, Q_B]))
+        flat = flat[torch.randperm(flat.numel(), generator=torch.Generator().manual_seed(0))[:4_000_000].to(flat.device)]
+    q = torch.quantile(flat, torch.tensor([Q_A, Q_B], device=flat.device))
     return float(q[0]), float(q[1])
 
 

@@ -24,7 +24,7 @@ from edgead.errors import DataError
 from edgead.models.backbone import build_backbone
 from edgead.models.common import check_batch
 from edgead.models.efficientad.torch_model import TEACHER_LAYERS, EfficientAd, map_quantiles
-from edgead.models.training import optimise_step, progress_bar
+from edgead.models.training import input_norm, optimise_step, progress_bar
 
 P_HARD = 0.999  # the paper's hard-feature quantile
 BATCH = 8  # images per step
@@ -35,7 +35,7 @@ def _jitter(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, gen: torch.G
     """Per-image brightness, contrast and saturation factors in [0.8, 1.2] on normalised images."""
     img = (x * std + mean).clamp(0, 1)
     n = img.shape[0]
-    factors = 0.8 + 0.4 * torch.rand(3, n, 1, 1, 1, generator=gen)
+    factors = (0.8 + 0.4 * torch.rand(3, n, 1, 1, 1, generator=gen)).to(x.device)
     img = img * factors[0]
     gray = img.mean(dim=1, keepdim=True)
     img = (img - gray.mean(dim=(2, 3), keepdim=True)) * factors[1] + gray.mean(dim=(2, 3), keepdim=True)
@@ -76,7 +76,7 @@ def _collect(model: EfficientAd, batches: Iterable[torch.Tensor]) -> tuple[torch
 def distill_teacher(model: EfficientAd, images: torch.Tensor, steps: int, gen: torch.Generator,
                     progress: bool = True) -> None:
     """Train ``model.teacher`` to regress the normalised backbone features (step 1 of the module docstring)."""
-    backbone = build_backbone(model.teacher_source)
+    backbone = build_backbone(model.teacher_source).to(images.device)
     grid = model.teacher(images[:1]).shape[-2:]
 
     def target(x: torch.Tensor) -> torch.Tensor:
@@ -88,8 +88,7 @@ def distill_teacher(model: EfficientAd, images: torch.Tensor, steps: int, gen: t
         feats = torch.cat([target(x) for x in _chunks(images)])
         f_mean = feats.mean(dim=(0, 2, 3), keepdim=True)
         f_std = feats.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    mean = torch.tensor(model.backbone.mean).view(1, 3, 1, 1)
-    std = torch.tensor(model.backbone.std).view(1, 3, 1, 1)
+    mean, std = input_norm(model.backbone, images.device)
     model.teacher.requires_grad_(True)
     model.teacher.train()
     optimiser = torch.optim.Adam(model.teacher.parameters(), lr=model.lr, weight_decay=1e-5)
@@ -149,8 +148,7 @@ def fit(model: EfficientAd, batches: Iterable[torch.Tensor], progress: bool = Tr
             out = torch.cat([model.teacher(x) for x in _chunks(train)])
             model.teacher_mean = out.mean(dim=(0, 2, 3), keepdim=True)
             model.teacher_std = out.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    mean = torch.tensor(model.backbone.mean).view(1, 3, 1, 1)
-    std = torch.tensor(model.backbone.std).view(1, 3, 1, 1)
+    mean, std = input_norm(model.backbone, train.device)
     c = model.channels
     params = list(model.student.parameters()) + list(model.autoencoder.parameters())
     optimiser = torch.optim.Adam(params, lr=model.lr, weight_decay=1e-5)

@@ -124,6 +124,7 @@ class Padim(nn.Module):
         Raises:
             ConfigError: if the shapes do not fit.
         """
+        mean, inv_covariance = mean.to(self.mean.device), inv_covariance.to(self.mean.device)
         if mean.dim() == 2 and inv_covariance.dim() == 3:
             mean, inv_covariance = mean.unsqueeze(0), inv_covariance.unsqueeze(0)
         if tuple(mean.shape) != tuple(self.mean.shape) or tuple(inv_covariance.shape) != tuple(self.inv_covariance.shape):

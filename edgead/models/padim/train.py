@@ -96,8 +96,9 @@ def gaussian_stats(model: Padim, batches: Iterable[torch.Tensor], progress: bool
         DataError: if a batch has the wrong shape.
     """
     _, positions, dim = model.mean.shape
-    total = torch.zeros(positions, dim, dtype=torch.float64)
-    outer = torch.zeros(positions, dim, dim, dtype=torch.float64)
+    device = model.mean.device  # the accumulation runs where the model is; the statistics come back to the CPU
+    total = torch.zeros(positions, dim, dtype=torch.float64, device=device)
+    outer = torch.zeros(positions, dim, dim, dtype=torch.float64, device=device)
     count = 0
     if progress:
         batches = lazy_import("tqdm", feature="the PaDiM progress bar").tqdm(batches, desc="padim", unit="batch")
@@ -109,7 +110,7 @@ def gaussian_stats(model: Padim, batches: Iterable[torch.Tensor], progress: bool
             total += emb.sum(1)
             outer += emb.transpose(1, 2) @ emb
             count += emb.shape[1]
-    return GaussianStats(count, total, outer)
+    return GaussianStats(count, total.cpu(), outer.cpu())
 
 
 def fit(model: Padim, batches: Iterable[torch.Tensor], progress: bool = True, **_unused) -> GaussianStats:

@@ -23,7 +23,7 @@ def random_projection(features: torch.Tensor, dim: int, seed: int) -> torch.Tens
         return features
     generator = torch.Generator().manual_seed(seed)
     matrix = torch.randn(features.shape[1], dim, generator=generator, dtype=features.dtype) / dim**0.5
-    return features @ matrix
+    return features @ matrix.to(features.device)
 
 
 def greedy_coreset(
@@ -62,10 +62,11 @@ def greedy_coreset(
         norms = (points * points).sum(1)
         generator = torch.Generator().manual_seed(seed)
         current = int(torch.randint(total, (1,), generator=generator)) if preselected == 0 else 0
-        selected = torch.empty(count, dtype=torch.long)
-        centres = torch.empty(count, points.shape[1])
-        min_dist = torch.full((total,), float("inf"))  # squared distance of each point to the selected set
-        owner = torch.zeros(total, dtype=torch.long)  # index (in selection order) of that centre
+        device = points.device  # a GPU selects there; the loop's logic is the same
+        selected = torch.empty(count, dtype=torch.long, device=device)
+        centres = torch.empty(count, points.shape[1], device=device)
+        min_dist = torch.full((total,), float("inf"), device=device)  # squared distance to the selected set
+        owner = torch.zeros(total, dtype=torch.long, device=device)  # index (in selection order) of that centre
         bar = _progress(count, progress)
         for i in range(count):
             selected[i] = current
@@ -131,14 +132,14 @@ def nearest_neighbors(bank: torch.Tensor, k: int, chunk: int = 2048) -> torch.Te
     total = bank.shape[0]
     if not 1 <= k <= total:
         raise ConfigError(f"num_neighbors={k} must be in 1..{total} (the memory bank size)", hint="lower num_neighbors")
-    out = torch.empty(total, k, dtype=torch.long)
+    out = torch.empty(total, k, dtype=torch.long, device=bank.device)
     norms = (bank * bank).sum(1)
     with torch.no_grad():
         for start in range(0, total, chunk):
             rows = bank[start : start + chunk]
             dist = (norms[start : start + chunk, None] - 2.0 * rows @ bank.T + norms[None]).clamp_min(0.0)
-            own = torch.arange(start, start + rows.shape[0])
-            dist[torch.arange(rows.shape[0]), own] = -1.0  # itself first, even with duplicate rows
+            own = torch.arange(start, start + rows.shape[0], device=bank.device)
+            dist[torch.arange(rows.shape[0], device=bank.device), own] = -1.0  # itself first, even with duplicate rows
             out[start : start + chunk] = dist.topk(k, dim=1, largest=False).indices
     return out
 

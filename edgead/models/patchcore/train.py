@@ -13,7 +13,7 @@ from edgead.models.patchcore.torch_model import PatchCore
 
 
 def fit(model: PatchCore, batches: Iterable[torch.Tensor], progress: bool = True, **_unused) -> None:
-    """Fill the memory bank from good images.
+    """Fit the layer scales (``layer_scaling``) and fill the memory bank from good images.
 
     Args:
         model: the model to fit (its backbone is frozen; only the bank changes).
@@ -29,10 +29,13 @@ def fit(model: PatchCore, batches: Iterable[torch.Tensor], progress: bool = True
     with torch.no_grad():
         for batch in batches:
             check_batch(batch, model.input_hw)
-            rows.append(model.patches(batch.float()))
-    if not rows:
-        raise DataError("PatchCore fit got no training images", hint="give at least one batch of good images")
-    features = torch.cat(rows)
+            rows.append(model.raw_rows(batch.float()))
+        if not rows:
+            raise DataError("PatchCore fit got no training images", hint="give at least one batch of good images")
+        raw = torch.cat(rows)
+        model.set_layer_scale(raw)  # the layers' weights in the distance (layer_scaling), from these images
+        features = model.rows_to_features(raw)
+        del raw
     count = max(model.num_neighbors, math.ceil(model.coreset_ratio * features.shape[0]))
     count = min(count, features.shape[0])
     index = greedy_coreset(features, count, projection_dim=model.projection_dim, seed=model.seed, progress=progress)
