@@ -28,6 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model parameter override")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]",
+                   help="where to train (auto: CUDA when torch sees a GPU, else the CPU)")
+    p.add_argument("--orientation", default="keep", choices=["keep", "landscape", "portrait"],
+                   help="turn every image (and, later, every frame or ROI) a quarter turn to this orientation first")
+    p.add_argument("--tile", default=None, metavar="HxW", help="cut images (and frames or ROIs) into HxW tiles at "
+                   "native resolution; maps are stitched back, the part's score is the maximum over its tiles")
+    p.add_argument("--tile-overlap", type=int, default=0, metavar="PX", help="least overlap of neighbouring tiles")
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation on test/")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=cmd_train)
@@ -98,6 +105,17 @@ def _overrides(pairs: list[str]) -> dict:
     return out
 
 
+def _layout(args):
+    from edgead.infer.layout import Layout
+    from edgead.train.sizing import parse_image_size
+
+    tile = None
+    if args.tile is not None:
+        tile = parse_image_size(args.tile)
+        tile = (tile, tile) if isinstance(tile, int) else tile
+    return Layout(args.orientation, tile, args.tile_overlap)
+
+
 def cmd_train(args) -> int:
     from edgead.bundle import pack_bundle
     from edgead.models.registry import Supervision
@@ -109,7 +127,8 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(model=args.model, image_size=parse_image_size(args.image_size), val_fraction=args.val_fraction,
                       target_frr=args.target_frr, seed=args.seed, batch_size=args.batch_size,
                       params=_overrides(args.set), evaluate=not args.no_eval,
-                      supervision=Supervision.LABELLED if args.labelled else Supervision.UNSUPERVISED)
+                      supervision=Supervision.LABELLED if args.labelled else Supervision.UNSUPERVISED,
+                      device=args.device, layout=_layout(args))
     result = train(args.data, bundle_dir, cfg, progress=not args.quiet)
     if out.suffix == ".edgead":
         pack_bundle(bundle_dir, out)

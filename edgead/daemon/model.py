@@ -22,6 +22,7 @@ from edgead.daemon.decide import DecisionConfig
 from edgead.data import load_image
 from edgead.errors import AlignmentError, EngineError
 from edgead.infer import Backend, BackendKind, open_backend
+from edgead.infer.layout import Layout, infer_layout, layout_of
 from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class LoadedModel:
     rois: list[Roi]
     channels: int
     model_hash: str
+    layout: Layout = Layout()
 
     def align(self, image: np.ndarray) -> tuple[np.ndarray, float | None]:
         """Frame -> (image on the reference grid, alignment quality); no reference: the frame as is.
@@ -71,7 +73,16 @@ class LoadedModel:
         return aligned.image, float(aligned.quality)
 
     def infer_rois(self, image: np.ndarray) -> list[RoiPrediction]:
-        """One inference per ROI (the whole image, named ``part``, when there are none), sizes in camera pixels."""
+        """One inference per ROI (the whole image, named ``part``, when there are none), sizes in camera pixels.
+
+        A bundle trained with a layout (orientation, native-resolution tiles) gets each ROI (or the frame) through
+        it: tiles inferred, maps stitched back at the ROI's size, the ROI's score the maximum over its tiles.
+        """
+        if not self.layout.is_plain:
+            regions = crop_rois(image, self.rois) if self.rois else [image]
+            names = [r.name for r in self.rois] or [WHOLE_IMAGE]
+            return [RoiPrediction(n, c.shape[:2], infer_layout(self.engine, c, self.layout))
+                    for n, c in zip(names, regions)]
         if not self.rois:
             return [RoiPrediction(WHOLE_IMAGE, image.shape[:2], self.engine.infer(np.ascontiguousarray(image)[None]))]
         crops = crop_rois(image, self.rois)
@@ -111,6 +122,7 @@ def load_model(cfg: StationConfig) -> LoadedModel:
     """
     bundle = load_bundle(cfg.model.bundle)
     color = bundle.meta.color
+    layout = layout_of(bundle.meta)
     options = {}
     if cfg.model.intra_op_threads:
         options["intra_op_threads"] = cfg.model.intra_op_threads
@@ -126,16 +138,17 @@ def load_model(cfg: StationConfig) -> LoadedModel:
             reference = load_image(cfg.reference, color)
             aligner = Aligner(reference, cfg.alignment)
             rois = check_rois([Roi(r.name, r.x, r.y, r.width, r.height) for r in cfg.rois], reference.shape)
-            _check_station_inputs(engine, reference.shape, rois, color.channels)
+            _check_station_inputs(engine, reference.shape, rois, color.channels, layout)
     except BaseException:
         engine.close()
         raise
     log.info("model %s %s loaded (%s), %d ROI(s)", bundle.model_type, bundle.model_hash[:12], engine.name,
              len(rois) or 1)
-    return LoadedModel(engine, aligner, rois, color.channels, bundle.model_hash)
+    return LoadedModel(engine, aligner, rois, color.channels, bundle.model_hash, layout)
 
 
-def _check_station_inputs(engine: Backend, reference_shape: tuple, rois: list[Roi], channels: int) -> None:
+def _check_station_inputs(engine: Backend, reference_shape: tuple, rois: list[Roi], channels: int,
+                          layout: Layout = Layout()) -> None:
     """Run the engine once on every input shape the station will feed it (each ROI, or the aligned frame), so that
     an engine whose input range (TensorRT's optimisation profile) does not cover them fails at start-up, before
     READY, instead of faulting every part.
@@ -146,7 +159,7 @@ def _check_station_inputs(engine: Backend, reference_shape: tuple, rois: list[Ro
     inputs = [(f"ROI {r.name!r}", r.height, r.width) for r in rois] or [("the aligned frame", *reference_shape[:2])]
     for what, height, width in inputs:
         try:
-            engine.infer(np.zeros((1, height, width, channels), np.uint8))
+            infer_layout(engine, np.zeros((height, width, channels), np.uint8), layout)  # every tile size
         except EngineError as exc:
             raise EngineError(f"{what} ({width}x{height} px) does not fit the model's engine: {exc.message}",
                               hint=exc.hint) from exc

@@ -20,6 +20,7 @@ from edgead.data import Color, Sample, load_image, load_mask, scan_category
 from edgead.errors import DataError
 from edgead.evaluation.confusion import confusion
 from edgead.infer import Backend, open_backend
+from edgead.infer.layout import Layout, infer_layout, layout_of
 from edgead.metrics import evaluate, mask_at
 from edgead.verdict import Verdict
 
@@ -38,6 +39,8 @@ class EvalResult:
         scores, raw_scores: ``[N]``; maps: ``[N, h, w]`` normalised maps (float16 to save memory);
         raw_maps: ``[N, h, w]`` raw maps (float32), what the pixel metrics read.
         masks: ``[N, h, w]`` ground truth at map resolution (:func:`edgead.metrics.mask_at`).
+        (maps, raw_maps and masks are lists of per-image arrays when the bundle's layout gives maps of different
+        sizes: tiled or turned parts at native resolution.)
         latencies_ms: per-image inference time.
         verdicts: per-image verdicts (:func:`edgead.contract.decide.decide`, each image judged whole).
     """
@@ -64,8 +67,11 @@ def _progress(items, enabled: bool, desc: str):
 
 
 def run_on_samples(engine: Backend, samples: Sequence[Sample], color: Color, *, progress: bool = False,
-                   rules: DecisionRules = DecisionRules()) -> EvalResult:
-    """Infer every sample with ``engine`` and compute the metrics.
+                   rules: DecisionRules = DecisionRules(), layout: Layout = Layout()) -> EvalResult:
+    """Infer every sample with ``engine`` (through the bundle's ``layout``) and compute the metrics.
+
+    With a plain layout the maps and masks are ``[N, h, w]`` arrays at model resolution; with a layout that tiles
+    or turns, each image's map comes back at its own size and they are lists (:mod:`edgead.infer.layout`).
 
     Args:
         engine: the backend.
@@ -79,26 +85,27 @@ def run_on_samples(engine: Backend, samples: Sequence[Sample], color: Color, *, 
     """
     if not samples:
         raise DataError("no test images to evaluate", hint="the dataset needs test/good and test/<defect> images")
-    spec = engine.input_spec
     n = len(samples)
     scores = np.zeros(n, np.float32)
     raw = np.zeros(n, np.float32)
-    maps = np.zeros((n, spec.height, spec.width), np.float16)
-    raw_maps = np.zeros((n, spec.height, spec.width), np.float32)
-    masks = np.zeros((n, spec.height, spec.width), bool)
+    maps, raw_maps, masks = [], [], []
     lat = np.zeros(n, np.float64)
     decisions = []
     for i, s in enumerate(_progress(samples, progress, "evaluate")):
         image = load_image(s.path, color)
         t = time.perf_counter()
-        pred = engine.infer(image[None])
+        pred = infer_layout(engine, image, layout)
         lat[i] = (time.perf_counter() - t) * 1e3
-        scores[i], raw[i], maps[i], raw_maps[i] = pred.score[0], pred.raw_score[0], pred.map[0], pred.raw_map[0]
+        scores[i], raw[i] = pred.score[0], pred.raw_score[0]
         decisions.append(decide_image(pred, image.shape[:2], rules))
-        if s.label:
-            masks[i] = mask_at(load_mask(s, image.shape[:2]), (spec.height, spec.width))
+        maps.append(pred.map[0].astype(np.float16))
+        raw_maps.append(pred.raw_map[0].astype(np.float32))
+        hw = raw_maps[-1].shape
+        masks.append(mask_at(load_mask(s, image.shape[:2]), hw) if s.label else np.zeros(hw, bool))
+    if len({m.shape for m in raw_maps}) == 1:
+        maps, raw_maps, masks = np.stack(maps), np.stack(raw_maps), np.stack(masks)
     labels = np.array([s.label for s in samples], np.int64)
-    has_masks = bool(masks.any())
+    has_masks = any(m.any() for m in masks)
     metrics = evaluate(labels, raw, masks if has_masks else None, raw_maps if has_masks else None)
     matrix = confusion(labels, rejected(decisions), [s.defect_type for s in samples])
     metrics.update({
@@ -133,7 +140,8 @@ def evaluate_bundle(artifact: str | os.PathLike, data_dir: str | os.PathLike, *,
     category = scan_category(data_dir)
     color = bundle.meta.color
     with open_backend(bundle.root, backend) as engine:
-        result = run_on_samples(engine, category.test, color, progress=progress, rules=rules)
+        result = run_on_samples(engine, category.test, color, progress=progress, rules=rules,
+                                layout=layout_of(bundle.meta))
     result.metrics["threshold"] = bundle.meta.calibration.image.thr
     result.metrics["model_hash"] = bundle.model_hash
     if report_dir is not None:

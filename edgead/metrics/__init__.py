@@ -25,8 +25,9 @@ def evaluate(labels, scores, masks=None, maps=None, *, fpr_limit: float = 0.3) -
     Args:
         labels: ``[N]`` 0 = good, 1 = defective.
         scores: ``[N]`` image scores, higher = more anomalous.
-        masks: optional ``[N, H, W]`` ground truth, True = defective pixel (all False for good images).
-        maps: optional ``[N, H, W]`` anomaly maps; needed together with ``masks``.
+        masks: optional ``[N, H, W]`` ground truth, True = defective pixel (all False for good images), or a list
+            of ``N`` ``[H_i, W_i]`` masks when sizes differ.
+        maps: optional ``[N, H, W]`` anomaly maps (or a list matching ``masks``); needed together with ``masks``.
         fpr_limit: AUPRO integration limit.
 
     Returns:
@@ -46,7 +47,14 @@ def evaluate(labels, scores, masks=None, maps=None, *, fpr_limit: float = 0.3) -
     if (masks is None) != (maps is None):
         raise DataError("pixel metrics need both masks and maps; got only "
                         f"{'masks' if maps is None else 'maps'}", hint="pass both, or neither")
-    if masks is not None:
+    if masks is not None and isinstance(masks, (list, tuple)):  # per-image sizes differ (tiled parts)
+        if len(masks) != labels.size:
+            raise DataError(f"{len(masks)} masks do not match {labels.size} labels",
+                            hint="pass one [H, W] mask per image, all False for good images")
+        if any(np.asarray(m).any() for m in masks):
+            pixel = pixel_metrics(masks, maps, fpr_limit)
+            result.update({k: pixel[k] for k in PIXEL_KEYS})
+    elif masks is not None:
         masks = np.asarray(masks)
         if masks.ndim != 3 or masks.shape[0] != labels.size:
             raise DataError(f"masks {masks.shape} do not match {labels.size} labels",

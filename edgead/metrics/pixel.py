@@ -68,12 +68,29 @@ class PixelScores:
     order: np.ndarray
 
 
+def _is_ragged(masks) -> bool:
+    """True for a list of per-image 2-D masks (sizes may differ: tiled parts evaluated at native resolution)."""
+    return isinstance(masks, (list, tuple))
+
+
+def _flat(masks, maps) -> tuple[np.ndarray, np.ndarray]:
+    """A list of ``[H_i, W_i]`` masks and maps as one ``[1, 1, sum H_i W_i]`` pair (pixel order kept)."""
+    if len(masks) != len(maps) or any(np.shape(a) != np.shape(b) or np.ndim(a) != 2 for a, b in zip(masks, maps)):
+        raise DataError("per-image masks and maps must pair up with equal 2-D shapes",
+                        hint="pass one [H, W] mask and one [H, W] map per image")
+    flat_masks = np.concatenate([np.asarray(m).ravel() != 0 for m in masks])[None, None]
+    dtype = np.float32 if all(np.asarray(m).dtype == np.float32 for m in maps) else np.float64
+    return flat_masks, np.concatenate([np.asarray(m, dtype).ravel() for m in maps])[None, None]
+
+
 def split_pixels(masks, maps) -> PixelScores:
     """Validate masks and maps and split them into sorted defective and good pixel scores.
 
     Args:
-        masks: ``[N, H, W]`` ground truth, True (or non-zero) = defective pixel.
-        maps: ``[N, H, W]`` anomaly maps, finite; float32 is kept as is, other dtypes become float64.
+        masks: ``[N, H, W]`` ground truth, True (or non-zero) = defective pixel; or a list of ``[H_i, W_i]``
+            masks (sizes may differ).
+        maps: ``[N, H, W]`` anomaly maps, finite; float32 is kept as is, other dtypes become float64; or a list
+            of ``[H_i, W_i]`` maps matching the masks.
 
     Returns:
         The :class:`PixelScores`.
@@ -81,6 +98,8 @@ def split_pixels(masks, maps) -> PixelScores:
     Raises:
         DataError: on a shape mismatch or NaN/inf in the maps.
     """
+    if _is_ragged(masks):
+        masks, maps = _flat(masks, maps)
     masks = np.asarray(masks)
     maps = np.asarray(maps)
     if maps.dtype != np.float32:
@@ -106,12 +125,13 @@ def region_weights(masks: np.ndarray) -> np.ndarray:
     the C order of ``masks[masks]`` and sum to 1.
 
     Args:
-        masks: ``[N, H, W]`` bool masks.
+        masks: ``[N, H, W]`` bool masks, or a list of ``[H_i, W_i]`` ones.
 
     Returns:
         float64 ``[n_defective_pixels]``.
     """
-    areas = np.empty(int(np.count_nonzero(masks)), np.float64)
+    masks = [np.asarray(m) != 0 for m in masks] if _is_ragged(masks) else masks
+    areas = np.empty(int(sum(np.count_nonzero(m) for m in masks)), np.float64)
     n_regions = 0
     at = 0
     for mask in masks:
@@ -201,7 +221,8 @@ def aupro(masks, maps, fpr_limit: float = 0.3, n_thresholds: int = AUPRO_THRESHO
         raise DataError(f"AUPRO fpr_limit must be in (0, 1]; got {fpr_limit}", hint="the usual value is 0.3")
     scores = split_pixels(masks, maps)
     require_both(scores.pos, scores.neg, "AUPRO (pixels)")
-    return aupro_sorted(scores, region_weights(np.asarray(masks) != 0), fpr_limit, n_thresholds)
+    regions = masks if _is_ragged(masks) else np.asarray(masks) != 0
+    return aupro_sorted(scores, region_weights(regions), fpr_limit, n_thresholds)
 
 
 def pixel_auroc(masks, maps) -> float:
@@ -255,7 +276,7 @@ def pixel_metrics(masks, maps, fpr_limit: float = 0.3) -> dict:
     Raises:
         DataError: as :func:`aupro`.
     """
-    masks = np.asarray(masks) != 0
+    masks = [np.asarray(m) != 0 for m in masks] if _is_ragged(masks) else np.asarray(masks) != 0
     scores = split_pixels(masks, maps)
     require_both(scores.pos, scores.neg, "pixel metrics")
     f1, threshold = f1_max_sorted(scores.pos, scores.neg)

@@ -61,7 +61,9 @@ MODELS: dict[str, ModelSpec] = {
         fit_path="edgead.models.patchcore.train:fit",
         defaults={
             "backbone": "efficientnet_lite0",
-            "layers": ["block2", "block4"],
+            "layers": ["block1", "block2", "block3"],
+            "grid_layer": "block2",
+            "layer_scaling": "mean-norm",
             "feature_dim": None,
             "coreset_ratio": 0.1,
             "num_neighbors": 9,

@@ -11,7 +11,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,8 @@ from edgead.bundle import ONNX, STATE, Bundle, write_bundle
 from edgead.contract.thresholds import calibrate
 from edgead.data import Color, fingerprint, load_image, scan_category
 from edgead.errors import DataError, EngineError
+from edgead.infer.layout import Layout, layout_images
+from edgead.models.device import fit_on, resolve_device
 from edgead.models.export import Preprocess, export_onnx
 from edgead.models.registry import MODELS, Supervision, build, get_spec
 from edgead.train.loader import Batches, predict_torch
@@ -46,6 +48,12 @@ class TrainConfig:
         evaluate: evaluate the bundle on the ``test/`` split when present.
         supervision: ``LABELLED`` (CLI ``--labelled``) also fits on ``train/<defect_type>/`` defects; only models
             whose table row is ``LABELLED`` accept it, and they need it.
+        device: where the model trains: ``auto`` (CUDA when torch sees a GPU), ``cpu`` or ``cuda[:N]``; the
+            bundle records the one used (``training.device``).
+        layout: orientation and native-resolution tiles (:class:`edgead.infer.layout.Layout`, or its dict): the
+            model is fitted on the oriented tiles of the training images, and the bundle's ``layout`` section makes
+            eval, predict and the station feed it the same way. With tiles and no ``image_size`` the model input
+            is the tile size (native resolution).
     """
 
     model: str = "patchcore"
@@ -57,6 +65,8 @@ class TrainConfig:
     params: dict = field(default_factory=dict)
     evaluate: bool = True
     supervision: Supervision = Supervision.UNSUPERVISED
+    device: str = "auto"
+    layout: Layout | dict | None = None
 
 
 @dataclass(frozen=True)
@@ -111,27 +121,33 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
     category = scan_category(data_dir)
     defects = labelled.defective_images(category, Color(category.color)) if is_labelled else []
     color = Color(category.color)
-    hw = model_resolution(config.image_size, category.median_hw)
+    layout = config.layout if isinstance(config.layout, Layout) else Layout.from_dict(config.layout)
     n = len(category.train)
     fit_idx, val_idx = holdout_split(n, validation_count(n, config.val_fraction), config.seed)
-    log.info("training %s on %s: %d fit, %d validation images at %dx%d %s", config.model, category.name,
-             len(fit_idx), len(val_idx), hw[0], hw[1], color.value)
     images = [load_image(s.path, color) for s in category.train]
+    fit_images = [t for i in fit_idx for t in layout_images(images[i], layout)]
+    median_hw = category.median_hw if layout.is_plain else tuple(np.median([t.shape[:2] for t in fit_images], 0))
+    size = config.image_size if config.image_size is not None or layout.tile_hw is None else max(layout.tile_hw)
+    hw = model_resolution(size, median_hw)  # tiles without --image-size: native resolution
+    log.info("training %s on %s: %d fit (%d inputs), %d validation images at %dx%d %s", config.model, category.name,
+             len(fit_idx), len(fit_images), len(val_idx), hw[0], hw[1], color.value)
     params = {"seed": config.seed, **config.params} if "seed" in spec.defaults else dict(config.params)
     model = build(config.model, hw, **params)
     mean, std = [float(v) for v in model.backbone.mean], [float(v) for v in model.backbone.std]
     pre = Preprocess(hw, mean, std, color.channels)
     fit_options = {"defective": labelled.defective_batch(defects, pre)} if is_labelled else {}
-    spec.fit(model, Batches([images[i] for i in fit_idx], pre, config.batch_size, seed=config.seed),
-             progress=progress, **fit_options)
+    device = resolve_device(config.device)
+    fit_on(spec.fit, model, Batches(fit_images, pre, config.batch_size, seed=config.seed), device,
+           progress=progress, **fit_options)
+    del fit_images
     val_images = [images[i] for i in val_idx]
     used = category.train + category.train_defective if is_labelled else category.train
     training = {"data": str(Path(data_dir).resolve()), "data_fingerprint": fingerprint(used),
-                "n_images": len(fit_idx), "n_validation": len(val_idx), "seed": config.seed,
+                "n_images": len(fit_idx), "n_validation": len(val_idx), "seed": config.seed, "device": str(device),
                 **(labelled.labelled_summary(category) if is_labelled else {})}
     bundle = write_trained_bundle(model, config.model, out, pre=pre, color=color, val_images=val_images,
                                   target_frr=config.target_frr, batch_size=config.batch_size, training=training,
-                                  started=t0)
+                                  started=t0, layout=layout)
     metrics = None
     if config.evaluate and any(s.label == 1 for s in category.test):
         from edgead.evaluation import evaluate_bundle
@@ -147,7 +163,7 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
 def write_trained_bundle(model: torch.nn.Module, model_type: str, out: str | os.PathLike, *, pre: Preprocess,
                          color: Color, val_images: list[np.ndarray], target_frr: float, batch_size: int,
                          training: dict, extra_meta: dict | None = None, extra_files: dict | None = None,
-                         started: float | None = None) -> Bundle:
+                         started: float | None = None, layout: Layout = Layout()) -> Bundle:
     """Calibrate a fitted model on good validation images, export the graph-contract ONNX, write the bundle.
 
     Shared by :func:`train` and by callers that fit a model their own way (``edgead update``, labelled training).
@@ -165,6 +181,7 @@ def write_trained_bundle(model: torch.nn.Module, model_type: str, out: str | os.
         extra_meta: more top-level metadata sections (e.g. ``tasks``).
         extra_files: more bundle files, name -> path or bytes.
         started: ``time.perf_counter()`` at the start of the job, for ``training.seconds``.
+        layout: how frames reach the model; a part's validation score is the maximum over its tiles.
 
     Returns:
         The written, verified bundle.
@@ -176,12 +193,18 @@ def write_trained_bundle(model: torch.nn.Module, model_type: str, out: str | os.
     hw = tuple(pre.input_hw)
     mean, std = [float(v) for v in pre.mean.flatten()], [float(v) for v in pre.std.flatten()]
     model.eval()
-    val_scores, val_maps = predict_torch(model, val_images, pre, batch_size)
-    cal = calibrate(val_scores, val_maps, target_frr=target_frr)
+    val_parts = [layout_images(im, layout) for im in val_images]
+    val_inputs = [t for tiles in val_parts for t in tiles]
+    tile_scores, val_maps = predict_torch(model, val_inputs, pre, batch_size)
+    ends = np.cumsum([len(tiles) for tiles in val_parts])
+    val_scores = np.array([tile_scores[e - len(t):e].max() for e, t in zip(ends, val_parts)], tile_scores.dtype)
+    cal = calibrate(val_scores, val_maps if layout.is_plain else None, target_frr=target_frr)
+    if not layout.is_plain:  # the pixel threshold over every tile's pixels
+        cal = replace(cal, pixel=calibrate(tile_scores, val_maps, target_frr=target_frr).pixel)
     with tempfile.TemporaryDirectory(prefix="edgead-train-") as tmp:
         onnx_path = export_onnx(model, Path(tmp) / ONNX, input_hw=hw, channels=color.channels, mean=mean,
                                 std=std, norm=cal.norm_constants(), metadata={"edgead.model": model_type})
-        parity = _check_parity(onnx_path, val_images[:4], val_scores[:4])
+        parity = _check_parity(onnx_path, val_inputs[:4], tile_scores[:4])
         state_path = Path(tmp) / STATE
         np.savez(state_path, **model.export_state())
         meta = {
@@ -193,6 +216,7 @@ def write_trained_bundle(model: torch.nn.Module, model_type: str, out: str | os.
                       "dtype": "uint8", "layout": "NHWC"},
             "preprocessing": {"resize": "bilinear", "mean": mean, "std": std},
             **cal.to_dict(),
+            **({} if layout.is_plain else {"layout": layout.to_dict()}),
             "training": {**training, "seconds": round(time.perf_counter() - t0, 2), "onnx_parity_max_rel": parity},
             **(extra_meta or {}),
         }

@@ -1,11 +1,18 @@
 """PatchCore (Roth et al., "Towards Total Recall in Industrial Anomaly Detection", CVPR 2022) as a plain module.
 
-Patch features of two mid-level backbone stages, 3x3 locally aware averaging, upsampled to the finer grid and
-concatenated; a memory bank from a greedy k-center coreset (``coreset.py``, filled by ``train.fit``); the patch
-score is the distance to the nearest bank entry, and the image score is the paper's reweighted maximum.
+Patch features of mid-level backbone stages, each averaged over its 3x3 neighbourhood (the paper's locally aware
+patch features), resampled to the patch grid (finer stages area-pooled, coarser ones bilinearly upsampled),
+optionally scaled so that every stage weighs the same in the distance, and concatenated; a memory bank from a greedy
+k-center coreset (``coreset.py``, filled by ``train.fit``); the patch score is the distance to the nearest bank
+entry, and the image score is the paper's reweighted maximum.
+
+Why the scaling and the stages (docs/benchmarks.md, "Sharper PatchCore maps"): unscaled, the deepest stage's larger
+features dominate the distance, so the map follows its coarse, wide receptive field; a stride-4 stage pooled onto
+the stride-8 grid brings the fine detail back at the same nearest-neighbour cost.
 """
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -13,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from edgead.errors import ConfigError
+from edgead.errors import ConfigError, DataError
 from edgead.models.backbone import Backbone, build_backbone
 from edgead.models.common import (
     PAPER_SIGMA_PX,
@@ -27,13 +34,27 @@ from edgead.models.common import (
 )
 
 
+class LayerScaling(str, Enum):
+    """How the stages' features are weighed before concatenation."""
+
+    NONE = "none"  # as the backbone gives them (the deepest stage dominates the distance)
+    MEAN_NORM = "mean-norm"  # each stage divided by the mean L2 norm of its patch features on the training images
+
+
+LEGACY_PARAMS = {"grid_layer": None, "layer_scaling": LayerScaling.NONE.value}
+"""What a bundle without ``grid_layer`` / ``layer_scaling`` in its parameters was trained with."""
+
+
 class PatchCore(nn.Module):
     """PatchCore. ``forward(x) -> (raw_score [N], raw_map [N, H, W])`` on normalised ``[N, 3, H, W]`` input.
 
     Args:
         input_hw: model resolution ``(height, width)``, fixed (may be non-square).
         backbone: key of ``edgead.models.backbone.BACKBONES``.
-        layers: two (or more) backbone layers; the first one's grid is the patch grid.
+        layers: backbone layers whose locally aware features are concatenated.
+        grid_layer: the layer whose grid is the patch grid (``None``: the first of ``layers``); finer layers are
+            area-pooled onto it, coarser ones bilinearly upsampled.
+        layer_scaling: ``none`` or ``mean-norm`` (:class:`LayerScaling`; the scales are fitted by ``train.fit``).
         feature_dim: channels after adaptive averaging over the concatenated channels (``None``: keep all).
         coreset_ratio: fraction of training patches kept in the bank (used by ``train.fit``).
         num_neighbors: bank neighbours in the reweighting (``N_b`` in the paper; includes ``m*`` itself).
@@ -55,7 +76,7 @@ class PatchCore(nn.Module):
         self,
         input_hw: Sequence[int],
         backbone: str = "efficientnet_lite0",
-        layers: Sequence[str] = ("block2", "block4"),
+        layers: Sequence[str] = ("block1", "block2", "block3"),
         feature_dim: int | None = None,
         coreset_ratio: float = 0.1,
         num_neighbors: int = 9,
@@ -64,6 +85,8 @@ class PatchCore(nn.Module):
         seed: int = 0,
         pretrained: bool = True,
         bank_size: int = 0,
+        grid_layer: str | None = "block2",
+        layer_scaling: LayerScaling | str = LayerScaling.MEAN_NORM,
     ):
         super().__init__()
         self.backbone: Backbone = build_backbone(backbone, pretrained=pretrained)
@@ -73,8 +96,18 @@ class PatchCore(nn.Module):
         unknown = [name for name in self.layers if name not in self.backbone.channels]
         if unknown:
             raise ConfigError(f"backbone {backbone!r} has no layer {unknown[0]!r}", hint=f"use {list(self.backbone.channels)}")
+        self.grid_layer = str(grid_layer) if grid_layer is not None else self.layers[0]
+        if self.grid_layer not in self.backbone.channels:
+            raise ConfigError(f"PatchCore grid_layer {self.grid_layer!r} is not a backbone layer",
+                              hint=f"use one of {list(self.backbone.channels)}")
+        try:
+            self.layer_scaling = LayerScaling(layer_scaling)
+        except ValueError:
+            raise ConfigError(f"PatchCore layer_scaling {layer_scaling!r} is unknown",
+                              hint=f"use one of {[s.value for s in LayerScaling]}") from None
         strides = [self.backbone.strides[name] for name in self.layers]
-        self.input_hw = check_input_hw(input_hw, max(strides))
+        grid_stride = self.backbone.strides[self.grid_layer]
+        self.input_hw = check_input_hw(input_hw, max(strides + [grid_stride]))
         self.backbone.fix_input_hw(self.input_hw)
         in_dim = sum(self.backbone.channels[name] for name in self.layers)
         if feature_dim is not None and not 1 <= int(feature_dim) <= in_dim:
@@ -88,8 +121,9 @@ class PatchCore(nn.Module):
         self.num_neighbors = int(num_neighbors)
         self.projection_dim = int(projection_dim)
         self.seed = int(seed)
-        self.grid_hw = tuple(-(-side // strides[0]) for side in self.input_hw)
-        self._resize = [stride != strides[0] for stride in strides]
+        self.grid_hw = tuple(-(-side // grid_stride) for side in self.input_hw)
+        # per layer: an integer area-pooling factor onto the grid (finer layers), 1 (same), or 0 (upsample)
+        self._pool = [grid_stride // s if s <= grid_stride else 0 for s in strides]
         self.embed_dim = self.feature_dim or in_dim
         if self.feature_dim is not None:
             pool = channel_pool_matrix(in_dim, self.feature_dim).t().reshape(self.feature_dim, in_dim, 1, 1)
@@ -97,6 +131,11 @@ class PatchCore(nn.Module):
         else:
             self.channel_pool = None
         self.smoothing = GaussianSmoothing(sigma_px, self.input_hw)
+        if self.layer_scaling is not LayerScaling.NONE:
+            self.register_buffer("layer_scale", torch.ones(len(self.layers)))
+        else:
+            self.layer_scale = None
+        self._channels = [self.backbone.channels[name] for name in self.layers]
         self.register_buffer("memory_bank", torch.zeros(int(bank_size), self.embed_dim))
         self.register_buffer("bank_neighbors", torch.zeros(int(bank_size), self.num_neighbors, dtype=torch.long))
         self._params = {
@@ -110,18 +149,44 @@ class PatchCore(nn.Module):
             "sigma_px": float(sigma_px),
             "seed": self.seed,
             "pretrained": bool(pretrained),
+            "grid_layer": self.grid_layer,
+            "layer_scaling": self.layer_scaling.value,
         }
 
     # -- features -------------------------------------------------------------------------------------------
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Locally aware patch features on the patch grid: ``[N, embed_dim, gh, gw]``."""
+    def layer_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Each layer's locally aware features on the patch grid, unscaled: ``[N, C_l, gh, gw]`` per layer."""
         feats = self.backbone.features(x, self.layers)
         maps = []
-        for name, resize in zip(self.layers, self._resize):
+        for name, pool in zip(self.layers, self._pool):
             fmap = F.avg_pool2d(feats[name], kernel_size=3, stride=1, padding=1)
-            if resize:
+            if pool > 1:  # a finer layer: the mean over the grid cell (ceil: TF "same" grids round up)
+                fmap = F.avg_pool2d(fmap, kernel_size=pool, stride=pool, ceil_mode=True)
+            elif pool == 0:
                 fmap = F.interpolate(fmap, size=self.grid_hw, mode="bilinear", align_corners=False)
             maps.append(fmap)
+        return maps
+
+    def set_layer_scale(self, patch_rows: torch.Tensor) -> None:
+        """Fit the ``mean-norm`` scales from unscaled patch rows ``[P, sum C_l]`` (no-op for ``none``).
+
+        Raises:
+            DataError: if a layer's features are all zero.
+        """
+        if self.layer_scale is None:
+            return
+        norms = [chunk.norm(dim=1).mean() for chunk in patch_rows.split(self._channels, dim=1)]
+        scale = torch.stack(norms).float()
+        if not bool(torch.all(scale > 0)):
+            raise DataError(f"PatchCore layer features are all zero on the training images ({scale.tolist()})",
+                            hint="check the training images (blank frames?)")
+        self.layer_scale = (1.0 / scale).to(self.layer_scale.device)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Locally aware patch features on the patch grid: ``[N, embed_dim, gh, gw]``."""
+        maps = self.layer_maps(x)
+        if self.layer_scale is not None:
+            maps = [fmap * self.layer_scale[i] for i, fmap in enumerate(maps)]
         emb = torch.cat(maps, dim=1)
         if self.channel_pool is not None:
             emb = F.conv2d(emb, self.channel_pool)
@@ -130,6 +195,20 @@ class PatchCore(nn.Module):
     def patches(self, x: torch.Tensor) -> torch.Tensor:
         """Patch features as rows: ``[N * gh * gw, embed_dim]``."""
         return self.embed(x).permute(0, 2, 3, 1).reshape(-1, self.embed_dim)
+
+    def raw_rows(self, x: torch.Tensor) -> torch.Tensor:
+        """Unscaled, unpooled patch rows ``[N * gh * gw, sum C_l]`` (what :meth:`set_layer_scale` reads)."""
+        emb = torch.cat(self.layer_maps(x), dim=1)
+        return emb.permute(0, 2, 3, 1).reshape(-1, emb.shape[1])
+
+    def rows_to_features(self, rows: torch.Tensor) -> torch.Tensor:
+        """:meth:`raw_rows` -> :meth:`patches` rows: the layer scales, then the channel pooling."""
+        if self.layer_scale is not None:
+            rows = rows * torch.repeat_interleave(self.layer_scale, torch.tensor(self._channels,
+                                                                               device=rows.device))
+        if self.channel_pool is not None:
+            rows = rows @ self.channel_pool.reshape(self.embed_dim, -1).t()
+        return rows
 
     # -- memory bank ----------------------------------------------------------------------------------------
     def set_memory_bank(self, bank: torch.Tensor, neighbors: torch.Tensor) -> None:
@@ -219,7 +298,7 @@ class PatchCore(nn.Module):
             BundleError: if the backbone weights differ from those used at training, or the state does not fit.
             ConfigError: if a parameter is invalid.
         """
-        kwargs = dict(params)
+        kwargs = {**LEGACY_PARAMS, **params}  # bundles written before these parameters existed
         expected_sha = kwargs.pop("backbone_sha256", None)
         model = cls(**kwargs)
         check_backbone_sha(model.backbone.name, model.backbone.weights_sha256, expected_sha)

@@ -53,7 +53,7 @@ def test_image_score_is_the_papers_reweighting(fitted, synthetic_set):
 
 def test_round_trip_through_params_and_state(fitted, synthetic_set):
     params, state = fitted.export_params(), fitted.export_state()
-    assert set(state) == {"memory_bank", "bank_neighbors"}
+    assert set(state) == {"memory_bank", "bank_neighbors", "layer_scale"}
     assert all(isinstance(v, np.ndarray) for v in state.values())
     yaml = pytest.importorskip("yaml")
     assert yaml.safe_load(yaml.safe_dump(params)) == params
@@ -97,3 +97,36 @@ def test_unfitted_model_refuses_to_score():
 
     with pytest.raises(ConfigError, match="empty memory bank"):
         PatchCore(INPUT_HW, pretrained=False)(torch.zeros(1, 3, *INPUT_HW))
+
+
+def test_layer_scaling_weighs_every_stage_equally(synthetic_set):
+    model = PatchCore(INPUT_HW, coreset_ratio=0.25)
+    assert model.layers == ["block1", "block2", "block3"] and model.grid_hw == (12, 16)  # stride-8 grid
+    fit(model, synthetic_set["train"], progress=False)
+    rows = model.patches(synthetic_set["goods"])
+    norms = [float(c.norm(dim=1).mean()) for c in rows.split(model._channels, dim=1)]
+    assert all(0.7 < n < 1.4 for n in norms), norms  # about 1 each: no stage dominates the distance
+    unscaled = model.raw_rows(synthetic_set["goods"]).split(model._channels, dim=1)
+    assert max(float(c.norm(dim=1).mean()) for c in unscaled) > 1.5 * min(float(c.norm(dim=1).mean())
+                                                                           for c in unscaled)
+
+
+def test_finer_layers_are_area_pooled_onto_the_grid():
+    model = PatchCore((100, 132), pretrained=False)  # odd grids: block1 25x33 -> block2 13x17 (ceil)
+    x = torch.randn(1, 3, 100, 132)
+    maps = model.layer_maps(x)
+    assert [tuple(m.shape[-2:]) for m in maps] == [(13, 17)] * 3
+    feats = model.backbone.features(x, ["block1"])["block1"]
+    local = torch.nn.functional.avg_pool2d(feats, 3, 1, 1)
+    torch.testing.assert_close(maps[0][0, :, 0, 0], local[0, :, :2, :2].mean(dim=(1, 2)))
+
+
+def test_bundles_without_the_new_parameters_load_as_trained(synthetic_set):
+    old = PatchCore(INPUT_HW, layers=["block2", "block4"], grid_layer=None, layer_scaling="none",
+                    coreset_ratio=0.25)
+    fit(old, synthetic_set["train"], progress=False)
+    params = {k: v for k, v in old.export_params().items() if k not in ("grid_layer", "layer_scaling")}
+    again = PatchCore.from_state(params, old.export_state())
+    assert again.layer_scale is None and again.grid_layer == "block2" and again.grid_hw == old.grid_hw
+    with torch.no_grad():
+        torch.testing.assert_close(again(synthetic_set["goods"])[0], old(synthetic_set["goods"])[0])

@@ -1,0 +1,199 @@
+"""How a part larger than the model input, or turned either way, is fed to the engine: orientation and tiles.
+
+Real parts are not square (docs/station-setup.md, "Large and elongated parts"). A tile photographed upright and one
+photographed lying down are the same part to an inspector, but a model squashes them into one input shape in two
+different ways. A crack 1 px wide on a 500 x 1250 px commutator vanishes when the whole part is resized to 256 px.
+
+A :class:`Layout` says what the station does before the engine sees a frame (or an ROI), and how the maps come back:
+
+1. **orientation**: turn the image a quarter turn when it is not ``landscape`` (width >= height) or ``portrait``
+   as asked, so every part reaches the model the same way up (``keep``: never turn);
+2. **tiles**: cut the (turned) image at native resolution into ``tile_hw`` windows overlapping by at least
+   ``overlap_px``; the last window of a row or column is aligned to the edge, so every pixel is covered and no tile
+   is padded; each tile is one inference;
+3. **stitching**: each tile's map is resized to the tile, and the maps are combined by their maximum where tiles
+   overlap, then turned back: the map comes back at the image's native resolution and orientation. The part's
+   score is the maximum over its tiles, so one defective tile rejects the part.
+
+The bundle records the layout it was trained with (``layout`` in ``edgead.yaml``); eval, predict and the station
+apply it. Pure numpy and OpenCV: the station runtime imports no torch.
+
+Example:
+    >>> windows((300, 700), (256, 256), 32)
+    [(0, 0), (0, 222), (0, 444), (44, 0), (44, 222), (44, 444)]
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from edgead.errors import ConfigError
+from edgead.infer.base import Prediction
+
+
+class Orientation(str, Enum):
+    """Which way up parts reach the model."""
+
+    KEEP = "keep"
+    LANDSCAPE = "landscape"  # width >= height: portrait images are turned a quarter turn
+    PORTRAIT = "portrait"  # height >= width
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Orientation and tiling of the frames (or ROIs) fed to a model.
+
+    Attributes:
+        orientation: :class:`Orientation`.
+        tile_hw: ``(height, width)`` of a tile in image pixels, or None (the whole image is one input, resized by
+            the graph).
+        overlap_px: the least overlap of neighbouring tiles (so a defect on a tile border is seen whole by one).
+    """
+
+    orientation: Orientation = Orientation.KEEP
+    tile_hw: tuple[int, int] | None = None
+    overlap_px: int = 0
+
+    def __post_init__(self):
+        try:
+            object.__setattr__(self, "orientation", Orientation(self.orientation))
+        except ValueError:
+            raise ConfigError(f"layout orientation {self.orientation!r} is unknown",
+                              hint=f"use one of {[o.value for o in Orientation]}") from None
+        if self.tile_hw is not None:
+            try:
+                tile = tuple(int(v) for v in self.tile_hw)
+            except (TypeError, ValueError):
+                raise ConfigError(f"layout tile_hw {self.tile_hw!r} must be [height, width]") from None
+            if len(tile) != 2 or min(tile) < 16:
+                raise ConfigError(f"layout tile_hw {self.tile_hw!r} must be [height, width], each >= 16 px")
+            object.__setattr__(self, "tile_hw", tile)
+        if not 0 <= int(self.overlap_px) < min(self.tile_hw or (10**9,)):
+            raise ConfigError(f"layout overlap_px {self.overlap_px} must be in 0..tile side - 1")
+        object.__setattr__(self, "overlap_px", int(self.overlap_px))
+
+    @property
+    def is_plain(self) -> bool:
+        """True when frames go to the engine as they are (no turn, no tiles)."""
+        return self.orientation is Orientation.KEEP and self.tile_hw is None
+
+    def to_dict(self) -> dict:
+        """The ``layout`` section of ``edgead.yaml``."""
+        return {"orientation": self.orientation.value, "tile_hw": list(self.tile_hw) if self.tile_hw else None,
+                "overlap_px": self.overlap_px}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Layout:
+        """Inverse of :meth:`to_dict`; None or ``{}`` (bundles without a layout) is the plain layout.
+
+        Raises:
+            ConfigError: for an unknown key or an invalid value.
+        """
+        d = dict(d or {})
+        unknown = sorted(set(d) - {"orientation", "tile_hw", "overlap_px"})
+        if unknown:
+            raise ConfigError(f"layout has no key {unknown[0]!r}", hint="keys: orientation, tile_hw, overlap_px")
+        return cls(d.get("orientation", Orientation.KEEP), d.get("tile_hw"), d.get("overlap_px", 0))
+
+
+def quarter_turns(hw: Sequence[int], orientation: Orientation) -> int:
+    """1 when an image of this size must turn to reach ``orientation``, else 0."""
+    h, w = int(hw[0]), int(hw[1])
+    if orientation is Orientation.LANDSCAPE:
+        return int(h > w)
+    if orientation is Orientation.PORTRAIT:
+        return int(w > h)
+    return 0
+
+
+def turn(image: np.ndarray, turns: int) -> np.ndarray:
+    """The image (``[H, W, ...]``) turned ``turns`` quarter turns counter-clockwise (a view)."""
+    return np.rot90(image, turns, axes=(0, 1)) if turns % 4 else image
+
+
+def windows(hw: Sequence[int], tile_hw: Sequence[int], overlap_px: int = 0) -> list[tuple[int, int]]:
+    """Top-left corners of the tiles covering an image, row by row.
+
+    Along each axis the fewest tiles with at least ``overlap_px`` overlap, spread evenly from edge to edge (the
+    last one ends at the edge). An image smaller than a tile along an axis gets one window there (the tile is then
+    that short: the graph resizes it).
+
+    Returns:
+        ``[(y, x), ...]``.
+    """
+    def starts(size: int, tile: int) -> list[int]:
+        if size <= tile:
+            return [0]
+        count = math.ceil((size - overlap_px) / (tile - overlap_px))
+        count = max(count, 2)
+        return [round(i * (size - tile) / (count - 1)) for i in range(count)]
+
+    return [(y, x) for y in starts(int(hw[0]), int(tile_hw[0])) for x in starts(int(hw[1]), int(tile_hw[1]))]
+
+
+def tiles(image: np.ndarray, layout: Layout) -> tuple[list[np.ndarray], list[tuple[int, int]], int]:
+    """The oriented image cut into the layout's tiles (views).
+
+    Returns:
+        ``(tiles, corners, turns)``: the tiles, their top-left corners in the oriented image, the quarter turns.
+    """
+    turns = quarter_turns(image.shape[:2], layout.orientation)
+    oriented = turn(image, turns)
+    if layout.tile_hw is None:
+        return [oriented], [(0, 0)], turns
+    th, tw = layout.tile_hw
+    corners = windows(oriented.shape[:2], layout.tile_hw, layout.overlap_px)
+    return [oriented[y:y + th, x:x + tw] for y, x in corners], corners, turns
+
+
+def stitch(maps: Sequence[np.ndarray], corners: Sequence[tuple[int, int]], tile_shapes: Sequence[tuple[int, int]],
+           hw: tuple[int, int]) -> np.ndarray:
+    """Tile maps (any resolution) -> one map of size ``hw``, each resized to its tile, maximum where they overlap."""
+    out = np.full(hw, -np.inf, np.float32)
+    for amap, (y, x), (th, tw) in zip(maps, corners, tile_shapes):
+        tile = cv2.resize(np.asarray(amap, np.float32), (tw, th), interpolation=cv2.INTER_LINEAR)
+        np.maximum(out[y:y + th, x:x + tw], tile, out=out[y:y + th, x:x + tw])
+    return out
+
+
+def infer_layout(engine, image: np.ndarray, layout: Layout) -> Prediction:
+    """Infer one ``[H, W, C]`` image through ``layout``: a batch-of-one :class:`Prediction`.
+
+    Plain layout: exactly ``engine.infer(image[None])``. Turned only: the maps (model resolution) are turned
+    back. Tiled: one inference per tile (``engine.infer_many``), scores the maximum over the tiles, maps stitched at
+    the image's native resolution and turned back.
+    """
+    if layout.is_plain:
+        return engine.infer(np.ascontiguousarray(image)[None])
+    parts, corners, turns = tiles(image, layout)
+    preds = engine.infer_many([np.ascontiguousarray(p)[None] for p in parts])
+    if layout.tile_hw is None:
+        p = preds[0]
+        back = (lambda m: np.ascontiguousarray(turn(m[0], -turns))[None])
+        return Prediction(p.score, back(p.map), p.raw_score, back(p.raw_map))
+    oriented_hw = turn(image, turns).shape[:2]
+    shapes = [p.shape[:2] for p in parts]
+
+    def whole(key: str) -> np.ndarray:
+        return np.ascontiguousarray(turn(stitch([getattr(p, key)[0] for p in preds], corners, shapes,
+                                                  oriented_hw), -turns))[None]
+
+    best = int(np.argmax([float(p.raw_score[0]) for p in preds]))
+    score = np.array([max(float(p.score[0]) for p in preds)], np.float32)
+    return Prediction(score, whole("map"), preds[best].raw_score[:1].astype(np.float32), whole("raw_map"))
+
+
+def layout_images(image: np.ndarray, layout: Layout) -> list[np.ndarray]:
+    """What a model trained with ``layout`` is fitted on for one training image: its oriented tiles."""
+    return [np.ascontiguousarray(t) for t in tiles(image, layout)[0]]
+
+
+def layout_of(meta) -> Layout:
+    """The layout a bundle was trained with: its ``layout`` section (kept by ``BundleMeta`` as an extra section), or
+    the plain layout for a bundle without one."""
+    return Layout.from_dict(meta.extra.get("layout"))
