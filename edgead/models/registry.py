@@ -61,7 +61,7 @@ MODELS: dict[str, ModelSpec] = {
         fit_path="edgead.models.patchcore.train:fit",
         defaults={
             "backbone": "efficientnet_lite0",
-            "layers": ["block1", "block2"],
+            "layers": ["block0", "block1", "block2"],
             "grid_layer": "block1",
             "layer_scaling": "mean-norm",
             "feature_dim": None,
@@ -71,8 +71,8 @@ MODELS: dict[str, ModelSpec] = {
             "sigma_px": 4.0,
             "seed": 0,
         },
-        description="PatchCore: nearest neighbour to a coreset of good patch features on a stride-4 grid (blocks 1+2, "
-        "each scaled to equal weight; no training, sharpest maps)",
+        description="PatchCore: nearest neighbour to a coreset of good patch features on a stride-4 grid (blocks "
+        "0-2, each scaled to equal weight; no training, sharpest maps)",
     ),
     "padim": ModelSpec(
         module_path="edgead.models.padim.torch_model:Padim",

@@ -8,7 +8,7 @@ entry, and the image score is the paper's reweighted maximum.
 
 Why the scaling and the stages (docs/benchmarks.md, "Sharper PatchCore maps"): unscaled, the deepest stage's larger
 features dominate the distance, so the map follows its coarse, wide receptive field; the stride-4 grid of block1
-(with block2 upsampled onto it) resolves small defects that a stride-8 grid blurs. A 2.5 % coreset of the four times
+(block0 area-pooled and block2 upsampled onto it) resolves small defects that a stride-8 grid blurs. A 2.5 % coreset of the four times
 as many patches keeps the bank, and the nearest-neighbour cost, about where the stride-8 default with 10 % was.
 """
 from __future__ import annotations
@@ -77,7 +77,7 @@ class PatchCore(nn.Module):
         self,
         input_hw: Sequence[int],
         backbone: str = "efficientnet_lite0",
-        layers: Sequence[str] = ("block1", "block2"),
+        layers: Sequence[str] = ("block0", "block1", "block2"),
         feature_dim: int | None = None,
         coreset_ratio: float = 0.025,
         num_neighbors: int = 9,

@@ -101,7 +101,8 @@ def test_unfitted_model_refuses_to_score():
 
 def test_default_grid_is_stride_4():
     model = PatchCore(INPUT_HW, pretrained=False)
-    assert model.layers == ["block1", "block2"] and model.grid_hw == (24, 32)
+    assert model.layers == ["block0", "block1", "block2"] and model.grid_hw == (24, 32)
+    assert [tuple(m.shape[-2:]) for m in model.layer_maps(torch.zeros(1, 3, *INPUT_HW))] == [(24, 32)] * 3
 
 
 def test_layer_scaling_weighs_every_stage_equally(synthetic_set):
