@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--single", nargs="+", default=None, metavar="BUNDLE",
                    help="with --tasks: one single-task bundle per task, for the gap to one model per task")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--report", default=None, metavar="DIR", help="write overlays of the worst cases and a table")
+    p.add_argument("--report", default=None, metavar="DIR", help="write DIR/report.html (one file, opens offline: "
+                   "confusion matrix, per-type metrics, ROC/PR curves, histogram, worst cases) and metrics.json")
     p.add_argument("--backend", default=None, choices=["onnxruntime", "tensorrt"])
     p.set_defaults(handler=cmd_eval)
 

@@ -128,7 +128,8 @@ def evaluate_bundle(artifact: str | os.PathLike, data_dir: str | os.PathLike, *,
         data_dir: MVTec-layout category with a ``test/`` split.
         backend: force a backend kind (default: from the artifact).
         progress: show a progress bar.
-        report_dir: also write heatmap overlays of the worst cases and a metrics table there.
+        report_dir: also write ``report.html`` (:func:`edgead.evaluation.report.write_report`) and
+            ``metrics.json`` there.
         rules: the decision rules of the confusion counts (default: the threshold alone).
 
     Returns:
