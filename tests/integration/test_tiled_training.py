@@ -55,3 +55,13 @@ def test_station_roi_goes_through_the_layout(tiled, small_station):
                  for y, x in ((0, 0), (6, 0), (0, 24), (6, 24))]
     assert name == "tall" and hw == (120, 70) and pred.map.shape == (1, 120, 70)  # back upright, ROI size
     assert pred.raw_score[0] == pytest.approx(max(float(t.raw_score[0]) for t in tiles), rel=1e-5)
+
+
+def test_predict_goes_through_the_layout(tiled, small_station, capsys):
+    from edgead.evaluation import evaluate_bundle
+
+    result = evaluate_bundle(tiled.bundle.root, small_station.aligned)
+    i = next(k for k, s in enumerate(result.samples) if s.label == 1)
+    assert main(["predict", "--bundle", str(tiled.bundle.root), str(result.samples[i].path), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["raw_score"] == pytest.approx(float(result.raw_scores[i]), rel=1e-5)  # the maximum over its tiles
