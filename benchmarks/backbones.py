@@ -39,7 +39,7 @@ def bundle_for(model: str, cat: Path, backbone: str, cache: Path):
 
 
 def main() -> None:
-    from edgead.data import Color, load_image, scan_category
+    from edgead.data import load_image, scan_category
     from edgead.infer import open_backend
     from edgead.models.backbone import BACKBONES
 
@@ -56,7 +56,7 @@ def main() -> None:
         cache = Path(args.cache or tmp)
         bundles = {name: bundle_for(args.model, cat, name, cache) for name in BACKBONES}
         sample = scan_category(cat).test[0]
-        image = load_image(sample.path, Color(next(iter(bundles.values())).meta["input"]["color"]))[None]
+        image = load_image(sample.path, next(iter(bundles.values())).meta.color)[None]
         opts = {"providers": ["CPUExecutionProvider"], "intra_op_threads": args.threads}
         engines = {name: open_backend(b.root, **opts) for name, b in bundles.items()}
         try:

@@ -42,7 +42,7 @@ def set_threshold(bundle_path: str | os.PathLike, *, image_threshold: float | No
         confidence: of the bounds in the operating point.
 
     Returns:
-        The rewritten, verified bundle; ``meta["thresholds"]["operating_point"]`` holds both rates with their
+        The rewritten, verified bundle; ``meta.calibration.operating_point`` holds both rates with their
         bounds (sides without images in ``data`` are None) and ``warnings``.
 
     Raises:

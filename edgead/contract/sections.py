@@ -153,6 +153,7 @@ class Training:
         onnx_parity_max_rel: largest relative difference of ONNX Runtime's raw scores from torch's.
         supervision, n_defective, defective_types: a labelled run's defects in ``train/`` (absent otherwise).
         continual: how ``edgead update`` made it (strategy, source bundle, strategy details).
+        device: where the model was trained (``cpu``, ``cuda:0``; ``edgead train --device``), None when not recorded.
         extra: keys this edgead does not know, as written.
     """
 
@@ -167,9 +168,10 @@ class Training:
     n_defective: int | None = None
     defective_types: Mapping[str, int] | None = None
     continual: Mapping[str, Any] | None = None
+    device: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    _ORDER = ("data", "data_fingerprint", "n_images", "n_validation", "seed", "supervision", "n_defective",
+    _ORDER = ("data", "data_fingerprint", "n_images", "n_validation", "seed", "device", "supervision", "n_defective",
               "defective_types", "continual", "seconds", "onnx_parity_max_rel")
 
     @classmethod
@@ -177,7 +179,8 @@ class Training:
         t = cls(r.get("data", str, None), r.get("data_fingerprint", str, None), r.get("n_images", int, None),
                 r.get("n_validation", int, None), r.get("seed", int, None), r.get("seconds", float, None),
                 r.get("onnx_parity_max_rel", float, None), r.get("supervision", str, None),
-                r.get("n_defective", int, None), r.get("defective_types", dict, None), r.get("continual", dict, None))
+                r.get("n_defective", int, None), r.get("defective_types", dict, None), r.get("continual", dict, None),
+                r.get("device", str, None))
         return dataclasses.replace(t, extra=r.rest())
 
     def to_dict(self) -> dict:

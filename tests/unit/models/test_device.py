@@ -45,7 +45,7 @@ def test_device_batches_move_and_keep_len():
 
 def test_bundle_records_the_device(padim_bundle):
     want = "cuda" if torch.cuda.is_available() else "cpu"
-    assert padim_bundle.bundle.meta["training"]["device"].startswith(want)
+    assert padim_bundle.bundle.meta.training.device.startswith(want)
 
 
 def test_cli_train_on_cuda_without_one(small_station, tmp_path, capsys):
