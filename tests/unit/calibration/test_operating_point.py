@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from edgead.calibration.operating_point import operating_point, support_warnings
-from edgead.calibration.thresholds import Calibration, ThresholdMethod, calibrate, escape_threshold, retune
+from edgead.contract.thresholds import Calibration, ThresholdMethod, calibrate, escape_threshold, retune
 from edgead.errors import CalibrationError
 
 

@@ -11,6 +11,7 @@ from edgead.data import Color, Sample
 from edgead.evaluation.confusion import confusion
 from edgead.evaluation.report import worst_cases, write_report
 from edgead.evaluation.runner import EvalResult
+from edgead.verdict import Verdict
 
 pytest.importorskip("matplotlib", reason="needs matplotlib (extra [train])")
 
@@ -46,8 +47,10 @@ def _result(tmp_path, raw: list[float], labels: list[int], types: list[str]) -> 
     maps = np.clip(raw_maps / 3.0, 0, 1).astype(np.float16)
     metrics = {"image_auroc": 0.9, "pixel_auroc": 0.95, "aupro": 0.8, "f1_max": 0.9, "ap": 0.9, "threshold": thr,
                "n_good": labels.count(0), "n_defective": labels.count(1),
-               "confusion": confusion(labels, scores, types)}
-    return EvalResult(metrics, tuple(samples), scores, raw_a, maps, np.stack(masks), np.zeros(len(raw)), raw_maps)
+               "confusion": confusion(labels, scores >= 0.5, types)}
+    verdicts = tuple(Verdict.REJECT if s >= 0.5 else Verdict.ACCEPT for s in scores)
+    return EvalResult(metrics, tuple(samples), scores, raw_a, maps, np.stack(masks), np.zeros(len(raw)), verdicts,
+                      raw_maps)
 
 
 def test_report_is_one_offline_file_with_raw_ranked_cases(tmp_path):
