@@ -124,8 +124,11 @@ def main() -> None:
     ap.add_argument("--cache", default=None, help="keep / reuse bundles in CACHE/<model>-<category>-<variant>")
     ap.add_argument("--force", action="store_true", help="re-measure rows already in the results")
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
+    ap.add_argument("--docs-only", action="store_true", help="rebuild the docs tables from the results, measure nothing")
     args = ap.parse_args()
     args.overrides = parse_set(args.sets)
+    if args.docs_only:
+        args.models = []
     done = set()
     if RESULTS.is_file() and not args.force:
         done = {tuple(r.get(k) for k in KEY) for r in json.loads(RESULTS.read_text()).get("rows", [])}
