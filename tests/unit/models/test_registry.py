@@ -33,4 +33,4 @@ def test_build_applies_overrides_and_rejects_unknown():
     with pytest.raises(ConfigError, match="unknown model type"):
         get_spec("no-such-model")
     with pytest.raises(ConfigError, match="too small"):
-        build("patchcore", (8, 64), pretrained=False)
+        build("patchcore", (4, 64), pretrained=False)  # below the deepest default layer's stride (8)
