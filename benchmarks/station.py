@@ -1,21 +1,38 @@
 """Station throughput and latency: trigger-in to result-out over many parts, on the synthetic station, CPU engine.
 
 Usage:
-    python benchmarks/station.py [--parts 10000] [--model padim] [--height 128 --width 160]
+    python benchmarks/station.py [--parts 10000] [--warmup 1000] [--compare 4000] [--model padim]
+                                 [--height 128 --width 160] [--no-docs]
 
 A virtual PLC on a serial pty pair sends ASCII triggers (each after the previous answer), the daemon replays
-misaligned captures from a ``folder://`` camera (looping), aligns, infers with ONNX Runtime, decides, answers and
-records every part in SQLite. Reported: latency p50/p99/max as the PLC sees it and as the daemon measures it,
-parts/min, each stage's share, RSS at start (after READY) and at the end, and the baseline ratio: end-to-end p50
-over bare ``engine.infer`` p50 measured in the same process. Results: benchmarks/results/station.json and the
-``station`` section of docs/benchmarks.md.
+misaligned captures from a ``folder://`` camera (looping), aligns, infers with ONNX Runtime, decides, commits the
+part's row to SQLite and answers. Three measurements:
+
+1. **The station** (``--warmup`` + ``--parts`` parts): ``edgead run`` as its own process, as under systemd, the
+   PLC peer in this one. Latency p50/p99/max as the PLC sees it and as the daemon recorded it (the ``parts``
+   table), parts/min, each stage's share, the bare ``engine.infer`` p50 as the baseline, and the daemon's **RSS
+   growth** (``/proc/PID/status``) from the end of the warm-up to the end (the goal: at most 1 % over 10 000
+   parts). Nothing of the peer's bookkeeping is in that figure.
+2. **Record before answer against the old order** (``--compare`` parts in alternating blocks of 250 in one run):
+   the shipped order (commit the row, then answer) against the old one (answer, then hand the row to a writer
+   thread), as PLC round trip p50/p99 and their ratio.
+3. **The commit itself** in the same process, in alternating rounds: ``synchronous=NORMAL`` (shipped),
+   ``synchronous=FULL`` (``storage.synchronous: full``) and the old hot-path cost (a queue put), p50/p99.
+
+Results: benchmarks/results/station.json and the ``station`` section of docs/benchmarks.md.
 """
 from __future__ import annotations
 
 import argparse
-import resource
+import os
+import queue
+import signal
+import socket
+import sqlite3
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -25,32 +42,179 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, machine, save_json, stats_ms, update_section  # noqa: E402
 
+COMPARE_BLOCK = 250
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+
+def pct(values, q: float) -> float:
+    return float(np.percentile(np.asarray(values, np.float64), q)) if len(values) else float("nan")
+
+
+def old_order_station(base):
+    """A Station that answers first and commits the row on a writer thread afterwards (the order before issue 15),
+    switched on and off per block of parts, so both orders run in one process on the same PLC link."""
+
+    class AlternatingStation(base):
+        old_order = False
+
+        def __enter__(self):
+            super().__enter__()
+            from edgead.records import RecordStore
+
+            self._old_store = RecordStore(self.cfg.storage.database, autocheckpoint=False)
+            self._old_queue: queue.Queue = queue.Queue()
+            self._old_writer = threading.Thread(target=self._write_old, daemon=True)
+            self._old_writer.start()
+            return self
+
+        def _write_old(self):
+            while (record := self._old_queue.get()) is not None:
+                self._old_store.add(record)
+
+        def _record_and_answer(self, part):
+            if not self.old_order:
+                return super()._record_and_answer(part)
+            t = time.monotonic_ns()
+            self._answer(part)
+            self._old_queue.put(self._record(part))  # the old hot-path cost of recording: a queue put
+            part.outcome.latencies_ms["record"] = (time.monotonic_ns() - t) / 1e6 - part.outcome.latencies_ms[
+                "signal"]
+
+        def close(self):
+            if hasattr(self, "_old_queue"):
+                self._old_queue.put(None)
+                self._old_writer.join()
+                self._old_store.close()
+            super().close()
+
+    return AlternatingStation
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024.0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return float("nan")
+
+
+def run_daemon(config: Path, plc_port: str, total: int, marks: tuple, tmp: Path) -> dict:
+    """``edgead run CONFIG`` as a process; this process is its PLC (a trigger after each answer, bookkeeping in
+    preallocated arrays) and samples the daemon's RSS after the answers numbered in ``marks``."""
+    import serial
+
+    sock_path = tmp / f"notify-{config.stem}.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(300)
+    env = dict(os.environ, NOTIFY_SOCKET=str(sock_path))
+    with open(tmp / f"{config.stem}.log", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(config)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        while "READY=1" not in sock.recv(4096).decode():
+            pass
+        trips = np.full(total, np.nan)
+        rss, unanswered, mismatched, buf = {}, 0, 0, b""
+        with serial.Serial(plc_port, 19200, timeout=0.005) as ser:
+            t_start = time.monotonic()
+            for part_id in range(1, total + 1):
+                t0 = time.monotonic()
+                ser.write(b"T%d\r\n" % part_id)
+                answered = False
+                while not answered and time.monotonic() - t0 < 5.0:
+                    buf += ser.read(64)
+                    while b"\n" in buf:
+                        line, buf = buf.split(b"\n", 1)
+                        ident = line.strip().partition(b" ")[2]
+                        if ident == b"%d" % part_id:
+                            trips[part_id - 1] = (time.monotonic() - t0) * 1e3
+                            answered = True
+                        else:
+                            mismatched += 1
+                unanswered += not answered
+                if part_id in marks:
+                    rss[part_id] = proc_rss_mb(proc.pid)
+            seconds = time.monotonic() - t_start
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sock.close()
+    with sqlite3.connect(config.with_suffix(".sqlite")) as conn:
+        records = conn.execute("SELECT COUNT(*) FROM parts").fetchone()[0]
+    return {"round_trip_ms": trips, "rss_mb": rss, "unanswered": unanswered, "mismatched": mismatched,
+            "parts_per_min": 60 * total / seconds, "records": records, "rc": proc.returncode}
+
+
+def daemon_rows(db: Path, warmup: int) -> dict:
+    """Per-stage latencies (ms) and verdicts of the parts after the warm-up, as the daemon recorded them."""
+    cols = ("capture", "align", "infer", "decide", "record", "signal", "total")
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(f"SELECT {', '.join(c + '_ms' for c in cols)}, verdict FROM parts WHERE seq >= ? "
+                            "ORDER BY id", (warmup,)).fetchall()
+    out = {c: np.array([np.nan if r[i] is None else r[i] for r in rows], np.float64) for i, c in enumerate(cols)}
+    out["verdict"] = np.array([r[-1] for r in rows])
+    return out
+
+
+def commit_costs(tmp: Path, rounds: int = 10, per_round: int = 200) -> dict:
+    """p50/p99 of one part's commit: NORMAL, FULL, and the old queue put, in alternating rounds."""
+    from edgead.records import PartRecord, RecordStore, RowUpdate, Synchronous
+    from edgead.verdict import Verdict
+
+    def record(i):
+        return PartRecord.now(part_id=str(i), seq=i, verdict=Verdict.REJECT, score=0.7, raw_score=3.1,
+                              capture_ms=1.0, align_ms=9.0, infer_ms=12.0, decide_ms=0.2, model_hash="ab" * 32,
+                              align_quality=0.98, roi_scores={"part": 0.7}, error=None)
+
+    stores = {mode: RecordStore(tmp / f"commit-{mode.value}.sqlite", synchronous=mode, autocheckpoint=False)
+              for mode in Synchronous}
+    times: dict[str, list] = {"normal": [], "full": [], "old_queue_put": []}
+    q: queue.Queue = queue.Queue()
+    last = {mode: None for mode in Synchronous}
+    for r in range(rounds):
+        for mode, store in stores.items():
+            for i in range(per_round):
+                updates = [RowUpdate(last[mode], {"signal_ms": 0.3, "total_ms": 25.0, "plc_answer": "reject"})] \
+                    if last[mode] else []
+                t = time.perf_counter()
+                last[mode] = store.commit(record(i), updates)
+                times[mode.value].append(time.perf_counter() - t)
+        for i in range(per_round):
+            t = time.perf_counter()
+            q.put(record(i))
+            times["old_queue_put"].append(time.perf_counter() - t)
+        while not q.empty():
+            q.get()
+    for store in stores.values():
+        store.close()
+    return {k: stats_ms(v) for k, v in times.items()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", type=int, default=10000)
+    ap.add_argument("--parts", type=int, default=10000, help="parts measured after the warm-up")
+    ap.add_argument("--warmup", type=int, default=1000, help="parts before the RSS baseline")
+    ap.add_argument("--compare", type=int, default=4000, help="parts for the order comparison (0: skip)")
     ap.add_argument("--model", default="padim")
     ap.add_argument("--height", type=int, default=128)
     ap.add_argument("--width", type=int, default=160)
+    ap.add_argument("--loaded", default=None,
+                    help="say how the machine was loaded during the run (goes into the docs), e.g. 'shared'")
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
     args = ap.parse_args()
 
     from edgead.align.dataset import align_dataset
+    from edgead.daemon import runner as runner_mod
     from edgead.daemon.config import load_station
-    from edgead.daemon.runner import verdict_counts
     from edgead.data import load_image
     from edgead.data.synthetic import StationSpec, generate_captures, generate_dataset
     from edgead.demo.plc_peer import PtyPair, run_with_plc
     from edgead.infer import open_backend
     from edgead.train.pipeline import TrainConfig, train
 
+    load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         spec = StationSpec(height=args.height, width=args.width, max_shift_px=min(args.height, args.width) / 16)
@@ -69,58 +233,127 @@ def main() -> None:
                 eng.infer(img)
                 bare.append(time.perf_counter() - t)
         bare_st = stats_ms(bare)
-        with PtyPair(tmp) as pty:
-            cfg_path = tmp / "station.yaml"
-            cfg_path.write_text(yaml.safe_dump({
+        commits = commit_costs(tmp)
+
+        def config(pty, name: str) -> Path:
+            path = tmp / f"{name}.yaml"
+            path.write_text(yaml.safe_dump({
                 "camera": {"url": f"folder://{captures}?fps=0&loop=1&pattern=*.png"},
                 "reference": str(raw / "reference.png"), "model": {"bundle": str(bundle.root)},
                 "plc": {"url": pty.station, "protocol": "ascii"},
-                "storage": {"database": str(tmp / "records.sqlite"), "images_dir": str(tmp / "rejects"),
+                "storage": {"database": str(tmp / f"{name}.sqlite"), "images_dir": str(tmp / f"{name}-rejects"),
                             "quota_mb": 100},
                 "observe": {"metrics_listen": None, "log_level": "warning"}}))
-            marks = {}
-            s, log = run_with_plc(load_station(cfg_path), pty.plc, args.parts,
-                                  on_ready=lambda: marks.__setitem__("rss_start", rss_mb()))
-        rss_end = rss_mb()
-    total = np.array(s.total_ms)
-    rt = np.array(list(log.round_trip_ms.values()))
-    stages = {k: float(np.mean(v)) if v else 0.0 for k, v in s.stage_ms.items()}
+            return path
+
+        # 1. the station as its own process: latency and RSS growth
+        total = args.warmup + args.parts
+        with PtyPair(tmp) as pty:
+            run = run_daemon(config(pty, "station"), pty.plc, total,
+                             (args.warmup, args.warmup + args.parts // 2, total), tmp)
+        load.append(os.getloadavg()[0])
+        rows = daemon_rows(tmp / "station.sqlite", args.warmup)
+        measured = rows["total"]
+        rt = run["round_trip_ms"][args.warmup:]
+        rss = run["rss_mb"]
+
+        # 2. record before answer against the old order, alternating blocks in one run
+        compare = {}
+        if args.compare:
+            orders: dict[int, str] = {}
+
+            def note_order(o):
+                orders[o.seq + 1] = "old" if station_cls.old_order else "new"  # ids are seq + 1
+                if (o.seq + 1) % COMPARE_BLOCK == 0:
+                    station_cls.old_order = not station_cls.old_order
+
+            station_cls = old_order_station(runner_mod.Station)
+            runner_mod.Station = station_cls
+            try:
+                with PtyPair(tmp) as pty:
+                    _, clog = run_with_plc(load_station(config(pty, "compare")), pty.plc, args.compare,
+                                           on_part=note_order)
+            finally:
+                runner_mod.Station = station_cls.__mro__[1]
+            for order in ("new", "old"):
+                trips = [clog.round_trip_ms[i] for i, o in orders.items() if o == order and i in clog.round_trip_ms
+                         and i > COMPARE_BLOCK]  # the first block warms up
+                compare[order] = {"p50": pct(trips, 50), "p99": pct(trips, 99), "n": len(trips)}
+            compare["ratio_p50"] = compare["new"]["p50"] / compare["old"]["p50"]
+            compare["ratio_p99"] = compare["new"]["p99"] / compare["old"]["p99"]
+            load.append(os.getloadavg()[0])
+
+    stages = {k: float(np.nanmean(v)) for k, v in rows.items() if k not in ("total", "verdict")}
     share = {k: v / max(sum(stages.values()), 1e-9) for k, v in stages.items()}
+    rss_start, rss_end = rss.get(args.warmup), rss.get(total)
     res = {
-        "machine": machine(), "model": bundle.model_type, "input": [args.height, args.width], "parts": s.parts,
-        "parts_per_min": 60 * s.parts / s.seconds, "verdicts": verdict_counts(s),
-        "daemon_ms": {"p50": float(np.percentile(total, 50)), "p99": float(np.percentile(total, 99)),
-                      "max": float(total.max())},
-        "plc_round_trip_ms": {"p50": float(np.percentile(rt, 50)), "p99": float(np.percentile(rt, 99)),
-                              "max": float(rt.max())},
-        "bare_infer_ms": bare_st, "ratio_p50_vs_bare_infer": float(np.percentile(total, 50)) / bare_st["median_ms"],
-        "ratio_p99_vs_bare_infer": float(np.percentile(total, 99)) / bare_st["p99_ms"],
-        "stage_mean_ms": stages, "stage_share": share, "rss_mb_start": marks.get("rss_start"),
-        "rss_mb_end": rss_end, "lost": len(log.unanswered), "mismatched": len(log.mismatched),
-        "records_written": s.records_written,
+        "machine": machine(), "load_average_1min": load, "model": bundle.model_type, "input": [args.height, args.width],
+        "parts": args.parts, "warmup": args.warmup, "parts_per_min": run["parts_per_min"],
+        "verdicts": {v: int(np.sum(rows["verdict"] == v)) for v in ("accept", "reject", "no-read", "fault")},
+        "daemon_ms": {"p50": pct(measured, 50), "p99": pct(measured, 99), "max": float(np.nanmax(measured))},
+        "plc_round_trip_ms": {"p50": pct(rt, 50), "p99": pct(rt, 99), "max": float(np.nanmax(rt))},
+        "record_ms": {"p50": pct(rows["record"], 50), "p99": pct(rows["record"], 99)},
+        "bare_infer_ms": bare_st, "ratio_p50_vs_bare_infer": pct(measured, 50) / bare_st["median_ms"],
+        "ratio_p99_vs_bare_infer": pct(measured, 99) / bare_st["p99_ms"],
+        "stage_mean_ms": stages, "stage_share": share,
+        "rss_mb": {str(k): v for k, v in sorted(rss.items())},
+        "rss_growth_pct": 100 * (rss_end - rss_start) / rss_start if rss_start and rss_end else None,
+        "lost": run["unanswered"], "mismatched": run["mismatched"], "records_written": run["records"],
+        "order_comparison": compare, "commit_ms": commits,
     }
     if not args.no_docs:
         save_json(ROOT / "benchmarks" / "results" / "station.json", res)
     print(yaml.safe_dump(res, sort_keys=False))
     if not args.no_docs:
-        d, r = res["daemon_ms"], res["plc_round_trip_ms"]
-        body = "\n".join([
-            f"Produced by `python benchmarks/station.py --parts {args.parts} --model {bundle.model_type} --height "
-            f"{args.height} --width {args.width}` on {machine()}: synthetic station, ONNX Runtime FP32 on the CPU, "
-            "ASCII PLC peer on a socat pty pair, a trigger after each answer, every part recorded in SQLite.", "",
-            "| measure | p50 | p99 | max |", "|---|---|---|---|",
-            f"| trigger-in to result-out, daemon clock (ms) | {d['p50']:.1f} | {d['p99']:.1f} | {d['max']:.1f} |",
-            f"| trigger-to-answer round trip, PLC clock (ms) | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} |",
-            f"| bare engine.infer, same process (ms) | {bare_st['median_ms']:.1f} | {bare_st['p99_ms']:.1f} | |",
-            "",
-            f"- {res['parts']} parts, {res['parts_per_min']:.0f} parts/min; {res['lost']} lost, "
-            f"{res['mismatched']} mismatched ids; {res['records_written']} records written.",
-            f"- End-to-end p50 is {res['ratio_p50_vs_bare_infer']:.2f}x the bare inference p50 "
-            f"(p99: {res['ratio_p99_vs_bare_infer']:.2f}x).",
-            "- Stage share: " + ", ".join(f"{k} {100 * v:.0f}% ({stages[k]:.1f} ms)" for k, v in share.items()),
-            f"- RSS {res['rss_mb_start']:.0f} MB after READY, {res['rss_mb_end']:.0f} MB at the end.",
-        ])
-        update_section("station", body)
+        update_section("station", docs_section(args, res, bundle.model_type, bare_st, stages, share))
+
+
+def docs_section(args, res: dict, model: str, bare_st: dict, stages: dict, share: dict) -> str:
+    d, r, c, k = res["daemon_ms"], res["plc_round_trip_ms"], res["order_comparison"], res["commit_ms"]
+    loaded = args.loaded or f"load average {', '.join(f'{x:.1f}' for x in res['load_average_1min'])}"
+    lines = [
+        f"Produced by `python benchmarks/station.py --parts {args.parts} --warmup {args.warmup} --compare "
+        f"{args.compare} --model {model} --height {args.height} --width {args.width}` on {machine()} ({loaded}): "
+        "synthetic station, ONNX Runtime FP32 on the CPU, `edgead run` as its own process, an ASCII PLC peer (the "
+        "script) on a socat pty pair, a trigger after each answer, every part's row committed to SQLite (WAL, "
+        "synchronous=NORMAL) before its answer.", "",
+        "| measure | p50 | p99 | max |", "|---|---|---|---|",
+        f"| trigger-in to result-out, daemon clock (ms) | {d['p50']:.1f} | {d['p99']:.1f} | {d['max']:.1f} |",
+        f"| trigger-to-answer round trip, PLC clock (ms) | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} |",
+        f"| the row's commit before the answer (record stage, ms) | {res['record_ms']['p50']:.2f} | "
+        f"{res['record_ms']['p99']:.2f} | |",
+        f"| bare engine.infer, same process (ms) | {bare_st['median_ms']:.1f} | {bare_st['p99_ms']:.1f} | |", "",
+        f"- {res['parts']} parts after {res['warmup']} of warm-up, {res['parts_per_min']:.0f} parts/min; "
+        f"{res['lost']} lost, {res['mismatched']} mismatched ids; {res['records_written']} records written.",
+        f"- End-to-end p50 is {res['ratio_p50_vs_bare_infer']:.2f}x the bare inference p50 "
+        f"(p99: {res['ratio_p99_vs_bare_infer']:.2f}x).",
+        "- Stage share: " + ", ".join(f"{s} {100 * v:.0f}% ({stages[s]:.2f} ms)" for s, v in share.items()),
+        "- The daemon's RSS " + ", ".join(f"{v:.1f} MB after part {p}" for p, v in res["rss_mb"].items())
+        + (f": **{res['rss_growth_pct']:+.2f} %** over the {res['parts']} parts after the warm-up (goal: at most "
+           "1 %)." if res["rss_growth_pct"] is not None else "."),
+    ]
+    if c:
+        lines += [
+            "", "Record before answer against the old order (answer, then a writer thread commits), alternating "
+            f"blocks of {COMPARE_BLOCK} parts in one run ({args.compare} parts, the first block not counted), PLC "
+            "round trip in ms:", "",
+            "| order | p50 | p99 | parts |", "|---|---|---|---|",
+            f"| commit, then answer (shipped) | {c['new']['p50']:.1f} | {c['new']['p99']:.1f} | {c['new']['n']} |",
+            f"| answer, then commit on a thread (before issue 15) | {c['old']['p50']:.1f} | {c['old']['p99']:.1f} | "
+            f"{c['old']['n']} |",
+            f"| ratio shipped / old | {c['ratio_p50']:.2f}x | {c['ratio_p99']:.2f}x | |",
+        ]
+    lines += [
+        "", "One part's commit alone, same process, alternating rounds (ms):", "",
+        "| commit | p50 | p99 |", "|---|---|---|",
+        f"| synchronous=NORMAL (shipped): the WAL write, no fsync | {k['normal']['median_ms']:.3f} | "
+        f"{k['normal']['p99_ms']:.3f} |",
+        f"| synchronous=FULL (`storage.synchronous: full`): plus an fsync | {k['full']['median_ms']:.3f} | "
+        f"{k['full']['p99_ms']:.3f} |",
+        f"| the old hot-path cost: a queue put | {k['old_queue_put']['median_ms']:.4f} | "
+        f"{k['old_queue_put']['p99_ms']:.4f} |",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

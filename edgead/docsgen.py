@@ -48,8 +48,8 @@ EXTRA: dict[str, str] = {
             "whole (aligned) image is one region named `part`. Needs `reference`.",
     "camera.url": "Camera URL: `folder://DIR?fps=0&loop=0&pattern=*.png&sort=name`, `file://VIDEO`, `opencv://N`, "
                   "`rtsp://...`, `aravis://ADDRESS` (see the URL parameters below). Query parameters win over the "
-                  "keys of this section. A relative folder is relative to the daemon's working directory, not to "
-                  "the config file.",
+                  "keys of this section. A relative `folder://` or `file://` path is relative to the config file. "
+                  "Passwords in the URL are shown as `***` in every message.",
     "rois[].name": "ROI name, unique; used in records (`roi_scores`).",
     "rois[].x": "Left edge in reference pixels.",
     "rois[].y": "Top edge in reference pixels.",
@@ -123,15 +123,21 @@ INTRO = """\
 sections it nests. Do not edit by hand: `tests/unit/test_docsgen.py` fails when this file is out of date. -->
 
 The station daemon (`edgead run STATION.yaml`) reads one YAML file. `edgead check STATION.yaml` validates it
-without opening any device: keys, types, units, the bundle's hashes, the reference image and the ROIs.
+without opening any device: keys, types, units, ranges, the bundle's hashes, the reference image, the ROIs and the
+storage folders.
 
 - **Sources flow one way**: the defaults below <- the file <- `--set KEY=VALUE` on the command line (the rightmost
   wins; values are parsed as YAML scalars, e.g. `--set camera.timeout_ms=500 --set plc.url=/dev/ttyUSB1`).
 - **Strict**: an unknown key is refused with a "did you mean"; a wrong type or an enum value that does not exist
   is refused naming the full key (`plc.registers.verdict_register: expected an integer, got 'x'`). Exit code 3.
 - **Units are in the key names** (`_ms`, `_us`, `_s`, `_px`, `_mb`, `_db`): give plain numbers, without a unit.
-- **Paths** (type *path*) that are relative resolve against the folder of the config file; `~` is expanded. The
-  camera URL is not a path key: a relative `folder://` resolves against the daemon's working directory.
+- **Paths** (type *path*) that are relative resolve against the folder of the config file, the defaults included
+  (systemd runs the daemon in `/`); `~` is expanded. A relative `folder://` or `file://` camera does too.
+- **`check` means `run` will start**: every section checks its values when it is loaded (ranges, finite numbers,
+  the PLC map, the ASCII templates, the size of the rotation search), and `edgead check` then builds what `run`
+  builds short of opening the camera and the PLC port: the bundle's hashes, the reference (its header size, then
+  the image) and the aligner, the ROIs, the camera URL's parameters, the PLC URL, the archive's encoder, and a
+  create-test of the storage folders. The daemon runs the same checks before it opens anything.
 - `null` means "not set" where the type allows it.
 - Reload: `SIGHUP` (`systemctl reload edgead`) re-reads the file and rebuilds what changed (below, [Reload](#reload));
   if anything fails to open, the station keeps running with its old components and config.

@@ -21,6 +21,8 @@ class ExitStatus(IntEnum):
     DEVICE = 5  # camera, PLC link, serial port
     GATE = 6  # the accuracy gate refused a conversion
     DEPLOY = 7  # deploy failed (and was rolled back when possible)
+    RECORDS = 8  # the station's record store refused a write (disk full, read-only, I/O error)
+    FAULTS = 9  # the station answered runtime.max_consecutive_faults parts in a row with a fault
     INTERRUPTED = 130
 
 
@@ -84,6 +86,12 @@ class CameraError(EdgeadError):
     exit_status = ExitStatus.DEVICE
 
 
+class FrameError(CameraError):
+    """The camera delivered a frame that cannot be used (unreadable or vanished file, corrupt data, unsupported
+    depth, larger than the configured maximum). Unlike a plain :class:`CameraError` there *is* a part: it gets a
+    fault verdict and a record, and the source moves on to its next frame."""
+
+
 class AlignmentError(EdgeadError):
     """A frame could not be aligned to the reference (the part gets the ``no-read`` verdict)."""
 
@@ -94,6 +102,18 @@ class PlcError(EdgeadError):
     """The PLC link failed: port vanished, no reply, malformed or corrupt frame."""
 
     exit_status = ExitStatus.DEVICE
+
+
+class RecordError(EdgeadError):
+    """The part-record store refused a write, or holds too many unwritten records (the station stops)."""
+
+    exit_status = ExitStatus.RECORDS
+
+
+class FaultLimitError(EdgeadError):
+    """The station answered ``runtime.max_consecutive_faults`` parts in a row with a fault and stops."""
+
+    exit_status = ExitStatus.FAULTS
 
 
 class DeployError(EdgeadError):

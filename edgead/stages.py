@@ -1,12 +1,16 @@
-"""The timed stages of a part, in order: shared by the station's loop, its records and its metrics.
+"""The timed stages of a part, in order: shared by the station's loop, its records, its metrics and the run summary
+(each has a ``<stage>_ms`` record column and an ``edgead_stage_seconds{stage=...}`` series).
+
+``record`` is the commit of the part's row, which comes before ``signal`` (the PLC answer): a part the PLC got an
+answer for is always on record.
 
 Example:
     >>> STAGES, TIMINGS[-1]
-    (('capture', 'align', 'infer', 'decide', 'signal'), 'total')
+    (('capture', 'align', 'infer', 'decide', 'record', 'signal'), 'total')
 """
 from __future__ import annotations
 
-STAGES = CAPTURE, ALIGN, INFER, DECIDE, SIGNAL = ("capture", "align", "infer", "decide", "signal")
+STAGES = CAPTURE, ALIGN, INFER, DECIDE, RECORD, SIGNAL = ("capture", "align", "infer", "decide", "record", "signal")
 """The stages of :meth:`edgead.daemon.station.Station.step`, each timed."""
 
 TOTAL = "total"

@@ -6,10 +6,17 @@ WARP_INVERSE_MAP)`` (``warpPerspective`` for a homography).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
 from edgead.errors import ConfigError
+
+
+MAX_ROTATION_CANDIDATES = 181  # phase correlations per frame in the coarse rotation search (+-90 deg at 1 deg)
+MAX_PYRAMID_LEVELS = 8
+MAX_REFINE_ITERATIONS = 10_000
+MAX_ORB_FEATURES = 100_000
 
 
 class MotionModel(str, Enum):
@@ -79,19 +86,49 @@ class AlignConfig:
                 try:
                     object.__setattr__(self, name, enum(value))
                 except ValueError as exc:
-                    raise ConfigError(f"align.{name}={value!r} is unknown",
+                    raise ConfigError(f"alignment.{name}={value!r} is unknown",
                                       hint=f"use one of {[m.value for m in enum]}") from exc
-        if self.pyramid_levels is not None and self.pyramid_levels < 1:
-            raise ConfigError(f"align.pyramid_levels={self.pyramid_levels} must be >= 1")
+        for name in ("min_coarse_response", "refine_eps_px", "min_quality", "max_shift_px", "max_rotation_deg",
+                     "rotation_step_deg") + (("downscale",) if self.downscale is not None else ()):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"alignment.{name}={getattr(self, name)} must be a finite number")
+        if self.pyramid_levels is not None and not 1 <= self.pyramid_levels <= MAX_PYRAMID_LEVELS:
+            raise ConfigError(f"alignment.pyramid_levels={self.pyramid_levels} must be in 1..{MAX_PYRAMID_LEVELS}")
         if self.finest_level is not None and not (
                 0 <= self.finest_level < (self.pyramid_levels if self.pyramid_levels is not None else 16)):
-            raise ConfigError(f"align.finest_level={self.finest_level} must be in [0, pyramid_levels)")
-        if self.refine_iterations < 1 or not self.refine_eps_px > 0:
-            raise ConfigError(f"align: refine_iterations={self.refine_iterations} must be >= 1 and "
-                              f"refine_eps_px={self.refine_eps_px} > 0")
+            raise ConfigError(f"alignment.finest_level={self.finest_level} must be in [0, pyramid_levels)")
+        if not 1 <= self.refine_iterations <= MAX_REFINE_ITERATIONS:
+            raise ConfigError(f"alignment.refine_iterations={self.refine_iterations} must be in "
+                              f"1..{MAX_REFINE_ITERATIONS}", hint="each iteration costs time on every frame")
+        if not self.refine_eps_px > 0:
+            raise ConfigError(f"alignment.refine_eps_px={self.refine_eps_px} must be > 0")
         if not -1.0 <= self.min_quality <= 1.0:
-            raise ConfigError(f"align.min_quality={self.min_quality} must be a correlation in [-1, 1]")
+            raise ConfigError(f"alignment.min_quality={self.min_quality} must be a correlation in [-1, 1]")
+        if not 0.0 <= self.min_coarse_response <= 1.0:
+            raise ConfigError(f"alignment.min_coarse_response={self.min_coarse_response} must be in [0, 1]")
         if self.downscale is not None and not 0 < self.downscale <= 1:
-            raise ConfigError(f"align.downscale={self.downscale} must be in (0, 1]")
-        if self.rotation_step_deg <= 0 or self.max_rotation_deg < 0 or self.max_shift_px <= 0:
-            raise ConfigError("align: rotation_step_deg and max_shift_px must be > 0, max_rotation_deg >= 0")
+            raise ConfigError(f"alignment.downscale={self.downscale} must be in (0, 1]")
+        if not self.max_shift_px > 0:
+            raise ConfigError(f"alignment.max_shift_px={self.max_shift_px} must be > 0")
+        if not 0 <= self.max_rotation_deg <= 180:
+            raise ConfigError(f"alignment.max_rotation_deg={self.max_rotation_deg} must be in [0, 180]")
+        if not self.rotation_step_deg > 0:
+            raise ConfigError(f"alignment.rotation_step_deg={self.rotation_step_deg} must be > 0")
+        if not 1 <= self.orb_features <= MAX_ORB_FEATURES:
+            raise ConfigError(f"alignment.orb_features={self.orb_features} must be in 1..{MAX_ORB_FEATURES}")
+        if Coarse.PHASE in (self.coarse, self.fallback):
+            n = self.rotation_candidates
+            if n > MAX_ROTATION_CANDIDATES:
+                raise ConfigError(
+                    f"alignment.rotation_step_deg={self.rotation_step_deg:g} with max_rotation_deg="
+                    f"{self.max_rotation_deg:g} makes {n:.3g} rotation candidates per frame (at most "
+                    f"{MAX_ROTATION_CANDIDATES}: each is one phase correlation per part)",
+                    hint=f"raise rotation_step_deg to at least "
+                         f"{2 * self.max_rotation_deg / (MAX_ROTATION_CANDIDATES - 1):.3g}, or use coarse: orb "
+                         "for large rotations")
+
+    @property
+    def rotation_candidates(self) -> float:
+        """Angles the phase-correlation search tries per frame (0 and +-k * step up to max_rotation_deg); a float
+        so that a tiny step does not build a huge integer."""
+        return 1 + 2 * math.floor(self.max_rotation_deg / self.rotation_step_deg + 1e-9)

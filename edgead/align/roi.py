@@ -42,16 +42,17 @@ def check_rois(rois: Sequence[Roi], image_shape: tuple[int, ...]) -> list[Roi]:
     """
     height, width = int(image_shape[0]), int(image_shape[1])
     seen: set[str] = set()
-    for roi in rois:
+    for i, roi in enumerate(rois):
+        key = f"rois[{i}] (roi {roi.name!r})"  # the config key, and the name the operator gave it
         if roi.name in seen:
-            raise ConfigError(f"roi {roi.name!r} is defined twice", hint="give every ROI its own name")
+            raise ConfigError(f"{key}: roi {roi.name!r} is defined twice", hint="give every ROI its own name")
         seen.add(roi.name)
         if roi.width <= 0 or roi.height <= 0:
-            raise ConfigError(f"roi {roi.name!r}: width={roi.width} and height={roi.height} must be > 0")
+            raise ConfigError(f"{key}: width={roi.width} and height={roi.height} must be > 0")
         if roi.x < 0 or roi.y < 0 or roi.x + roi.width > width or roi.y + roi.height > height:
             raise ConfigError(
-                f"roi {roi.name!r}: x={roi.x}, y={roi.y}, {roi.width}x{roi.height} is outside the {width}x{height} "
-                "reference image", hint="move or shrink the ROI to lie within the reference")
+                f"{key}: x={roi.x}, y={roi.y}, width x height={roi.width}x{roi.height} is outside the "
+                f"{width}x{height} reference image", hint="move or shrink the ROI to lie within the reference")
     return list(rois)
 
 

@@ -17,8 +17,6 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Callable
-
 from edgead.camera.aravis_cam import AravisCamera
 from edgead.camera.base import Camera, CameraInfo, EndOfStream, Frame, TriggerMode
 from edgead.camera.config import CameraConfig, CameraUrl, parse_url
@@ -26,17 +24,26 @@ from edgead.camera.folder import FolderCamera
 from edgead.camera.opencv_cam import OpenCvCamera
 from edgead.errors import ConfigError
 
-# scheme -> factory(parsed url, config) -> Camera
-SCHEMES: dict[str, Callable[[CameraUrl, CameraConfig | None], Camera]] = {
-    "folder": FolderCamera.from_url,
-    "file": OpenCvCamera.from_url,
-    "opencv": OpenCvCamera.from_url,
-    "rtsp": OpenCvCamera.from_url,
-    "rtsps": OpenCvCamera.from_url,
-    "http": OpenCvCamera.from_url,
-    "https": OpenCvCamera.from_url,
-    "aravis": AravisCamera.from_url,
+# scheme -> camera class (its ``from_url`` opens, its ``check_url`` validates the URL without opening)
+SCHEMES: dict[str, type[Camera]] = {
+    "folder": FolderCamera,
+    "file": OpenCvCamera,
+    "opencv": OpenCvCamera,
+    "rtsp": OpenCvCamera,
+    "rtsps": OpenCvCamera,
+    "http": OpenCvCamera,
+    "https": OpenCvCamera,
+    "aravis": AravisCamera,
 }
+
+
+def _scheme(url: str) -> tuple[CameraUrl, type[Camera]]:
+    parsed = parse_url(url)
+    cls = SCHEMES.get(parsed.scheme)
+    if cls is None:
+        raise ConfigError(f"camera url {parsed.display!r}: unknown scheme {parsed.scheme or '(none)'!r}",
+                          hint=f"use one of {sorted(SCHEMES)}, a folder path or a video file path")
+    return parsed, cls
 
 
 def open_camera(url: str, config: CameraConfig | None = None) -> Camera:
@@ -54,12 +61,22 @@ def open_camera(url: str, config: CameraConfig | None = None) -> Camera:
         CameraError: when the device or source cannot be opened.
         MissingExtraError: for ``aravis://`` without PyGObject (extra ``genicam``).
     """
-    parsed = parse_url(url)
-    factory = SCHEMES.get(parsed.scheme)
-    if factory is None:
-        raise ConfigError(f"camera url {url!r}: unknown scheme {parsed.scheme or '(none)'!r}",
-                          hint=f"use one of {sorted(SCHEMES)}, a folder path or a video file path")
-    return factory(parsed, config)
+    parsed, cls = _scheme(url)
+    return cls.from_url(parsed, config)
 
 
-__all__ = ["Camera", "CameraConfig", "CameraInfo", "EndOfStream", "Frame", "SCHEMES", "TriggerMode", "open_camera"]
+def check_url(url: str, config: CameraConfig | None = None) -> dict:
+    """Validate a camera URL and its parameters for its scheme without opening anything (``edgead check``).
+
+    Returns:
+        The resolved parameters.
+
+    Raises:
+        ConfigError: for an unknown scheme or parameter, or a bad value; MissingExtraError for a missing extra.
+    """
+    parsed, cls = _scheme(url)
+    return cls.check_url(parsed, config)
+
+
+__all__ = ["Camera", "CameraConfig", "CameraInfo", "EndOfStream", "Frame", "SCHEMES", "TriggerMode", "check_url",
+           "open_camera"]

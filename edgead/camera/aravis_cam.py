@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from edgead.camera.aravis_session import AravisSession, AravisSettings
-from edgead.camera.base import Backoff, Camera, CameraInfo, TriggerMode
+from edgead.camera.aravis_session import AravisSession, AravisSettings, aravis
+from edgead.camera.base import Backoff, BoundedCaller, Camera, CameraInfo, TriggerMode, ms_left
 from edgead.camera.config import COMMON_PARAMS, CameraConfig, CameraUrl, resolve_params
 from edgead.camera.pixels import PIXEL_FORMATS, to_frame_image
-from edgead.errors import CameraError, ConfigError
+from edgead.errors import CameraError, ConfigError, FrameError
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +67,30 @@ class AravisCamera(Camera):
         self._attempts = 0
         self._last_error = ""
         self._session: AravisSession | None = AravisSession(settings, url)
+        self._calls = BoundedCaller(f"edgead-aravis-call {self.url}")  # after the open: nothing to stop if it fails
         self._info: CameraInfo = self._session.info
         self._watch_control(self._session)
         self._up.set()
 
     @classmethod
+    def check_url(cls, url: CameraUrl, config: CameraConfig | None = None) -> dict[str, Any]:
+        """The parameters of an ``aravis://`` URL, validated, and Aravis importable; the camera is not opened.
+
+        Raises:
+            ConfigError: naming the URL and the parameter. MissingExtraError, CameraError: Aravis is missing.
+        """
+        if not url.target:
+            raise ConfigError(f"camera url {url.display!r}: no address", hint="e.g. aravis://192.168.10.20 or aravis://fake")
+        p = resolve_params(url, PARAMS, DEFAULTS, config)
+        if p["buffers"] < 2:
+            raise ConfigError(f"camera url {url.display!r}: buffers={p['buffers']} must be >= 2")
+        aravis()
+        return p
+
+    @classmethod
     def from_url(cls, url: CameraUrl, config: CameraConfig | None = None) -> "AravisCamera":
         """Build from a parsed ``aravis://`` URL (parameters in the module docstring)."""
-        if not url.target:
-            raise ConfigError(f"camera url {url.text!r}: no address", hint="e.g. aravis://192.168.10.20 or aravis://fake")
-        p = resolve_params(url, PARAMS, DEFAULTS, config)
+        p = cls.check_url(url, config)
         settings = AravisSettings(
             target=url.target, trigger=p["trigger"], exposure_us=p["exposure_us"], gain_db=p["gain_db"],
             pixel_format=p["pixel_format"], frame_rate=p["frame_rate"], trigger_source=p["trigger_source"],
@@ -178,11 +192,16 @@ class AravisCamera(Camera):
         return session
 
     # --- frames -----------------------------------------------------------------------------------------------
-    def _send_trigger(self) -> None:
-        session = self._live_session(self.timeout_ms)  # while reconnecting: wait as long as a grab would
+    def _send_trigger(self, deadline: float) -> None:
+        session = self._live_session(ms_left(deadline))  # while reconnecting: wait no longer than the grab may
         session.drain()  # a late frame from an earlier trigger must not answer this one
+        budget_ms = ms_left(deadline)
         try:
-            session.software_trigger()
+            self._calls.call(session.software_trigger, deadline)  # a register write: bounded by the grab's time
+        except TimeoutError as exc:
+            self._lost(f"TriggerSoftware: {exc}", session)
+            raise CameraError(f"camera {self.url!r}: software trigger got no answer within {budget_ms} ms ({exc})",
+                              hint="check the cable, the power and the network of the camera") from None
         except session.GError as exc:
             self._lost(f"TriggerSoftware failed: {exc.message}", session)
             raise CameraError(f"camera {self.url!r}: software trigger failed: {exc.message}") from exc
@@ -212,7 +231,7 @@ class AravisCamera(Camera):
             finally:
                 session.requeue(buf)  # copied (or bad): back to the pool either way
             if self.trigger_mode is not TriggerMode.FREE_RUN or time.monotonic() >= deadline:
-                raise CameraError(f"camera {self.url!r}: frame incomplete (buffer status {status.value_nick})",
+                raise FrameError(f"camera {self.url!r}: frame incomplete (buffer status {status.value_nick})",
                                   hint="GigE: use jumbo frames (MTU 9000) and a dedicated NIC")
 
     def close(self) -> None:
@@ -221,6 +240,7 @@ class AravisCamera(Camera):
         super().close()
         self._stop.set()
         self._up.set()
+        self._calls.close()
         recovery = self._recovery
         if recovery is not None and recovery is not threading.current_thread():
             recovery.join(timeout=10.0)

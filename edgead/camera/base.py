@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import abc
 import itertools
+import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from edgead.errors import CameraError, ConfigError
+from edgead.errors import CameraError, ConfigError, FrameError
+from edgead.redact import redact
 
 
 class TriggerMode(str, Enum):
@@ -89,12 +91,12 @@ def as_hwc_uint8(image: np.ndarray, where: str) -> np.ndarray:
         The image in the Frame layout, RGB channel order.
 
     Raises:
-        CameraError: for another dtype or layout.
+        FrameError: for another dtype or layout (the frame exists but cannot be used).
     """
     import cv2
 
     if image.dtype != np.uint8:
-        raise CameraError(f"{where}: image dtype {image.dtype} is not supported", hint="supply 8-bit images")
+        raise FrameError(f"{where}: image dtype {image.dtype} is not supported", hint="supply 8-bit images")
     if image.ndim == 2:
         return image[:, :, None]
     if image.ndim == 3 and image.shape[2] == 1:
@@ -103,7 +105,7 @@ def as_hwc_uint8(image: np.ndarray, where: str) -> np.ndarray:
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     if image.ndim == 3 and image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    raise CameraError(f"{where}: image shape {image.shape} is not HxW, HxWx1, HxWx3 or HxWx4")
+    raise FrameError(f"{where}: image shape {image.shape} is not HxW, HxWx1, HxWx3 or HxWx4")
 
 
 class Camera(abc.ABC):
@@ -121,7 +123,7 @@ class Camera(abc.ABC):
                 f"camera {url!r}: trigger={trigger.value} is not supported by {self.scheme}://",
                 hint=f"use one of {[m.value for m in self.trigger_modes]}",
             )
-        self.url = url
+        self.url = redact(url)  # for messages and frames; the sources that reopen keep their own copy
         self.trigger_mode = trigger
         self.timeout_ms = int(timeout_ms)
         self._ids = itertools.count()
@@ -141,7 +143,8 @@ class Camera(abc.ABC):
     def grab(self, timeout_ms: int | None = None) -> Frame:
         """Return the next frame (free-run: the latest one).
 
-        In ``SOFTWARE`` mode a trigger is sent first when none is pending, so ``grab()`` alone always works.
+        In ``SOFTWARE`` mode a trigger is sent first when none is pending, so ``grab()`` alone always works. The
+        timeout covers the whole call, the trigger included: no device call may take longer.
 
         Args:
             timeout_ms: how long to wait; defaults to the camera's ``timeout_ms``.
@@ -151,33 +154,40 @@ class Camera(abc.ABC):
 
         Raises:
             CameraError: naming the URL when no frame arrives in time or the camera is lost.
+            FrameError: when a frame came but cannot be used (there is a part; the next grab moves on).
             EndOfStream: when a finite source is exhausted.
         """
         if self._closed:
             raise CameraError(f"camera {self.url!r} is closed", hint="open it again with open_camera()")
         timeout = self.timeout_ms if timeout_ms is None else int(timeout_ms)
+        deadline = time.monotonic() + timeout / 1000.0
         if self.trigger_mode is TriggerMode.SOFTWARE and self._pending_triggers == 0:
-            self.trigger()
+            self._trigger_by(deadline)
+            timeout = ms_left(deadline)  # the trigger took its share
         if self.trigger_mode is TriggerMode.SOFTWARE:
             self._pending_triggers -= 1
         image, t_ns, source, meta = self._grab(timeout)
         return Frame(image=image, frame_id=next(self._ids), t_capture_ns=t_ns, source=source, meta=meta)
 
     def trigger(self) -> None:
-        """Send one software trigger (``trigger=software`` only).
+        """Send one software trigger (``trigger=software`` only), within the camera's ``timeout_ms``.
 
         Raises:
-            CameraError: in another trigger mode, or when the device refuses the trigger.
+            CameraError: in another trigger mode, or when the device refuses the trigger or does not answer.
         """
+        self._trigger_by(time.monotonic() + self.timeout_ms / 1000.0)
+
+    def _trigger_by(self, deadline: float) -> None:
         if self.trigger_mode is not TriggerMode.SOFTWARE:
             raise CameraError(
                 f"camera {self.url!r}: trigger() needs trigger=software, the camera is in {self.trigger_mode.value}"
             )
-        self._send_trigger()
+        self._send_trigger(deadline)
         self._pending_triggers += 1
 
-    def _send_trigger(self) -> None:
-        """Tell the device to expose one frame (no-op for replay sources)."""
+    def _send_trigger(self, deadline: float) -> None:
+        """Tell the device to expose one frame, returning by ``deadline`` (``time.monotonic()`` seconds); no-op for
+        replay sources."""
 
     @abc.abstractmethod
     def _grab(self, timeout_ms: int) -> tuple[np.ndarray, int, str, dict[str, Any]]:
@@ -213,6 +223,74 @@ class Backoff:
     def reset(self) -> None:
         """Start again from ``min_ms`` (after a successful reconnect)."""
         self._next_ms = self.min_ms
+
+
+class BoundedCaller:
+    """Runs blocking device calls on one worker thread and waits for each at most until a deadline.
+
+    Some device calls block beyond any timeout we give (a GigE Vision register write retries on its own: 5 x 500 ms
+    when the camera is gone). Through this, the caller gets its answer in time; a call that does not return stays
+    on the worker, and every later call fails at once until it does (the camera is lost anyway).
+
+    Args:
+        name: the worker thread's name.
+    """
+
+    def __init__(self, name: str):
+        self._name = name
+        self._lock = threading.Lock()
+        self._job: tuple[Callable[[], Any], threading.Event, list] | None = None
+        self._wake = threading.Condition(self._lock)
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)  # never blocks interpreter exit
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._wake:
+                while self._job is None and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                fn, done, box = self._job
+            try:
+                box.append((True, fn()))
+            except BaseException as exc:  # handed to the caller
+                box.append((False, exc))
+            with self._lock:
+                self._job = None
+            done.set()
+
+    def call(self, fn: Callable[[], Any], deadline: float) -> Any:
+        """``fn()``, or TimeoutError when it has not returned by ``deadline`` (``time.monotonic()`` seconds).
+
+        Raises:
+            TimeoutError: the call is still running at the deadline, or an earlier call still is.
+            Exception: whatever ``fn`` raised.
+        """
+        done, box = threading.Event(), []
+        with self._wake:
+            if self._job is not None:
+                raise TimeoutError("an earlier device call has not returned")
+            self._job = (fn, done, box)
+            self._wake.notify()
+        if not done.wait(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError("no answer in time")
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+    def close(self) -> None:
+        """Stop the worker (a call still running is left to finish on its daemon thread)."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+
+
+def ms_left(deadline: float) -> int:
+    """Whole milliseconds from now to ``deadline`` (a ``time.monotonic()`` value), at least 0."""
+    return max(0, int((deadline - time.monotonic()) * 1000))
 
 
 def now_ns() -> int:

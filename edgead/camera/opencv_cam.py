@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from enum import Enum
@@ -23,6 +24,7 @@ import numpy as np
 from edgead.camera.base import Backoff, Camera, CameraInfo, EndOfStream, TriggerMode, as_hwc_uint8, now_ns
 from edgead.camera.config import COMMON_PARAMS, CameraConfig, CameraUrl, resolve_params, to_bool
 from edgead.errors import CameraError, ConfigError
+from edgead.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ class OpenCvCamera(Camera):
         self._backoff = Backoff(200, reconnect_max_ms)
         self._cap = self._open()
         if self._cap is None:
-            raise CameraError(f"camera {url!r}: cv2.VideoCapture cannot open {source!r}",
+            raise CameraError(f"camera {self.url!r}: cv2.VideoCapture cannot open {redact(str(source))!r}",
                               hint="check the device index, the stream URL or the file path")
         self._size = (int(self._cap.get(3)), int(self._cap.get(4)))  # CAP_PROP_FRAME_WIDTH, _HEIGHT
         self._reconnects = 0
@@ -73,12 +75,26 @@ class OpenCvCamera(Camera):
             self._thread.start()
 
     @classmethod
+    def check_url(cls, url: CameraUrl, config: CameraConfig | None = None) -> dict[str, Any]:
+        """The parameters of the URL, validated without opening the source.
+
+        Raises:
+            ConfigError: naming the URL and the parameter.
+        """
+        params = resolve_params(url, PARAMS, DEFAULTS, config)
+        if url.scheme == "opencv" and not url.target.isdigit():
+            raise ConfigError(f"camera url {url.display!r}: opencv:// takes a device index, e.g. opencv://0")
+        if not url.target:
+            raise ConfigError(f"camera url {url.display!r}: no source", hint="e.g. file:///videos/line3.mp4")
+        if not (params["fps"] >= 0 and math.isfinite(params["fps"])):
+            raise ConfigError(f"camera url {url.display!r}: fps={params['fps']} must be >= 0")
+        return params
+
+    @classmethod
     def from_url(cls, url: CameraUrl, config: CameraConfig | None = None) -> "OpenCvCamera":
         """Build from a parsed ``opencv://``, ``rtsp://``, ``http(s)://`` or ``file://`` URL."""
-        params = resolve_params(url, PARAMS, DEFAULTS, config)
+        params = cls.check_url(url, config)
         if url.scheme == "opencv":
-            if not url.target.isdigit():
-                raise ConfigError(f"camera url {url.text!r}: opencv:// takes a device index, e.g. opencv://0")
             return cls(url.text, int(url.target), SourceKind.DEVICE, **params)
         if url.scheme == "file":
             return cls(url.text, url.target, SourceKind.FILE, **params)
@@ -99,7 +115,7 @@ class OpenCvCamera(Camera):
 
     @property
     def info(self) -> CameraInfo:
-        return CameraInfo(f"opencv {self.kind.value}", str(self.source), self._size[0], self._size[1], "RGB8")
+        return CameraInfo(f"opencv {self.kind.value}", redact(str(self.source)), self._size[0], self._size[1], "RGB8")
 
     @property
     def reconnects(self) -> int:
@@ -115,7 +131,7 @@ class OpenCvCamera(Camera):
             raise EndOfStream(f"camera {self.url!r}: end of video", hint="add loop=1 to the URL to repeat")
         if self.fps > 0:
             time.sleep(1.0 / self.fps)
-        return as_hwc_uint8(image, f"camera {self.url!r}"), now_ns(), str(self.source), {}
+        return as_hwc_uint8(image, f"camera {self.url!r}"), now_ns(), redact(str(self.source)), {}
 
     # --- live: reader thread keeps the latest frame, reconnects with backoff -------------------------------------
     def _reader(self) -> None:
@@ -168,7 +184,7 @@ class OpenCvCamera(Camera):
             image, t_ns, seq = self._latest
             self._taken_seq = seq
         meta = {"sequence": seq, "reconnects": self._reconnects}
-        return as_hwc_uint8(image, f"camera {self.url!r}"), t_ns, str(self.source), meta
+        return as_hwc_uint8(image, f"camera {self.url!r}"), t_ns, redact(str(self.source)), meta
 
     def close(self) -> None:
         if self._closed:

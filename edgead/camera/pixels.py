@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgead.errors import CameraError
+from edgead.errors import CameraError, FrameError
 
 # GenICam Bayer names give the top-left 2x2 tile (BayerRG8 = R G / G B); the OpenCV codes below name the same tile.
 _BAYER_CODES: dict[str, str] = {
@@ -45,7 +45,7 @@ def to_frame_image(data: np.ndarray | bytes, height: int, width: int, pixel_form
     raw = np.frombuffer(data, np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1)
     need = height * width * PIXEL_FORMATS[pixel_format]
     if raw.size < need:
-        raise CameraError(f"payload of {raw.size} bytes is short of {need} for {width}x{height} {pixel_format}")
+        raise FrameError(f"payload of {raw.size} bytes is short of {need} for {width}x{height} {pixel_format}")
     raw = raw[:need]
     if pixel_format == "Mono8":
         return raw.reshape(height, width, 1).copy()

@@ -46,18 +46,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit status (see ``edgead.errors.ExitStatus``)."""
+    from edgead.observe.logs import logging_scope
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    with logging_scope():
+        return _run(args)
+
+
+def _run(args) -> int:
+    from edgead.observe.logs import LogFormat, setup_logging
+    from edgead.redact import redact
+
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(level, LogFormat.TEXT)  # one handler; `run` replaces it with the station's (never a second one)
     try:
         return int(args.handler(args) or ExitStatus.OK)
     except EdgeadError as exc:
         if args.traceback:
             raise
-        print(f"edgead {args.command}: error: {exc.message}", file=sys.stderr)
+        print(redact(f"edgead {args.command}: error: {exc.message}"), file=sys.stderr)
         if exc.hint:
-            print(f"  what to do: {exc.hint}", file=sys.stderr)
+            print(redact(f"  what to do: {exc.hint}"), file=sys.stderr)
         return int(exc.exit_status)
     except KeyboardInterrupt:
         print(f"edgead {args.command}: interrupted", file=sys.stderr)
@@ -65,6 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # an internal failure: say so, distinctly from bad input
         if args.traceback:
             raise
-        print(f"edgead {args.command}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(redact(f"edgead {args.command}: internal error: {type(exc).__name__}: {exc}"), file=sys.stderr)
         print("  what to do: rerun with --traceback and report it", file=sys.stderr)
         return int(ExitStatus.INTERNAL)

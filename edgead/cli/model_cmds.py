@@ -64,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlay-dir", default=None, help="write heatmap overlays here")
     p.add_argument("--engine", default=None, help="run this TensorRT engine (built from the bundle on this station) "
                    "instead of the bundle's ONNX graph")
+    p.add_argument("--max-image-px", type=int, default=None, metavar="N",
+                   help="refuse an image whose header declares more than N pixels (width x height), before decoding "
+                        "(default: the config's camera.max_image_px, 50000000)")
     p.set_defaults(handler=cmd_predict)
 
     p = sub.add_parser("threshold", help="move a bundle's threshold without retraining")
@@ -230,13 +233,17 @@ def cmd_predict(args) -> int:
     from edgead.contract.graph import Color
     from edgead.daemon.model import load_model
     from edgead.data import load_image
+    from edgead.errors import ConfigError
 
     cfg = predict_config(args.bundle, args.config, args.engine)
+    max_px = cfg.camera.max_image_px if args.max_image_px is None else args.max_image_px
+    if max_px < 1:
+        raise ConfigError(f"--max-image-px {max_px}: must be >= 1")
     model = load_model(cfg)
     try:
         color = Color.of_channels(model.channels)
         for path in args.images:
-            inspection = model.inspect(load_image(path, color), cfg.decision)
+            inspection = model.inspect(load_image(path, color, max_px=max_px), cfg.decision)
             row = prediction_row(path, inspection, model.engine.name)
             if args.overlay_dir and inspection.predictions:
                 overlays = _write_overlays(args.overlay_dir, path, inspection, model)

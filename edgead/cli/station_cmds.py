@@ -40,25 +40,24 @@ def _load(args):
 
 
 def cmd_check(args) -> int:
-    from edgead.daemon.config import validate_files
+    from edgead.daemon.preflight import check_station
+    from edgead.redact import redact
 
     cfg = _load(args)
-    for note in validate_files(cfg):
-        print(f"ok: {note}")
-    print(f"ok: {args.config} is valid (camera {cfg.camera.url}, plc {cfg.plc.protocol.value} on {cfg.plc.url}, "
-          f"trigger {cfg.trigger_source.value})")
+    for note in check_station(cfg):
+        print(redact(f"ok: {note}"))
+    print(redact(f"ok: {args.config} is valid (camera {cfg.camera.url}, plc {cfg.plc.protocol.value} on {cfg.plc.url}, "
+                 f"trigger {cfg.trigger_source.value}); the devices themselves are opened by `edgead run`"))
     return ExitStatus.OK
 
 
 def cmd_run(args) -> int:
-    from edgead.daemon.config import validate_files
     from edgead.daemon.runner import Runner, verdict_counts
     from edgead.observe.logs import setup_logging
 
     cfg = _load(args)
     setup_logging(cfg.observe.log_level.upper(), cfg.observe.log_format)
-    validate_files(cfg)
-    runner = Runner(cfg)
+    runner = Runner(cfg)  # the station runs the same checks as `edgead check` before it opens a device
     runner.install_signal_handlers()
     s = runner.run()
     counts = ", ".join(f"{k} {v}" for k, v in verdict_counts(s).items())

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import math
 import os
 import types
 import typing
@@ -107,12 +108,26 @@ def from_dict(cls: type, data: Any, path: str = "", base_dir: Path | None = None
             kwargs[name] = convert(hints[name], data[name], _join(path, name), base_dir)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{_join(path, name)}: required key is missing")
+        elif base_dir is not None:  # defaults are relative to the config file too, not to the working directory
+            default = _resolved_default(f, hints[name], _join(path, name), base_dir)
+            if default is not dataclasses.MISSING:
+                kwargs[name] = default
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:  # __post_init__ checks
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"{path or cls.__name__}: {exc}") from exc
+
+
+def _resolved_default(f: dataclasses.Field, tp: Any, path: str, base_dir: Path) -> Any:
+    """The default of a field absent from the file, with relative paths resolved against ``base_dir`` (MISSING:
+    keep the dataclass default as it is)."""
+    if dataclasses.is_dataclass(tp) and f.default_factory is tp:
+        return from_dict(tp, {}, path, base_dir)  # a whole section left out: its path defaults resolve too
+    if isinstance(f.default, Path) and not f.default.is_absolute():
+        return base_dir / f.default
+    return dataclasses.MISSING
 
 
 def _join(path: str, key: Any) -> str:
@@ -164,6 +179,8 @@ def convert(tp: Any, value: Any, path: str, base_dir: Path | None = None) -> Any
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}", hint=_unit_hint(path))
+        if not math.isfinite(value):
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}", hint=_unit_hint(path))
         return float(value)
     if tp is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):

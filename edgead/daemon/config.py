@@ -1,8 +1,10 @@
 """The station configuration (``STATION.yaml``): one frozen dataclass per section, validated once at start.
 
-Sources flow one way: these defaults <- the file <- ``--set key=value`` overrides. Relative paths resolve
-against the config file's folder. ``edgead check`` runs :func:`load_station` plus :func:`validate_files`.
-The reference of every key is generated from these classes into docs/config.md (``make docs``).
+Sources flow one way: these defaults <- the file <- ``--set key=value`` overrides. Relative paths (defaults
+included) resolve against the config file's folder, and so does a relative ``folder://`` or ``file://`` camera.
+Every section checks its own values when it is built; ``edgead check`` runs :func:`load_station` plus
+:func:`edgead.daemon.preflight.check_station`, which the daemon also runs before it opens any device. The reference
+of every key is generated from these classes into docs/config.md (``make docs``).
 """
 from __future__ import annotations
 
@@ -18,8 +20,13 @@ from edgead.daemon.decide import DecisionConfig
 from edgead.errors import ConfigError
 from edgead.infer import BackendKind
 from edgead.north.config import MqttConfig
+from edgead.observe.logs import LogFormat
 from edgead.opcua.config import OpcUaConfig
 from edgead.plc.config import PlcConfig, Protocol
+from edgead.records.images import ImageFormat
+from edgead.records.store import Synchronous
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,11 @@ class ModelSection:
     intra_op_threads: int | None = None
     warmup_runs: int = 3
 
+    def __post_init__(self) -> None:
+        if self.intra_op_threads is not None:
+            _within("model.intra_op_threads", self.intra_op_threads, 1, 1024)
+        _within("model.warmup_runs", self.warmup_runs, 0, 1000)
+
 
 class TriggerSource(str, Enum):
     """What starts an inspection: a PLC trigger telegram/register, or a frame from the camera."""
@@ -71,15 +83,40 @@ class SaveImages(str, Enum):
     NONE = "none"
 
 
+class RecordFailure(str, Enum):
+    """What the station does when its record store refuses a write (``storage.on_record_failure``)."""
+
+    STOP = "stop"  # answer the part fail-safe, log its record, exit with code 8 (systemd restarts the service)
+    DEGRADE = "degrade"  # answer every part fail-safe, keep the records in memory, write them when the store recovers
+
+
 @dataclass(frozen=True)
 class StorageSection:
-    """``storage``: the SQLite record database and the image archive (oldest-first rotation under a quota)."""
+    """``storage``: the SQLite record database and the image archive (oldest-first rotation under a quota).
+
+    Attributes:
+        synchronous: what a part's commit waits for before its answer: ``normal`` (the write into SQLite's WAL:
+            survives a process kill; a power cut may lose the parts since the last checkpoint) or ``full`` (also
+            an fsync: survives a power cut, one fsync per part on the hot path). See docs/station-setup.md.
+        checkpoint_interval_s: how often a background thread copies the WAL into the database file (and fsyncs
+            it): under ``normal`` the most a power cut can lose, plus the kernel's own writeback.
+        on_record_failure: what happens when a commit fails (disk full, read-only, I/O error).
+    """
 
     database: Path = Path("records.sqlite")
     images_dir: Path = Path("images")
     save_images: SaveImages = SaveImages.REJECTS
     quota_mb: float = 1024.0
-    image_format: str = "png"
+    image_format: ImageFormat = ImageFormat.PNG
+    synchronous: Synchronous = Synchronous.NORMAL
+    checkpoint_interval_s: float = 5.0
+    on_record_failure: RecordFailure = RecordFailure.STOP
+
+    def __post_init__(self) -> None:
+        if not 0 < self.quota_mb <= 1 << 30:
+            raise ConfigError(f"storage.quota_mb: {self.quota_mb} must be > 0")
+        if not 0.1 <= self.checkpoint_interval_s <= 3600:
+            raise ConfigError(f"storage.checkpoint_interval_s: {self.checkpoint_interval_s} is outside 0.1..3600")
 
 
 @dataclass(frozen=True)
@@ -87,21 +124,34 @@ class ObserveSection:
     """``observe``: logs and the Prometheus endpoint (``metrics_listen: null`` turns it off)."""
 
     log_level: str = "info"
-    log_format: str = "auto"
+    log_format: LogFormat = LogFormat.AUTO
     metrics_listen: str | None = "127.0.0.1:9818"
     status_interval_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise ConfigError(f"observe.log_level: {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        if self.metrics_listen is not None:
+            parse_listen(self.metrics_listen)
+        if not 0.1 <= self.status_interval_s <= 3600:
+            raise ConfigError(f"observe.status_interval_s: {self.status_interval_s} is outside 0.1..3600")
 
 
 @dataclass(frozen=True)
 class RuntimeSection:
-    """``runtime``: queue bounds and loop timing.
+    """``runtime``: queue bounds, loop timing, and when a station that only faults stops.
 
     Attributes:
         trigger_poll_ms: longest wait for a trigger or frame before the loop pings the watchdog again.
-        record_queue: parts waiting for the writer thread; when full the loop waits (records are never dropped).
-        image_queue: images waiting to be archived; when full the image is skipped (the record still says so).
+        record_queue: records kept in memory while the record store refuses writes
+            (``storage.on_record_failure: degrade``); when full, the daemon stops (exit code 8).
+        image_queue: images waiting to be archived; when full the image is skipped (the record says so).
         max_parts: stop after this many parts (0: run until stopped, or until a replay ends).
         heartbeat_ms: period of the PLC heartbeat toggle (status bit 3 in the Modbus status word).
+        degraded_after_faults: after this many fault verdicts in a row the station reports itself not ready:
+            ``/healthz`` 503, ``edgead_ready`` 0, the fault status bit, ``STATUS=``, and no more watchdog pings
+            (systemd restarts it after ``WatchdogSec``). A part that is not a fault ends it.
+        max_consecutive_faults: after this many fault verdicts in a row the daemon exits with code 9 (0: never).
     """
 
     trigger_poll_ms: int = 200
@@ -109,6 +159,17 @@ class RuntimeSection:
     record_queue: int = 1024
     image_queue: int = 16
     max_parts: int = 0
+    degraded_after_faults: int = 3
+    max_consecutive_faults: int = 100
+
+    def __post_init__(self) -> None:
+        _within("runtime.trigger_poll_ms", self.trigger_poll_ms, 1, 60_000)
+        _within("runtime.heartbeat_ms", self.heartbeat_ms, 1, 60_000)
+        _within("runtime.record_queue", self.record_queue, 1, 1_000_000)
+        _within("runtime.image_queue", self.image_queue, 1, 10_000)
+        _within("runtime.max_parts", self.max_parts, 0, 1 << 62)
+        _within("runtime.degraded_after_faults", self.degraded_after_faults, 1, 1_000_000)
+        _within("runtime.max_consecutive_faults", self.max_consecutive_faults, 0, 1 << 62)
 
 
 @dataclass(frozen=True)
@@ -143,7 +204,8 @@ def load_station(path: str | Path | None, overrides: dict | None = None) -> Stat
     """Defaults <- file <- overrides, converted strictly (every error names its key).
 
     Args:
-        path: the YAML file (None: defaults and overrides only).
+        path: the YAML file (None: defaults and overrides only; relative paths then resolve against the working
+            directory).
         overrides: nested dict from ``--set`` (see ``edgead.config.parse_set``).
 
     Returns:
@@ -160,50 +222,33 @@ def load_station(path: str | Path | None, overrides: dict | None = None) -> Stat
     if cfg.trigger is TriggerSource.PLC and cfg.plc.protocol is Protocol.DISCRETE:
         raise ConfigError("trigger: 'plc' needs a protocol that carries triggers",
                           hint="use ascii or a modbus protocol (RTU or TCP), or trigger: camera")
-    return dataclasses.replace(cfg, source=Path(path).resolve() if path else None)
+    modbus = cfg.plc.protocol in (Protocol.MODBUS_CLIENT, Protocol.MODBUS_SERVER, Protocol.MODBUS_TCP_CLIENT,
+                                  Protocol.MODBUS_TCP_SERVER)
+    if modbus and cfg.trigger_source is TriggerSource.PLC and cfg.plc.registers.trigger_register is None:
+        raise ConfigError("plc.registers.trigger_register: null, but the PLC triggers the inspections "
+                          f"(trigger: {cfg.trigger.value})", hint="map the trigger register, or set trigger: camera")
+    camera = dataclasses.replace(cfg.camera, url=resolve_camera_url(cfg.camera.url, base))
+    return dataclasses.replace(cfg, camera=camera, source=Path(path).resolve() if path else None)
 
 
-def validate_files(cfg: StationConfig) -> list[str]:
-    """Check what can be checked without opening devices: the bundle's hashes, the reference, the ROIs.
+def resolve_camera_url(url: str, base: Path) -> str:
+    """A ``folder://`` / ``file://`` URL (or a bare path) with a relative path made absolute against ``base``.
 
-    Returns:
-        Notes for the operator (e.g. which bundle and model hash will run).
-
-    Raises:
-        ConfigError / BundleError / ImageError naming the key and the file.
+    Example:
+        >>> resolve_camera_url("folder://captures?fps=0", Path("/etc/edgead"))
+        'folder:///etc/edgead/captures?fps=0'
     """
-    from edgead.align.roi import Roi, check_rois
-    from edgead.bundle import load_bundle
-    from edgead.data import load_image
-
-    notes = []
-    if not cfg.model.bundle.exists():
-        raise ConfigError(f"model.bundle: {cfg.model.bundle} does not exist", hint="train or copy a bundle there")
-    bundle = load_bundle(cfg.model.bundle)
-    notes.append(f"model {bundle.model_type} {bundle.model_hash[:12]} from {cfg.model.bundle}")
-    notes.append(f"runtime {check_runtime(cfg, bundle).value}")
-    if cfg.model.engine is not None and not cfg.model.engine.is_file():
-        raise ConfigError(f"model.engine: {cfg.model.engine} does not exist",
-                          hint="build it on this station: edgead build-engine, or remove the key")
-    if cfg.reference is not None:
-        if not cfg.reference.is_file():
-            raise ConfigError(f"reference: {cfg.reference} does not exist", hint="save an image of a good part there")
-        ref = load_image(cfg.reference, bundle.meta.color)
-        check_rois([Roi(r.name, r.x, r.y, r.width, r.height) for r in cfg.rois], ref.shape)
-        notes.append(f"reference {cfg.reference.name} {ref.shape[1]}x{ref.shape[0]}, {len(cfg.rois) or 1} ROI(s)")
-    elif cfg.rois:
-        raise ConfigError("rois: ROIs need a reference image (reference: PATH)")
-    if cfg.observe.metrics_listen:
-        parse_listen(cfg.observe.metrics_listen)
-    if cfg.mqtt.enabled:
-        cfg.mqtt.check_files()
-        host, port, tls = cfg.mqtt.address()
-        notes.append(f"mqtt {'mqtts' if tls else 'mqtt'}://{host}:{port} (python -m edgead.north)")
-    if cfg.opcua.enabled:
-        cfg.opcua.check_files()
-        notes.append(f"opcua opc.tcp://{cfg.opcua.listen}/edgead ({cfg.opcua.security.value}, "
-                     f"{len(cfg.opcua.users())} user(s), anonymous {cfg.opcua.anonymous.value})")
-    return notes
+    text = str(url).strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        path, q, query = text.partition("?")
+        return text if not path or Path(path).is_absolute() else str(base / path) + q + query
+    if scheme.lower() not in ("folder", "file"):
+        return text
+    path, q, query = rest.partition("?")
+    if not path or path.startswith("/"):
+        return text
+    return f"{scheme}://{base / path}{q}{query}"
 
 
 def check_runtime(cfg: StationConfig, bundle) -> BackendKind:
@@ -234,3 +279,8 @@ def parse_listen(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f"observe.metrics_listen: {text!r} is not HOST:PORT", hint="e.g. 127.0.0.1:9818")
     return host or "127.0.0.1", int(port)
+
+
+def _within(key: str, value: int, lo: int, hi: int) -> None:
+    if not lo <= value <= hi:
+        raise ConfigError(f"{key}: {value} is outside {lo}..{hi}")

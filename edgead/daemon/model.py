@@ -135,7 +135,7 @@ def load_model(cfg: StationConfig) -> LoadedModel:
         engine.warmup(cfg.model.warmup_runs)
         aligner, rois = None, []
         if cfg.reference is not None:
-            reference = load_image(cfg.reference, color)
+            reference = load_image(cfg.reference, color, max_px=cfg.camera.max_image_px)
             aligner = Aligner(reference, cfg.alignment)
             rois = check_rois([Roi(r.name, r.x, r.y, r.width, r.height) for r in cfg.rois], reference.shape)
             _check_station_inputs(engine, reference.shape, rois, color.channels, layout)

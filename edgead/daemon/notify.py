@@ -60,6 +60,7 @@ class Notifier:
         self._sock: socket.socket | None = None
         self._said_noop = False
         self._failures: set[str] = set()
+        self.dropped = 0  # messages not sent (socket full or gone)
         self._watchdog_usec = _watchdog_usec(env)
         if self.socket_path and self._address is None:
             log.warning("NOTIFY_SOCKET=%r is not a path or @abstract name; systemd notifications are off",
@@ -76,9 +77,13 @@ class Notifier:
         Args:
             fields: lines such as ``"READY=1"``.
 
+        Never blocks: a socket whose reader does not keep up (a full receive queue) drops the message
+        (counted in :attr:`dropped`) instead of stopping the inspection loop.
+
         Returns:
-            True if sent; False when not under systemd (logged once at debug) or when sending failed (logged at
-            warning, once per kind of failure: systemd treats a lost notification like a late one).
+            True if sent; False when not under systemd (logged once at debug) or when sending failed or would have
+            blocked (logged at warning, once per kind of failure: systemd treats a lost notification like a late
+            one).
         """
         if self._address is None:
             if not self._said_noop:
@@ -88,9 +93,11 @@ class Notifier:
         payload = "\n".join(fields).encode()
         try:
             if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._sock.sendto(payload, self._address)
+                self._sock = socket.socket(socket.AF_UNIX,
+                                           socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+            self._sock.sendto(payload, socket.MSG_DONTWAIT, self._address)
         except OSError as exc:
+            self.dropped += 1
             kind = type(exc).__name__
             if kind not in self._failures:
                 self._failures.add(kind)

@@ -1,81 +1,224 @@
-"""The writer thread: records every part in SQLite and archives images, off the hot path.
+"""Record keeping for the hot loop: the part's row is committed before its answer; images never wait on the way.
 
-Drop policy: records are never dropped -- when ``record_queue`` is full the loop waits for the writer (after the
-PLC already has its result). Images are best effort -- when ``image_queue`` images are pending, a new image is not
-archived and its record says ``image skipped: archive queue full``.
+:class:`Recorder` is called by the loop only. :meth:`Recorder.commit` inserts the part's row together with the
+pending updates of earlier parts (what their answer was and took, where their image went) in one SQLite
+transaction, and returns once it is committed; the loop answers the PLC after that. Images are handed to
+:class:`ImageWriter`, a thread that encodes and archives them and hands back the row's ``image_path`` (or a note
+why there is none) for the next commit. A full image queue skips the image and says so in the row; it never
+delays the row. The handoff is a row id and arrays in, a row update out, so the writer can move to a process of
+its own without touching the loop.
+
+When a commit fails (disk full, read-only filesystem, I/O error) the part is answered with the fail-safe verdict
+and ``storage.on_record_failure`` decides: ``stop`` raises :class:`~edgead.errors.RecordError` (the daemon exits
+with code 8 after the answer; the record is logged in full so the journal holds it), ``degrade`` keeps the
+records in memory (at most ``runtime.record_queue``), answers every part fail-safe while the store refuses
+writes, and writes the kept records first once it accepts them again.
 """
 from __future__ import annotations
 
+import collections
+import json
 import logging
 import queue
 import threading
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 
-from edgead.records import ImageArchive, PartRecord, RecordStore
+from edgead.daemon.config import RecordFailure
+from edgead.errors import RecordError
+from edgead.records import ImageArchive, PartRecord, RecordStore, RowUpdate
 
 log = logging.getLogger(__name__)
 _STOP = object()
+MAX_PENDING_UPDATES = 4096  # row updates waiting for the next commit (bounded: they are only latencies and paths)
 
 
-class Recorder:
-    """Owns the record store and the image archive; use as a context manager (``close`` drains the queue)."""
+class ImageWriter:
+    """Archives images on a thread of its own; the results come back as :class:`RowUpdate` for the next commit.
 
-    def __init__(self, store: RecordStore, archive: ImageArchive | None, record_queue: int, image_queue: int):
-        self.store = store
+    Args:
+        archive: where the images go.
+        depth: images waiting at most; a part beyond that is not archived (its row says so).
+    """
+
+    def __init__(self, archive: ImageArchive, depth: int):
         self.archive = archive
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, record_queue))
-        self._image_slots = threading.BoundedSemaphore(max(1, image_queue))
-        self.images_skipped = 0
-        self.written = 0
-        self.failed: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="edgead-recorder", daemon=True)
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._done: collections.deque[RowUpdate] = collections.deque()
+        self.skipped = 0
+        self.saved = 0
+        self._thread = threading.Thread(target=self._run, name="edgead-images", daemon=True)
         self._thread.start()
 
-    def submit(self, record: PartRecord, image: np.ndarray | None = None, amap: np.ndarray | None = None) -> None:
-        """Queue a part (blocks when the record queue is full; never drops a record)."""
-        if self.failed is not None:
-            raise self.failed
-        if image is not None and self.archive is not None:
-            if self._image_slots.acquire(blocking=False):
-                self._queue.put((record, image, amap))
-                return
-            self.images_skipped += 1
-            note = "image skipped: archive queue full"
-            record = replace(record, error=f"{record.error}; {note}" if record.error else note)
-        self._queue.put((record, None, None))
+    def submit(self, row_id: int, record: PartRecord, image: np.ndarray, amap: np.ndarray | None) -> bool:
+        """Queue an image for archiving (never blocks).
+
+        Returns:
+            False when the queue is full: the image is skipped and the row gets a note.
+        """
+        try:
+            self._queue.put_nowait((row_id, record.part_id, record.t_ns, image, amap))
+            return True
+        except queue.Full:
+            self.skipped += 1
+            self._done.append(RowUpdate(row_id, note="image skipped: archive queue full"))
+            return False
+
+    def results(self) -> list[RowUpdate]:
+        """The row updates of the images archived (or failed) since the last call."""
+        out = []
+        while self._done:
+            out.append(self._done.popleft())
+        return out
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
             if item is _STOP:
                 return
-            record, image, amap = item
+            row_id, part_id, t_ns, image, amap = item
             try:
-                if image is not None:
-                    try:
-                        saved = self.archive.save(image, record.part_id, anomaly_map=amap, t_ns=record.t_ns)
-                        record = replace(record, image_path=str(saved.image))
-                    except Exception as exc:  # an archive failure must not lose the record
-                        log.warning("part %s: image not archived: %s", record.part_id, exc)
-                        record = replace(record, error=f"image not archived: {exc}")
-                    finally:
-                        self._image_slots.release()
-                self.store.add(record)
-                self.written += 1
-            except BaseException as exc:  # the loop re-raises it on the next submit
-                log.error("record store failed: %s", exc)
-                self.failed = exc
+                saved = self.archive.save(image, part_id, anomaly_map=amap, t_ns=t_ns)
+                self._done.append(RowUpdate(row_id, {"image_path": str(saved.image)}))
+                self.saved += 1
+            except Exception as exc:  # noqa: BLE001 -- a failed image must never cost the record
+                log.warning("part %s: image not archived: %s", part_id, exc)
+                self._done.append(RowUpdate(row_id, note=f"image not archived: {exc}"))
 
     def close(self) -> None:
-        """Write everything queued, then stop the thread (idempotent)."""
+        """Archive what is queued, then stop the thread (idempotent)."""
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join()
 
-    def __enter__(self) -> "Recorder":
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+class Recorder:
+    """The loop's side of the record store (see the module docstring).
+
+    Args:
+        store: the open store (the loop's connection).
+        images: the image writer, or None when no images are archived.
+        on_failure: :class:`RecordFailure`.
+        backlog: records kept in memory at most under ``degrade``.
+    """
+
+    def __init__(self, store: RecordStore, images: ImageWriter | None, on_failure: RecordFailure, backlog: int):
+        self.store = store
+        self.images = images
+        self.on_failure = RecordFailure(on_failure)
+        self.backlog_size = max(1, backlog)
+        self._pending: collections.deque[RowUpdate] = collections.deque(maxlen=MAX_PENDING_UPDATES)
+        self._backlog: list[PartRecord] = []
+        self.failure: RecordError | None = None  # the last commit's error, None once a commit succeeds
+        self.written = 0
+        self.failed_commits = 0
+
+    @property
+    def degraded(self) -> bool:
+        """True while the store refuses writes (and records wait in memory under ``degrade``)."""
+        return self.failure is not None
+
+    @property
+    def images_skipped(self) -> int:
+        """Images not archived because the image queue was full."""
+        return self.images.skipped if self.images is not None else 0
+
+    @property
+    def backlog(self) -> int:
+        """Records answered and waiting in memory for the store."""
+        return len(self._backlog)
+
+    def _updates(self) -> list[RowUpdate]:
+        if self.images is not None:
+            self._pending.extend(self.images.results())
+        return list(self._pending)
+
+    def commit(self, record: PartRecord) -> int:
+        """Commit ``record`` (with the pending updates, after any records kept while the store was failing).
+
+        Returns:
+            The row id.
+
+        Raises:
+            RecordError: the store refused the write; nothing was written, the pending updates are kept.
+        """
+        updates = self._updates()
+        try:
+            if self._backlog:
+                self.store.add_many(self._backlog)
+                log.warning("records: the store accepts writes again; %d kept records written", len(self._backlog))
+                self.written += len(self._backlog)
+                self._backlog.clear()
+            row_id = self.store.commit(record, updates)
+        except RecordError as exc:
+            self.failure = exc
+            self.failed_commits += 1
+            raise
+        self._pending.clear()
+        self.failure = None
+        self.written += 1
+        return row_id
+
+    def keep(self, record: PartRecord, error: RecordError) -> None:
+        """A record the store refused, for a part already answered fail-safe.
+
+        Raises:
+            RecordError: under ``stop``, or when the backlog is full (the store is as good as dead); the record
+            is logged in full first, so the journal holds it.
+        """
+        if self.on_failure is RecordFailure.DEGRADE and len(self._backlog) < self.backlog_size:
+            self._backlog.append(record)
+            return
+        log.error("record not committed (%s): %s", error.message, json.dumps(_jsonable(record), default=str))
+        if self.on_failure is RecordFailure.DEGRADE:
+            raise RecordError(f"{error.message}; {len(self._backlog)} records kept in memory (runtime.record_queue) "
+                              "and the store still refuses writes", hint=error.hint) from error
+        raise error
+
+    def amend_kept(self, **fields) -> None:
+        """Set fields (the answer, its latency) of the last record kept in memory."""
+        if self._backlog:
+            self._backlog[-1] = replace(self._backlog[-1], **fields)
+
+    def later(self, update: RowUpdate) -> None:
+        """Apply ``update`` with the next commit (or :meth:`flush`)."""
+        self._pending.append(update)
+
+    def archive(self, row_id: int, record: PartRecord, image: np.ndarray, amap: np.ndarray | None) -> None:
+        """Hand an image to the writer (never blocks; a full queue skips it and notes so in the row)."""
+        if self.images is not None:
+            self.images.submit(row_id, record, image, amap)
+
+    def flush(self) -> None:
+        """Write the pending updates now (between parts, and at stop); a failure is logged, not raised."""
+        updates = self._updates()
+        if not updates:
+            return
+        try:
+            self.store.update(updates)
+            self._pending.clear()
+        except RecordError as exc:
+            log.warning("records: pending updates not written: %s", exc)
+
+    def close(self) -> None:
+        """Finish the images, write what is pending, and log the records that could not be written."""
+        if self.images is not None:
+            self.images.close()
+        self.flush()
+        if self._backlog:
+            try:
+                self.store.add_many(self._backlog)
+                self.written += len(self._backlog)
+            except RecordError as exc:
+                for record in self._backlog:
+                    log.error("record not committed (%s): %s", exc.message,
+                              json.dumps(_jsonable(record), default=str))
+            self._backlog.clear()
+
+
+def _jsonable(record: PartRecord) -> dict:
+    out = asdict(record)
+    out["verdict"] = record.verdict.value
+    out["roi_scores"] = dict(record.roi_scores)
+    return out

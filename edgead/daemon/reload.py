@@ -59,6 +59,8 @@ RELOAD: dict[str, str] = {
     "runtime.record_queue": RECORDER,
     "runtime.image_queue": RECORDER,
     "runtime.max_parts": LIVE,
+    "runtime.degraded_after_faults": LIVE,
+    "runtime.max_consecutive_faults": LIVE,
     "mqtt": SIDECAR,
     "opcua": RESTART,  # the OPC UA server has no reload of its own
 }

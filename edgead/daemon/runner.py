@@ -1,11 +1,14 @@
 """The always-on loop around :class:`Station`: systemd notify/watchdog, SIGTERM drain, SIGHUP reload, summary.
 
 ``READY=1`` goes out only after the engine is loaded and warmed up and the camera and PLC link are open;
-``WATCHDOG=1`` comes from the loop itself (a hung loop stops the pings and systemd restarts the service);
-``STATUS=`` says parts/min and the last verdict. SIGTERM finishes the part in flight, drains the records, drives
-the PLC outputs fail-safe and exits 0. SIGHUP reads the config file again and rebuilds every component whose keys
-changed (the model always; :mod:`edgead.daemon.reload` has the table); if the new ones fail to open, or a key
-cannot change while running, the station keeps its running components and config and the error is logged.
+``WATCHDOG=1`` comes from the loop itself (a hung loop stops the pings and systemd restarts the service), and
+stops while every part faults (``runtime.degraded_after_faults`` in a row: the station is not ready, and systemd
+restarts it after ``WatchdogSec`` unless a good part comes first); ``STATUS=`` says parts/min and the last verdict,
+or what is wrong. SIGTERM finishes the part in flight, writes what is pending, drives the PLC outputs fail-safe and
+exits 0. SIGHUP reads the config file again and rebuilds every component whose keys changed (the model always;
+:mod:`edgead.daemon.reload` has the table); if the new ones fail to open, or a key cannot change while running, the
+station keeps its running components and config and the error is logged. Every message and log line has URL
+passwords redacted.
 """
 from __future__ import annotations
 
@@ -13,49 +16,19 @@ import logging
 import signal
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
-
-import numpy as np
 
 from edgead.camera import EndOfStream
 from edgead.daemon.config import StationConfig, load_station
 from edgead.daemon.reload import LOGGING
 from edgead.daemon.notify import Notifier, WatchdogPinger
 from edgead.daemon.station import PartOutcome, Station
+from edgead.daemon.summary import RunSummary, verdict_counts
 from edgead.errors import EdgeadError
 from edgead.observe.logs import setup_logging
-from edgead.stages import STAGES, TOTAL
-from edgead.verdict import Verdict
+from edgead.redact import redact
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunSummary:
-    """What a run did: counts by verdict, latencies (trigger-in to result-out), where the records are."""
-
-    parts: int = 0
-    counts: Counter = field(default_factory=Counter)
-    total_ms: list = field(default_factory=list)
-    stage_ms: dict = field(default_factory=lambda: {s: [] for s in STAGES})
-    seconds: float = 0.0
-    images_skipped: int = 0
-    records_written: int = 0
-    database: str = ""
-    images_dir: str = ""
-    stopped_by: str = "end of stream"
-
-    def add(self, o: PartOutcome) -> None:
-        self.parts += 1
-        self.counts[o.verdict] += 1
-        self.total_ms.append(o.latencies_ms.get(TOTAL, float("nan")))
-        for s in STAGES:
-            if s in o.latencies_ms:
-                self.stage_ms[s].append(o.latencies_ms[s])
-
-    def latency(self, q: float) -> float:
-        return float(np.percentile(self.total_ms, q)) if self.total_ms else float("nan")
+__all__ = ["RunSummary", "Runner", "verdict_counts"]
 
 
 class Runner:
@@ -80,7 +53,7 @@ class Runner:
         signal.signal(signal.SIGHUP, lambda *_: self.reload.set())
 
     def _on_part(self, o: PartOutcome) -> None:
-        self.summary.add(o)
+        self.summary.add(o.verdict, o.latencies_ms)
         if self.on_part:
             self.on_part(o)
 
@@ -97,7 +70,7 @@ class Runner:
         pinger = WatchdogPinger(n)
         last_status = last_heartbeat = 0.0
         with Station(self.cfg, on_part=self._on_part) as station:
-            n.ready(f"ready: model {station.model.model_hash[:12]}, camera {self.cfg.camera.url}")
+            n.ready(ready_status(station.model.model_hash, self.cfg.camera.url))
             if self.on_ready is not None:
                 self.on_ready()
             try:
@@ -109,7 +82,8 @@ class Runner:
                     except EndOfStream:
                         self.summary.stopped_by = "end of stream"
                         break
-                    pinger.tick()
+                    if not station.faulting:  # while every part faults, systemd hears nothing: not ready
+                        pinger.tick()
                     now, cfg = time.monotonic(), self.cfg  # a reload may have changed the config
                     if now - last_heartbeat >= cfg.runtime.heartbeat_ms / 1000.0:
                         station.plc.heartbeat()
@@ -120,9 +94,13 @@ class Runner:
                     if cfg.runtime.max_parts and self.summary.parts >= cfg.runtime.max_parts:
                         self.summary.stopped_by = "max_parts"
                         break
+            except EdgeadError as exc:
+                self.summary.stopped_by = type(exc).__name__
+                n.status(redact(f"failed: {exc.message}"))
+                raise
             finally:
                 n.stopping()
-                n.status("stopping: draining records")
+                n.status("stopping: writing pending records")
                 self.summary.seconds = time.monotonic() - t_start
                 station.close()
                 self.summary.images_skipped = station.images_skipped
@@ -132,7 +110,9 @@ class Runner:
     def _status_line(self, elapsed_s: float, station: Station) -> str:
         rate = 60.0 * self.summary.parts / max(elapsed_s, 1e-9)
         last = station.last.verdict.value if station.last else "-"
-        return f"{self.summary.parts} parts, {rate:.0f} parts/min, last {last}"
+        line = f"{self.summary.parts} parts, {rate:.0f} parts/min, last {last}"
+        problem = station.problem()
+        return redact(f"DEGRADED: {problem}; {line}" if problem else line)
 
     def _reload(self, station: Station) -> None:
         self.reload.clear()
@@ -153,6 +133,6 @@ class Runner:
         self.notifier.ready("reloaded")
 
 
-def verdict_counts(summary: RunSummary) -> dict:
-    """Counts for every verdict, zeros included."""
-    return {v.value: summary.counts.get(v, 0) for v in Verdict}
+def ready_status(model_hash: str, camera_url: str) -> str:
+    """The ``STATUS=`` text sent with ``READY=1`` (the camera URL without its password)."""
+    return redact(f"ready: model {model_hash[:12]}, camera {camera_url}")

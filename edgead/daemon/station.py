@@ -1,9 +1,18 @@
-"""The station: capture -> align -> infer -> decide -> signal -> record, one part per :meth:`Station.step`.
+"""The station: capture -> align -> infer -> decide -> record -> signal, one part per :meth:`Station.step`.
 
 Resources (engine, camera, PLC link, record store, metrics endpoint) have one owner, this class, and live from
-``__enter__`` to ``__exit__``. :meth:`step` is a straight line with a timing per stage. Any error of a part is
-answered with the fail-safe verdict and recorded; it never becomes an accept. A lost PLC link or a failing
-engine ends the loop (systemd restarts the service); a camera loss or a failed alignment only fails that part.
+``__enter__`` to ``__exit__``; each component has its own ExitStack, so a SIGHUP reload can rebuild one of them
+(:mod:`edgead.daemon.reload`). :meth:`Station.step` is a straight line with a timing per stage, and two promises:
+
+* **Record before answer.** The part's row is committed (SQLite WAL) before the PLC gets its answer, so every
+  part the PLC got an answer for is on record, whatever kills the process afterwards. Images and overlays are
+  archived off the hot path and never hold the row back.
+* **No error becomes an accept, and no part ends the daemon.** An error in any stage of a part -- typed or not --
+  is that part's fault verdict, answered with ``plc.failsafe_verdict`` and recorded with the stage and the cause.
+  Only a lost PLC port (:class:`~edgead.errors.PlcError`), a dead record store
+  (:class:`~edgead.errors.RecordError`) or ``runtime.max_consecutive_faults`` faults in a row
+  (:class:`~edgead.errors.FaultLimitError`) end the loop, each with its own exit code; systemd restarts the
+  service.
 """
 from __future__ import annotations
 
@@ -14,27 +23,36 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgead.camera import EndOfStream, Frame, open_camera
-from edgead.daemon.config import SaveImages, StationConfig, TriggerSource, parse_listen
+from edgead.camera import EndOfStream, open_camera
 from edgead.contract.decide import RoiDecision, decide
+from edgead.daemon.config import SaveImages, StationConfig, TriggerSource, parse_listen
 from edgead.daemon.decide import apply_budget
 from edgead.daemon.model import LoadedModel, load_model
-from edgead.daemon.recorder import Recorder
+from edgead.daemon.preflight import check_station
+from edgead.daemon.recorder import ImageWriter, Recorder
 from edgead.daemon.reload import DEVICES, LOGGING, ORDER, PLC, RECORDER, ReloadPlan, plan_reload
-from edgead.errors import AlignmentError, CameraError, EngineError
+from edgead.errors import AlignmentError, CameraError, EdgeadError, FaultLimitError, FrameError, PlcError, RecordError
 from edgead.plc import PartResult, Trigger, open_plc
-from edgead.records import ImageArchive, ImageFormat, PartRecord, RecordStore
-from edgead.stages import ALIGN, CAPTURE, DECIDE, INFER, SIGNAL, TIMINGS, TOTAL
+from edgead.records import Checkpointer, ImageArchive, PartRecord, RecordStore, RowUpdate
+from edgead.records.store import WRITER_CACHE_KIB
+from edgead.stages import ALIGN, CAPTURE, DECIDE, INFER, RECORD, SIGNAL, STAGES, TIMINGS, TOTAL
 from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
 COMPONENTS = tuple(c for c in ORDER if c != LOGGING)
 """What the station opens, in order (closed in reverse)."""
+__all__ = ["COMPONENTS", "STAGES", "PartOutcome", "Station"]
 
 
 @dataclass
 class PartOutcome:
-    """What happened to one part (handed to ``on_part`` callbacks and kept for the summary)."""
+    """What happened to one part (handed to ``on_part`` callbacks).
+
+    Attributes:
+        verdict: what was decided and recorded (a ``fault`` goes to the PLC as ``plc.failsafe_verdict``).
+        answer: the verdict the PLC was sent, None if the answer failed.
+        row_id: the part's row in the record store, None when the store refused it.
+    """
 
     seq: int
     part_id: str
@@ -44,6 +62,50 @@ class PartOutcome:
     latencies_ms: dict = field(default_factory=dict)
     rois: list[RoiDecision] = field(default_factory=list)
     error: str | None = None
+    answer: Verdict | None = None
+    row_id: int | None = None
+
+
+@dataclass
+class _Part:
+    """One part on its way through the loop (internal: the outcome plus what the record and archive need)."""
+
+    outcome: PartOutcome
+    trigger: Trigger | None
+    t0: int
+    raw: float | None = None
+    quality: float | None = None
+    image: np.ndarray | None = None
+    amap: np.ndarray | None = None
+    t_ns: int = field(default_factory=time.time_ns)
+    late: list[str] = field(default_factory=list)  # notes made after the row was committed (the answer's)
+
+    def fail(self, verdict: Verdict, error: str) -> None:
+        self.outcome.verdict, self.outcome.error = verdict, error
+
+    def note(self, text: str) -> None:
+        o = self.outcome
+        o.error = f"{o.error}; {text}" if o.error else text
+
+    @property
+    def wire_id(self) -> int | str:
+        """The id the PLC gave (int or text), or the sequence number when it gave none."""
+        return self.trigger.part_id if self.trigger else self.outcome.seq
+
+
+class FaultRun:
+    """Consecutive fault verdicts, and the last one's error (the thresholds are read from the live config)."""
+
+    def __init__(self):
+        self.count = 0
+        self.last_error: str | None = None
+
+    def observe(self, verdict: Verdict, error: str | None) -> None:
+        if verdict is Verdict.FAULT:
+            self.count += 1
+            self.last_error = error
+        else:
+            self.count = 0
 
 
 class Station:
@@ -65,6 +127,7 @@ class Station:
         self.camera = None
         self.plc = None
         self.metrics = None
+        self.faults = FaultRun()
         self._closers: dict[str, ExitStack] = {}  # component -> what releases it, one per component
         self._retired = {"written": 0, "images_skipped": 0}  # counts of recorders replaced by a reload
         self._idle_log = RateLimitedLog(log, period_s=60.0)
@@ -73,6 +136,7 @@ class Station:
     def __enter__(self) -> "Station":
         from edgead.observe.metrics import State, StationMetrics
 
+        check_station(self.cfg)  # everything `edgead check` checks, before anything is opened
         self.metrics = StationMetrics()
         try:
             for name in COMPONENTS:
@@ -104,12 +168,18 @@ class Station:
         return model
 
     def _open_recorder(self, cfg: StationConfig, stack: ExitStack) -> Recorder:
-        store = stack.enter_context(RecordStore(cfg.storage.database))
-        archive = None
-        if cfg.storage.save_images is not SaveImages.NONE:
-            archive = ImageArchive(cfg.storage.images_dir, cfg.storage.quota_mb,
-                                   fmt=ImageFormat(cfg.storage.image_format))
-        return stack.enter_context(Recorder(store, archive, cfg.runtime.record_queue, cfg.runtime.image_queue))
+        """The record store (the loop's connection), its checkpointer, the image writer and the recorder. The
+        stack unwinds in reverse: the pending row updates are written, then the WAL checkpointed, then closed."""
+        st = cfg.storage
+        store = stack.enter_context(RecordStore(st.database, synchronous=st.synchronous, autocheckpoint=False,
+                                                cache_kib=WRITER_CACHE_KIB))
+        stack.enter_context(Checkpointer(st.database, st.checkpoint_interval_s, st.synchronous))
+        images = None
+        if st.save_images is not SaveImages.NONE:
+            images = ImageWriter(ImageArchive(st.images_dir, st.quota_mb, fmt=st.image_format), cfg.runtime.image_queue)
+        recorder = Recorder(store, images, st.on_record_failure, cfg.runtime.record_queue)
+        stack.callback(recorder.close)
+        return recorder
 
     def _open_metrics_server(self, cfg: StationConfig, stack: ExitStack):
         if not cfg.observe.metrics_listen:
@@ -129,7 +199,7 @@ class Station:
         self.close()
 
     def close(self) -> None:
-        """Drain the recorder, drive the PLC outputs fail-safe, release everything (idempotent)."""
+        """Write what is pending, checkpoint, drive the PLC outputs fail-safe, release everything (idempotent)."""
         with ExitStack() as all_components:  # every one is released even if another fails; in reverse order
             for name in COMPONENTS:
                 if name in self._closers:
@@ -138,9 +208,10 @@ class Station:
     def reload(self, cfg: StationConfig) -> ReloadPlan:
         """Apply a new config between two parts: rebuild every component whose keys changed (the model always).
 
-        Components that can run beside the old ones (model, recorder, metrics endpoint) are built first; devices
-        (camera, PLC link) are closed, then opened with the new config. If anything fails, the station keeps (or
-        gets back) the old components and config, and the error is raised.
+        The new config is checked first as `edgead check` does. Components that can run beside the old ones
+        (model, recorder, metrics endpoint) are built first; devices (camera, PLC link) are closed, then opened
+        with the new config. If anything fails, the station keeps (or gets back) the old components and config,
+        and the error is raised.
 
         Args:
             cfg: the new, validated config.
@@ -150,10 +221,11 @@ class Station:
 
         Raises:
             ReloadRefused: a changed key cannot change while the station runs (nothing was changed).
-            EdgeadError: a new component failed to open (nothing was changed), or a device could neither be
-                reopened with the new config nor with the old one.
+            EdgeadError: the new config fails the checks, or a new component failed to open (nothing was
+                changed), or a device could neither be reopened with the new config nor with the old one.
         """
         plan = plan_reload(self.cfg, cfg)
+        check_station(cfg)
         built: dict[str, tuple] = {}
         try:
             for name in plan.components:
@@ -169,7 +241,7 @@ class Station:
             self._install(name, value, stack)
             if old is not None:
                 old.close()
-            if name == RECORDER and old_value is not None:  # drained by its close: its counts are final
+            if name == RECORDER and old_value is not None:  # its close wrote what was pending: its counts are final
                 self._retired["written"] += old_value.written
                 self._retired["images_skipped"] += old_value.images_skipped
         self.cfg = cfg
@@ -201,7 +273,27 @@ class Station:
             raise
         finally:
             if PLC in done and PLC in self._closers:
-                self.plc.set_status(ready=True, busy=False, fault=False)
+                self.plc.set_status(ready=True, busy=False, fault=self.faulting)
+
+    # -- health -----------------------------------------------------------------------------------------------
+    @property
+    def faulting(self) -> bool:
+        """True while every recent part faulted (``runtime.degraded_after_faults`` in a row)."""
+        return self.faults.count >= self.cfg.runtime.degraded_after_faults
+
+    def problem(self) -> str | None:
+        """Why the station is not fully healthy, or None: the record store, a run of faults, a noisy PLC line."""
+        if self.recorder.degraded:
+            return f"record store refuses writes ({self.recorder.backlog} records kept): {self.recorder.failure}"
+        if self.faulting:
+            return f"{self.faults.count} faults in a row, the last: {self.faults.last_error}"
+        return self.plc.line_problem
+
+    def _publish_health(self) -> None:
+        from edgead.observe.metrics import State
+
+        problem = self.problem()
+        self.metrics.set_state(State.DEGRADED if problem else State.READY, problem)
 
     # -- the loop body ----------------------------------------------------------------------------------------
     def step(self) -> PartOutcome | None:
@@ -211,92 +303,189 @@ class Station:
             The outcome, or None when no trigger/frame came within ``runtime.trigger_poll_ms``.
 
         Raises:
-            EndOfStream: a replay ended. PlcError: the PLC link is lost. EngineError: the engine failed
-            (the part was answered fail-safe first).
+            EndOfStream: a camera-triggered replay ended. PlcError: the PLC link is lost (the part in flight is
+            recorded first). RecordError: the record store refuses writes and the station stops (the part was
+            answered fail-safe). FaultLimitError: ``runtime.max_consecutive_faults`` faults in a row.
         """
+        trigger: Trigger | None = None
+        if self.cfg.trigger_source is TriggerSource.PLC:
+            trigger = self.plc.wait_trigger(self.cfg.runtime.trigger_poll_ms)
+            if trigger is None:
+                self._idle()
+                return None
+        self.plc.set_status(ready=False, busy=True, fault=self.faulting)
+        part = self._inspect(trigger)
+        if part is None:
+            self._idle()
+            return None
+        self._record_and_answer(part)
+        return self._finish(part)
+
+    def _idle(self) -> None:
+        """Between parts: write the pending row updates, refresh the health state."""
+        self.recorder.flush()
+        self._publish_health()
+
+    def _inspect(self, trigger: Trigger | None) -> _Part | None:
+        """Capture, align, infer, decide. Every error becomes the part's verdict; None: free-run, no frame."""
         cfg = self.cfg
         poll = cfg.runtime.trigger_poll_ms
-        trigger: Trigger | None = None
-        if cfg.trigger_source is TriggerSource.PLC:
-            trigger = self.plc.wait_trigger(poll)
-            if trigger is None:
-                return None
-        t0 = trigger.t_ns if trigger else time.monotonic_ns()
-        lat: dict[str, float] = {}
-        self.plc.set_status(ready=False, busy=True, fault=False)
-        frame: Frame | None = None
-        score = raw = quality = None
-        rois: list[RoiDecision] = []
-        error = None
-        pred_map = None
-        seen = None  # the image the model judged (aligned), archived with its heatmap
+        t_start = time.monotonic_ns()
+        outcome = PartOutcome(self.seq, str(trigger.part_id) if trigger else str(self.seq), Verdict.FAULT, None, "")
+        part = _Part(outcome, trigger, trigger.t_ns if trigger else t_start)
+        lat = outcome.latencies_ms
+        stage = CAPTURE
+        frame = None
         try:
             t = time.monotonic_ns()
             frame = self.camera.grab(cfg.camera.timeout_ms if trigger else poll)
-            if trigger is None:
-                t0 = t
+            outcome.source = frame.source
             lat[CAPTURE] = _ms(t)
+            stage = ALIGN
             t = time.monotonic_ns()
-            image, quality = self.model.align(frame.image)
-            seen = image
+            part.image, part.quality = self.model.align(frame.image)
             lat[ALIGN] = _ms(t)
+            stage = INFER
             t = time.monotonic_ns()
-            preds = self.model.infer_rois(image)
+            preds = self.model.infer_rois(part.image)
             lat[INFER] = _ms(t)
+            stage = DECIDE
             t = time.monotonic_ns()
             decision = decide(preds, cfg.decision)
-            rois, verdict, score, raw = list(decision.rois), decision.verdict, decision.score, decision.raw_score
-            pred_map = preds[0][2].map[0] if len(preds) == 1 else None
-            verdict, error = apply_budget(verdict, (time.monotonic_ns() - t0) / 1e6, cfg.decision)
+            outcome.rois, outcome.score, part.raw = list(decision.rois), decision.score, decision.raw_score
+            part.amap = preds[0].prediction.map[0] if len(preds) == 1 else None
+            verdict, error = apply_budget(decision.verdict, (time.monotonic_ns() - part.t0) / 1e6, cfg.decision)
+            outcome.verdict, outcome.error = verdict, error
             lat[DECIDE] = _ms(t)
         except EndOfStream:
             if trigger is None:
                 raise
-            verdict, error = Verdict.FAULT, "camera: replay ended"
+            part.fail(Verdict.FAULT, "camera: replay ended")
         except AlignmentError as exc:
-            verdict, error = cfg.decision.no_read_as, f"alignment: {exc}"
+            part.fail(cfg.decision.no_read_as, f"alignment: {exc}")
+        except FrameError as exc:  # a frame came but is unusable: a part, recorded as a fault
+            part.fail(Verdict.FAULT, f"camera: {exc}")
         except CameraError as exc:
             if trigger is None:  # free-run: no frame, no part
-                self.plc.set_status(ready=True, busy=False, fault=True)
-                self._idle_log.warn(f"camera: {exc}")
+                self._no_frame(exc, t_start)
                 return None
-            verdict, error = Verdict.FAULT, f"camera: {exc}"
-        except EngineError:
-            self._signal(trigger, Verdict.FAULT, None)
-            raise
-        part_id = str(trigger.part_id) if trigger else str(self.seq)
-        t = time.monotonic_ns()
-        self._signal(trigger, verdict, score)
-        lat[SIGNAL] = _ms(t)
-        lat[TOTAL] = (time.monotonic_ns() - t0) / 1e6
-        self.plc.set_status(ready=True, busy=False, fault=False)
-        outcome = PartOutcome(self.seq, part_id, verdict, score, frame.source if frame else "", lat, rois, error)
-        self._record(outcome, raw, quality, seen if seen is not None else (frame.image if frame else None), pred_map)
-        self.seq += 1
-        self.last = outcome
-        if self.on_part:
-            self.on_part(outcome)
-        return outcome
+            part.fail(Verdict.FAULT, f"camera: {exc}")
+        except EdgeadError as exc:  # EngineError, ImageError, ...: this part's fault, not the daemon's end
+            part.fail(Verdict.FAULT, f"{stage}: {exc}")
+        except Exception as exc:  # noqa: BLE001 -- a bug in one part must not stop the line
+            log.exception("part %s: unexpected error in stage %s", outcome.part_id, stage)
+            part.fail(Verdict.FAULT, f"{stage}: internal error: {type(exc).__name__}: {exc}")
+        if part.image is None and frame is not None:
+            part.image = frame.image
+        return part
 
-    def _signal(self, trigger: Trigger | None, verdict: Verdict, score: float | None) -> None:
-        """Send the verdict; a FAULT (error, timeout, overrun) goes out as ``plc.failsafe_verdict`` (reject)."""
-        part_id = trigger.part_id if trigger else self.seq
-        if verdict is Verdict.FAULT:
-            self.plc.send_failsafe(part_id, self.seq)
-        else:
-            self.plc.send_result(PartResult(part_id, self.seq, verdict, float("nan") if score is None else score))
+    def _no_frame(self, exc: CameraError, t_start: int) -> None:
+        """Free-run without a frame: fault status bit, a rate-limited warning, and no busy loop on a source that
+        fails at once."""
+        self.plc.set_status(ready=True, busy=False, fault=True)
+        self._idle_log.warn(f"camera: {exc}")
+        left_s = self.cfg.runtime.trigger_poll_ms / 1000 - (time.monotonic_ns() - t_start) / 1e9
+        if left_s > 0:
+            time.sleep(left_s)
 
-    def _record(self, o: PartOutcome, raw, quality, image: np.ndarray | None, amap) -> None:
+    def _record(self, part: _Part) -> PartRecord:
+        o = part.outcome
         lat = o.latencies_ms
-        rec = PartRecord.now(
-            part_id=o.part_id, seq=o.seq, verdict=o.verdict, score=o.score, raw_score=raw,
-            **{f"{stage}_ms": lat.get(stage) for stage in TIMINGS},
-            model_hash=self.model.model_hash, align_quality=quality,
-            roi_scores={r.name: r.score for r in o.rois}, error=o.error)
-        save = self.cfg.storage.save_images
-        keep = image is not None and (save is SaveImages.ALL or (save is SaveImages.REJECTS and not o.verdict.passes))
-        self.recorder.submit(rec, image if keep else None, amap if keep else None)
-        self.metrics.observe_part(o.verdict, {k: lat.get(k) for k in TIMINGS})
+        return PartRecord(
+            t_ns=part.t_ns, part_id=o.part_id, seq=o.seq, verdict=o.verdict, score=o.score, raw_score=part.raw,
+            **{f"{stage}_ms": lat.get(stage) for stage in TIMINGS}, model_hash=self.model.model_hash,
+            align_quality=part.quality, roi_scores={r.name: r.score for r in o.rois}, error=o.error,
+            plc_answer=o.answer)
+
+    def _record_and_answer(self, part: _Part) -> None:
+        """Commit the row, then answer; a refused commit answers fail-safe and goes to the recorder's policy."""
+        o = part.outcome
+        t = time.monotonic_ns()
+        try:
+            o.row_id = self.recorder.commit(self._record(part))
+        except RecordError as exc:
+            o.latencies_ms[RECORD] = _ms(t)
+            log.error("part %s: record not committed, answered fail-safe: %s", o.part_id, exc)
+            if o.verdict is not Verdict.FAULT:
+                part.note(f"decided {o.verdict.value}")
+            o.verdict = Verdict.FAULT
+            part.note(f"record store: {exc.message}")
+            try:
+                self._answer(part)
+            finally:
+                self.recorder.keep(self._record(part), exc)  # under `stop` this raises RecordError
+            return
+        o.latencies_ms[RECORD] = _ms(t)
+        self._answer(part)
+
+    def _answer(self, part: _Part) -> None:
+        """Send the verdict (a fault as ``plc.failsafe_verdict``); a lost link is noted in the row, then raised."""
+        o = part.outcome
+        t = time.monotonic_ns()
+        try:
+            try:
+                if o.verdict is Verdict.FAULT:
+                    self.plc.send_failsafe(part.wire_id, o.seq)
+                    o.answer = self.plc.failsafe_verdict
+                else:
+                    score = float("nan") if o.score is None else o.score
+                    self.plc.send_result(PartResult(part.wire_id, o.seq, o.verdict, score))
+                    o.answer = o.verdict
+            except PlcError:
+                raise
+            except Exception as exc:  # noqa: BLE001 -- a link bug: fall back to the fail-safe answer
+                log.exception("part %s: answer failed, sending the fail-safe verdict", o.part_id)
+                late = f"signal: internal error: {type(exc).__name__}: {exc}; sent fail-safe"
+                part.note(late)
+                part.late.append(late)
+                try:
+                    self.plc.send_failsafe(part.wire_id, o.seq)
+                except Exception as exc2:
+                    raise PlcError(f"PLC link failed on the fail-safe answer of part {o.part_id}: {exc2}",
+                                   hint="the link is unusable; the daemon stops and systemd restarts it") from exc2
+                o.answer = self.plc.failsafe_verdict
+        except PlcError as exc:
+            o.latencies_ms[SIGNAL] = _ms(t)
+            o.latencies_ms[TOTAL] = (time.monotonic_ns() - part.t0) / 1e6
+            if o.row_id is not None:  # the row is committed; say that its answer did not go out, now
+                self.recorder.later(RowUpdate(o.row_id, self._timings(part), note=f"PLC answer failed: {exc}"))
+                self.recorder.flush()
+            raise
+        finally:
+            o.latencies_ms.setdefault(SIGNAL, _ms(t))
+            o.latencies_ms.setdefault(TOTAL, (time.monotonic_ns() - part.t0) / 1e6)
+
+    @staticmethod
+    def _timings(part: _Part) -> dict:
+        lat = part.outcome.latencies_ms
+        return {f"{stage}_ms": lat.get(stage) for stage in (RECORD, SIGNAL, TOTAL)}
+
+    def _finish(self, part: _Part) -> PartOutcome:
+        """After the answer: the row's answer and latencies (next commit), the image handoff, metrics, health."""
+        o = part.outcome
+        if o.row_id is not None:
+            self.recorder.later(RowUpdate(o.row_id, {**self._timings(part), "plc_answer": o.answer},
+                                          note="; ".join(part.late) or None))
+            save = self.cfg.storage.save_images
+            if part.image is not None and (save is SaveImages.ALL or (save is SaveImages.REJECTS
+                                                                     and not o.verdict.passes)):
+                self.recorder.archive(o.row_id, self._record(part), part.image, part.amap)
+        elif o.answer is not None:
+            self.recorder.amend_kept(**self._timings(part), plc_answer=o.answer)
+        self.metrics.observe_part(o.verdict, {k: o.latencies_ms.get(k) for k in TIMINGS})
+        self.faults.observe(o.verdict, o.error)
+        self.plc.set_status(ready=True, busy=False, fault=self.faulting)
+        self._publish_health()
+        self.seq += 1
+        self.last = o
+        if self.on_part:
+            self.on_part(o)
+        limit = self.cfg.runtime.max_consecutive_faults
+        if limit and self.faults.count >= limit:
+            raise FaultLimitError(f"{self.faults.count} parts in a row answered with a fault (runtime."
+                                  f"max_consecutive_faults); the last: {self.faults.last_error}",
+                                  hint="fix the cause above (camera, model, storage); systemd restarts the service")
+        return o
 
 
 class RateLimitedLog:

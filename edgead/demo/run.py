@@ -156,13 +156,13 @@ def _run_station(out: Path, captures: Path, reference: Path, station_yaml: Path,
     lost = [i for i in log.sent if i not in log.answers]
     failsafe = cfg.plc.failsafe_verdict.value
     wrong = [i for i, v in log.answers.items() if (by_id.get(str(i)) if by_id.get(str(i)) != "fault" else failsafe) != v]
-    stages = {k: (sum(v) / len(v) if v else 0.0) for k, v in s.stage_ms.items()}
+    stages = s.stage_means_ms()
     total = sum(stages.values()) or 1.0
     return {
         "parts": s.parts, "seconds": s.seconds, "parts_per_min": 60 * s.parts / max(s.seconds, 1e-9),
         "verdicts": verdict_counts(s),
         "confusion": {f"{a}->{v}": confusion[(a, v)] for a in ("good", "defective") for v in VERDICTS},
-        "latency_p50_ms": s.latency(50), "latency_p99_ms": s.latency(99), "latency_max_ms": max(s.total_ms or [0]),
+        "latency_p50_ms": s.latency(50), "latency_p99_ms": s.latency(99), "latency_max_ms": s.total.max if s.total.count else 0.0,
         "stage_share": {k: v / total for k, v in stages.items()},
         "plc": {"link": f"ASCII over a {pty_kind}", "triggers": len(log.sent), "answered": len(log.answers),
                 "lost": lost, "mismatched": log.mismatched, "answer_differs_from_record": wrong,

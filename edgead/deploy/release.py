@@ -210,7 +210,10 @@ def check_config(config: Path, label: str | None = None) -> str:
 @contextlib.contextmanager
 def _host_config(root: Path, cfg: dict):
     """The release's station config as the host can see it: without ``model.engine``, which only exists once the
-    station has built it (the host judges with the bundle's ONNX graph)."""
+    station has built it (the host judges with the bundle's ONNX graph), and without the storage paths, which are
+    the station's folders (the daemon checks them there before it opens anything)."""
+    cfg = {**cfg, "storage": {k: v for k, v in (cfg.get("storage") or {}).items()
+                              if k not in ("database", "images_dir")}}
     probe = root / ".station-check.yaml"
     probe.write_text(yaml.safe_dump(cfg, sort_keys=False))
     try:

@@ -38,7 +38,7 @@ from edgead.errors import EdgeadError, lazy_import
 from edgead.north.config import Backlog, MqttConfig
 from edgead.north.message import MessageError, PartMessageSchema, encode, part_message
 from edgead.north.position import AckPosition, read_position, resume_after, write_position
-from edgead.records.store import RecordStore, utc_iso
+from edgead.records.store import RecordStore, settled, utc_iso
 
 log = logging.getLogger(__name__)
 
@@ -234,8 +234,9 @@ class MqttPublisher:
                 return
             room = self.cfg.max_inflight - len(sent)
             if stop_at is None and room > 0 and now - last_poll >= self.cfg.poll_ms / 1000:
-                records = self._store.after(last_sent, room)
-                last_poll = 0.0 if len(records) == room else now
+                fetched = self._store.after(last_sent, room)
+                records = settled(fetched)  # a part's answer is written just after its row: wait for it
+                last_poll = 0.0 if len(fetched) == room and len(records) == room else now
                 for record in records:
                     mid = self._publish(client, record)
                     inflight[mid] = (record.id, record.t_ns)

@@ -1,7 +1,9 @@
 """The ``/metrics`` and ``/healthz`` endpoint: :mod:`http.server` in a daemon thread, loopback by default.
 
 * ``GET /metrics``: the Prometheus exposition (``text/plain; version=0.0.4``).
-* ``GET /healthz``: ``200`` and a JSON status when the station is ready, ``503`` (same JSON) otherwise.
+* ``GET /healthz``: ``200`` and a JSON status when the station is ready, ``503`` (same JSON, with ``problem``)
+  otherwise: starting, stopping, or degraded (every recent part a fault, the record store refusing writes, the
+  PLC line only noise).
 * Anything else: ``404``; a method other than GET/HEAD: ``405``.
 
 Binding to ``127.0.0.1`` keeps the endpoint off the line network unless the config says otherwise (a Prometheus
@@ -21,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from edgead.errors import ConfigError
 from edgead.observe.metrics import CONTENT_TYPE, State, StationMetrics
+from edgead.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ def health(metrics: StationMetrics) -> tuple[int, dict]:
         "ready": metrics.state is State.READY,
         "last_part_timestamp_s": last or None,
         "last_part_age_s": round(time.time() - last, 3) if last else None,
+        "problem": redact(metrics.problem) if metrics.problem else None,
     }
     return (200 if metrics.state is State.READY else 503), body
 

@@ -5,11 +5,16 @@ Extra fields passed with ``extra=`` become JSON keys (``log.info("part", extra={
 mode they are appended as ``key=value``. When stderr is connected to journald (``JOURNAL_STREAM`` names it), each
 line starts with ``<N>``, the syslog priority, which journald strips and stores as the entry's PRIORITY.
 
+Every line has URL passwords redacted (:mod:`edgead.redact`). The root logger gets exactly one handler: calling
+:func:`setup_logging` again replaces it, and a default stderr handler (``logging.basicConfig``) is removed, so a
+line is never written twice.
+
 Example:
     >>> setup_logging("INFO", json=LogFormat.AUTO)            # doctest: +SKIP
 """
 from __future__ import annotations
 
+import contextlib
 import json as _json
 import logging
 import os
@@ -19,6 +24,7 @@ from enum import Enum
 from typing import IO
 
 from edgead.errors import ConfigError
+from edgead.redact import redact
 
 
 class LogFormat(str, Enum):
@@ -89,6 +95,23 @@ class _JournalPrefix(logging.Formatter):
         return f"<{_priority(record.levelno)}>{self.inner.format(record)}"
 
 
+class _Redacting(logging.Formatter):
+    """Wraps a formatter and removes URL passwords from every line (see :mod:`edgead.redact`)."""
+
+    def __init__(self, inner: logging.Formatter):
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self.inner.format(record))
+
+
+def _is_default_stream_handler(handler: logging.Handler) -> bool:
+    """A plain stderr/stdout handler as ``logging.basicConfig`` installs it: it would write every line a second
+    time, without the journald priority. (pytest's capture handlers are not StreamHandlers of sys.stderr.)"""
+    return type(handler) is logging.StreamHandler and getattr(handler, "stream", None) in (sys.stderr, sys.stdout)
+
+
 def on_journal(stream: IO) -> bool:
     """True when ``stream`` is the journald stream systemd connected (``JOURNAL_STREAM=dev:inode``)."""
     want = os.environ.get("JOURNAL_STREAM", "")
@@ -114,6 +137,26 @@ def resolve_format(fmt: LogFormat | str | bool, stream: IO) -> LogFormat:
     return fmt
 
 
+@contextlib.contextmanager
+def logging_scope():
+    """Restore the root logger's handlers and level on exit (the CLI called in-process, e.g. by a test, leaves no
+    handler behind that writes to a stream closed since)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+                if getattr(handler, _OURS, False):
+                    handler.close()
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)
+
+
 def setup_logging(level: int | str = "INFO", json: LogFormat | str | bool = LogFormat.AUTO,
                   stream: IO | None = None) -> logging.Handler:
     """Configure the root logger once (calling again replaces the handler installed before).
@@ -137,15 +180,17 @@ def setup_logging(level: int | str = "INFO", json: LogFormat | str | bool = LogF
     formatter: logging.Formatter = (
         JsonFormatter() if resolve_format(json, stream) is LogFormat.JSON else TextFormatter()
     )
+    formatter = _Redacting(formatter)
     if on_journal(stream):
         formatter = _JournalPrefix(formatter)
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     setattr(handler, _OURS, True)
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
+    for old in [h for h in root.handlers if getattr(h, _OURS, False) or _is_default_stream_handler(h)]:
         root.removeHandler(old)
-        old.close()  # a StreamHandler leaves its stream open
+        if getattr(old, _OURS, False):
+            old.close()  # a StreamHandler leaves its stream open
     root.addHandler(handler)
     root.setLevel(level)
     return handler

@@ -32,6 +32,7 @@ class State(str, Enum):
 
     STARTING = "starting"
     READY = "ready"
+    DEGRADED = "degraded"  # running, but every recent part faulted (or the store or the PLC line is failing)
     STOPPING = "stopping"
     FAILED = "failed"
 
@@ -236,11 +237,13 @@ class StationMetrics:
         self.up.labels().set(1)
         self.last_part.labels().set(0)
         self.state = State.STARTING
+        self.problem: str | None = None
         self.set_state(State.STARTING)
 
-    def set_state(self, state: State | str) -> None:
-        """Record the life-cycle state; ``edgead_ready`` is 1 only in ``READY``."""
+    def set_state(self, state: State | str, problem: str | None = None) -> None:
+        """Record the life-cycle state (and, when degraded, why); ``edgead_ready`` is 1 only in ``READY``."""
         self.state = State(state)
+        self.problem = problem
         self.ready.labels().set(1 if self.state is State.READY else 0)
 
     def observe_part(self, verdict: Verdict | str, latencies_ms: Mapping[str, float | None],

@@ -4,11 +4,16 @@ Handshake: every trigger line is queued (FIFO, ``plc.queue_depth``) as soon as i
 with its own id. A trigger beyond the bound is answered at once with the fault line for its id (e.g.
 ``FLT 42\\r\\n``), ahead of the results still pending. Stale input is flushed on open (a trigger sent before the
 station was up has no capture). ASCII has no status channel and no persistent output, so ``set_status`` and
-``heartbeat`` send nothing and the fail-safe state is simply "no OK line". ``max_garbage_lines`` garbage lines in
-a row raise ``PlcError`` (usually a baud rate / parity mismatch).
+``heartbeat`` send nothing and the fail-safe state is simply "no OK line".
+
+Noise is normal on a line and never stops the link: an over-long line counts as one garbage line (see
+``ascii_proto.LineFramer``). ``max_garbage_lines`` garbage lines in a row (usually a baud rate or parity
+mismatch) are logged as an error and reported in :attr:`AsciiLink.line_problem` (the daemon shows it in
+``/healthz`` and ``STATUS=``) until the next valid trigger; only a vanished port raises ``PlcError``.
 """
 from __future__ import annotations
 
+import logging
 import time
 
 from edgead.errors import PlcError
@@ -17,6 +22,8 @@ from edgead.plc.base import PartResult, PlcLink, Trigger, TriggerQueue
 from edgead.plc.config import PlcConfig
 from edgead.plc.serial_port import SerialPort
 from edgead.verdict import Verdict
+
+log = logging.getLogger(__name__)
 
 
 class AsciiLink(PlcLink):
@@ -34,11 +41,12 @@ class AsciiLink(PlcLink):
         self._cfg = cfg.ascii
         self.failsafe_verdict = cfg.failsafe_verdict
         self._port = SerialPort(url, cfg.serial)
-        self._buf = bytearray()
+        self._framer = ascii_proto.LineFramer(self._cfg)
         self._queue = TriggerQueue(cfg.queue_depth, self._answer_overrun)
         self._garbage_run = 0
         self.garbage_lines = 0
         self.last_garbage = b""
+        self.line_problem: str | None = None
         try:
             self._port.reset_input()
         except PlcError:
@@ -59,33 +67,29 @@ class AsciiLink(PlcLink):
         if not chunk:
             return
         now = time.monotonic_ns()
-        self._buf += chunk
-        while True:
-            used, item = ascii_proto.decode(bytes(self._buf), self._cfg)
-            if used == 0:
-                return
-            del self._buf[:used]
+        for item in self._framer.feed(chunk):
             if isinstance(item, ascii_proto.TriggerLine):
                 self._garbage_run = 0
+                self.line_problem = None
                 self._queue.put(Trigger(item.part_id, now))
-            elif isinstance(item, ascii_proto.GarbageLine):
+            else:
                 self._note_garbage(item.raw)
 
     def _note_garbage(self, raw: bytes) -> None:
         self.garbage_lines += 1
         self._garbage_run += 1
         self.last_garbage = raw
-        if self._garbage_run >= self._cfg.max_garbage_lines:
-            raise PlcError(f"PLC port {self._port.url!r}: {self._garbage_run} garbage lines in a row "
-                           f"(last {raw[:40]!r})",
-                           hint=f"check baud rate/parity ({self._port.settings}) and that the PLC sends "
-                                f"'{self._cfg.trigger_prefix}<id>\\r\\n'")
+        if self._garbage_run == self._cfg.max_garbage_lines:  # logged once per run of garbage
+            self.line_problem = (f"PLC port {self._port.url!r}: {self._garbage_run} garbage lines in a row "
+                                 f"(last {raw[:40]!r}); check baud rate/parity ({self._port.settings}) and that "
+                                 f"the PLC sends '{self._cfg.trigger_prefix}<id>\\r\\n'")
+            log.error("%s", self.line_problem)
 
     def wait_trigger(self, timeout_ms: float) -> Trigger | None:
         """The oldest pending trigger, reading the port for at most ``timeout_ms``.
 
         Raises:
-            PlcError: if the port vanished or only garbage arrives.
+            PlcError: if the port vanished.
         """
         deadline = time.monotonic() + timeout_ms / 1000
         while True:

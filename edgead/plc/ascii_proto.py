@@ -9,7 +9,9 @@ available).
 
 Noise: a line that is not exactly a trigger (noise bytes, a wrong prefix, non-printable bytes, or longer than
 ``max_line_bytes`` without a line end) is reported as :class:`GarbageLine` and never taken as a trigger; the
-decoder resyncs on the next line end. A PLC that gets no answer within its window re-sends the trigger.
+decoder resyncs on the next line end. :class:`LineFramer` keeps the state between reads: an over-long line is one
+:class:`GarbageLine`, however slowly its bytes arrive, and its rest is discarded up to the next line end, so at most
+``max_line_bytes`` bytes are ever buffered. A PLC that gets no answer within its window re-sends the trigger.
 
 Example:
     >>> decode(b"\\x00\\xffzz\\r\\nT17\\r\\n", AsciiConfig())
@@ -103,3 +105,58 @@ def decode(buf: bytes, cfg: AsciiConfig) -> tuple[int, TriggerLine | GarbageLine
         return end + 1, GarbageLine(raw)
     trigger = parse_line(line, cfg)
     return end + 1, trigger if trigger is not None else GarbageLine(raw)
+
+
+class LineFramer:
+    """Splits a byte stream into trigger and garbage lines, across reads, with a bounded buffer (pure: no I/O).
+
+    An over-long line (``max_line_bytes`` without a line end) is reported once, when it overflows, with its first
+    ``max_line_bytes`` bytes; the rest of it is dropped as it arrives, up to and including the next ``\\n``.
+
+    Example:
+        >>> framer = LineFramer(AsciiConfig(max_line_bytes=8))
+        >>> [type(i).__name__ for i in framer.feed(b"x" * 20)], framer.feed(b"y" * 20 + b"\\nT5\\r\\n")
+        (['GarbageLine'], [TriggerLine(part_id=5)])
+    """
+
+    def __init__(self, cfg: AsciiConfig):
+        self.cfg = cfg
+        self._buf = bytearray()
+        self._skipping = False  # inside an over-long line: drop bytes up to the next line end
+        self.discarded_bytes = 0
+
+    def feed(self, data: bytes) -> list[TriggerLine | GarbageLine]:
+        """The complete lines in ``data`` (with what earlier calls left over), in order."""
+        out: list[TriggerLine | GarbageLine] = []
+        view = memoryview(data)
+        while view:
+            if self._skipping:
+                end = bytes(view).find(b"\n")
+                if end < 0:
+                    self.discarded_bytes += len(view)
+                    return out
+                self.discarded_bytes += end + 1
+                view = view[end + 1:]
+                self._skipping = False
+                continue
+            room = self.cfg.max_line_bytes + 3 - len(self._buf)  # a full line: text, \r, \n, plus one to overflow
+            self._buf += view[:room]
+            view = view[room:]
+            while True:
+                used, item = decode(bytes(self._buf), self.cfg)
+                if used == 0:
+                    break
+                overflow = isinstance(item, GarbageLine) and not item.raw.endswith(b"\n")
+                del self._buf[:used]
+                if item is not None:
+                    out.append(GarbageLine(item.raw[:self.cfg.max_line_bytes]) if overflow else item)
+                if overflow:
+                    self._skipping = True
+                    self.discarded_bytes += used - min(used, self.cfg.max_line_bytes)
+                    break
+        return out
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for a line not yet complete (at most ``max_line_bytes + 3``)."""
+        return len(self._buf)

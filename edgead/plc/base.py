@@ -17,7 +17,8 @@ place), and counts it in :attr:`PlcLink.overruns`.
 Fail-safe: on open every link drives its outputs to the fail-safe state (verdict = reject, ResultValid off, pass
 line low), and again on close. The daemon maps any error or timeout of a part to ``plc.failsafe_verdict``
 (default reject) with :meth:`PlcLink.send_failsafe`. A link never hangs: every read has a timeout, and a vanished
-port or endless garbage raises :class:`~edgead.errors.PlcError` naming the port.
+port raises :class:`~edgead.errors.PlcError` naming the port; noise never does (it is counted, logged when it
+goes on, and reported in :attr:`PlcLink.line_problem`).
 
 Verdict codes (registers; ASCII uses its templates, discrete the pass/reject lines): ``0`` = no result yet,
 ``1`` = pass, ``2`` = reject, ``3`` = no-read, ``4`` = fault.
@@ -113,6 +114,7 @@ class PlcLink(abc.ABC):
 
     failsafe_verdict: Verdict = Verdict.REJECT
     overruns: int = 0
+    line_problem: str | None = None  # set while the line is too noisy to carry telegrams (logged; not fatal)
 
     @abc.abstractmethod
     def wait_trigger(self, timeout_ms: float) -> Trigger | None:

@@ -54,6 +54,8 @@ class SerialConfig:
             raise ConfigError(f"plc.serial.stopbits: {self.stopbits!r} is not 1, 1.5 or 2")
         if self.bytesize not in (5, 6, 7, 8):
             raise ConfigError(f"plc.serial.bytesize: {self.bytesize!r} is not 5..8")
+        if not 50 <= self.baudrate <= 4_000_000:
+            raise ConfigError(f"plc.serial.baudrate: {self.baudrate} is not a baud rate (50..4000000)")
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,16 @@ class ModbusConfig:
     poll_ms: int = 10  # client: trigger polling period
     image_registers: int = 32  # server: size of the register image (addresses 0..n-1)
     image_coils: int = 32
-    max_garbage_bytes: int = 4096  # server: this many noise bytes in a row raise PlcError
+    max_garbage_bytes: int = 4096  # server: this many noise bytes in a row mark the line as noisy (logged)
+
+    def __post_init__(self) -> None:
+        _within("plc.modbus.unit_id", self.unit_id, 1, 247, "the Modbus device address")
+        _within("plc.modbus.reply_timeout_ms", self.reply_timeout_ms, 1, 60_000)
+        _within("plc.modbus.retries", self.retries, 0, 10)
+        _within("plc.modbus.poll_ms", self.poll_ms, 1, 60_000)
+        _within("plc.modbus.image_registers", self.image_registers, 1, 10_000)
+        _within("plc.modbus.image_coils", self.image_coils, 1, 10_000)
+        _within("plc.modbus.max_garbage_bytes", self.max_garbage_bytes, 1, 1 << 20)
 
 
 @dataclass(frozen=True)
@@ -158,8 +169,13 @@ class AsciiConfig:
     fault_template: str = "FLT {part_id}\r\n"
     trigger_prefix: str = "T"
     max_line_bytes: int = 64
-    max_garbage_lines: int = 32  # this many garbage lines in a row raise PlcError
+    max_garbage_lines: int = 32  # this many garbage lines in a row mark the line as noisy (logged)
     encoding: str = "ascii"
+
+    def __post_init__(self) -> None:
+        from edgead.plc.checks import check_ascii
+
+        check_ascii(self)
 
 
 @dataclass(frozen=True)
@@ -174,6 +190,8 @@ class DiscreteConfig:
     def __post_init__(self) -> None:
         if self.pass_line == self.reject_line:
             raise ConfigError(f"plc.discrete: pass_line and reject_line are both {self.pass_line.value!r}")
+        _within("plc.discrete.pulse_ms", self.pulse_ms, 1, 10_000)
+        _within("plc.discrete.gap_ms", self.gap_ms, 0, 10_000)
 
 
 @dataclass(frozen=True)
@@ -192,12 +210,20 @@ class PlcConfig:
     discrete: DiscreteConfig = field(default_factory=DiscreteConfig)
 
     def __post_init__(self) -> None:
+        from edgead.plc.checks import check_register_map
+
         if self.failsafe_verdict is Verdict.ACCEPT:
             raise ConfigError("plc.failsafe_verdict: 'accept' is not fail-safe", hint="use reject (the default)")
-        if self.queue_depth < 1:
-            raise ConfigError(f"plc.queue_depth: must be >= 1, got {self.queue_depth}")
+        _within("plc.queue_depth", self.queue_depth, 1, 1024)
+        if not str(self.url).strip():
+            raise ConfigError("plc.url: empty", hint="e.g. /dev/ttyUSB0, or loop:// for the software twin")
         if self.protocol in TCP_PROTOCOLS:
             parse_tcp_url(self.url, listen=self.protocol is Protocol.MODBUS_TCP_SERVER)
+        else:
+            split_url(self.url, self.serial)  # a bad ?baud= is refused here, not when the port opens
+        server = self.protocol in (Protocol.MODBUS_SERVER, Protocol.MODBUS_TCP_SERVER)
+        check_register_map(self.registers, image_registers=self.modbus.image_registers if server else None,
+                           image_coils=self.modbus.image_coils if server else None)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "PlcConfig":
@@ -215,6 +241,11 @@ class PlcConfig:
         from edgead.config import from_dict
 
         return from_dict(cls, data, "plc")
+
+
+def _within(key: str, value: int, lo: int, hi: int, what: str = "") -> None:
+    if not lo <= value <= hi:
+        raise ConfigError(f"{key}: {value} is outside {lo}..{hi}" + (f" ({what})" if what else ""))
 
 
 _QUERY_KEYS = {"baud": ("baudrate", int), "parity": ("parity", str.upper), "stopbits": ("stopbits", float),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 
-from edgead.errors import ConfigError, PlcError
+from edgead.errors import PlcError
 from edgead.plc import modbus_rtu as rtu
 from edgead.plc import register_map as rmap
 from edgead.plc.base import PartResult, PlcLink, Trigger, TriggerQueue
@@ -36,14 +36,6 @@ _LIMITS = {rtu.FunctionCode.READ_COILS: rtu.MAX_READ_COILS,
            rtu.FunctionCode.WRITE_SINGLE_COIL: 1, rtu.FunctionCode.WRITE_SINGLE_REGISTER: 1}
 
 
-def _check_map_fits(cfg: PlcConfig) -> None:
-    for name, address in vars(cfg.registers).items():
-        size = cfg.modbus.image_coils if name.endswith("_coil") else cfg.modbus.image_registers
-        if address is not None and not 0 <= address < size:
-            raise ConfigError(f"plc.registers.{name}: address {address} is outside the server image (0..{size - 1})",
-                              hint="raise plc.modbus.image_registers / image_coils or move the signal")
-
-
 class ImageServerLink(PlcLink):
     """A PLC link whose PLC polls the station's register/coil image (the transport is the subclass's).
 
@@ -53,8 +45,7 @@ class ImageServerLink(PlcLink):
     Args:
         cfg: the ``plc`` section.
 
-    Raises:
-        ConfigError: if a mapped address lies outside the image.
+    The map was checked against the image size when the config was loaded (``edgead.plc.checks``).
     """
 
     def __init__(self, cfg: PlcConfig):
@@ -64,7 +55,6 @@ class ImageServerLink(PlcLink):
         self._registers = [0] * self._mb.image_registers
         self._coils = [0] * self._mb.image_coils
         self._lock = threading.Lock()
-        _check_map_fits(cfg)
         self._apply(rmap.encode_failsafe(self._map))
         self._queue = TriggerQueue(cfg.queue_depth, self._answer_overrun)
         self._last_trigger_id: int | None = None

@@ -110,10 +110,21 @@ def crc16(data: bytes) -> int:
     """
     crc = 0xFFFF
     for byte in data:
-        crc ^= byte
+        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
+    return crc
+
+
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for value in range(256):
+        crc = value
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc_table()  # one byte per step instead of one bit: noise on the bus is scanned at every offset
 
 
 def with_crc(body: bytes) -> bytes:
@@ -257,8 +268,11 @@ def _frame_at(buf: bytes, start: int) -> int:
     if length is None:
         return 0
     if length == -1:  # unknown function code: any CRC-valid length is a frame (the server answers 01)
+        crc = crc16(buf[start:start + 2])  # the CRC of buf[start:start + n - 2], extended by one byte per length
         for n in range(4, min(avail, MAX_ADU_BYTES) + 1):
-            if _crc_ok(buf[start:start + n]):
+            if n > 4:
+                crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ buf[start + n - 3]) & 0xFF]
+            if crc == buf[start + n - 2] | (buf[start + n - 1] << 8):
                 return n
         return 0 if avail < MAX_ADU_BYTES else -1
     if avail < length:

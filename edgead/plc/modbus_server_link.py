@@ -19,11 +19,13 @@ A result updates verdict, counter, part id, sequence, score and then ResultValid
 sees half a result. Beyond ``plc.queue_depth`` waiting triggers, the new id is answered at once with verdict
 FAULT and its id in the image (an overrun). The PLC should wait for *trigger ack* before writing the next id.
 
-A vanished port or ``max_garbage_bytes`` noise bytes in a row stop the thread; the next daemon call raises
-``PlcError``.
+A vanished port stops the thread; the next daemon call raises ``PlcError``. Noise never does: the buffer holds at
+most one frame's worth of bytes, and ``max_garbage_bytes`` noise bytes in a row are logged as an error and reported
+in :attr:`ModbusServerLink.line_problem` until the next valid request.
 """
 from __future__ import annotations
 
+import logging
 import threading
 
 from edgead.errors import PlcError
@@ -32,6 +34,7 @@ from edgead.plc.config import PlcConfig
 from edgead.plc.image_server import ImageServerLink
 from edgead.plc.serial_port import SerialPort
 
+log = logging.getLogger(__name__)
 SILENCE_MS = 50
 
 
@@ -44,12 +47,12 @@ class ModbusServerLink(ImageServerLink):
 
     Raises:
         PlcError: if the port cannot be opened.
-        ConfigError: if a mapped address lies outside the image.
     """
 
     def __init__(self, url: str, cfg: PlcConfig):
         super().__init__(cfg)
         self.noise_bytes = 0
+        self.line_problem: str | None = None
         self._port = SerialPort(url, cfg.serial)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name=f"plc-modbus-server {url}", daemon=True)
@@ -65,7 +68,6 @@ class ModbusServerLink(ImageServerLink):
                     noise_run += len(buf)  # silence ends any partial frame
                     self.noise_bytes += len(buf)
                     buf.clear()
-                    continue
                 buf += chunk
                 while buf:
                     used, req = rtu.decode_request(bytes(buf))
@@ -76,13 +78,15 @@ class ModbusServerLink(ImageServerLink):
                     self.noise_bytes += noise
                     del buf[:used]
                     if req is not None:
+                        self.line_problem = None
                         reply = self._handle(req)
                         if reply:
                             self._port.write(reply)
-                if noise_run > self._mb.max_garbage_bytes:
-                    raise PlcError(f"PLC port {self._port.url!r}: {noise_run} bytes without a valid Modbus frame",
-                                   hint=f"check baud rate/parity ({self._port.settings}) and that the PLC "
-                                        "speaks Modbus RTU")
+                if noise_run > self._mb.max_garbage_bytes and self.line_problem is None:
+                    self.line_problem = (f"PLC port {self._port.url!r}: {noise_run} bytes without a valid Modbus "
+                                         f"frame; check baud rate/parity ({self._port.settings}) and that the PLC "
+                                         "speaks Modbus RTU")
+                    log.error("%s", self.line_problem)
         except PlcError as exc:
             self.fail(exc)
 

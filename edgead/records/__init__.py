@@ -9,17 +9,21 @@ from __future__ import annotations
 
 from edgead.records.export import CSV_COLUMNS, write_csv
 from edgead.records.images import ChannelOrder, ImageArchive, ImageFormat, MapScale, SavedImages
-from edgead.records.store import SCHEMA_VERSION, PartRecord, RecordStore
+from edgead.records.store import SCHEMA_VERSION, Checkpoint, Checkpointer, PartRecord, RecordStore, RowUpdate, Synchronous
 
 __all__ = [
     "CSV_COLUMNS",
     "SCHEMA_VERSION",
     "ChannelOrder",
+    "Checkpoint",
+    "Checkpointer",
     "ImageArchive",
     "ImageFormat",
     "MapScale",
     "PartRecord",
     "RecordStore",
+    "RowUpdate",
     "SavedImages",
+    "Synchronous",
     "write_csv",
 ]

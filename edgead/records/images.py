@@ -53,7 +53,7 @@ class MapScale(str, Enum):
 
 
 # One table for the formats: file suffix and OpenCV encoder parameters (quality filled in at run time).
-_FORMATS = {
+FORMATS = {
     ImageFormat.PNG: (".png", cv2.IMWRITE_PNG_COMPRESSION),
     ImageFormat.JPEG: (".jpg", cv2.IMWRITE_JPEG_QUALITY),
 }
@@ -144,7 +144,7 @@ class ImageArchive:
         self.order = ChannelOrder(order)
         self.scale = MapScale(scale)
         self.alpha = float(alpha)
-        suffix, flag = _FORMATS[self.fmt]
+        suffix, flag = FORMATS[self.fmt]
         self._suffix = suffix
         self._params = [flag, int(jpeg_quality) if self.fmt is ImageFormat.JPEG else 3]
         try:

@@ -67,7 +67,7 @@ def test_camera_loss_and_reconnect(gv_simulator, trigger):
         t0 = time.monotonic()
         with pytest.raises(CameraError, match="127.0.0.1"):
             cam.grab()
-        # free-run: at the grab timeout; software: Aravis' own GVCP timeout on the trigger (about 2.5 s)
+        # free-run: at the grab timeout; software: the trigger's register write is bounded by the same timeout
         assert time.monotonic() - t0 < 4.0
         with pytest.raises(CameraError, match="down"):
             cam.grab(timeout_ms=200)  # while down: the daemon gets CameraError and emits the fail-safe verdict
@@ -83,3 +83,22 @@ def test_camera_loss_and_reconnect(gv_simulator, trigger):
         assert cam.reconnects == 1 and frame.meta["reconnects"] == 1
         assert [cam.grab().frame_id for _ in range(3)] == [frame.frame_id + 1, frame.frame_id + 2,
                                                            frame.frame_id + 3]
+
+
+def test_a_software_trigger_to_a_silent_camera_returns_within_the_grab_timeout(gv_simulator):
+    """A camera that stops answering (here: the simulator stopped with SIGSTOP, so GVCP gets no reply at all)
+    used to hold the trigger's register write for Aravis' own 5 retries x 500 ms, whatever camera.timeout_ms
+    said; the write now runs on a worker and the grab gives up at its own timeout, naming it."""
+    import os
+    import signal
+
+    with open_camera(f"{URL}?trigger=software&timeout_ms=500&reconnect_max_ms=500") as cam:
+        cam.grab()
+        os.kill(gv_simulator.proc.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(CameraError, match=r"software trigger got no answer within \d+ ms \(no answer in time"):
+                cam.grab()  # our bound, not Aravis' GError after its own retries
+            with pytest.raises(CameraError):  # down: the next grab fails fast too (no second blocked write)
+                cam.grab(timeout_ms=200)
+        finally:
+            os.kill(gv_simulator.proc.pid, signal.SIGCONT)

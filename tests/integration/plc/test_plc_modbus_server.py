@@ -126,6 +126,25 @@ def test_noise_then_valid_request_is_answered(pty_pair):
         assert link.noise_bytes >= 8
 
 
+def test_endless_noise_is_reported_and_the_server_keeps_serving(pty_pair):
+    """More than max_garbage_bytes of noise used to stop the serving thread (and the daemon with it)."""
+    cfg = PlcConfig.from_dict({"protocol": "modbus-server", "modbus": {"max_garbage_bytes": 64}})
+    request = rtu.encode_request(rtu.read_holding_registers(1, 0, 2))
+    with open_plc(pty_pair.station, cfg) as link, serial.Serial(pty_pair.plc, 19200, timeout=0.1) as peer:
+        peer.write(bytes(range(0x80, 0x80 + 100)) * 3)  # 300 bytes, no valid frame
+        deadline = time.monotonic() + 10
+        while link.line_problem is None and time.monotonic() < deadline:
+            assert link.wait_trigger(50) is None  # no PlcError
+        assert "without a valid Modbus frame" in link.line_problem
+        time.sleep(0.1)  # a silence ends the noise run
+        peer.write(request)
+        buf = b""
+        while len(buf) < 9 and time.monotonic() < deadline:
+            buf += peer.read(32)
+        assert rtu.decode_response(buf, rtu.read_holding_registers(1, 0, 2))[1].values == (2, 0)
+        assert link.line_problem is None
+
+
 @pytest.mark.timeout(30)
 def test_vanished_port_raises(pty_pair):
     with open_plc(pty_pair.station, CFG) as link:

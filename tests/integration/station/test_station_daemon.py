@@ -47,14 +47,6 @@ def _run(cfg_path: Path, plc_port, n_triggers: int):
     return summary, seen, log
 
 
-@pytest.fixture
-def pty(tmp_path):
-    if not shutil.which("socat"):
-        pytest.skip("socat not installed (Debian package socat)")
-    with PtyPair(tmp_path) as pair:
-        yield pair
-
-
 def test_verdicts_match_ground_truth_with_no_lost_or_duplicated_ids(small_station, padim_bundle, pty, tmp_path):
     path = _config(tmp_path, small_station, padim_bundle.bundle, pty.station)
     summary, seen, log = _run(path, pty.plc, n_triggers=24)
@@ -227,10 +219,14 @@ def test_sigterm_drains_and_notifies(small_station, padim_bundle, tmp_path):
     assert proc.returncode == 0, err
     assert any("STOPPING=1" in m for m in messages)
     assert "stopped by SIGTERM" in err
+    wal = tmp_path / "records.sqlite-wal"
+    assert not wal.exists() or wal.stat().st_size == 0  # drained: pending updates written, then checkpointed
     with RecordStore(tmp_path / "records.sqlite") as store:
         assert store.integrity_check() == []
-        n = len(list(store.query()))
+        rows = list(store.query())
+    n = len(rows)
     assert n >= 1 and f"{n} parts" in err
+    assert all(r.plc_answer is not None and r.total_ms is not None for r in rows)  # the last one's too
 
 
 def test_sighup_reloads_and_a_bad_reload_keeps_the_running_model(small_station, padim_bundle, tmp_path):
@@ -264,3 +260,28 @@ def test_sighup_reloads_and_a_bad_reload_keeps_the_running_model(small_station, 
         sock.close()
     assert proc.returncode == 0
     assert "reload failed, keeping the running model" in err and "missing-bundle" in err
+
+
+def test_every_log_line_is_written_once_with_its_journald_priority(small_station, padim_bundle, tmp_path):
+    """`edgead run` under journald: the CLI's own handler and the daemon's used to write every line twice, the
+    second copy without a priority; now each line is written once and starts with <N>."""
+    path = _replay_config(tmp_path, small_station, padim_bundle.bundle, fps=0)
+    log_file = tmp_path / "journal.log"
+    with open(log_file, "w") as err:
+        st = os.fstat(err.fileno())
+        env = dict(os.environ, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+        proc = subprocess.run([sys.executable, "-m", "edgead", "run", str(path), "--max-parts", "3",
+                               "--set", "observe.log_level=info", "--set", "observe.log_format=text"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=err, timeout=240)
+    lines = [line for line in log_file.read_text().splitlines() if line.strip()]
+    assert proc.returncode == 0, lines[-5:]
+    logged = [line for line in lines if "edgead." in line]  # log lines (the summary line is a plain print)
+    assert sum("loaded (onnxruntime)" in line for line in logged) == 1, logged
+    assert logged and all(line[:3] in ("<3>", "<4>", "<6>", "<7>") for line in logged), logged
+
+
+def test_the_ready_status_has_no_password():
+    from edgead.daemon.runner import ready_status
+
+    status = ready_status("ab" * 32, "rtsp://admin:hunter2@10.0.0.5:554/stream1?token=x")
+    assert "hunter2" not in status and "token=***" in status and "rtsp://admin:***@10.0.0.5" in status

@@ -110,7 +110,7 @@ def test_size_mismatch_and_bad_config(scene):
     aligner = Aligner(scene.reference)
     with pytest.raises(AlignmentError, match="reference 320x256"):
         aligner.align(scene.reference[:200])
-    with pytest.raises(ConfigError, match="align.motion"):
+    with pytest.raises(ConfigError, match="alignment.motion"):
         AlignConfig(motion="spline")
     with pytest.raises(ConfigError, match="finest_level"):
         AlignConfig(pyramid_levels=1, finest_level=1)

@@ -1,12 +1,15 @@
 """folder:// replay: order, layout, end of stream, loop, triggers, errors."""
 from __future__ import annotations
 
+import struct
+import zlib
+
 import cv2
 import numpy as np
 import pytest
 
 from edgead.camera import EndOfStream, open_camera
-from edgead.errors import CameraError, ConfigError
+from edgead.errors import CameraError, ConfigError, FrameError
 
 
 @pytest.fixture()
@@ -69,5 +72,50 @@ def test_missing_or_empty_folder(tmp_path):
     with pytest.raises(CameraError, match="no file matches"):
         open_camera(f"folder://{tmp_path}")
     (tmp_path / "bad.png").write_bytes(b"not an image")
-    with open_camera(f"folder://{tmp_path}") as cam, pytest.raises(CameraError, match="cannot decode 'bad.png'"):
+    with open_camera(f"folder://{tmp_path}") as cam, pytest.raises(FrameError, match="'bad.png' is corrupt or not an image"):
         cam.grab()
+
+
+def _forged_png(width: int, height: int) -> bytes:
+    """A small, valid-looking PNG whose header declares ``width`` x ``height`` (decoding it would allocate it)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 4096)) + \
+        chunk(b"IEND", b"")
+
+
+def test_a_bad_file_is_one_frame_error_and_the_replay_moves_on(folder):
+    """Vanished, empty, 16-bit, undecodable and oversized files each raise FrameError once, naming the file; the
+    next grab delivers the next good file (the old replay retried the same file forever)."""
+    cv2.imwrite(str(folder / "part3.png"), np.full((24, 32), 4000, np.uint16))  # 16-bit
+    (folder / "part4.png").write_bytes(b"")
+    (folder / "part5.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # a PNG signature, no valid header
+    (folder / "part6.png").write_bytes(_forged_png(20000, 20000))
+    with open_camera(f"folder://{folder}?sort=natural&max_image_px=1000000") as cam:
+        (folder / "part2.png").unlink()  # vanishes after the folder was listed
+        assert cam.grab().source == "part1.png"
+        errors = []
+        for _ in range(5):
+            with pytest.raises(FrameError) as err:
+                cam.grab()
+            errors.append(err.value.message)
+        assert cam.grab().source == "part10.png"
+    for name, why in (("part2.png", "unreadable"), ("part3.png", "uint16"), ("part4.png", "empty"),
+                      ("part5.png", "corrupt or not an image"), ("part6.png", "declares 20000x20000")):
+        assert any(name in e and why in e for e in errors), (name, errors)
+
+
+def test_a_looping_replay_lists_the_folder_again_each_pass(folder):
+    """Files deleted and restored while looping: the pass after they return replays them."""
+    with open_camera(f"folder://{folder}?sort=natural&loop=1") as cam:
+        assert [cam.grab().source for _ in range(3)] == ["part1.png", "part2.png", "part10.png"]
+        saved = {p.name: p.read_bytes() for p in folder.glob("part*.png")}
+        for p in folder.glob("part*.png"):
+            p.unlink()
+        with pytest.raises(CameraError, match="no file matches") as err:
+            cam.grab()
+        assert not isinstance(err.value, FrameError)  # no file at all: no frame, no part
+        for name, data in saved.items():
+            (folder / name).write_bytes(data)
+        assert [cam.grab().source for _ in range(3)] == ["part1.png", "part2.png", "part10.png"]

@@ -147,3 +147,14 @@ def test_hung_loop_stops_the_pings(listener):
     assert before == ["WATCHDOG=1"] * 3
     assert len(before) + len(after) == pings_before_hang  # nothing was sent after the hang began
     assert pinger.pings == pings_before_hang
+
+
+@pytest.mark.timeout(60)  # the old blocking send hung here (and with it the loop, and SIGTERM)
+def test_a_socket_nobody_reads_never_blocks_the_sender(listener):
+    """systemd busy (its receive queue full): messages are dropped and counted, the sender goes on at once."""
+    addr, sock = listener
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    with Notifier({"NOTIFY_SOCKET": addr}) as n:
+        sent = [n.status(f"parts {i}") for i in range(5000)]
+    assert sent[0] and not all(sent)  # the first ones go through, then the queue is full
+    assert n.dropped == sent.count(False) > 0

@@ -5,6 +5,7 @@ import io
 import json
 import logging
 import os
+import sys
 
 import pytest
 
@@ -73,3 +74,28 @@ def test_journal_stream_gets_priority_prefix(tmp_path, monkeypatch):
     line = path.read_text().strip()
     assert line.startswith("<3>{")
     assert json.loads(line[3:])["port"] == "/dev/ttyUSB0"
+
+
+def test_a_default_stderr_handler_is_replaced_so_no_line_is_written_twice(capsys):
+    """`logging.basicConfig` left a plain stderr handler beside the daemon's: every line came out twice, the second
+    copy without its journald priority."""
+    root = logging.getLogger()
+    leftover = logging.StreamHandler(sys.stderr)
+    root.addHandler(leftover)
+    out = io.StringIO()
+    try:
+        setup_logging("INFO", json=LogFormat.TEXT, stream=out)
+        assert leftover not in root.handlers
+        logging.getLogger("edgead.test").warning("camera lost")
+    finally:
+        root.removeHandler(leftover)
+    assert out.getvalue().count("camera lost") == 1 and "camera lost" not in capsys.readouterr().err
+
+
+def test_passwords_in_urls_are_redacted_in_every_line():
+    out = io.StringIO()
+    setup_logging("INFO", json=LogFormat.JSON, stream=out)
+    logging.getLogger("edgead.test").error("camera %s lost", "rtsp://admin:hunter2@10.0.0.5/s1?token=abc")
+    line = json.loads(out.getvalue())
+    assert "hunter2" not in out.getvalue() and "abc" not in line["msg"]
+    assert line["msg"] == "camera rtsp://admin:***@10.0.0.5/s1?token=*** lost"

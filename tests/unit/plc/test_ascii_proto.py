@@ -52,3 +52,26 @@ def test_custom_prefix():
     cfg = AsciiConfig(trigger_prefix="TRG:")
     assert ap.decode(b"TRG:42\r\n", cfg)[1] == ap.TriggerLine(42)
     assert isinstance(ap.decode(b"T42\r\n", cfg)[1], ap.GarbageLine)
+
+
+def test_framer_counts_an_over_long_line_once_however_it_arrives():
+    """A 3000-byte noise line at serial speed arrived in dozens of reads and was counted dozens of times."""
+    noise = bytes(b % 10 + 0x41 for b in range(3000))  # no line end
+    for chunk in (1, 7, 64, 65, 100, 3000):
+        framer = ap.LineFramer(CFG)
+        items = []
+        for i in range(0, len(noise), chunk):
+            items += framer.feed(noise[i:i + chunk])
+            assert framer.buffered <= CFG.max_line_bytes + 3  # bounded
+        items += framer.feed(b"\r\nT7\r\n")
+        assert [type(x) for x in items] == [ap.GarbageLine, ap.TriggerLine], chunk
+        assert items[0].raw == noise[:CFG.max_line_bytes] and items[1].part_id == 7
+
+
+def test_framer_splits_lines_across_reads_and_keeps_the_short_ones():
+    framer = ap.LineFramer(CFG)
+    assert framer.feed(b"T1\r") == []
+    assert framer.feed(b"\nT2\r\nzz\r\nT") == [ap.TriggerLine(1), ap.TriggerLine(2), ap.GarbageLine(b"zz\r\n")]
+    assert framer.feed(b"3\n") == [ap.TriggerLine(3)]
+    long_line = b"T" + b"9" * 100 + b"\r\n"  # over-long but terminated in one read: one garbage line
+    assert [type(x) for x in framer.feed(long_line + b"T4\r\n")] == [ap.GarbageLine, ap.TriggerLine]

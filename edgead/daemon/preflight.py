@@ -1,0 +1,205 @@
+"""``edgead check``: everything ``edgead run`` builds before it opens the camera and the PLC port.
+
+The config sections validate themselves when they are loaded (types, units, ranges, the PLC map, the ASCII
+templates, the rotation search). :func:`check_station` then does what needs files: the bundle's hashes, the
+engine file, the reference image (its header size first, then the image) and the aligner built on it, the ROIs,
+the camera URL's parameters for its scheme, the PLC URL for pyserial, the archive's image encoder, the metrics
+address, and the storage paths (length, parent folders, a create-test where the folder exists, an existing
+database's owner and schema). The daemon runs the same function before it opens anything, so a config that
+``check`` passes starts, up to the devices themselves (a camera or a port that is not there).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from edgead.daemon.config import SaveImages, StationConfig, check_runtime
+from edgead.errors import ConfigError
+from edgead.redact import redact
+
+log = logging.getLogger(__name__)
+
+
+def check_station(cfg: StationConfig) -> list[str]:
+    """Check a loaded config as far as it can be without opening devices.
+
+    Args:
+        cfg: from :func:`edgead.daemon.config.load_station` (which already validated every key).
+
+    Returns:
+        Notes for the operator (what will run, which folders the daemon will create).
+
+    Raises:
+        ConfigError, BundleError, ImageError, AlignmentError, MissingExtraError: naming the key and the file.
+    """
+    notes = check_model(cfg)
+    notes += check_camera(cfg)
+    notes += check_plc(cfg)
+    notes += check_storage(cfg)
+    notes += check_plant(cfg)
+    if cfg.observe.metrics_listen:
+        from edgead.daemon.config import parse_listen
+
+        parse_listen(cfg.observe.metrics_listen)
+    return notes
+
+
+def check_plant(cfg: StationConfig) -> list[str]:
+    """MQTT north and OPC UA: their files (credentials, certificates, users) and addresses."""
+    notes = []
+    if cfg.mqtt.enabled:
+        cfg.mqtt.check_files()
+        host, port, tls = cfg.mqtt.address()
+        notes.append(f"mqtt {'mqtts' if tls else 'mqtt'}://{host}:{port} (python -m edgead.north)")
+    if cfg.opcua.enabled:
+        cfg.opcua.check_files()
+        notes.append(f"opcua opc.tcp://{cfg.opcua.listen}/edgead ({cfg.opcua.security.value}, "
+                     f"{len(cfg.opcua.users())} user(s), anonymous {cfg.opcua.anonymous.value})")
+    return notes
+
+
+def check_model(cfg: StationConfig) -> list[str]:
+    """The bundle (hashes), the engine file, the reference (header size, then decoded), the aligner and the ROIs."""
+    from edgead.align import Aligner
+    from edgead.align.roi import Roi, check_rois
+    from edgead.bundle import load_bundle
+    from edgead.data import load_image
+    from edgead.errors import ImageError
+
+    notes = []
+    if not cfg.model.bundle.exists():
+        raise ConfigError(f"model.bundle: {cfg.model.bundle} does not exist", hint="train or copy a bundle there")
+    bundle = load_bundle(cfg.model.bundle)
+    notes.append(f"model {bundle.model_type} {bundle.model_hash[:12]} from {cfg.model.bundle}")
+    notes.append(f"runtime {check_runtime(cfg, bundle).value}")
+    if cfg.model.engine is not None and not cfg.model.engine.is_file():
+        raise ConfigError(f"model.engine: {cfg.model.engine} does not exist",
+                          hint="build it on this station: edgead build-engine, or remove the key")
+    if cfg.reference is None:
+        if cfg.rois:
+            raise ConfigError("rois: ROIs need a reference image (reference: PATH)")
+        return notes
+    if not cfg.reference.is_file():
+        raise ConfigError(f"reference: {cfg.reference} does not exist", hint="save an image of a good part there")
+    try:
+        ref = load_image(cfg.reference, bundle.meta.color, max_px=cfg.camera.max_image_px)
+    except ImageError as exc:
+        raise ImageError(f"reference: {exc.message}", hint=exc.hint) from exc
+    Aligner(ref, cfg.alignment)  # what run builds: the pyramid, the rotation search, the ORB features
+    check_rois([Roi(r.name, r.x, r.y, r.width, r.height) for r in cfg.rois], ref.shape)
+    notes.append(f"reference {cfg.reference.name} {ref.shape[1]}x{ref.shape[0]}, {len(cfg.rois) or 1} ROI(s)")
+    return notes
+
+
+def check_camera(cfg: StationConfig) -> list[str]:
+    """The camera URL: a known scheme and every parameter valid for it (the device itself is not opened)."""
+    from edgead.camera import check_url
+
+    check_url(cfg.camera.url, cfg.camera.options())
+    return []
+
+
+def check_plc(cfg: StationConfig) -> list[str]:
+    """The PLC URL as pyserial parses it (the port is not opened); a ``tcp://`` URL was checked with its section."""
+    import serial
+
+    from edgead.plc.config import TCP_PROTOCOLS, split_url
+
+    if cfg.plc.protocol in TCP_PROTOCOLS:
+        return []
+    clean, _ = split_url(cfg.plc.url, cfg.plc.serial)
+    try:
+        serial.serial_for_url(clean, do_not_open=True)
+    except (ValueError, serial.SerialException) as exc:
+        raise ConfigError(f"plc.url: {redact(cfg.plc.url)!r} is not a port pyserial can open: {exc}",
+                          hint="a device path (/dev/ttyUSB0), loop://, spy://, socket://HOST:PORT") from exc
+    return []
+
+
+def check_storage(cfg: StationConfig) -> list[str]:
+    """The record database and (when images are archived) the image folder: paths, folders, encoder, owner."""
+    from edgead.records.store import check_database_path
+
+    storage = cfg.storage
+    notes = []
+    check_database_path(storage.database)
+    notes += _check_folder("storage.database", storage.database.parent, probe_name=storage.database.name + "-wal")
+    if storage.database.exists():
+        _check_existing_database(storage.database)
+    if storage.save_images is not SaveImages.NONE:
+        notes += _check_folder("storage.images_dir", storage.images_dir, probe_name="x" * 100)
+        _check_encoder(storage.image_format.value)
+    return notes
+
+
+def _check_folder(key: str, folder: Path, probe_name: str) -> list[str]:
+    """Create-test: in ``folder`` a file named like the ones the daemon writes is created and removed; when the
+    folder does not exist yet, a folder is created and removed in the deepest existing one above it."""
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{key}: {existing} is not a folder, so {folder} cannot be created",
+                          hint="point the key at a folder on a local, writable filesystem")
+    try:
+        if existing == folder:
+            fd, probe = tempfile.mkstemp(prefix=".edgead-check-", suffix=probe_name[-100:], dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+            return []
+        os.rmdir(tempfile.mkdtemp(prefix=".edgead-check-", dir=existing))
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot write in {existing}: {exc.strerror or exc}",
+                          hint="give the station's user write access (systemd: StateDirectory=, ReadWritePaths=)") \
+            from exc
+    return [f"{key}: {folder} will be created at start (under {existing})"]
+
+
+def _check_existing_database(path: Path) -> None:
+    """An existing database: ours, a schema this edgead reads, and writable (read-only open: nothing changes)."""
+    from edgead.records.store import APP_NAME, APPLICATION_ID, SCHEMA_VERSION, SQLITE_MAGIC
+
+    if path.is_dir():
+        raise ConfigError(f"storage.database: {path} is a folder", hint="give a file path")
+    with open(path, "rb") as fh:
+        head = fh.read(len(SQLITE_MAGIC))
+    if head and head != SQLITE_MAGIC:
+        raise ConfigError(f"storage.database: {path} is not an SQLite database",
+                          hint="point storage.database at a new file, or move this one away")
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise ConfigError(f"storage.database: {path} is not writable by this user",
+                          hint="chown it to the station's user")
+    if not head:
+        return
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            meta = dict(conn.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise ConfigError(f"storage.database: {path} is unreadable or corrupt: {exc}",
+                          hint="move it aside and restart; a new database will be created") from exc
+    if tables and (app_id != APPLICATION_ID or meta.get("app") != APP_NAME):
+        raise ConfigError(f"storage.database: {path} belongs to another application",
+                          hint="point storage.database at a new file")
+    if meta and int(meta.get("schema_version", 0)) > SCHEMA_VERSION:
+        raise ConfigError(f"storage.database: {path} has schema version {meta['schema_version']}, this edgead "
+                          f"reads up to {SCHEMA_VERSION}", hint="upgrade edgead, or point storage.database elsewhere")
+
+
+def _check_encoder(fmt: str) -> None:
+    import cv2
+    import numpy as np
+
+    from edgead.records.images import FORMATS, ImageFormat
+
+    suffix, _flag = FORMATS[ImageFormat(fmt)]
+    ok, _ = cv2.imencode(suffix, np.zeros((8, 8, 3), np.uint8))
+    if not ok:
+        raise ConfigError(f"storage.image_format: this OpenCV build cannot encode {fmt}", hint="use png")
