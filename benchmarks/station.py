@@ -104,14 +104,21 @@ def run_daemon(config: Path, plc_port: str, total: int, marks: tuple, tmp: Path)
     sock_path = tmp / f"notify-{config.stem}.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
-    sock.settimeout(300)
+    sock.settimeout(1.0)
     env = dict(os.environ, NOTIFY_SOCKET=str(sock_path))
-    with open(tmp / f"{config.stem}.log", "w") as err:
+    log_path = tmp / f"{config.stem}.log"
+    with open(log_path, "w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(config)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=err)
     try:
-        while "READY=1" not in sock.recv(4096).decode():
-            pass
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                if "READY=1" in sock.recv(4096).decode():
+                    break
+            except socket.timeout:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the daemon did not start (rc {proc.poll()}): {log_path.read_text()[-2000:]}")
         trips = np.full(total, np.nan)
         rss, unanswered, mismatched, buf = {}, 0, 0, b""
         with serial.Serial(plc_port, 19200, timeout=0.005) as ser:
