@@ -68,6 +68,13 @@ class StepPlc:
         self.ser.close()
 
 
+def step_until_a_part(station: Station):
+    """``station.step()`` until it inspects a part (under load a trigger can take longer than one poll)."""
+    while (outcome := station.step()) is None:
+        pass
+    return outcome
+
+
 def station_yaml(tmp_path: Path, station, bundle, camera_dir: Path, plc_url: str, **sections) -> Path:
     cfg = {
         "camera": {"url": f"folder://{camera_dir}?fps=0&loop=1&sort=name"},
@@ -164,24 +171,40 @@ def test_folder_files_vanish_or_turn_unreadable_then_return(small_station, padim
 
 
 def test_a_plc_port_vanishing_with_a_part_in_flight_leaves_that_part_on_record(small_station, padim_bundle,
-                                                                               tmp_path):
+                                                                               tmp_path, monkeypatch):
     """The old order answered first and recorded later: the part in flight when the port vanished had no row."""
+    from edgead.camera.folder import FolderCamera
+
     if not shutil.which("socat"):
         pytest.skip("socat not installed")
+    # The camera tells the test when the second part is in flight (its frame is being taken) and waits until the
+    # cable is pulled: the moment is certain however loaded the machine is.
+    in_flight, pulled, grabs = threading.Event(), threading.Event(), []
+    real_grab = FolderCamera._grab
+
+    def grab(self, timeout_ms):
+        grabs.append(1)
+        if len(grabs) == 2:
+            in_flight.set()
+            pulled.wait(60)
+        return real_grab(self, timeout_ms)
+
+    monkeypatch.setattr(FolderCamera, "_grab", grab)
     pair = PtyPair(tmp_path)
-    # fps=1 paces the camera: a part waits up to a second for its frame, so the port can vanish while it is in flight
     path = station_yaml(tmp_path, small_station, padim_bundle.bundle, small_station.captures, pair.station)
-    cfg = load_station(path, {"camera": {"url": f"folder://{small_station.captures}?fps=1&loop=1"}})
+    cfg = load_station(path)
     daemon = RunnerThread(cfg)
     plc = StepPlc(pair.plc)
     try:
         assert plc.ask(1) in ("OK", "NG")
         plc.send(2)
-        time.sleep(0.3)  # the station has taken the trigger and waits for the camera's next frame
+        assert in_flight.wait(60)  # the station has taken trigger 2
         pair._proc.kill()  # the cable is pulled
         pair._proc.wait()
+        pulled.set()
         daemon.thread.join(60)
     finally:
+        pulled.set()
         plc.close()
         pair.close()
     assert isinstance(daemon.error, PlcError) and "write failed" in daemon.error.message
@@ -226,7 +249,7 @@ def test_a_record_store_that_refuses_writes(small_station, padim_bundle, pty, tm
     with Station(load_station(path)) as station:
         def part(i: int) -> str:
             plc.send(i)
-            station.step()
+            step_until_a_part(station)
             return plc.answer(i)
 
         assert [part(i) for i in (1, 2)] != [None, None]
@@ -234,11 +257,10 @@ def test_a_record_store_that_refuses_writes(small_station, padim_bundle, pty, tm
         conn.execute(f"PRAGMA max_page_count={conn.execute('PRAGMA page_count').fetchone()[0]}")
         answers, i = [], 3
         if policy == "stop":
-            plc.send(3)
             with pytest.raises(RecordError, match="disk is full") as err:
-                for _ in range(50):  # the first pages still have room for a few rows
-                    station.step()
-                    plc.send(i := i + 1)
+                for i in range(3, 60):  # the first pages still have room for a few rows
+                    plc.send(i)
+                    step_until_a_part(station)
             assert err.value.exit_status == ExitStatus.RECORDS
             assert plc.answer(i) == "NG"  # the refused part was answered fail-safe
             assert f'"part_id": "{i}"' in caplog.text  # and its record is in the log
@@ -382,16 +404,16 @@ def test_an_unexpected_error_in_any_stage_is_that_parts_fault(small_station, pad
         faults = {"capture": (st.camera, "grab", OSError("boom in capture")),
                   "align": (st.model, "align", ZeroDivisionError("boom in align")),
                   "infer": (st.model, "infer_rois", EngineError("boom in infer")),
-                  "decide": (station_mod, "decide_part", KeyError("boom in decide")),
+                  "decide": (station_mod, "decide", KeyError("boom in decide")),
                   "signal": (st.plc, "send_result", UnicodeEncodeError("ascii", "é", 0, 1, "boom in signal"))}
         part_id = 1
         for stage, (obj, name, exc) in faults.items():
             once(obj, name, exc)
             plc.send(part_id)
-            outcome = st.step()
+            outcome = step_until_a_part(st)
             results[stage] = (plc.answer(part_id), outcome)
             plc.send(part_id + 1)
-            assert st.step().error is None and plc.answer(part_id + 1) in ("OK", "NG")  # the next one is fine
+            assert step_until_a_part(st).error is None and plc.answer(part_id + 1) in ("OK", "NG")  # the next one
             part_id += 2
     plc.close()
     recorded = {r["part_id"]: r for r in rows(tmp_path / "records.sqlite")}

@@ -56,12 +56,11 @@ def test_images_go_through_the_writer_and_a_full_queue_skips_never_blocks(tmp_pa
         recorder = Recorder(store, ImageWriter(archive, depth=1), RecordFailure.STOP, 8)
         image = np.zeros((16, 16, 3), np.uint8)
         ids = []
-        t0 = time.monotonic()
         for i in range(4):  # the first is taken by the writer, the second waits in the queue, the rest are skipped
             ids.append(recorder.commit(rec(i)))
             recorder.archive(ids[-1], rec(i), image, None)
             time.sleep(0.05)
-        assert time.monotonic() - t0 < 20  # nothing waited for the gate
+        assert not archive.gate.is_set() and len(ids) == 4  # got here with the disk still "slow": nothing waited
         archive.gate.set()
         recorder.close()
         rows = {r.id: r for r in store.query()}
