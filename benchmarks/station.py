@@ -14,8 +14,9 @@ part's row to SQLite and answers. Three measurements:
    growth** (``/proc/PID/status``) from the end of the warm-up to the end (the goal: at most 1 % over 10 000
    parts). Nothing of the peer's bookkeeping is in that figure.
 2. **Record before answer against the old order** (``--compare`` parts in alternating blocks of 250 in one run):
-   the shipped order (commit the row, then answer) against the old one (answer, then hand the row to a writer
-   thread), as PLC round trip p50/p99 and their ratio.
+   the shipped order (commit the row, then answer; images to the image writer) against the old one (answer, then
+   hand the row and the image to a writer thread that archives the image and adds the row), as PLC round trip
+   p50/p99 and their ratio.
 3. **The commit itself** in the same process, in alternating rounds: ``synchronous=NORMAL`` (shipped),
    ``synchronous=FULL`` (``storage.synchronous: full``) and the old hot-path cost (a queue put), p50/p99.
 
@@ -67,7 +68,11 @@ def old_order_station(base):
             return self
 
         def _write_old(self):
-            while (record := self._old_queue.get()) is not None:
+            """The old recorder thread: archive the image (when kept), then add the row."""
+            while (item := self._old_queue.get()) is not None:
+                record, image, amap = item
+                if image is not None and self.recorder.images is not None:
+                    self.recorder.images.archive.save(image, record.part_id, anomaly_map=amap, t_ns=record.t_ns)
                 self._old_store.add(record)
 
         def _record_and_answer(self, part):
@@ -75,9 +80,10 @@ def old_order_station(base):
                 return super()._record_and_answer(part)
             t = time.monotonic_ns()
             self._answer(part)
-            self._old_queue.put(self._record(part))  # the old hot-path cost of recording: a queue put
+            keep = part.image is not None and not part.outcome.verdict.passes
+            self._old_queue.put((self._record(part), part.image if keep else None, part.amap if keep else None))
             part.outcome.latencies_ms["record"] = (time.monotonic_ns() - t) / 1e6 - part.outcome.latencies_ms[
-                "signal"]
+                "signal"]  # the old hot-path cost of recording: a queue put
 
         def close(self):
             if hasattr(self, "_old_queue"):
