@@ -152,7 +152,7 @@ class ImageArchive:
         except OSError as exc:
             raise ConfigError(f"archive directory {str(self.directory)!r} cannot be created: {exc}") from exc
         self._index_path = self.directory / INDEX_NAME
-        self._files: list[tuple[str, int]] = []  # (name, size) in write order: oldest first
+        self._used = 0  # bytes of the indexed files; the list itself stays on disk (it can hold 100 000 entries)
         self._lock = threading.Lock()
         self._load_index()
         self._remove_stale_temps()
@@ -160,11 +160,12 @@ class ImageArchive:
     @property
     def used_bytes(self) -> int:
         """Bytes held by the files this archive wrote."""
-        return sum(size for _, size in self._files)
+        return self._used
 
     def files(self) -> list[Path]:
-        """The archived files, oldest first."""
-        return [self.directory / name for name, _ in self._files]
+        """The archived files, oldest first (read from the index)."""
+        with self._lock:
+            return [self.directory / name for name, _ in self._read_index()]
 
     def save(self, image: np.ndarray, part_id: str, *, anomaly_map: np.ndarray | None = None,
              t_ns: int | None = None) -> SavedImages:
@@ -219,57 +220,70 @@ class ImageArchive:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        self._files.append((name, len(buf)))
+        self._used += len(buf)
         with open(self._index_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"name": name, "size": len(buf)}) + "\n")
         return path
 
     def _rotate(self, keep: int) -> None:
-        """Delete the oldest files until under the quota; the newest ``keep`` files always stay."""
-        if self.used_bytes <= self.quota_bytes:
+        """Delete the oldest files until under the quota; the newest ``keep`` files always stay. The index is read
+        from disk here only (rotations are rare: each frees a tenth of the quota), so the archive's memory does not
+        grow with the number of files it holds."""
+        if self._used <= self.quota_bytes:
             return
+        files = self._read_index()
         target = int(self.quota_bytes * ROTATE_TO)
-        used = self.used_bytes
+        used = sum(size for _, size in files)
         drop = 0
-        while used > target and drop < len(self._files) - keep:
-            used -= self._files[drop][1]
+        while used > target and drop < len(files) - keep:
+            used -= files[drop][1]
             drop += 1
-        for name, _ in self._files[:drop]:
+        for name, _ in files[:drop]:
             (self.directory / name).unlink(missing_ok=True)
-        self._files = self._files[drop:]
-        self._rewrite_index()
+        self._rewrite_index(files[drop:])
+        self._used = used
         if used > self.quota_bytes:
             log.warning("archive %s: newest files alone (%d bytes) exceed the quota of %d bytes",
                         self.directory, used, self.quota_bytes)
 
-    def _rewrite_index(self) -> None:
+    def _rewrite_index(self, files: list[tuple[str, int]]) -> None:
         tmp = self.directory / f"{TMP_PREFIX}{INDEX_NAME}"
         with open(tmp, "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps({"name": n, "size": s}) + "\n" for n, s in self._files)
+            fh.writelines(json.dumps({"name": n, "size": s}) + "\n" for n, s in files)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self._index_path)
 
-    def _load_index(self) -> None:
-        """Read the index, dropping entries whose file is gone (deleted by hand) and a torn last line."""
+    def _read_index(self) -> list[tuple[str, int]]:
+        """The index entries, oldest first; a line torn by a crash mid-append is skipped."""
         try:
             lines = self._index_path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
-            return
-        files, seen = [], set()
+            return []
+        files = []
         for line in lines:
             try:
                 entry = json.loads(line)
-                name, size = str(entry["name"]), int(entry["size"])
+                files.append((str(entry["name"]), int(entry["size"])))
             except (ValueError, KeyError, TypeError):
-                continue  # a line torn by a crash mid-append
+                continue
+        return files
+
+    def _load_index(self) -> None:
+        """Check the index at open: drop entries whose file is gone (deleted by hand), repeated or torn."""
+        try:
+            n_lines = len(self._index_path.read_text(encoding="utf-8").splitlines())
+        except FileNotFoundError:
+            return
+        files, seen = [], set()
+        for name, size in self._read_index():
             if name in seen or "/" in name or not (self.directory / name).is_file():
                 continue
             seen.add(name)
             files.append((name, size))
-        self._files = files
-        if len(files) != len(lines):
-            self._rewrite_index()
+        self._used = sum(size for _, size in files)
+        if len(files) != n_lines:
+            self._rewrite_index(files)
 
     def _remove_stale_temps(self) -> None:
         for tmp in self.directory.glob(f"{TMP_PREFIX}*"):
