@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
-metrics = pytest.importorskip("sklearn.metrics", reason="needs scikit-learn")
 
 from edgead.errors import BundleError, ConfigError  # noqa: E402
 from edgead.models.draem import Draem, fit  # noqa: E402
@@ -16,6 +15,25 @@ from edgead.models.registry import build  # noqa: E402
 HW = (48, 64)  # the conftest set (96 x 128) at half size
 
 
+def _paste_foreign_patch(x: "torch.Tensor", seed: int, radius: int = 8) -> "torch.Tensor":
+    """Each image with a disc of random colour noise (normalised space [-1, 1]): an obvious defect at ``HW``.
+
+    The conftest's defects (a 5-8 px blob, a 1.5 px scratch at 96 x 128) shrink to a few faint pixels at this test's
+    half resolution, too little for a 150-step model to separate on every CPU's kernels (AUROC 0.67-0.92 measured
+    across ATen/oneDNN ISAs). A foreign texture patch is what DRAEM's own anomaly simulator teaches it to find.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    out = x.clone()
+    yy, xx = torch.meshgrid(torch.arange(HW[0]), torch.arange(HW[1]), indexing="ij")
+    for i in range(out.shape[0]):
+        cy = int(torch.randint(radius + 4, HW[0] - radius - 4, (1,), generator=gen))
+        cx = int(torch.randint(radius + 4, HW[1] - radius - 4, (1,), generator=gen))
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
+        noise = torch.rand(3, *HW, generator=gen) * 2 - 1
+        out[i][:, disc] = noise[:, disc]
+    return out
+
+
 @pytest.fixture(scope="module")
 def tiny_set(synthetic_set):
     def half(x):
@@ -24,13 +42,14 @@ def tiny_set(synthetic_set):
     return {
         "train": [half(b) for b in synthetic_set["train"]],
         "goods": half(synthetic_set["goods"][:6]),
-        "defects": half(synthetic_set["defects"][:6]),
+        "defects": _paste_foreign_patch(half(synthetic_set["defects"][:6]), seed=1),
     }
 
 
 @pytest.fixture(scope="module")
 def trained(one_thread, tiny_set):
-    model = Draem(HW, rec_width=8, disc_width=8, steps=60, seed=0)
+    # 150 steps: at 60 one seed in three did not separate even obvious defects (AUROC 0.33-0.83, all kernels).
+    model = Draem(HW, rec_width=8, disc_width=8, steps=150, seed=0)
     fit(model, tiny_set["train"], progress=False)
     return model
 
@@ -40,7 +59,10 @@ def test_defects_score_higher(trained, tiny_set):
         good, good_maps = trained(tiny_set["goods"])
         bad, _ = trained(tiny_set["defects"])
     assert good_maps.shape == (6, *HW) and 0.0 <= float(good_maps.min()) and float(good_maps.max()) <= 1.0
-    assert metrics.roc_auc_score([0] * 6 + [1] * 6, torch.cat([good, bad]).numpy()) >= 0.9
+    # Every defect above every good part, by a margin: min(bad) - max(good) measured 0.22-0.45 over seeds 0-4, each
+    # with the default kernels, ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=default and =avx2 (20 runs). 0.05
+    # leaves a factor of four for other CPUs and library versions.
+    assert float(bad.min()) - float(good.max()) >= 0.05, (good, bad)
 
 
 def test_onnx_matches_torch_with_dynamic_batch(trained, tiny_set, onnx_parity):
