@@ -108,10 +108,12 @@ def setup_requirements(setup_py: Path = ROOT / "setup.py") -> tuple[list[Require
     return core, extras
 
 
-def _applies(req: Requirement, iset: InstallSet, extra: str = "") -> bool:
+def applies(marker: Marker | None, iset: InstallSet, extra: str = "") -> bool:
+    """Whether a requirement's or a pin's marker holds for the install set's Python and machine (Linux, CPython)."""
     env = {"python_version": iset.python, "python_full_version": iset.python + ".0", "platform_machine": iset.machine,
-           "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "extra": extra}
-    return req.marker is None or req.marker.evaluate(env)
+           "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "implementation_name": "cpython",
+           "platform_python_implementation": "CPython", "extra": extra}
+    return marker is None or marker.evaluate(env)
 
 
 def disagreements(iset: InstallSet, setup_py: Path = ROOT / "setup.py") -> list[str]:
@@ -121,8 +123,8 @@ def disagreements(iset: InstallSet, setup_py: Path = ROOT / "setup.py") -> list[
     core, extras = setup_requirements(setup_py)
     unknown = [e for e in iset.extras if e not in extras]
     problems = [f"the Makefile's extra {e!r} is not in setup.py's extras_require" for e in unknown]
-    wanted = [(r, "core") for r in core if _applies(r, iset)]
-    wanted += [(r, e) for e in iset.extras if e in extras for r in extras[e] if _applies(r, iset, e)]
+    wanted = [(r, "core") for r in core if applies(r.marker, iset)]
+    wanted += [(r, e) for e in iset.extras if e in extras for r in extras[e] if applies(r.marker, iset, e)]
     pins = read_lock(iset.lock)
     lock = iset.lock.relative_to(ROOT)
     for req, where in wanted:
