@@ -4,12 +4,12 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
-metrics = pytest.importorskip("sklearn.metrics", reason="needs scikit-learn")
 
 from edgead.errors import BundleError, ConfigError  # noqa: E402
 from edgead.models.common import smoothed_max  # noqa: E402
 from edgead.models.piade import Piade, fit  # noqa: E402
 from edgead.models.piade.torch_model import ImageScore  # noqa: E402
+from separation import assert_separates  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def test_defects_score_higher_and_score_is_map_mean(fitted, small_set):
         bad, bad_maps = fitted(small_set["defects"])
     assert bad_maps.shape == (8, *small_set["hw"])
     torch.testing.assert_close(bad, bad_maps.mean(dim=(1, 2)))
-    assert metrics.roc_auc_score([0] * 8 + [1] * 8, torch.cat([good, bad]).numpy()) >= 0.85
+    assert_separates(good, bad, min_auroc=0.85, name="loss score")
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_map_max_score_is_the_filtered_map_maximum(map_max, small_set):
         bad, bad_maps = map_max(small_set["defects"])
     assert map_max.filter_px == 5  # 21 px at 256 scaled to the 64 px test parts
     torch.testing.assert_close(bad, smoothed_max(bad_maps, 5))
-    assert metrics.roc_auc_score([0] * 8 + [1] * 8, torch.cat([good, bad]).numpy()) >= 0.85
+    assert_separates(good, bad, min_auroc=0.85, name="map-max score")
 
 
 def test_map_max_exports_with_parity(map_max, small_set, onnx_parity):
