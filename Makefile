@@ -90,6 +90,7 @@ bench-peers: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m edgead.docsgen docs/config.md
 	$(BIN)/python -m edgead.plant_docs docs/plant-integration.md
+	$(BIN)/python -m edgead.models.catalog docs/models/README.md
 
 clean:
 	rm -rf $(VENV) $(LATEST_VENV) .venv-peers build *.egg-info .pytest_cache
