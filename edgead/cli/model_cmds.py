@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="supervised training: also fit on the labelled defects in train/<defect_type>/ (needed by "
                         f"{', '.join(sorted(n for n, s in MODELS.items() if s.supervision.value == 'labelled'))}; "
                         "refused by the others)")
-    p.add_argument("--out", required=True, help="bundle directory to write (NAME.edgead: also pack an archive)")
+    p.add_argument("--out", required=True, help="bundle directory to write (NAME.edgead: also pack an archive); "
+                   "an existing one is refused before training unless --force")
+    p.add_argument("--force", action="store_true", help="replace an existing bundle or file at --out")
     p.add_argument("--image-size", default=None, help="N (long side, aspect kept) or HxW; default 256 long side")
     p.add_argument("--val-fraction", type=float, default=0.2, help="good images held out for the threshold")
     p.add_argument("--target-frr", type=float, default=0.01, help="target false-reject rate on good parts")
@@ -78,7 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="an MVTec category (its test split: good and defective images) or a folder of "
                    "good images")
     p.add_argument("--confidence", type=float, default=0.95, help="of the rates' upper bounds (default 0.95)")
-    p.add_argument("--out", help="write a new bundle here instead of in place")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--out", help="write a new bundle here (a directory or NAME.edgead; must not exist)")
+    g.add_argument("--in-place", action="store_true", help="rewrite --bundle itself (a directory or an archive)")
     p.set_defaults(handler=cmd_threshold)
 
     p = sub.add_parser("info", help="verify a bundle and print its metadata")
@@ -118,21 +122,14 @@ def _layout(args):
 
 
 def cmd_train(args) -> int:
-    from edgead.bundle import pack_bundle
-    from edgead.models.registry import Supervision
-    from edgead.train.pipeline import TrainConfig, train
-    from edgead.train.sizing import parse_image_size
+    from edgead.api import train
 
-    out = Path(args.out)
-    bundle_dir = out.with_suffix("") if out.suffix == ".edgead" else out
-    cfg = TrainConfig(model=args.model, image_size=parse_image_size(args.image_size), val_fraction=args.val_fraction,
-                      target_frr=args.target_frr, seed=args.seed, batch_size=args.batch_size,
-                      params=_overrides(args.set), evaluate=not args.no_eval,
-                      supervision=Supervision.LABELLED if args.labelled else Supervision.UNSUPERVISED,
-                      device=args.device, layout=_layout(args))
-    result = train(args.data, bundle_dir, cfg, progress=not args.quiet)
-    if out.suffix == ".edgead":
-        pack_bundle(bundle_dir, out)
+    result = train(args.data, args.out, model=args.model, image_size=args.image_size,
+                   val_fraction=args.val_fraction, target_frr=args.target_frr, seed=args.seed,
+                   batch_size=args.batch_size, params=_overrides(args.set), evaluate=not args.no_eval,
+                   labelled=args.labelled, device=args.device, layout=_layout(args), force=args.force,
+                   progress=not args.quiet)
+    bundle_dir = result.bundle.root
     m = result.metrics or {}
     print(f"bundle {bundle_dir} ({result.bundle.model_hash[:12]}) trained in {result.seconds:.1f} s; "
           f"threshold {result.bundle.meta.calibration.image.thr:.5g}")
@@ -142,8 +139,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from edgead.api import evaluate
     from edgead.errors import ConfigError
-    from edgead.evaluation import evaluate_bundle
 
     if args.tasks:
         from edgead.cli.continual_cmds import cmd_eval_tasks
@@ -152,8 +149,7 @@ def cmd_eval(args) -> int:
     if len(args.bundle) != 1 or len(args.data) != 1 or args.single:
         raise ConfigError("eval takes one --bundle and one --data", hint="add --tasks to evaluate a task sequence")
     args.bundle, args.data = args.bundle[0], args.data[0]
-    result = evaluate_bundle(args.bundle, args.data, backend=args.backend, progress=not args.json,
-                             report_dir=args.report)
+    result = evaluate(args.bundle, args.data, backend=args.backend, progress=not args.json, report_dir=args.report)
     m = result.metrics
     if args.json:
         print_json({"confusion": m["confusion"], **m})  # escapes and false rejects first
@@ -258,7 +254,7 @@ def cmd_threshold(args) -> int:
 
     bundle = set_threshold(args.bundle, image_threshold=args.image_threshold, target_frr=args.target_frr,
                            target_escape_rate=args.target_escape_rate, method=args.method, data=args.data,
-                           out=args.out, confidence=args.confidence)
+                           out=args.out, in_place=args.in_place, confidence=args.confidence)
     cal = bundle.meta.calibration
     print(f"bundle {bundle.root} ({bundle.model_hash[:12]}): image threshold {cal.image.thr:.5g} ({cal.method.value})")
     point = cal.operating_point

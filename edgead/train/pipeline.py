@@ -21,7 +21,7 @@ import edgead
 from edgead.bundle import ONNX, STATE, Bundle, write_bundle
 from edgead.contract.thresholds import calibrate
 from edgead.data import Color, fingerprint, load_image, scan_category
-from edgead.errors import DataError, EngineError
+from edgead.errors import ConfigError, DataError, EngineError, writing
 from edgead.infer.layout import Layout, layout_images
 from edgead.models.device import fit_on, resolve_device
 from edgead.models.export import Preprocess, export_onnx
@@ -67,6 +67,23 @@ class TrainConfig:
     supervision: Supervision = Supervision.UNSUPERVISED
     device: str = "auto"
     layout: Layout | dict | None = None
+
+    def __post_init__(self) -> None:
+        checks = (("batch_size", "--batch-size", isinstance(self.batch_size, int) and self.batch_size >= 1,
+                   "an integer of at least 1"),
+                  ("val_fraction", "--val-fraction", _number(self.val_fraction) and 0.0 <= self.val_fraction < 1.0,
+                   "at least 0 and below 1 (the share of train/good held out for the threshold)"),
+                  ("target_frr", "--target-frr", _number(self.target_frr) and 0.0 < self.target_frr < 1.0,
+                   "above 0 and below 1 (a rate: 0.01 is 1 %)"),
+                  ("seed", "--seed", isinstance(self.seed, int) and self.seed >= 0, "an integer of at least 0"))
+        for name, flag, ok, want in checks:
+            if not ok:
+                raise ConfigError(f"{flag} {getattr(self, name)!r}: must be {want}",
+                                  hint=f"TrainConfig.{name} / {flag}; nothing was trained")
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
 
 
 @dataclass(frozen=True)
@@ -201,7 +218,7 @@ def write_trained_bundle(model: torch.nn.Module, model_type: str, out: str | os.
     cal = calibrate(val_scores, val_maps if layout.is_plain else None, target_frr=target_frr)
     if not layout.is_plain:  # the pixel threshold over every tile's pixels
         cal = replace(cal, pixel=calibrate(tile_scores, val_maps, target_frr=target_frr).pixel)
-    with tempfile.TemporaryDirectory(prefix="edgead-train-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="edgead-train-") as tmp, writing(tmp, "temporary ONNX export in"):
         onnx_path = export_onnx(model, Path(tmp) / ONNX, input_hw=hw, channels=color.channels, mean=mean,
                                 std=std, norm=cal.norm_constants(), metadata={"edgead.model": model_type})
         parity = _check_parity(onnx_path, val_inputs[:4], tile_scores[:4])

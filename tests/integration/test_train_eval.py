@@ -66,7 +66,7 @@ def test_cli_predict_and_threshold_without_retraining(padim_bundle, small_statio
     assert main(["predict", "--bundle", str(b), str(good), "--json"]) == 0
     before = json.loads(capsys.readouterr().out)
     raw = before["raw_score"]
-    assert main(["threshold", "--bundle", str(b), "--image-threshold", str(raw / 2)]) == 0
+    assert main(["threshold", "--bundle", str(b), "--image-threshold", str(raw / 2), "--in-place"]) == 0
     capsys.readouterr()
     assert main(["predict", "--bundle", str(b), str(good), "--json"]) == 0
     after = json.loads(capsys.readouterr().out)
