@@ -26,6 +26,7 @@ from edgead.infer.layout import Layout, layout_images
 from edgead.models.device import fit_on, resolve_device
 from edgead.models.export import Preprocess, export_onnx
 from edgead.models.registry import MODELS, Supervision, build, get_spec
+from edgead.progress import Progress
 from edgead.train.loader import Batches, predict_torch
 from edgead.train.sizing import model_resolution
 
@@ -141,6 +142,8 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
     layout = config.layout if isinstance(config.layout, Layout) else Layout.from_dict(config.layout)
     n = len(category.train)
     fit_idx, val_idx = holdout_split(n, validation_count(n, config.val_fraction), config.seed)
+    evaluate = config.evaluate and any(s.label == 1 for s in category.test)
+    stages = Progress(3 if evaluate else 2, f"train {config.model}", enabled=progress, unit="stage")
     images = [load_image(s.path, color) for s in category.train]
     fit_images = [t for i in fit_idx for t in layout_images(images[i], layout)]
     median_hw = category.median_hw if layout.is_plain else tuple(np.median([t.shape[:2] for t in fit_images], 0))
@@ -153,10 +156,14 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
     mean, std = [float(v) for v in model.backbone.mean], [float(v) for v in model.backbone.std]
     pre = Preprocess(hw, mean, std, color.channels)
     fit_options = {"defective": labelled.defective_batch(defects, pre)} if is_labelled else {}
+    stages.note(f"{len(fit_idx)} fit ({len(fit_images)} inputs) + {len(val_idx)} validation images of "
+                f"{category.name} at {hw[0]}x{hw[1]} {color.value}")
     device = resolve_device(config.device)
     fit_on(spec.fit, model, Batches(fit_images, pre, config.batch_size, seed=config.seed), device,
            progress=progress, **fit_options)
     del fit_images
+    stages.update()
+    stages.note(f"fitted in {time.perf_counter() - t0:.1f} s; calibrating, exporting ONNX")
     val_images = [images[i] for i in val_idx]
     used = category.train + category.train_defective if is_labelled else category.train
     training = {"data": str(Path(data_dir).resolve()), "data_fingerprint": fingerprint(used),
@@ -165,15 +172,20 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
     bundle = write_trained_bundle(model, config.model, out, pre=pre, color=color, val_images=val_images,
                                   target_frr=config.target_frr, batch_size=config.batch_size, training=training,
                                   started=t0, layout=layout)
+    stages.update()
     metrics = None
-    if config.evaluate and any(s.label == 1 for s in category.test):
+    if evaluate:
         from edgead.evaluation import evaluate_bundle
+
+        stages.note(f"bundle written; evaluating on {len(category.test)} test images")
 
         metrics = evaluate_bundle(bundle.root, data_dir, progress=progress).metrics
         from edgead.bundle import update_bundle
 
         bundle = update_bundle(bundle, meta=bundle.meta.replace(
             metrics={k: v for k, v in metrics.items() if v is not None and k != "confusion"}))
+        stages.update()
+    stages.close()
     return TrainResult(bundle=bundle, seconds=time.perf_counter() - t0, metrics=metrics)
 
 
