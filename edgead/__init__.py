@@ -13,6 +13,9 @@ The Python API, each name imported on first use (``import edgead`` stays cheap a
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Inspector": ("edgead.inspector", "Inspector"),
+    "InspectionResult": ("edgead.inspector", "InspectionResult"),
+    "Verdict": ("edgead.verdict", "Verdict"),
     "evaluate": ("edgead.api", "evaluate"),
 }
 
@@ -34,4 +37,4 @@ def __dir__() -> list[str]:
     return sorted([*globals(), "train", *_LAZY])
 
 
-__all__ = ["__version__", "evaluate", "train"]
+__all__ = ["InspectionResult", "Inspector", "Verdict", "__version__", "evaluate", "train"]

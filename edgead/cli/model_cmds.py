@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="bundle directory to write (NAME.edgead: also pack an archive); "
                    "an existing one is refused before training unless --force")
     p.add_argument("--force", action="store_true", help="replace an existing bundle or file at --out")
+    p.add_argument("--reference", default=None, metavar="IMAGE",
+                   help="reference image of a good part for the bundle to carry (default: DATA/reference.png if "
+                        "present; the Python API's Inspector(..., align=True) aligns to it)")
     p.add_argument("--image-size", default=None, help="N (long side, aspect kept) or HxW; default 256 long side")
     p.add_argument("--val-fraction", type=float, default=0.2, help="good images held out for the threshold")
     p.add_argument("--target-frr", type=float, default=0.01, help="target false-reject rate on good parts")
@@ -127,8 +130,8 @@ def cmd_train(args) -> int:
     result = train(args.data, args.out, model=args.model, image_size=args.image_size,
                    val_fraction=args.val_fraction, target_frr=args.target_frr, seed=args.seed,
                    batch_size=args.batch_size, params=_overrides(args.set), evaluate=not args.no_eval,
-                   labelled=args.labelled, device=args.device, layout=_layout(args), force=args.force,
-                   progress=not args.quiet)
+                   labelled=args.labelled, device=args.device, layout=_layout(args), reference=args.reference,
+                   force=args.force, progress=not args.quiet)
     bundle_dir = result.bundle.root
     m = result.metrics or {}
     print(f"bundle {bundle_dir} ({result.bundle.model_hash[:12]}) trained in {result.seconds:.1f} s; "

@@ -25,6 +25,7 @@ from edgead.errors import ConfigError, DataError, EngineError, writing
 from edgead.infer.layout import Layout, layout_images
 from edgead.models.device import fit_on, resolve_device
 from edgead.models.export import Preprocess, export_onnx
+from edgead.inspector import REFERENCE_FILE
 from edgead.models.registry import MODELS, Supervision, build, get_spec
 from edgead.progress import Progress
 from edgead.train.loader import Batches, predict_torch
@@ -55,6 +56,9 @@ class TrainConfig:
             model is fitted on the oriented tiles of the training images, and the bundle's ``layout`` section makes
             eval, predict and the station feed it the same way. With tiles and no ``image_size`` the model input
             is the tile size (native resolution).
+        reference: the reference image of a good part the bundle carries (``Inspector(..., align=True)`` aligns to
+            it); default: the data folder's ``reference.png`` when it has one (``edgead synth`` and ``edgead align``
+            write it).
     """
 
     model: str = "patchcore"
@@ -68,6 +72,7 @@ class TrainConfig:
     supervision: Supervision = Supervision.UNSUPERVISED
     device: str = "auto"
     layout: Layout | dict | None = None
+    reference: str | os.PathLike | None = None
 
     def __post_init__(self) -> None:
         checks = (("batch_size", "--batch-size", isinstance(self.batch_size, int) and self.batch_size >= 1,
@@ -169,9 +174,11 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
     training = {"data": str(Path(data_dir).resolve()), "data_fingerprint": fingerprint(used),
                 "n_images": len(fit_idx), "n_validation": len(val_idx), "seed": config.seed, "device": str(device),
                 **(labelled.labelled_summary(category) if is_labelled else {})}
+    reference = reference_image(data_dir, config.reference, color)
     bundle = write_trained_bundle(model, config.model, out, pre=pre, color=color, val_images=val_images,
                                   target_frr=config.target_frr, batch_size=config.batch_size, training=training,
-                                  started=t0, layout=layout)
+                                  started=t0, layout=layout,
+                                  extra_files={REFERENCE_FILE: reference} if reference else None)
     stages.update()
     metrics = None
     if evaluate:
@@ -187,6 +194,19 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
         stages.update()
     stages.close()
     return TrainResult(bundle=bundle, seconds=time.perf_counter() - t0, metrics=metrics)
+
+
+def reference_image(data_dir: str | os.PathLike, given: str | os.PathLike | None, color: Color) -> Path | None:
+    """The reference image a trained bundle carries: ``given``, else ``data_dir/reference.png`` if it exists.
+
+    Raises:
+        ImageError: the reference cannot be read as an image.
+    """
+    path = Path(given) if given is not None else Path(data_dir) / REFERENCE_FILE
+    if given is None and not path.is_file():
+        return None
+    load_image(path, color)  # readable, decodable
+    return path
 
 
 def write_trained_bundle(model: torch.nn.Module, model_type: str, out: str | os.PathLike, *, pre: Preprocess,
