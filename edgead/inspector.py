@@ -5,8 +5,9 @@
     result = insp.inspect(image)
 
 :class:`Inspector` opens the bundle's engine once (ONNX Runtime, or a TensorRT engine built on this machine) and
-judges each image with the daemon's own code: alignment to the reference (optional), inference, and the daemon's
-verdict rule (normalised score >= 0.5, NaN never accepted, the optional defect-area rule). No torch is imported.
+judges each image with the station's own code: :class:`edgead.daemon.model.LoadedModel`'s alignment (optional) and
+inference, and the one verdict rule, :func:`edgead.contract.decide.decide` (normalised score >= 0.5, NaN never
+accepted, the optional defect-area rule), timed per stage as the daemon times them. No torch is imported.
 """
 from __future__ import annotations
 
@@ -82,11 +83,10 @@ class Inspector:
         from edgead.daemon.config import ModelSection, StationConfig
         from edgead.daemon.decide import DecisionConfig
         from edgead.daemon.model import load_model
-        from edgead.data import Color
         from edgead.infer import BackendKind
 
         self.bundle = load_bundle(bundle)
-        self.color = Color(self.bundle.meta["input"]["color"])
+        self.color = self.bundle.meta.color
         if reference is None and align:
             reference = self._bundle_reference()
         model = ModelSection(bundle=self.bundle.root, engine=Path(engine) if engine else None,
@@ -122,7 +122,7 @@ class Inspector:
         Raises:
             ImageError: unreadable file, or an array of another dtype or shape.  EngineError: inference failed.
         """
-        from edgead.daemon.decide import decide_part, decide_roi
+        from edgead.contract.decide import decide
 
         frame = self._frame(image)
         t0 = time.perf_counter()
@@ -136,15 +136,16 @@ class Inspector:
         if self.aligns:
             timings["align"] = _ms(t0)
         t = time.perf_counter()
-        ((name, hw, pred),) = self._model.infer_rois(aligned)
+        predictions = self._model.infer_rois(aligned)
         timings["infer"] = _ms(t)
         t = time.perf_counter()
-        roi = decide_roi(name, float(pred.score[0]), float(pred.raw_score[0]), pred.map[0], hw, self.decision)
-        verdict = decide_part([roi])
+        decision = decide(predictions, self.decision)
         timings["decide"] = _ms(t)
         timings["total"] = _ms(t0)
-        return InspectionResult(verdict, roi.score, roi.raw_score, np.asarray(pred.map[0], np.float32),
-                                roi.defect_area_px, timings, quality)
+        (roi,) = decision.rois
+        return InspectionResult(decision.verdict, roi.score, roi.raw_score,
+                                np.asarray(predictions[0].prediction.map[0], np.float32), roi.defect_area_px,
+                                timings, quality)
 
     def _frame(self, image) -> np.ndarray:
         from edgead.data import load_image

@@ -125,7 +125,7 @@ def _layout(args):
 
 
 def cmd_train(args) -> int:
-    from edgead.api import train
+    from edgead.train.api import train
 
     result = train(args.data, args.out, model=args.model, image_size=args.image_size,
                    val_fraction=args.val_fraction, target_frr=args.target_frr, seed=args.seed,

@@ -1,6 +1,6 @@
 """Build-host training: fit a detector on good images, calibrate thresholds, export a bundle (needs [train]).
 
-This package is also the function ``edgead.train(data, out, ...)`` (:func:`edgead.api.train`): ``edgead.train``
+This package is also the function ``edgead.train(data, out, ...)`` (:func:`edgead.train.api.train`): ``edgead.train``
 names this package once any of its modules is imported, so the package itself is made callable rather than
 shadowing the function.
 """
@@ -10,7 +10,7 @@ import types
 
 class _CallableModule(types.ModuleType):
     def __call__(self, *args, **kwargs):
-        from edgead.api import train
+        from edgead.train.api import train
 
         return train(*args, **kwargs)
 

@@ -23,9 +23,9 @@ from edgead.contract.thresholds import calibrate
 from edgead.data import Color, fingerprint, load_image, scan_category
 from edgead.errors import ConfigError, DataError, EngineError, writing
 from edgead.infer.layout import Layout, layout_images
+from edgead.inspector import REFERENCE_FILE
 from edgead.models.device import fit_on, resolve_device
 from edgead.models.export import Preprocess, export_onnx
-from edgead.inspector import REFERENCE_FILE
 from edgead.models.registry import MODELS, Supervision, build, get_spec
 from edgead.progress import Progress
 from edgead.train.loader import Batches, predict_torch

@@ -62,7 +62,7 @@ def test_train_force_replaces_the_bundle(padim_bundle, small_station, tmp_path, 
     out = tmp_path / "b"
     shutil.copytree(padim_bundle.bundle.root, out)
     assert _train(small_station.aligned, out, "--force") == ExitStatus.OK
-    assert load_bundle(out).meta["input"]["width"] == 64  # the new one (the fixture's is 160 wide)
+    assert load_bundle(out).meta.input.width == 64  # the new one (the fixture's is 160 wide)
 
 
 @pytest.mark.parametrize("flag, value, text", [("--batch-size", "0", "--batch-size 0"),
@@ -96,11 +96,11 @@ def test_threshold_out_writes_a_new_bundle_and_refuses_an_existing_one(padim_bun
     src = padim_bundle.bundle
     new = tmp_path / "v2"
     assert main(["threshold", "--bundle", str(src.root), "--image-threshold", "1.0", "--out", str(new)]) == 0
-    assert load_bundle(new).meta["thresholds"]["image"] == pytest.approx(1.0)
+    assert load_bundle(new).meta.calibration.image.thr == pytest.approx(1.0)
     assert load_bundle(src.root).model_hash == src.model_hash  # the source is untouched
     capsys.readouterr()
     assert main(["threshold", "--bundle", str(src.root), "--image-threshold", "2.0", "--out", str(new)]) == 3
-    assert "exists" in _err(capsys) and load_bundle(new).meta["thresholds"]["image"] == pytest.approx(1.0)
+    assert "exists" in _err(capsys) and load_bundle(new).meta.calibration.image.thr == pytest.approx(1.0)
 
 
 def test_threshold_in_place_on_an_archive_rewrites_the_archive(padim_bundle, tmp_path, monkeypatch, capsys):
@@ -108,7 +108,7 @@ def test_threshold_in_place_on_an_archive_rewrites_the_archive(padim_bundle, tmp
     archive = tmp_path / "b.edgead"
     assert main(["pack", str(padim_bundle.bundle.root), str(archive)]) == 0
     assert main(["threshold", "--bundle", str(archive), "--image-threshold", "1.5", "--in-place"]) == 0
-    assert load_bundle(archive).meta["thresholds"]["image"] == pytest.approx(1.5)
+    assert load_bundle(archive).meta.calibration.image.thr == pytest.approx(1.5)
 
 
 # -- records, update, pack, configs, inventory ----------------------------------------------------------------------

@@ -37,16 +37,18 @@ def test_build_host_lock_holds_the_cpu_torch_from_the_constraints():
 def test_station_lock_has_no_training_stack():
     pins = locks.read_lock(SETS["station"].lock)
     assert not {"torch", "onnx", "tqdm", "scikit-learn"} & set(pins)
-    assert {"numpy", "onnxruntime", "opencv-python-headless", "pyserial", "pymodbus"} <= set(pins)
+    assert {"numpy", "onnxruntime", "opencv-python-headless", "pyserial", "paho-mqtt", "asyncua"} <= set(pins)
 
 
 def _setup_copy(tmp_path: Path, old: str, new: str) -> Path:
-    text = (ROOT / "setup.py").read_text()
+    """setup.py and the install table it reads (edgead/extras.py) in ``tmp_path``, the table edited."""
+    text = (ROOT / "edgead" / "extras.py").read_text()
     assert old in text
     (tmp_path / "edgead").mkdir()
     shutil.copy(ROOT / "edgead" / "__init__.py", tmp_path / "edgead" / "__init__.py")
     shutil.copy(ROOT / "README.md", tmp_path / "README.md")
-    (tmp_path / "setup.py").write_text(text.replace(old, new))
+    shutil.copy(ROOT / "setup.py", tmp_path / "setup.py")
+    (tmp_path / "edgead" / "extras.py").write_text(text.replace(old, new))
     return tmp_path / "setup.py"
 
 
