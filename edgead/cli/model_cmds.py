@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edgead.cli.output import fmt, print_json
 from edgead.errors import ExitStatus
+from edgead.predict import OutputFormat
 
 EVAL_KEYS = ("image_auroc", "pixel_auroc", "aupro", "f1_max", "ap", "threshold", "n_good", "n_defective")
 
@@ -64,9 +65,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, metavar="STATION.yaml",
                    help="judge as this station: its model (bundle, engine), reference and alignment, ROIs and "
                         "decision rules (min_defect_area_px); without it each image is judged whole")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--json", action="store_true", help="one JSON object per image")
-    p.add_argument("--overlay-dir", default=None, help="write heatmap overlays here")
+    p.add_argument("images", nargs="+", metavar="INPUT",
+                   help="image files, folders (searched recursively) or quoted glob patterns ('parts/**/*.png')")
+    p.add_argument("--format", default=None, choices=[f.value for f in OutputFormat],
+                   help="rows as text (default), csv or jsonl (one JSON object per line)")
+    p.add_argument("--json", action="store_true", help="the same as --format jsonl")
+    p.add_argument("--output", "-o", default=None, metavar="FILE", help="write the rows here (default: stdout)")
+    p.add_argument("--force", action="store_true", help="replace an existing --output file")
+    p.add_argument("--overlay-dir", default=None,
+                   help="write heatmap overlays here, mirroring the inputs' folders (no two share a name)")
+    p.add_argument("--quiet", action="store_true", help="no progress and no summary line on stderr")
     p.add_argument("--engine", default=None, help="run this TensorRT engine (built from the bundle on this station) "
                    "instead of the bundle's ONNX graph")
     p.set_defaults(handler=cmd_predict)
@@ -208,46 +216,67 @@ def prediction_row(path: str, inspection, backend: str) -> dict:
     return row
 
 
-def _write_overlays(out_dir: str, path: str, inspection, model) -> list[str]:
+def _write_overlays(dest: Path, inspection, model) -> list[str]:
+    """The overlay of the image (``dest``), or of each ROI (``dest`` with the ROI's name before ``_overlay``)."""
     import cv2
 
     from edgead.align.roi import crop_rois
     from edgead.evaluation.report import overlay
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     crops = crop_rois(inspection.image, model.rois) if model.rois else [inspection.image]
     written = []
     for crop, (name, _, pred) in zip(crops, inspection.predictions):
-        suffix = "" if not model.rois else f"_{name}"
-        written.append(str(out / f"{Path(path).stem}{suffix}_overlay.png"))
-        cv2.imwrite(written[-1], overlay(crop, pred.map[0])[:, :, ::-1])
+        path = dest if not model.rois else dest.with_name(dest.name.replace("_overlay.png", f"_{name}_overlay.png"))
+        cv2.imwrite(str(path), overlay(crop, pred.map[0])[:, :, ::-1])
+        written.append(str(path))
     return written
 
 
 def cmd_predict(args) -> int:
+    import time
+
     from edgead.contract.graph import Color
     from edgead.daemon.model import load_model
     from edgead.data import load_image
+    from edgead.errors import ImageError
+    from edgead.predict import RowWriter, expand_inputs, open_output, overlay_paths, summary_line
+    from edgead.progress import track
 
+    fmt = OutputFormat.JSONL if args.json else OutputFormat(args.format or OutputFormat.TEXT.value)
+    images = expand_inputs(args.images)
+    overlays = overlay_paths(images, args.overlay_dir) if args.overlay_dir else {}
     cfg = predict_config(args.bundle, args.config, args.engine)
+    t0 = time.perf_counter()
     model = load_model(cfg)
+    rows, unreadable = [], []
+    stream = open_output(args.output, force=args.force)
     try:
+        writer = RowWriter(stream, fmt)
         color = Color.of_channels(model.channels)
-        for path in args.images:
-            inspection = model.inspect(load_image(path, color), cfg.decision)
-            row = prediction_row(path, inspection, model.engine.name)
-            if args.overlay_dir and inspection.predictions:
-                overlays = _write_overlays(args.overlay_dir, path, inspection, model)
-                row["overlay"] = overlays[0] if len(overlays) == 1 else overlays
-            if args.json:
-                print_json(row)
+        for path in track(images, "predict", enabled=not args.quiet, unit="img"):
+            try:
+                image = load_image(path, color)
+            except ImageError as exc:  # one unreadable file does not stop a folder; the exit status says it
+                unreadable.append(exc)
+                row = {"image": str(path), "verdict": None, "error": exc.message}
             else:
-                scores = f"score={row['score']:.3f} raw={row['raw_score']:.5g}" if row["score"] is not None \
-                    else row.get("error", "")
-                print(f"{row['verdict']:6} {scores}  {path}")
+                inspection = model.inspect(image, cfg.decision)
+                row = prediction_row(str(path), inspection, model.engine.name)
+                if overlays and inspection.predictions:
+                    written = _write_overlays(overlays[path], inspection, model)
+                    row["overlay"] = written[0] if len(written) == 1 else written
+            writer.write(row)
+            rows.append(row)
     finally:
         model.close()
+        if stream is not sys.stdout:
+            stream.close()
+    if not args.quiet:
+        print(summary_line(rows, time.perf_counter() - t0, args.overlay_dir), file=sys.stderr)
+    if unreadable:
+        raise ImageError(f"{len(unreadable)} of {len(rows)} images could not be read; the first: "
+                         f"{unreadable[0].message}", hint=unreadable[0].hint)
     return ExitStatus.OK
 
 
