@@ -6,6 +6,7 @@ differs from the lock) and tests/unit/test_dependency_locks.py (setup.py and the
     python scripts/locks.py check       # setup.py vs both locks; exit 1 with one line per disagreement
     python scripts/locks.py station LOCK PYTHON PLATFORM...   # the station set resolves to LOCK's pins there too
     python scripts/locks.py drift LOCK  # installed versions that differ from LOCK
+    python scripts/locks.py wheelhouse DIR [aarch64|x86_64]   # the station lock's wheels, for deploy --wheelhouse
 """
 from __future__ import annotations
 
@@ -178,6 +179,36 @@ def drift(lock: Path) -> list[str]:
     return rows
 
 
+MANYLINUX = ("manylinux_2_35", "manylinux_2_28", "manylinux_2_27", "manylinux_2_17", "manylinux2014")
+"""The wheel tags a JetPack 6 / Ubuntu 22.04 station (glibc 2.35) accepts, newest first."""
+
+
+def download_wheels(iset: InstallSet, dest: Path) -> list[Pin]:
+    """Download the wheel of every pin of ``iset`` that applies to its Python and machine, hash-checked.
+
+    pip evaluates markers with the interpreter that runs it, not the target, so the pins that apply to the target
+    are written out without markers first.
+
+    Raises:
+        subprocess.CalledProcessError: a pin has no wheel for the target, or a hash does not match.
+    """
+    pins = [p for p in read_lock(iset.lock).values() if applies(p.marker, iset)]
+    dest.mkdir(parents=True, exist_ok=True)
+    reqs = dest / ".pins.txt"
+    reqs.write_text("".join(f"{p.name}=={p.version} " + " ".join(f"--hash={h}" for h in p.hashes) + "\n"
+                            for p in pins))
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--require-hashes",
+           "--no-deps", "--only-binary=:all:", "--python-version", iset.python, "--implementation", "cp",
+           "-r", str(reqs), "-d", str(dest)]
+    for tag in MANYLINUX:
+        cmd += ["--platform", f"{tag}_{iset.machine}"]
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=1800)
+    finally:
+        reqs.unlink(missing_ok=True)
+    return pins
+
+
 def main(argv: list[str]) -> int:
     cmd = argv[0] if argv else "check"
     if cmd == "check":
@@ -187,6 +218,16 @@ def main(argv: list[str]) -> int:
         problems = check_station(lock, python, platforms, install_sets()["station"].extras)
         if not problems:
             print(f"{lock.name}: the same pins on {', '.join(platforms) or 'the lock platform only'}")
+    elif cmd == "wheelhouse":
+        station = install_sets()["station"]
+        iset = InstallSet(station.lock, station.extras, station.python, argv[2] if len(argv) > 2 else "aarch64")
+        try:
+            pins = download_wheels(iset, Path(argv[1]))
+        except subprocess.CalledProcessError as exc:
+            print(exc.stderr[-2000:], file=sys.stderr)
+            return 1
+        print(f"{len(pins)} wheels of {station.lock.name} for CPython {iset.python} on {iset.machine} in {argv[1]}")
+        return 0
     elif cmd == "drift":
         rows = drift(Path(argv[1]))
         print(f"versions that differ from {argv[1]}: {len(rows)}")

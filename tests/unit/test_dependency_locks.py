@@ -4,7 +4,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -79,21 +78,8 @@ def test_the_venv_running_the_tests_is_the_locked_one():
 @pytest.mark.slow
 @pytest.mark.parametrize("machine", ["aarch64", "x86_64"])
 def test_station_lock_downloads_for_python_310(tmp_path, machine):
-    """Every station pin has a wheel for CPython 3.10 on the machine, with a hash the lock holds (from PyPI).
-
-    pip evaluates markers with the interpreter running it, not the target, so the pins that apply to the target are
-    written out without markers first.
-    """
+    """Every station pin has a wheel for CPython 3.10 on the machine, with a hash the lock holds (from PyPI): what
+    ``python scripts/locks.py wheelhouse DIR MACHINE`` fills a deploy wheelhouse with."""
     iset = locks.InstallSet(SETS["station"].lock, SETS["station"].extras, "3.10", machine)
-    pins = [p for p in locks.read_lock(iset.lock).values() if locks.applies(p.marker, iset)]
-    reqs = tmp_path / "pins.txt"
-    reqs.write_text("".join(f"{p.name}=={p.version} " + " ".join(f"--hash={h}" for h in p.hashes) + "\n"
-                            for p in pins))
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--require-hashes",
-           "--no-deps", "--only-binary=:all:", "--python-version", "3.10", "--implementation", "cp",
-           "-r", str(reqs), "-d", str(tmp_path / "wheels")]
-    for tag in ("manylinux_2_35", "manylinux_2_28", "manylinux_2_27", "manylinux_2_17", "manylinux2014"):
-        cmd += ["--platform", f"{tag}_{machine}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert len(list((tmp_path / "wheels").glob("*.whl"))) == len(pins)
+    pins = locks.download_wheels(iset, tmp_path / "wheels")
+    assert len(list((tmp_path / "wheels").glob("*.whl"))) == len(pins) > 20
