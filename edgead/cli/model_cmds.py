@@ -221,6 +221,7 @@ def _write_overlays(dest: Path, inspection, model) -> list[str]:
     import cv2
 
     from edgead.align.roi import crop_rois
+    from edgead.errors import OutputError
     from edgead.evaluation.report import overlay
 
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -228,7 +229,8 @@ def _write_overlays(dest: Path, inspection, model) -> list[str]:
     written = []
     for crop, (name, _, pred) in zip(crops, inspection.predictions):
         path = dest if not model.rois else dest.with_name(dest.name.replace("_overlay.png", f"_{name}_overlay.png"))
-        cv2.imwrite(str(path), overlay(crop, pred.map[0])[:, :, ::-1])
+        if not cv2.imwrite(str(path), overlay(crop, pred.map[0])[:, :, ::-1]):
+            raise OutputError(f"overlay {path} could not be written", hint="check --overlay-dir and its free space")
         written.append(str(path))
     return written
 
@@ -243,7 +245,7 @@ def cmd_predict(args) -> int:
     from edgead.predict import RowWriter, expand_inputs, open_output, overlay_paths, summary_line
     from edgead.progress import track
 
-    fmt = OutputFormat.JSONL if args.json else OutputFormat(args.format or OutputFormat.TEXT.value)
+    out_format = OutputFormat.JSONL if args.json else OutputFormat(args.format or OutputFormat.TEXT.value)
     images = expand_inputs(args.images)
     overlays = overlay_paths(images, args.overlay_dir) if args.overlay_dir else {}
     cfg = predict_config(args.bundle, args.config, args.engine)
@@ -252,7 +254,7 @@ def cmd_predict(args) -> int:
     rows, unreadable = [], []
     stream = open_output(args.output, force=args.force)
     try:
-        writer = RowWriter(stream, fmt)
+        writer = RowWriter(stream, out_format)
         color = Color.of_channels(model.channels)
         for path in track(images, "predict", enabled=not args.quiet, unit="img"):
             try:
