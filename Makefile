@@ -26,9 +26,11 @@ TEST_ARGS ?=
 # `make test-latest`: a second venv with the newest versions setup.py allows (torch stays pinned).
 LATEST_VENV ?= .venv-latest
 # `make lock UPGRADE=1`: move every pin to the newest allowed version (default: keep pins, add/remove what changed).
+# --refresh-package edgead: uv caches a source tree's metadata keyed on setup.py, and the extras live in
+# edgead/extras.py.
 UPGRADE ?=
 UV      ?= $(BIN)/uv
-UV_COMPILE = $(UV) pip compile setup.py --quiet --generate-hashes --no-strip-markers \
+UV_COMPILE = $(UV) pip compile setup.py --quiet --generate-hashes --no-strip-markers --refresh-package edgead \
              --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade,)
 
 .PHONY: all venv test test-all test-latest lock demo bench bench-peers docs clean

@@ -214,6 +214,8 @@ def build_candidates(plan: Plan, src: Bundle, sets: ImageSets, options: ConvertO
     spec = src.input_spec
     built, graphs = [], {}
     bar = progress(len(plan.jobs), "convert", enabled=options.show_progress, unit="candidate")
+    for note in plan.notes:  # the candidates this machine cannot build, said first
+        bar.note(note)
     for job in plan.jobs:
         got = build_candidate(job, src, work, sets.calib, options.int8, sets.samples, sets.transfer, graphs)
         bar.update()
