@@ -55,7 +55,8 @@ def main(argv: list[str]) -> int:
                 cells.append(f"{r['auroc']:.3f} / gap {r['gap']:.3g}")
             else:
                 cells.append(f"{r['value']:.4f}")
-        print(f"| {test.split('::', 1)[-1]} | {name} | " + " | ".join(cells) + " |")
+        module, _, func = test.partition("::")
+        print(f"| {Path(module).stem}::{func} | {name} | " + " | ".join(cells) + " |")
     return 1 if failed else 0
 
 

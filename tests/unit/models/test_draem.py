@@ -11,28 +11,10 @@ from edgead.models.draem import Draem, fit  # noqa: E402
 from edgead.models.draem.losses import focal_loss, ssim  # noqa: E402
 from edgead.models.draem.torch_model import filter_size  # noqa: E402
 from edgead.models.registry import build  # noqa: E402
+from defects import paste_foreign_patch  # noqa: E402
 from separation import assert_separates  # noqa: E402
 
 HW = (48, 64)  # the conftest set (96 x 128) at half size
-
-
-def _paste_foreign_patch(x: "torch.Tensor", seed: int, radius: int = 8) -> "torch.Tensor":
-    """Each image with a disc of random colour noise (normalised space [-1, 1]): an obvious defect at ``HW``.
-
-    The conftest's defects (a 5-8 px blob, a 1.5 px scratch at 96 x 128) shrink to a few faint pixels at this test's
-    half resolution, too little for a 150-step model to separate on every CPU's kernels (AUROC 0.67-0.92 measured
-    across ATen/oneDNN ISAs). A foreign texture patch is what DRAEM's own anomaly simulator teaches it to find.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    out = x.clone()
-    yy, xx = torch.meshgrid(torch.arange(HW[0]), torch.arange(HW[1]), indexing="ij")
-    for i in range(out.shape[0]):
-        cy = int(torch.randint(radius + 4, HW[0] - radius - 4, (1,), generator=gen))
-        cx = int(torch.randint(radius + 4, HW[1] - radius - 4, (1,), generator=gen))
-        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
-        noise = torch.rand(3, *HW, generator=gen) * 2 - 1
-        out[i][:, disc] = noise[:, disc]
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +25,14 @@ def tiny_set(synthetic_set):
     return {
         "train": [half(b) for b in synthetic_set["train"]],
         "goods": half(synthetic_set["goods"][:6]),
-        "defects": _paste_foreign_patch(half(synthetic_set["defects"][:6]), seed=1),
+        "defects": paste_foreign_patch(half(synthetic_set["defects"][:6]), seed=1),  # obvious at 48 x 64
     }
 
 
 @pytest.fixture(scope="module")
 def trained(one_thread, tiny_set):
-    # 150 steps: at 60 one seed in three did not separate even obvious defects (AUROC 0.33-0.83, all kernels).
+    # 150 steps: at 60 one seed in three did not separate even obvious defects (AUROC 0.33-0.83, all kernels); the
+    # conftest's own defects gave AUROC 0.67-0.92 by kernel at 60 steps (tests/helpers/defects.py).
     model = Draem(HW, rec_width=8, disc_width=8, steps=150, seed=0)
     fit(model, tiny_set["train"], progress=False)
     return model
