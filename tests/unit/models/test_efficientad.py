@@ -44,10 +44,11 @@ def test_defects_score_higher(trained, tiny_set):
         bad, _ = trained(tiny_set["defects"])
     assert good_maps.shape == (8, *HW)
     assert torch.allclose(good, good_maps.amax(dim=(1, 2)))
-    assert_separates(good, bad, min_auroc=0.9)
-    # Obvious defects (a foreign patch) are separated by a margin: min(defect) - max(good) was 0.23-0.79 over seeds
-    # 0-2. The conftest's small defects at this half resolution sit within 0.01-0.03 of the goods (AUROC 0.92-1.0
-    # by seed and kernel), too close for more than the bound above.
+    # The conftest's small defects at this half resolution sit within 0.03 of the goods (AUROC 0.97-1.0 by kernel,
+    # 0.92-1.0 by seed at 100 steps): one defect may fall among the goods, hence 0.85 (one defect below all eight
+    # goods and one more pair). Obvious defects (a foreign patch) are separated by a margin: min(defect) - max(good)
+    # was 0.23-0.79 over seeds 0-2 and 0.55-0.79 over five kernel settings.
+    assert_separates(good, bad, min_auroc=0.85)
     with torch.no_grad():
         obvious, _ = trained(paste_foreign_patch(tiny_set["defects"], seed=1))
     assert assert_separates(good, obvious, min_auroc=1.0, name="foreign patch").gap >= 0.05
