@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edgead.cli import main
 from edgead.errors import ExitStatus
-from edgead.models.catalog import render_markdown
+from edgead.models.catalog import _value, render_markdown
 from edgead.models.registry import MODELS
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -19,7 +19,10 @@ def test_lists_every_model_with_its_defaults(capsys):
     out = capsys.readouterr().out
     for name, spec in MODELS.items():
         assert f"{name}  ({spec.supervision.value})" in out and spec.description in out
-    assert "    coreset_ratio = 0.1\n" in out and "    layers = [block2, block3, block4]\n" in out
+        block = out.split(f"{name}  (", 1)[1].split("\n\n", 1)[0]
+        for key, value in spec.defaults.items():  # every parameter with its default, as --set takes it
+            assert f"\n    {key} = {_value(value)}\n" in block + "\n", (name, key)
+    assert _value(["block2", "block3"]) == "[block2, block3]" and _value(None) == "null" and _value(True) == "true"
 
 
 def test_json_is_the_registry(capsys):
