@@ -35,6 +35,7 @@ from edgead.convert.targets import Precision, Target, get_target
 from edgead.convert.transfer import GuardBand
 from edgead.errors import ConfigError, GateError
 from edgead.infer import BackendKind
+from edgead.progress import progress
 
 ENGINE = "model.engine"
 """The engine's default file name, beside the converted bundle (``OUT/../model.engine``), never inside it."""
@@ -70,6 +71,8 @@ class ConvertOptions:
             candidate may reject.
         force: write the artifact even when the gate fails (recorded in the report).
         latency_runs: timed runs per candidate on this machine.
+        show_progress: report each candidate as it is built and gated (:mod:`edgead.progress`; the CLI does
+            unless ``--quiet``).
 
     Raises:
         ConfigError: an unknown precision, calibration method, scope, correction or guard band.
@@ -87,6 +90,7 @@ class ConvertOptions:
     max_new_reject_pct: float = DEFAULT_MAX_NEW_REJECT_PCT
     force: bool = False
     latency_runs: int = 20
+    show_progress: bool = False
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
@@ -209,9 +213,14 @@ def build_candidates(plan: Plan, src: Bundle, sets: ImageSets, options: ConvertO
     """Step 3: build every candidate that applies, gate it (with a check set) and time it on this machine."""
     spec = src.input_spec
     built, graphs = [], {}
+    bar = progress(len(plan.jobs), "convert", enabled=options.show_progress, unit="candidate")
+    for note in plan.notes:  # the candidates this machine cannot build, said first
+        bar.note(note)
     for job in plan.jobs:
         got = build_candidate(job, src, work, sets.calib, options.int8, sets.samples, sets.transfer, graphs)
+        bar.update()
         if got is None:
+            bar.note(f"{job.name}: does not apply to this model (not built)")
             continue
         path, details = got
         with job.open(path, src) as eng:
@@ -226,7 +235,19 @@ def build_candidates(plan: Plan, src: Bundle, sets: ImageSets, options: ConvertO
                 lat = measure_latency(eng, zeros, options.latency_runs) if options.latency_runs else (None, None)
         built.append(Built(job, path, details, Candidate(job.name, job.precision.value, path.stat().st_size,
                                                          lat[0], lat[1], gate, details)))
+        bar.note(_candidate_line(built[-1].candidate))
+    bar.close()
     return built
+
+
+def _candidate_line(c: Candidate) -> str:
+    """One candidate as it lands: the gate's verdict (and why not) and its latency here."""
+    lat = f"{c.latency_median_ms:.2f} ms median" if c.latency_median_ms is not None else "not timed"
+    if c.gate is None:
+        return f"{c.name}: {lat} (no --check: no accuracy gate)"
+    verdict = "gate passed" if c.gate.passed else f"gate refused ({'; '.join(c.gate.reasons)})"
+    return (f"{c.name}: {verdict}, {lat}, image AUROC {c.gate.image_auroc_delta_pt:+.2f} pt, "
+            f"agreement {100 * c.gate.agreement:.1f}%")
 
 
 def choose(built: list[Built], requested: Precision, force: bool, tgt: Target) -> Built:

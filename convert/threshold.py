@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgead.bundle import ONNX, Bundle, load_bundle, update_bundle
+from edgead.bundle import ONNX, Bundle, check_output, load_bundle, pack_bundle, update_bundle
 from edgead.calibration.operating_point import operating_point, support_warnings
 from edgead.contract.thresholds import ThresholdMethod, adjust, retune
 from edgead.errors import ConfigError
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 def set_threshold(bundle_path: str | os.PathLike, *, image_threshold: float | None = None,
                   target_frr: float | None = None, data: str | os.PathLike | None = None,
                   out: str | os.PathLike | None = None, target_escape_rate: float | None = None,
-                  method: ThresholdMethod | str | None = None, confidence: float = 0.95) -> Bundle:
+                  method: ThresholdMethod | str | None = None, confidence: float = 0.95,
+                  in_place: bool = False) -> Bundle:
     """Set the raw image threshold directly, or choose it on ``data`` by a method.
 
     Args:
@@ -35,23 +36,32 @@ def set_threshold(bundle_path: str | os.PathLike, *, image_threshold: float | No
         target_frr: choose the threshold for this false-reject rate on the good images of ``data``.
         data: an MVTec category (its ``test/`` split is the labelled set: good and defective images; without one,
             ``train/good``), or a folder of good images.
-        out: write a new bundle there (default: in place; the model hash changes either way).
+        out: write a new bundle there (a directory, or ``NAME.edgead``); it must not exist.
         target_escape_rate: choose the highest threshold whose escape rate on the labelled defects of ``data`` is
             at most this.
         method: ``f1`` (best F1 on the labelled set of ``data``); the other methods follow from the argument given.
         confidence: of the bounds in the operating point.
+        in_place: rewrite ``bundle_path`` itself (a directory, or an archive re-packed), instead of ``out``; the
+            model hash changes either way.
 
     Returns:
         The rewritten, verified bundle; ``meta.calibration.operating_point`` holds both rates with their
         bounds (sides without images in ``data`` are None) and ``warnings``.
 
     Raises:
-        ConfigError: not exactly one way to set the threshold, or a method without ``data``.
+        ConfigError: not exactly one way to set the threshold, or a method without ``data``; neither or both of
+            ``out`` and ``in_place``.
+        OutputError: ``out`` exists.
         CalibrationError: a method without the images it needs (e.g. ``escape`` without defects).
     """
     from edgead.convert.onnx_edit import set_normalisation
 
     chosen = _method(image_threshold, target_frr, target_escape_rate, method)
+    if (out is None) == (not in_place):
+        raise ConfigError("threshold writes a new bundle (--out) or rewrites --bundle (--in-place): give one",
+                          hint="e.g. --out BUNDLE-v2; the model hash changes either way")
+    if out is not None:
+        check_output(out)
     bundle = load_bundle(bundle_path)
     cal = bundle.meta.calibration
     good = defects = None
@@ -77,8 +87,19 @@ def set_threshold(bundle_path: str | os.PathLike, *, image_threshold: float | No
                                         "data": None if data is None else str(Path(data).resolve())})
     with tempfile.TemporaryDirectory(prefix="edgead-thr-") as tmp:
         onnx_path = set_normalisation(bundle.onnx_path, new, Path(tmp) / ONNX)
-        return update_bundle(bundle, meta=bundle.meta.replace(calibration=new), files={ONNX: onnx_path},
-                             out_dir=out)
+        return _write(bundle, bundle.meta.replace(calibration=new), {ONNX: onnx_path},
+                      Path(out if out is not None else bundle_path))
+
+
+def _write(bundle: Bundle, meta, files: dict, dest: Path) -> Bundle:
+    """The rewritten bundle at ``dest``: a directory, or an archive packed from a temporary one (an archive's
+    unpacked copy is only a cache, so rewriting that would change nothing the user holds)."""
+    if dest.suffix != ".edgead" and not dest.is_file():
+        return update_bundle(bundle, meta=meta, files=files, out_dir=dest)
+    with tempfile.TemporaryDirectory(prefix="edgead-thr-out-") as tmp:
+        new = update_bundle(bundle, meta=meta, files=files, out_dir=Path(tmp) / dest.with_suffix("").name)
+        pack_bundle(new.root, dest)
+    return load_bundle(dest)
 
 
 def _method(image_threshold, target_frr, target_escape_rate, method) -> ThresholdMethod:

@@ -5,9 +5,13 @@ Example:
 """
 from __future__ import annotations
 
+import errno
 import importlib
+import os
+from contextlib import contextmanager
 from enum import IntEnum
 from types import ModuleType
+from typing import Iterator
 
 
 class ExitStatus(IntEnum):
@@ -116,10 +120,57 @@ class FaultLimitError(EdgeadError):
     exit_status = ExitStatus.FAULTS
 
 
+class OutputError(EdgeadError):
+    """An output cannot be written where asked: it exists (nothing is overwritten without ``--force``), it is a
+    directory where a file is needed, or its disk is full."""
+
+    exit_status = ExitStatus.BAD_INPUT
+
+
 class DeployError(EdgeadError):
     """A deployment step failed."""
 
     exit_status = ExitStatus.DEPLOY
+
+
+SHOWN_PATH_CHARS = 160
+"""Paths longer than this are shortened in messages (an overlong path would otherwise fill the terminal)."""
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def short_path(path: str | os.PathLike) -> str:
+    """``path`` for a message: as is, or its head and tail with the length when it is longer than
+    :data:`SHOWN_PATH_CHARS`.
+
+    Example:
+        >>> short_path("/x/" + "a/" * 200)[:12]
+        '/x/a/a/a/a/a'
+    """
+    text = os.fspath(path)
+    if len(text) <= SHOWN_PATH_CHARS:
+        return text
+    return f"{text[:60]}...{text[-60:]} ({len(text)} characters)"
+
+
+@contextmanager
+def writing(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Turn a full disk (ENOSPC, EDQUOT) while writing ``what`` at ``path`` into an :class:`OutputError` that names
+    both; other errors pass through.
+
+    Example:
+        >>> with writing("/tmp/b", "bundle"):                          # doctest: +SKIP
+        ...     write_files()
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        where = os.path.dirname(os.path.abspath(os.fspath(path))) or "/"
+        raise OutputError(f"{what} {short_path(path)}: no space left on the device ({exc.strerror})",
+                          hint=f"free space on the disk holding {where} (df -h {where}), or write elsewhere"
+                          ) from exc
 
 
 class MissingExtraError(EdgeadError):

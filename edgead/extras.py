@@ -64,6 +64,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         # The real CUDA binding: imports without a GPU, so CI checks the adapter's calls against it
         # (tests/unit/infer/test_cuda_binding.py).
         "cuda-bindings>=12.6",
+        # Writes requirements/*.lock (`make lock`); pinned in the build-host lock like everything else.
+        "uv>=0.5",
     ),
 }
 

@@ -10,9 +10,10 @@ import pytest
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 # Test helpers imported by name from any test: contract_model (a tiny graph-contract detector, tests/unit/convert),
-# twins (software twins of CUDA and TensorRT, tests/unit/infer) and modbus_peers (pymodbus PLCs,
-# tests/integration/plc) and mqtt_peers (mosquitto, a subscriber; tests/integration/north).
-for _helpers in ("unit/convert", "unit/infer", "integration/plc", "integration/north"):
+# twins (software twins of CUDA and TensorRT, tests/unit/infer), modbus_peers (pymodbus PLCs,
+# tests/integration/plc), mqtt_peers (mosquitto, a subscriber; tests/integration/north) and separation
+# (trained-model asserts with margins; tests/helpers).
+for _helpers in ("unit/convert", "unit/infer", "integration/plc", "integration/north", "helpers"):
     sys.path.insert(0, str(Path(__file__).parent / _helpers))
 
 

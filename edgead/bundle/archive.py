@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from edgead.bundle.manifest import sha256_file
-from edgead.errors import BundleError
+from edgead.errors import BundleError, OutputError, short_path, writing
 
 
 def pack_bundle(bundle_dir: str | os.PathLike, archive: str | os.PathLike) -> Path:
@@ -24,12 +24,24 @@ def pack_bundle(bundle_dir: str | os.PathLike, archive: str | os.PathLike) -> Pa
 
     Returns:
         The archive path.
+
+    Raises:
+        BundleError: the bundle does not verify.  OutputError: ``archive`` is a directory, or the disk is full.
     """
     from edgead.bundle.core import load_bundle
 
     bundle = load_bundle(bundle_dir)
     out = Path(archive)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise OutputError(f"bundle archive {short_path(out)} is a directory",
+                          hint=f"name the file, e.g. {out / (bundle.root.name + '.edgead')}")
+    with writing(out, "bundle archive"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _write_tar(bundle, out)
+    return out
+
+
+def _write_tar(bundle, out: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     os.close(fd)
     try:
@@ -45,7 +57,6 @@ def pack_bundle(bundle_dir: str | os.PathLike, archive: str | os.PathLike) -> Pa
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return out
 
 
 def _cache_root() -> Path:

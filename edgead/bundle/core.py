@@ -19,7 +19,7 @@ import yaml
 from edgead.bundle.manifest import build_manifest, read_manifest, verify_manifest
 from edgead.contract.graph import InputSpec
 from edgead.contract.meta import FORMAT_VERSION, META, BundleMeta
-from edgead.errors import BundleError
+from edgead.errors import BundleError, OutputError, short_path, writing
 
 MANIFEST = "manifest.json"
 ONNX = "model.onnx"
@@ -90,15 +90,55 @@ def write_bundle(out_dir: str | os.PathLike, meta: BundleMeta | Mapping, files: 
     Raises:
         BundleError: if ``out_dir`` is a non-empty directory that is not a bundle, ``model.onnx`` is missing, or the
             metadata is invalid.
+        OutputError: if the disk is full.
     """
     out = Path(out_dir)
     if ONNX not in files:
         raise BundleError(f"bundle {out}: no {ONNX} given", hint="export the model first")
-    if out.exists() and any(out.iterdir()) and not (out / MANIFEST).exists():
-        raise BundleError(f"{out} exists and is not a bundle", hint="choose an empty or new --out directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists():
+        raise BundleError(f"{short_path(out)} exists and is not a bundle",
+                          hint="choose an empty or new --out directory")
     if not isinstance(meta, BundleMeta):
         meta = BundleMeta.from_dict(meta, where=f"bundle {out}: metadata")
     text = _dump_yaml(meta.replace(format_version=FORMAT_VERSION).to_dict())
+    with writing(out, "bundle"):
+        _write_files(out, text, files)
+    return load_bundle(out)
+
+
+def check_output(out: str | os.PathLike, *, force: bool = False, option: str = "--out") -> Path:
+    """Refuse, before any work, an output that would overwrite something (nothing is overwritten silently).
+
+    A bundle directory or a file at ``out`` is replaced only with ``force``; a non-empty directory that is not a
+    bundle is never replaced. Call it before training or converting, so a refusal costs nothing.
+
+    Args:
+        out: the bundle directory (or ``.edgead`` archive) to be written.
+        force: replace an existing bundle or file.
+        option: the CLI option that named ``out``, for the message.
+
+    Returns:
+        ``out`` as a ``Path``.
+
+    Raises:
+        OutputError: naming ``out``, what is there and what to do.
+    """
+    out = Path(out)
+    if not os.path.lexists(out):
+        return out
+    if out.is_dir() and not (out / MANIFEST).exists():
+        if any(out.iterdir()):
+            raise OutputError(f"{option} {short_path(out)} is a directory that is not a bundle; edgead does not "
+                              "replace it", hint=f"choose a new {option} (or empty that directory)")
+        return out
+    what = "a bundle" if out.is_dir() else "a file"
+    if not force:
+        raise OutputError(f"{option} {short_path(out)} exists ({what}); nothing was written",
+                          hint=f"choose a new {option}, or add --force to replace it")
+    return out
+
+
+def _write_files(out: Path, meta_text: str, files: Mapping[str, FileSource]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -109,11 +149,13 @@ def write_bundle(out_dir: str | os.PathLike, meta: BundleMeta | Mapping, files: 
                 dst.write_bytes(src)
             else:
                 shutil.copyfile(src, dst)
-        (tmp / META).write_text(text)
+        (tmp / META).write_text(meta_text)
         names = [p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()]
         manifest = build_manifest(tmp, names, FORMAT_VERSION)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         _fsync_tree(tmp)
+        if out.is_file() or out.is_symlink():  # replacing a file was allowed by the caller (check_output)
+            out.unlink()
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -125,7 +167,6 @@ def write_bundle(out_dir: str | os.PathLike, meta: BundleMeta | Mapping, files: 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return load_bundle(out)
 
 
 def _fsync_tree(root: Path) -> None:

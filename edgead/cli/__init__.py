@@ -14,6 +14,7 @@ from edgead.errors import EdgeadError, ExitStatus
 
 COMMAND_MODULES = (
     "edgead.cli.model_cmds",
+    "edgead.cli.registry_cmds",
     "edgead.cli.data_cmds",
     "edgead.cli.convert_cmds",
     "edgead.cli.station_cmds",

@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("update", help="extend a bundle with a new task (variant) without forgetting the old ones")
     p.add_argument("--bundle", required=True, help="the bundle to extend")
     p.add_argument("--data", required=True, help="the new task, MVTec layout (train/good required)")
-    p.add_argument("--out", required=True, help="bundle directory to write")
+    p.add_argument("--out", required=True, help="bundle directory to write (refused if it exists, unless --force)")
+    p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
     p.add_argument("--strategy", default=None, choices=[s.value for s in Strategy],
                    help=f"how to learn the task (default per model: {defaults})")
     p.add_argument("--replay", type=int, default=None, metavar="N",
@@ -43,7 +44,7 @@ def cmd_update(args) -> int:
                             fit_options=_overrides(args.set), batch_size=args.batch_size, seed=args.seed,
                             progress=not (args.quiet or args.json), device=args.device)
     result = update_bundle_with_task(args.bundle, args.data, args.out, strategy=args.strategy, replay=args.replay,
-                                     name=args.name, target_frr=args.target_frr, options=options)
+                                     name=args.name, target_frr=args.target_frr, options=options, force=args.force)
     meta = result.bundle.meta
     if args.json:
         print_json({"bundle": str(result.bundle.root), "model_hash": result.bundle.model_hash,

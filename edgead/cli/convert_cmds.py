@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="largest share of the check set's good images that FP32 accepts and the result may reject")
     p.add_argument("--force", action="store_true", help="write the artifact even if the gate fails")
     p.add_argument("--latency-runs", type=int, default=d.latency_runs)
+    p.add_argument("--quiet", action="store_true", help="no per-candidate progress on stderr")
     p.set_defaults(handler=cmd_convert)
 
     p = sub.add_parser("build-engine", help="build the TensorRT engine of a converted bundle, on this station")
@@ -52,7 +53,8 @@ def cmd_convert(args) -> int:
 
     from edgead.convert.pipeline import ConvertOptions, convert
 
-    options = ConvertOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ConvertOptions)})
+    fields = [f.name for f in dataclasses.fields(ConvertOptions) if f.name != "show_progress"]
+    options = ConvertOptions(**{name: getattr(args, name) for name in fields}, show_progress=not args.quiet)
     report = convert(args.bundle, args.target, args.out, options)
     print(report.to_markdown())
     return ExitStatus.OK

@@ -16,6 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8"],
                    help="x86-cpu conversion (auto: the fastest candidate within the accuracy gate)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars or lines (the steps and summary stay)")
     p.set_defaults(handler=cmd_demo)
 
 
@@ -24,6 +25,6 @@ def cmd_demo(args) -> int:
     from edgead.demo.run import check_summary
 
     summary = run_demo(DemoOptions(out=Path(args.out), parts=args.parts, n_train=args.n_train, model=args.model,
-                                   precision=args.precision, seed=args.seed))
+                                   precision=args.precision, seed=args.seed, progress=not args.quiet))
     check_summary(summary)
     return ExitStatus.OK

@@ -45,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-releases", type=int, default=3,
                    help="releases kept on the station after a successful deploy (live + rollback target always)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--quiet", action="store_true", help="no per-step progress on stderr")
     p.set_defaults(handler=cmd_deploy)
 
 
@@ -105,7 +106,8 @@ def cmd_deploy(args) -> int:
         return ExitStatus.OK
     if not args.config:
         raise DeployError("a station config is required", hint="edgead deploy STATION.yaml --host user@host")
-    result = remote.deploy(args.config, _target(args), _station(args), _release(args))
+    result = remote.deploy(args.config, _target(args), _station(args), _release(args),
+                           show_progress=not (args.quiet or args.json))
     if args.json:
         print_json(result)
     else:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edgead.cli.output import fmt, print_json
 from edgead.errors import ExitStatus
+from edgead.predict import OutputFormat
 
 EVAL_KEYS = ("image_auroc", "pixel_auroc", "aupro", "f1_max", "ap", "threshold", "n_good", "n_defective")
 
@@ -21,7 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="supervised training: also fit on the labelled defects in train/<defect_type>/ (needed by "
                         f"{', '.join(sorted(n for n, s in MODELS.items() if s.supervision.value == 'labelled'))}; "
                         "refused by the others)")
-    p.add_argument("--out", required=True, help="bundle directory to write (NAME.edgead: also pack an archive)")
+    p.add_argument("--out", required=True, help="bundle directory to write (NAME.edgead: also pack an archive); "
+                   "an existing one is refused before training unless --force")
+    p.add_argument("--force", action="store_true", help="replace an existing bundle or file at --out")
+    p.add_argument("--reference", default=None, metavar="IMAGE",
+                   help="reference image of a good part for the bundle to carry (default: DATA/reference.png if "
+                        "present; the Python API's Inspector(..., align=True) aligns to it)")
     p.add_argument("--image-size", default=None, help="N (long side, aspect kept) or HxW; default 256 long side")
     p.add_argument("--val-fraction", type=float, default=0.2, help="good images held out for the threshold")
     p.add_argument("--target-frr", type=float, default=0.01, help="target false-reject rate on good parts")
@@ -59,9 +65,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, metavar="STATION.yaml",
                    help="judge as this station: its model (bundle, engine), reference and alignment, ROIs and "
                         "decision rules (min_defect_area_px); without it each image is judged whole")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--json", action="store_true", help="one JSON object per image")
-    p.add_argument("--overlay-dir", default=None, help="write heatmap overlays here")
+    p.add_argument("images", nargs="+", metavar="INPUT",
+                   help="image files, folders (searched recursively) or quoted glob patterns ('parts/**/*.png')")
+    p.add_argument("--format", default=None, choices=[f.value for f in OutputFormat],
+                   help="rows as text (default), csv or jsonl (one JSON object per line)")
+    p.add_argument("--json", action="store_true", help="the same as --format jsonl")
+    p.add_argument("--output", "-o", default=None, metavar="FILE", help="write the rows here (default: stdout)")
+    p.add_argument("--force", action="store_true", help="replace an existing --output file")
+    p.add_argument("--overlay-dir", default=None,
+                   help="write heatmap overlays here, mirroring the inputs' folders (no two share a name)")
+    p.add_argument("--quiet", action="store_true", help="no progress and no summary line on stderr")
     p.add_argument("--engine", default=None, help="run this TensorRT engine (built from the bundle on this station) "
                    "instead of the bundle's ONNX graph")
     p.add_argument("--max-image-px", type=int, default=None, metavar="N",
@@ -81,7 +94,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="an MVTec category (its test split: good and defective images) or a folder of "
                    "good images")
     p.add_argument("--confidence", type=float, default=0.95, help="of the rates' upper bounds (default 0.95)")
-    p.add_argument("--out", help="write a new bundle here instead of in place")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--out", help="write a new bundle here (a directory or NAME.edgead; must not exist)")
+    g.add_argument("--in-place", action="store_true", help="rewrite --bundle itself (a directory or an archive)")
     p.set_defaults(handler=cmd_threshold)
 
     p = sub.add_parser("info", help="verify a bundle and print its metadata")
@@ -121,21 +136,14 @@ def _layout(args):
 
 
 def cmd_train(args) -> int:
-    from edgead.bundle import pack_bundle
-    from edgead.models.registry import Supervision
-    from edgead.train.pipeline import TrainConfig, train
-    from edgead.train.sizing import parse_image_size
+    from edgead.train.api import train
 
-    out = Path(args.out)
-    bundle_dir = out.with_suffix("") if out.suffix == ".edgead" else out
-    cfg = TrainConfig(model=args.model, image_size=parse_image_size(args.image_size), val_fraction=args.val_fraction,
-                      target_frr=args.target_frr, seed=args.seed, batch_size=args.batch_size,
-                      params=_overrides(args.set), evaluate=not args.no_eval,
-                      supervision=Supervision.LABELLED if args.labelled else Supervision.UNSUPERVISED,
-                      device=args.device, layout=_layout(args))
-    result = train(args.data, bundle_dir, cfg, progress=not args.quiet)
-    if out.suffix == ".edgead":
-        pack_bundle(bundle_dir, out)
+    result = train(args.data, args.out, model=args.model, image_size=args.image_size,
+                   val_fraction=args.val_fraction, target_frr=args.target_frr, seed=args.seed,
+                   batch_size=args.batch_size, params=_overrides(args.set), evaluate=not args.no_eval,
+                   labelled=args.labelled, device=args.device, layout=_layout(args), reference=args.reference,
+                   force=args.force, progress=not args.quiet)
+    bundle_dir = result.bundle.root
     m = result.metrics or {}
     print(f"bundle {bundle_dir} ({result.bundle.model_hash[:12]}) trained in {result.seconds:.1f} s; "
           f"threshold {result.bundle.meta.calibration.image.thr:.5g}")
@@ -145,8 +153,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from edgead.api import evaluate
     from edgead.errors import ConfigError
-    from edgead.evaluation import evaluate_bundle
 
     if args.tasks:
         from edgead.cli.continual_cmds import cmd_eval_tasks
@@ -155,8 +163,7 @@ def cmd_eval(args) -> int:
     if len(args.bundle) != 1 or len(args.data) != 1 or args.single:
         raise ConfigError("eval takes one --bundle and one --data", hint="add --tasks to evaluate a task sequence")
     args.bundle, args.data = args.bundle[0], args.data[0]
-    result = evaluate_bundle(args.bundle, args.data, backend=args.backend, progress=not args.json,
-                             report_dir=args.report)
+    result = evaluate(args.bundle, args.data, backend=args.backend, progress=not args.json, report_dir=args.report)
     m = result.metrics
     if args.json:
         print_json({"confusion": m["confusion"], **m})  # escapes and false rejects first
@@ -212,50 +219,72 @@ def prediction_row(path: str, inspection, backend: str) -> dict:
     return row
 
 
-def _write_overlays(out_dir: str, path: str, inspection, model) -> list[str]:
+def _write_overlays(dest: Path, inspection, model) -> list[str]:
+    """The overlay of the image (``dest``), or of each ROI (``dest`` with the ROI's name before ``_overlay``)."""
     import cv2
 
     from edgead.align.roi import crop_rois
+    from edgead.errors import OutputError
     from edgead.evaluation.report import overlay
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     crops = crop_rois(inspection.image, model.rois) if model.rois else [inspection.image]
     written = []
     for crop, (name, _, pred) in zip(crops, inspection.predictions):
-        suffix = "" if not model.rois else f"_{name}"
-        written.append(str(out / f"{Path(path).stem}{suffix}_overlay.png"))
-        cv2.imwrite(written[-1], overlay(crop, pred.map[0])[:, :, ::-1])
+        path = dest if not model.rois else dest.with_name(dest.name.replace("_overlay.png", f"_{name}_overlay.png"))
+        if not cv2.imwrite(str(path), overlay(crop, pred.map[0])[:, :, ::-1]):
+            raise OutputError(f"overlay {path} could not be written", hint="check --overlay-dir and its free space")
+        written.append(str(path))
     return written
 
 
 def cmd_predict(args) -> int:
+    import time
+
     from edgead.contract.graph import Color
     from edgead.daemon.model import load_model
     from edgead.data import load_image
-    from edgead.errors import ConfigError
+    from edgead.errors import ConfigError, ImageError
+    from edgead.predict import RowWriter, expand_inputs, open_output, overlay_paths, summary_line
+    from edgead.progress import track
 
+    out_format = OutputFormat.JSONL if args.json else OutputFormat(args.format or OutputFormat.TEXT.value)
+    images = expand_inputs(args.images)
+    overlays = overlay_paths(images, args.overlay_dir) if args.overlay_dir else {}
     cfg = predict_config(args.bundle, args.config, args.engine)
     max_px = cfg.camera.max_image_px if args.max_image_px is None else args.max_image_px
     if max_px < 1:
         raise ConfigError(f"--max-image-px {max_px}: must be >= 1")
+    t0 = time.perf_counter()
     model = load_model(cfg)
+    rows, unreadable = [], []
+    stream = open_output(args.output, force=args.force)
     try:
+        writer = RowWriter(stream, out_format)
         color = Color.of_channels(model.channels)
-        for path in args.images:
-            inspection = model.inspect(load_image(path, color, max_px=max_px), cfg.decision)
-            row = prediction_row(path, inspection, model.engine.name)
-            if args.overlay_dir and inspection.predictions:
-                overlays = _write_overlays(args.overlay_dir, path, inspection, model)
-                row["overlay"] = overlays[0] if len(overlays) == 1 else overlays
-            if args.json:
-                print_json(row)
+        for path in track(images, "predict", enabled=not args.quiet, unit="img"):
+            try:
+                image = load_image(path, color, max_px=max_px)
+            except ImageError as exc:  # one unreadable file does not stop a folder; the exit status says it
+                unreadable.append(exc)
+                row = {"image": str(path), "verdict": None, "error": exc.message}
             else:
-                scores = f"score={row['score']:.3f} raw={row['raw_score']:.5g}" if row["score"] is not None \
-                    else row.get("error", "")
-                print(f"{row['verdict']:6} {scores}  {path}")
+                inspection = model.inspect(image, cfg.decision)
+                row = prediction_row(str(path), inspection, model.engine.name)
+                if overlays and inspection.predictions:
+                    written = _write_overlays(overlays[path], inspection, model)
+                    row["overlay"] = written[0] if len(written) == 1 else written
+            writer.write(row)
+            rows.append(row)
     finally:
         model.close()
+        if stream is not sys.stdout:
+            stream.close()
+    if not args.quiet:
+        print(summary_line(rows, time.perf_counter() - t0, args.overlay_dir), file=sys.stderr)
+    if unreadable:
+        raise ImageError(f"{len(unreadable)} of {len(rows)} images could not be read; the first: "
+                         f"{unreadable[0].message}", hint=unreadable[0].hint)
     return ExitStatus.OK
 
 
@@ -265,7 +294,7 @@ def cmd_threshold(args) -> int:
 
     bundle = set_threshold(args.bundle, image_threshold=args.image_threshold, target_frr=args.target_frr,
                            target_escape_rate=args.target_escape_rate, method=args.method, data=args.data,
-                           out=args.out, confidence=args.confidence)
+                           out=args.out, in_place=args.in_place, confidence=args.confidence)
     cal = bundle.meta.calibration
     print(f"bundle {bundle.root} ({bundle.model_hash[:12]}): image threshold {cal.image.thr:.5g} ({cal.method.value})")
     point = cal.operating_point

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from edgead.errors import ExitStatus
 
@@ -69,7 +70,7 @@ def cmd_run(args) -> int:
 def cmd_records(args) -> int:
     import datetime as dt
 
-    from edgead.errors import ConfigError
+    from edgead.errors import ConfigError, DataError, short_path
     from edgead.records import RecordStore
 
     def when(text):
@@ -80,7 +81,12 @@ def cmd_records(args) -> int:
         except ValueError:
             raise ConfigError(f"--since/--until {text!r}: not an ISO time, e.g. 2026-11-22T08:00:00") from None
 
-    with RecordStore(args.database) as store:
+    db = Path(args.database)
+    if not db.is_file():  # reading records never creates a database
+        what = "is a directory" if db.is_dir() else "does not exist"
+        raise DataError(f"record database {short_path(db)} {what}",
+                        hint="give the station's storage.database file (edgead check STATION.yaml prints it)")
+    with RecordStore(db) as store:
         dest = sys.stdout if args.out == "-" else args.out
         n = store.export_csv(dest, since=when(args.since), until=when(args.until), verdict=args.verdict)
     if args.out != "-":

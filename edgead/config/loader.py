@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import errno
 import math
 import os
 import types
@@ -27,24 +28,60 @@ from typing import Any, Mapping
 
 import yaml
 
-from edgead.errors import ConfigError
+from edgead.errors import ConfigError, short_path
 
 _NONE = type(None)
 
 
-def load_yaml(path: str | os.PathLike) -> dict:
-    """Read a YAML mapping; :class:`ConfigError` names the file and the line on a syntax error."""
+def read_text_file(path: str | os.PathLike, what: str = "config file") -> str:
+    """A small UTF-8 text file; every way it can fail is a :class:`ConfigError` naming ``what`` and the path.
+
+    Raises:
+        ConfigError: missing, a directory, unreadable, a path too long for the file system, binary, or not UTF-8.
+    """
     p = Path(path)
+    shown = short_path(p)
     try:
-        data = yaml.safe_load(p.read_text())
+        raw = p.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"config file {p} does not exist") from None
+        raise ConfigError(f"{what} {shown} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {shown} is a directory, not a file",
+                          hint=f"give the YAML file itself, e.g. {p / 'station.yaml'}") from None
+    except PermissionError:
+        raise ConfigError(f"{what} {shown}: permission denied", hint="run as a user that may read it") from None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise ConfigError(f"{what} path is too long for the file system: {shown}",
+                              hint="each name must be at most 255 bytes and the whole path 4096") from None
+        raise ConfigError(f"{what} {shown} cannot be read: {exc.strerror or exc}") from None
+    if b"\0" in raw[:8192]:
+        raise ConfigError(f"{what} {shown} is a binary file, not YAML text", hint="check the path") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {shown} is not UTF-8 text (byte {exc.start} of {len(raw)})",
+                          hint="save it as UTF-8; a binary file is not a config") from None
+
+
+def load_yaml(path: str | os.PathLike, what: str = "config file") -> dict:
+    """Read a YAML mapping; :class:`ConfigError` names the file (and the line on a syntax error).
+
+    Args:
+        path: the file.
+        what: what the file is, for messages (``config file``, ``inventory``...).
+    """
+    p = Path(path)
+    text = read_text_file(p, what)
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"{what} {short_path(p)} is not valid YAML: {exc}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {p}: the top level must be a mapping of sections")
+        raise ConfigError(f"{what} {short_path(p)}: the top level must be a mapping of sections, "
+                          f"got {type(data).__name__}")
     return data
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgead.bundle import Bundle, load_bundle
+from edgead.bundle import Bundle, check_output, load_bundle
 from edgead.continual.context import UpdateContext, UpdateOptions
 from edgead.continual.history import Task, now_utc, task_history, unique_name
 from edgead.continual.replay import REPLAY_FILE, VAL_PER_TASK, ReplayBuffer
@@ -53,11 +53,29 @@ class UpdateResult:
     seconds: float
 
 
+def refuse_converted(src: Bundle) -> None:
+    """A converted bundle (INT8, FP16, an engine target) is not updated: its graph is not the one its model state
+    was exported to, and the new bundle would silently drop the conversion and its accuracy gate.
+
+    Raises:
+        BundleError: naming the conversion and the FP32 bundle to update instead.
+    """
+    conv = src.meta.conversion
+    if conv is None:
+        return
+    target, precision = conv.target, conv.precision.value
+    source = conv.source_bundle_sha256[:12]
+    raise BundleError(f"bundle {src.root} is converted ({precision} for {target}); update refuses it: the new task "
+                      "would be learnt on the FP32 model and the conversion dropped without its accuracy gate",
+                      hint=f"update the FP32 bundle it was converted from (model hash {source}), then convert the "
+                           f"result again: edgead convert --bundle NEW --target {target} --precision {precision} ...")
+
+
 def update_bundle_with_task(bundle: str | os.PathLike | Bundle, data_dir: str | os.PathLike,
                             out: str | os.PathLike, *, strategy: str | Strategy | None = None,
                             replay: int | None = None, name: str | None = None, val_fraction: float = 0.2,
                             val_per_task: int = VAL_PER_TASK, target_frr: float | None = None,
-                            options: UpdateOptions = UpdateOptions()) -> UpdateResult:
+                            options: UpdateOptions = UpdateOptions(), force: bool = False) -> UpdateResult:
     """Extend ``bundle`` with the task in ``data_dir`` and write the result to ``out``.
 
     Args:
@@ -71,6 +89,7 @@ def update_bundle_with_task(bundle: str | os.PathLike | Bundle, data_dir: str | 
         val_per_task: held-out images kept per task in the buffer.
         target_frr: target false-reject rate (default: the bundle's).
         options: the strategy options (:class:`UpdateOptions`).
+        force: replace an existing bundle at ``out``.
 
     Returns:
         The :class:`UpdateResult`.
@@ -78,7 +97,8 @@ def update_bundle_with_task(bundle: str | os.PathLike | Bundle, data_dir: str | 
     Raises:
         ConfigError: unknown strategy for the model type, negative budget.
         DataError: the new data does not fit the bundle (colour, aspect), too few images, first task's data gone.
-        BundleError: the bundle is unreadable or has no model state.
+        BundleError: the bundle is unreadable, has no model state, or is a converted bundle.
+        OutputError: ``out`` exists (without ``force``).
     """
     t0 = time.perf_counter()
     from edgead.models.export import Preprocess
@@ -86,6 +106,8 @@ def update_bundle_with_task(bundle: str | os.PathLike | Bundle, data_dir: str | 
     from edgead.train.pipeline import holdout_split, validation_count, write_trained_bundle
 
     src = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    refuse_converted(src)
+    check_output(out, force=force)
     model_type = src.model_type
     chosen = resolve_strategy(model_type, strategy)
     history = task_history(src.meta)

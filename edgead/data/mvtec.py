@@ -21,10 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from edgead.data.images import IMAGE_SUFFIXES, Color, image_hw, is_gray, is_image_file, load_image
-from edgead.errors import DataError, ImageError
+from edgead.errors import DataError, ImageError, short_path
 
 GOOD = "good"
 """The defect type of normal images."""
+
+MIN_SIDE_PX = 32
+"""The smallest training image side: one cell of the backbone's coarsest feature grid (stride 32)."""
 
 COLOR_SAMPLES = 16
 """How many images (spread over the dataset) decide whether a category is grey."""
@@ -99,7 +102,18 @@ def _detect_color(samples: list[Sample]) -> Color:
 
 
 def _median_hw(samples: tuple[Sample, ...]) -> tuple[int, int]:
+    """The median (height, width) of the training images.
+
+    Raises:
+        DataError: if an image is smaller than :data:`MIN_SIDE_PX` on a side (naming it and how many are).
+    """
     sizes = np.array([image_hw(s.path) for s in samples])
+    small = np.flatnonzero(sizes.min(axis=1) < MIN_SIDE_PX)
+    if small.size:
+        h, w = sizes[small[0]]
+        raise DataError(f"{short_path(samples[small[0]].path)} is {w}x{h} px ({small.size} of {len(samples)} training "
+                        f"images are below {MIN_SIDE_PX} px on a side): too small to show a part",
+                        hint="train on the camera's images of whole parts (or crops of them), not thumbnails")
     return int(np.median(sizes[:, 0])), int(np.median(sizes[:, 1]))
 
 

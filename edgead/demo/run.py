@@ -13,6 +13,7 @@ import yaml
 
 from edgead.demo.plc_peer import PtyPair, run_with_plc
 from edgead.errors import EdgeadError
+from edgead.progress import progress
 
 VERDICTS = ("accept", "reject", "no-read", "fault")
 
@@ -28,17 +29,18 @@ class DemoOptions:
     model: str = "patchcore"
     precision: str = "auto"
     seed: int = 0
+    progress: bool = True  # bars on a terminal, lines in a log (edgead.progress); False: --quiet
 
 
 class Steps:
-    """Prints ``[i/n] what ... done (s)`` lines."""
+    """Prints ``[i/n] what`` and, when it ends, ``done (s)`` lines."""
 
     def __init__(self, total: int, stream=sys.stdout):
         self.i, self.total, self.stream = 0, total, stream
 
     def __call__(self, what: str):
         self.i += 1
-        self.stream.write(f"[{self.i}/{self.total}] {what} ... ")
+        self.stream.write(f"[{self.i}/{self.total}] {what}\n")  # a line of its own: progress may follow
         self.stream.flush()
         return _Timer(self.stream)
 
@@ -53,9 +55,9 @@ class _Timer:
 
     def __exit__(self, exc_type, *_):
         if exc_type is None:
-            self.stream.write(f"done ({time.perf_counter() - self.t:.1f} s)\n")
+            self.stream.write(f"      done ({time.perf_counter() - self.t:.1f} s)\n")
         else:
-            self.stream.write("failed\n")
+            self.stream.write("      failed\n")
         self.stream.flush()
 
 
@@ -85,15 +87,16 @@ def run_demo(opts: DemoOptions = DemoOptions(), stream=sys.stdout) -> dict:
     with step("aligning the training images to the reference"):
         report = align_dataset(raw, out / "aligned", reference)
         if report.failed:
-            stream.write(f"({len(report.failed)} left out) ")
+            stream.write(f"      {len(report.failed)} left out\n")
     with step(f"training {opts.model} on {opts.n_train} good parts"):
         trained = train(out / "aligned", out / "bundle-fp32", TrainConfig(model=opts.model, seed=opts.seed),
-                        progress=False)
+                        progress=opts.progress)
     what = ("every candidate (INT8, graph rewrites, reduced heads) through the accuracy gate, keeping the fastest "
             "that passes" if opts.precision == "auto" else f"to {opts.precision.upper()} with the accuracy gate")
     with step(f"converting for x86-cpu: {what}"):
         conv = convert(trained.bundle.root, "x86-cpu", out / "bundle", ConvertOptions(
-            opts.precision, calib=out / "aligned" / "train" / "good", check=out / "aligned", latency_runs=10))
+            opts.precision, calib=out / "aligned" / "train" / "good", check=out / "aligned", latency_runs=10,
+            show_progress=opts.progress))
     chosen = next(c for c in conv.candidates if c.name == conv.chosen)
     base = next((c for c in conv.candidates if c.name == "fp32"), chosen)
     speed = (f", {base.latency_median_ms / chosen.latency_median_ms:.2f}x the plain FP32 export's speed here"
@@ -134,6 +137,8 @@ def _run_station(out: Path, captures: Path, reference: Path, station_yaml: Path,
     by_id: dict[str, str] = {}
     t_start = time.monotonic()
 
+    bar = progress(opts.parts, "station", enabled=opts.progress, unit="part", lines=10)
+
     def on_part(o):
         label = truth.get(Path(o.source).name, {}).get("label")
         actual = "defective" if label == 1 else "good"
@@ -141,17 +146,16 @@ def _run_station(out: Path, captures: Path, reference: Path, station_yaml: Path,
         by_id[o.part_id] = o.verdict.value
         n = sum(confusion.values())
         rate = 60 * n / max(time.monotonic() - t_start, 1e-9)
-        stream.write(f"\r      part {n}/{opts.parts}  {rate:5.0f} parts/min  last {o.verdict.value:7} "
-                     f"score {o.score if o.score is not None else float('nan'):.3f}  "
-                     f"ok {confusion[('good', 'accept')] + confusion[('defective', 'reject')]}/{n}   ")
-        stream.flush()
+        bar.set_postfix(f"{rate:.0f} parts/min, last {o.verdict.value} "
+                        f"{o.score if o.score is not None else float('nan'):.3f}, "
+                        f"ok {confusion[('good', 'accept')] + confusion[('defective', 'reject')]}/{n}")
+        bar.update()
 
-    with PtyPair(out) as pty:
+    with bar, PtyPair(out) as pty:
         cfg_dict = _station_config(out, captures, reference, pty.station)
         station_yaml.write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
         cfg = load_station(station_yaml, {"runtime": {"max_parts": opts.parts}})
         s, log = run_with_plc(cfg, pty.plc, opts.parts, on_part=on_part)
-        stream.write("\n")
         pty_kind = pty.kind
     lost = [i for i in log.sent if i not in log.answers]
     failsafe = cfg.plc.failsafe_verdict.value

@@ -25,11 +25,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import typing
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 import yaml
 
+from edgead.config.loader import convert, load_yaml
 from edgead.deploy.release import ReleaseOptions, build_release, build_wheel
 from edgead.deploy.remote import StationOptions
 from edgead.deploy.service import ServiceKind
@@ -67,6 +70,11 @@ class Station:
     bundle: str | None = None
 
 
+KEY_TYPES = {**{k: v for k, v in typing.get_type_hints(Station).items() if k != "name"},
+             "service": ServiceKind, "host_key_policy": HostKeyPolicy}
+"""Each inventory key's type; the enums' values are what the keys hold (plain strings)."""
+
+
 def load_inventory(path: str | Path) -> list[Station]:
     """Parse an inventory file; unknown keys are refused, every error names the station and key.
 
@@ -80,10 +88,7 @@ def load_inventory(path: str | Path) -> list[Station]:
         ConfigError: on a malformed inventory.
     """
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"inventory {path}: cannot read it ({exc})") from exc
+    raw = load_yaml(path, "inventory")
     defaults = raw.get("defaults") or {}
     stations = raw.get("stations") or {}
     if not isinstance(stations, dict) or not stations:
@@ -98,10 +103,13 @@ def load_inventory(path: str | Path) -> list[Station]:
         for key in ("host", "config"):
             if not merged.get(key):
                 raise ConfigError(f"inventory {path}: station {name!r} has no {key!r}")
+        for key, value in merged.items():  # types and enums, each error naming the station and the key
+            if value is not None:
+                value = convert(KEY_TYPES[key], value, f"inventory {path}: stations.{name}.{key}")
+                merged[key] = value.value if isinstance(value, Enum) else value
         for key in PATH_KEYS:
             if merged.get(key):
                 merged[key] = str((path.parent / os.path.expanduser(str(merged[key]))).resolve())
-        ServiceKind(merged.get("service", STATION_KEYS["service"]))
         out.append(Station(name=str(name), **merged))
     return out
 

@@ -120,13 +120,9 @@ def build_wheel(out_dir: str | Path, source: str | Path | None = None) -> Path:
 
 
 def _load_config(path: Path) -> dict:
-    try:
-        cfg = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"station config {path}: cannot read it ({exc})") from exc
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"station config {path}: expected a mapping at the top level")
-    return cfg
+    from edgead.config import load_yaml
+
+    return load_yaml(path, "station config")
 
 
 def _bundle_path(cfg: dict, config_path: Path, option: str | None) -> Path:

@@ -18,6 +18,7 @@ from edgead.deploy.release import Release, ReleaseOptions, build_release
 from edgead.deploy.service import ServiceKind
 from edgead.deploy.ssh import SshTarget, copy_dir, run_remote
 from edgead.errors import DeployError
+from edgead.progress import Progress, progress
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,13 @@ def failure_message(result: dict) -> str:
     return msg + (f"; {result['note']}" if result.get("note") else "")
 
 
-def deploy(config: str | Path, target: SshTarget, station: StationOptions, release: ReleaseOptions) -> dict:
+STEPS = ("build", "copy", "verify", "venv", "engine", "service", "switch", "health", "selftest")
+"""A deploy's steps, as its progress counts them: two on the build host, then the station's (each ends with a
+``[station] STEP: ...`` line on the station tool's stderr)."""
+
+
+def deploy(config: str | Path, target: SshTarget, station: StationOptions, release: ReleaseOptions, *,
+           show_progress: bool = True) -> dict:
     """Build a release, copy it to ``PREFIX/releases/``, install, switch, check health; roll back on failure.
 
     Args:
@@ -84,6 +91,7 @@ def deploy(config: str | Path, target: SshTarget, station: StationOptions, relea
         target: the station.
         station: see :class:`StationOptions`.
         release: see :class:`~edgead.deploy.release.ReleaseOptions`.
+        show_progress: report each step as it ends (:mod:`edgead.progress`; ``--quiet`` turns it off).
 
     Returns:
         The station's result (``release``, ``previous``, ``model_hash``, ``selftest``).
@@ -91,21 +99,35 @@ def deploy(config: str | Path, target: SshTarget, station: StationOptions, relea
     Raises:
         DeployError: when building, copying or any station step fails (the station rolled back when it could).
     """
-    with tempfile.TemporaryDirectory(prefix="edgead-release-") as tmp:
+    with progress(len(STEPS), f"deploy to {target}", enabled=show_progress, unit="step") as bar, \
+            tempfile.TemporaryDirectory(prefix="edgead-release-") as tmp:
         rel = build_release(config, tmp, release)
-        return push_release(rel, target, station)
+        bar.update()
+        bar.note(f"build: release {rel.name} ({len(rel.manifest['files'])} files)")
+        return push_release(rel, target, station, bar=bar)
 
 
-def push_release(rel: Release, target: SshTarget, station: StationOptions) -> dict:
-    """Copy a built release to a station and run the station-side deploy."""
+def push_release(rel: Release, target: SshTarget, station: StationOptions, *, bar: Progress | None = None) -> dict:
+    """Copy a built release to a station and run the station-side deploy (``bar``: its steps' progress)."""
     incoming = f"{station.prefix}/releases/.incoming"
     run_remote(target, ["mkdir", "-p", incoming], timeout_s=60)
     log.info("copying release %s to %s:%s", rel.name, target, incoming)
     copy_dir(target, rel.root, incoming)
-    proc = run_remote(target, [station.python, f"{incoming}/{rel.name}/tools/station_steps.py", "deploy",
-                               "--release", rel.name, *station.step_args()], check=False)
-    for line in proc.stderr.splitlines():
+    if bar is not None:
+        bar.update()
+        bar.note(f"copy: {rel.name} -> {target}:{incoming}")
+
+    def station_line(line: str) -> None:
         log.info("%s", line)
+        step, _, message = line.removeprefix("[station] ").partition(": ")
+        if bar is not None and line.startswith("[station] ") and message:
+            if step in STEPS:
+                bar.update()
+            bar.note(f"{step}: {message}")
+
+    proc = run_remote(target, [station.python, f"{incoming}/{rel.name}/tools/station_steps.py", "deploy",
+                               "--release", rel.name, *station.step_args()], check=False,
+                      on_stderr_line=station_line)
     result = parse_result(proc.stdout, f"deploy to {target}")
     if not result.get("ok"):
         raise DeployError(f"deploy of {rel.name} to {target}: {failure_message(result)}",

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import shlex
 import subprocess
+import threading
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from edgead.errors import DeployError
 
@@ -116,7 +117,8 @@ def scp_argv(target: SshTarget, local: str | Path, remote_dir: str) -> list[str]
 
 
 def run_remote(target: SshTarget, remote_argv: Sequence[str], *, timeout_s: float = 1800,
-               check: bool = True) -> subprocess.CompletedProcess:
+               check: bool = True, on_stderr_line: Callable[[str], None] | None = None
+               ) -> subprocess.CompletedProcess:
     """Run a command on the station.
 
     Args:
@@ -124,6 +126,8 @@ def run_remote(target: SshTarget, remote_argv: Sequence[str], *, timeout_s: floa
         remote_argv: the command, one argument per item.
         timeout_s: give up after this long.
         check: raise on a non-zero exit.
+        on_stderr_line: called with each line of the command's stderr as it arrives (the station's step lines,
+            for progress); the lines are in the returned ``stderr`` as well.
 
     Returns:
         The completed process (text stdout/stderr).
@@ -134,7 +138,10 @@ def run_remote(target: SshTarget, remote_argv: Sequence[str], *, timeout_s: floa
     argv = ssh_argv(target, remote_argv)
     log.debug("ssh: %s", " ".join(argv))
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+        if on_stderr_line is None:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+        else:
+            proc = _run_streaming(argv, timeout_s, on_stderr_line)
     except subprocess.TimeoutExpired as exc:
         raise DeployError(f"station {target}: {remote_argv[0]} did not finish within {timeout_s:g} s") from exc
     if proc.returncode == 255:
@@ -144,6 +151,30 @@ def run_remote(target: SshTarget, remote_argv: Sequence[str], *, timeout_s: floa
         raise DeployError(f"station {target}: {' '.join(map(str, remote_argv[:3]))} exited {proc.returncode}: "
                           f"{(proc.stderr or proc.stdout).strip()[-500:]}")
     return proc
+
+
+def _run_streaming(argv: list[str], timeout_s: float, on_line: Callable[[str], None]) -> subprocess.CompletedProcess:
+    """``subprocess.run`` with stderr handed to ``on_line`` line by line (stdout is read by a thread meanwhile)."""
+    with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, bufsize=1) as proc:
+        out: list[str] = []
+        reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)
+        reader.start()
+        timer = threading.Timer(timeout_s, proc.kill)
+        timer.start()
+        err: list[str] = []
+        try:
+            for line in proc.stderr:
+                err.append(line)
+                on_line(line.rstrip("\n"))
+            proc.wait()
+            reader.join()
+        finally:
+            timed_out = not timer.is_alive() and proc.returncode is not None and proc.returncode < 0
+            timer.cancel()
+    if timed_out:
+        raise subprocess.TimeoutExpired(argv, timeout_s)
+    return subprocess.CompletedProcess(argv, proc.returncode, "".join(out), "".join(err))
 
 
 def copy_dir(target: SshTarget, local: str | Path, remote_dir: str, *, timeout_s: float = 1800) -> None:

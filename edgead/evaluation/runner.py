@@ -57,13 +57,9 @@ class EvalResult:
 
 
 def _progress(items, enabled: bool, desc: str):
-    if not enabled:
-        return items
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return items
-    return tqdm(items, desc=desc, unit="img", leave=False)
+    from edgead.progress import track
+
+    return track(items, desc, enabled=enabled, unit="img")
 
 
 def run_on_samples(engine: Backend, samples: Sequence[Sample], color: Color, *, progress: bool = False,

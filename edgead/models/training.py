@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgead.errors import BundleError, DataError, lazy_import
+from edgead.errors import BundleError, DataError
 from edgead.models.common import check_batch
+from edgead.progress import progress
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def run_epochs(model: nn.Module, batches: Iterable[torch.Tensor], loss_fn: Calla
         epochs: passes over the data.
         lr: Adam learning rate.
         seed: torch seed for the initialisation-independent randomness (noise, dropout).
-        progress: show a tqdm bar over epochs.
+        progress: show a progress bar over epochs (:mod:`edgead.progress`).
         desc: progress bar label.
 
     Returns:
@@ -62,7 +63,7 @@ def run_epochs(model: nn.Module, batches: Iterable[torch.Tensor], loss_fn: Calla
                 raise DataError(f"{desc} fit got no training images", hint="give at least one batch of good images")
             history.append(total / count)
             if bar is not None:
-                bar.set_postfix(loss=f"{history[-1]:.4f}")
+                bar.set_postfix(f"loss={history[-1]:.4f}")
                 bar.update(1)
     finally:
         if bar is not None:
@@ -149,10 +150,11 @@ def input_norm(backbone, device: torch.device) -> tuple[torch.Tensor, torch.Tens
 
 
 def progress_bar(total: int, desc: str, enabled: bool):
-    """A tqdm bar over ``total`` steps, or None when ``enabled`` is false (close it with ``bar.close()``)."""
+    """An :func:`edgead.progress.progress` over ``total`` steps, or None when ``enabled`` is false (close it with
+    ``bar.close()``)."""
     if not enabled:
         return None
-    return lazy_import("tqdm", feature=f"the {desc} progress bar").tqdm(total=total, desc=desc)
+    return progress(total, desc, unit="step")
 
 
 def optimise_step(optimiser: torch.optim.Optimizer, loss: torch.Tensor, *, schedule=None, bar=None) -> float:
@@ -165,5 +167,5 @@ def optimise_step(optimiser: torch.optim.Optimizer, loss: torch.Tensor, *, sched
     value = float(loss.detach())
     if bar is not None:
         bar.update(1)
-        bar.set_postfix(loss=f"{value:.4f}")
+        bar.set_postfix(f"loss={value:.4f}")
     return value

@@ -21,11 +21,13 @@ import edgead
 from edgead.bundle import ONNX, STATE, Bundle, write_bundle
 from edgead.contract.thresholds import calibrate
 from edgead.data import Color, fingerprint, load_image, scan_category
-from edgead.errors import DataError, EngineError
+from edgead.errors import ConfigError, DataError, EngineError, writing
 from edgead.infer.layout import Layout, layout_images
+from edgead.inspector import REFERENCE_FILE
 from edgead.models.device import fit_on, resolve_device
 from edgead.models.export import Preprocess, export_onnx
 from edgead.models.registry import MODELS, Supervision, build, get_spec
+from edgead.progress import Progress
 from edgead.train.loader import Batches, predict_torch
 from edgead.train.sizing import model_resolution
 
@@ -54,6 +56,9 @@ class TrainConfig:
             model is fitted on the oriented tiles of the training images, and the bundle's ``layout`` section makes
             eval, predict and the station feed it the same way. With tiles and no ``image_size`` the model input
             is the tile size (native resolution).
+        reference: the reference image of a good part the bundle carries (``Inspector(..., align=True)`` aligns to
+            it); default: the data folder's ``reference.png`` when it has one (``edgead synth`` and ``edgead align``
+            write it).
     """
 
     model: str = "patchcore"
@@ -67,6 +72,24 @@ class TrainConfig:
     supervision: Supervision = Supervision.UNSUPERVISED
     device: str = "auto"
     layout: Layout | dict | None = None
+    reference: str | os.PathLike | None = None
+
+    def __post_init__(self) -> None:
+        checks = (("batch_size", "--batch-size", isinstance(self.batch_size, int) and self.batch_size >= 1,
+                   "an integer of at least 1"),
+                  ("val_fraction", "--val-fraction", _number(self.val_fraction) and 0.0 <= self.val_fraction < 1.0,
+                   "at least 0 and below 1 (the share of train/good held out for the threshold)"),
+                  ("target_frr", "--target-frr", _number(self.target_frr) and 0.0 < self.target_frr < 1.0,
+                   "above 0 and below 1 (a rate: 0.01 is 1 %)"),
+                  ("seed", "--seed", isinstance(self.seed, int) and self.seed >= 0, "an integer of at least 0"))
+        for name, flag, ok, want in checks:
+            if not ok:
+                raise ConfigError(f"{flag} {getattr(self, name)!r}: must be {want}",
+                                  hint=f"TrainConfig.{name} / {flag}; nothing was trained")
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
 
 
 @dataclass(frozen=True)
@@ -124,6 +147,8 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
     layout = config.layout if isinstance(config.layout, Layout) else Layout.from_dict(config.layout)
     n = len(category.train)
     fit_idx, val_idx = holdout_split(n, validation_count(n, config.val_fraction), config.seed)
+    evaluate = config.evaluate and any(s.label == 1 for s in category.test)
+    stages = Progress(3 if evaluate else 2, f"train {config.model}", enabled=progress, unit="stage")
     images = [load_image(s.path, color) for s in category.train]
     fit_images = [t for i in fit_idx for t in layout_images(images[i], layout)]
     median_hw = category.median_hw if layout.is_plain else tuple(np.median([t.shape[:2] for t in fit_images], 0))
@@ -136,28 +161,52 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
     mean, std = [float(v) for v in model.backbone.mean], [float(v) for v in model.backbone.std]
     pre = Preprocess(hw, mean, std, color.channels)
     fit_options = {"defective": labelled.defective_batch(defects, pre)} if is_labelled else {}
+    stages.note(f"{len(fit_idx)} fit ({len(fit_images)} inputs) + {len(val_idx)} validation images of "
+                f"{category.name} at {hw[0]}x{hw[1]} {color.value}")
     device = resolve_device(config.device)
     fit_on(spec.fit, model, Batches(fit_images, pre, config.batch_size, seed=config.seed), device,
            progress=progress, **fit_options)
     del fit_images
+    stages.update()
+    stages.note(f"fitted in {time.perf_counter() - t0:.1f} s; calibrating, exporting ONNX")
     val_images = [images[i] for i in val_idx]
     used = category.train + category.train_defective if is_labelled else category.train
     training = {"data": str(Path(data_dir).resolve()), "data_fingerprint": fingerprint(used),
                 "n_images": len(fit_idx), "n_validation": len(val_idx), "seed": config.seed, "device": str(device),
                 **(labelled.labelled_summary(category) if is_labelled else {})}
+    reference = reference_image(data_dir, config.reference, color)
     bundle = write_trained_bundle(model, config.model, out, pre=pre, color=color, val_images=val_images,
                                   target_frr=config.target_frr, batch_size=config.batch_size, training=training,
-                                  started=t0, layout=layout)
+                                  started=t0, layout=layout,
+                                  extra_files={REFERENCE_FILE: reference} if reference else None)
+    stages.update()
     metrics = None
-    if config.evaluate and any(s.label == 1 for s in category.test):
+    if evaluate:
         from edgead.evaluation import evaluate_bundle
+
+        stages.note(f"bundle written; evaluating on {len(category.test)} test images")
 
         metrics = evaluate_bundle(bundle.root, data_dir, progress=progress).metrics
         from edgead.bundle import update_bundle
 
         bundle = update_bundle(bundle, meta=bundle.meta.replace(
             metrics={k: v for k, v in metrics.items() if v is not None and k != "confusion"}))
+        stages.update()
+    stages.close()
     return TrainResult(bundle=bundle, seconds=time.perf_counter() - t0, metrics=metrics)
+
+
+def reference_image(data_dir: str | os.PathLike, given: str | os.PathLike | None, color: Color) -> Path | None:
+    """The reference image a trained bundle carries: ``given``, else ``data_dir/reference.png`` if it exists.
+
+    Raises:
+        ImageError: the reference cannot be read as an image.
+    """
+    path = Path(given) if given is not None else Path(data_dir) / REFERENCE_FILE
+    if given is None and not path.is_file():
+        return None
+    load_image(path, color)  # readable, decodable
+    return path
 
 
 def write_trained_bundle(model: torch.nn.Module, model_type: str, out: str | os.PathLike, *, pre: Preprocess,
@@ -201,7 +250,7 @@ def write_trained_bundle(model: torch.nn.Module, model_type: str, out: str | os.
     cal = calibrate(val_scores, val_maps if layout.is_plain else None, target_frr=target_frr)
     if not layout.is_plain:  # the pixel threshold over every tile's pixels
         cal = replace(cal, pixel=calibrate(tile_scores, val_maps, target_frr=target_frr).pixel)
-    with tempfile.TemporaryDirectory(prefix="edgead-train-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="edgead-train-") as tmp, writing(tmp, "temporary ONNX export in"):
         onnx_path = export_onnx(model, Path(tmp) / ONNX, input_hw=hw, channels=color.channels, mean=mean,
                                 std=std, norm=cal.norm_constants(), metadata={"edgead.model": model_type})
         parity = _check_parity(onnx_path, val_inputs[:4], tile_scores[:4])

@@ -34,7 +34,7 @@ def bundle_copy(padim_bundle, tmp_path):
 
 def test_threshold_by_escape_rate(bundle_copy, small_station, capsys):
     rc = main(["threshold", "--bundle", str(bundle_copy), "--target-escape-rate", "0.1",
-               "--data", str(small_station.aligned)])
+               "--data", str(small_station.aligned), "--in-place"])
     assert rc == ExitStatus.OK
     cap = capsys.readouterr()
     assert "(escape)" in cap.out and "false-reject rate (good rejected):" in cap.out and "at most" in cap.out
@@ -51,15 +51,17 @@ def test_threshold_by_escape_rate(bundle_copy, small_station, capsys):
 
 def test_threshold_by_f1_and_frr_warning(bundle_copy, small_station, capsys):
     assert main(["threshold", "--bundle", str(bundle_copy), "--method", "f1",
-                 "--data", str(small_station.aligned)]) == 0
+                 "--data", str(small_station.aligned), "--in-place"]) == 0
     assert "(f1)" in capsys.readouterr().out
     good_only = small_station.aligned / "test" / "good"
-    assert main(["threshold", "--bundle", str(bundle_copy), "--target-frr", "0.001", "--data", str(good_only)]) == 0
+    assert main(["threshold", "--bundle", str(bundle_copy), "--target-frr", "0.001", "--data", str(good_only),
+                 "--in-place"]) == 0
     cap = capsys.readouterr()
     assert "escape rate (defects accepted): unknown" in cap.out
     assert "cannot support a false-reject rate of 0.1 %" in cap.err and "2995" in cap.err
 
 
 def test_threshold_method_needs_data(bundle_copy, capsys):
-    assert main(["threshold", "--bundle", str(bundle_copy), "--target-escape-rate", "0.01"]) == ExitStatus.BAD_INPUT
+    assert main(["threshold", "--bundle", str(bundle_copy), "--target-escape-rate", "0.01",
+                 "--in-place"]) == ExitStatus.BAD_INPUT
     assert "--data" in capsys.readouterr().err

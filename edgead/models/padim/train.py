@@ -11,9 +11,10 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from edgead.errors import BundleError, ConfigError, DataError, lazy_import
+from edgead.errors import BundleError, ConfigError, DataError
 from edgead.models.common import check_batch
 from edgead.models.padim.torch_model import Padim
+from edgead.progress import track
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,7 @@ def gaussian_stats(model: Padim, batches: Iterable[torch.Tensor], progress: bool
     total = torch.zeros(positions, dim, dtype=torch.float64, device=device)
     outer = torch.zeros(positions, dim, dim, dtype=torch.float64, device=device)
     count = 0
-    if progress:
-        batches = lazy_import("tqdm", feature="the PaDiM progress bar").tqdm(batches, desc="padim", unit="batch")
+    batches = track(batches, "padim", enabled=progress, unit="batch")
     model.eval()
     with torch.no_grad():
         for batch in batches:

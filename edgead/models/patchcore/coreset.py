@@ -11,7 +11,7 @@ import contextlib
 
 import torch
 
-from edgead.errors import ConfigError, lazy_import
+from edgead.errors import ConfigError
 
 _SLACK = 1.0 + 1e-3  # keeps points whose bound is within float rounding of the test
 _GATHER_BELOW = 0.3  # below this fraction of candidate points, gather them; above, update all
@@ -37,7 +37,7 @@ def greedy_coreset(
         count: rows to select (``1 <= count <= P``).
         projection_dim: random-projection size used for the selection (``<= 0``: none).
         seed: seed of the projection and of the first centre.
-        progress: show a tqdm progress bar.
+        progress: show a progress bar (:mod:`edgead.progress`).
         preselected: the first ``preselected`` rows are the first centres, in order (an existing memory bank that
             a continual update extends, ``edgead.continual``); the selection goes on from them.
 
@@ -159,5 +159,6 @@ def _one_thread():
 def _progress(total: int, enabled: bool):
     if not enabled:
         return None
-    tqdm = lazy_import("tqdm", feature="the coreset progress bar").tqdm
-    return tqdm(total=total, desc="coreset", unit="it", mininterval=0.5)
+    from edgead.progress import progress
+
+    return progress(total, "coreset", unit="it")

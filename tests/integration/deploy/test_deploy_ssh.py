@@ -51,6 +51,9 @@ def test_failing_first_release_leaves_nothing_live_and_station_venv_has_no_torch
     code, _, err = _deploy(deploy_args(prefix, str(config)), capsys)
     assert code == ExitStatus.DEPLOY
     assert "step 'health' failed" in err and "no previous release" in err
+    # progress, one line per step as it ends (stderr is not a terminal here: lines, not a bar)
+    steps = [line.split(": ", 2)[1] for line in err.splitlines() if line.startswith("deploy to ")]
+    assert steps[:5] == ["build", "copy", "verify", "venv", "engine"], err
     assert _current(prefix) is None
     (release,) = [p for p in (prefix / "releases").iterdir() if not p.name.startswith(".")]
     assert (release / "FAILED").exists()

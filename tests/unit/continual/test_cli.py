@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from edgead.cli import main
 from edgead.errors import ExitStatus
 
@@ -19,8 +21,15 @@ def test_update_then_task_matrix(patchcore_a, tasks, tmp_path, capsys):
     assert rc == ExitStatus.OK
     matrix = json.loads(capsys.readouterr().out)
     auroc = matrix["image_auroc"]
-    assert auroc["matrix"][0][1] is None and auroc["matrix"][1][0] == auroc["matrix"][0][0]
-    assert auroc["forgetting"] == 0.0 and auroc["gap_to_single"] is not None
+    (a_after_a, upper), (a_after_b, b_after_b) = auroc["matrix"]
+    assert upper is None and all(0.0 <= v <= 1.0 for v in (a_after_a, a_after_b, b_after_b))
+    # The report's forgetting is its own matrix's (the values are rounded to 4 decimals in the JSON).
+    assert auroc["forgetting"] == pytest.approx(a_after_a - a_after_b, abs=2e-4)
+    # Bank extension keeps task a's bank, so task a is not forgotten. Not exactly equal, though: task b's patches
+    # join the bank and PatchCore's neighbour reweighting sees them, which reorders a few of task a's 6 x 6
+    # good/defect pairs (measured: +3 pairs here, AUROC 0.917 -> 1.0). One pair is 1/36; allow two lost.
+    assert auroc["forgetting"] <= 2 / 36 + 1e-4
+    assert auroc["gap_to_single"] is not None
     rc = main(["eval", "--tasks", "--bundle", str(out), "--data", str(tasks.a), "--data", str(tasks.b)])
     assert rc == ExitStatus.BAD_INPUT  # one bundle per task
     assert "one bundle per task" in capsys.readouterr().err

@@ -120,3 +120,12 @@ def test_backend_without_memory_arena_gives_the_same_outputs(bundle_dir):
         pa, pb = a.infer(img), b.infer(img)
     np.testing.assert_array_equal(pa.raw_score, pb.raw_score)
     np.testing.assert_array_equal(pa.raw_map, pb.raw_map)
+
+
+def test_each_candidate_is_reported_with_its_gate_verdict_as_it_lands(bundle_dir, check_dir, tmp_path, capsys):
+    convert(bundle_dir, "x86-cpu", tmp_path / "cpu", ConvertOptions("fp32", check=check_dir, latency_runs=2,
+                                                                     show_progress=True))
+    err = capsys.readouterr().err
+    assert "convert 1/1: fp32: gate passed" in err and "ms median" in err
+    convert(bundle_dir, "x86-cpu", tmp_path / "cpu2", ConvertOptions("fp32", check=check_dir, latency_runs=2))
+    assert capsys.readouterr().err == ""  # the API is quiet unless asked (the CLI asks unless --quiet)

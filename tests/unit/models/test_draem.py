@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
-metrics = pytest.importorskip("sklearn.metrics", reason="needs scikit-learn")
 
 from edgead.errors import BundleError, ConfigError  # noqa: E402
 from edgead.models.draem import Draem, fit  # noqa: E402
 from edgead.models.draem.losses import focal_loss, ssim  # noqa: E402
 from edgead.models.draem.torch_model import filter_size  # noqa: E402
 from edgead.models.registry import build  # noqa: E402
+from defects import paste_foreign_patch  # noqa: E402
+from separation import assert_separates  # noqa: E402
 
 HW = (48, 64)  # the conftest set (96 x 128) at half size
 
@@ -24,13 +25,15 @@ def tiny_set(synthetic_set):
     return {
         "train": [half(b) for b in synthetic_set["train"]],
         "goods": half(synthetic_set["goods"][:6]),
-        "defects": half(synthetic_set["defects"][:6]),
+        "defects": paste_foreign_patch(half(synthetic_set["defects"][:6]), seed=1),  # obvious at 48 x 64
     }
 
 
 @pytest.fixture(scope="module")
 def trained(one_thread, tiny_set):
-    model = Draem(HW, rec_width=8, disc_width=8, steps=60, seed=0)
+    # 150 steps: at 60 one seed in three did not separate even obvious defects (AUROC 0.33-0.83, all kernels); the
+    # conftest's own defects gave AUROC 0.67-0.92 by kernel at 60 steps (tests/helpers/defects.py).
+    model = Draem(HW, rec_width=8, disc_width=8, steps=150, seed=0)
     fit(model, tiny_set["train"], progress=False)
     return model
 
@@ -40,7 +43,10 @@ def test_defects_score_higher(trained, tiny_set):
         good, good_maps = trained(tiny_set["goods"])
         bad, _ = trained(tiny_set["defects"])
     assert good_maps.shape == (6, *HW) and 0.0 <= float(good_maps.min()) and float(good_maps.max()) <= 1.0
-    assert metrics.roc_auc_score([0] * 6 + [1] * 6, torch.cat([good, bad]).numpy()) >= 0.9
+    # Every defect above every good part, by a margin: min(bad) - max(good) measured 0.22-0.45 over seeds 0-4, each
+    # with the default kernels, ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=default and =avx2 (20 runs). 0.05
+    # leaves a factor of four for other CPUs and library versions.
+    assert assert_separates(good, bad, min_auroc=1.0).gap >= 0.05
 
 
 def test_onnx_matches_torch_with_dynamic_batch(trained, tiny_set, onnx_parity):

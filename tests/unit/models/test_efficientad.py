@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
-metrics = pytest.importorskip("sklearn.metrics", reason="needs scikit-learn")
 
 from edgead.errors import BundleError, ConfigError, DataError  # noqa: E402
 from edgead.models.efficientad import EfficientAd, fit  # noqa: E402
@@ -13,9 +12,11 @@ from edgead.models.efficientad.networks import pdn_grid  # noqa: E402
 from edgead.models.efficientad.torch_model import map_quantiles, quantile_normalise  # noqa: E402
 from edgead.models.efficientad.train import hard_feature_loss  # noqa: E402
 from edgead.models.registry import build  # noqa: E402
+from defects import paste_foreign_patch  # noqa: E402
+from separation import assert_separates  # noqa: E402
 
 HW = (48, 64)  # the conftest set (96 x 128) at half size
-SMALL = {"width": 0.125, "ae_width": 16, "teacher_steps": 60, "steps": 100}
+SMALL = {"width": 0.125, "ae_width": 16, "teacher_steps": 60, "steps": 200}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,14 @@ def test_defects_score_higher(trained, tiny_set):
         bad, _ = trained(tiny_set["defects"])
     assert good_maps.shape == (8, *HW)
     assert torch.allclose(good, good_maps.amax(dim=(1, 2)))
-    assert metrics.roc_auc_score([0] * 8 + [1] * 8, torch.cat([good, bad]).numpy()) >= 0.9
+    # The conftest's small defects at this half resolution sit within 0.03 of the goods (AUROC 0.97-1.0 by kernel,
+    # 0.92-1.0 by seed at 100 steps): one defect may fall among the goods, hence 0.85 (one defect below all eight
+    # goods and one more pair). Obvious defects (a foreign patch) are separated by a margin: min(defect) - max(good)
+    # was 0.23-0.79 over seeds 0-2 and 0.55-0.79 over five kernel settings.
+    assert_separates(good, bad, min_auroc=0.85)
+    with torch.no_grad():
+        obvious, _ = trained(paste_foreign_patch(tiny_set["defects"], seed=1))
+    assert assert_separates(good, obvious, min_auroc=1.0, name="foreign patch").gap >= 0.05
     assert trained.export_params()["teacher_source_sha256"]  # the distillation source is recorded
 
 

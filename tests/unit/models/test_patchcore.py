@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
-metrics = pytest.importorskip("sklearn.metrics", reason="needs scikit-learn")
 
 from edgead.errors import BundleError, DataError  # noqa: E402
 from edgead.models.patchcore import PatchCore, fit  # noqa: E402
+from separation import assert_separates  # noqa: E402
 
 INPUT_HW = (96, 128)  # as the synthetic set of conftest.py
 
@@ -25,8 +25,7 @@ def test_defects_score_higher_and_maps_peak_on_them(fitted, synthetic_set):
         good_scores, good_maps = fitted(synthetic_set["goods"])
         bad_scores, bad_maps = fitted(synthetic_set["defects"])
     assert good_maps.shape == (8, *INPUT_HW)
-    labels = [0] * 8 + [1] * 8
-    assert metrics.roc_auc_score(labels, torch.cat([good_scores, bad_scores]).numpy()) >= 0.95
+    assert_separates(good_scores, bad_scores, min_auroc=0.95)
     for amap, mask in zip(bad_maps.numpy(), synthetic_set["masks"]):
         y, x = np.unravel_index(amap.argmax(), amap.shape)
         ys, xs = np.nonzero(mask)

@@ -4,16 +4,17 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
-metrics = pytest.importorskip("sklearn.metrics", reason="needs scikit-learn")
 
 from edgead.errors import BundleError, ConfigError  # noqa: E402
 from edgead.models.common import smoothed_max  # noqa: E402
 from edgead.models.piade import Piade, fit  # noqa: E402
 from edgead.models.piade.torch_model import ImageScore  # noqa: E402
+from defects import paste_foreign_patch  # noqa: E402
+from separation import assert_separates  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def fitted(small_set):
+def fitted(one_thread, small_set):
     # A shallow encoder (stride 8) and one perceptual layer keep the backward pass through the backbone short.
     model = Piade(small_set["hw"], feature_layer="block2", perceptual_layers=["stem"], epochs=6, lr=3e-3)
     fit(model, list(small_set["train"][0].split(2)), progress=False)  # 8 images, 4 steps per epoch
@@ -26,7 +27,11 @@ def test_defects_score_higher_and_score_is_map_mean(fitted, small_set):
         bad, bad_maps = fitted(small_set["defects"])
     assert bad_maps.shape == (8, *small_set["hw"])
     torch.testing.assert_close(bad, bad_maps.mean(dim=(1, 2)))
-    assert metrics.roc_auc_score([0] * 8 + [1] * 8, torch.cat([good, bad]).numpy()) >= 0.85
+    # The loss score (a mean over the map) barely moves for the conftest's few-pixel defects (AUROC 0.92-1.0 by seed
+    # and kernel); a foreign patch moves it by a margin (gap 0.22-0.25 over seeds 0-2).
+    with torch.no_grad():
+        obvious, _ = fitted(paste_foreign_patch(small_set["defects"], seed=1))
+    assert assert_separates(good, obvious, min_auroc=1.0, name="loss score").gap >= 0.05
 
 
 @pytest.fixture
@@ -43,7 +48,7 @@ def test_map_max_score_is_the_filtered_map_maximum(map_max, small_set):
         bad, bad_maps = map_max(small_set["defects"])
     assert map_max.filter_px == 5  # 21 px at 256 scaled to the 64 px test parts
     torch.testing.assert_close(bad, smoothed_max(bad_maps, 5))
-    assert metrics.roc_auc_score([0] * 8 + [1] * 8, torch.cat([good, bad]).numpy()) >= 0.85
+    assert_separates(good, bad, min_auroc=0.85, name="map-max score")
 
 
 def test_map_max_exports_with_parity(map_max, small_set, onnx_parity):

@@ -6,16 +6,18 @@ import math
 import pytest
 
 torch = pytest.importorskip("torch", reason="needs torch (extra [train])")
-metrics = pytest.importorskip("sklearn.metrics", reason="needs scikit-learn")
 
 from edgead.errors import ConfigError  # noqa: E402
 from edgead.models.vt_adl import VTADL, fit  # noqa: E402
 from edgead.models.vt_adl.mdn import log_sum_exp, mixture_log_likelihood  # noqa: E402
+from separation import assert_separates  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def fitted(small_set):
-    model = VTADL(small_set["hw"], n_gaussians=16, epochs=10, pretrained=False)
+def fitted(one_thread, small_set):
+    # 20 epochs (the registry's default): at 10 the fit collapsed for one seed in three (AUROC 0.38) and reached
+    # 0.86 for seed 0, a pair from the bound; at 20, AUROC 1.0 with a gap of 1.3-3.4 for seeds 0-2.
+    model = VTADL(small_set["hw"], n_gaussians=16, epochs=20, pretrained=False)
     fit(model, small_set["train"], progress=False)
     return model
 
@@ -25,7 +27,7 @@ def test_defects_score_higher(fitted, small_set):
         good, good_maps = fitted(small_set["goods"])
         bad, _ = fitted(small_set["defects"])
     assert good_maps.shape == (8, *small_set["hw"])
-    assert metrics.roc_auc_score([0] * 8 + [1] * 8, torch.cat([good, bad]).numpy()) >= 0.85
+    assert_separates(good, bad, min_auroc=0.95)
 
 
 def test_mixture_likelihood_two_gaussians_in_2d_by_hand():
