@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgead.bundle import ONNX, Bundle, load_bundle, update_bundle
+from edgead.bundle.signing import KeySource
 from edgead.calibration.operating_point import operating_point, support_warnings
 from edgead.contract.thresholds import ThresholdMethod, adjust, retune
 from edgead.errors import ConfigError
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 def set_threshold(bundle_path: str | os.PathLike, *, image_threshold: float | None = None,
                   target_frr: float | None = None, data: str | os.PathLike | None = None,
                   out: str | os.PathLike | None = None, target_escape_rate: float | None = None,
-                  method: ThresholdMethod | str | None = None, confidence: float = 0.95) -> Bundle:
+                  method: ThresholdMethod | str | None = None, confidence: float = 0.95,
+                  sign_key: KeySource | None = None) -> Bundle:
     """Set the raw image threshold directly, or choose it on ``data`` by a method.
 
     Args:
@@ -40,6 +42,8 @@ def set_threshold(bundle_path: str | os.PathLike, *, image_threshold: float | No
             at most this.
         method: ``f1`` (best F1 on the labelled set of ``data``); the other methods follow from the argument given.
         confidence: of the bounds in the operating point.
+        sign_key: Ed25519 private key (or its file) to sign the result with (None: unsigned; an old signature
+            never survives a change).
 
     Returns:
         The rewritten, verified bundle; ``meta.calibration.operating_point`` holds both rates with their
@@ -78,7 +82,7 @@ def set_threshold(bundle_path: str | os.PathLike, *, image_threshold: float | No
     with tempfile.TemporaryDirectory(prefix="edgead-thr-") as tmp:
         onnx_path = set_normalisation(bundle.onnx_path, new, Path(tmp) / ONNX)
         return update_bundle(bundle, meta=bundle.meta.replace(calibration=new), files={ONNX: onnx_path},
-                             out_dir=out)
+                             out_dir=out, sign_key=sign_key)
 
 
 def _method(image_threshold, target_frr, target_escape_rate, method) -> ThresholdMethod:

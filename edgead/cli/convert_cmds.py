@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgead.cli.trust_cmds import add_sign_key, signing_key
 from edgead.errors import ExitStatus
 
 
@@ -35,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="largest share of the check set's good images that FP32 accepts and the result may reject")
     p.add_argument("--force", action="store_true", help="write the artifact even if the gate fails")
     p.add_argument("--latency-runs", type=int, default=d.latency_runs)
+    add_sign_key(p)
     p.set_defaults(handler=cmd_convert)
 
     p = sub.add_parser("build-engine", help="build the TensorRT engine of a converted bundle, on this station")
@@ -52,6 +54,7 @@ def cmd_convert(args) -> int:
 
     from edgead.convert.pipeline import ConvertOptions, convert
 
+    args.sign_key = signing_key(args)  # loaded (and a bad key refused) before any work
     options = ConvertOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ConvertOptions)})
     report = convert(args.bundle, args.target, args.out, options)
     print(report.to_markdown())

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from edgead.cli.output import fmt, print_json
+from edgead.cli.trust_cmds import add_sign_key, signing_key
 from edgead.errors import ExitStatus
 
 EVAL_KEYS = ("image_auroc", "pixel_auroc", "aupro", "f1_max", "ap", "threshold", "n_good", "n_defective")
@@ -36,7 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "native resolution; maps are stitched back, the part's score is the maximum over its tiles")
     p.add_argument("--tile-overlap", type=int, default=0, metavar="PX", help="least overlap of neighbouring tiles")
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation on test/")
+    p.add_argument("--reference", default=None,
+                   help="the reference image the data was aligned to (default: DATA/reference.png when present); "
+                        "recorded in the bundle so that stations with another reference are refused")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_sign_key(p)
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a bundle on a labelled dataset (--tasks: a continual run's task matrix)")
@@ -79,6 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "good images")
     p.add_argument("--confidence", type=float, default=0.95, help="of the rates' upper bounds (default 0.95)")
     p.add_argument("--out", help="write a new bundle here instead of in place")
+    add_sign_key(p)
     p.set_defaults(handler=cmd_threshold)
 
     p = sub.add_parser("info", help="verify a bundle and print its metadata")
@@ -123,14 +129,15 @@ def cmd_train(args) -> int:
     from edgead.train.pipeline import TrainConfig, train
     from edgead.train.sizing import parse_image_size
 
+    key = signing_key(args)
     out = Path(args.out)
     bundle_dir = out.with_suffix("") if out.suffix == ".edgead" else out
     cfg = TrainConfig(model=args.model, image_size=parse_image_size(args.image_size), val_fraction=args.val_fraction,
                       target_frr=args.target_frr, seed=args.seed, batch_size=args.batch_size,
                       params=_overrides(args.set), evaluate=not args.no_eval,
                       supervision=Supervision.LABELLED if args.labelled else Supervision.UNSUPERVISED,
-                      device=args.device, layout=_layout(args))
-    result = train(args.data, bundle_dir, cfg, progress=not args.quiet)
+                      device=args.device, layout=_layout(args), reference=args.reference)
+    result = train(args.data, bundle_dir, cfg, progress=not args.quiet, sign_key=key)
     if out.suffix == ".edgead":
         pack_bundle(bundle_dir, out)
     m = result.metrics or {}
@@ -170,19 +177,21 @@ def cmd_eval(args) -> int:
 
 def predict_config(bundle: str | None, config: str | None, engine: str | None):
     """The station config ``edgead predict`` judges with: ``config`` (or the defaults), its model section replaced
-    by ``bundle`` / ``engine`` when given, without warm-up runs (no latency to protect).
+    by ``bundle`` / ``engine`` when given, without warm-up runs (no latency to protect). Without a config there is
+    no station whose trusted keys apply: the bundle need not be signed (``security.allow_unsigned``, with its
+    warning); with one, its ``security`` section applies as on the station.
 
     Raises:
         ConfigError: neither a bundle nor a config, or an invalid config.
     """
     import dataclasses
 
-    from edgead.daemon.config import StationConfig, load_station
+    from edgead.daemon.config import SecuritySection, StationConfig, load_station
     from edgead.errors import ConfigError
 
     if bundle is None and config is None:
         raise ConfigError("predict needs --bundle or --config", hint="e.g. edgead predict --bundle B IMAGE")
-    cfg = load_station(config) if config else StationConfig()
+    cfg = load_station(config) if config else StationConfig(security=SecuritySection(allow_unsigned=True))
     model = dataclasses.replace(cfg.model, warmup_runs=0)
     if bundle is not None:
         model = dataclasses.replace(model, bundle=Path(bundle), engine=None)
@@ -258,7 +267,7 @@ def cmd_threshold(args) -> int:
 
     bundle = set_threshold(args.bundle, image_threshold=args.image_threshold, target_frr=args.target_frr,
                            target_escape_rate=args.target_escape_rate, method=args.method, data=args.data,
-                           out=args.out, confidence=args.confidence)
+                           out=args.out, confidence=args.confidence, sign_key=signing_key(args))
     cal = bundle.meta.calibration
     print(f"bundle {bundle.root} ({bundle.model_hash[:12]}): image threshold {cal.image.thr:.5g} ({cal.method.value})")
     point = cal.operating_point
@@ -275,7 +284,10 @@ def cmd_info(args) -> int:
     from edgead.bundle import load_bundle
 
     bundle = load_bundle(args.bundle)
-    info = {"path": str(bundle.root), "model_hash": bundle.model_hash, **bundle.meta.to_dict()}
+    sig = bundle.signature
+    signed = ({"key_id": sig.key_id, "signed_utc": sig.signed_utc, "verified": "no: `edgead verify` or `edgead check` "
+               "checks it against trusted keys"} if sig else None)
+    info = {"path": str(bundle.root), "model_hash": bundle.model_hash, "signature": signed, **bundle.meta.to_dict()}
     if args.json:
         print_json(info)
     else:
