@@ -47,6 +47,25 @@ DEFAULTS = {"fps": 0.0, "loop": False, "pattern": "*.png", "sort": SortOrder.NAM
             "trigger": TriggerMode.FREE_RUN, "reconnect_max_ms": 5000}
 
 
+def read_frame_file(path: Path, where: str) -> np.ndarray:
+    """An image file as a camera delivers it: uint8 ``[H, W, C]``, mono or RGB, as stored (the folder camera's
+    frames, and the deploy self-test's samples).
+
+    Raises:
+        CameraError: unreadable or undecodable, naming ``where`` and the file.
+    """
+    import cv2
+
+    try:
+        data = np.fromfile(str(path), np.uint8)
+    except OSError as exc:
+        raise CameraError(f"{where}: cannot read {Path(path).name!r} ({exc.strerror or exc})") from exc
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise CameraError(f"{where}: cannot decode {Path(path).name!r}", hint="remove or replace the file")
+    return as_hwc_uint8(image, f"{where}: {Path(path).name}")
+
+
 class FolderCamera(Camera):
     """Replays image files in a fixed order, paced at ``fps`` in free-run (software trigger: one per trigger)."""
 
@@ -84,13 +103,7 @@ class FolderCamera(Camera):
         return self._info
 
     def _read(self, path: Path) -> np.ndarray:
-        import cv2
-
-        data = np.fromfile(str(path), np.uint8)
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-        if image is None:
-            raise CameraError(f"camera {self.url!r}: cannot decode {path.name!r}", hint="remove or replace the file")
-        return as_hwc_uint8(image, f"camera {self.url!r}: {path.name}")
+        return read_frame_file(path, f"camera {self.url!r}")
 
     def _wait_for_slot(self, timeout_ms: int) -> None:
         if self.fps <= 0 or self.trigger_mode is TriggerMode.SOFTWARE:

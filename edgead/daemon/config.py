@@ -44,15 +44,52 @@ class RoiSection:
     height: int = 0
 
 
+class GeometryCheck(str, Enum):
+    """What a station does when its reference or ROIs differ from the geometry the bundle records."""
+
+    ENFORCE = "enforce"  # refuse the bundle (check, run, reload, deploy), naming both sides
+    WARN = "warn"  # the documented override: log the difference and run anyway
+
+
 @dataclass(frozen=True)
 class ModelSection:
-    """``model``: the bundle (directory or ``.edgead``), or a TensorRT engine built on this station."""
+    """``model``: the bundle (directory or ``.edgead``), or a TensorRT engine built on this station.
+
+    Attributes:
+        geometry_check: ``enforce`` refuses a bundle trained against another reference (fingerprint or size) or
+            for another input size than each ROI (or the aligned frame); ``warn`` is the override: it logs the
+            difference and runs. See docs/bundle-format.md.
+    """
 
     bundle: Path = Path("model.edgead")
     engine: Path | None = None
     backend: BackendKind | None = None
     intra_op_threads: int | None = None
     warmup_runs: int = 3
+    geometry_check: GeometryCheck = GeometryCheck.ENFORCE
+
+
+@dataclass(frozen=True)
+class SecuritySection:
+    """``security``: which bundles this station runs (docs/bundle-format.md, "Trust model").
+
+    Attributes:
+        trusted_keys: public keys whose signatures are accepted: ``edgead-ed25519 ...`` lines (from the ``.pub``
+            file of ``edgead keygen``) or paths to ``.pub`` files (relative to this config file).
+        allow_unsigned: development only: run a bundle without a trusted signature, with a warning at start
+            (a bundle whose signature does not verify at all is still refused).
+        model_sha256: run only the bundle with this model hash (``edgead info`` shows it), signed or not.
+    """
+
+    trusted_keys: tuple[str, ...] = ()
+    allow_unsigned: bool = False
+    model_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        pin = self.model_sha256
+        if pin is not None and (len(pin) != 64 or any(c not in "0123456789abcdefABCDEF" for c in pin)):
+            raise ConfigError(f"security.model_sha256: {pin!r} is not 64 hex digits",
+                              hint="copy model_hash from `edgead info BUNDLE`")
 
 
 class TriggerSource(str, Enum):
@@ -129,6 +166,7 @@ class StationConfig:
     runtime: RuntimeSection = field(default_factory=RuntimeSection)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     opcua: OpcUaConfig = field(default_factory=OpcUaConfig)
+    security: SecuritySection = field(default_factory=SecuritySection)
     source: Path | None = None  # the file it was loaded from (not a key)
 
     @property
@@ -164,35 +202,23 @@ def load_station(path: str | Path | None, overrides: dict | None = None) -> Stat
 
 
 def validate_files(cfg: StationConfig) -> list[str]:
-    """Check what can be checked without opening devices: the bundle's hashes, the reference, the ROIs.
+    """Check what can be checked without opening devices: the bundle's hashes and signature, the reference, the ROIs
+    and their geometry (:func:`edgead.daemon.admission.admit`).
 
     Returns:
         Notes for the operator (e.g. which bundle and model hash will run).
 
     Raises:
-        ConfigError / BundleError / ImageError naming the key and the file.
+        ConfigError / BundleError / TrustError / ImageError naming the key and the file.
     """
-    from edgead.align.roi import Roi, check_rois
-    from edgead.bundle import load_bundle
-    from edgead.data import load_image
+    from edgead.daemon.admission import admit
 
-    notes = []
-    if not cfg.model.bundle.exists():
-        raise ConfigError(f"model.bundle: {cfg.model.bundle} does not exist", hint="train or copy a bundle there")
-    bundle = load_bundle(cfg.model.bundle)
-    notes.append(f"model {bundle.model_type} {bundle.model_hash[:12]} from {cfg.model.bundle}")
-    notes.append(f"runtime {check_runtime(cfg, bundle).value}")
+    admission = admit(cfg)
+    notes = admission.notes + [f"warning: {w}" for w in admission.warnings]
+    notes.append(f"runtime {check_runtime(cfg, admission.bundle).value}")
     if cfg.model.engine is not None and not cfg.model.engine.is_file():
         raise ConfigError(f"model.engine: {cfg.model.engine} does not exist",
                           hint="build it on this station: edgead build-engine, or remove the key")
-    if cfg.reference is not None:
-        if not cfg.reference.is_file():
-            raise ConfigError(f"reference: {cfg.reference} does not exist", hint="save an image of a good part there")
-        ref = load_image(cfg.reference, bundle.meta.color)
-        check_rois([Roi(r.name, r.x, r.y, r.width, r.height) for r in cfg.rois], ref.shape)
-        notes.append(f"reference {cfg.reference.name} {ref.shape[1]}x{ref.shape[0]}, {len(cfg.rois) or 1} ROI(s)")
-    elif cfg.rois:
-        raise ConfigError("rois: ROIs need a reference image (reference: PATH)")
     if cfg.observe.metrics_listen:
         parse_listen(cfg.observe.metrics_listen)
     if cfg.mqtt.enabled:
