@@ -274,9 +274,9 @@ def build_release(config: str | Path, out_dir: str | Path, options: ReleaseOptio
             from exc
     if trust.warning:
         log.warning("%s", trust.warning)
-    chosen = choose_samples(bundle, options.samples)
     target = get_target(options.target)
     _check_runtime_extra(bundle, options.extras)
+    chosen = choose_samples(bundle, options.samples)
     name = name or release_name()
     root = Path(out_dir) / name
     root.mkdir(parents=True)

@@ -131,7 +131,7 @@ def test_release_refuses_extras_without_the_bundles_runtime(tmp_path):
                           "openvino": {"inference_precision": "f32"}}
     converted = update_bundle(bundle, meta, out_dir=tmp_path / "ov")
     cfg = tmp_path / "station.yaml"
-    cfg.write_text(f"model: {{bundle: {converted.root}}}\n")
+    cfg.write_text(f"model: {{bundle: {converted.root}}}\nsecurity: {{allow_unsigned: true}}\n")  # extras here
     with pytest.raises(DeployError, match="converted to run on openvino") as err:
         build_release(cfg, tmp_path / "out", ReleaseOptions(extras=("station",)))
     assert err.value.hint == "deploy with --extras station,openvino"
