@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edgead.bundle import MANIFEST, META, ONNX, Bundle, load_bundle, write_bundle
+from edgead.bundle.signing import KeySource
 from edgead.calibration.correction import Int8Correction
 from edgead.calibration.quantize import CalibMethod, Int8Scope, Int8Settings
 from edgead.contract.graph import Prediction
@@ -73,6 +74,7 @@ class ConvertOptions:
         latency_runs: timed runs per candidate on this machine.
         show_progress: report each candidate as it is built and gated (:mod:`edgead.progress`; the CLI does
             unless ``--quiet``).
+        sign_key: Ed25519 private key (or its file) to sign the converted bundle with (None: unsigned).
 
     Raises:
         ConfigError: an unknown precision, calibration method, scope, correction or guard band.
@@ -91,6 +93,7 @@ class ConvertOptions:
     force: bool = False
     latency_runs: int = 20
     show_progress: bool = False
+    sign_key: KeySource | None = None
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
@@ -302,9 +305,9 @@ def runtime_of(chosen: Built, tgt: Target) -> BackendKind:
 
 
 def write_converted(src: Bundle, tgt: Target, out: Path, chosen: Built, report: ConversionReport,
-                    engine: bytes | None) -> Bundle:
-    """Step 6: the converted bundle (its graph, thresholds moved by the transfer, ``conversion:``, the report),
-    then the engine beside it, whose header names the new bundle's hash."""
+                    engine: bytes | None, sign_key: KeySource | None = None) -> Bundle:
+    """Step 6: the converted bundle (its graph, thresholds moved by the transfer, ``conversion:``, the report;
+    signed with ``sign_key`` when given), then the engine beside it, whose header names the new bundle's hash."""
     from edgead.infer.engine_file import write_engine_file
 
     details = dict(chosen.details)
@@ -318,9 +321,9 @@ def write_converted(src: Bundle, tgt: Target, out: Path, chosen: Built, report: 
     meta = src.meta.replace(calibration=calibration, conversion=Conversion(
         tgt.name, runtime_of(chosen, tgt).value, chosen.job.precision, src.model_hash,
         gate.to_dict() if gate else None, report.forced, details, openvino))
-    files = {n: src.root / n for n in src.manifest["files"] if n not in (META, MANIFEST, ONNX)}
+    files = {n: src.file(n) for n in src.manifest["files"] if n not in (META, MANIFEST, ONNX)}
     files.update({ONNX: chosen.path, REPORT_JSON: report.to_json().encode(), REPORT_MD: report.to_markdown().encode()})
-    written = write_bundle(out, meta, files)
+    written = write_bundle(out, meta, files, sign_key)
     if engine is not None:
         from edgead.convert.trt_build import default_engine_path, engine_header
 
@@ -370,7 +373,7 @@ def convert(bundle: str | os.PathLike | Bundle, target: str | Target, out: str |
             requested=plan.requested.value, chosen=chosen.job.name, out=str(out),
             candidates=[b.candidate for b in built], engine=engine_note, trtexec=trtexec,
             forced=bool(gate is not None and not gate.passed), notes=list(plan.notes))
-        write_converted(src, tgt, out, chosen, report, engine)
+        write_converted(src, tgt, out, chosen, report, engine, options.sign_key)
     return report
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgead.bundle import ONNX, Bundle, check_output, load_bundle, pack_bundle, update_bundle
+from edgead.bundle.signing import KeySource
 from edgead.calibration.operating_point import operating_point, support_warnings
 from edgead.contract.thresholds import ThresholdMethod, adjust, retune
 from edgead.errors import ConfigError
@@ -27,7 +28,7 @@ def set_threshold(bundle_path: str | os.PathLike, *, image_threshold: float | No
                   target_frr: float | None = None, data: str | os.PathLike | None = None,
                   out: str | os.PathLike | None = None, target_escape_rate: float | None = None,
                   method: ThresholdMethod | str | None = None, confidence: float = 0.95,
-                  in_place: bool = False) -> Bundle:
+                  in_place: bool = False, sign_key: KeySource | None = None) -> Bundle:
     """Set the raw image threshold directly, or choose it on ``data`` by a method.
 
     Args:
@@ -43,6 +44,8 @@ def set_threshold(bundle_path: str | os.PathLike, *, image_threshold: float | No
         confidence: of the bounds in the operating point.
         in_place: rewrite ``bundle_path`` itself (a directory, or an archive re-packed), instead of ``out``; the
             model hash changes either way.
+        sign_key: Ed25519 private key (or its file) to sign the result with (None: unsigned; an old signature
+            never survives a change).
 
     Returns:
         The rewritten, verified bundle; ``meta.calibration.operating_point`` holds both rates with their
@@ -88,16 +91,17 @@ def set_threshold(bundle_path: str | os.PathLike, *, image_threshold: float | No
     with tempfile.TemporaryDirectory(prefix="edgead-thr-") as tmp:
         onnx_path = set_normalisation(bundle.onnx_path, new, Path(tmp) / ONNX)
         return _write(bundle, bundle.meta.replace(calibration=new), {ONNX: onnx_path},
-                      Path(out if out is not None else bundle_path))
+                      Path(out if out is not None else bundle_path), sign_key)
 
 
-def _write(bundle: Bundle, meta, files: dict, dest: Path) -> Bundle:
+def _write(bundle: Bundle, meta, files: dict, dest: Path, sign_key: KeySource | None) -> Bundle:
     """The rewritten bundle at ``dest``: a directory, or an archive packed from a temporary one (an archive's
     unpacked copy is only a cache, so rewriting that would change nothing the user holds)."""
     if dest.suffix != ".edgead" and not dest.is_file():
-        return update_bundle(bundle, meta=meta, files=files, out_dir=dest)
+        return update_bundle(bundle, meta=meta, files=files, out_dir=dest, sign_key=sign_key)
     with tempfile.TemporaryDirectory(prefix="edgead-thr-out-") as tmp:
-        new = update_bundle(bundle, meta=meta, files=files, out_dir=Path(tmp) / dest.with_suffix("").name)
+        new = update_bundle(bundle, meta=meta, files=files, out_dir=Path(tmp) / dest.with_suffix("").name,
+                            sign_key=sign_key)
         pack_bundle(new.root, dest)
     return load_bundle(dest)
 

@@ -84,6 +84,11 @@ class GateError(EdgeadError):
     exit_status = ExitStatus.GATE
 
 
+class SelfTestError(GateError):
+    """A release's self-test on the station: a known-good sample was not accepted or a known-defective one was not
+    rejected (names the samples)."""
+
+
 class CameraError(EdgeadError):
     """A camera cannot be opened, or delivered no frame in time."""
 

@@ -18,8 +18,9 @@ CORE = (
     "pyyaml>=6.0",
     "pyserial>=3.5",
     "onnxruntime>=1.17",
+    "cryptography>=42",  # Ed25519 bundle signatures: every station verifies them at start and on reload
 )
-"""What every install gets; the station runs on it (camera, alignment, ONNX Runtime, PLC, records)."""
+"""What every install gets; the station runs on it (camera, alignment, ONNX Runtime, PLC, records, signatures)."""
 
 _ONNX = "onnx>=1.15"
 
@@ -50,8 +51,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "openvino": ("openvino>=2024.0",),
     # MQTT north: one JSON message per part, checked against edgead/north/part-result.schema.json.
     "mqtt": ("paho-mqtt>=2.0,<3", "jsonschema>=4.18"),
-    # OPC UA server (Machine Vision shaped address space); cryptography makes its self-signed certificate.
-    "opcua": ("asyncua>=1.1", "cryptography>=42"),
+    # OPC UA server (Machine Vision shaped address space); cryptography (core) makes its self-signed certificate.
+    "opcua": ("asyncua>=1.1",),
     # `edgead deploy --inventory`: fleets in waves through ansible-core.
     "fleet": ("ansible-core>=2.15,<2.20",),
     "dev": (
@@ -86,7 +87,7 @@ MODULES: dict[str, str | None] = {
     "paho": "mqtt",
     "jsonschema": "mqtt",
     "asyncua": "opcua",
-    "cryptography": "opcua",
+    "cryptography": None,
     "ansible": "fleet",
 }
 """Import name -> the extra that installs it (None: a core requirement). The longest matching prefix wins."""

@@ -15,6 +15,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -67,10 +68,15 @@ class Inspector:
         min_defect_area_px: the station's ``decision.min_defect_area_px`` (0: the score alone decides).
         backend: ``onnxruntime`` or ``tensorrt`` (default: the bundle's).
         engine: a TensorRT engine built from this bundle on this machine (``edgead build-engine``).
+        trusted_keys: admit the bundle only if one of these public keys (``edgead-ed25519 ...`` lines or ``.pub``
+            files) signed it, as a station does (``security.trusted_keys``). Default: none; the hashes are still
+            verified and a tampered signature is refused, but an unsigned bundle runs (with a warning), as on the
+            build host that trained it.
 
     Raises:
-        BundleError: the bundle is missing, tampered with or of another format.  ConfigError: ``align`` without a
-        reference.  EngineError: the engine cannot be opened.
+        BundleError: the bundle is missing, tampered with or of another format.  TrustError: ``trusted_keys``
+        given and none of them signed it.  ConfigError: ``align`` without a reference, or a reference other than
+        the one the bundle was trained against.  EngineError: the engine cannot be opened.
 
     Example:
         >>> with Inspector("bracket.edgead", align=True) as insp:        # doctest: +SKIP
@@ -78,9 +84,10 @@ class Inspector:
     """
 
     def __init__(self, bundle: str | os.PathLike, *, align: bool = False, reference: str | os.PathLike | None = None,
-                 min_defect_area_px: int = 0, backend: str | None = None, engine: str | os.PathLike | None = None):
+                 min_defect_area_px: int = 0, backend: str | None = None, engine: str | os.PathLike | None = None,
+                 trusted_keys: Sequence[str | os.PathLike] = ()):
         from edgead.bundle import load_bundle
-        from edgead.daemon.config import ModelSection, StationConfig
+        from edgead.daemon.config import ModelSection, SecuritySection, StationConfig
         from edgead.daemon.decide import DecisionConfig
         from edgead.daemon.model import load_model
         from edgead.infer import BackendKind
@@ -92,8 +99,10 @@ class Inspector:
         model = ModelSection(bundle=self.bundle.root, engine=Path(engine) if engine else None,
                              backend=BackendKind(backend) if backend else None, warmup_runs=0)
         self.decision = DecisionConfig(min_defect_area_px=min_defect_area_px)
+        security = SecuritySection(trusted_keys=tuple(str(k) for k in trusted_keys),
+                                   allow_unsigned=not trusted_keys)
         cfg = StationConfig(model=model, reference=Path(reference) if reference is not None else None,
-                            decision=self.decision)
+                            decision=self.decision, security=security)
         self._model = load_model(cfg)
 
     def _bundle_reference(self) -> Path:

@@ -2,11 +2,12 @@
 # Install the Debian packages the tests and the demo start as real peers:
 # socat (pty pairs), mbpoll (Modbus master), aravis-tools (GigE Vision simulator),
 # openssh-server (deploy target), mosquitto (MQTT broker), chromium (renders the HTML eval report headless,
-# offline), and the headers PyGObject needs to build.
+# offline), systemd (systemd-analyze checks the units offline; nothing is started), python3-seccomp (the daemon is run
+# under the units' system-call filter), and the headers PyGObject needs to build.
 # Runs apt-get only when root and something is missing; otherwise says what to install.
 set -euo pipefail
 PKGS=(socat mbpoll aravis-tools aravis-tools-cli gir1.2-aravis-0.8 libgirepository1.0-dev
-      libcairo2-dev pkg-config gcc openssh-server openssh-client sqlite3 mosquitto chromium)
+      libcairo2-dev pkg-config gcc openssh-server openssh-client sqlite3 mosquitto chromium systemd python3-seccomp)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

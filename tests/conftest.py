@@ -11,9 +11,9 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 # Test helpers imported by name from any test: contract_model (a tiny graph-contract detector, tests/unit/convert),
 # twins (software twins of CUDA and TensorRT, tests/unit/infer), modbus_peers (pymodbus PLCs,
-# tests/integration/plc), mqtt_peers (mosquitto, a subscriber; tests/integration/north) and separation
-# (trained-model asserts with margins; tests/helpers).
-for _helpers in ("unit/convert", "unit/infer", "integration/plc", "integration/north", "helpers"):
+# tests/integration/plc), mqtt_peers (mosquitto, a subscriber; tests/integration/north), separation
+# (trained-model asserts with margins; tests/helpers) and forge (a re-hashed or re-signed bundle, tests/unit/bundle).
+for _helpers in ("unit/convert", "unit/infer", "integration/plc", "integration/north", "helpers", "unit/bundle"):
     sys.path.insert(0, str(Path(__file__).parent / _helpers))
 
 
@@ -33,12 +33,25 @@ def small_station(tmp_path_factory) -> SimpleNamespace:
 
 
 @pytest.fixture(scope="session")
-def padim_bundle(small_station, tmp_path_factory):
-    """PaDiM trained on the aligned small station (seconds on 2 cores)."""
+def bundle_key(tmp_path_factory) -> SimpleNamespace:
+    """The tests' build-host signing key: ``key`` (file), ``pub`` (file), ``line`` (the public key line),
+    ``key_id`` and ``security`` (a station config's ``security`` section that trusts it)."""
+    from edgead.bundle.signing import read_public_key, write_key_pair
+
+    key, pub = write_key_pair(tmp_path_factory.mktemp("keys") / "build-host", "tests")
+    public = read_public_key(pub)
+    return SimpleNamespace(key=key, pub=pub, line=public.to_line(), key_id=public.key_id,
+                           security={"trusted_keys": [public.to_line()]})
+
+
+@pytest.fixture(scope="session")
+def padim_bundle(small_station, tmp_path_factory, bundle_key):
+    """PaDiM trained on the aligned small station (seconds on 2 cores), signed with ``bundle_key``."""
     from edgead.train.pipeline import TrainConfig, train
 
     out = tmp_path_factory.mktemp("bundles") / "padim"
-    return train(small_station.aligned, out, TrainConfig(model="padim", image_size=160, seed=0), progress=False)
+    return train(small_station.aligned, out, TrainConfig(model="padim", image_size=160, seed=0), progress=False,
+                 sign_key=bundle_key.key)
 
 
 @pytest.fixture(scope="session")

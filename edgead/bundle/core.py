@@ -16,14 +16,20 @@ from typing import Mapping, Union
 
 import yaml
 
+from edgead.bundle.arrays import caps_for, load_npz, summarise_npz
 from edgead.bundle.manifest import build_manifest, read_manifest, verify_manifest
+from edgead.bundle.paths import check_name, contained
+from edgead.bundle.signing import SIGNATURE, KeySource, Signature, read_signature, sign_manifest
 from edgead.contract.graph import InputSpec
 from edgead.contract.meta import FORMAT_VERSION, META, BundleMeta
+from edgead.contract.integrity import ArrayRecord
 from edgead.errors import BundleError, OutputError, short_path, writing
 
 MANIFEST = "manifest.json"
 ONNX = "model.onnx"
 STATE = "state.npz"
+SIDECARS = (MANIFEST, SIGNATURE)
+"""Files beside the listed ones: the manifest and its signature (neither lists the other)."""
 
 FileSource = Union[bytes, str, os.PathLike]
 
@@ -64,35 +70,60 @@ class Bundle:
     def model_type(self) -> str:
         return self.meta.model.type
 
+    @property
+    def signature(self) -> Signature | None:
+        """The bundle's signature (not verified here: see :func:`edgead.bundle.trust.check_trust`), or None."""
+        return read_signature(self.root)
+
     def file(self, name: str) -> Path:
-        """Path of a file listed in the manifest; :class:`BundleError` if it is not listed."""
+        """Path of a file listed in the manifest; :class:`BundleError` if it is not listed or escapes the bundle."""
         if name not in self.manifest["files"]:
             raise BundleError(f"bundle {self.root}: has no {name}")
-        return self.root / name
+        return contained(self.root, name, f"bundle {self.root}")
+
+    def load_arrays(self, name: str) -> dict:
+        """The arrays of the bundle's ``.npz`` file ``name``, headers checked against the caps its metadata records
+        before anything is allocated (:mod:`edgead.bundle.arrays`).
+
+        Raises:
+            BundleError: not listed, or a header above the caps or inconsistent.
+        """
+        return load_npz(self.file(name), caps_for(self.meta, name))
+
+
+def sidecar_names(root: Path) -> list[str]:
+    """The sidecars present in ``root`` (the manifest always; the signature when signed)."""
+    return [n for n in SIDECARS if n == MANIFEST or os.path.lexists(root / n)]
 
 
 def _dump_yaml(meta: dict) -> str:
     return yaml.safe_dump(meta, sort_keys=False, default_flow_style=None, width=120)
 
 
-def write_bundle(out_dir: str | os.PathLike, meta: BundleMeta | Mapping, files: Mapping[str, FileSource]) -> Bundle:
-    """Write a bundle atomically: files, ``edgead.yaml`` from ``meta``, then the manifest.
+def write_bundle(out_dir: str | os.PathLike, meta: BundleMeta | Mapping, files: Mapping[str, FileSource],
+                 sign_key: KeySource | None = None) -> Bundle:
+    """Write a bundle atomically: files, ``edgead.yaml`` from ``meta``, the manifest, then its signature.
 
     Args:
         out_dir: target directory; replaced if it exists and is a bundle, refused if it is another non-empty dir.
-        meta: the metadata, typed or as a mapping (parsed and validated like a loaded one; ``format_version`` is
-            set here).
-        files: name -> bytes or path of a file to copy (at least ``model.onnx``).
+        meta: the metadata, typed or as a mapping (parsed and validated like a loaded one; ``format_version`` and
+            ``arrays``, the caps of every ``.npz`` file, are set here).
+        files: name -> bytes or path of a file to copy (at least ``model.onnx``); names are plain relative paths.
+        sign_key: an Ed25519 private key (or its file) to sign the manifest with; None: unsigned.
 
     Returns:
         The loaded, verified :class:`Bundle`.
 
     Raises:
-        BundleError: if ``out_dir`` is a non-empty directory that is not a bundle, ``model.onnx`` is missing, or the
-            metadata is invalid.
+        BundleError: if ``out_dir`` is a non-empty directory that is not a bundle, ``model.onnx`` is missing, a
+            file name escapes the bundle, or the metadata is invalid.
         OutputError: if the disk is full.
     """
     out = Path(out_dir)
+    for name in files:
+        check_name(name, f"bundle {out}")
+        if name in (META, *SIDECARS):
+            raise BundleError(f"bundle {out}: {name} is written by edgead, not given as a file")
     if ONNX not in files:
         raise BundleError(f"bundle {out}: no {ONNX} given", hint="export the model first")
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists():
@@ -100,9 +131,8 @@ def write_bundle(out_dir: str | os.PathLike, meta: BundleMeta | Mapping, files: 
                           hint="choose an empty or new --out directory")
     if not isinstance(meta, BundleMeta):
         meta = BundleMeta.from_dict(meta, where=f"bundle {out}: metadata")
-    text = _dump_yaml(meta.replace(format_version=FORMAT_VERSION).to_dict())
     with writing(out, "bundle"):
-        _write_files(out, text, files)
+        _write_files(out, meta, files, sign_key)
     return load_bundle(out)
 
 
@@ -138,7 +168,8 @@ def check_output(out: str | os.PathLike, *, force: bool = False, option: str = "
     return out
 
 
-def _write_files(out: Path, meta_text: str, files: Mapping[str, FileSource]) -> None:
+def _write_files(out: Path, meta: BundleMeta, files: Mapping[str, FileSource],
+                 sign_key: KeySource | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -149,10 +180,12 @@ def _write_files(out: Path, meta_text: str, files: Mapping[str, FileSource]) -> 
                 dst.write_bytes(src)
             else:
                 shutil.copyfile(src, dst)
-        (tmp / META).write_text(meta_text)
-        names = [p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()]
-        manifest = build_manifest(tmp, names, FORMAT_VERSION)
+        arrays = {name: ArrayRecord(**summarise_npz(tmp / name)) for name in sorted(files) if name.endswith(".npz")}
+        (tmp / META).write_text(_dump_yaml(meta.replace(format_version=FORMAT_VERSION, arrays=arrays).to_dict()))
+        manifest = build_manifest(tmp, [*files, META], FORMAT_VERSION)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        if sign_key is not None:
+            sign_manifest(tmp, sign_key, MANIFEST)
         _fsync_tree(tmp)
         if out.is_file() or out.is_symlink():  # replacing a file was allowed by the caller (check_output)
             out.unlink()
@@ -193,12 +226,17 @@ def load_bundle(path: str | os.PathLike, *, verify: bool = True) -> Bundle:
     if root.is_file():
         from edgead.bundle.archive import unpack_bundle
 
-        root = unpack_bundle(root)
+        unpacked = unpack_bundle(root)
+        try:
+            return load_bundle(unpacked, verify=verify)
+        except BundleError:
+            shutil.rmtree(unpacked, ignore_errors=True)  # never keep what failed verification in the cache
+            raise
     if not root.exists():
         raise BundleError(f"bundle {root} does not exist", hint="pass the directory or .edgead file from `edgead train`")
     if not root.is_dir():
         raise BundleError(f"bundle {root} is neither a directory nor an .edgead archive")
-    manifest = read_manifest(root / MANIFEST)
+    manifest = read_manifest(contained(root, MANIFEST, f"bundle {root}"))
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise BundleError(
@@ -206,7 +244,10 @@ def load_bundle(path: str | os.PathLike, *, verify: bool = True) -> Bundle:
             hint="re-export the bundle with this edgead version, or install the edgead that wrote it",
         )
     if verify:
-        verify_manifest(root, manifest, MANIFEST)
+        verify_manifest(root, manifest, SIDECARS)
+    else:
+        for name in manifest.get("files") or {}:
+            check_name(name, f"bundle {root}")
     return Bundle(root=root, meta=read_meta(root), manifest=manifest)
 
 
@@ -217,9 +258,7 @@ def read_meta(root: Path) -> BundleMeta:
         BundleError: missing, not YAML, of another format version, or a section or key missing or invalid.
     """
     try:
-        data = yaml.safe_load((root / META).read_text())
-    except FileNotFoundError:
-        raise BundleError(f"bundle {root}: {META} is missing") from None
+        data = yaml.safe_load(contained(root, META, f"bundle {root}").read_text())
     except yaml.YAMLError as exc:
         raise BundleError(f"bundle {root}: {META} is not valid YAML ({exc})") from exc
     if not isinstance(data, dict):
@@ -230,33 +269,41 @@ def read_meta(root: Path) -> BundleMeta:
 
 
 def update_bundle(bundle: Bundle, meta: BundleMeta | Mapping | None = None,
-                  files: Mapping[str, FileSource] | None = None, out_dir: str | os.PathLike | None = None) -> Bundle:
+                  files: Mapping[str, FileSource] | None = None, out_dir: str | os.PathLike | None = None,
+                  sign_key: KeySource | None = None) -> Bundle:
     """Rewrite a bundle with new metadata and/or files (hashes recomputed), in place or to ``out_dir``.
+
+    The old signature never carries over (the manifest changes): the result is signed with ``sign_key``, or
+    unsigned.
 
     Args:
         bundle: the source bundle.
         meta: the full new metadata (default: unchanged).
         files: files to add or replace (default: none).
         out_dir: where to write (default: in place).
+        sign_key: the key to sign the result with (None: unsigned).
 
     Returns:
         The new verified bundle.
     """
+    where = f"bundle {bundle.root}"
     names = [n for n in bundle.manifest["files"] if n != META]
-    merged: dict[str, FileSource] = {n: bundle.root / n for n in names}
+    merged: dict[str, FileSource] = {n: contained(bundle.root, n, where) for n in names}
     merged.update(files or {})
     target = Path(out_dir) if out_dir else bundle.root
-    if target.resolve() == bundle.root.resolve():
-        # Copy sources out first: the directory is replaced atomically.
-        staged = Path(tempfile.mkdtemp(prefix=".edgead-stage-"))
-        try:
-            for name, src in list(merged.items()):
-                if not isinstance(src, bytes):
-                    dst = staged / name
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(src, dst)
-                    merged[name] = dst
-            return write_bundle(target, bundle.meta if meta is None else meta, merged)
-        finally:
-            shutil.rmtree(staged, ignore_errors=True)
-    return write_bundle(target, bundle.meta if meta is None else meta, merged)
+    new_meta = bundle.meta if meta is None else meta
+    if target.resolve() != bundle.root.resolve():
+        return write_bundle(target, new_meta, merged, sign_key)
+    # Copy sources out first (the directory is replaced atomically), into a folder beside it: same file system,
+    # never a shared temp dir, removed whatever happens.
+    staged = Path(tempfile.mkdtemp(prefix=f".{target.name}.stage-", dir=target.parent))
+    try:
+        for name, src in list(merged.items()):
+            if not isinstance(src, bytes):
+                dst = contained(staged, name, f"staging for {where}", must_exist=False)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+                merged[name] = dst
+        return write_bundle(target, new_meta, merged, sign_key)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 from typing import Mapping
 
+from edgead.bundle.paths import check_name, contained, listed_files
 from edgead.errors import BundleError
 
 CHUNK = 1 << 20
+HINT_REEXPORT = "re-export the bundle with edgead"
 
 
 def sha256_file(path: Path) -> str:
@@ -27,35 +29,42 @@ def combined_hash(files: Mapping[str, str]) -> str:
 
 
 def build_manifest(root: Path, names: list[str], format_version: int) -> dict:
-    """Hash ``names`` under ``root`` into a manifest dict."""
-    files = {name: sha256_file(root / name) for name in sorted(names)}
+    """Hash ``names`` under ``root`` into a manifest dict (every name checked: relative, inside, no link)."""
+    files = {name: sha256_file(contained(root, name, f"bundle {root}")) for name in sorted(names)}
     return {"format_version": format_version, "files": files, "bundle_sha256": combined_hash(files)}
 
 
-def verify_manifest(root: Path, manifest: dict, manifest_name: str) -> None:
-    """Check that every listed file exists with its hash and that no file is unlisted.
+def verify_manifest(root: Path, manifest: dict, sidecars: tuple[str, ...]) -> None:
+    """Check that every listed file is contained, exists with its hash, and that no file is unlisted.
+
+    Args:
+        root: the bundle directory.
+        manifest: the parsed manifest.
+        sidecars: files beside the manifest that it does not list (the manifest itself, its signature).
 
     Raises:
-        BundleError: naming the first missing, extra or altered file.
+        BundleError: naming the first escaping, missing, extra or altered file.
     """
+    where = f"bundle {root}"
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
-        raise BundleError(f"bundle {root}: {manifest_name} lists no files", hint="re-export the bundle")
+        raise BundleError(f"{where}: {sidecars[0]} lists no files", hint="re-export the bundle")
+    for name in files:  # every name first: nothing is opened before all of them are known to be inside
+        check_name(name, where)
+        if name in sidecars:
+            raise BundleError(f"{where}: {sidecars[0]} lists {name}, which is not a model file", hint=HINT_REEXPORT)
     for name, digest in sorted(files.items()):
-        path = root / name
-        if not path.is_file():
-            raise BundleError(f"bundle {root}: {name} is missing (partial copy?)", hint="copy the whole bundle again")
+        path = contained(root, name, where)
         if sha256_file(path) != digest:
             raise BundleError(
-                f"bundle {root}: {name} does not match its sha256 in {manifest_name} (tampered or truncated)",
+                f"{where}: {name} does not match its sha256 in {sidecars[0]} (tampered or truncated)",
                 hint="use the original bundle; never edit bundle files by hand (use `edgead threshold`)",
             )
-    present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-    extra = sorted(present - set(files) - {manifest_name})
+    extra = sorted(listed_files(root) - set(files) - set(sidecars))
     if extra:
-        raise BundleError(f"bundle {root}: files not in the manifest: {', '.join(extra)}", hint="remove them")
+        raise BundleError(f"{where}: files not in the manifest: {', '.join(extra)}", hint="remove them")
     if combined_hash(files) != manifest.get("bundle_sha256"):
-        raise BundleError(f"bundle {root}: bundle_sha256 in {manifest_name} is wrong (tampered manifest)")
+        raise BundleError(f"{where}: bundle_sha256 in {sidecars[0]} is wrong (tampered manifest)")
 
 
 def read_manifest(path: Path) -> dict:

@@ -55,6 +55,34 @@ DEFAULTS = {"fps": 0.0, "loop": False, "pattern": "*.png", "sort": SortOrder.NAM
             "trigger": TriggerMode.FREE_RUN, "reconnect_max_ms": 5000, "max_image_px": MAX_IMAGE_PX}
 
 
+def read_frame_file(path: Path, where: str, max_px: int | None = MAX_IMAGE_PX) -> np.ndarray:
+    """An image file as a camera delivers it: uint8 ``[H, W, C]``, mono or RGB, as stored (the folder camera's
+    frames, and the deploy self-test's samples).
+
+    Raises:
+        FrameError: naming ``where`` and the file when it vanished, is empty, declares more than ``max_px``
+            pixels in its header, or cannot be decoded.
+    """
+    import cv2
+
+    where = f"{where}: {Path(path).name}"
+    try:
+        data = np.fromfile(str(path), np.uint8)
+    except OSError as exc:
+        raise FrameError(f"{where}: unreadable ({exc.strerror or exc})",
+                         hint="the file vanished or is not readable; the replay moves on") from exc
+    if not data.size:
+        raise FrameError(f"{where}: empty file (0 bytes)", hint="remove or replace the file")
+    try:
+        check_image_size(data, repr(Path(path).name), max_px)
+    except ImageError as exc:
+        raise FrameError(f"{where}: {exc.message}", hint=exc.hint) from exc
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise FrameError(f"{where}: cannot decode ({data.size} bytes)", hint="remove or replace the file")
+    return as_hwc_uint8(image, where)
+
+
 class FolderCamera(Camera):
     """Replays image files in a fixed order, paced at ``fps`` in free-run (software trigger: one per trigger)."""
 
@@ -121,25 +149,7 @@ class FolderCamera(Camera):
         return self._info
 
     def _read(self, path: Path) -> np.ndarray:
-        """Decode one file into the Frame layout; FrameError naming the file when it cannot be used."""
-        import cv2
-
-        where = f"camera {self.url!r}: {path.name}"
-        try:
-            data = np.fromfile(str(path), np.uint8)
-        except OSError as exc:
-            raise FrameError(f"{where}: unreadable ({exc.strerror or exc})",
-                             hint="the file vanished or is not readable; the replay moves on") from exc
-        if not data.size:
-            raise FrameError(f"{where}: empty file (0 bytes)", hint="remove or replace the file")
-        try:
-            check_image_size(data, repr(path.name), self.max_image_px)
-        except ImageError as exc:
-            raise FrameError(f"camera {self.url!r}: {exc.message}", hint=exc.hint) from exc
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-        if image is None:
-            raise FrameError(f"{where}: cannot decode ({data.size} bytes)", hint="remove or replace the file")
-        return as_hwc_uint8(image, where)
+        return read_frame_file(path, f"camera {self.url!r}", self.max_image_px)
 
     def _wait_for_slot(self, timeout_ms: int) -> None:
         if self.fps <= 0 or self.trigger_mode is TriggerMode.SOFTWARE:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from edgead.cli.output import fmt, print_json
+from edgead.cli.trust_cmds import add_sign_key, signing_key
 from edgead.errors import ExitStatus
 
 
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fit option of the model, e.g. epochs=10 or steps=100")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_sign_key(p)
     p.set_defaults(handler=cmd_update)
 
 
@@ -44,7 +46,8 @@ def cmd_update(args) -> int:
                             fit_options=_overrides(args.set), batch_size=args.batch_size, seed=args.seed,
                             progress=not (args.quiet or args.json), device=args.device)
     result = update_bundle_with_task(args.bundle, args.data, args.out, strategy=args.strategy, replay=args.replay,
-                                     name=args.name, target_frr=args.target_frr, options=options, force=args.force)
+                                     name=args.name, target_frr=args.target_frr, options=options, force=args.force,
+                                     sign_key=signing_key(args))
     meta = result.bundle.meta
     if args.json:
         print_json({"bundle": str(result.bundle.root), "model_hash": result.bundle.model_hash,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgead.cli.trust_cmds import add_sign_key, signing_key
 from edgead.errors import ExitStatus
 
 
@@ -36,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="write the artifact even if the gate fails")
     p.add_argument("--latency-runs", type=int, default=d.latency_runs)
     p.add_argument("--quiet", action="store_true", help="no per-candidate progress on stderr")
+    add_sign_key(p)
     p.set_defaults(handler=cmd_convert)
 
     p = sub.add_parser("build-engine", help="build the TensorRT engine of a converted bundle, on this station")
@@ -53,6 +55,7 @@ def cmd_convert(args) -> int:
 
     from edgead.convert.pipeline import ConvertOptions, convert
 
+    args.sign_key = signing_key(args)  # loaded (and a bad key refused) before any work
     fields = [f.name for f in dataclasses.fields(ConvertOptions) if f.name != "show_progress"]
     options = ConvertOptions(**{name: getattr(args, name) for name in fields}, show_progress=not args.quiet)
     report = convert(args.bundle, args.target, args.out, options)

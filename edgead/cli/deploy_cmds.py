@@ -38,9 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     deps.add_argument("--wheelhouse", metavar="DIR", help="ship these dependency wheels; install with --no-index")
     deps.add_argument("--venv-seed", metavar="DIR", help="directory of pre-installed dependencies on the station")
     p.add_argument("--target", default="x86-cpu", help="target profile (an engine is built on TensorRT targets)")
-    p.add_argument("--selftest", metavar="IMAGE", help="self-test image (default: first image of a folder:// camera)")
-    p.add_argument("--selftest-verdict", choices=["accept", "reject"],
-                   help="expected self-test verdict (default: what the bundle gives on this host)")
+    p.add_argument("--selftest-good", action="append", default=[], metavar="IMAGE",
+                   help="a known-good part the release must accept on the station (repeatable)")
+    p.add_argument("--selftest-defective", action="append", default=[], metavar="IMAGE",
+                   help="a known-defective part the release must reject on the station (repeatable)")
+    p.add_argument("--selftest-data", metavar="DIR",
+                   help="MVTec-layout folder for the samples not given (default: the bundle's training data: its "
+                        "held-out good images and test/<defect>/ images)")
+    p.add_argument("--selftest-count", type=int, default=3, help="samples of each kind taken from the data")
     p.add_argument("--health-timeout-s", type=float, default=120.0, help="how long to wait for READY")
     p.add_argument("--keep-releases", type=int, default=3,
                    help="releases kept on the station after a successful deploy (live + rollback target always)")
@@ -67,13 +72,15 @@ def _station(args):
                           keep_releases=args.keep_releases)
 
 
-def _release(args, selftest=None):
+def _release(args):
     from edgead.deploy.release import ReleaseOptions
+    from edgead.deploy.samples import SampleOptions
 
     extras = tuple(e.strip() for e in args.extras.split(",") if e.strip())
+    samples = SampleOptions(good=tuple(args.selftest_good), defective=tuple(args.selftest_defective),
+                            data=args.selftest_data, count=args.selftest_count)
     return ReleaseOptions(bundle=args.bundle, wheel=args.wheel, wheelhouse=args.wheelhouse, extras=extras,
-                          target=args.target, selftest_image=selftest or args.selftest,
-                          selftest_verdict=args.selftest_verdict)
+                          target=args.target, samples=samples)
 
 
 def _print_status(result: dict) -> None:
@@ -83,7 +90,16 @@ def _print_status(result: dict) -> None:
     uptime = "-" if result.get("uptime_s") is None else f"{result['uptime_s']:.0f} s"
     print(f"release   {result['current']}\nmodel     {result['model_hash'][:16]}\n"
           f"edgead    {result['edgead_version']}\nservice   {result['service']} ({result.get('service_detail', '')})\n"
-          f"uptime    {uptime}\nparts     {result['parts_inspected']}")
+          f"uptime    {uptime}\nparts     {result['parts_inspected']}\nsigned by {result.get('signed_by') or 'nobody'}")
+    test = result.get("selftest")
+    if test is None:
+        print("self-test none recorded (released before edgead kept it)")
+    else:
+        print(f"self-test {'passed' if test.get('passed') else 'FAILED'}: known-good accepted "
+              f"{test.get('good_accepted', '?')}, known-defective rejected {test.get('defective_rejected', '?')}")
+    last = result.get("last_deploy")
+    if last and not last.get("ok"):
+        print(f"last deploy {last.get('release')} FAILED at step {last.get('step')!r}: {last.get('error')}")
     for rel in result.get("releases", []):
         print(f"  {'*' if rel['name'] == result['current'] else ' '} {rel['name']}{'  FAILED' if rel['failed'] else ''}")
 
@@ -111,6 +127,8 @@ def cmd_deploy(args) -> int:
     if args.json:
         print_json(result)
     else:
-        print(f"release {result['release']} is live (model {result['model_hash'][:12]}, self-test "
-              f"{result['selftest']['verdict']}); previous {result['previous']}", file=sys.stdout)
+        test = result["selftest"]
+        print(f"release {result['release']} is live (model {result['model_hash'][:12]}, self-test passed: "
+              f"known-good accepted {test['good_accepted']}, known-defective rejected {test['defective_rejected']}); "
+              f"previous {result['previous']}", file=sys.stdout)
     return ExitStatus.OK

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from edgead.cli.output import fmt, print_json
+from edgead.cli.trust_cmds import add_sign_key, signing_key
 from edgead.errors import ExitStatus
 from edgead.predict import OutputFormat
 
@@ -26,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "an existing one is refused before training unless --force")
     p.add_argument("--force", action="store_true", help="replace an existing bundle or file at --out")
     p.add_argument("--reference", default=None, metavar="IMAGE",
-                   help="reference image of a good part for the bundle to carry (default: DATA/reference.png if "
-                        "present; the Python API's Inspector(..., align=True) aligns to it)")
+                   help="the reference image of a good part the data was aligned to (default: DATA/reference.png if "
+                        "present): the bundle carries it (the Python API's Inspector(..., align=True) aligns to it) "
+                        "and records its fingerprint, so that stations with another reference are refused")
     p.add_argument("--image-size", default=None, help="N (long side, aspect kept) or HxW; default 256 long side")
     p.add_argument("--val-fraction", type=float, default=0.2, help="good images held out for the threshold")
     p.add_argument("--target-frr", type=float, default=0.01, help="target false-reject rate on good parts")
@@ -43,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile-overlap", type=int, default=0, metavar="PX", help="least overlap of neighbouring tiles")
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation on test/")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_sign_key(p)
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a bundle on a labelled dataset (--tasks: a continual run's task matrix)")
@@ -97,6 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--out", help="write a new bundle here (a directory or NAME.edgead; must not exist)")
     g.add_argument("--in-place", action="store_true", help="rewrite --bundle itself (a directory or an archive)")
+    add_sign_key(p)
     p.set_defaults(handler=cmd_threshold)
 
     p = sub.add_parser("info", help="verify a bundle and print its metadata")
@@ -142,7 +146,7 @@ def cmd_train(args) -> int:
                    val_fraction=args.val_fraction, target_frr=args.target_frr, seed=args.seed,
                    batch_size=args.batch_size, params=_overrides(args.set), evaluate=not args.no_eval,
                    labelled=args.labelled, device=args.device, layout=_layout(args), reference=args.reference,
-                   force=args.force, progress=not args.quiet)
+                   force=args.force, progress=not args.quiet, sign_key=signing_key(args))
     bundle_dir = result.bundle.root
     m = result.metrics or {}
     print(f"bundle {bundle_dir} ({result.bundle.model_hash[:12]}) trained in {result.seconds:.1f} s; "
@@ -180,19 +184,21 @@ def cmd_eval(args) -> int:
 
 def predict_config(bundle: str | None, config: str | None, engine: str | None):
     """The station config ``edgead predict`` judges with: ``config`` (or the defaults), its model section replaced
-    by ``bundle`` / ``engine`` when given, without warm-up runs (no latency to protect).
+    by ``bundle`` / ``engine`` when given, without warm-up runs (no latency to protect). Without a config there is
+    no station whose trusted keys apply: the bundle need not be signed (``security.allow_unsigned``, with its
+    warning); with one, its ``security`` section applies as on the station.
 
     Raises:
         ConfigError: neither a bundle nor a config, or an invalid config.
     """
     import dataclasses
 
-    from edgead.daemon.config import StationConfig, load_station
+    from edgead.daemon.config import SecuritySection, StationConfig, load_station
     from edgead.errors import ConfigError
 
     if bundle is None and config is None:
         raise ConfigError("predict needs --bundle or --config", hint="e.g. edgead predict --bundle B IMAGE")
-    cfg = load_station(config) if config else StationConfig()
+    cfg = load_station(config) if config else StationConfig(security=SecuritySection(allow_unsigned=True))
     model = dataclasses.replace(cfg.model, warmup_runs=0)
     if bundle is not None:
         model = dataclasses.replace(model, bundle=Path(bundle), engine=None)
@@ -239,19 +245,39 @@ def _write_overlays(dest: Path, inspection, model) -> list[str]:
 
 
 def cmd_predict(args) -> int:
+    from edgead.predict import expand_inputs, overlay_paths
+
+    out_format = OutputFormat.JSONL if args.json else OutputFormat(args.format or OutputFormat.TEXT.value)
+    images = expand_inputs(args.images)
+    overlays = overlay_paths(images, args.overlay_dir) if args.overlay_dir else {}
+    cfg = predict_config(args.bundle, args.config, args.engine)
+    if args.quiet:  # rows only: the start-up notes (an unsigned bundle judged off-station) are not shown
+        return _quietly(lambda: _predict(args, cfg, out_format, images, overlays))
+    return _predict(args, cfg, out_format, images, overlays)
+
+
+def _quietly(call):
+    import logging
+
+    logger = logging.getLogger("edgead")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return call()
+    finally:
+        logger.setLevel(level)
+
+
+def _predict(args, cfg, out_format, images, overlays) -> int:
     import time
 
     from edgead.contract.graph import Color
     from edgead.daemon.model import load_model
     from edgead.data import load_image
     from edgead.errors import ConfigError, ImageError
-    from edgead.predict import RowWriter, expand_inputs, open_output, overlay_paths, summary_line
+    from edgead.predict import RowWriter, open_output, summary_line
     from edgead.progress import track
 
-    out_format = OutputFormat.JSONL if args.json else OutputFormat(args.format or OutputFormat.TEXT.value)
-    images = expand_inputs(args.images)
-    overlays = overlay_paths(images, args.overlay_dir) if args.overlay_dir else {}
-    cfg = predict_config(args.bundle, args.config, args.engine)
     max_px = cfg.camera.max_image_px if args.max_image_px is None else args.max_image_px
     if max_px < 1:
         raise ConfigError(f"--max-image-px {max_px}: must be >= 1")
@@ -294,7 +320,8 @@ def cmd_threshold(args) -> int:
 
     bundle = set_threshold(args.bundle, image_threshold=args.image_threshold, target_frr=args.target_frr,
                            target_escape_rate=args.target_escape_rate, method=args.method, data=args.data,
-                           out=args.out, in_place=args.in_place, confidence=args.confidence)
+                           out=args.out, in_place=args.in_place, confidence=args.confidence,
+                           sign_key=signing_key(args))
     cal = bundle.meta.calibration
     print(f"bundle {bundle.root} ({bundle.model_hash[:12]}): image threshold {cal.image.thr:.5g} ({cal.method.value})")
     point = cal.operating_point
@@ -311,7 +338,10 @@ def cmd_info(args) -> int:
     from edgead.bundle import load_bundle
 
     bundle = load_bundle(args.bundle)
-    info = {"path": str(bundle.root), "model_hash": bundle.model_hash, **bundle.meta.to_dict()}
+    sig = bundle.signature
+    signed = ({"key_id": sig.key_id, "signed_utc": sig.signed_utc, "verified": "no: `edgead verify` or `edgead check` "
+               "checks it against trusted keys"} if sig else None)
+    info = {"path": str(bundle.root), "model_hash": bundle.model_hash, "signature": signed, **bundle.meta.to_dict()}
     if args.json:
         print_json(info)
     else:

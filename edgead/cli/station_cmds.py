@@ -21,6 +21,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(handler=cmd_check)
 
+    p = sub.add_parser("selftest", help="judge known-good and known-defective images through the station's own path "
+                                        "(reference, ROIs, engine, decision rule); pass only if all are right")
+    p.add_argument("config", metavar="STATION.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--samples", default=None, metavar="samples.json", help="a release's selftest/samples.json")
+    p.add_argument("--good", nargs="+", default=[], metavar="IMAGE", help="images that must be accepted")
+    p.add_argument("--defective", nargs="+", default=[], metavar="IMAGE", help="images that must be rejected")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(handler=cmd_selftest)
+
     p = sub.add_parser("records", help="export part records as CSV")
     p.add_argument("database", help="the station's records.sqlite")
     p.add_argument("--out", default="-", help="CSV file (default: stdout)")
@@ -64,6 +74,28 @@ def cmd_run(args) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in verdict_counts(s).items())
     print(f"{s.parts} parts in {s.seconds:.1f} s ({counts}); latency p50 {s.latency(50):.1f} ms, "
           f"p99 {s.latency(99):.1f} ms; stopped by {s.stopped_by}; records in {s.database}", file=sys.stderr)
+    return ExitStatus.OK
+
+
+def cmd_selftest(args) -> int:
+    from pathlib import Path
+
+    from edgead.cli.output import print_json
+    from edgead.daemon.selftest import Sample, check_passed, read_samples, run_selftest
+    from edgead.verdict import Verdict
+
+    samples = read_samples(args.samples) if args.samples else []
+    samples += [Sample(Path(p), Verdict.ACCEPT) for p in args.good]
+    samples += [Sample(Path(p), Verdict.REJECT) for p in args.defective]
+    result = run_selftest(_load(args), samples)
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        for r in result.results:
+            print(f"{'ok  ' if r.ok else 'FAIL'} {r.image}: {r.verdict} (expected {r.expect})")
+    check_passed(result)
+    if not args.json:
+        print(f"self-test passed: {len(result.results)} samples, model {result.model_hash[:12]}, {result.trust}")
     return ExitStatus.OK
 
 

@@ -115,8 +115,7 @@ def _old_stats(ctx: UpdateContext):
     from edgead.models.padim.train import GaussianStats
 
     if PADIM_STATS in ctx.bundle.manifest.get("files", {}):
-        with np.load(ctx.bundle.file(PADIM_STATS), allow_pickle=False) as data:
-            return GaussianStats.from_arrays({k: data[k] for k in data.files})
+        return GaussianStats.from_arrays(ctx.bundle.load_arrays(PADIM_STATS))
     count = (ctx.bundle.meta.training.n_images if ctx.bundle.meta.training else None) or 0
     if count < 2:
         raise ConfigError("the bundle records no training image count to merge its Gaussian with",

@@ -25,11 +25,13 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import cv2
 import numpy as np
 
+from edgead.bundle.arrays import ArrayCaps, caps_for, load_npz
 from edgead.errors import BundleError, ConfigError
 
 REPLAY_FILE = "replay.npz"
@@ -146,15 +148,17 @@ class ReplayBuffer:
         return buffer.getvalue()
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "ReplayBuffer":
-        """Read a ``replay.npz`` (no pickles).
+    def load(cls, path: str | os.PathLike, caps: ArrayCaps | None = None) -> "ReplayBuffer":
+        """Read a ``replay.npz`` (no pickles; every header checked against ``caps`` before anything is allocated;
+        a bundle's caps come from its metadata: ``caps_for(bundle.meta, "replay.npz")``).
 
         Raises:
-            BundleError: if the file is unreadable or its arrays are not in pairs.
+            BundleError: if the file is unreadable, above its caps, or its arrays are not in pairs.
         """
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
+            arrays = load_npz(path, caps or caps_for(None, Path(path).name))
+        except BundleError as exc:
+            raise BundleError(f"replay buffer {path}: {exc.message}", hint=exc.hint) from exc
         except (OSError, ValueError) as exc:
             raise BundleError(f"replay buffer {path}: unreadable ({exc})",
                               hint="restore the bundle from its source or retrain") from exc

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from edgead.bundle import Bundle, check_output, load_bundle
+from edgead.bundle.arrays import caps_for
+from edgead.bundle.signing import KeySource
 from edgead.continual.context import UpdateContext, UpdateOptions
 from edgead.continual.history import Task, now_utc, task_history, unique_name
 from edgead.continual.replay import REPLAY_FILE, VAL_PER_TASK, ReplayBuffer
@@ -75,7 +75,8 @@ def update_bundle_with_task(bundle: str | os.PathLike | Bundle, data_dir: str | 
                             out: str | os.PathLike, *, strategy: str | Strategy | None = None,
                             replay: int | None = None, name: str | None = None, val_fraction: float = 0.2,
                             val_per_task: int = VAL_PER_TASK, target_frr: float | None = None,
-                            options: UpdateOptions = UpdateOptions(), force: bool = False) -> UpdateResult:
+                            options: UpdateOptions = UpdateOptions(), force: bool = False,
+                            sign_key: KeySource | None = None) -> UpdateResult:
     """Extend ``bundle`` with the task in ``data_dir`` and write the result to ``out``.
 
     Args:
@@ -90,6 +91,7 @@ def update_bundle_with_task(bundle: str | os.PathLike | Bundle, data_dir: str | 
         target_frr: target false-reject rate (default: the bundle's).
         options: the strategy options (:class:`UpdateOptions`).
         force: replace an existing bundle at ``out``.
+        sign_key: Ed25519 private key (or its file) to sign the new bundle with (None: unsigned).
 
     Returns:
         The :class:`UpdateResult`.
@@ -119,8 +121,7 @@ def update_bundle_with_task(bundle: str | os.PathLike | Bundle, data_dir: str | 
     fit_idx, val_idx = holdout_split(len(images), validation_count(len(images), val_fraction), options.seed)
     fit_images, val_images = [images[i] for i in fit_idx], [images[i] for i in val_idx]
 
-    with np.load(src.file("state.npz"), allow_pickle=False) as data:
-        state = {k: data[k] for k in data.files}
+    state = src.load_arrays("state.npz")  # headers checked against the caps in the bundle's metadata first
     model = from_state(model_type, src.meta.model.params, state)
     if src.meta.preprocessing is None:
         raise BundleError(f"bundle {src.root}: edgead.yaml has no preprocessing section",
@@ -147,9 +148,25 @@ def update_bundle_with_task(bundle: str | os.PathLike | Bundle, data_dir: str | 
     written = write_trained_bundle(
         outcome.model, model_type, out, pre=pre, color=color, val_images=cal_images, target_frr=frr,
         batch_size=options.batch_size, training=training, started=t0,
-        extra_meta={"tasks": [t.to_dict() for t in history + [task]], "replay": summary},
-        extra_files={REPLAY_FILE: buffer.to_bytes(), **outcome.extra_files})
+        extra_meta={"tasks": [t.to_dict() for t in history + [task]], "replay": summary,
+                    **_carried_geometry(src, images)},
+        extra_files={REPLAY_FILE: buffer.to_bytes(), **outcome.extra_files}, sign_key=sign_key)
     return UpdateResult(written, chosen, task, summary, outcome.info, time.perf_counter() - t0)
+
+
+def _carried_geometry(src: Bundle, images: list) -> dict:
+    """The source bundle's ``geometry`` (same station, same reference); the training-image size only while the new
+    task's images have it too."""
+    import dataclasses
+
+    from edgead.bundle.geometry import common_size
+
+    geometry = src.meta.geometry
+    if geometry is None:
+        return {}
+    if geometry.image_hw is not None and common_size([im.shape for im in images]) != geometry.image_hw:
+        geometry = dataclasses.replace(geometry, image_hw=None)
+    return {"geometry": geometry.to_dict()} if geometry.to_dict() else {}
 
 
 def _check_data(data_dir, color: Color, buffer: ReplayBuffer):
@@ -186,7 +203,7 @@ def _load_buffer(bundle: Bundle, history: list[Task], color: Color, val_per_task
     its share.
     """
     if REPLAY_FILE in bundle.manifest.get("files", {}):
-        buffer = ReplayBuffer.load(bundle.file(REPLAY_FILE))
+        buffer = ReplayBuffer.load(bundle.file(REPLAY_FILE), caps_for(bundle.meta, REPLAY_FILE))
         if buffer.n_tasks != len(history):
             raise DataError(f"bundle {bundle.root}: replay buffer holds {buffer.n_tasks} tasks, the tasks section "
                             f"{len(history)}", hint="the bundle was edited by hand; restore it")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from edgead.contract.graph import Color, Precision
+from edgead.contract.integrity import ArrayRecord, Geometry, parse_arrays
 from edgead.contract.sections import (Conversion, InputInfo, ModelInfo, Preprocessing, Reader, Replay, Task,
                                       Training)
 from edgead.contract.thresholds import Calibration
@@ -54,6 +55,8 @@ class BundleMeta:
         tasks: the tasks learnt (after ``edgead update``; empty: one task, ``training``).
         replay: the replay buffer (after ``edgead update``).
         conversion: set by ``edgead convert``.
+        geometry: the reference and image size the model was trained for (None: not recorded).
+        arrays: each ``.npz`` file's array count and bytes (set by ``write_bundle``; the caps of its loading).
         extra: top-level sections this edgead does not know, kept as written.
     """
 
@@ -70,6 +73,8 @@ class BundleMeta:
     tasks: tuple[Task, ...] = ()
     replay: Replay | None = None
     conversion: Conversion | None = None
+    geometry: Geometry | None = None
+    arrays: Mapping[str, ArrayRecord] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -105,6 +110,8 @@ class BundleMeta:
             tasks=tuple(Task.parse(Reader(t, f"{where}.tasks[{i}]")) for i, t in enumerate(tasks)),
             replay=r.optional("replay", Replay.parse),
             conversion=r.optional("conversion", Conversion.parse),
+            geometry=r.optional("geometry", Geometry.parse),
+            arrays=r.optional("arrays", parse_arrays) or {},
         )
         return dataclasses.replace(meta, extra=r.rest())
 
@@ -121,13 +128,15 @@ class BundleMeta:
         if self.preprocessing is not None:
             out["preprocessing"] = self.preprocessing.to_dict()
         out.update(self.calibration.to_dict())
-        for key in ("training", "metrics", "tasks", "replay", "conversion"):
+        for key in ("training", "metrics", "tasks", "replay", "conversion", "geometry"):
             value = getattr(self, key)
             if key == "tasks":
                 if value:
                     out["tasks"] = [t.to_dict() for t in value]
             elif value is not None:
                 out[key] = value.to_dict() if hasattr(value, "to_dict") else dict(value)
+        if self.arrays:
+            out["arrays"] = {name: rec.to_dict() for name, rec in self.arrays.items()}
         out.update(self.extra)
         return out
 

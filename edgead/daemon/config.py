@@ -51,20 +51,57 @@ class RoiSection:
     height: int = 0
 
 
+class GeometryCheck(str, Enum):
+    """What a station does when its reference or ROIs differ from the geometry the bundle records."""
+
+    ENFORCE = "enforce"  # refuse the bundle (check, run, reload, deploy), naming both sides
+    WARN = "warn"  # the documented override: log the difference and run anyway
+
+
 @dataclass(frozen=True)
 class ModelSection:
-    """``model``: the bundle (directory or ``.edgead``), or a TensorRT engine built on this station."""
+    """``model``: the bundle (directory or ``.edgead``), or a TensorRT engine built on this station.
+
+    Attributes:
+        geometry_check: ``enforce`` refuses a bundle trained against another reference (fingerprint or size) or
+            for another input size than each ROI (or the aligned frame); ``warn`` is the override: it logs the
+            difference and runs. See docs/bundle-format.md.
+    """
 
     bundle: Path = Path("model.edgead")
     engine: Path | None = None
     backend: BackendKind | None = None
     intra_op_threads: int | None = None
     warmup_runs: int = 3
+    geometry_check: GeometryCheck = GeometryCheck.ENFORCE
 
     def __post_init__(self) -> None:
         if self.intra_op_threads is not None:
             _within("model.intra_op_threads", self.intra_op_threads, 1, 1024)
         _within("model.warmup_runs", self.warmup_runs, 0, 1000)
+
+
+@dataclass(frozen=True)
+class SecuritySection:
+    """``security``: which bundles this station runs (docs/bundle-format.md, "Trust model").
+
+    Attributes:
+        trusted_keys: public keys whose signatures are accepted: ``edgead-ed25519 ...`` lines (from the ``.pub``
+            file of ``edgead keygen``) or paths to ``.pub`` files (relative to this config file).
+        allow_unsigned: development only: run a bundle without a trusted signature, with a warning at start
+            (a bundle whose signature does not verify at all is still refused).
+        model_sha256: run only the bundle with this model hash (``edgead info`` shows it), signed or not.
+    """
+
+    trusted_keys: tuple[str, ...] = ()
+    allow_unsigned: bool = False
+    model_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        pin = self.model_sha256
+        if pin is not None and (len(pin) != 64 or any(c not in "0123456789abcdefABCDEF" for c in pin)):
+            raise ConfigError(f"security.model_sha256: {pin!r} is not 64 hex digits",
+                              hint="copy model_hash from `edgead info BUNDLE`")
 
 
 class TriggerSource(str, Enum):
@@ -190,6 +227,7 @@ class StationConfig:
     runtime: RuntimeSection = field(default_factory=RuntimeSection)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     opcua: OpcUaConfig = field(default_factory=OpcUaConfig)
+    security: SecuritySection = field(default_factory=SecuritySection)
     source: Path | None = None  # the file it was loaded from (not a key)
 
     @property

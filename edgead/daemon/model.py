@@ -14,12 +14,11 @@ import cv2
 import numpy as np
 
 from edgead.align import Aligner
-from edgead.align.roi import Roi, check_rois, crop_rois
-from edgead.bundle import load_bundle
+from edgead.align.roi import Roi, crop_rois
 from edgead.contract.decide import WHOLE_IMAGE, Decision, RoiPrediction, decide
+from edgead.daemon.admission import admit
 from edgead.daemon.config import StationConfig
 from edgead.daemon.decide import DecisionConfig
-from edgead.data import load_image
 from edgead.errors import AlignmentError, EngineError
 from edgead.infer import Backend, BackendKind, open_backend
 from edgead.infer.layout import Layout, infer_layout, layout_of
@@ -59,6 +58,7 @@ class LoadedModel:
     channels: int
     model_hash: str
     layout: Layout = Layout()
+    trust_note: str = ""
 
     def align(self, image: np.ndarray) -> tuple[np.ndarray, float | None]:
         """Frame -> (image on the reference grid, alignment quality); no reference: the frame as is.
@@ -120,8 +120,10 @@ def load_model(cfg: StationConfig) -> LoadedModel:
     Raises:
         BundleError, EngineError, ConfigError, ImageError, AlignmentError: naming the key or file.
     """
-    bundle = load_bundle(cfg.model.bundle)
-    color = bundle.meta.color
+    admission = admit(cfg)  # the same gate as `edgead check`: hashes, signature, reference, ROIs, geometry
+    for warning in admission.warnings:
+        log.warning("%s", warning)
+    bundle, color = admission.bundle, admission.color
     layout = layout_of(bundle.meta)
     options = {}
     if cfg.model.intra_op_threads:
@@ -133,18 +135,16 @@ def load_model(cfg: StationConfig) -> LoadedModel:
         engine = open_backend(bundle, cfg.model.backend, **options)  # verified once, just above
     try:
         engine.warmup(cfg.model.warmup_runs)
-        aligner, rois = None, []
-        if cfg.reference is not None:
-            reference = load_image(cfg.reference, color, max_px=cfg.camera.max_image_px)
-            aligner = Aligner(reference, cfg.alignment)
-            rois = check_rois([Roi(r.name, r.x, r.y, r.width, r.height) for r in cfg.rois], reference.shape)
-            _check_station_inputs(engine, reference.shape, rois, color.channels, layout)
+        aligner, rois = None, admission.rois
+        if admission.reference is not None:
+            aligner = Aligner(admission.reference, cfg.alignment)
+            _check_station_inputs(engine, admission.reference.shape, rois, color.channels, layout)
     except BaseException:
         engine.close()
         raise
-    log.info("model %s %s loaded (%s), %d ROI(s)", bundle.model_type, bundle.model_hash[:12], engine.name,
-             len(rois) or 1)
-    return LoadedModel(engine, aligner, rois, color.channels, bundle.model_hash, layout)
+    log.info("model %s %s loaded (%s), %d ROI(s), %s", bundle.model_type, bundle.model_hash[:12], engine.name,
+             len(rois) or 1, admission.trust.note())
+    return LoadedModel(engine, aligner, rois, color.channels, bundle.model_hash, layout, admission.trust.note())
 
 
 def _check_station_inputs(engine: Backend, reference_shape: tuple, rois: list[Roi], channels: int,

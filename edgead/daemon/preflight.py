@@ -62,35 +62,23 @@ def check_plant(cfg: StationConfig) -> list[str]:
 
 
 def check_model(cfg: StationConfig) -> list[str]:
-    """The bundle (hashes), the engine file, the reference (header size, then decoded), the aligner and the ROIs."""
+    """The bundle's admission (hashes, trust, reference header size then image, ROIs, geometry: one gate,
+    :func:`edgead.daemon.admission.admit`), its runtime, the engine file and the aligner built on the reference."""
     from edgead.align import Aligner
-    from edgead.align.roi import Roi, check_rois
-    from edgead.bundle import load_bundle
-    from edgead.data import load_image
+    from edgead.daemon.admission import admit
     from edgead.errors import ImageError
 
-    notes = []
-    if not cfg.model.bundle.exists():
-        raise ConfigError(f"model.bundle: {cfg.model.bundle} does not exist", hint="train or copy a bundle there")
-    bundle = load_bundle(cfg.model.bundle)
-    notes.append(f"model {bundle.model_type} {bundle.model_hash[:12]} from {cfg.model.bundle}")
-    notes.append(f"runtime {check_runtime(cfg, bundle).value}")
+    try:
+        admission = admit(cfg)
+    except ImageError as exc:
+        raise ImageError(f"reference: {exc.message}", hint=exc.hint) from exc
+    notes = admission.notes + [f"warning: {w}" for w in admission.warnings]
+    notes.append(f"runtime {check_runtime(cfg, admission.bundle).value}")
     if cfg.model.engine is not None and not cfg.model.engine.is_file():
         raise ConfigError(f"model.engine: {cfg.model.engine} does not exist",
                           hint="build it on this station: edgead build-engine, or remove the key")
-    if cfg.reference is None:
-        if cfg.rois:
-            raise ConfigError("rois: ROIs need a reference image (reference: PATH)")
-        return notes
-    if not cfg.reference.is_file():
-        raise ConfigError(f"reference: {cfg.reference} does not exist", hint="save an image of a good part there")
-    try:
-        ref = load_image(cfg.reference, bundle.meta.color, max_px=cfg.camera.max_image_px)
-    except ImageError as exc:
-        raise ImageError(f"reference: {exc.message}", hint=exc.hint) from exc
-    Aligner(ref, cfg.alignment)  # what run builds: the pyramid, the rotation search, the ORB features
-    check_rois([Roi(r.name, r.x, r.y, r.width, r.height) for r in cfg.rois], ref.shape)
-    notes.append(f"reference {cfg.reference.name} {ref.shape[1]}x{ref.shape[0]}, {len(cfg.rois) or 1} ROI(s)")
+    if admission.reference is not None:
+        Aligner(admission.reference, cfg.alignment)  # what run builds: the pyramid, the rotation search, the ORB
     return notes
 
 

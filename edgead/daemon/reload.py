@@ -47,6 +47,7 @@ RELOAD: dict[str, str] = {
     "alignment": MODEL,
     "rois": MODEL,
     "model": MODEL,
+    "security": MODEL,  # the new trusted keys, pin or allow_unsigned admit (or refuse) the reloaded bundle
     "decision": LIVE,
     "plc": PLC,
     "storage": RECORDER,

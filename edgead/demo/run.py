@@ -68,6 +68,7 @@ def run_demo(opts: DemoOptions = DemoOptions(), stream=sys.stdout) -> dict:
         EdgeadError: any step failed (the message says which).
     """
     from edgead.align.dataset import align_dataset
+    from edgead.bundle.signing import write_key_pair
     from edgead.convert.pipeline import ConvertOptions, convert
     from edgead.data.synthetic import StationSpec, generate_captures, generate_dataset
     from edgead.train.pipeline import TrainConfig, train
@@ -84,19 +85,21 @@ def run_demo(opts: DemoOptions = DemoOptions(), stream=sys.stdout) -> dict:
         captures = generate_captures(out / "captures", spec, n=opts.parts, defect_rate=opts.defect_rate,
                                      seed=opts.seed + 1)
         reference = raw / "reference.png"
+        # the build host's signing key: the station below trusts only bundles it signed (docs/bundle-format.md)
+        key, pub = write_key_pair(out / "keys" / "build-host", "edgead demo build host")
     with step("aligning the training images to the reference"):
         report = align_dataset(raw, out / "aligned", reference)
         if report.failed:
             stream.write(f"      {len(report.failed)} left out\n")
     with step(f"training {opts.model} on {opts.n_train} good parts"):
         trained = train(out / "aligned", out / "bundle-fp32", TrainConfig(model=opts.model, seed=opts.seed),
-                        progress=opts.progress)
+                        progress=opts.progress, sign_key=key)
     what = ("every candidate (INT8, graph rewrites, reduced heads) through the accuracy gate, keeping the fastest "
             "that passes" if opts.precision == "auto" else f"to {opts.precision.upper()} with the accuracy gate")
     with step(f"converting for x86-cpu: {what}"):
         conv = convert(trained.bundle.root, "x86-cpu", out / "bundle", ConvertOptions(
             opts.precision, calib=out / "aligned" / "train" / "good", check=out / "aligned", latency_runs=10,
-            show_progress=opts.progress))
+            show_progress=opts.progress, sign_key=key))
     chosen = next(c for c in conv.candidates if c.name == conv.chosen)
     base = next((c for c in conv.candidates if c.name == "fp32"), chosen)
     speed = (f", {base.latency_median_ms / chosen.latency_median_ms:.2f}x the plain FP32 export's speed here"
@@ -106,17 +109,19 @@ def run_demo(opts: DemoOptions = DemoOptions(), stream=sys.stdout) -> dict:
                  f"{100 * trained.metrics['pixel_auroc']:.1f}; {chosen.gate.summary()}\n")
     station_yaml = out / "station.yaml"
     stream.write(f"[5/5] running the station: {opts.parts} parts, folder:// camera, virtual PLC on a serial pty\n")
-    summary = _run_station(out, captures, reference, station_yaml, opts, stream)
+    summary = _run_station(out, captures, reference, station_yaml, opts, stream, pub)
     summary.update({"fp32_metrics": trained.metrics, "conversion": {"chosen": conv.chosen, "requested": conv.requested},
-                    "gate": chosen.gate.to_dict(), "bundle": str(out / "bundle")})
+                    "gate": chosen.gate.to_dict(), "bundle": str(out / "bundle"),
+                    "signed_by": f"{pub.name} (key {conv_key_id(out / 'bundle')})"})
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     _print_summary(summary, stream)
     return summary
 
 
-def _station_config(out: Path, captures: Path, reference: Path, port: str) -> dict:
+def _station_config(out: Path, captures: Path, reference: Path, port: str, trusted_key: Path) -> dict:
     return {
         "name": "demo-station",
+        "security": {"trusted_keys": [str(trusted_key)]},
         "camera": {"url": f"folder://{captures}?fps=0&pattern=*.png", "timeout_ms": 2000},
         "reference": str(reference),
         "model": {"bundle": str(out / "bundle")},
@@ -128,7 +133,7 @@ def _station_config(out: Path, captures: Path, reference: Path, port: str) -> di
 
 
 def _run_station(out: Path, captures: Path, reference: Path, station_yaml: Path, opts: DemoOptions,
-                 stream) -> dict:
+                 stream, trusted_key: Path) -> dict:
     from edgead.daemon.config import load_station
     from edgead.daemon.runner import verdict_counts
 
@@ -152,7 +157,7 @@ def _run_station(out: Path, captures: Path, reference: Path, station_yaml: Path,
         bar.update()
 
     with bar, PtyPair(out) as pty:
-        cfg_dict = _station_config(out, captures, reference, pty.station)
+        cfg_dict = _station_config(out, captures, reference, pty.station, trusted_key)
         station_yaml.write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
         cfg = load_station(station_yaml, {"runtime": {"max_parts": opts.parts}})
         s, log = run_with_plc(cfg, pty.plc, opts.parts, on_part=on_part)
@@ -176,6 +181,14 @@ def _run_station(out: Path, captures: Path, reference: Path, station_yaml: Path,
         "records": str(out / "records.sqlite"), "records_written": s.records_written,
         "reject_images": str(out / "rejects"), "station_config": str(station_yaml),
     }
+
+
+def conv_key_id(bundle: Path) -> str:
+    """The key id of the bundle's signature ("unsigned" when it has none)."""
+    from edgead.bundle.signing import read_signature
+
+    sig = read_signature(bundle)
+    return sig.key_id if sig else "unsigned"
 
 
 def _pct(values: list, q: float) -> float:
@@ -204,6 +217,7 @@ def _print_summary(s: dict, stream) -> None:
     w(f"PLC ({p['link']}): {p['answered']}/{p['triggers']} triggers answered with their own id, "
       f"{len(p['lost'])} lost, {len(p['mismatched'])} off-by-one; round trip p50 {p['round_trip_p50_ms']:.1f} ms\n")
     w(f"records: {s['records']} ({s['records_written']} parts); reject images: {s['reject_images']}\n")
+    w(f"model: {s['bundle']} signed by {s['signed_by']}; the station trusts only that key\n")
     w(f"station config: {s['station_config']} (rerun: edgead run {s['station_config']})\n")
 
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -36,15 +38,20 @@ from edgead.config.loader import convert, load_yaml
 from edgead.deploy.release import ReleaseOptions, build_release, build_wheel
 from edgead.deploy.remote import StationOptions
 from edgead.deploy.service import ServiceKind
-from edgead.deploy.ssh import HostKeyPolicy
+from edgead.deploy.ssh import HostKeyPolicy, host_key_options
 from edgead.errors import ConfigError, DeployError
 from edgead.extras import extra_for, install_hint
 
 STATION_KEYS = {"host": None, "port": 22, "user": None, "identity": None, "config": None, "wave": 1,
                 "canary": False, "prefix": "/opt/edgead", "python": "/usr/bin/python3",
                 "service": ServiceKind.SYSTEMD.value, "venv_seed": None, "host_key_policy": HostKeyPolicy.STRICT.value,
-                "known_hosts": None, "selftest": None, "selftest_verdict": None, "bundle": None}
-PATH_KEYS = ("identity", "config", "known_hosts", "selftest", "bundle")
+                "known_hosts": None, "selftest_good": None, "selftest_defective": None, "selftest_data": None,
+                "bundle": None}
+PATH_KEYS = ("identity", "config", "known_hosts", "selftest_data", "bundle")
+PATH_LIST_KEYS = ("selftest_good", "selftest_defective")
+FORCED_ANSIBLE_ENV = ("ANSIBLE_HOST_KEY_CHECKING", "ANSIBLE_SSH_ARGS", "ANSIBLE_SSH_EXTRA_ARGS",
+                      "ANSIBLE_SSH_COMMON_ARGS")
+"""Variables of the caller's environment that could weaken host-key checking: dropped, then set here."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +72,9 @@ class Station:
     venv_seed: str | None = None
     host_key_policy: str = HostKeyPolicy.STRICT.value
     known_hosts: str | None = None
-    selftest: str | None = None
-    selftest_verdict: str | None = None
+    selftest_good: tuple[str, ...] | None = None
+    selftest_defective: tuple[str, ...] | None = None
+    selftest_data: str | None = None
     bundle: str | None = None
 
 
@@ -103,6 +111,9 @@ def load_inventory(path: str | Path) -> list[Station]:
         for key in ("host", "config"):
             if not merged.get(key):
                 raise ConfigError(f"inventory {path}: station {name!r} has no {key!r}")
+        for key in PATH_LIST_KEYS:  # one sample may be given as a plain path
+            if isinstance(merged.get(key), str):
+                merged[key] = [merged[key]]
         for key, value in merged.items():  # types and enums, each error naming the station and the key
             if value is not None:
                 value = convert(KEY_TYPES[key], value, f"inventory {path}: stations.{name}.{key}")
@@ -110,6 +121,9 @@ def load_inventory(path: str | Path) -> list[Station]:
         for key in PATH_KEYS:
             if merged.get(key):
                 merged[key] = str((path.parent / os.path.expanduser(str(merged[key]))).resolve())
+        for key in PATH_LIST_KEYS:
+            if merged.get(key):
+                merged[key] = tuple(str((path.parent / os.path.expanduser(str(v))).resolve()) for v in merged[key])
         out.append(Station(name=str(name), **merged))
     return out
 
@@ -152,6 +166,10 @@ def ansible_inventory(waves: list[list[Station]], releases: dict[str, Path], hea
                 hv["ansible_user"] = s.user
             if s.identity:
                 hv["ansible_ssh_private_key_file"] = s.identity
+            # this station's host-key policy and known_hosts, for this host only (ssh keeps an option's first
+            # value, and nothing global sets these)
+            hv["ansible_ssh_extra_args"] = shlex.join(host_key_options(HostKeyPolicy(s.host_key_policy),
+                                                                       s.known_hosts))
             hosts[s.name] = hv
         groups[f"wave_{i}"] = {"hosts": hosts}
     return {"all": {"children": groups}}
@@ -177,19 +195,35 @@ def playbook(n_waves: int, results_dir: Path) -> list[dict]:
              "tasks": tasks} for i in range(n_waves)]
 
 
-def ansible_env(home: Path, stations: list[Station]) -> dict:
-    """The environment for ansible-playbook: state in ``home``, no connection sharing, host-key policy."""
-    strict = all(HostKeyPolicy(s.host_key_policy) is HostKeyPolicy.STRICT for s in stations)
-    known = next((s.known_hosts for s in stations if s.known_hosts), None)
-    off = any(HostKeyPolicy(s.host_key_policy) is HostKeyPolicy.OFF for s in stations)
-    ssh_args = "-o ControlMaster=no -o ControlPath=none -o BatchMode=yes"
-    ssh_args += " -o UserKnownHostsFile=" + ("/dev/null" if off else known) if (off or known) else ""
+def ansible_env(home: Path) -> dict:
+    """The environment for ansible-playbook: state in ``home``, no connection sharing, and host-key checking on.
+
+    Host-key checking is never turned off globally: each station's policy and known_hosts travel as its own
+    ``ansible_ssh_extra_args`` (:func:`ansible_inventory`), so one ``accept-new`` or ``off`` station changes
+    nothing for the others, and a changed key is refused on every strict or ``accept-new`` station.
+    """
     for sub in ("tmp", "cp"):
         (home / sub).mkdir(parents=True, exist_ok=True)
-    return dict(os.environ, ANSIBLE_HOME=str(home), ANSIBLE_LOCAL_TEMP=str(home / "tmp"),
-                ANSIBLE_SSH_CONTROL_PATH_DIR=str(home / "cp"), ANSIBLE_HOST_KEY_CHECKING=str(strict),
-                ANSIBLE_SSH_ARGS=ssh_args, ANSIBLE_RETRY_FILES_ENABLED="False", ANSIBLE_NOCOLOR="1",
+    env = {k: v for k, v in os.environ.items() if k not in FORCED_ANSIBLE_ENV}
+    return dict(env, ANSIBLE_HOME=str(home), ANSIBLE_LOCAL_TEMP=str(home / "tmp"),
+                ANSIBLE_SSH_CONTROL_PATH_DIR=str(home / "cp"), ANSIBLE_HOST_KEY_CHECKING="True",
+                ANSIBLE_SSH_ARGS="-o ControlMaster=no -o ControlPath=none -o BatchMode=yes", ANSIBLE_RETRY_FILES_ENABLED="False", ANSIBLE_NOCOLOR="1",
                 ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_DEPRECATION_WARNINGS="False")
+
+
+UNREACHABLE = re.compile(r"^fatal: \[([^\]]+)\]: UNREACHABLE! => (.*)$", re.MULTILINE)
+
+
+def unreachable_hosts(output: str) -> dict[str, str]:
+    """Stations ansible could not reach (a refused host key, no route, a refused login), with ssh's reason (pure)."""
+    out = {}
+    for name, rest in UNREACHABLE.findall(output):
+        try:
+            why = json.loads(rest).get("msg", rest)
+        except ValueError:
+            why = rest
+        out[name] = " ".join(str(why).split())[-400:]
+    return out
 
 
 def ansible_playbook_bin() -> str:
@@ -244,7 +278,7 @@ def roll_out(inventory: str | Path, options: ReleaseOptions = ReleaseOptions(), 
 
     Args:
         inventory: the stations file.
-        options: release options shared by all stations (per-station ``bundle``/``selftest`` override them).
+        options: release options shared by all stations (per-station ``bundle`` and ``selftest_*`` override them).
         wheel: a prebuilt wheel (default: build one, once).
         health_timeout_s: READY timeout per station.
 
@@ -261,18 +295,21 @@ def roll_out(inventory: str | Path, options: ReleaseOptions = ReleaseOptions(), 
         wheel = wheel or options.wheel or str(build_wheel(tmp / "wheel"))
         releases = {}
         for s in stations:
-            opts = dataclasses.replace(options, wheel=wheel, bundle=s.bundle or options.bundle,
-                                       selftest_image=s.selftest or options.selftest_image,
-                                       selftest_verdict=s.selftest_verdict or options.selftest_verdict)
+            samples = dataclasses.replace(options.samples, good=s.selftest_good or options.samples.good,
+                                          defective=s.selftest_defective or options.samples.defective,
+                                          data=s.selftest_data or options.samples.data)
+            opts = dataclasses.replace(options, wheel=wheel, bundle=s.bundle or options.bundle, samples=samples)
             releases[s.name] = build_release(s.config, tmp / "releases" / s.name, opts).root
         results_dir = tmp / "results"
         results_dir.mkdir()
         (tmp / "inventory.yml").write_text(yaml.safe_dump(ansible_inventory(waves, releases, health_timeout_s)))
         (tmp / "playbook.yml").write_text(yaml.safe_dump(playbook(len(waves), results_dir), sort_keys=False))
         proc = subprocess.run([ansible_playbook_bin(), "-i", str(tmp / "inventory.yml"), str(tmp / "playbook.yml")],
-                              capture_output=True, text=True, env=ansible_env(tmp / "ansible", stations))
+                              capture_output=True, text=True, env=ansible_env(tmp / "ansible"))
         report = FleetReport([[s.name for s in w] for w in waves], ansible_rc=proc.returncode,
                              ansible_tail=(proc.stdout + proc.stderr)[-3000:])
+        for name, why in unreachable_hosts(proc.stdout).items():
+            report.results[name] = {"ok": False, "error": f"unreachable: {why}"}
         for path in results_dir.glob("*.json"):
             try:
                 report.results[path.stem] = json.loads(path.read_text().strip().splitlines()[-1])

@@ -17,7 +17,7 @@ from pathlib import Path
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 # Top-level entries created on the station after verification: never in the manifest, never checked.
-STATION_MADE = ("venv", "FAILED", "engine", MANIFEST_NAME)
+STATION_MADE = ("venv", "FAILED", "engine", "SELFTEST.json", MANIFEST_NAME)
 
 
 class ManifestMismatch(Exception):

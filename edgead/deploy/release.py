@@ -1,11 +1,12 @@
-"""Build a release on the build host: the project wheel, the verified bundle, the station config, a self-test
-image with its expected verdict, the station-side tools, and ``manifest.json`` with the sha256 of every file.
+"""Build a release on the build host: the project wheel, the verified and signed bundle, the reference image the
+station aligns to, the station config (trusted keys inlined), known-good and known-defective self-test samples, the
+station-side tools, and ``manifest.json`` with the sha256 of every file.
 
-A tampered bundle is refused here, before anything is copied to a station.
+A tampered bundle, or one the station's config does not trust, is refused here, before anything is copied.
 
 Example:
     >>> rel = build_release("station.yaml", "/tmp/out", ReleaseOptions(wheel="dist/edgead-0.1.0-py3-none-any.whl",
-    ...                     selftest_image="good.png"))                    # doctest: +SKIP
+    ...                     samples=SampleOptions(good=("good.png",), defective=("dent.png",))))  # doctest: +SKIP
     >>> rel.name, rel.manifest["model_hash"][:12]                          # doctest: +SKIP
 """
 from __future__ import annotations
@@ -19,13 +20,14 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 import yaml
 
 import edgead
+from edgead.bundle.trust import TrustPolicy
 from edgead.deploy import manifest as mf
-from edgead.deploy.station_steps import BACKENDS_WITH_ENGINE, ENGINE
+from edgead.deploy.samples import SampleOptions, choose_samples
+from edgead.deploy.station_steps import BACKENDS_WITH_ENGINE, ENGINE, SAMPLES
 from edgead.errors import BundleError, ConfigError, DeployError
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,6 @@ STATION_EXTRAS = ("station", "genicam", "trt", "jetson", "mqtt", "opcua")
 """The extras a station may need (``edgead.extras.EXTRAS``)."""
 STATION_TOOLS = ("station_steps.py", "service.py", "health.py", "manifest.py")
 SOURCE_PARTS = ("setup.py", "README.md", "edgead", "convert", "calibration")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-VERDICTS = ("accept", "reject")
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,8 @@ class ReleaseOptions:
         wheelhouse: a folder of dependency wheels to ship for offline stations (``--deps wheelhouse``).
         extras: station extras of the wheel (never ``train``).
         target: the target profile name (``convert/profiles``); decides whether an engine is built on the station.
-        selftest_image: the self-test image; None: the first image of a local ``folder://`` camera.
-        selftest_verdict: expected ``accept``/``reject``; None: what the bundle gives on the build host.
+        samples: the self-test samples (:class:`~edgead.deploy.samples.SampleOptions`; default: from the bundle's
+            training data).
     """
 
     bundle: str | None = None
@@ -59,8 +59,7 @@ class ReleaseOptions:
     wheelhouse: str | None = None
     extras: tuple[str, ...] = ("station",)
     target: str = "x86-cpu"
-    selftest_image: str | None = None
-    selftest_verdict: str | None = None
+    samples: SampleOptions = SampleOptions()
 
 
 @dataclass(frozen=True)
@@ -133,40 +132,51 @@ def _bundle_path(cfg: dict, config_path: Path, option: str | None) -> Path:
     return path if path.is_absolute() or option else config_path.parent / path
 
 
-def _default_selftest(cfg: dict) -> Path | None:
-    url = urlparse(str((cfg.get("camera") or {}).get("url", "")))
-    if url.scheme != "folder" or not Path(url.path).is_dir():
+def _station_path(cfg_path: Path, raw) -> Path:
+    path = Path(str(raw)).expanduser()
+    return path if path.is_absolute() else cfg_path.parent / path
+
+
+def _inline_keys(cfg: dict, config: Path) -> TrustPolicy:
+    """Replace ``security.trusted_keys`` paths (relative to the config) by the key lines, so the release carries
+    the keys its station config names; returns the policy."""
+    from edgead.bundle.signing import read_public_key
+
+    sec = cfg.get("security") or {}
+    keys = [read_public_key(k, config.parent, where=f"station config {config}: security.trusted_keys[{i}]")
+            for i, k in enumerate(sec.get("trusted_keys") or [])]
+    if keys:
+        cfg["security"] = {**sec, "trusted_keys": [k.to_line() for k in keys]}
+    return TrustPolicy(tuple(keys), bool(sec.get("allow_unsigned", False)), sec.get("model_sha256"))
+
+
+def _ship_reference(cfg: dict, config: Path, root: Path) -> str | None:
+    """Copy the config's reference image into ``reference/`` and point the config at it: the model and the
+    reference it was trained against go out (and are hashed) together."""
+    if not cfg.get("reference"):
         return None
-    images = sorted(p for p in Path(url.path).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    return images[0] if images else None
+    src = _station_path(config, cfg["reference"])
+    if not src.is_file():
+        raise DeployError(f"station config {config}: reference {src} does not exist on the build host",
+                          hint="the reference ships with the model: keep it beside the config")
+    (root / "reference").mkdir()
+    shutil.copy2(src, root / "reference" / src.name)
+    cfg["reference"] = f"reference/{src.name}"
+    return cfg["reference"]
 
 
-def predict_verdict(config: Path, image: Path) -> tuple[str, float | None]:
-    """The verdict and score the station of ``config`` gives ``image``, judged on this host as the daemon and
-    ``edgead predict --config`` judge it (its reference, ROIs and decision rules; the bundle's ONNX graph).
+def _ship_samples(root: Path, chosen: list) -> list[dict]:
+    """Copy the samples into ``selftest/good`` and ``selftest/defective`` and write ``selftest/samples.json``."""
+    from edgead.daemon.selftest import KIND, write_samples
 
-    Raises:
-        DeployError: the self-test image cannot be judged (unreadable, not alignable, or the engine fails on it).
-    """
-    from edgead.contract.graph import Color
-    from edgead.daemon.config import load_station
-    from edgead.daemon.model import load_model
-    from edgead.data import load_image
-    from edgead.errors import EdgeadError
-
-    cfg = load_station(config)
-    try:
-        model = load_model(cfg)
-        try:
-            inspection = model.inspect(load_image(image, Color.of_channels(model.channels)), cfg.decision)
-        finally:
-            model.close()
-    except EdgeadError as exc:
-        raise DeployError(f"self-test image {image}: {exc.message}", hint=exc.hint) from exc
-    if inspection.decision is None:
-        raise DeployError(f"self-test image {image}: the station cannot judge it ({inspection.error})",
-                          hint="pass --selftest IMAGE of a part the station can align")
-    return inspection.verdict.value, inspection.decision.score
+    rows = []
+    for i, (path, verdict) in enumerate(chosen):
+        rel = f"{KIND[verdict]}/{i:02d}-{path.parent.name}-{path.name}"
+        (root / "selftest" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, root / "selftest" / rel)
+        rows.append((rel, verdict, str(path)))
+    write_samples(root / "selftest" / SAMPLES, rows)
+    return [{"image": f"selftest/{rel}", "expect": v.value} for rel, v, _ in rows]
 
 
 def _check_runtime_extra(bundle, extras) -> None:
@@ -232,10 +242,14 @@ def build_release(config: str | Path, out_dir: str | Path, options: ReleaseOptio
         The release.
 
     Raises:
-        DeployError: on a tampered or missing bundle, a forbidden extra, a bad self-test or config.
+        DeployError: on a tampered, untrusted or missing bundle, a forbidden extra, missing self-test samples, a
+            missing reference, or a config that `edgead check` refuses.
         ConfigError: when the config cannot be read.
     """
     from edgead.bundle import load_bundle
+    from edgead.bundle.core import sidecar_names
+    from edgead.bundle.paths import contained
+    from edgead.bundle.trust import TrustStatus, check_trust
     from edgead.convert.targets import get_target
 
     config = Path(config)
@@ -252,23 +266,32 @@ def build_release(config: str | Path, out_dir: str | Path, options: ReleaseOptio
     bundle_src = _bundle_path(cfg, config, options.bundle)
     try:
         bundle = load_bundle(bundle_src)
+        trust = check_trust(bundle, _inline_keys(cfg, config))
     except BundleError as exc:
         raise DeployError(f"refusing to deploy bundle {bundle_src}: {exc.message}",
-                          hint="re-export or re-copy the bundle; nothing was copied to the station") from exc
+                          hint=exc.hint or "re-export or re-copy the bundle; nothing was copied to the station") \
+            from exc
+    if trust.warning:
+        log.warning("%s", trust.warning)
     target = get_target(options.target)
     _check_runtime_extra(bundle, options.extras)
+    chosen = choose_samples(bundle, options.samples)
     name = name or release_name()
     root = Path(out_dir) / name
     root.mkdir(parents=True)
     (root / "bundle").mkdir()
-    for file in [*bundle.manifest["files"], "manifest.json"]:
-        shutil.copy2(bundle.root / file, root / "bundle" / file)
+    for file in [*bundle.manifest["files"], *sidecar_names(bundle.root)]:
+        dst = root / "bundle" / file
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(contained(bundle.root, file, f"bundle {bundle.root}"), dst)
     try:
-        load_bundle(root / "bundle")  # what ships is what was verified
+        shipped = load_bundle(root / "bundle")  # what ships is what was verified
+        check_trust(shipped, _inline_keys(dict(cfg), config))
     except BundleError as exc:
         raise DeployError(f"bundle {bundle_src} changed while it was copied: {exc.message}") from exc
 
     cfg.setdefault("model", {})["bundle"] = "bundle"
+    reference = _ship_reference(cfg, config, root)
     engine = target.backend.value in BACKENDS_WITH_ENGINE
     cfg["model"].pop("engine", None)
     with _host_config(root, cfg) as probe:
@@ -290,18 +313,7 @@ def build_release(config: str | Path, out_dir: str | Path, options: ReleaseOptio
         for w in wheels:
             shutil.copy2(w, root / "wheelhouse" / w.name)
 
-    image = Path(options.selftest_image) if options.selftest_image else _default_selftest(cfg)
-    if image is None or not image.is_file():
-        raise DeployError(f"no self-test image ({options.selftest_image or 'the camera is not a local folder://'})",
-                          hint="pass --selftest IMAGE (a part with a known verdict)")
-    (root / "selftest").mkdir()
-    shutil.copy2(image, root / "selftest" / image.name)
-    host_cfg = {**cfg, "model": {k: v for k, v in cfg["model"].items() if k != "engine"}}
-    with _host_config(root, host_cfg) as probe:
-        host_verdict, host_score = predict_verdict(probe, image)
-    verdict = options.selftest_verdict or host_verdict
-    if verdict not in VERDICTS:
-        raise DeployError(f"--selftest-verdict {verdict!r}: expected one of {', '.join(VERDICTS)}")
+    samples = _ship_samples(root, chosen)
 
     (root / "tools").mkdir()
     for tool in STATION_TOOLS:
@@ -313,10 +325,11 @@ def build_release(config: str | Path, out_dir: str | Path, options: ReleaseOptio
 
     info = {"release": name, "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "edgead_version": edgead.__version__, "model_hash": bundle.model_hash, "model_type": bundle.model_type,
-            "wheel": wheel.name, "extras": list(options.extras),
+            "signed_by": trust.key_id if trust.status is TrustStatus.SIGNED else None,
+            "reference": reference, "wheel": wheel.name, "extras": list(options.extras),
             "target": {"name": target.name, "backend": target.backend.value, **({"engine": ENGINE} if engine else {})},
-            "selftest": {"image": f"selftest/{image.name}", "verdict": verdict, "host_verdict": host_verdict,
-                         "host_score": host_score},
+            "selftest": {"samples": f"selftest/{SAMPLES}", "good": sum(s["expect"] == "accept" for s in samples),
+                         "defective": sum(s["expect"] == "reject" for s in samples)},
             "database": str((cfg.get("storage") or {}).get("database", DEFAULT_DATABASE)),
             "config": "station.yaml", "config_check": checked}
     manifest = mf.build_manifest(root, info=info)

@@ -4,7 +4,7 @@ Also ``rollback`` and ``status``, which run the ``tools/station_steps.py`` of th
 
 Example:
     >>> target = parse_host("root@station-3", identity="~/.ssh/edgead")           # doctest: +SKIP
-    >>> deploy("station.yaml", target, StationOptions(), ReleaseOptions(selftest_image="good.png"))  # doctest: +SKIP
+    >>> deploy("station.yaml", target, StationOptions(), ReleaseOptions())                      # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def deploy(config: str | Path, target: SshTarget, station: StationOptions, relea
         show_progress: report each step as it ends (:mod:`edgead.progress`; ``--quiet`` turns it off).
 
     Returns:
-        The station's result (``release``, ``previous``, ``model_hash``, ``selftest``).
+        The station's result (``release``, ``previous``, ``model_hash``, ``selftest``: every sample's verdict).
 
     Raises:
         DeployError: when building, copying or any station step fails (the station rolled back when it could).

@@ -203,7 +203,7 @@ class DirectService:
         self.steps_script = steps_script
         self.python = python or sys.executable
 
-    def install(self, release: Path) -> str:
+    def install(self, release: Path, gpu: bool = False) -> str:
         """Nothing to install for ``direct``; returns what was done."""
         return "direct: no unit to install"
 
@@ -276,11 +276,15 @@ class DirectService:
 # ---------------------------------------------------------------- systemd
 
 
-def dropin_text(prefix: str | os.PathLike) -> str:
-    """A drop-in that points the unit at this prefix's current release and its station config."""
+def dropin_text(prefix: str | os.PathLike, gpu: bool = False) -> str:
+    """A drop-in that points the unit at this prefix's current release and its station config; for a GPU
+    (TensorRT) release it also shows the daemon all of /proc (CUDA reads /proc/driver/nvidia, Jetson libraries
+    /proc/device-tree), which the unit's ``ProcSubset=pid`` hides."""
     release = Path(prefix) / "current"
-    return ("# written by edgead deploy: the unit runs the current release with its own station config\n"
+    text = ("# written by edgead deploy: the unit runs the current release with its own station config\n"
             "[Service]\nExecStart=\nExecStart=" + " ".join(daemon_argv(release)) + "\n")
+    return text + ("# a TensorRT release: CUDA needs /proc/driver/nvidia (and Jetson /proc/device-tree)\n"
+                   "ProcSubset=all\n" if gpu else "")
 
 
 def parse_systemctl_show(text: str, restarts_before: int = 0, uptime_s: float | None = None) -> ServiceState:
@@ -337,8 +341,9 @@ class SystemdService:
             raise RuntimeError(f"systemctl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
         return proc.stdout
 
-    def install(self, release: Path) -> str:
-        """Copy the release's unit (if it ships one), write the drop-in, ``daemon-reload``, ``enable``."""
+    def install(self, release: Path, gpu: bool = False) -> str:
+        """Copy the release's unit (if it ships one), write the drop-in (``gpu``: with ``ProcSubset=all``),
+        ``daemon-reload``, ``enable``."""
         if shutil.which("systemctl") is None:
             raise RuntimeError("systemctl not found: this station has no systemd; deploy with --service direct")
         shipped = release / "systemd" / "edgead.service"
@@ -346,7 +351,7 @@ class SystemdService:
             shutil.copyfile(shipped, self.unit_dir / self.unit)
         dropin = self.unit_dir / (self.unit + ".d")
         dropin.mkdir(parents=True, exist_ok=True)
-        (dropin / "10-edgead-deploy.conf").write_text(dropin_text(self.prefix))
+        (dropin / "10-edgead-deploy.conf").write_text(dropin_text(self.prefix, gpu))
         self._systemctl("daemon-reload")
         self._systemctl("enable", self.unit)
         return f"systemd: installed {self.unit} with a drop-in for {self.prefix}"

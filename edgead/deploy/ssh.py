@@ -92,16 +92,21 @@ def parse_host(spec: str, **kwargs) -> SshTarget:
     return SshTarget(host=host, user=user or None, port=port_n, **kwargs)
 
 
+def host_key_options(policy: HostKeyPolicy, known_hosts: str | None) -> list[str]:
+    """The ssh options of one station's host-key policy (pure). Fleets pass them per host, never globally."""
+    opts = list(HOST_KEY_OPTIONS[HostKeyPolicy(policy)])
+    if known_hosts and HostKeyPolicy(policy) is not HostKeyPolicy.OFF:
+        opts += ["-o", f"UserKnownHostsFile={known_hosts}"]
+    return opts
+
+
 def common_options(target: SshTarget) -> list[str]:
     """Options shared by ssh and scp (batch mode: never prompt; no connection sharing)."""
     opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={target.connect_timeout_s}", "-o", "ControlMaster=no",
             "-o", "ControlPath=none", "-o", "LogLevel=ERROR"]
     if target.identity:
         opts += ["-i", str(target.identity), "-o", "IdentitiesOnly=yes"]
-    opts += HOST_KEY_OPTIONS[target.host_key_policy]
-    if target.known_hosts and target.host_key_policy is not HostKeyPolicy.OFF:
-        opts += ["-o", f"UserKnownHostsFile={target.known_hosts}"]
-    return opts
+    return opts + host_key_options(target.host_key_policy, target.known_hosts)
 
 
 def ssh_argv(target: SshTarget, remote_argv: Sequence[str]) -> list[str]:

@@ -42,6 +42,8 @@ EXIT_FAILED = 7  # the same number as edgead.errors.ExitStatus.DEPLOY
 EXIT_USAGE = 2
 BACKENDS_WITH_ENGINE = ("tensorrt",)
 ENGINE = "engine/model.engine"  # built on the station; the release's station.yaml names it as model.engine
+SAMPLES = "samples.json"  # in the release's selftest/: the known-good and known-defective samples
+SELFTEST_RESULT = "SELFTEST.json"  # written into the release by the self-test step (station-made, not hashed)
 DEPS = ("index", "wheelhouse", "seed")
 KEEP_RELEASES = 3
 
@@ -245,32 +247,42 @@ def build_engine(release: Path, mf: dict) -> None:
 
 
 def selftest(release: Path, mf: dict) -> dict:
-    """Run ``edgead predict --config station.yaml --json`` with the release's venv on its self-test image and check
-    the verdict: the image is judged as the daemon judges a part (reference, ROIs, decision rules).
+    """Judge the release's known-good and known-defective samples with its own venv, config, bundle, reference and
+    engine (``edgead selftest``, the daemon's path), before anything is switched. The result is kept in
+    ``SELFTEST.json`` (shown by ``status``).
 
-    On a TensorRT target the self-test runs on the engine built in step ``engine`` (the config's ``model.engine``).
+    Raises:
+        StepError: a good sample was not accepted or a defective one not rejected (naming them), or the station
+            could not load the release (untrusted bundle, wrong reference, engine).
     """
-    test = mf["selftest"]
-    proc = _run("selftest", [release / "venv" / "bin" / "edgead", "predict", "--config",
-                             release / mf.get("config", "station.yaml"), "--json", release / test["image"]],
-                timeout_s=300)
+    samples = release / "selftest" / SAMPLES
+    argv = [release / "venv" / "bin" / "edgead", "selftest", release / mf.get("config", "station.yaml"),
+            "--samples", samples, "--json"]
     try:
-        row = health.check_selftest(proc.stdout, test["verdict"])
-    except health.HealthError as exc:
-        raise StepError("selftest", str(exc)) from exc
-    say(f"selftest: {row['verdict']} (score {row['score']:.3f}) as expected")
-    return row
+        proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired as exc:
+        raise StepError("selftest", "edgead selftest did not finish within 600 s") from exc
+    result = health.last_json(proc.stdout)
+    if result is None:
+        tail = (proc.stderr or proc.stdout).strip()[-800:]
+        (release / SELFTEST_RESULT).write_text(json.dumps({"passed": False, "error": tail}) + "\n")
+        raise StepError("selftest", f"the release could not run its self-test: {tail}")
+    (release / SELFTEST_RESULT).write_text(json.dumps(result, sort_keys=True) + "\n")
+    if proc.returncode != 0 or not result.get("passed"):
+        raise StepError("selftest", "; ".join(result.get("failures") or []) or f"exit {proc.returncode}")
+    say(f"selftest: {result['good_accepted']} known-good accepted, {result['defective_rejected']} known-defective "
+        f"rejected ({result.get('trust', '')})")
+    return result
 
 
-def go_live(prefix: Path, release: Path, mf: dict, svc, timeout_s: float) -> dict:
-    """Restart the service on ``current`` and check health (READY in time + self-test)."""
+def go_live(prefix: Path, release: Path, mf: dict, svc, timeout_s: float) -> None:
+    """Restart the service on ``current`` and check that it reports READY in time."""
     svc.restart()
     try:
         state = health.wait_ready(svc.state, timeout_s)
     except health.HealthError as exc:
         raise StepError("health", str(exc)) from exc
     say(f"health: READY ({state.detail})")
-    return selftest(release, mf)
 
 
 def deploy(args) -> dict:
@@ -284,11 +296,12 @@ def deploy(args) -> dict:
         try:
             install_venv(release, mf, args.python, args.deps, args.venv_seed)
             build_engine(release, mf)
-            say(f"service: {svc.install(release)}")
+            row = selftest(release, mf)  # before the switch: a release that fails it never goes live
+            say(f"service: {svc.install(release, gpu=engine_file(release, mf) is not None)}")
             switch_current(prefix, release.name)
             switched = True
             say(f"switch: current -> releases/{release.name} (was {previous})")
-            row = go_live(prefix, release, mf, svc, args.health_timeout_s)
+            go_live(prefix, release, mf, svc, args.health_timeout_s)
         except (StepError, RuntimeError, OSError) as exc:
             step = exc.step if isinstance(exc, StepError) else "install"
             (release / "FAILED").write_text(f"{exc}\n")
@@ -330,6 +343,14 @@ def rollback(args) -> dict:
         svc = service.make_service(args.service, prefix, **_service_kwargs(args))
         release = prefix / "releases" / target
         mf = manifest.read_manifest(release)
+        try:
+            selftest(release, mf)  # the older release proves itself again before it goes back live
+            say(f"service: {svc.install(release, gpu=engine_file(release, mf) is not None)}")
+        except (StepError, RuntimeError, OSError) as exc:
+            _history(prefix, event="rollback", release=target, ok=False, error=str(exc))
+            return {"ok": False, "release": target, "previous": current,
+                    "step": exc.step if isinstance(exc, StepError) else "install", "error": str(exc),
+                    "note": f"nothing was switched; {current} is still live"}
         switch_current(prefix, target)
         say(f"rollback: current -> releases/{target} (was {current})")
         try:
@@ -366,8 +387,34 @@ def status(args) -> dict:
     state = service.make_service(args.service, prefix, **_service_kwargs(args)).state()
     uptime = None if state.since_epoch_s is None else round(time.time() - state.since_epoch_s, 1)
     return dict(out, model_hash=mf["model_hash"], edgead_version=mf["edgead_version"], created_utc=mf["created_utc"],
-                service=state.phase.value, service_detail=state.detail, uptime_s=uptime,
-                parts_inspected=parts_inspected(mf.get("database")))
+                signed_by=mf.get("signed_by"), service=state.phase.value, service_detail=state.detail,
+                uptime_s=uptime, parts_inspected=parts_inspected(mf.get("database")),
+                selftest=read_selftest(prefix / "releases" / current), last_deploy=last_deploy(prefix))
+
+
+def read_selftest(release: Path) -> dict | None:
+    """The self-test result kept in a release (``SELFTEST.json``), or None."""
+    try:
+        return json.loads((release / SELFTEST_RESULT).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def last_deploy(prefix: Path) -> dict | None:
+    """The newest deploy event of ``history.jsonl`` with its release's self-test (a failed one names the samples)."""
+    try:
+        lines = (prefix / "history.jsonl").read_text().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") == "deploy":
+            test = read_selftest(prefix / "releases" / str(event.get("release")))
+            return {**event, "selftest_passed": None if test is None else test.get("passed")}
+    return None
 
 
 def stop(args) -> dict:

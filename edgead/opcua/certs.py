@@ -31,7 +31,7 @@ def ensure_certificate(folder: Path, application_uri: str, hosts: list[str],
         ``(cert_path, key_path)``.
 
     Raises:
-        MissingExtraError: without ``cryptography`` (extra ``opcua``).
+        MissingExtraError: without ``cryptography`` (a core dependency: reinstall edgead).
         ConfigError: if the folder cannot be written.
     """
     cert_path, key_path = folder / f"{name}-cert.der", folder / f"{name}-key.pem"

@@ -17,7 +17,8 @@ def train(data: str | os.PathLike, out: str | os.PathLike, *, model: str = "patc
           image_size: int | tuple[int, int] | str | None = None, val_fraction: float = 0.2,
           target_frr: float = 0.01, seed: int = 0, batch_size: int = 8, params: Mapping[str, Any] | None = None,
           evaluate: bool = True, labelled: bool = False, device: str = "auto", layout=None,
-          reference: str | os.PathLike | None = None, force: bool = False, progress: bool = True):
+          reference: str | os.PathLike | None = None, force: bool = False, progress: bool = True,
+          sign_key=None):
     """Train a detector on ``data/train/good`` and write a bundle (``out``), as ``edgead train`` does.
 
     Args:
@@ -38,6 +39,8 @@ def train(data: str | os.PathLike, out: str | os.PathLike, *, model: str = "patc
             present); :class:`edgead.Inspector` aligns to it with ``align=True``.
         force: replace an existing bundle or file at ``out`` (never a directory that is not a bundle).
         progress: progress bars on a terminal.
+        sign_key: an Ed25519 private key (:class:`edgead.bundle.signing.SigningKey` or its file) to sign the
+            bundle with; None: unsigned (stations refuse it unless their config allows unsigned bundles).
 
     Returns:
         The :class:`edgead.train.pipeline.TrainResult` (``bundle``, ``seconds``, ``metrics``).
@@ -67,7 +70,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, *, model: str = "patc
     check_output(bundle_dir, force=force)
     if archive is not None:
         check_output(archive, force=force)
-    result = train_bundle(data, bundle_dir, cfg, progress=progress)
+    result = train_bundle(data, bundle_dir, cfg, progress=progress, sign_key=sign_key)
     if archive is not None:
         pack_bundle(bundle_dir, archive)
     return result

@@ -19,8 +19,11 @@ import torch
 
 import edgead
 from edgead.bundle import ONNX, STATE, Bundle, write_bundle
+from edgead.bundle.signing import KeySource
+from edgead.contract.integrity import Geometry
 from edgead.contract.thresholds import calibrate
 from edgead.data import Color, fingerprint, load_image, scan_category
+from edgead.data.split import holdout_split, validation_count
 from edgead.errors import ConfigError, DataError, EngineError, writing
 from edgead.infer.layout import Layout, layout_images
 from edgead.inspector import REFERENCE_FILE
@@ -56,9 +59,10 @@ class TrainConfig:
             model is fitted on the oriented tiles of the training images, and the bundle's ``layout`` section makes
             eval, predict and the station feed it the same way. With tiles and no ``image_size`` the model input
             is the tile size (native resolution).
-        reference: the reference image of a good part the bundle carries (``Inspector(..., align=True)`` aligns to
-            it); default: the data folder's ``reference.png`` when it has one (``edgead synth`` and ``edgead align``
-            write it).
+        reference: the reference image of a good part the training images were aligned to (default: the data
+            folder's ``reference.png`` when it has one; ``edgead synth`` and ``edgead align`` write it). The bundle
+            carries it (``Inspector(..., align=True)`` aligns to it) and records its fingerprint and size
+            (``geometry``), which stations check theirs against.
     """
 
     model: str = "patchcore"
@@ -99,26 +103,8 @@ class TrainResult:
     metrics: dict | None
 
 
-def validation_count(n: int, fraction: float) -> int:
-    """How many of ``n`` good images are held out for the threshold (at least 2, leaving at least 2 to fit).
-
-    Raises:
-        DataError: with fewer than 4 images.
-    """
-    if n < 4:
-        raise DataError(f"only {n} good training images", hint="put at least 4 (better 20+) images in train/good")
-    return min(n - 2, max(2, int(round(n * fraction)))) if fraction > 0 else 0
-
-
-def holdout_split(n: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The seeded split of ``n`` images into sorted ``(fit, validation)`` indices; the same seed gives the same
-    split, so a later ``edgead update`` can rebuild a bundle's split from its metadata."""
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
 def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConfig = TrainConfig(),
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, sign_key: KeySource | None = None) -> TrainResult:
     """Train ``config.model`` on ``data_dir/train/good`` and write the bundle to ``out``.
 
     Args:
@@ -126,6 +112,7 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
         out: the bundle directory to write (a ``.edgead`` archive can be packed from it).
         config: training options.
         progress: show progress bars.
+        sign_key: Ed25519 private key (or its file) to sign the bundle with (None: unsigned).
 
     Returns:
         The :class:`TrainResult` with the bundle, the wall time and the test metrics (or None).
@@ -175,10 +162,12 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
                 "n_images": len(fit_idx), "n_validation": len(val_idx), "seed": config.seed, "device": str(device),
                 **(labelled.labelled_summary(category) if is_labelled else {})}
     reference = reference_image(data_dir, config.reference, color)
+    geometry = training_geometry(reference, color, images)
     bundle = write_trained_bundle(model, config.model, out, pre=pre, color=color, val_images=val_images,
                                   target_frr=config.target_frr, batch_size=config.batch_size, training=training,
-                                  started=t0, layout=layout,
-                                  extra_files={REFERENCE_FILE: reference} if reference else None)
+                                  started=t0, layout=layout, sign_key=sign_key,
+                                  extra_files={REFERENCE_FILE: reference} if reference else None,
+                                  extra_meta={"geometry": geometry.to_dict()} if geometry else None)
     stages.update()
     metrics = None
     if evaluate:
@@ -190,7 +179,7 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
         from edgead.bundle import update_bundle
 
         bundle = update_bundle(bundle, meta=bundle.meta.replace(
-            metrics={k: v for k, v in metrics.items() if v is not None and k != "confusion"}))
+            metrics={k: v for k, v in metrics.items() if v is not None and k != "confusion"}), sign_key=sign_key)
         stages.update()
     stages.close()
     return TrainResult(bundle=bundle, seconds=time.perf_counter() - t0, metrics=metrics)
@@ -200,19 +189,31 @@ def reference_image(data_dir: str | os.PathLike, given: str | os.PathLike | None
     """The reference image a trained bundle carries: ``given``, else ``data_dir/reference.png`` if it exists.
 
     Raises:
-        ImageError: the reference cannot be read as an image.
+        DataError: an explicit ``given`` that does not exist.  ImageError: the reference cannot be read as an image.
     """
     path = Path(given) if given is not None else Path(data_dir) / REFERENCE_FILE
     if given is None and not path.is_file():
         return None
+    if not path.is_file():
+        raise DataError(f"--reference {path} does not exist", hint="give the reference the data was aligned to")
     load_image(path, color)  # readable, decodable
     return path
+
+
+def training_geometry(reference: Path | None, color: Color, images: list[np.ndarray]) -> Geometry | None:
+    """The bundle's ``geometry`` section (:mod:`edgead.bundle.geometry`): the reference the data was aligned to
+    (from :func:`reference_image`) and the training images' common size."""
+    from edgead.bundle.geometry import common_size, geometry_record
+
+    ref = load_image(reference, color) if reference is not None else None
+    return geometry_record(ref, common_size([im.shape for im in images]))
 
 
 def write_trained_bundle(model: torch.nn.Module, model_type: str, out: str | os.PathLike, *, pre: Preprocess,
                          color: Color, val_images: list[np.ndarray], target_frr: float, batch_size: int,
                          training: dict, extra_meta: dict | None = None, extra_files: dict | None = None,
-                         started: float | None = None, layout: Layout = Layout()) -> Bundle:
+                         started: float | None = None, layout: Layout = Layout(),
+                         sign_key: KeySource | None = None) -> Bundle:
     """Calibrate a fitted model on good validation images, export the graph-contract ONNX, write the bundle.
 
     Shared by :func:`train` and by callers that fit a model their own way (``edgead update``, labelled training).
@@ -231,6 +232,7 @@ def write_trained_bundle(model: torch.nn.Module, model_type: str, out: str | os.
         extra_files: more bundle files, name -> path or bytes.
         started: ``time.perf_counter()`` at the start of the job, for ``training.seconds``.
         layout: how frames reach the model; a part's validation score is the maximum over its tiles.
+        sign_key: Ed25519 private key (or its file) to sign the bundle with (None: unsigned).
 
     Returns:
         The written, verified bundle.
@@ -269,7 +271,7 @@ def write_trained_bundle(model: torch.nn.Module, model_type: str, out: str | os.
             "training": {**training, "seconds": round(time.perf_counter() - t0, 2), "onnx_parity_max_rel": parity},
             **(extra_meta or {}),
         }
-        return write_bundle(out, meta, {ONNX: onnx_path, STATE: state_path, **(extra_files or {})})
+        return write_bundle(out, meta, {ONNX: onnx_path, STATE: state_path, **(extra_files or {})}, sign_key)
 
 
 def _check_parity(onnx_path: Path, images: list[np.ndarray], torch_scores: np.ndarray) -> float:

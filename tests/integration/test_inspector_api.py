@@ -21,7 +21,10 @@ def _daemon_outcomes(tmp_path: Path, station, bundle, min_area: int) -> dict[str
 
     if not shutil.which("socat"):
         pytest.skip("socat not installed (Debian package socat)")
-    cfg = {"camera": {"url": f"folder://{station.captures}?fps=0&pattern=*.png"}, "reference": str(station.reference),
+    from edgead.bundle.signing import read_signature
+
+    cfg = {"security": {"trusted_keys": [read_signature(bundle.root).public_key.to_line()]},
+           "camera": {"url": f"folder://{station.captures}?fps=0&pattern=*.png"}, "reference": str(station.reference),
            "model": {"bundle": str(bundle.root)}, "decision": {"min_defect_area_px": min_area},
            "storage": {"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "rejects")},
            "observe": {"metrics_listen": None}}
@@ -97,3 +100,16 @@ def test_align_without_a_reference_is_a_config_error(padim_bundle, tmp_path):
     write_bundle(tmp_path / "no-ref", src.meta, files)
     with pytest.raises(ConfigError, match="carries no reference image"):
         Inspector(tmp_path / "no-ref", align=True)
+
+
+def test_trusted_keys_admit_as_a_station_does(padim_bundle, bundle_key, small_station, tmp_path):
+    """With ``trusted_keys`` the Python API refuses a bundle no listed key signed, naming the key."""
+    from edgead.bundle.signing import read_public_key, write_key_pair
+    from edgead.errors import TrustError
+
+    with Inspector(padim_bundle.bundle.root, trusted_keys=[bundle_key.line]) as insp:
+        image = sorted((small_station.aligned / "test" / "good").glob("*.png"))[0]
+        assert insp.inspect(image).verdict in (Verdict.ACCEPT, Verdict.REJECT)
+    _, other = write_key_pair(tmp_path / "other", "other")
+    with pytest.raises(TrustError, match=bundle_key.key_id):
+        Inspector(padim_bundle.bundle.root, trusted_keys=[read_public_key(other).to_line()])

@@ -1,4 +1,4 @@
-"""The systemd units: required and forbidden keys, `systemd-analyze verify` clean, exposure score recorded."""
+"""The systemd units: required and forbidden keys, `systemd-analyze verify` clean, exposure score at most 2.0."""
 from __future__ import annotations
 
 import re
@@ -32,19 +32,29 @@ REQUIRED = {
     "RestrictSUIDSGID": "yes",
     "LockPersonality": "yes",
     "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+    "PrivateMounts": "yes",
+    "SystemCallErrorNumber": "EPERM",
+    "ProtectProc": "invisible",
+    "ProcSubset": "pid",
+    "IPAddressDeny": "any",
+    "IPAddressAllow": "localhost link-local multicast 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16",
 }
+MULTI = {"SystemCallFilter": ["@system-service", "~@privileged"]}
+MAX_EXPOSURE = 2.0
 PER_UNIT = {
     PLAIN: {
         "ExecStart": "/opt/edgead/current/venv/bin/edgead run /etc/edgead/station.yaml",
         "StateDirectory": "edgead",
         "LogsDirectory": "edgead",
         "ReadWritePaths": "/var/lib/edgead /var/log/edgead",
+        "WorkingDirectory": "/var/lib/edgead",
     },
     TEMPLATE: {
         "ExecStart": "/opt/edgead/current/venv/bin/edgead run /etc/edgead/%i.yaml",
         "StateDirectory": "edgead/%i",
         "LogsDirectory": "edgead/%i",
         "ReadWritePaths": "/var/lib/edgead/%i /var/log/edgead/%i",
+        "WorkingDirectory": "/var/lib/edgead/%i",
     },
 }
 FORBIDDEN = ("PrivateDevices", "PrivateNetwork", "MemoryDenyWriteExecute", "DeviceAllow")
@@ -74,6 +84,8 @@ def test_required_and_forbidden_keys(unit):
     service = sections["Service"]
     for key, value in {**REQUIRED, **PER_UNIT[unit]}.items():
         assert service.get(key) == [value], f"{unit.name}: {key}={service.get(key)}, want {value!r}"
+    for key, values in MULTI.items():
+        assert service.get(key) == values, f"{unit.name}: {key}={service.get(key)}, want {values}"
     for key in FORBIDDEN:
         assert all(key not in sec for sec in sections.values()), f"{unit.name}: {key} must not be set"
     assert sections["Install"]["WantedBy"] == ["multi-user.target"]
@@ -108,7 +120,7 @@ def test_systemd_analyze_verify_is_clean(tmp_path, unit, name):
 @needs_analyze
 @pytest.mark.parametrize("unit,name", [(PLAIN, "edgead.service"), (TEMPLATE, "edgead@line1.service")],
                          ids=["edgead.service", "edgead@.service"])
-def test_security_exposure_is_recorded(tmp_path, unit, name, record_property, capsys):
+def test_security_exposure_is_at_most_2(tmp_path, unit, name, record_property, capsys):
     copy = _runnable_copy(unit, tmp_path, name)
     proc = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", str(copy)],
                           capture_output=True, text=True, timeout=60)
@@ -119,4 +131,4 @@ def test_security_exposure_is_recorded(tmp_path, unit, name, record_property, ca
     record_property("exposure", score)
     with capsys.disabled():
         print(f"\n{name}: systemd-analyze security exposure {score} / 10")
-    assert 0.0 <= score < 6.0  # a loose guard: a unit above "MEDIUM" lost a hardening option by mistake
+    assert 0.0 <= score <= MAX_EXPOSURE, proc.stdout

@@ -89,10 +89,11 @@ def dataset(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def bundle(tmp_path_factory, dataset):
+def bundle(tmp_path_factory, dataset, bundle_key):
+    """PaDiM trained and signed by the CLI (``--sign-key``); its training data supplies the self-test samples."""
     out = tmp_path_factory.mktemp("bundle") / "padim"
     _run(EDGEAD, "train", "--data", dataset / "parts", "--out", out, "--model", "padim", "--image-size",
-         str(IMAGE_SIZE), "--quiet", "--no-eval")
+         str(IMAGE_SIZE), "--quiet", "--no-eval", "--sign-key", bundle_key.key)
     return out
 
 
@@ -131,6 +132,17 @@ def venv_seed(tmp_path_factory):
     return seed
 
 
+@pytest.fixture()
+def needs_ansible():
+    from edgead.deploy import fleet
+    from edgead.errors import DeployError
+
+    try:
+        fleet.ansible_playbook_bin()
+    except DeployError:
+        pytest.skip("ansible-core is not installed (pip install 'edgead[fleet]')")
+
+
 @pytest.fixture(scope="session")
 def daemon_available() -> bool:
     """True when `edgead run` exists in this build (the station daemon)."""
@@ -144,11 +156,13 @@ def needs_daemon(daemon_available):
 
 
 @pytest.fixture()
-def make_config(tmp_path, bundle, dataset):
-    """Write a station config; ``camera_dir`` overrides the folder:// camera (a missing one breaks the daemon)."""
+def make_config(tmp_path, bundle, dataset, bundle_key):
+    """Write a station config trusting the tests' key (by its .pub file, which the release inlines);
+    ``camera_dir`` overrides the folder:// camera (a missing one breaks the daemon)."""
     def make(name: str = "station.yaml", camera_dir: str | None = None) -> Path:
         camera = camera_dir or str(dataset / "captures")
         cfg = {"camera": {"url": f"folder://{camera}?fps=5&loop=1"}, "model": {"bundle": str(bundle)},
+               "security": {"trusted_keys": [str(bundle_key.pub)]},
                "plc": {"url": "loop://", "protocol": "discrete"},
                "storage": {"database": str(tmp_path / f"{Path(name).stem}-records.sqlite")},
                "observe": {"metrics_listen": None}}  # two stations on one host must not share a metrics port
@@ -181,6 +195,5 @@ def deploy_args(sshd, wheel, venv_seed, dataset):
         return ["deploy", "--host", sshd["host"], "--identity", sshd["key"], "--host-key-policy", "accept-new",
                 "--known-hosts", sshd["known_hosts"], "--prefix", str(prefix), "--station-python", STATION_PYTHON,
                 "--service", "direct", "--wheel", str(wheel), "--venv-seed", str(venv_seed),
-                "--selftest", str(dataset / "parts" / "test" / "good" / "000.png"), "--health-timeout-s", "90",
-                *extra]
+                "--health-timeout-s", "90", *extra]  # self-test samples: from the bundle's training data
     return make

@@ -9,6 +9,8 @@ import subprocess
 import pytest
 
 from edgead.cli import main
+
+from .conftest import EDGEAD
 from edgead.errors import ExitStatus
 
 pytestmark = pytest.mark.timeout(600)
@@ -33,15 +35,21 @@ def _current(prefix) -> str | None:
 
 def test_tampered_bundle_is_refused_before_anything_is_copied(deploy_args, prefixes, make_config, bundle,
                                                               tmp_path, capsys):
+    from forge import resigned_copy, tampered_copy
+
     tampered = tmp_path / "tampered"
     shutil.copytree(bundle, tampered)
     meta = tampered / "edgead.yaml"
     meta.write_text(meta.read_text().replace("padim", "padim ", 1))
+    rehashed = tampered_copy(bundle, tmp_path / "rehashed")  # manifest recomputed, signature dropped
+    resigned, attacker = resigned_copy(bundle, tmp_path / "resigned")  # and signed by a key nobody trusts
     prefix = prefixes()
-    code, _, err = _deploy(deploy_args(prefix, str(make_config()), "--bundle", str(tampered)), capsys)
-    assert code == ExitStatus.DEPLOY
-    assert "refusing to deploy bundle" in err and "edgead.yaml" in err
-    assert not prefix.exists()  # nothing copied, nothing switched
+    for candidate, words in ((tampered, ["edgead.yaml"]), (rehashed, ["is not signed"]),
+                             (resigned, [f"signed by key {attacker.key_id}", "does not trust"])):
+        code, _, err = _deploy(deploy_args(prefix, str(make_config()), "--bundle", str(candidate)), capsys)
+        assert code == ExitStatus.DEPLOY
+        assert "refusing to deploy bundle" in err and all(w in err for w in words), err
+        assert not prefix.exists()  # nothing copied, nothing switched
 
 
 def test_failing_first_release_leaves_nothing_live_and_station_venv_has_no_torch(deploy_args, prefixes,
@@ -66,23 +74,41 @@ def test_failing_first_release_leaves_nothing_live_and_station_venv_has_no_torch
     assert status["current"] is None
 
 
+def _signed_threshold(bundle, out, raw_threshold: float, key) -> str:
+    """The bundle with its image threshold moved (what a wrong `edgead threshold` makes), signed by the trusted key:
+    0 rejects every part, 1e9 accepts every part."""
+    subprocess.run([EDGEAD, "threshold", "--bundle", str(bundle), "--image-threshold", str(raw_threshold), "--out",
+                    str(out), "--sign-key", str(key)], check=True, capture_output=True)
+    return str(out)
+
+
 def test_good_release_goes_live_and_a_broken_one_is_rolled_back(needs_daemon, deploy_args, prefixes, make_config,
-                                                                tmp_path, capsys):
+                                                                bundle, bundle_key, tmp_path, capsys):
     prefix = prefixes()
     code, out, err = _deploy(deploy_args(prefix, str(make_config()), "--json"), capsys)
     assert code == ExitStatus.OK, err
     good = json.loads(out)
     assert _current(prefix) == good["release"]
+    assert good["selftest"]["passed"] and good["selftest"]["good_accepted"] == "3/3"
+    assert good["selftest"]["defective_rejected"] == "2/2"  # the dataset's two test defects
     status = _status(deploy_args, prefix, capsys)
     assert status["current"] == good["release"] and status["service"] == "ready"
     assert status["model_hash"] == good["model_hash"] and status["uptime_s"] is not None
+    assert status["selftest"]["passed"] and status["signed_by"] == bundle_key.key_id
 
-    # a self-test that gives the wrong verdict: rolled back to the good release
-    wrong = "reject" if good["selftest"]["verdict"] == "accept" else "accept"
-    code, _, err = _deploy(deploy_args(prefix, str(make_config()), "--selftest-verdict", wrong), capsys)
-    assert code == ExitStatus.DEPLOY
-    assert "step 'selftest' failed" in err and f"release {good['release']} is live again" in err
-    assert _current(prefix) == good["release"]
+    # a model that rejects everything, then one that accepts everything: each fails the self-test on the station,
+    # naming a sample, before anything is switched; the good release stays live
+    always_reject = _signed_threshold(bundle, tmp_path / "always-reject", 0.0, bundle_key.key)
+    always_accept = _signed_threshold(bundle, tmp_path / "always-accept", 1e9, bundle_key.key)
+    for candidate, words in ((always_reject, ["known-good sample good/", "got reject, ", "expected accept"]),
+                             (always_accept, ["known-defective sample defective/", "got accept", "expected reject"])):
+        code, _, err = _deploy(deploy_args(prefix, str(make_config()), "--bundle", candidate), capsys)
+        assert code == ExitStatus.DEPLOY
+        assert "step 'selftest' failed" in err and all(w in err for w in words), err
+        assert "nothing was switched" in err and _current(prefix) == good["release"]
+        status = _status(deploy_args, prefix, capsys)
+        assert status["current"] == good["release"] and status["selftest"]["passed"]
+        assert status["last_deploy"]["step"] == "selftest" and status["last_deploy"]["selftest_passed"] is False
 
     # a config whose daemon cannot start: rolled back as well
     broken = make_config("broken.yaml", camera_dir=str(tmp_path / "missing"))
@@ -90,7 +116,7 @@ def test_good_release_goes_live_and_a_broken_one_is_rolled_back(needs_daemon, de
     assert code == ExitStatus.DEPLOY and "step 'health' failed" in err
     status = _status(deploy_args, prefix, capsys)
     assert status["current"] == good["release"] and status["service"] == "ready"
-    assert sum(r["failed"] for r in status["releases"]) == 2
+    assert sum(r["failed"] for r in status["releases"]) == 3
 
 
 def test_rollback_and_status(needs_daemon, deploy_args, prefixes, make_config, capsys):

@@ -1,8 +1,6 @@
 """Station as Modbus RTU client against a pymodbus 3.x RTU server playing the PLC, over a socat pty pair."""
 from __future__ import annotations
 
-import threading
-import time
 
 import pytest
 

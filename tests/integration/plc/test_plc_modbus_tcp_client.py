@@ -3,7 +3,6 @@ vanishes and returns on the same port."""
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 
 import pytest

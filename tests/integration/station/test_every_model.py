@@ -48,7 +48,7 @@ def _data(name: str, small_station, labelled_station: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_bundles(small_station, labelled_station, tmp_path_factory):
+def tiny_bundles(small_station, labelled_station, tmp_path_factory, bundle_key):
     """model name -> a bundle trained at tiny settings, trained once per module on first use."""
     from edgead.train.pipeline import TrainConfig, train
 
@@ -62,14 +62,17 @@ def tiny_bundles(small_station, labelled_station, tmp_path_factory):
             cfg = TrainConfig(model=name, image_size=IMAGE_LONG_PX, params=params, evaluate=False,
                               supervision=spec.supervision)
             cache[name] = train(_data(name, small_station, labelled_station), root / name, cfg,
-                                progress=False).bundle
+                                progress=False, sign_key=bundle_key.key).bundle
         return cache[name]
 
     return get
 
 
 def _station_yaml(tmp_path: Path, station, bundle, port: str) -> Path:
+    from edgead.bundle.signing import read_signature
+
     cfg = {
+        "security": {"trusted_keys": [read_signature(bundle.root).public_key.to_line()]},
         "camera": {"url": f"folder://{station.captures}?fps=0&pattern=*.png"},
         "reference": str(station.reference),
         "model": {"bundle": str(bundle.root), "backend": "onnxruntime", "warmup_runs": 1},

@@ -76,7 +76,10 @@ def step_until_a_part(station: Station):
 
 
 def station_yaml(tmp_path: Path, station, bundle, camera_dir: Path, plc_url: str, **sections) -> Path:
+    from edgead.bundle.signing import read_signature
+
     cfg = {
+        "security": {"trusted_keys": [read_signature(bundle.root).public_key.to_line()]},  # the tests' signing key
         "camera": {"url": f"folder://{camera_dir}?fps=0&loop=1&sort=name"},
         "reference": str(station.reference),
         "model": {"bundle": str(bundle.root), "warmup_runs": 1},

@@ -22,6 +22,7 @@ import pytest
 import serial
 import yaml
 
+from edgead.bundle.signing import read_signature
 from edgead.demo.plc_peer import PtyPair
 
 
@@ -82,7 +83,8 @@ def run_kills(kills: int, small_station, padim_bundle, tmp_path) -> None:
     answered: dict[int, str] = {}
     per_kill = []
     with PtyPair(tmp_path) as pty, serial.Serial(pty.plc, 19200, timeout=0.02) as ser:
-        cfg = {"camera": {"url": f"folder://{small_station.captures}?fps=0&loop=1"},
+        cfg = {"security": {"trusted_keys": [read_signature(padim_bundle.bundle.root).public_key.to_line()]},
+               "camera": {"url": f"folder://{small_station.captures}?fps=0&loop=1"},
                "reference": str(small_station.reference),
                "model": {"bundle": str(padim_bundle.bundle.root), "warmup_runs": 0},
                "plc": {"url": pty.station, "protocol": "ascii"},

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(300)
 CODES = {1: "accept", 2: "reject", 3: "no-read", 4: "fault"}
 
 
-def test_a_pymodbus_plc_gets_every_verdict_over_modbus_tcp(small_station, padim_bundle, tmp_path):
+def test_a_pymodbus_plc_gets_every_verdict_over_modbus_tcp(small_station, padim_bundle, bundle_key, tmp_path):
     from pymodbus.client import ModbusTcpClient
 
     port = free_port()
@@ -31,7 +31,7 @@ def test_a_pymodbus_plc_gets_every_verdict_over_modbus_tcp(small_station, padim_
         "reference": str(small_station.reference), "model": {"bundle": str(padim_bundle.bundle.root)},
         "plc": {"url": f"tcp://127.0.0.1:{port}", "protocol": "modbus-tcp-server"},
         "storage": {"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "rejects")},
-        "observe": {"metrics_listen": None}}))
+        "observe": {"metrics_listen": None}, "security": bundle_key.security}))
     cfg = load_station(path)
     answers: dict[int, str] = {}
     errors: list[str] = []

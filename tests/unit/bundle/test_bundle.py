@@ -10,6 +10,8 @@ import yaml
 from edgead.bundle import FORMAT_VERSION, load_bundle, pack_bundle, unpack_bundle, update_bundle, write_bundle
 from edgead.errors import BundleError
 
+from forge import npz_bytes
+
 META = {"model": {"type": "patchcore", "params": {}}, "input": {"height": 64, "width": 96, "channels": 3},
         "thresholds": {"image": 1.0, "pixel": 2.0, "method": "frr"},
         "normalisation": {"image_lo": 0.1, "pixel_lo": 0.2}}
@@ -17,7 +19,7 @@ META = {"model": {"type": "patchcore", "params": {}}, "input": {"height": 64, "w
 
 @pytest.fixture
 def bundle(tmp_path):
-    return write_bundle(tmp_path / "b", META, {"model.onnx": b"onnx-bytes", "state.npz": b"npz-bytes"})
+    return write_bundle(tmp_path / "b", META, {"model.onnx": b"onnx-bytes", "state.npz": npz_bytes()})
 
 
 def test_round_trip(bundle):
@@ -112,4 +114,4 @@ def test_update_in_place_changes_hash(bundle):
     assert new.root == bundle.root
     assert new.meta.calibration.image.thr == 3.0
     assert new.model_hash != bundle.model_hash
-    assert (new.root / "state.npz").read_bytes() == b"npz-bytes"
+    assert (new.root / "state.npz").read_bytes() == npz_bytes()

@@ -1,7 +1,7 @@
 """One verdict rule: every caller judges the same images with the same ROI rules the same way.
 
 The daemon (its real loop, over a folder:// camera), ``edgead predict --config``, ``edgead predict --bundle``, the
-deploy self-test (host and station side) and evaluation all reach their verdicts through
+deploy self-test (``edgead selftest`` on the station), the Python API (``edgead.Inspector``) and evaluation all reach their verdicts through
 :func:`edgead.contract.decide.decide`; a second implementation in any of them (a ``score >= 0.5`` of its own, an
 area in model pixels, no ROIs) changes a verdict below and fails this test. The scan at the end refuses a
 threshold comparison on scores or maps anywhere outside the contract.
@@ -25,8 +25,7 @@ from edgead.cli import main
 from edgead.contract.decide import DecisionRules
 from edgead.daemon.config import load_station
 from edgead.daemon.runner import Runner
-from edgead.deploy import health
-from edgead.deploy.release import predict_verdict
+from edgead.errors import ExitStatus
 from edgead.evaluation import evaluate_bundle
 
 # test helpers, on sys.path through tests/conftest.py
@@ -72,7 +71,8 @@ def station(tmp_path_factory):
                "model": {"bundle": str(bundle)}, "decision": {"min_defect_area_px": min_area},
                "plc": {"url": "loop://", "protocol": "discrete"},
                "storage": {"database": str(root / f"{name}.sqlite"), "images_dir": str(root / f"{name}-images")},
-               "observe": {"metrics_listen": None}}
+               "observe": {"metrics_listen": None},
+               "security": {"allow_unsigned": True}}  # the verdict rule here; trust: tests/integration/station
         if rois:
             cfg.update(reference=str(reference), rois=ROIS,
                        alignment={"motion": "translation", "coarse": "none", "pyramid_levels": 1, "finest_level": 0,
@@ -122,12 +122,28 @@ def test_predict_on_a_bundle_judges_the_whole_image_as_the_daemon_does(station, 
 
 @pytest.mark.parametrize("kind", ["rois", "whole"])
 def test_the_deploy_self_test_gives_the_daemons_verdicts(station, daemon, kind, capsys):
-    config = station["configs"][kind]
-    for name, image in station["frames"].items():
-        assert predict_verdict(config, image)[0] == daemon[kind][name], name  # build host
-        # station side: the release's `edgead predict --config station.yaml --json IMAGE`, checked by health
-        assert main(["predict", "--config", str(config), "--json", str(image)]) == 0
-        assert health.check_selftest(capsys.readouterr().out, daemon[kind][name])["verdict"] == daemon[kind][name]
+    """`edgead selftest` (the deploy self-test, run on the station) passes with every frame expected as the daemon
+    judged it, and fails, naming the frame, when one expectation is the other verdict."""
+    config = str(station["configs"][kind])
+    good = [str(p) for n, p in station["frames"].items() if daemon[kind][n] == "accept"]
+    bad = [str(p) for n, p in station["frames"].items() if daemon[kind][n] == "reject"]
+    assert good and bad and len(good) + len(bad) == len(station["frames"])
+    capsys.readouterr()
+    assert main(["selftest", config, "--good", *good, "--defective", *bad, "--json"]) == ExitStatus.OK
+    result = json.loads(capsys.readouterr().out)
+    assert result["passed"] and result["defective_rejected"] == f"{len(bad)}/{len(bad)}"
+    assert main(["selftest", config, "--good", *good[1:], "--defective", good[0], *bad]) == ExitStatus.GATE
+    assert f"known-defective sample frames/{Path(good[0]).name} got accept" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind, min_area", [("whole", MIN_AREA), ("plain", 0)])
+def test_the_python_api_gives_the_daemons_verdicts(station, daemon, kind, min_area):
+    """``edgead.Inspector`` (the Python API) judges whole images as the daemon does, the area rule included."""
+    from edgead import Inspector
+
+    with Inspector(station["bundle"], min_defect_area_px=min_area) as insp:
+        got = {name: insp.inspect(path).verdict.value for name, path in station["frames"].items()}
+    assert got == daemon[kind]
 
 
 @pytest.mark.parametrize("kind, rules", [("whole", DecisionRules(MIN_AREA)), ("plain", DecisionRules())])

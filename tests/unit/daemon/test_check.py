@@ -17,7 +17,7 @@ from edgead.errors import CameraError, EdgeadError, ExitStatus, PlcError
 
 
 @pytest.fixture(scope="module")
-def base(small_station, padim_bundle) -> dict:
+def base(small_station, padim_bundle, bundle_key) -> dict:
     """A station that starts on software twins only: folder replay, ASCII results onto loop://, camera-triggered."""
     return {
         "trigger": "camera",
@@ -26,6 +26,7 @@ def base(small_station, padim_bundle) -> dict:
         "model": {"bundle": str(padim_bundle.bundle.root), "warmup_runs": 0},
         "plc": {"url": "loop://", "protocol": "ascii"},
         "observe": {"metrics_listen": None},
+        "security": bundle_key.security,  # the bundle is signed by the tests' key (tests/conftest.py)
     }
 
 
@@ -168,7 +169,9 @@ DEVICE_KEYS = {"camera.url", "plc.url"}
 # Protocol-specific keys are consumed by run only under their protocol; walk them under it.
 SETTING = {"plc.modbus.": {"plc.protocol": "modbus-server"}, "plc.registers.": {"plc.protocol": "modbus-server"},
            "plc.discrete.": {"plc.protocol": "discrete"}, "rois[].": {"rois": [{"name": "part", "x": 0, "y": 0,
-                                                                                "width": 96, "height": 96}]}}
+                                                                                "width": 96, "height": 96}],
+                                                                       # crops of a whole-part model: the override
+                                                                       "model.geometry_check": "warn"}}
 
 
 def walk_cases(base: dict) -> list[tuple[str, object, dict]]:

@@ -69,8 +69,36 @@ def test_ansible_inventory_and_playbook(tmp_path):
     assert inv["all"]["children"]["wave_1"]["hosts"]["b"]["ansible_port"] == 2222
     plays = fleet.playbook(len(waves), tmp_path)
     assert [p["hosts"] for p in plays] == ["wave_0", "wave_1"] and all(p["any_errors_fatal"] for p in plays)
-    env = fleet.ansible_env(tmp_path / "home", stations)
+    env = fleet.ansible_env(tmp_path / "home")
     assert "ControlMaster=no" in env["ANSIBLE_SSH_ARGS"] and env["ANSIBLE_HOME"] == str(tmp_path / "home")
+
+
+def test_host_key_policy_is_per_station_and_never_off_globally(tmp_path, monkeypatch):
+    """One accept-new and one off station: the strict one keeps strict checking and its own known_hosts."""
+    stations = fleet.load_inventory(_inventory(tmp_path, {
+        "new": {"host": "h1", "config": "a.yaml", "host_key_policy": "accept-new", "known_hosts": "kh-new"},
+        "lab": {"host": "h2", "config": "b.yaml", "host_key_policy": "off"},
+        "prod": {"host": "h3", "config": "c.yaml", "known_hosts": "kh-prod"}}))
+    inv = fleet.ansible_inventory(fleet.plan_waves(stations), {s.name: tmp_path / s.name for s in stations}, 60)
+    hosts = inv["all"]["children"]["wave_0"]["hosts"]
+    assert hosts["new"]["ansible_ssh_extra_args"] == \
+        f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={tmp_path / 'kh-new'}"
+    assert hosts["lab"]["ansible_ssh_extra_args"] == "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+    assert hosts["prod"]["ansible_ssh_extra_args"] == \
+        f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={tmp_path / 'kh-prod'}"
+    monkeypatch.setenv("ANSIBLE_HOST_KEY_CHECKING", "False")  # a caller's environment cannot weaken it either
+    monkeypatch.setenv("ANSIBLE_SSH_COMMON_ARGS", "-o StrictHostKeyChecking=no")
+    env = fleet.ansible_env(tmp_path / "home")
+    assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True" and "ANSIBLE_SSH_COMMON_ARGS" not in env
+    assert "StrictHostKeyChecking" not in env["ANSIBLE_SSH_ARGS"] and "KnownHosts" not in env["ANSIBLE_SSH_ARGS"]
+
+
+def test_unreachable_hosts_are_read_from_ansible_output():
+    out = ('fatal: [line-b]: UNREACHABLE! => {"changed": false, "msg": "Failed to connect to the host via ssh: '
+           '@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\\r\\nHost key verification failed.", '
+           '"unreachable": true}\nok: [line-a]\n')
+    got = fleet.unreachable_hosts(out)
+    assert list(got) == ["line-b"] and got["line-b"].endswith("Host key verification failed.")
 
 
 def test_release_refuses_the_train_extra_and_a_missing_bundle(tmp_path):
@@ -103,7 +131,7 @@ def test_release_refuses_extras_without_the_bundles_runtime(tmp_path):
                           "openvino": {"inference_precision": "f32"}}
     converted = update_bundle(bundle, meta, out_dir=tmp_path / "ov")
     cfg = tmp_path / "station.yaml"
-    cfg.write_text(f"model: {{bundle: {converted.root}}}\n")
+    cfg.write_text(f"model: {{bundle: {converted.root}}}\nsecurity: {{allow_unsigned: true}}\n")  # extras here
     with pytest.raises(DeployError, match="converted to run on openvino") as err:
         build_release(cfg, tmp_path / "out", ReleaseOptions(extras=("station",)))
     assert err.value.hint == "deploy with --extras station,openvino"

@@ -99,6 +99,8 @@ def test_parse_systemctl_show(text, phase):
 def test_systemd_dropin_runs_the_current_release():
     text = service.dropin_text("/opt/edgead")
     assert "ExecStart=\nExecStart=/opt/edgead/current/venv/bin/edgead run /opt/edgead/current/station.yaml" in text
+    assert "ProcSubset" not in text  # a CPU release keeps the unit's ProcSubset=pid
+    assert service.dropin_text("/opt/edgead", gpu=True).endswith("ProcSubset=all\n")  # CUDA reads /proc/driver
 
 
 def _clock():
@@ -118,13 +120,10 @@ def test_wait_ready_returns_on_ready_and_fails_on_crash_or_timeout():
         health.wait_ready(lambda: ServiceState(Phase.STARTING), 5, clock=clock, sleep=sleep)
 
 
-def test_check_selftest_compares_the_verdict():
-    out = "log line\n" + json.dumps({"image": "x.png", "verdict": "accept", "score": 0.2}) + "\n"
-    assert health.check_selftest(out, "accept")["score"] == 0.2
-    with pytest.raises(health.HealthError, match="expected 'reject'"):
-        health.check_selftest(out, "reject")
-    with pytest.raises(health.HealthError, match="no JSON row"):
-        health.check_selftest("Traceback ...", "accept")
+def test_last_json_reads_the_result_line():
+    out = "log line\n" + json.dumps({"passed": False, "failures": ["x"]}) + "\n{not json\n"
+    assert health.last_json(out) == {"passed": False, "failures": ["x"]}
+    assert health.last_json("Traceback ...") is None
 
 
 def test_parts_inspected_reads_the_records_db(tmp_path):
