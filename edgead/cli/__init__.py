@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "edgead.cli.deploy_cmds",
     "edgead.cli.demo_cmds",
     "edgead.cli.continual_cmds",
+    "edgead.cli.teacher_cmds",
 )
 
 

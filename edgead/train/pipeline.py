@@ -25,7 +25,8 @@ from edgead.errors import DataError, EngineError
 from edgead.infer.layout import Layout, layout_images
 from edgead.models.device import fit_on, resolve_device
 from edgead.models.export import Preprocess, export_onnx
-from edgead.models.registry import MODELS, Supervision, build, get_spec
+from edgead.models.presets import Preset, parse_preset
+from edgead.models.registry import MODELS, Supervision, build, default_preset, get_spec, preset_spec
 from edgead.train.loader import Batches, predict_torch
 from edgead.train.sizing import model_resolution
 
@@ -54,6 +55,9 @@ class TrainConfig:
             model is fitted on the oriented tiles of the training images, and the bundle's ``layout`` section makes
             eval, predict and the station feed it the same way. With tiles and no ``image_size`` the model input
             is the tile size (native resolution).
+        preset: a preset of the model's table (``edgead.models.presets``); None: the strongest one that finishes
+            in reasonable time on the training device (``registry.default_preset``: ``paper`` on CUDA). ``params``
+            override it.
     """
 
     model: str = "patchcore"
@@ -67,6 +71,24 @@ class TrainConfig:
     supervision: Supervision = Supervision.UNSUPERVISED
     device: str = "auto"
     layout: Layout | dict | None = None
+    preset: Preset | str | None = None
+
+
+def resolve_preset(config: TrainConfig, device_type: str | None = None) -> Preset | None:
+    """The preset a run uses: the named one (checked against the model's table), or the training device's default.
+
+    Args:
+        config: the training options.
+        device_type: ``"cpu"`` or ``"cuda"`` (default: that of ``config.device``, resolved).
+
+    Raises:
+        ConfigError: if the model has no such preset, or the device is unknown or absent.
+    """
+    if config.preset is None:
+        return default_preset(config.model, device_type or resolve_device(config.device).type)
+    preset = parse_preset(config.preset)
+    preset_spec(config.model, preset)
+    return preset
 
 
 @dataclass(frozen=True)
@@ -129,14 +151,16 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
     median_hw = category.median_hw if layout.is_plain else tuple(np.median([t.shape[:2] for t in fit_images], 0))
     size = config.image_size if config.image_size is not None or layout.tile_hw is None else max(layout.tile_hw)
     hw = model_resolution(size, median_hw)  # tiles without --image-size: native resolution
-    log.info("training %s on %s: %d fit (%d inputs), %d validation images at %dx%d %s", config.model, category.name,
-             len(fit_idx), len(fit_images), len(val_idx), hw[0], hw[1], color.value)
+    device = resolve_device(config.device)
+    preset = resolve_preset(config, device.type)
+    log.info("training %s (preset %s) on %s: %d fit (%d inputs), %d validation images at %dx%d %s on %s",
+             config.model, getattr(preset, "value", "none"), category.name, len(fit_idx), len(fit_images), len(val_idx),
+             hw[0], hw[1], color.value, device)
     params = {"seed": config.seed, **config.params} if "seed" in spec.defaults else dict(config.params)
-    model = build(config.model, hw, **params)
+    model = build(config.model, hw, preset=preset, **params)
     mean, std = [float(v) for v in model.backbone.mean], [float(v) for v in model.backbone.std]
     pre = Preprocess(hw, mean, std, color.channels)
     fit_options = {"defective": labelled.defective_batch(defects, pre)} if is_labelled else {}
-    device = resolve_device(config.device)
     fit_on(spec.fit, model, Batches(fit_images, pre, config.batch_size, seed=config.seed), device,
            progress=progress, **fit_options)
     del fit_images
@@ -144,6 +168,7 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
     used = category.train + category.train_defective if is_labelled else category.train
     training = {"data": str(Path(data_dir).resolve()), "data_fingerprint": fingerprint(used),
                 "n_images": len(fit_idx), "n_validation": len(val_idx), "seed": config.seed, "device": str(device),
+                "preset": preset.value if preset is not None else None,
                 **(labelled.labelled_summary(category) if is_labelled else {})}
     bundle = write_trained_bundle(model, config.model, out, pre=pre, color=color, val_images=val_images,
                                   target_frr=config.target_frr, batch_size=config.batch_size, training=training,
