@@ -109,8 +109,8 @@ MODELS: dict[str, ModelSpec] = {
             "anomaly_source": "procedural",
             "seed": 0,
         },
-        description="DRAEM: reconstruction + segmentation trained on Perlin/texture anomalies (widths 8, 200 steps; "
-        "paper 128/64, 700 epochs)",
+        description="DRAEM: reconstruction + segmentation trained on Perlin/texture anomalies (defaults = quick preset: "
+        "widths 8, 200 steps; --preset paper: 128/64, 700 epochs)",
         presets=PRESETS["draem"],
         cpu_preset=CPU_DEFAULTS["draem"],
     ),
@@ -130,8 +130,8 @@ MODELS: dict[str, ModelSpec] = {
             "lr": 1e-3,
             "seed": 0,
         },
-        description="VT-ADL: ViT reconstruction + mixture density on patch embeddings, NLL map (dim 64, depth 3, "
-        "20 epochs; paper dim 512, depth 6, 400 epochs)",
+        description="VT-ADL: ViT reconstruction + mixture density on patch embeddings, NLL map (defaults = quick preset: "
+        "dim 64, depth 3, 20 epochs; --preset paper: dim 512, depth 6, 400 epochs)",
         presets=PRESETS["vt-adl"],
         cpu_preset=CPU_DEFAULTS["vt-adl"],
     ),
@@ -152,9 +152,10 @@ MODELS: dict[str, ModelSpec] = {
             "penalty": "none",
             "batch_size": 8,
         },
-        description="EfficientAD-S/M: PDN teacher (distilled from Lite0 block2+3) vs student and autoencoder "
-        "(width x0.25, 200+200 steps; paper: ImageNet teacher, 70k steps); size M: PDN-M, 2x wider and a 1x1 + "
-        "3x3 conv more (about 3.6x the weights, same receptive field)",
+        description="EfficientAD-S/M: PDN teacher (distilled from Lite0 block2+3, on the training images or the "
+        "generic image set) vs student and autoencoder (defaults = quick preset: width x0.25, 200+200 steps; --preset "
+        "paper: full width, generic teacher, 70k steps); size M: PDN-M, 2x wider and a 1x1 + 3x3 conv more (about "
+        "3.6x the weights, same receptive field)",
         presets=PRESETS["efficientad"],
         cpu_preset=CPU_DEFAULTS["efficientad"],
     ),
