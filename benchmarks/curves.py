@@ -10,7 +10,8 @@ its budget parameter (steps or epochs) set to a rung of :data:`LADDERS`, evaluat
 split with ONNX Runtime (``evaluate_bundle``). Points run breadth first (every model's first rung, then every
 model's second...), so that a run cut short still has a curve of every model. Every finished point is written to
 ``CACHE/points.json`` at once, and a re-run skips it: the benchmark resumes from its cache. Bundles stay in
-``CACHE/bundles``.
+``CACHE/bundles``. Several runs may share a cache (e.g. one per model): a point being trained holds
+``CACHE/locks/<point>``, the others skip it, and each run merges its points into the file it re-reads.
 
 Training time is measured twice: wall seconds, and the CPU seconds of the process (user + system, all threads).
 On a shared machine the wall time depends on the load; the CPU time much less, and on an idle 2-core machine
@@ -62,6 +63,34 @@ def point_key(model: str, preset: str, budget: int) -> str:
 def load_points(cache: Path) -> dict[str, dict]:
     path = cache / "points.json"
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def save_point(cache: Path, key: str, point: dict) -> dict[str, dict]:
+    """Merge one point into ``CACHE/points.json`` (re-read first: other runs may have added theirs)."""
+    points = {**load_points(cache), key: point}
+    tmp = cache / f"points.json.{os.getpid()}"
+    save_json(tmp, points)
+    tmp.replace(cache / "points.json")
+    return points
+
+
+def claim(cache: Path, key: str) -> Path | None:
+    """The lock file of a point, or None when another run holds it (a lock of a dead process is taken over)."""
+    locks = cache / "locks"
+    locks.mkdir(exist_ok=True)
+    path = locks / key.replace("|", "-")
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            os.kill(int(path.read_text() or 0), 0)
+            return None
+        except (ProcessLookupError, ValueError):
+            path.unlink(missing_ok=True)
+            return claim(cache, key)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    return path
 
 
 def cpu_seconds() -> float:
@@ -243,7 +272,7 @@ def main() -> None:
     max_train = args.max_train or None
 
     def write_docs() -> None:
-        chosen = {k: p for k, p in points.items() if p["model"] in args.models}
+        chosen = {k: p for k, p in load_points(cache).items() if p["model"] in args.models}
         save_json(RESULTS, {"machine": machine(), "category": args.category, "max_train": max_train,
                             "points": list(chosen.values())})
         update_section("curves", report(chosen, args.category, max_train))
@@ -255,11 +284,16 @@ def main() -> None:
     data = subset_category(cat, max_train, cache)
     for model, preset, budget in schedule(args.models, args.presets, args.levels):
         key = point_key(model, preset, budget)
-        if key in points:
+        if key in load_points(cache):
+            continue
+        lock = claim(cache, key)
+        if lock is None:
             continue
         t0 = time.perf_counter()
-        points[key] = run_point(model, preset, budget, data, cache)
-        save_json(cache / "points.json", points)
+        try:
+            points = save_point(cache, key, run_point(model, preset, budget, data, cache))
+        finally:
+            lock.unlink(missing_ok=True)
         p = points[key]
         print(f"{key}: image {_pct(p['image_auroc'])} pixel {_pct(p['pixel_auroc'])}, train CPU "
               f"{_fmt_s(p['train_cpu_s'])} s, point in {time.perf_counter() - t0:.0f} s", flush=True)

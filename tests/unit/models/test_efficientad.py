@@ -186,3 +186,17 @@ def test_unknown_teacher_data_or_penalty_is_refused():
         EfficientAd(HW, penalty="l2")
     with pytest.raises(ConfigError, match="batch_size=0"):
         EfficientAd(HW, batch_size=0)
+
+
+def test_the_cpu_presets_teacher_ships_with_its_provenance():
+    import json
+
+    from edgead.models.efficientad.teachers import SHIPPED, find_teacher, teacher_key
+    from edgead.models.registry import model_params
+
+    p = model_params("efficientad", "cpu")
+    path = find_teacher(teacher_key(p["size"], p["width"], p["teacher_source"], p["teacher_steps"], p["seed"]))
+    assert path is not None and path.parent == SHIPPED, "run the command in docs/models/efficientad.md"
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["command"].startswith("edgead distil-teacher") and meta["steps"] == p["teacher_steps"]
+    assert path.stat().st_size < 1_000_000  # shipped weights stay small
