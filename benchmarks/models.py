@@ -247,9 +247,13 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
                     help="a model parameter for a variant row (e.g. size=M); models without it are unchanged")
     ap.add_argument("--preset", default=None, help="train at this preset (default: the models' CPU default)")
+    ap.add_argument("--report", action="store_true", help="only rewrite the docs section from the results file")
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
     args = ap.parse_args()
     args.overrides = parse_set(args.sets)
+    if args.report:
+        update_section("models", markdown(sort_rows(json.loads(RESULTS.read_text())["rows"])))
+        return
     models = args.models or unsupervised_models()
     rows = []
     t_all = time.perf_counter()
