@@ -85,10 +85,27 @@ def resolve_preset(config: TrainConfig, device_type: str | None = None) -> Prese
         ConfigError: if the model has no such preset, or the device is unknown or absent.
     """
     if config.preset is None:
-        return default_preset(config.model, device_type or resolve_device(config.device).type)
+        preset = default_preset(config.model, device_type or resolve_device(config.device).type)
+        if preset is not None:
+            _warn_if_weak(config.model, preset)
+        return preset
     preset = parse_preset(config.preset)
     preset_spec(config.model, preset)
     return preset
+
+
+CLEARLY_ABOVE_CHANCE = 65.0
+"""Image AUROC (%) on magnetic_tile below which a default preset is reported as weak on hard real parts."""
+
+
+def _warn_if_weak(model: str, preset: Preset) -> None:
+    """Say so when the default preset was not measured to beat chance clearly on the hard real category."""
+    auroc = preset_spec(model, preset).magnetic_tile_auroc
+    if auroc is None or auroc < CLEARLY_ABOVE_CHANCE:
+        measured = "not measured" if auroc is None else f"{auroc:.1f} % image AUROC"
+        log.warning("%s: the default preset on this device is %r, %s on magnetic_tile (docs/benchmarks.md, "
+                    "learning curves); name a larger --preset (edgead train --help) for hard real parts",
+                    model, preset.value, measured)
 
 
 @dataclass(frozen=True)

@@ -100,3 +100,22 @@ def test_the_bundle_records_the_preset(small_station, tmp_path):
     bundle = train(small_station.aligned, tmp_path / "b", cfg, progress=False).bundle
     assert load_bundle(bundle.root).meta.training.preset == "quick"
     assert bundle.meta.model.params["epochs"] == 1
+
+
+def test_a_default_preset_not_measured_to_beat_chance_is_reported(caplog, monkeypatch):
+    pytest.importorskip("torch", reason="needs torch (extra [train])")
+    import dataclasses
+
+    from edgead.models import presets
+    from edgead.train.pipeline import TrainConfig, resolve_preset
+
+    table = dict(presets.PRESETS["vt-adl"])
+    table[Preset.CPU] = dataclasses.replace(table[Preset.CPU], magnetic_tile_auroc=52.0)
+    monkeypatch.setitem(MODELS, "vt-adl", dataclasses.replace(MODELS["vt-adl"], presets=table))
+    with caplog.at_level("WARNING", logger="edgead.train.pipeline"):
+        resolve_preset(TrainConfig(model="vt-adl"))
+    assert "52.0 % image AUROC on magnetic_tile" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="edgead.train.pipeline"):
+        resolve_preset(TrainConfig(model="vt-adl", preset="quick"))  # named: the user chose it
+    assert caplog.text == ""
