@@ -171,7 +171,7 @@ def test_the_penalty_term_pushes_the_students_output_on_generic_images_down(one_
 
     outputs = {}
     for penalty in ("none", "generic"):
-        model = EfficientAd(HW, **{**SMALL, "steps": 60, "penalty": penalty})
+        model = EfficientAd(HW, **{**SMALL, "teacher_steps": 20, "steps": 30, "penalty": penalty})
         fit(model, tiny_set["train"], progress=False)
         with torch.no_grad():
             outputs[penalty] = float((model.student(penalty_images(model, torch.device("cpu")))[:, :model.channels]
