@@ -139,10 +139,11 @@ def schedule(models: list[str], presets: list[str], levels: int) -> list[tuple[s
 
 # -- report -----------------------------------------------------------------------------------------------------
 def trend(points: list[dict], target: float | None) -> dict | None:
-    """AUROC gained per doubling of CPU time over the last three points, and the CPU time reaching ``target``."""
+    """AUROC gained per doubling of CPU time over the last (up to) three points, and the CPU time reaching
+    ``target``; None with fewer than two points."""
     pts = sorted((p for p in points if p.get("train_cpu_s") and p.get("image_auroc") is not None),
                  key=lambda p: p["train_cpu_s"])[-3:]
-    if len(pts) < 3:
+    if len(pts) < 2:
         return None
     x = np.log2([p["train_cpu_s"] for p in pts])
     y = np.array([100 * p["image_auroc"] for p in pts])
@@ -233,15 +234,15 @@ def report(points: dict[str, dict], category: str, max_train: int | None) -> str
             lines.append(f"| {model} | {preset} | {p['param']}={p['budget']} | {_fmt_s(p.get('train_cpu_s'))} | "
                          f"{_fmt_s(p.get('train_wall_s'))} | {p.get('load_start', 0):.1f} | "
                          f"{_pct(p.get('image_auroc'))} | {_pct(p.get('pixel_auroc'))} | {_pct(p.get('aupro'))} |")
-    lines += ["", "Trend over each curve's last three points (least squares, AUROC linear in log2 CPU time; an "
-              "extrapolation, not a measurement):", "",
+    lines += ["", "Trend over each curve's last three points, or two where only two were measured (least squares, "
+              "AUROC linear in log2 CPU time; an extrapolation, not a measurement):", "",
               "| model | preset | points | best image AUROC | image AUROC per doubling (pt) | CPU s to reach "
               f"{ref[0] if ref else 'the reference'} (extrapolated) |", "|---|---|---|---|---|---|"]
     for (model, preset), pts in groups.items():
         t = trend(pts, ref[1] if ref else None)
         best = max((p["image_auroc"] for p in pts if p.get("image_auroc") is not None), default=None)
         if t is None:
-            lines.append(f"| {model} | {preset} | {len(pts)} | {_pct(best)} | fewer than 3 points | - |")
+            lines.append(f"| {model} | {preset} | {len(pts)} | {_pct(best)} | fewer than 2 points | - |")
         else:
             reach = _fmt_s(t["reach_cpu_s"]) if t["reach_cpu_s"] else ("reached" if best is not None and ref and
                                                                         100 * best >= ref[1] else "not rising")
