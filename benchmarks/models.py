@@ -49,8 +49,9 @@ from edgead.config.loader import parse_set  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results" / "models.json"
 CAPSNET_RESULTS = ROOT / "benchmarks" / "results" / "capsnet.json"
 BN_STATS = ("running_mean", "running_var", "num_batches_tracked")
-KEY = ("model", "category", "variant")
-"""A row is one model, category and ``--set`` variant (None: the registry defaults)."""
+KEY = ("model", "category", "variant", "preset")
+"""A row is one model, category, ``--set`` variant (None: none) and preset (``--preset``; rows measured before
+presets existed carry none and were measured at the registry defaults, which are the ``quick`` preset)."""
 
 
 def unsupervised_models() -> list[str]:
@@ -74,14 +75,14 @@ def variant_name(params: dict) -> str | None:
     return ",".join(f"{k}={v}" for k, v in sorted(params.items())) or None
 
 
-def _trained(model: str, cat: Path, data: Path, bdir: Path, params: dict):
+def _trained(model: str, cat: Path, data: Path, bdir: Path, params: dict, preset: str | None):
     """The cached bundle in ``bdir``, or a new one trained there; returns (bundle, trained_now)."""
     from edgead.bundle import load_bundle
     from edgead.train.pipeline import TrainConfig, train
 
     if (bdir / "edgead.yaml").is_file():
         return load_bundle(bdir), False
-    cfg = TrainConfig(model=model, evaluate=False, params=params)
+    cfg = TrainConfig(model=model, evaluate=False, params=params, preset=preset)
     return train(data, bdir, cfg, progress=False).bundle, True
 
 
@@ -107,9 +108,10 @@ def bench_one(model: str, cat: Path, args, work: Path) -> dict:
     chosen = model_overrides(model, args.overrides)
     name = variant_name(chosen)
     key = f"{model}-{cat.name}" + (f"-train{args.max_train}" if data != cat else "") + (f"-{name}" if name else "")
+    key += f"-{args.preset}" if args.preset else ""
     store = Path(args.cache) if args.cache else work
     params = {**params_for(model, cat), **chosen}
-    bundle, trained_now = _trained(model, cat, data, store / key, params)
+    bundle, trained_now = _trained(model, cat, data, store / key, params, args.preset)
     metrics = evaluate_bundle(bundle.root, data).metrics
     int8 = _int8(bundle, data, store / f"{key}-int8", args.calib_max, work)
     spec = bundle.input_spec
@@ -123,7 +125,8 @@ def bench_one(model: str, cat: Path, args, work: Path) -> dict:
     training = bundle.meta.training
     conv = int8.meta.conversion.details
     return {
-        "model": model, "category": cat.name, "variant": name, "input_hw": [spec.height, spec.width],
+        "model": model, "category": cat.name, "variant": name, "preset": bundle.meta.training.preset or args.preset,
+        "input_hw": [spec.height, spec.width],
         "params": params, "n_train": training.n_images + (training.n_validation or 0),
         "max_train": args.max_train if data != cat else None, "train_s": training.seconds,
         "trained_now": trained_now,
@@ -157,6 +160,20 @@ def _plain(r: dict) -> bool:
     return r.get("int8_recipe", {}).get("correction", "none") == "none"
 
 
+def preset_of(r: dict) -> str:
+    """The row's preset; ``quick²`` for rows measured at the registry defaults before presets existed (the
+    defaults are the quick preset, unchanged), ``-`` for models without presets."""
+    from edgead.models.registry import get_spec
+
+    if r.get("preset"):
+        return r["preset"]
+    return "quick²" if get_spec(r["model"]).presets else "-"
+
+
+PRESET_NOTE = (" ²: measured before presets existed, at the registry defaults, which are the `quick` preset "
+               "unchanged.")
+
+
 def _row(r: dict) -> str:
     g = r["gate"]
     pix = "n/a" if g["pixel_auroc_delta_pt"] is None else f"{g['pixel_auroc_delta_pt']:+.2f}"
@@ -164,7 +181,7 @@ def _row(r: dict) -> str:
     notes = [f"{k}={v}" for k, v in r["params"].items()]  # the variant's --set values are among them
     notes += [f"{r['max_train']} train images"] if r.get("max_train") else []
     note = f" ({', '.join(notes)})" if notes else ""
-    return (f"| {r['model']} | {r['category']}{note} | {r['input_hw'][0]}x{r['input_hw'][1]} | "
+    return (f"| {r['model']} | {preset_of(r)} | {r['category']}{note} | {r['input_hw'][0]}x{r['input_hw'][1]} | "
             f"{_pct(r['image_auroc'])} | {_pct(r['pixel_auroc'])} | {_pct(r['aupro'])} | {r['train_s']:.0f} | "
             f"{r['fp32_ms']['median_ms']:.1f} / {r['fp32_ms']['p99_ms']:.1f} | "
             f"{r['int8_ms']['median_ms']:.1f} / {r['int8_ms']['p99_ms']:.1f} | {gate} | {_count(r['weights'])} | "
@@ -178,26 +195,28 @@ def capsnet_rows(category_names: list[str]) -> list[str]:
         rows = [r for r in json.loads(CAPSNET_RESULTS.read_text()).get("rows", [])
                 if r.get("model") == "capsnet" and r.get("category") in category_names]
     if not rows:
-        return ["| capsnet | supervised (`edgead train --labelled`): run benchmarks/capsnet.py | | | | | | | | | | "
+        return ["| capsnet | - | supervised (`edgead train --labelled`): run benchmarks/capsnet.py | | | | | | | | | | "
                 "| |"]
-    return [f"| capsnet | {r['category']} ({100 * r['fraction']:.0f} % labelled defects in train; reduced test "
+    return [f"| capsnet | - | {r['category']} ({100 * r['fraction']:.0f} % labelled defects in train; reduced test "
             f"split, see the capsnet section) | | {_pct(r.get('image_auroc'))} | {_pct(r.get('pixel_auroc'))} | "
             f"{_pct(r.get('aupro'))} | {r['train_s']:.0f} | | | | | | |" for r in rows]
 
 
 def sort_rows(rows: list[dict]) -> list[dict]:
-    """By category, then in the model table's order."""
+    """By category, then in the model table's order, then by preset (smallest first)."""
+    from edgead.models.presets import Preset
     from edgead.models.registry import MODELS
 
-    order = list(MODELS)
-    return sorted(rows, key=lambda r: (r["category"], order.index(r["model"]) if r["model"] in order else len(order)))
+    order, presets = list(MODELS), [p.value for p in Preset]
+    return sorted(rows, key=lambda r: (r["category"], order.index(r["model"]) if r["model"] in order else len(order),
+                                       presets.index(r.get("preset") or "quick")))
 
 
 def markdown(rows: list[dict]) -> str:
     """The ``models`` section: one table; capsnet's rows (from its own script) at the end."""
     threads = rows[0]["threads"] if rows else "?"
-    lines = [f"Produced by `python benchmarks/models.py` on {machine()}. Every model at its registry defaults "
-             "(see `edgead models`), trained on train/good, evaluated with ONNX Runtime FP32 on the fixed test "
+    lines = [f"Produced by `python benchmarks/models.py [--preset NAME]` on {machine()}. Every model at the "
+             "preset of its row (`edgead train --help`, `edgead models`), trained on train/good, evaluated with ONNX Runtime FP32 on the fixed test "
              "split (metrics in percent, AUPRO to 30 % FPR). ms/image: ONNX Runtime on the CPU, batch 1, "
              f"{threads} intra-op threads, FP32 and INT8 timed interleaved in one process (median / p99; the "
              "machine is shared, compare within a row). INT8 gate: the INT8 bundle against its FP32 bundle on the "
@@ -205,10 +224,11 @@ def markdown(rows: list[dict]) -> str:
              "accepts, new rejects <= 10 % of the good images). weights: float values of the graph's trained and "
              "pretrained tensors (backbone included); bank / statistics: values fitted to the good images (memory "
              "banks, Gaussians, kNN banks, feature statistics), counted as stored in the graph. ONNX MB: the FP32 "
-             "model.onnx." + (PLAIN_NOTE if any(_plain(r) for r in rows) else ""), "",
-             "| model | category | input | image AUROC | pixel AUROC | AUPRO | train s | FP32 ms | INT8 ms | "
+             "model.onnx." + (PLAIN_NOTE if any(_plain(r) for r in rows) else "")
+             + (PRESET_NOTE if any(preset_of(r) == "quick²" for r in rows) else ""), "",
+             "| model | preset | category | input | image AUROC | pixel AUROC | AUPRO | train s | FP32 ms | INT8 ms | "
              "INT8 gate (Δ img / pix pt) | weights | bank / statistics | ONNX MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [_row(r) for r in rows]
     lines += capsnet_rows(sorted({r["category"] for r in rows}))
     return "\n".join(lines) + "\n"
@@ -226,9 +246,14 @@ def main() -> None:
     ap.add_argument("--cache", default=None, help="keep / reuse bundles in CACHE/<model>-<category>[-trainN]")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
                     help="a model parameter for a variant row (e.g. size=M); models without it are unchanged")
+    ap.add_argument("--preset", default=None, help="train at this preset (default: the models' CPU default)")
+    ap.add_argument("--report", action="store_true", help="only rewrite the docs section from the results file")
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
     args = ap.parse_args()
     args.overrides = parse_set(args.sets)
+    if args.report:
+        update_section("models", markdown(sort_rows(json.loads(RESULTS.read_text())["rows"])))
+        return
     models = args.models or unsupervised_models()
     rows = []
     t_all = time.perf_counter()

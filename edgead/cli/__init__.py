@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "edgead.cli.demo_cmds",
     "edgead.cli.continual_cmds",
     "edgead.cli.trust_cmds",
+    "edgead.cli.teacher_cmds",
 )
 
 

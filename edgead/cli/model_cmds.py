@@ -14,15 +14,21 @@ EVAL_KEYS = ("image_auroc", "pixel_auroc", "aupro", "f1_max", "ap", "threshold",
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from edgead.models.presets import Preset, render_presets
     from edgead.models.registry import MODELS
 
-    p = sub.add_parser("train", help="train a detector on good images and write a bundle")
+    p = sub.add_parser("train", help="train a detector on good images and write a bundle", epilog=render_presets(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="MVTec-layout folder (train/good required, test/ optional)")
     p.add_argument("--model", default="patchcore", choices=sorted(MODELS), help="model type")
     p.add_argument("--labelled", action="store_true",
                    help="supervised training: also fit on the labelled defects in train/<defect_type>/ (needed by "
                         f"{', '.join(sorted(n for n, s in MODELS.items() if s.supervision.value == 'labelled'))}; "
                         "refused by the others)")
+    p.add_argument("--preset", default=None, choices=[v.value for v in Preset],
+                   help="the trained models' parameter set, from quick (tests, demo) to paper (the published "
+                        "architecture and schedule); default: paper on CUDA, the CPU default (*) below on a CPU; "
+                        "--set overrides it (table below)")
     p.add_argument("--out", required=True, help="bundle directory to write (NAME.edgead: also pack an archive); "
                    "an existing one is refused before training unless --force")
     p.add_argument("--force", action="store_true", help="replace an existing bundle or file at --out")
@@ -145,11 +151,13 @@ def cmd_train(args) -> int:
     result = train(args.data, args.out, model=args.model, image_size=args.image_size,
                    val_fraction=args.val_fraction, target_frr=args.target_frr, seed=args.seed,
                    batch_size=args.batch_size, params=_overrides(args.set), evaluate=not args.no_eval,
-                   labelled=args.labelled, device=args.device, layout=_layout(args), reference=args.reference,
-                   force=args.force, progress=not args.quiet, sign_key=signing_key(args))
+                   labelled=args.labelled, device=args.device, preset=args.preset, layout=_layout(args),
+                   reference=args.reference, force=args.force, progress=not args.quiet, sign_key=signing_key(args))
     bundle_dir = result.bundle.root
     m = result.metrics or {}
-    print(f"bundle {bundle_dir} ({result.bundle.model_hash[:12]}) trained in {result.seconds:.1f} s; "
+    preset = result.bundle.meta.training.preset
+    print(f"bundle {bundle_dir} ({result.bundle.model_hash[:12]}"
+          f"{', preset ' + preset if preset else ''}) trained in {result.seconds:.1f} s; "
           f"threshold {result.bundle.meta.calibration.image.thr:.5g}")
     if m:
         print("  " + "  ".join(f"{k}={fmt(m.get(k))}" for k in ("image_auroc", "pixel_auroc", "aupro", "f1_max")))

@@ -154,6 +154,8 @@ class Training:
         supervision, n_defective, defective_types: a labelled run's defects in ``train/`` (absent otherwise).
         continual: how ``edgead update`` made it (strategy, source bundle, strategy details).
         device: where the model was trained (``cpu``, ``cuda:0``; ``edgead train --device``), None when not recorded.
+        preset: the model preset trained with (``edgead.models.presets``; None: a model without presets, or a
+            bundle made before presets).
         extra: keys this edgead does not know, as written.
     """
 
@@ -169,10 +171,11 @@ class Training:
     defective_types: Mapping[str, int] | None = None
     continual: Mapping[str, Any] | None = None
     device: str | None = None
+    preset: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    _ORDER = ("data", "data_fingerprint", "n_images", "n_validation", "seed", "device", "supervision", "n_defective",
-              "defective_types", "continual", "seconds", "onnx_parity_max_rel")
+    _ORDER = ("data", "data_fingerprint", "n_images", "n_validation", "seed", "device", "preset", "supervision",
+              "n_defective", "defective_types", "continual", "seconds", "onnx_parity_max_rel")
 
     @classmethod
     def parse(cls, r: Reader) -> "Training":
@@ -180,7 +183,7 @@ class Training:
                 r.get("n_validation", int, None), r.get("seed", int, None), r.get("seconds", float, None),
                 r.get("onnx_parity_max_rel", float, None), r.get("supervision", str, None),
                 r.get("n_defective", int, None), r.get("defective_types", dict, None), r.get("continual", dict, None),
-                r.get("device", str, None))
+                r.get("device", str, None), r.get("preset", str, None))
         return dataclasses.replace(t, extra=r.rest())
 
     def to_dict(self) -> dict:

@@ -92,8 +92,8 @@ def run_demo(opts: DemoOptions = DemoOptions(), stream=sys.stdout) -> dict:
         if report.failed:
             stream.write(f"      {len(report.failed)} left out\n")
     with step(f"training {opts.model} on {opts.n_train} good parts"):
-        trained = train(out / "aligned", out / "bundle-fp32", TrainConfig(model=opts.model, seed=opts.seed),
-                        progress=opts.progress, sign_key=key)
+        config = TrainConfig(model=opts.model, seed=opts.seed, preset="quick")  # the demo trains in minutes
+        trained = train(out / "aligned", out / "bundle-fp32", config, progress=opts.progress, sign_key=key)
     what = ("every candidate (INT8, graph rewrites, reduced heads) through the accuracy gate, keeping the fastest "
             "that passes" if opts.precision == "auto" else f"to {opts.precision.upper()} with the accuracy gate")
     with step(f"converting for x86-cpu: {what}"):

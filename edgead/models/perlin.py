@@ -173,7 +173,9 @@ def random_texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarr
 
 
 def simulate_anomaly(image: np.ndarray, rng: np.random.Generator, probability: float = 0.5,
-                     beta_range: tuple[float, float] = BETA_RANGE) -> tuple[np.ndarray, np.ndarray]:
+                     beta_range: tuple[float, float] = BETA_RANGE,
+                     texture_fn: Callable[[tuple[int, int], np.random.Generator], np.ndarray] | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """DRAEM's simulated anomaly: ``I_a = (1 - M) I + (1 - beta) M A + beta M I``, with probability ``probability``.
 
     Args:
@@ -181,6 +183,8 @@ def simulate_anomaly(image: np.ndarray, rng: np.random.Generator, probability: f
         rng: random generator.
         probability: chance that the image gets an anomaly (the paper keeps half of the samples clean).
         beta_range: range of the opacity factor beta (the share of the original image kept inside the mask).
+        texture_fn: ``(shape, rng) -> float32 [H, W, 3]`` anomaly source (default :func:`random_texture`; DRAEM's
+            ``anomaly_source: generic`` passes ``edgead.models.generic.GenericImages.sample``).
 
     Returns:
         ``(augmented [H, W, 3] float32, mask [H, W] bool)``; an all-False mask when no anomaly was added.
@@ -189,7 +193,7 @@ def simulate_anomaly(image: np.ndarray, rng: np.random.Generator, probability: f
     if rng.random() >= probability:
         return image.astype(np.float32), np.zeros(shape, bool)
     mask = perlin_mask(shape, rng)
-    texture = random_texture(shape, rng)
+    texture = (texture_fn or random_texture)(shape, rng)
     beta = rng.uniform(*beta_range)
     m = mask[..., None].astype(np.float32)
     out = (1 - m) * image + (1 - beta) * m * texture + beta * m * image

@@ -1,9 +1,12 @@
 """The model table: one :class:`ModelSpec` per anomaly model. New models (autoencoders, EfficientAD...) add a row.
 
-The modules are imported lazily, so reading the table (names, descriptions, defaults) needs no torch.
+A trained model also has a preset table (``edgead.models.presets``): named parameter sets from ``quick`` (the
+defaults: CPU-sized, for tests and the demo) to ``paper``. The modules are imported lazily, so reading the tables
+(names, descriptions, defaults, presets) needs no torch.
 
 Example:
     >>> model = build("patchcore", (160, 320), coreset_ratio=0.05)       # doctest: +SKIP
+    >>> model = build("draem", (256, 224), preset="cpu")                # doctest: +SKIP
     >>> MODELS["patchcore"].fit(model, batches, progress=False)         # doctest: +SKIP
 """
 from __future__ import annotations
@@ -14,6 +17,7 @@ from enum import Enum
 from typing import Any, Callable, Iterable, Sequence
 
 from edgead.errors import ConfigError
+from edgead.models.presets import CPU_DEFAULTS, PRESETS, Preset, PresetSpec, PresetTable, parse_preset
 
 
 class Supervision(str, Enum):
@@ -36,6 +40,9 @@ class ModelSpec:
         description: one line.
         supervision: :attr:`Supervision.LABELLED` models get ``defective=`` (normalised defective training images)
             from the pipeline's labelled flow; unsupervised ones never see a defect.
+        presets: the model's preset table (``edgead.models.presets.PRESETS``); empty for models that train
+            without a budget (PatchCore, PaDiM).
+        cpu_preset: the preset ``train`` uses on a CPU when none is named (``paper`` on CUDA).
     """
 
     module_path: str
@@ -43,6 +50,8 @@ class ModelSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     supervision: Supervision = Supervision.UNSUPERVISED
+    presets: PresetTable = field(default_factory=dict)
+    cpu_preset: Preset | None = None
 
     @property
     def cls(self) -> type:
@@ -97,10 +106,13 @@ MODELS: dict[str, ModelSpec] = {
             "steps": 200,
             "lr": 1e-3,
             "anomaly_probability": 0.5,
+            "anomaly_source": "procedural",
             "seed": 0,
         },
-        description="DRAEM: reconstruction + segmentation trained on Perlin/texture anomalies (widths 8, 200 steps; "
-        "paper 128/64, 700 epochs)",
+        description="DRAEM: reconstruction + segmentation trained on Perlin/texture anomalies (defaults = quick preset: "
+        "widths 8, 200 steps; --preset paper: 128/64, 700 epochs)",
+        presets=PRESETS["draem"],
+        cpu_preset=CPU_DEFAULTS["draem"],
     ),
     "vt-adl": ModelSpec(
         module_path="edgead.models.vt_adl.torch_model:VTADL",
@@ -118,8 +130,10 @@ MODELS: dict[str, ModelSpec] = {
             "lr": 1e-3,
             "seed": 0,
         },
-        description="VT-ADL: ViT reconstruction + mixture density on patch embeddings, NLL map (dim 64, depth 3, "
-        "20 epochs; paper dim 512, depth 6, 400 epochs)",
+        description="VT-ADL: ViT reconstruction + mixture density on patch embeddings, NLL map (defaults = quick preset: "
+        "dim 64, depth 3, 20 epochs; --preset paper: dim 512, depth 6, 400 epochs)",
+        presets=PRESETS["vt-adl"],
+        cpu_preset=CPU_DEFAULTS["vt-adl"],
     ),
     "efficientad": ModelSpec(
         module_path="edgead.models.efficientad.torch_model:EfficientAd",
@@ -134,10 +148,16 @@ MODELS: dict[str, ModelSpec] = {
             "holdout_fraction": 0.2,
             "seed": 0,
             "size": "S",
+            "teacher_data": "train",
+            "penalty": "none",
+            "batch_size": 8,
         },
-        description="EfficientAD-S/M: PDN teacher (distilled from Lite0 block2+3) vs student and autoencoder "
-        "(width x0.25, 200+200 steps; paper: ImageNet teacher, 70k steps); size M: PDN-M, 2x wider and a 1x1 + "
-        "3x3 conv more (about 3.6x the weights, same receptive field)",
+        description="EfficientAD-S/M: PDN teacher (distilled from Lite0 block2+3, on the training images or the "
+        "generic image set) vs student and autoencoder (defaults = quick preset: width x0.25, 200+200 steps; --preset "
+        "paper: full width, generic teacher, 70k steps); size M: PDN-M, 2x wider and a 1x1 + 3x3 conv more (about "
+        "3.6x the weights, same receptive field)",
+        presets=PRESETS["efficientad"],
+        cpu_preset=CPU_DEFAULTS["efficientad"],
     ),
     "piade": ModelSpec(
         module_path="edgead.models.piade.torch_model:Piade",
@@ -160,6 +180,8 @@ MODELS: dict[str, ModelSpec] = {
         description="PIADE: SE backbone + pooling pyramid + capsule routing, reconstruction residual MSE + "
         "perceptual + 1-SSIM, image score its filtered map maximum (image_score: loss for the paper's; Lite0 "
         "backbone, 10 epochs)",
+        presets=PRESETS["piade"],
+        cpu_preset=CPU_DEFAULTS["piade"],
     ),
     "ae-knn": ModelSpec(
         module_path="edgead.models.ae_knn.torch_model:AeKnn",
@@ -180,6 +202,8 @@ MODELS: dict[str, ModelSpec] = {
         },
         description="AE-kNN: conditional patch autoencoder, difference map embedded by the backbone, one-class "
         "kNN score (k=15; 30 epochs on the half-size image)",
+        presets=PRESETS["ae-knn"],
+        cpu_preset=CPU_DEFAULTS["ae-knn"],
     ),
     "capsnet": ModelSpec(
         module_path="edgead.models.capsnet.torch_model:CapsNet",
@@ -222,26 +246,71 @@ def get_spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
-def build(name: str, input_hw: Sequence[int], **overrides: Any):
-    """Build a model with the table's defaults, overridden by ``overrides``.
+def preset_spec(name: str, preset: Preset | str) -> PresetSpec:
+    """The table entry of one model's preset (``quick`` of a model without presets: its defaults).
+
+    Raises:
+        ConfigError: if the model has no such preset (naming those it has).
+    """
+    spec, chosen = get_spec(name), parse_preset(preset)
+    if chosen is Preset.QUICK and not spec.presets:  # a model without a table: its defaults are its quick preset
+        return PresetSpec({}, "the defaults")
+    if chosen not in spec.presets:
+        have = [p.value for p in spec.presets]
+        raise ConfigError(f"model {name!r} has no preset {chosen.value!r}",
+                          hint=f"use one of {have}" if have else f"{name} trains without a budget: omit --preset or use quick")
+    return spec.presets[chosen]
+
+
+def default_preset(name: str, device_type: str) -> Preset | None:
+    """The preset ``train`` uses when none is named: ``paper`` on CUDA, the model's ``cpu_preset`` otherwise.
 
     Args:
         name: key of :data:`MODELS`.
-        input_hw: model resolution ``(height, width)``.
-        **overrides: constructor parameters; unknown names are rejected.
+        device_type: where the model trains (``"cpu"`` or ``"cuda"``, a ``torch.device.type``).
 
     Returns:
-        The (unfitted) model.
+        The preset, or None for a model without presets.
+    """
+    spec = get_spec(name)
+    if not spec.presets:
+        return None
+    if device_type == "cuda" and Preset.PAPER in spec.presets:
+        return Preset.PAPER
+    return spec.cpu_preset
+
+
+def model_params(name: str, preset: Preset | str | None = None, **overrides: Any) -> dict[str, Any]:
+    """The constructor parameters: the table's defaults, then the preset's, then ``overrides``.
 
     Raises:
-        ConfigError: if the name or a parameter is unknown or invalid.
+        ConfigError: if the name, the preset or a parameter is unknown.
     """
     spec = get_spec(name)
     allowed = set(spec.defaults) | {"pretrained"}
     unknown = sorted(set(overrides) - allowed)
     if unknown:
         raise ConfigError(f"model {name!r} has no parameter {unknown[0]!r}", hint=f"use one of {sorted(allowed)}")
-    return spec.cls(input_hw, **{**spec.defaults, **overrides})
+    chosen = dict(preset_spec(name, preset).params) if preset is not None else {}
+    return {**spec.defaults, **chosen, **overrides}
+
+
+def build(name: str, input_hw: Sequence[int], preset: Preset | str | None = None, **overrides: Any):
+    """Build a model with the table's defaults, then the ``preset``'s parameters, then ``overrides``.
+
+    Args:
+        name: key of :data:`MODELS`.
+        input_hw: model resolution ``(height, width)``.
+        preset: a preset of the model's table (None: the defaults, which are ``quick``).
+        **overrides: constructor parameters; unknown names are rejected.
+
+    Returns:
+        The (unfitted) model.
+
+    Raises:
+        ConfigError: if the name, the preset or a parameter is unknown or invalid.
+    """
+    return get_spec(name).cls(input_hw, **model_params(name, preset, **overrides))
 
 
 def fit(name: str, model: Any, batches: Iterable[Any], **options: Any) -> None:

@@ -16,8 +16,8 @@ ARCHIVE_SUFFIX = ".edgead"
 def train(data: str | os.PathLike, out: str | os.PathLike, *, model: str = "patchcore",
           image_size: int | tuple[int, int] | str | None = None, val_fraction: float = 0.2,
           target_frr: float = 0.01, seed: int = 0, batch_size: int = 8, params: Mapping[str, Any] | None = None,
-          evaluate: bool = True, labelled: bool = False, device: str = "auto", layout=None,
-          reference: str | os.PathLike | None = None, force: bool = False, progress: bool = True,
+          evaluate: bool = True, labelled: bool = False, device: str = "auto", preset: str | None = None,
+          layout=None, reference: str | os.PathLike | None = None, force: bool = False, progress: bool = True,
           sign_key=None):
     """Train a detector on ``data/train/good`` and write a bundle (``out``), as ``edgead train`` does.
 
@@ -34,6 +34,8 @@ def train(data: str | os.PathLike, out: str | os.PathLike, *, model: str = "patc
         evaluate: evaluate on ``test/`` when it holds defects.
         labelled: supervised models (capsnet) also fit on ``train/<defect_type>/``.
         device: ``auto`` (CUDA when torch sees a GPU), ``cpu`` or ``cuda[:N]``.
+        preset: the trained models' parameter set (``quick``, ``cpu``, ``gpu``, ``paper``; ``edgead models NAME``);
+            None: ``paper`` on CUDA, the model's CPU default on a CPU. ``params`` override it.
         layout: orientation and native-resolution tiles (:class:`edgead.infer.layout.Layout`, or its dict).
         reference: a reference image of a good part for the bundle to carry (default: ``data/reference.png`` when
             present); :class:`edgead.Inspector` aligns to it with ``align=True``.
@@ -61,7 +63,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, *, model: str = "patc
     cfg = TrainConfig(model=model, image_size=parse_image_size(image_size), val_fraction=val_fraction,
                       target_frr=target_frr, seed=seed, batch_size=batch_size, params=dict(params or {}),
                       evaluate=evaluate, supervision=Supervision.LABELLED if labelled else Supervision.UNSUPERVISED,
-                      device=device, layout=layout, reference=reference)
+                      device=device, layout=layout, reference=reference, preset=preset)
     out = Path(out)
     archive = out if out.suffix == ARCHIVE_SUFFIX else None
     bundle_dir = out.with_suffix("") if archive else out

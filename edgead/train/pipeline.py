@@ -29,7 +29,8 @@ from edgead.infer.layout import Layout, layout_images
 from edgead.inspector import REFERENCE_FILE
 from edgead.models.device import fit_on, resolve_device
 from edgead.models.export import Preprocess, export_onnx
-from edgead.models.registry import MODELS, Supervision, build, get_spec
+from edgead.models.presets import Preset, parse_preset
+from edgead.models.registry import MODELS, Supervision, build, default_preset, get_spec, preset_spec
 from edgead.progress import Progress
 from edgead.train.loader import Batches, predict_torch
 from edgead.train.sizing import model_resolution
@@ -63,6 +64,9 @@ class TrainConfig:
             folder's ``reference.png`` when it has one; ``edgead synth`` and ``edgead align`` write it). The bundle
             carries it (``Inspector(..., align=True)`` aligns to it) and records its fingerprint and size
             (``geometry``), which stations check theirs against.
+        preset: a preset of the model's table (``edgead.models.presets``); None: the strongest one that finishes
+            in reasonable time on the training device (``registry.default_preset``: ``paper`` on CUDA). ``params``
+            override it.
     """
 
     model: str = "patchcore"
@@ -77,6 +81,7 @@ class TrainConfig:
     device: str = "auto"
     layout: Layout | dict | None = None
     reference: str | os.PathLike | None = None
+    preset: Preset | str | None = None
 
     def __post_init__(self) -> None:
         checks = (("batch_size", "--batch-size", isinstance(self.batch_size, int) and self.batch_size >= 1,
@@ -94,6 +99,40 @@ class TrainConfig:
 
 def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
+def resolve_preset(config: TrainConfig, device_type: str | None = None) -> Preset | None:
+    """The preset a run uses: the named one (checked against the model's table), or the training device's default.
+
+    Args:
+        config: the training options.
+        device_type: ``"cpu"`` or ``"cuda"`` (default: that of ``config.device``, resolved).
+
+    Raises:
+        ConfigError: if the model has no such preset, or the device is unknown or absent.
+    """
+    if config.preset is None:
+        preset = default_preset(config.model, device_type or resolve_device(config.device).type)
+        if preset is not None:
+            _warn_if_weak(config.model, preset)
+        return preset
+    preset = parse_preset(config.preset)
+    preset_spec(config.model, preset)
+    return preset
+
+
+CLEARLY_ABOVE_CHANCE = 65.0
+"""Image AUROC (%) on magnetic_tile below which a default preset is reported as weak on hard real parts."""
+
+
+def _warn_if_weak(model: str, preset: Preset) -> None:
+    """Say so when the default preset was not measured to beat chance clearly on the hard real category."""
+    auroc = preset_spec(model, preset).magnetic_tile_auroc
+    if auroc is None or auroc < CLEARLY_ABOVE_CHANCE:
+        measured = "not measured" if auroc is None else f"{auroc:.1f} % image AUROC"
+        log.warning("%s: the default preset on this device is %r, %s on magnetic_tile (docs/benchmarks.md, "
+                    "learning curves); name a larger --preset (edgead train --help) for hard real parts",
+                    model, preset.value, measured)
 
 
 @dataclass(frozen=True)
@@ -141,16 +180,18 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
     median_hw = category.median_hw if layout.is_plain else tuple(np.median([t.shape[:2] for t in fit_images], 0))
     size = config.image_size if config.image_size is not None or layout.tile_hw is None else max(layout.tile_hw)
     hw = model_resolution(size, median_hw)  # tiles without --image-size: native resolution
-    log.info("training %s on %s: %d fit (%d inputs), %d validation images at %dx%d %s", config.model, category.name,
-             len(fit_idx), len(fit_images), len(val_idx), hw[0], hw[1], color.value)
+    device = resolve_device(config.device)
+    preset = resolve_preset(config, device.type)
+    log.info("training %s (preset %s) on %s: %d fit (%d inputs), %d validation images at %dx%d %s on %s",
+             config.model, getattr(preset, "value", "none"), category.name, len(fit_idx), len(fit_images), len(val_idx),
+             hw[0], hw[1], color.value, device)
     params = {"seed": config.seed, **config.params} if "seed" in spec.defaults else dict(config.params)
-    model = build(config.model, hw, **params)
+    model = build(config.model, hw, preset=preset, **params)
     mean, std = [float(v) for v in model.backbone.mean], [float(v) for v in model.backbone.std]
     pre = Preprocess(hw, mean, std, color.channels)
     fit_options = {"defective": labelled.defective_batch(defects, pre)} if is_labelled else {}
     stages.note(f"{len(fit_idx)} fit ({len(fit_images)} inputs) + {len(val_idx)} validation images of "
-                f"{category.name} at {hw[0]}x{hw[1]} {color.value}")
-    device = resolve_device(config.device)
+                f"{category.name} at {hw[0]}x{hw[1]} {color.value}, preset {getattr(preset, 'value', 'none')}")
     fit_on(spec.fit, model, Batches(fit_images, pre, config.batch_size, seed=config.seed), device,
            progress=progress, **fit_options)
     del fit_images
@@ -160,6 +201,7 @@ def train(data_dir: str | os.PathLike, out: str | os.PathLike, config: TrainConf
     used = category.train + category.train_defective if is_labelled else category.train
     training = {"data": str(Path(data_dir).resolve()), "data_fingerprint": fingerprint(used),
                 "n_images": len(fit_idx), "n_validation": len(val_idx), "seed": config.seed, "device": str(device),
+                "preset": preset.value if preset is not None else None,
                 **(labelled.labelled_summary(category) if is_labelled else {})}
     reference = reference_image(data_dir, config.reference, color)
     geometry = training_geometry(reference, color, images)

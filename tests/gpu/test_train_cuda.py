@@ -26,9 +26,28 @@ def cuda():
 def test_short_training_on_cuda(cuda, model, small_station, tmp_path):
     from edgead.train.pipeline import TrainConfig, train
 
-    cfg = TrainConfig(model=model, image_size=160, device="cuda", params=SHORT.get(model, {}))
+    cfg = TrainConfig(model=model, image_size=160, device="cuda", params=SHORT.get(model, {}), preset="quick")
     result = train(small_station.aligned, tmp_path / model, cfg, progress=False)
     assert result.bundle.meta.training.device.startswith("cuda")
     assert result.metrics["image_auroc"] is not None  # evaluated by ONNX Runtime like any bundle
     state = result.bundle.state_path
     assert state.is_file()
+
+
+PAPER_SHORT = {"draem": {"steps": 2}, "efficientad": {"teacher_steps": 2, "steps": 2}, "vt-adl": {"epochs": 1},
+               "piade": {"epochs": 1}, "ae-knn": {"epochs": 1}}
+
+
+@pytest.mark.parametrize("model", sorted(PAPER_SHORT))
+def test_cuda_defaults_to_the_paper_preset_and_trains_its_architecture(cuda, model, small_station, tmp_path,
+                                                                          monkeypatch):
+    from edgead.models.registry import model_params
+    from edgead.train.pipeline import TrainConfig, train
+
+    monkeypatch.setenv("EDGEAD_TEACHER_CACHE", str(tmp_path / "teachers"))  # EfficientAD distils its own here
+    cfg = TrainConfig(model=model, image_size=160, device="cuda", params=PAPER_SHORT[model], evaluate=False)
+    bundle = train(small_station.aligned, tmp_path / model, cfg, progress=False).bundle
+    assert bundle.meta.training.preset == "paper"
+    paper = model_params(model, "paper", **PAPER_SHORT[model])
+    assert {k: bundle.meta.model.params[k] for k in paper if k != "seed"} == {k: v for k, v in paper.items()
+                                                                              if k != "seed"}

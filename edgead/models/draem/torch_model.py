@@ -15,6 +15,7 @@ from torch import nn
 
 from edgead.errors import ConfigError
 from edgead.models.common import check_input_hw, filter_size, smoothed_max
+from edgead.models.generic import GenericSource
 from edgead.models.training import InputNorm, TrainedStateMixin
 from edgead.models.draem.networks import Discriminative, Reconstructive
 
@@ -29,6 +30,9 @@ class Draem(TrainedStateMixin, nn.Module):
         steps: training steps (used by ``train.fit``; the paper trains 700 epochs).
         lr: Adam learning rate (used by ``train.fit``; paper: 1e-4).
         anomaly_probability: share of training samples given a simulated anomaly (paper: 0.5).
+        anomaly_source: where the anomaly textures come from: ``"procedural"`` (``edgead.models.perlin``) or
+            ``"generic"`` (``edgead.models.generic``: also the photographs shipped in the train extra's wheels; the
+            paper: DTD).
         seed: seed of the anomaly simulator and of the weight initialisation.
         pretrained: accepted for the registry's interface; DRAEM has no pretrained part.
 
@@ -49,6 +53,7 @@ class Draem(TrainedStateMixin, nn.Module):
         steps: int = 200,
         lr: float = 1e-3,
         anomaly_probability: float = 0.5,
+        anomaly_source: str = "procedural",
         seed: int = 0,
         pretrained: bool = True,
     ):
@@ -70,11 +75,17 @@ class Draem(TrainedStateMixin, nn.Module):
         self.filter_px = filter_size(self.input_hw)
         self.steps, self.lr = int(steps), float(lr)
         self.anomaly_probability = float(anomaly_probability)
+        try:
+            self.anomaly_source = GenericSource(getattr(anomaly_source, "value", anomaly_source))
+        except ValueError as exc:
+            raise ConfigError(f"DRAEM anomaly_source={anomaly_source!r} is unknown",
+                              hint=f"use one of {[s.value for s in GenericSource]}") from exc
         self.seed = int(seed)
         self._params = {
             "input_hw": list(self.input_hw), "rec_width": int(rec_width), "disc_width": int(disc_width),
             "depth": int(depth), "steps": self.steps, "lr": self.lr,
-            "anomaly_probability": self.anomaly_probability, "seed": self.seed, "pretrained": bool(pretrained),
+            "anomaly_probability": self.anomaly_probability, "anomaly_source": self.anomaly_source.value,
+            "seed": self.seed, "pretrained": bool(pretrained),
         }
 
     def segment(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

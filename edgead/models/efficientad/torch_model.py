@@ -7,12 +7,15 @@ Inference (the exported graph): teacher PDN (output normalised by its training-s
 ``0.1 * (map - q_a) / (q_b - q_a)`` with the 0.9 and 0.995 quantiles of held-out training maps (buffers set by
 ``train.fit``); the map is their mean and the image score its maximum.
 
-Departures from the paper (no ImageNet here): the teacher is distilled from the pretrained EfficientNet-Lite0's
-``block2`` + ``block3`` features (40 + 80 = 120 channels, so C = 120) on the augmented training images instead of
-WideResNet-101 features on ImageNet, and the ImageNet penalty of the student loss is dropped (see ``train.py``).
+Departures from the paper (no ImageNet here; docs/models/efficientad.md): the teacher is distilled from the
+pretrained EfficientNet-Lite0's ``block2`` + ``block3`` features (40 + 80 = 120 channels, so C = 120) instead of
+WideResNet-101 features, on the augmented training images (``teacher_data: train``) or on the generic image set
+(``generic``, the stand-in for ImageNet, ``teachers.py``); the penalty term's ImageNet images are generic images
+(``penalty: generic``) or the term is dropped (``none``).
 """
 from __future__ import annotations
 
+from enum import Enum
 from typing import Sequence
 
 import torch
@@ -29,6 +32,20 @@ Q_A, Q_B = 0.9, 0.995  # the paper's quantiles of the validation maps
 TEACHER_LAYERS = ("block2", "block3")  # EfficientNet-Lite0 layers the teacher is distilled from
 
 
+class TeacherData(str, Enum):
+    """What the teacher is distilled on: the category's training images, or the generic image set."""
+
+    TRAIN = "train"
+    GENERIC = "generic"
+
+
+class Penalty(str, Enum):
+    """The paper's penalty term (the student's output on ImageNet images pushed to 0): off, or on generic images."""
+
+    NONE = "none"
+    GENERIC = "generic"
+
+
 def quantile_normalise(amap: torch.Tensor, q_a: torch.Tensor, q_b: torch.Tensor) -> torch.Tensor:
     """``0.1 * (amap - q_a) / (q_b - q_a)``: ``q_a`` maps to 0 and ``q_b`` to 0.1, as in the paper."""
     return 0.1 * (amap - q_a) / torch.clamp(q_b - q_a, min=1e-12)
@@ -41,6 +58,13 @@ def map_quantiles(maps: torch.Tensor) -> tuple[float, float]:
         flat = flat[torch.randperm(flat.numel(), generator=torch.Generator().manual_seed(0))[:4_000_000].to(flat.device)]
     q = torch.quantile(flat, torch.tensor([Q_A, Q_B], device=flat.device))
     return float(q[0]), float(q[1])
+
+
+def _choice(enum: type, value, name: str):
+    try:
+        return enum(getattr(value, "value", value))
+    except ValueError as exc:
+        raise ConfigError(f"EfficientAD {name}={value!r} is unknown", hint=f"use one of {[e.value for e in enum]}") from exc
 
 
 class EfficientAd(TrainedStateMixin, nn.Module):
@@ -59,6 +83,10 @@ class EfficientAd(TrainedStateMixin, nn.Module):
         pretrained: accepted for the registry's interface; the teacher source is always the pretrained backbone.
         teacher_source_sha256: provenance of the distillation source (set by ``train.fit``).
         size: PDN size, ``"S"`` (default) or ``"M"`` (the paper's PDN-M: wider, a 1x1 and a 3x3 conv more).
+        teacher_data: ``"train"`` (distil on the training images) or ``"generic"`` (the generic teacher).
+        penalty: ``"none"`` or ``"generic"`` (the paper's penalty term on generic images).
+        batch_size: images per training step (paper: 1).
+        teacher_sha256: provenance of a generic teacher's weights file (set by ``train.fit``).
 
     Raises:
         ConfigError: if a parameter is out of range.
@@ -82,6 +110,10 @@ class EfficientAd(TrainedStateMixin, nn.Module):
         pretrained: bool = True,
         teacher_source_sha256: str | None = None,
         size: str = "S",
+        teacher_data: str = "train",
+        penalty: str = "none",
+        batch_size: int = 8,
+        teacher_sha256: str | None = None,
     ):
         super().__init__()
         self.input_hw = check_input_hw(input_hw, 32)
@@ -96,6 +128,10 @@ class EfficientAd(TrainedStateMixin, nn.Module):
             pdn_size = PdnSize(str(size).upper())
         except ValueError as exc:
             raise ConfigError(f"EfficientAD size={size!r} is unknown", hint="use 'S' or 'M'") from exc
+        self.teacher_data = _choice(TeacherData, teacher_data, "teacher_data")
+        self.penalty = _choice(Penalty, penalty, "penalty")
+        if int(batch_size) < 1:
+            raise ConfigError(f"EfficientAD batch_size={batch_size} must be >= 1")
         source = BACKBONES[teacher_source]
         self.channels = sum(source.channels[name] for name in TEACHER_LAYERS)
         self.backbone = InputNorm(name=f"pdn_s (teacher distilled from {teacher_source})", mean=source.mean,
@@ -111,12 +147,14 @@ class EfficientAd(TrainedStateMixin, nn.Module):
         self.teacher_source = teacher_source
         self.teacher_steps, self.steps, self.lr = int(teacher_steps), int(steps), float(lr)
         self.holdout_fraction, self.seed = float(holdout_fraction), int(seed)
+        self.size, self.width, self.batch_size = pdn_size.value, float(width), int(batch_size)
         self._params = {
             "input_hw": list(self.input_hw), "width": float(width), "ae_width": int(ae_width),
             "teacher_source": teacher_source, "teacher_steps": self.teacher_steps, "steps": self.steps,
             "lr": self.lr, "holdout_fraction": self.holdout_fraction, "seed": self.seed,
             "pretrained": bool(pretrained), "teacher_source_sha256": teacher_source_sha256,
-            "size": pdn_size.value,
+            "size": pdn_size.value, "teacher_data": self.teacher_data.value, "penalty": self.penalty.value,
+            "batch_size": self.batch_size, "teacher_sha256": teacher_sha256,
         }
 
     # -- the three networks ---------------------------------------------------------------------------------
@@ -139,6 +177,10 @@ class EfficientAd(TrainedStateMixin, nn.Module):
     def set_teacher_source_sha256(self, sha256: str | None) -> None:
         """Record the weights hash of the backbone the teacher was distilled from (provenance, in the params)."""
         self._params["teacher_source_sha256"] = sha256
+
+    def set_teacher_sha256(self, sha256: str | None) -> None:
+        """Record the sha256 of the generic teacher's weights file (provenance, in the params)."""
+        self._params["teacher_sha256"] = sha256
 
     def set_quantiles(self, local: tuple[float, float], glob: tuple[float, float]) -> None:
         """Install the ``(q_a, q_b)`` of the local and of the global validation maps."""

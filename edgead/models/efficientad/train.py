@@ -1,14 +1,16 @@
 """Train EfficientAD-S on good images only.
 
-1. **Teacher** (replaces the paper's ImageNet distillation): the PDN is trained for ``model.teacher_steps`` Adam
-   steps to regress the pretrained EfficientNet-Lite0's ``block2`` and ``block3`` feature maps, each bilinearly
-   resized to the PDN output grid, concatenated (120 channels) and normalised per channel by their mean/std over
-   the training images; inputs are the training images with random horizontal/vertical flips and colour jitter.
+1. **Teacher** (``model.teacher_data``, module ``teachers``): ``train`` distils the PDN for ``model.teacher_steps``
+   Adam steps to regress the pretrained EfficientNet-Lite0's ``block2`` and ``block3`` feature maps on the training
+   images (random flips and colour jitter); ``generic`` loads the teacher distilled on the generic image set (the
+   paper's ImageNet teacher, substituted), distilling and caching it first when there is none.
 2. **Teacher channel normalisation**: mean/std of each teacher output channel over the training images (paper).
-3. **Student + autoencoder** for ``model.steps`` steps: the hard-feature loss on the student's first C channels
-   (mean of the squared differences at or above their 0.999 quantile, paper), the autoencoder's MSE to the teacher
-   on colour-jittered images (brightness, contrast, saturation factors in [0.8, 1.2]) and the MSE of the student's
-   last C channels to the (detached) autoencoder output. The paper's ImageNet penalty term is dropped.
+3. **Student + autoencoder** for ``model.steps`` steps of ``model.batch_size`` images: the hard-feature loss on the
+   student's first C channels (mean of the squared differences at or above their 0.999 quantile, paper), the
+   autoencoder's MSE to the teacher on colour-jittered images (brightness, contrast, saturation factors in
+   [0.8, 1.2]) and the MSE of the student's last C channels to the (detached) autoencoder output. With
+   ``model.penalty == "generic"`` the paper's penalty term, the mean squared output of the student's first C
+   channels on other images, is added; its images are generic images (the paper: ImageNet).
 4. **Quantiles**: the 0.9 and 0.995 quantiles of the local and global maps of the held-out training images
    (``model.holdout_fraction``) become buffers, so the exported graph computes the final map.
 """
@@ -23,25 +25,16 @@ from torch.nn import functional as F
 from edgead.errors import DataError
 from edgead.models.backbone import build_backbone
 from edgead.models.common import check_batch
-from edgead.models.efficientad.torch_model import TEACHER_LAYERS, EfficientAd, map_quantiles
+from edgead.models.efficientad.teachers import (Penalty, TeacherData, cache_dir, distil, distil_generic,
+                                                feature_target, find_teacher, jitter, load_teacher, save_teacher,
+                                                teacher_key)
+from edgead.models.efficientad.torch_model import EfficientAd, map_quantiles
+from edgead.models.generic import GenericImages
 from edgead.models.training import input_norm, optimise_step, progress_bar
 
 P_HARD = 0.999  # the paper's hard-feature quantile
-BATCH = 8  # images per step
 CHUNK = 16  # images per no-grad forward pass
-
-
-def _jitter(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Per-image brightness, contrast and saturation factors in [0.8, 1.2] on normalised images."""
-    img = (x * std + mean).clamp(0, 1)
-    n = img.shape[0]
-    factors = (0.8 + 0.4 * torch.rand(3, n, 1, 1, 1, generator=gen)).to(x.device)
-    img = img * factors[0]
-    gray = img.mean(dim=1, keepdim=True)
-    img = (img - gray.mean(dim=(2, 3), keepdim=True)) * factors[1] + gray.mean(dim=(2, 3), keepdim=True)
-    gray = img.mean(dim=1, keepdim=True)
-    img = gray + (img - gray) * factors[2]
-    return (img.clamp(0, 1) - mean) / std
+PENALTY_POOL = 64  # generic images drawn once for the penalty term
 
 
 def _flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -75,35 +68,40 @@ def _collect(model: EfficientAd, batches: Iterable[torch.Tensor]) -> tuple[torch
 
 def distill_teacher(model: EfficientAd, images: torch.Tensor, steps: int, gen: torch.Generator,
                     progress: bool = True) -> None:
-    """Train ``model.teacher`` to regress the normalised backbone features (step 1 of the module docstring)."""
+    """Train ``model.teacher`` on the training ``images`` (``teacher_data: train``, step 1 of the module docstring)."""
     backbone = build_backbone(model.teacher_source).to(images.device)
-    grid = model.teacher(images[:1]).shape[-2:]
-
-    def target(x: torch.Tensor) -> torch.Tensor:
-        feats = backbone.features(x, TEACHER_LAYERS)
-        return torch.cat([F.interpolate(feats[k], size=grid, mode="bilinear", align_corners=False)
-                          for k in TEACHER_LAYERS], dim=1)
-
-    with torch.no_grad():
-        feats = torch.cat([target(x) for x in _chunks(images)])
-        f_mean = feats.mean(dim=(0, 2, 3), keepdim=True)
-        f_std = feats.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
     mean, std = input_norm(model.backbone, images.device)
-    model.teacher.requires_grad_(True)
-    model.teacher.train()
-    optimiser = torch.optim.Adam(model.teacher.parameters(), lr=model.lr, weight_decay=1e-5)
-    bar = progress_bar(steps, "efficientad teacher", progress)
-    for _ in range(steps):
-        x = images[torch.randint(0, images.shape[0], (BATCH,), generator=gen)]
-        x = _jitter(_flip(x, gen), mean, std, gen)
-        with torch.no_grad():
-            want = (target(x) - f_mean) / f_std
-        optimise_step(optimiser, F.mse_loss(model.teacher(x), want), bar=bar)
-    if bar is not None:
-        bar.close()
+
+    def draw() -> torch.Tensor:
+        x = images[torch.randint(0, images.shape[0], (model.batch_size,), generator=gen)]
+        return jitter(_flip(x, gen), mean, std, gen)
+
+    distil(model.teacher, feature_target(backbone), draw, images, steps, model.lr, progress)
+    model.set_teacher_source_sha256(backbone.weights_sha256)
+
+
+def generic_teacher(model: EfficientAd, progress: bool = True) -> dict:
+    """Load the generic teacher of ``model``'s size, width, source, steps and seed; distil and cache it first when
+    neither the package nor the user cache has it. Returns its provenance."""
+    key = teacher_key(model.size, model.width, model.teacher_source, model.teacher_steps, model.seed)
+    path = find_teacher(key)
+    if path is None:
+        provenance = distil_generic(model.teacher, model.teacher_source, model.teacher_steps, model.seed,
+                                    progress=progress)
+        path = save_teacher(cache_dir(), key, model.teacher, provenance)
+    provenance = load_teacher(model.teacher, path)
     model.teacher.requires_grad_(False)
     model.teacher.eval()
-    model.set_teacher_source_sha256(backbone.weights_sha256)
+    model.set_teacher_source_sha256(provenance.get("source_sha256"))
+    model.set_teacher_sha256(provenance["npz_sha256"])
+    return provenance
+
+
+def penalty_images(model: EfficientAd, device: torch.device) -> torch.Tensor:
+    """:data:`PENALTY_POOL` generic images at the model resolution, normalised (seeded by ``model.seed``)."""
+    pool = GenericImages().batch(PENALTY_POOL, tuple(model.input_hw), np.random.default_rng(model.seed + 1))
+    mean, std = input_norm(model.backbone, device)
+    return (torch.from_numpy(pool).permute(0, 3, 1, 2).to(device) - mean) / std
 
 
 def hard_feature_loss(teacher: torch.Tensor, student: torch.Tensor, p_hard: float = P_HARD) -> torch.Tensor:
@@ -143,13 +141,17 @@ def fit(model: EfficientAd, batches: Iterable[torch.Tensor], progress: bool = Tr
     gen = torch.Generator().manual_seed(model.seed)
     torch.manual_seed(model.seed)
     if not continue_training:
-        distill_teacher(model, train, int(teacher_steps or model.teacher_steps), gen, progress)
+        if model.teacher_data is TeacherData.GENERIC:
+            generic_teacher(model, progress)
+        else:
+            distill_teacher(model, train, int(teacher_steps or model.teacher_steps), gen, progress)
         with torch.no_grad():
             out = torch.cat([model.teacher(x) for x in _chunks(train)])
             model.teacher_mean = out.mean(dim=(0, 2, 3), keepdim=True)
             model.teacher_std = out.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
     mean, std = input_norm(model.backbone, train.device)
     c = model.channels
+    penalty = penalty_images(model, train.device) if model.penalty is Penalty.GENERIC else None
     params = list(model.student.parameters()) + list(model.autoencoder.parameters())
     optimiser = torch.optim.Adam(params, lr=model.lr, weight_decay=1e-5)
     total = int(steps or model.steps)
@@ -158,11 +160,14 @@ def fit(model: EfficientAd, batches: Iterable[torch.Tensor], progress: bool = Tr
     model.autoencoder.train()
     bar = progress_bar(total, "efficientad student", progress)
     for _ in range(total):
-        x = train[torch.randint(0, train.shape[0], (BATCH,), generator=gen)]
-        x_aug = _jitter(x, mean, std, gen)
+        x = train[torch.randint(0, train.shape[0], (model.batch_size,), generator=gen)]
+        x_aug = jitter(x, mean, std, gen)
         with torch.no_grad():
             teacher, teacher_aug = model.teacher_features(x), model.teacher_features(x_aug)
         loss_hard = hard_feature_loss(teacher, model.student(x)[:, :c])
+        if penalty is not None:
+            p = penalty[torch.randint(0, penalty.shape[0], (model.batch_size,), generator=gen)]
+            loss_hard = loss_hard + (model.student(p)[:, :c] ** 2).mean()
         ae = model.autoencoder(x_aug)
         loss_ae = F.mse_loss(ae, teacher_aug)
         loss_stae = F.mse_loss(model.student(x_aug)[:, c:], ae.detach())

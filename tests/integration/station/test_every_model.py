@@ -60,7 +60,7 @@ def tiny_bundles(small_station, labelled_station, tmp_path_factory, bundle_key):
             spec = MODELS[name]
             params = {k: v for k, v in TINY.items() if k in spec.defaults}
             cfg = TrainConfig(model=name, image_size=IMAGE_LONG_PX, params=params, evaluate=False,
-                              supervision=spec.supervision)
+                              supervision=spec.supervision, preset="quick")
             cache[name] = train(_data(name, small_station, labelled_station), root / name, cfg,
                                 progress=False, sign_key=bundle_key.key).bundle
         return cache[name]

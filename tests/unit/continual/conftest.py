@@ -42,7 +42,8 @@ def tasks(tmp_path_factory) -> SimpleNamespace:
 def train_bundle(data: Path, out: Path, model: str, **params):
     from edgead.train.pipeline import TrainConfig, train
 
-    cfg = TrainConfig(model=model, image_size=IMAGE_SIZE, seed=0, val_fraction=0.25, params=params, evaluate=False)
+    cfg = TrainConfig(model=model, image_size=IMAGE_SIZE, seed=0, val_fraction=0.25, params=params, evaluate=False,
+                      preset="quick")
     return train(data, out, cfg, progress=False).bundle
 
 

@@ -81,3 +81,28 @@ def test_losses_on_hand_made_cases():
     logits = torch.tensor([[0.0, 0.0]]).view(1, 2, 1, 1)
     # p_t = 0.5 -> (1 - 0.5)^2 * log 2
     assert float(focal_loss(logits, torch.ones(1, 1, 1))) == pytest.approx(0.25 * np.log(2.0), rel=1e-5)
+
+
+def test_anomaly_source_generic_pastes_textures_from_the_generic_set(monkeypatch):
+    from edgead.models.draem import train as train_module
+    from edgead.models.generic import GenericImages
+
+    drawn = []
+    original = GenericImages.sample
+
+    def counting(self, shape, rng):
+        drawn.append(shape)
+        return original(self, shape, rng)
+
+    monkeypatch.setattr(GenericImages, "sample", counting)
+    model = Draem(HW, rec_width=4, disc_width=4, steps=2, anomaly_source="generic", anomaly_probability=1.0)
+    fit(model, [torch.zeros(2, 3, *HW)], progress=False)
+    assert drawn and drawn[0] == HW  # every simulated anomaly's texture came from the generic set
+    assert model.export_params()["anomaly_source"] == "generic"
+    assert Draem.from_state(model.export_params(), model.export_state()).anomaly_source.value == "generic"
+    drawn.clear()
+    fit(Draem(HW, rec_width=4, disc_width=4, steps=2, anomaly_probability=1.0), [torch.zeros(2, 3, *HW)],
+        progress=False)
+    assert not drawn and train_module.GenericImages is GenericImages  # procedural (the default) draws none
+    with pytest.raises(ConfigError, match="anomaly_source='dtd'"):
+        Draem(HW, anomaly_source="dtd")

@@ -136,3 +136,75 @@ def test_size_m_builds_exports_and_has_the_paper_layers(tiny_set, onnx_parity):
     onnx_parity(medium.eval(), tiny_set["goods"][:2], tiny_set["goods"][:3], forbidden=("Dropout",), atol_floor=1e-6)
     with pytest.raises(ConfigError, match="size"):
         EfficientAd(HW, size="L")
+
+
+# -- the generic teacher and the penalty term ------------------------------------------------------------------
+TINY_GENERIC = {**SMALL, "teacher_data": "generic", "teacher_steps": 2, "steps": 2}
+
+
+def test_distil_teacher_writes_weights_and_provenance_that_load_back(tmp_path):
+    from edgead.models.efficientad.teachers import load_teacher, make_teacher
+
+    path = make_teacher(width=0.125, steps=2, out=tmp_path, float16=True, progress=False)
+    meta = (tmp_path / path.name).with_suffix(".json").read_text()
+    assert path.name == "pdn-S-w0.125-efficientnet_lite0-s2-seed0-g1.npz"
+    assert '"source_sha256"' in meta and "edgead distil-teacher --size S --width 0.125" in meta
+    model = EfficientAd(HW, width=0.125)
+    provenance = load_teacher(model.teacher, path)
+    assert provenance["steps"] == 2 and provenance["generic"]["photos"] >= 1
+    with pytest.raises(BundleError, match="does not fit"):
+        load_teacher(EfficientAd(HW, width=0.25).teacher, path)
+    path.write_bytes(path.read_bytes() + b"x")
+    with pytest.raises(BundleError, match="sha256"):
+        load_teacher(model.teacher, path)
+
+
+def test_a_generic_teacher_is_distilled_once_then_reused_from_the_cache(one_thread, tiny_set, tmp_path, monkeypatch):
+    from edgead.models.efficientad import train as train_module
+
+    monkeypatch.setenv("EDGEAD_TEACHER_CACHE", str(tmp_path))
+    first = EfficientAd(HW, **TINY_GENERIC)
+    fit(first, tiny_set["train"], progress=False)
+    assert [p.suffix for p in sorted(tmp_path.iterdir())] == [".json", ".npz"]
+    monkeypatch.setattr(train_module, "distil_generic", lambda *a, **k: pytest.fail("distilled again"))
+    second = EfficientAd(HW, **TINY_GENERIC)
+    fit(second, tiny_set["train"], progress=False)
+    for a, b in zip(first.teacher.parameters(), second.teacher.parameters()):
+        torch.testing.assert_close(a, b)
+    assert second.export_params()["teacher_sha256"] == first.export_params()["teacher_sha256"] is not None
+
+
+def test_the_penalty_term_pushes_the_students_output_on_generic_images_down(one_thread, tiny_set):
+    from edgead.models.efficientad.train import penalty_images
+
+    outputs = {}
+    for penalty in ("none", "generic"):
+        model = EfficientAd(HW, **{**SMALL, "teacher_steps": 20, "steps": 30, "penalty": penalty})
+        fit(model, tiny_set["train"], progress=False)
+        with torch.no_grad():
+            outputs[penalty] = float((model.student(penalty_images(model, torch.device("cpu")))[:, :model.channels]
+                                      ** 2).mean())
+    assert outputs["generic"] < 0.8 * outputs["none"], outputs
+
+
+def test_unknown_teacher_data_or_penalty_is_refused():
+    with pytest.raises(ConfigError, match="teacher_data='imagenet'"):
+        EfficientAd(HW, teacher_data="imagenet")
+    with pytest.raises(ConfigError, match="penalty='l2'"):
+        EfficientAd(HW, penalty="l2")
+    with pytest.raises(ConfigError, match="batch_size=0"):
+        EfficientAd(HW, batch_size=0)
+
+
+def test_the_cpu_presets_teacher_ships_with_its_provenance():
+    import json
+
+    from edgead.models.efficientad.teachers import SHIPPED, find_teacher, teacher_key
+    from edgead.models.registry import model_params
+
+    p = model_params("efficientad", "cpu")
+    path = find_teacher(teacher_key(p["size"], p["width"], p["teacher_source"], p["teacher_steps"], p["seed"]))
+    assert path is not None and path.parent == SHIPPED, "run the command in docs/models/efficientad.md"
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["command"].startswith("edgead distil-teacher") and meta["steps"] == p["teacher_steps"]
+    assert path.stat().st_size < 1_000_000  # shipped weights stay small

@@ -55,3 +55,13 @@ def test_textures_cover_every_family():
 def test_impossible_threshold_is_a_config_error():
     with pytest.raises(ConfigError, match="threshold"):
         perlin_mask(SHAPE, np.random.default_rng(0), threshold=1.01, max_tries=3)
+
+
+def test_simulate_anomaly_takes_its_texture_from_the_given_source():
+    rng = np.random.default_rng(0)
+    image = np.zeros((32, 32, 3), np.float32)
+    out, mask = simulate_anomaly(image, rng, probability=1.0, beta_range=(0.0, 0.0),
+                                 texture_fn=lambda shape, _rng: np.full((*shape, 3), 0.75, np.float32))
+    assert mask.any()
+    np.testing.assert_allclose(out[mask], 0.75)  # beta 0: the texture alone inside the mask
+    assert (out[~mask] == 0).all()
