@@ -105,7 +105,7 @@ def test_align_without_a_reference_is_a_config_error(padim_bundle, tmp_path):
 def test_trusted_keys_admit_as_a_station_does(padim_bundle, bundle_key, small_station, tmp_path):
     """With ``trusted_keys`` the Python API refuses a bundle no listed key signed, naming the key."""
     from edgead.bundle.signing import read_public_key, write_key_pair
-    from edgead.errors import TrustError
+    from edgead.bundle.signing import TrustError
 
     with Inspector(padim_bundle.bundle.root, trusted_keys=[bundle_key.line]) as insp:
         image = sorted((small_station.aligned / "test" / "good").glob("*.png"))[0]
