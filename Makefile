@@ -6,13 +6,13 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.edgead-installed
 # The two install sets, each with its own lock. The build host (CI, `make test`, `make demo`): Python 3.11, x86_64.
-EXTRAS  ?= train,mqtt,opcua,genicam,fleet,openvino,dev
+EXTRAS  ?= train,mqtt,opcua,ui,genicam,fleet,openvino,dev
 LOCK    := requirements/build-host.lock
 LOCK_PYTHON   := 3.11
 LOCK_PLATFORM := x86_64-manylinux_2_28
 # The station (core + these extras; a station with neither MQTT nor OPC UA simply leaves them unused): Python 3.10
 # (JetPack 6) on aarch64, checked to resolve to the same pins on x86_64.
-STATION_EXTRAS   ?= station,mqtt,opcua
+STATION_EXTRAS   ?= station,mqtt,opcua,ui
 STATION_LOCK     := requirements/station.lock
 STATION_PYTHON   := 3.10
 STATION_PLATFORMS := aarch64-manylinux_2_35 x86_64-manylinux_2_28

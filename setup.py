@@ -31,7 +31,7 @@ setup(
     packages=packages,
     package_dir={"edgead.convert": "convert", "edgead.calibration": "calibration"},
     package_data={"edgead.convert": ["profiles/*.yaml", "README.md"], "edgead": ["py.typed"],
-                  "edgead.north": ["*.schema.json"],
+                  "edgead.north": ["*.schema.json"], "edgead.ui": ["static/*"],
                   "edgead.models.efficientad": ["teachers/*.npz", "teachers/*.json"]},
     include_package_data=True,
     install_requires=CORE,

@@ -53,6 +53,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "mqtt": ("paho-mqtt>=2.0,<3", "jsonschema>=4.18"),
     # OPC UA server (Machine Vision shaped address space); cryptography (core) makes its self-signed certificate.
     "opcua": ("asyncua>=1.1",),
+    # `edgead ui STATION.yaml`: the operator page (Starlette app served by uvicorn; plain HTML/CSS/JS, no build step).
+    "ui": ("starlette>=0.40", "uvicorn>=0.30"),
     # `edgead deploy --inventory`: fleets in waves through ansible-core.
     "fleet": ("ansible-core>=2.15,<2.20",),
     "dev": (
@@ -89,6 +91,8 @@ MODULES: dict[str, str | None] = {
     "asyncua": "opcua",
     "cryptography": None,
     "ansible": "fleet",
+    "starlette": "ui",
+    "uvicorn": "ui",
 }
 """Import name -> the extra that installs it (None: a core requirement). The longest matching prefix wins."""
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "edgead.cli.continual_cmds",
     "edgead.cli.trust_cmds",
     "edgead.cli.teacher_cmds",
+    "edgead.cli.ui_cmds",
 )
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -31,8 +32,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(handler=cmd_selftest)
 
-    p = sub.add_parser("records", help="export part records as CSV")
-    p.add_argument("database", help="the station's records.sqlite")
+    p = sub.add_parser("records", help="export part records as CSV, compare the shadow model (--compare), or label a "
+                       "part: edgead records label DB|STATION.yaml PART_ID good|defect",
+                       usage="edgead records [-h] DB|STATION.yaml [--out OUT] [--verdict V] [--since T] [--until T] "
+                             "[--compare [--json]]\n       edgead records label DB|STATION.yaml PART_ID good|defect "
+                             "[--who NAME] [--note TEXT] [--row N]")
+    p.add_argument("database", help="the station's records.sqlite, or its STATION.yaml (storage.database); or "
+                   "'label'")
+    p.add_argument("label_args", nargs="*", help=argparse.SUPPRESS)
+    p.add_argument("--compare", action="store_true", help="the shadow model against the live one: agreement, new "
+                   "accepts, new rejects, and who was right on the labelled parts")
+    p.add_argument("--json", action="store_true", help="with --compare: one JSON object")
+    p.add_argument("--who", default=None, help="label: who labels (default: the login name)")
+    p.add_argument("--note", default=None, help="label: why (e.g. 'found at final assembly')")
+    p.add_argument("--row", type=int, default=None, help="label: the part's row id (when its part id repeats)")
     p.add_argument("--out", default="-", help="CSV file (default: stdout)")
     p.add_argument("--verdict", default=None, choices=["accept", "reject", "no-read", "fault"])
     p.add_argument("--since", default=None, help="ISO time, e.g. 2026-11-22T08:00:00")
@@ -99,11 +112,57 @@ def cmd_selftest(args) -> int:
     return ExitStatus.OK
 
 
+def records_database(text: str) -> Path:
+    """A records database given as the file itself or as the station config naming it (``storage.database``).
+
+    Raises:
+        DataError: the file does not exist (reading records never creates a database).
+    """
+    from edgead.errors import DataError, short_path
+
+    db = Path(text)
+    if db.suffix in (".yaml", ".yml") and db.is_file():
+        from edgead.daemon.config import load_station
+
+        db = load_station(db).storage.database
+    if not db.is_file():
+        what = "is a directory" if db.is_dir() else "does not exist"
+        raise DataError(f"record database {short_path(db)} {what}",
+                        hint="give the station's storage.database file (edgead check STATION.yaml prints it)")
+    return db
+
+
+def cmd_label(args) -> int:
+    import getpass
+
+    from edgead.errors import ConfigError
+    from edgead.records import RecordStore
+    from edgead.records.labels import add_label, find_part
+
+    if len(args.label_args) != 3:
+        raise ConfigError("records label needs DB|STATION.yaml PART_ID good|defect",
+                         hint="e.g. edgead records label /var/lib/edgead/records.sqlite A17 good --note 'dust'")
+    target, part_id, label = args.label_args
+    who = args.who or os.environ.get("SUDO_USER") or getpass.getuser()
+    with RecordStore(records_database(target)) as store:
+        part = find_part(store, part_id, args.row)
+        rec = add_label(store, part, label, who=who, note=args.note)
+    print(f"part {part.part_id} (row {part.id}, verdict sent: {part.verdict.value}) labelled {rec.label.value} by "
+          f"{rec.who} at {rec.t_utc}")
+    return ExitStatus.OK
+
+
 def cmd_records(args) -> int:
     import datetime as dt
 
-    from edgead.errors import ConfigError, DataError, short_path
+    from edgead.errors import ConfigError
     from edgead.records import RecordStore
+
+    if args.database == "label":
+        return cmd_label(args)
+    if args.label_args:
+        raise ConfigError(f"records: unexpected arguments {' '.join(args.label_args)}",
+                         hint="edgead records DB [--compare]; to label: edgead records label DB PART_ID good|defect")
 
     def when(text):
         if text is None:
@@ -113,11 +172,18 @@ def cmd_records(args) -> int:
         except ValueError:
             raise ConfigError(f"--since/--until {text!r}: not an ISO time, e.g. 2026-11-22T08:00:00") from None
 
-    db = Path(args.database)
-    if not db.is_file():  # reading records never creates a database
-        what = "is a directory" if db.is_dir() else "does not exist"
-        raise DataError(f"record database {short_path(db)} {what}",
-                        hint="give the station's storage.database file (edgead check STATION.yaml prints it)")
+    db = records_database(args.database)  # reading records never creates a database
+    if args.compare:
+        from edgead.cli.output import print_json
+        from edgead.records.compare import compare
+
+        with RecordStore(db) as store:
+            result = compare(store)
+        if args.json:
+            print_json(result.to_dict())
+        else:
+            print("\n".join(result.lines()))
+        return ExitStatus.OK
     with RecordStore(db) as store:
         dest = sys.stdout if args.out == "-" else args.out
         n = store.export_csv(dest, since=when(args.since), until=when(args.until), verdict=args.verdict)

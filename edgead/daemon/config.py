@@ -25,6 +25,7 @@ from edgead.opcua.config import OpcUaConfig
 from edgead.plc.config import PlcConfig, Protocol
 from edgead.records.images import ImageFormat
 from edgead.records.store import Synchronous
+from edgead.ui.config import UiConfig
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -228,6 +229,7 @@ class StationConfig:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     opcua: OpcUaConfig = field(default_factory=OpcUaConfig)
     security: SecuritySection = field(default_factory=SecuritySection)
+    ui: UiConfig = field(default_factory=UiConfig)
     source: Path | None = None  # the file it was loaded from (not a key)
 
     @property
@@ -311,11 +313,11 @@ def check_runtime(cfg: StationConfig, bundle) -> BackendKind:
     return kind
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """``"127.0.0.1:9818"`` -> (host, port); :class:`ConfigError` naming ``observe.metrics_listen`` otherwise."""
+def parse_listen(text: str, key: str = "observe.metrics_listen") -> tuple[str, int]:
+    """``"127.0.0.1:9818"`` -> (host, port); :class:`ConfigError` naming ``key`` otherwise."""
     host, sep, port = str(text).rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ConfigError(f"observe.metrics_listen: {text!r} is not HOST:PORT", hint="e.g. 127.0.0.1:9818")
+        raise ConfigError(f"{key}: {text!r} is not HOST:PORT", hint="e.g. 127.0.0.1:9818")
     return host or "127.0.0.1", int(port)
 
 

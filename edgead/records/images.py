@@ -68,6 +68,12 @@ class SavedImages:
     overlay: Path | None
 
 
+def overlay_path(image_path: str | PathLike) -> Path:
+    """Where :meth:`ImageArchive.save` put the overlay of the image at ``image_path`` (``<stem>_overlay<suffix>``)."""
+    p = Path(image_path)
+    return p.with_name(f"{p.stem}_overlay{p.suffix}")
+
+
 def to_bgr(image: np.ndarray, order: ChannelOrder) -> np.ndarray:
     """A uint8 ``HxW``, ``HxWx1`` or ``HxWx3`` image as 3-channel BGR (what OpenCV writes)."""
     if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
@@ -191,9 +197,9 @@ class ImageArchive:
         with self._lock:
             stem = self._free_stem(_stem(time.time_ns() if t_ns is None else t_ns, part_id))
             image_path = self._write(f"{stem}{self._suffix}", bgr)
-            overlay_path = None if overlay is None else self._write(f"{stem}_overlay{self._suffix}", overlay)
-            self._rotate(keep=2 if overlay_path else 1)
-        return SavedImages(image_path, overlay_path)
+            overlay_file = None if overlay is None else self._write(f"{stem}_overlay{self._suffix}", overlay)
+            self._rotate(keep=2 if overlay_file else 1)
+        return SavedImages(image_path, overlay_file)
 
     # -- internals -----------------------------------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APP_NAME = "edgead-records"
 APPLICATION_ID = 0x45444741  # "EDGA": PRAGMA application_id, marks the file as ours
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -96,6 +96,18 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (  # record before answer: the commit's own latency, and what the PLC was sent (NULL: not confirmed)
         "ALTER TABLE parts ADD COLUMN record_ms REAL",
         "ALTER TABLE parts ADD COLUMN plc_answer TEXT",
+    ),
+    3: (  # operators' labels (who, when; the verdict as sent is never rewritten) and the shadow model's verdicts
+        """CREATE TABLE labels (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            part_row INTEGER NOT NULL REFERENCES parts (id),
+            label TEXT NOT NULL CHECK (label IN ('good', 'defect')),
+            who TEXT NOT NULL, t_ns INTEGER NOT NULL, t_utc TEXT NOT NULL, note TEXT)""",
+        "CREATE INDEX labels_part_row ON labels (part_row, id)",
+        """CREATE TABLE shadow (
+            part_row INTEGER PRIMARY KEY REFERENCES parts (id),
+            model_hash TEXT NOT NULL, verdict TEXT NOT NULL, score REAL, raw_score REAL, infer_ms REAL,
+            error TEXT)""",
     ),
 }
 
@@ -422,6 +434,22 @@ class RecordStore:
                 return ids
             except sqlite3.Error as exc:
                 raise self._write_failed(exc) from exc
+
+    def insert(self, sql: str, params: tuple | list) -> int:
+        """Execute one INSERT in its own transaction (labels, tools; never the hot path's rows).
+
+        Returns:
+            The new row's id.
+
+        Raises:
+            RecordError: if the write fails.
+        """
+        return self._transaction([(sql, params)])[0]
+
+    def read(self, sql: str, params: tuple | list = ()) -> list[tuple]:
+        """All rows of one SELECT (the label and shadow tables' readers)."""
+        with self._lock:
+            return self._connection().execute(sql, params).fetchall()
 
     def checkpoint(self, mode: Checkpoint = Checkpoint.PASSIVE) -> tuple[int, int, int]:
         """Copy the WAL into the database file (fsynced); TRUNCATE also empties the WAL file.
