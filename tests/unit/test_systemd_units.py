@@ -132,3 +132,53 @@ def test_security_exposure_is_at_most_2(tmp_path, unit, name, record_property, c
     with capsys.disabled():
         print(f"\n{name}: systemd-analyze security exposure {score} / 10")
     assert 0.0 <= score <= MAX_EXPOSURE, proc.stdout
+
+
+# -- the operator page's units: the daemon's hardening, all of it, and more ------------------------------------------
+UI_PLAIN, UI_TEMPLATE = UNITS / "edgead-ui.service", UNITS / "edgead-ui@.service"
+DAEMON_ONLY = ("Type", "NotifyAccess", "WatchdogSec", "TimeoutStartSec", "TimeoutStopSec", "ExecReload",
+               "SupplementaryGroups", "RestrictAddressFamilies")
+UI_REQUIRED = {"Type": "exec", "Restart": "on-failure", "PrivateDevices": "yes", "MemoryDenyWriteExecute": "yes",
+               "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6"}
+UI_PER_UNIT = {
+    UI_PLAIN: {"ExecStart": "/opt/edgead/current/venv/bin/edgead ui /etc/edgead/station.yaml",
+               "StateDirectory": "edgead", "ReadWritePaths": "/var/lib/edgead"},
+    UI_TEMPLATE: {"ExecStart": "/opt/edgead/current/venv/bin/edgead ui /etc/edgead/%i.yaml",
+                  "StateDirectory": "edgead/%i", "ReadWritePaths": "/var/lib/edgead/%i"},
+}
+
+
+@pytest.mark.parametrize("unit,daemon", [(UI_PLAIN, PLAIN), (UI_TEMPLATE, TEMPLATE)], ids=lambda p: p.name)
+def test_ui_units_keep_every_hardening_key_of_the_daemon(unit, daemon):
+    ui, station = parse_unit(unit)["Service"], parse_unit(daemon)["Service"]
+    hardening = [k for k in station if k.startswith(("Protect", "Restrict", "Private", "NoNew", "Lock", "System",
+                                                      "Capability", "Ambient", "UMask", "IPAddress", "Proc",
+                                                      "WorkingDirectory"))]
+    assert len(hardening) >= 20
+    for key in hardening:
+        if key not in DAEMON_ONLY:
+            assert ui.get(key) == station[key], f"{unit.name}: {key}={ui.get(key)}, the daemon has {station[key]}"
+    for key, value in {**UI_REQUIRED, **UI_PER_UNIT[unit]}.items():
+        assert ui.get(key) == [value], f"{unit.name}: {key}={ui.get(key)}, want {value!r}"
+    assert ui["User"] == station["User"] == ["edgead"] and "RemoveIPC" not in ui  # see the unit's comment
+    assert ui["SystemCallFilter"] == station["SystemCallFilter"]
+    assert "SupplementaryGroups" not in ui  # no devices
+
+
+@needs_analyze
+@pytest.mark.parametrize("unit,name", [(UI_PLAIN, "edgead-ui.service"), (UI_TEMPLATE, "edgead-ui@line1.service")],
+                         ids=["edgead-ui.service", "edgead-ui@.service"])
+def test_ui_units_verify_clean_and_are_no_more_exposed_than_the_daemon(tmp_path, unit, name):
+    copy = _runnable_copy(unit, tmp_path, name)
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and proc.stderr.strip() == "", proc.stderr
+    scores = []
+    for path, unit_name in ((copy, name), (_runnable_copy(PLAIN, tmp_path, "edgead.service"), "edgead.service")):
+        out = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", str(path)],
+                             capture_output=True, text=True, timeout=60).stdout
+        found = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", out)
+        if found is None:
+            pytest.skip("systemd-analyze security --offline gave no score here")
+        scores.append(float(found.group(1)))
+    assert scores[0] <= scores[1], scores
