@@ -25,6 +25,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_synth)
     register_align(sub)
 
+    p = sub.add_parser("dataset", help="build an MVTec-layout dataset of the labelled parts of a station's records "
+                       "(for edgead threshold / edgead update)")
+    p.add_argument("--from-records", required=True, metavar="DB|STATION.yaml",
+                   help="the station's records.sqlite (its archived images must be reachable), or its config")
+    p.add_argument("--out", required=True, help="a new folder")
+    p.add_argument("--holdout-every", type=int, default=2, metavar="N",
+                   help="every N-th labelled-good part goes to test/good, the rest to train/good (default 2)")
+    p.add_argument("--since", default=None, help="ISO time: only parts captured from then on")
+    p.add_argument("--until", default=None, help="ISO time: only parts captured before then")
+    p.add_argument("--force", action="store_true", help="replace a dataset written there before")
+    p.set_defaults(handler=cmd_dataset)
+
+
+def cmd_dataset(args) -> int:
+    from edgead.cli.station_cmds import records_database
+    from edgead.records.dataset import dataset_from_records
+    from edgead.records.store import parse_iso_ns
+
+    report = dataset_from_records(records_database(args.from_records), args.out, holdout_every=args.holdout_every,
+                                  since_ns=parse_iso_ns(args.since, "--since"), until_ns=parse_iso_ns(args.until, "--until"),
+                                  force=args.force)
+    print(report.line())
+    print(f"next: edgead threshold --bundle BUNDLE --data {args.out} --target-frr 0.01 --out NEW_BUNDLE "
+          f"(or edgead update --bundle BUNDLE --data {args.out} --out NEW_BUNDLE), then edgead deploy")
+    return ExitStatus.OK
+
 
 def cmd_synth(args) -> int:
     from edgead.data import Color

@@ -153,24 +153,15 @@ def cmd_label(args) -> int:
 
 
 def cmd_records(args) -> int:
-    import datetime as dt
-
     from edgead.errors import ConfigError
     from edgead.records import RecordStore
+    from edgead.records.store import parse_iso_ns
 
     if args.database == "label":
         return cmd_label(args)
     if args.label_args:
         raise ConfigError(f"records: unexpected arguments {' '.join(args.label_args)}",
                          hint="edgead records DB [--compare]; to label: edgead records label DB PART_ID good|defect")
-
-    def when(text):
-        if text is None:
-            return None
-        try:
-            return dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise ConfigError(f"--since/--until {text!r}: not an ISO time, e.g. 2026-11-22T08:00:00") from None
 
     db = records_database(args.database)  # reading records never creates a database
     if args.compare:
@@ -186,7 +177,8 @@ def cmd_records(args) -> int:
         return ExitStatus.OK
     with RecordStore(db) as store:
         dest = sys.stdout if args.out == "-" else args.out
-        n = store.export_csv(dest, since=when(args.since), until=when(args.until), verdict=args.verdict)
+        n = store.export_csv(dest, since=parse_iso_ns(args.since, "--since"),
+                             until=parse_iso_ns(args.until, "--until"), verdict=args.verdict)
     if args.out != "-":
         print(f"{n} records written to {args.out}", file=sys.stderr)
     return ExitStatus.OK

@@ -121,6 +121,21 @@ def utc_iso(t_ns: int) -> str:
     return f"{datetime.fromtimestamp(seconds, timezone.utc):%Y-%m-%dT%H:%M:%S}.{ns // 1000:06d}Z"
 
 
+def parse_iso_ns(text: str | None, what: str = "time") -> int | None:
+    """An ISO 8601 time (naive = UTC) as wall-clock ns since the epoch; None for None or ''.
+
+    Raises:
+        ConfigError: naming ``what``, when the text is not an ISO time.
+    """
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{what} {text!r}: not an ISO time, e.g. 2026-11-22T08:00:00") from None
+    return _to_ns(when)
+
+
 @dataclass(frozen=True)
 class PartRecord:
     """What the station knows about one part. Latencies in milliseconds, scores as the engine gave them.

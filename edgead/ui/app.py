@@ -16,7 +16,6 @@ Routes (all reads go through :class:`~edgead.ui.reader.RecordReader`, read-only)
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 import socket
@@ -26,6 +25,7 @@ from pathlib import Path
 from edgead.daemon.config import StationConfig, parse_listen
 from edgead.errors import ConfigError, DataError, EdgeadError, lazy_import
 from edgead.records.images import overlay_path
+from edgead.records.store import parse_iso_ns
 from edgead.ui.auth import Authenticator, Role, basic_credentials
 from edgead.ui.reader import Filters, RecordReader
 
@@ -33,18 +33,6 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 HEALTH_TIMEOUT_S = 0.5
 HEARTBEAT_S = 10.0
-
-
-def _time_ns(text: str | None, key: str) -> int | None:
-    if not text:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise DataError(f"{key}={text!r} is not an ISO time", hint="e.g. 2026-11-22T08:00") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return int(when.timestamp() * 1e6) * 1000
 
 
 def _float(text: str | None, key: str) -> float | None:
@@ -66,8 +54,8 @@ def filters_from_query(q) -> Filters:
     except ValueError:
         raise DataError(f"verdict={q.get('verdict')!r}: use accept, reject, no-read, fault") from None
     before = q.get("before")
-    return Filters(verdicts=verdicts, since_ns=_time_ns(q.get("since"), "since"),
-                   until_ns=_time_ns(q.get("until"), "until"), score_min=_float(q.get("score_min"), "score_min"),
+    return Filters(verdicts=verdicts, since_ns=parse_iso_ns(q.get("since"), "since"),
+                   until_ns=parse_iso_ns(q.get("until"), "until"), score_min=_float(q.get("score_min"), "score_min"),
                    score_max=_float(q.get("score_max"), "score_max"), recipe=q.get("recipe") or None,
                    before_id=int(before) if before and before.isdigit() else None,
                    limit=min(200, int(q.get("limit", "48"))) if str(q.get("limit", "48")).isdigit() else 48)

@@ -1,0 +1,78 @@
+"""records -> labels -> dataset -> threshold on the synthetic station, end to end through the CLI.
+
+The daemon judges 24 replayed parts (every image archived); an operator labels them from the ground truth
+(false rejects good, escapes defect, and the rest); ``edgead dataset --from-records`` writes the labelled parts as
+an MVTec-layout dataset; ``edgead threshold`` recalibrates the bundle on it; the new bundle passes ``edgead check``
+in the station's config, which is what ``edgead deploy`` runs on the station.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgead.cli import main
+from edgead.daemon.config import load_station
+from edgead.daemon.runner import Runner
+from edgead.records import RecordStore
+from edgead.records.labels import add_label
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_records_labels_dataset_threshold_loop(small_station, padim_bundle, tmp_path, capsys):
+    cfg = {
+        "trigger": "camera",
+        "camera": {"url": f"folder://{small_station.captures}?fps=0&pattern=*.png"},
+        "reference": str(small_station.reference),
+        "model": {"bundle": str(padim_bundle.bundle.root)},
+        "plc": {"url": "loop://", "protocol": "discrete", "discrete": {"pulse_ms": 1, "gap_ms": 1}},
+        "storage": {"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "images"),
+                    "save_images": "all"},
+        "observe": {"metrics_listen": None},
+    }
+    station_yaml = tmp_path / "station.yaml"
+    station_yaml.write_text(yaml.safe_dump(cfg))
+    seen = []
+    Runner(load_station(station_yaml), on_part=seen.append).run()
+    assert len(seen) == 24
+    truth = json.loads((small_station.captures / "truth.json").read_text())["files"]
+    is_defect = {o.row_id: truth[Path(o.source).name]["label"] == 1 for o in seen}
+
+    # one label through the CLI (by part id, as an operator types it), the others through the API
+    first = seen[0]
+    word = "defect" if is_defect[first.row_id] else "good"
+    assert main(["records", "label", str(station_yaml), first.part_id, word, "--who", "anna",
+                 "--note", "audit"]) == 0
+    assert f"labelled {word} by anna" in capsys.readouterr().out
+    with RecordStore(tmp_path / "records.sqlite") as store:
+        for o in seen[1:]:
+            add_label(store, o.row_id, "defect" if is_defect[o.row_id] else "good", who="ben")
+    conn = sqlite3.connect(tmp_path / "records.sqlite")
+    sent = dict(conn.execute("SELECT id, verdict FROM parts"))
+    conn.close()
+    assert sent == {o.row_id: o.verdict.value for o in seen}  # labels never rewrite the verdict as sent
+
+    ds = tmp_path / "labelled"
+    assert main(["dataset", "--from-records", str(station_yaml), "--out", str(ds)]) == 0
+    n_defect = sum(is_defect.values())
+    n_good = 24 - n_defect
+    assert f"train/good {n_good - n_good // 2}, test/good {n_good // 2}, test/defect {n_defect}" in \
+        capsys.readouterr().out
+    manifest = json.loads((ds / "records.json").read_text())["parts"]
+    assert len(manifest) == 24 and {p["who"] for p in manifest} == {"anna", "ben"}
+    assert main(["dataset", "--from-records", str(station_yaml), "--out", str(ds)]) != 0  # no silent overwrite
+    capsys.readouterr()
+
+    new = tmp_path / "recalibrated"
+    assert main(["threshold", "--bundle", str(padim_bundle.bundle.root), "--data", str(ds), "--method", "f1",
+                 "--out", str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "image threshold" in out and "(f1)" in out
+    cfg["model"]["bundle"] = str(new)
+    station_yaml.write_text(yaml.safe_dump(cfg))
+    assert main(["check", str(station_yaml)]) == 0
+    assert "is valid" in capsys.readouterr().out
