@@ -76,3 +76,12 @@ def test_records_labels_dataset_threshold_loop(small_station, padim_bundle, tmp_
     station_yaml.write_text(yaml.safe_dump(cfg))
     assert main(["check", str(station_yaml)]) == 0
     assert "is valid" in capsys.readouterr().out
+
+    # the same dataset extends the model with its labelled-good parts as a new task (edgead update)
+    updated = tmp_path / "updated"
+    assert main(["update", "--bundle", str(padim_bundle.bundle.root), "--data", str(ds), "--out", str(updated),
+                 "--quiet"]) == 0
+    assert "task 'labelled' added" in capsys.readouterr().out
+    cfg["model"]["bundle"] = str(updated)
+    station_yaml.write_text(yaml.safe_dump(cfg))
+    assert main(["check", str(station_yaml)]) == 0
