@@ -440,7 +440,9 @@ def render(example: str | None = None) -> str:
 RELOAD_EFFECT = {
     "live": "applies at the next part",
     "restart": "refused while running: restart the service",
-    "sidecar": "nothing in the daemon: read by the MQTT sidecar (`python -m edgead.north`) when it starts",
+    "sidecar": "nothing in the daemon: read by its sidecar (the MQTT north `python -m edgead.north`, the operator "
+               "page `edgead ui`) when it starts",
+    "shadow": "the shadow model is reloaded (the new one first; the old one finishes its part)",
     "model": "the model is rebuilt (engine, reference, aligner, ROIs)",
     "recorder": "the record store and image archive are reopened (the old queue is drained first)",
     "metrics_server": "the metrics endpoint is reopened",

@@ -113,6 +113,9 @@ class Calibration:
         target_escape_rate: the target escape rate (``escape`` method only, else None).
         operating_point: what ``edgead threshold`` measured at this threshold on its ``--data`` (both error rates
             with their bounds, warnings; ``calibration.operating_point``), or None.
+        good_quantiles: the raw scores of the good validation images at :data:`QUANTILE_LEVELS`, set by
+            :func:`calibrate` (a moved threshold keeps them: the model's good distribution did not change); the
+            station's drift alarm compares production scores with them. None in bundles older than them.
     """
 
     image: Normalisation
@@ -123,15 +126,19 @@ class Calibration:
     n_defective: int
     target_escape_rate: float | None = None
     operating_point: dict | None = None
+    good_quantiles: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict:
         """The ``thresholds`` and ``normalisation`` sections of ``edgead.yaml`` (the counts are not stored)."""
         pixel = self.pixel
         escape = {} if self.target_escape_rate is None else {"target_escape_rate": self.target_escape_rate}
         point = {} if self.operating_point is None else {"operating_point": dict(self.operating_point)}
+        quantiles = {} if self.good_quantiles is None else {
+            "good_score_quantiles": {"levels": list(QUANTILE_LEVELS), "raw": [float(q) for q in self.good_quantiles]}}
         return {
             "thresholds": {"image": self.image.thr, "pixel": pixel.thr if pixel else None,
-                           "method": self.method.value, "target_frr": self.target_frr, **escape, **point},
+                           "method": self.method.value, "target_frr": self.target_frr, **escape, **point,
+                           **quantiles},
             "normalisation": {"image_lo": self.image.lo, "pixel_lo": pixel.lo if pixel else None},
         }
 
@@ -155,12 +162,31 @@ class Calibration:
             target = t.get("target_frr")
             escape = t.get("target_escape_rate")
             point = t.get("operating_point")
+            quantiles = _quantiles_from(t.get("good_score_quantiles"))
             return cls(Normalisation(float(n["image_lo"]), float(t["image"])), pixel, ThresholdMethod(t["method"]),
                        None if target is None else float(target), n_good, n_defective,
-                       None if escape is None else float(escape), None if point is None else dict(point))
+                       None if escape is None else float(escape), None if point is None else dict(point), quantiles)
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"bad thresholds/normalisation sections: {exc!r}",
                                    hint="see docs/bundle-format.md for the keys") from exc
+
+
+QUANTILE_LEVELS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+"""The levels at which a bundle stores its good validation scores (``thresholds.good_score_quantiles``)."""
+
+
+def good_quantiles(good: np.ndarray) -> tuple[float, ...]:
+    """The raw good scores at :data:`QUANTILE_LEVELS` (linear interpolation)."""
+    return tuple(float(q) for q in np.quantile(np.asarray(good, np.float64), QUANTILE_LEVELS))
+
+
+def _quantiles_from(section) -> tuple[float, ...] | None:
+    if section is None:
+        return None
+    levels, raw = tuple(float(x) for x in section["levels"]), tuple(float(x) for x in section["raw"])
+    if levels != QUANTILE_LEVELS or len(raw) != len(levels) or any(b < a for a, b in zip(raw, raw[1:])):
+        raise ValueError(f"good_score_quantiles: expected ascending raw scores at levels {QUANTILE_LEVELS}")
+    return raw
 
 
 def normal_quantile(p: float) -> float:
@@ -438,7 +464,8 @@ def calibrate(good_scores, good_maps=None, defect_scores=None, defect_maps=None,
     except DataError as exc:
         raise CalibrationError(exc.message, hint=exc.hint) from exc
     return Calibration(_normalisation(float(thr), good), pixel, method,
-                       target_frr if method is ThresholdMethod.FRR else None, int(good.size), int(defect.size))
+                       target_frr if method is ThresholdMethod.FRR else None, int(good.size), int(defect.size),
+                       good_quantiles=good_quantiles(good))
 
 
 def adjust(calibration: Calibration, image_threshold: float | None = None, target_frr: float | None = None,

@@ -17,6 +17,8 @@ from edgead.align.config import AlignConfig
 from edgead.camera.config import CameraConfig
 from edgead.config import from_dict, load_yaml, merge_overrides
 from edgead.daemon.decide import DecisionConfig
+from edgead.daemon.drift import DriftConfig
+from edgead.daemon.shadow import ShadowConfig
 from edgead.errors import ConfigError
 from edgead.infer import BackendKind
 from edgead.north.config import MqttConfig
@@ -230,6 +232,8 @@ class StationConfig:
     opcua: OpcUaConfig = field(default_factory=OpcUaConfig)
     security: SecuritySection = field(default_factory=SecuritySection)
     ui: UiConfig = field(default_factory=UiConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    shadow: ShadowConfig = field(default_factory=ShadowConfig)
     source: Path | None = None  # the file it was loaded from (not a key)
 
     @property

@@ -59,6 +59,8 @@ class LoadedModel:
     model_hash: str
     layout: Layout = Layout()
     trust_note: str = ""
+    good_quantiles: tuple[float, ...] | None = None  # the bundle's good-score quantiles (the drift alarm's baseline)
+    reference: np.ndarray | None = None  # the reference image, in the bundle's channels (None without one)
 
     def align(self, image: np.ndarray) -> tuple[np.ndarray, float | None]:
         """Frame -> (image on the reference grid, alignment quality); no reference: the frame as is.
@@ -144,7 +146,8 @@ def load_model(cfg: StationConfig) -> LoadedModel:
         raise
     log.info("model %s %s loaded (%s), %d ROI(s), %s", bundle.model_type, bundle.model_hash[:12], engine.name,
              len(rois) or 1, admission.trust.note())
-    return LoadedModel(engine, aligner, rois, color.channels, bundle.model_hash, layout, admission.trust.note())
+    return LoadedModel(engine, aligner, rois, color.channels, bundle.model_hash, layout, admission.trust.note(),
+                       bundle.meta.calibration.good_quantiles, admission.reference)
 
 
 def _check_station_inputs(engine: Backend, reference_shape: tuple, rois: list[Roi], channels: int,

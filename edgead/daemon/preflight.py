@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from edgead.daemon.config import SaveImages, StationConfig, check_runtime
-from edgead.errors import ConfigError
+from edgead.errors import BundleError, ConfigError
 from edgead.redact import redact
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ def check_station(cfg: StationConfig) -> list[str]:
     notes += check_plc(cfg)
     notes += check_storage(cfg)
     notes += check_plant(cfg)
+    notes += check_shadow(cfg)
     if cfg.observe.metrics_listen:
         from edgead.daemon.config import parse_listen
 
@@ -59,6 +60,29 @@ def check_plant(cfg: StationConfig) -> list[str]:
         notes.append(f"opcua opc.tcp://{cfg.opcua.listen}/edgead ({cfg.opcua.security.value}, "
                      f"{len(cfg.opcua.users())} user(s), anonymous {cfg.opcua.anonymous.value})")
     return notes
+
+
+def check_shadow(cfg: StationConfig) -> list[str]:
+    """The shadow bundle (hashes, runtime, the live bundle's colour); its input sizes are checked when it loads."""
+    if cfg.shadow.bundle is None:
+        return []
+    from edgead.bundle import load_bundle
+    from edgead.infer import bundle_runtime, require_runtime
+
+    path = cfg.shadow.bundle
+    if not (path.is_dir() or path.is_file()):
+        raise ConfigError(f"shadow.bundle: {path} does not exist", hint="copy the candidate bundle there, or set "
+                          "shadow.bundle: null")
+    try:
+        shadow, live = load_bundle(path), load_bundle(cfg.model.bundle)
+    except BundleError as exc:
+        raise BundleError(f"shadow.bundle: {exc.message}", hint=exc.hint) from exc
+    require_runtime(bundle_runtime(shadow.meta)[0], f"shadow.bundle {path}")
+    if shadow.meta.color != live.meta.color:
+        raise ConfigError(f"shadow.bundle: {path} takes {shadow.meta.color.value} images, the live model "
+                          f"{live.meta.color.value}", hint="a shadow judges the live station's frames: train it on them")
+    return [f"shadow {shadow.model_type} {shadow.model_hash[:12]} from {path} (at most "
+            f"{cfg.shadow.cpu_budget_pct:g} % of a core)"]
 
 
 def check_model(cfg: StationConfig) -> list[str]:

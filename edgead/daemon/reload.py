@@ -36,6 +36,7 @@ LIVE = "live"
 SIDECAR = "sidecar"
 RESTART = "restart"
 MODEL, RECORDER, METRICS, CAMERA, PLC, LOGGING = "model", "recorder", "metrics_server", "camera", "plc", "logging"
+SHADOW = "shadow"
 DEVICES = (CAMERA, PLC)
 """Components closed before their replacement is opened."""
 
@@ -64,6 +65,9 @@ RELOAD: dict[str, str] = {
     "runtime.max_consecutive_faults": LIVE,
     "mqtt": SIDECAR,
     "opcua": RESTART,  # the OPC UA server has no reload of its own
+    "ui": SIDECAR,  # read by `edgead ui`, a process of its own
+    "drift": LIVE,  # the drift windows are rebuilt with every reload (the model is always reloaded)
+    "shadow": SHADOW,
 }
 """Config key (a section, or ``section.key`` where a section's keys differ) -> what applies a change."""
 
@@ -124,7 +128,7 @@ class ReloadPlan:
         return tuple(c for c in self.components if c in DEVICES)
 
 
-ORDER = (MODEL, RECORDER, METRICS, CAMERA, PLC, LOGGING)
+ORDER = (MODEL, SHADOW, RECORDER, METRICS, CAMERA, PLC, LOGGING)
 """The components in the order the station opens them."""
 
 

@@ -127,6 +127,9 @@ class Station:
         self.camera = None
         self.plc = None
         self.metrics = None
+        self.shadow = None  # the shadow model's runner (edgead.daemon.shadow), None without shadow.bundle
+        self.drift = None  # the drift monitor (edgead.daemon.drift), rebuilt with every reload
+        self.drift_listeners: list = []  # called with each DriftEvent (MQTT/OPC UA events hook in here)
         self.faults = FaultRun()
         self._closers: dict[str, ExitStack] = {}  # component -> what releases it, one per component
         self._retired = {"written": 0, "images_skipped": 0}  # counts of recorders replaced by a reload
@@ -141,6 +144,7 @@ class Station:
         try:
             for name in COMPONENTS:
                 self._install(name, *self._open(name, self.cfg))
+            self.drift = self._new_drift(self.cfg)
             self.plc.set_status(ready=True, busy=False, fault=False)
             self.metrics.set_state(State.READY)
         except BaseException:
@@ -166,6 +170,22 @@ class Station:
         model = load_model(cfg)
         stack.callback(model.close)
         return model
+
+    def _open_shadow(self, cfg: StationConfig, stack: ExitStack):
+        if cfg.shadow.bundle is None:
+            return None
+        from edgead.daemon.shadow import ShadowRunner
+
+        runner = ShadowRunner(cfg, self.metrics)
+        stack.callback(runner.close)
+        return runner
+
+    def _new_drift(self, cfg: StationConfig):
+        from edgead.daemon.drift import DriftMonitor
+
+        monitor = DriftMonitor(cfg.drift, self.model.good_quantiles, self.model.reference, self.metrics)
+        monitor.listeners.extend(self.drift_listeners)
+        return monitor
 
     def _open_recorder(self, cfg: StationConfig, stack: ExitStack) -> Recorder:
         """The record store (the loop's connection), its checkpointer, the image writer and the recorder. The
@@ -245,6 +265,7 @@ class Station:
                 self._retired["written"] += old_value.written
                 self._retired["images_skipped"] += old_value.images_skipped
         self.cfg = cfg
+        self.drift = self._new_drift(cfg)
         return plan
 
     @property
@@ -323,6 +344,7 @@ class Station:
 
     def _idle(self) -> None:
         """Between parts: write the pending row updates, refresh the health state."""
+        self._collect_shadow()
         self.recorder.flush()
         self._publish_health()
 
@@ -473,6 +495,7 @@ class Station:
         elif o.answer is not None:
             self.recorder.amend_kept(**self._timings(part), plc_answer=o.answer)
         self.metrics.observe_part(o.verdict, {k: o.latencies_ms.get(k) for k in TIMINGS})
+        self._after_answer(part)
         self.faults.observe(o.verdict, o.error)
         self.plc.set_status(ready=True, busy=False, fault=self.faulting)
         self._publish_health()
@@ -486,6 +509,23 @@ class Station:
                                   f"max_consecutive_faults); the last: {self.faults.last_error}",
                                   hint="fix the cause above (camera, model, storage); systemd restarts the service")
         return o
+
+
+    # -- after the answer: neither changes a verdict -------------------------------------------------------------
+    def _after_answer(self, part: _Part) -> None:
+        """Drift tracking and the shadow model's hand-off (a copy of the aligned image, or a counted skip)."""
+        o = part.outcome
+        self.drift.observe(o.verdict, part.raw, part.quality, part.image)
+        if self.shadow is not None:
+            self._collect_shadow()
+            if o.row_id is not None and o.score is not None and part.image is not None:
+                self.shadow.submit(o.row_id, part.image)
+
+    def _collect_shadow(self) -> None:
+        """The shadow verdicts finished so far go into the next commit (or the idle flush)."""
+        if self.shadow is not None:
+            for row in self.shadow.results():
+                self.recorder.later(row)
 
 
 class RateLimitedLog:

@@ -48,6 +48,8 @@ def health(metrics: StationMetrics) -> tuple[int, dict]:
         "last_part_age_s": round(time.time() - last, 3) if last else None,
         "problem": redact(metrics.problem) if metrics.problem else None,
     }
+    if metrics.drift is not None:  # drift never makes the station unready: it is reported beside the state
+        body["drift"] = metrics.drift
     return (200 if metrics.state is State.READY else 503), body
 
 

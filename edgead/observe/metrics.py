@@ -229,15 +229,25 @@ class StationMetrics:
         self.ready = Gauge("edgead_ready", "1 while the station is ready to inspect parts.")
         self.last_part = Gauge("edgead_last_part_timestamp_seconds",
                                "Unix time of the last inspected part (0 before the first).")
-        self.registry = Registry([self.parts, self.stage, self.up, self.ready, self.last_part])
+        self.drift_alarm = Gauge("edgead_drift_alarm", "1 while a drift signal is past its bound (verdicts are "
+                                 "unchanged).", ["signal"])
+        self.drift_value = Gauge("edgead_drift_value", "Drift signal over the rolling window: score rank, relative "
+                                 "brightness/contrast change, median alignment quality.", ["signal"])
+        self.shadow_parts = Counter("edgead_shadow_parts_total", "Parts offered to the shadow model, by outcome "
+                                    "(scored, skipped_busy, skipped_budget, error).", ["outcome"])
+        self.registry = Registry([self.parts, self.stage, self.up, self.ready, self.last_part, self.drift_alarm,
+                                  self.drift_value, self.shadow_parts])
         for verdict in Verdict:
             self.parts.labels(verdict)
+        for outcome in ("scored", "skipped_busy", "skipped_budget", "error"):  # edgead.daemon.shadow.ShadowOutcome
+            self.shadow_parts.labels(outcome)
         for stage in TIMINGS:
             self.stage.labels(stage)
         self.up.labels().set(1)
         self.last_part.labels().set(0)
         self.state = State.STARTING
         self.problem: str | None = None
+        self.drift: dict | None = None  # the drift section of /healthz (edgead.daemon.drift)
         self.set_state(State.STARTING)
 
     def set_state(self, state: State | str, problem: str | None = None) -> None:
@@ -260,6 +270,15 @@ class StationMetrics:
             if ms is not None:
                 self.stage.labels(stage).observe(ms / 1000.0)
         self.last_part.labels().set(time.time() if timestamp_s is None else timestamp_s)
+
+    def set_drift(self, state: dict) -> None:
+        """The drift monitor's state (:meth:`edgead.daemon.drift.DriftMonitor.state`): gauges and ``/healthz``."""
+        self.drift = state
+        alarms = set(state["alarms"])
+        for signal, value in state["values"].items():
+            self.drift_alarm.labels(signal).set(1 if signal in alarms else 0)
+            if value is not None:
+                self.drift_value.labels(signal).set(value)
 
     def render(self) -> str:
         """The exposition text for ``/metrics``."""

@@ -41,7 +41,7 @@ def _lighting(spec: StationSpec, rng: np.random.Generator) -> tuple[float, float
 
 
 def render_part(spec: StationSpec, pose: Pose, defect: DefectType | None,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                rng: np.random.Generator, light: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Capture the part once.
 
     Args:
@@ -49,6 +49,7 @@ def render_part(spec: StationSpec, pose: Pose, defect: DefectType | None,
         pose: the part's misalignment.
         defect: the defect to put on the part, or None for a good part.
         rng: randomness for the defect's shape and place, the lighting drift and the noise.
+        light: a slow change of the illumination on top of the per-capture drift (1: none; 0.7: a lamp at 70 %).
 
     Returns:
         ``(image, mask)``: uint8 ``HxWx3`` (RGB) or ``HxWx1`` (grey), and bool ``HxW``, True on the defect
@@ -63,7 +64,7 @@ def render_part(spec: StationSpec, pose: Pose, defect: DefectType | None,
         mask = _warp(spec, pose, footprint, cv2.BORDER_CONSTANT) >= 0.5
     image = _warp(spec, pose, shade(albedo, height), cv2.BORDER_REFLECT_101)
     gain, offset, ramp = _lighting(spec, rng)
-    image = image * (scene.vignette * ramp * gain)[:, :, None] + offset
+    image = image * (scene.vignette * ramp * (gain * light))[:, :, None] + offset
     if spec.color is Color.GRAY:
         image = image @ _GRAY_WEIGHTS
         image = image[:, :, None]

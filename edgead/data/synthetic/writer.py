@@ -121,7 +121,7 @@ def generate_dataset(out_dir: str | os.PathLike, spec: StationSpec = StationSpec
 
 
 def generate_captures(out_dir: str | os.PathLike, spec: StationSpec = StationSpec(), n: int = 100,
-                      defect_rate: float = 0.3, seed: int = 0) -> Path:
+                      defect_rate: float = 0.3, seed: int = 0, lighting_trend: float = 0.0) -> Path:
     """Write a replay folder of raw (misaligned) captures for the ``folder://`` camera.
 
     Files are ``000000.png``, ``000001.png``, ...; defect masks go to ``masks/<stem>_mask.png``; ``truth.json``
@@ -134,13 +134,19 @@ def generate_captures(out_dir: str | os.PathLike, spec: StationSpec = StationSpe
         n: number of captures.
         defect_rate: probability that a part is defective (types drawn uniformly from ``spec.defect_types``).
         seed: the run's seed.
+        lighting_trend: the illumination drifts linearly over the run, from its level at the first capture to
+            ``1 + lighting_trend`` times it at the last (-0.4: a lamp dimming to 60 %); 0 keeps it steady. The
+            drift alarms' test replays such a run.
 
     Returns:
         The folder.
 
     Raises:
-        DataError: if the folder is not empty, ``n < 1`` or ``defect_rate`` is outside [0, 1].
+        DataError: if the folder is not empty, ``n < 1``, ``defect_rate`` is outside [0, 1] or ``lighting_trend``
+            outside (-1, 1].
     """
+    if not -1.0 < lighting_trend <= 1.0:
+        raise DataError(f"lighting_trend={lighting_trend} is outside (-1, 1]", hint="e.g. -0.4: a lamp dimming to 60 %")
     if n < 1 or not 0.0 <= defect_rate <= 1.0:
         raise DataError(f"cannot generate n={n} captures with defect_rate={defect_rate}",
                         hint="n >= 1 and 0 <= defect_rate <= 1")
@@ -151,7 +157,8 @@ def generate_captures(out_dir: str | os.PathLike, spec: StationSpec = StationSpe
         defect = (spec.defect_types[int(rng.integers(len(spec.defect_types)))]
                   if rng.random() < defect_rate else None)
         pose = random_pose(spec, rng, aligned=False)
-        image, mask = render_part(spec, pose, defect, rng)
+        light = 1.0 + lighting_trend * (i / (n - 1) if n > 1 else 0.0)
+        image, mask = render_part(spec, pose, defect, rng, light)
         name = f"{i:06d}.png"
         write_image(root / name, image)
         mask_rel = None
@@ -161,7 +168,7 @@ def generate_captures(out_dir: str | os.PathLike, spec: StationSpec = StationSpe
         files[name] = {"label": int(defect is not None), "defect_type": defect.value if defect else GOOD,
                        "pose": pose.to_dict(), "mask": mask_rel, "part_id": f"S{seed}-{i:06d}"}
     truth = {"format": TRUTH_FORMAT, "spec": _spec_dict(spec), "seed": seed, "defect_rate": defect_rate,
-             "files": files}
+             "lighting_trend": lighting_trend, "files": files}
     (root / "truth.json").write_text(json.dumps(truth, indent=1))
     return root
 

@@ -136,13 +136,29 @@ def test_to_dict_matches_the_bundle_sections():
     cal = calibrate([0.1, 0.2, 0.3, 0.25], good_maps)
     d = cal.to_dict()
     assert set(d) == {"thresholds", "normalisation"}
-    assert set(d["thresholds"]) == {"image", "pixel", "method", "target_frr"}
+    assert set(d["thresholds"]) == {"image", "pixel", "method", "target_frr", "good_score_quantiles"}
     assert set(d["normalisation"]) == {"image_lo", "pixel_lo"}
     assert d["thresholds"]["method"] == "frr" and d["thresholds"]["target_frr"] == 0.01
     loaded = yaml.safe_load(yaml.safe_dump(d))
     assert Calibration.from_dict({**loaded, "model": {}}, n_good=4) == cal
     no_pixel = calibrate([0.1, 0.2, 0.3])
     assert Calibration.from_dict(no_pixel.to_dict(), n_good=3).pixel is None
+
+
+def test_good_score_quantiles_are_stored_kept_by_a_moved_threshold_and_optional():
+    from edgead.contract.thresholds import QUANTILE_LEVELS
+
+    good = np.arange(101, dtype=np.float64)  # quantile q of 0..100 is exactly 100 q
+    cal = calibrate(good)
+    assert cal.good_quantiles == tuple(100 * q for q in QUANTILE_LEVELS)
+    assert adjust(cal, image_threshold=150.0).good_quantiles == cal.good_quantiles
+    d = cal.to_dict()
+    assert d["thresholds"]["good_score_quantiles"]["levels"] == list(QUANTILE_LEVELS)
+    del d["thresholds"]["good_score_quantiles"]  # a bundle written before quantiles were stored
+    assert Calibration.from_dict(d).good_quantiles is None
+    d["thresholds"]["good_score_quantiles"] = {"levels": [0.5], "raw": [1.0]}
+    with pytest.raises(CalibrationError, match="good_score_quantiles"):
+        Calibration.from_dict(d)
 
 
 def test_adjust_round_trip():

@@ -1,0 +1,81 @@
+"""Drift alarms on the synthetic station: a run whose lighting dims raises them, a steady run raises none.
+
+Both runs replay captures of the same station through the daemon's loop (camera-triggered, discrete PLC twin);
+the dimming run's lamp falls linearly to 50 % (``generate_captures(lighting_trend=-0.5)``). The alarm must show
+in all its places: the metric, the log, ``/healthz``'s drift section and the listeners (MQTT/OPC UA hook); and the
+verdicts must be those of the same station without drift tracking (an alarm never changes one).
+"""
+from __future__ import annotations
+
+import logging
+
+import pytest
+import yaml
+
+from edgead.camera import EndOfStream
+from edgead.daemon.config import load_station
+from edgead.daemon.station import Station
+from edgead.data.synthetic import generate_captures
+from edgead.observe.http import health
+
+pytestmark = pytest.mark.timeout(300)
+N = 40
+
+
+def _run(tmp_path, station, bundle, captures, window: int):
+    cfg = {
+        "trigger": "camera",
+        "camera": {"url": f"folder://{captures}?fps=0&pattern=*.png"},
+        "reference": str(station.reference),
+        "model": {"bundle": str(bundle.root)},
+        "plc": {"url": "loop://", "protocol": "discrete", "discrete": {"pulse_ms": 1, "gap_ms": 1}},
+        "storage": {"database": str(tmp_path / f"r{window}.sqlite"), "images_dir": str(tmp_path / "img"),
+                    "save_images": "none"},
+        "observe": {"metrics_listen": None},
+        "drift": {"window_parts": window, "min_parts": 10},
+    }
+    path = tmp_path / "station.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    events, verdicts = [], []
+    with Station(load_station(path)) as st:
+        st.drift.subscribe(events.append)
+        while True:
+            try:
+                out = st.step()
+            except EndOfStream:
+                break
+            if out is not None:
+                verdicts.append(out.verdict)
+        return verdicts, events, st.drift.state(), health(st.metrics)[1], st.metrics.render()
+
+
+@pytest.fixture(scope="module")
+def runs(small_station, tmp_path_factory):
+    root = tmp_path_factory.mktemp("drift")
+    steady = generate_captures(root / "steady", small_station.spec, n=N, defect_rate=0.2, seed=5)
+    dimming = generate_captures(root / "dimming", small_station.spec, n=N, defect_rate=0.2, seed=5,
+                                lighting_trend=-0.5)
+    return steady, dimming
+
+
+def test_dimming_lighting_raises_the_alarm_and_a_steady_run_none(small_station, padim_bundle, runs, tmp_path, caplog):
+    steady, dimming = runs
+    caplog.set_level(logging.INFO, logger="edgead.daemon.drift")
+    verdicts, events, state, body, text = _run(tmp_path, small_station, padim_bundle.bundle, steady, window=20)
+    assert len(verdicts) == N
+    assert events == [] and state["alarms"] == [] and body["drift"]["alarms"] == [], state
+    assert body["status"] == "ready"
+    assert 'edgead_drift_alarm{signal="brightness"} 0' in text and "drift alarm" not in caplog.text
+    assert state["values"]["score"] is not None  # the bundle carries its good-score quantiles
+
+    caplog.clear()
+    verdicts_d, events, state, body, text = _run(tmp_path, small_station, padim_bundle.bundle, dimming, window=20)
+    assert "brightness" in state["alarms"] and state["values"]["brightness"] < -0.15, state
+    assert [e.signal.value for e in events if e.alarm][0] in state["alarms"]
+    assert body["drift"]["alarms"] == state["alarms"] and body["status"] == "ready"  # reported, never unready
+    assert 'edgead_drift_alarm{signal="brightness"} 1' in text
+    assert "drift alarm (brightness)" in caplog.text
+
+    # an alarm never changes a verdict: the same dimming run without drift tracking judges every part alike
+    verdicts_off, events_off, state_off, _, _ = _run(tmp_path, small_station, padim_bundle.bundle, dimming, window=0)
+    assert verdicts_off == verdicts_d and events_off == [] and state_off["alarms"] == []
