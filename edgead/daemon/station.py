@@ -220,6 +220,9 @@ class Station:
 
     def close(self) -> None:
         """Write what is pending, checkpoint, drive the PLC outputs fail-safe, release everything (idempotent)."""
+        if self.shadow is not None and self.recorder is not None:  # the last part's shadow verdict goes on record too
+            self.shadow.wait_idle(5.0)
+            self._collect_shadow()
         with ExitStack() as all_components:  # every one is released even if another fails; in reverse order
             for name in COMPONENTS:
                 if name in self._closers:

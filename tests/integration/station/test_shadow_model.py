@@ -1,0 +1,92 @@
+"""The shadow model on the synthetic station: a deliberately worse candidate's new accepts in `records --compare`.
+
+The candidate is the live bundle with its threshold moved far up (`edgead threshold --image-threshold`): it accepts
+every part, so each part the live model rejected is one of its new accepts. The test paces the line so that the
+shadow finishes each part before the next trigger (`wait_idle`: a line whose cycle leaves the shadow room);
+a second run with a tiny CPU budget shows the skips being counted instead.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from edgead.camera import EndOfStream
+from edgead.cli import main
+from edgead.daemon.config import load_station
+from edgead.daemon.station import Station
+from edgead.records import RecordStore
+from edgead.verdict import Verdict
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def worse(padim_bundle, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cand") / "worse"
+    assert main(["threshold", "--bundle", str(padim_bundle.bundle.root), "--image-threshold", "1e9",
+                 "--out", str(out)]) == 0
+    return out
+
+
+def _run(tmp_path, station, bundle, shadow, budget_pct: float, pace: bool):
+    cfg = {
+        "trigger": "camera",
+        "camera": {"url": f"folder://{station.captures}?fps=0&pattern=*.png"},
+        "reference": str(station.reference),
+        "model": {"bundle": str(bundle.root)},
+        "plc": {"url": "loop://", "protocol": "discrete", "discrete": {"pulse_ms": 1, "gap_ms": 1}},
+        "storage": {"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "img"),
+                    "save_images": "none"},
+        "observe": {"metrics_listen": None},
+        "shadow": {"bundle": str(shadow), "cpu_budget_pct": budget_pct},
+    }
+    path = tmp_path / "station.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    seen = []
+    with Station(load_station(path)) as st:
+        while True:
+            try:
+                out = st.step()
+            except EndOfStream:
+                break
+            if out is not None:
+                seen.append(out)
+                if pace:
+                    assert st.shadow.wait_idle(60)
+        counts = dict(st.shadow.counts)
+        text = st.metrics.render()
+    return path, seen, counts, text
+
+
+def test_worse_candidate_shows_its_new_accepts(small_station, padim_bundle, worse, tmp_path, capsys):
+    path, seen, counts, text = _run(tmp_path, small_station, padim_bundle.bundle, worse, 100.0, pace=True)
+    rejects = sum(o.verdict is Verdict.REJECT for o in seen)
+    accepts = sum(o.verdict is Verdict.ACCEPT for o in seen)
+    assert len(seen) == 24 and rejects >= 3 and accepts >= 3
+    assert counts["scored"] == 24 and 'edgead_shadow_parts_total{outcome="scored"} 24' in text
+    with RecordStore(tmp_path / "records.sqlite") as store:
+        shadow_rows = store.read("SELECT part_row, model_hash, verdict FROM shadow ORDER BY part_row")
+        live = {r.id: r.verdict for r in store.query()}
+    assert len(shadow_rows) == 24 and {r[2] for r in shadow_rows} == {"accept"}
+    hashes = {r[1] for r in shadow_rows}
+    assert len(hashes) == 1 and hashes != {padim_bundle.bundle.model_hash}  # the candidate's, not the live one
+    assert {o.row_id: o.verdict for o in seen} == live  # the live verdicts are the live model's own
+
+    assert main(["records", str(path), "--compare", "--json"]) == 0
+    c = json.loads(capsys.readouterr().out)
+    assert (c["parts"], c["shadowed"], c["skipped"]) == (24, 24, 0)
+    assert c["new_accepts"] == rejects and c["new_rejects"] == 0 and c["agree"] == accepts
+    assert main(["records", str(path), "--compare"]) == 0
+    assert f"new accepts {rejects}, new rejects 0" in capsys.readouterr().out
+
+
+def test_over_budget_parts_are_skipped_and_counted(small_station, padim_bundle, worse, tmp_path, capsys):
+    # 0.01 % of a core over 10 s is 1 ms: after the first part the budget is spent for the rest of the run
+    _, seen, counts, text = _run(tmp_path, small_station, padim_bundle.bundle, worse, 0.01, pace=True)
+    assert counts["scored"] == 1 and counts["skipped_budget"] == len(seen) - 1 == 23
+    assert 'edgead_shadow_parts_total{outcome="skipped_budget"} 23' in text
+    assert main(["records", str(tmp_path / "records.sqlite"), "--compare", "--json"]) == 0
+    c = json.loads(capsys.readouterr().out)
+    assert (c["shadowed"], c["skipped"]) == (1, 23)
