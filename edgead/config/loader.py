@@ -237,3 +237,11 @@ def _unit_hint(path: str) -> str | None:
         if path.endswith(suffix):
             return f"the key's unit is in its name: a plain number of {unit}, without a unit suffix"
     return None
+
+
+def parse_listen(text: str, key: str = "observe.metrics_listen") -> tuple[str, int]:
+    """``"127.0.0.1:9818"`` -> (host, port); :class:`ConfigError` naming ``key`` otherwise."""
+    host, sep, port = str(text).rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"{key}: {text!r} is not HOST:PORT", hint="e.g. 127.0.0.1:9818")
+    return host or "127.0.0.1", int(port)

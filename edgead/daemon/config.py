@@ -15,7 +15,7 @@ from pathlib import Path
 
 from edgead.align.config import AlignConfig
 from edgead.camera.config import CameraConfig
-from edgead.config import from_dict, load_yaml, merge_overrides
+from edgead.config import from_dict, load_yaml, merge_overrides, parse_listen  # noqa: F401 -- re-exported
 from edgead.daemon.decide import DecisionConfig
 from edgead.daemon.drift import DriftConfig
 from edgead.daemon.shadow import ShadowConfig
@@ -315,14 +315,6 @@ def check_runtime(cfg: StationConfig, bundle) -> BackendKind:
         what = f"model.bundle {cfg.model.bundle}" + (f" (converted for {target} on {kind.value})" if target else "")
     require_runtime(kind, what)
     return kind
-
-
-def parse_listen(text: str, key: str = "observe.metrics_listen") -> tuple[str, int]:
-    """``"127.0.0.1:9818"`` -> (host, port); :class:`ConfigError` naming ``key`` otherwise."""
-    host, sep, port = str(text).rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ConfigError(f"{key}: {text!r} is not HOST:PORT", hint="e.g. 127.0.0.1:9818")
-    return host or "127.0.0.1", int(port)
 
 
 def _within(key: str, value: int, lo: int, hi: int) -> None:

@@ -22,7 +22,7 @@ import socket
 import urllib.request
 from pathlib import Path
 
-from edgead.daemon.config import StationConfig, parse_listen
+from edgead.config import parse_listen
 from edgead.errors import ConfigError, DataError, EdgeadError, lazy_import
 from edgead.records.images import overlay_path
 from edgead.records.store import parse_iso_ns
@@ -61,8 +61,12 @@ def filters_from_query(q) -> Filters:
                    limit=min(200, int(q.get("limit", "48"))) if str(q.get("limit", "48")).isdigit() else 48)
 
 
-def station_health(cfg: StationConfig) -> dict:
-    """The daemon's ``/healthz`` (state, problem, drift), or why it could not be read."""
+def station_health(cfg) -> dict:
+    """The daemon's ``/healthz`` (state, problem, drift), or why it could not be read.
+
+    Args:
+        cfg: the station's :class:`~edgead.daemon.config.StationConfig` (its ``observe.metrics_listen``).
+    """
     if not cfg.observe.metrics_listen:
         return {"status": "unknown", "problem": "observe.metrics_listen is off: no station state"}
     host, port = parse_listen(cfg.observe.metrics_listen)
@@ -79,7 +83,7 @@ def station_health(cfg: StationConfig) -> dict:
         return {"status": "stopped", "problem": f"the station does not answer on {host}:{port} ({exc})"}
 
 
-def build_app(cfg: StationConfig):
+def build_app(cfg):
     """The Starlette app for the station ``cfg`` (nothing is opened until a request comes)."""
     lazy_import("starlette", feature="the operator page (edgead ui)")
     from starlette.applications import Starlette
@@ -232,7 +236,7 @@ def _last_id_or_zero(reader: RecordReader) -> int:
         return 0
 
 
-def bind(cfg: StationConfig, listen: str | None = None) -> socket.socket:
+def bind(cfg, listen: str | None = None) -> socket.socket:
     """The listening socket (``ui.listen``, or ``listen``; port 0 picks a free one).
 
     Raises:
@@ -252,7 +256,7 @@ def bind(cfg: StationConfig, listen: str | None = None) -> socket.socket:
     return sock
 
 
-def serve(cfg: StationConfig, sock: socket.socket, on_ready=None) -> None:
+def serve(cfg, sock: socket.socket, on_ready=None) -> None:
     """Serve the page on ``sock`` until SIGINT/SIGTERM (uvicorn's handlers)."""
     uvicorn = lazy_import("uvicorn", feature="the operator page (edgead ui)")
     app = build_app(cfg)

@@ -25,7 +25,7 @@ class UiConfig:
     recent_parts: int = 12
 
     def __post_init__(self) -> None:
-        from edgead.daemon.config import parse_listen
+        from edgead.config import parse_listen
 
         parse_listen(self.listen, key="ui.listen")
         if not 20 <= self.poll_ms <= 5000:
