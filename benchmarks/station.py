@@ -19,8 +19,13 @@ part's row to SQLite and answers. Three measurements:
    p50/p99 and their ratio.
 3. **The commit itself** in the same process, in alternating rounds: ``synchronous=NORMAL`` (shipped),
    ``synchronous=FULL`` (``storage.synchronous: full``) and the old hot-path cost (a queue put), p50/p99.
+4. **The shadow model** (``--shadow`` parts, issue 20; ``--only-shadow`` runs this alone): one daemon with a
+   shadow bundle (a second bundle of the same model, so the same cost), switched on and off in alternating blocks
+   of 250 parts; PLC round trip p50/p99 with the shadow on against off, their ratio, and how many parts the shadow
+   scored or skipped (busy or over ``shadow.cpu_budget_pct``).
 
-Results: benchmarks/results/station.json and the ``station`` section of docs/benchmarks.md.
+Results: benchmarks/results/station.json (station-shadow.json) and the ``station`` (``station-shadow``) sections of
+docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -216,6 +221,9 @@ def main() -> None:
     ap.add_argument("--loaded", default=None,
                     help="say how the machine was loaded during the run (goes into the docs), e.g. 'shared'")
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
+    ap.add_argument("--shadow", type=int, default=4000, help="parts for the shadow on/off comparison (0: skip)")
+    ap.add_argument("--shadow-budget", type=float, default=25.0, help="shadow.cpu_budget_pct of that run")
+    ap.add_argument("--only-shadow", action="store_true", help="run only the shadow comparison")
     args = ap.parse_args()
 
     from edgead.align.dataset import align_dataset
@@ -246,6 +254,10 @@ def main() -> None:
                 eng.infer(img)
                 bare.append(time.perf_counter() - t)
         bare_st = stats_ms(bare)
+        if args.only_shadow:
+            shadow = shadow_comparison(args, tmp, bundle, captures, raw / "reference.png", load)
+            report_shadow(args, shadow, bundle.model_type, bare_st)
+            return
         commits = commit_costs(tmp)
 
         def config(pty, name: str) -> Path:
@@ -321,7 +333,98 @@ def main() -> None:
         update_section("station", docs_section(args, res, bundle.model_type, bare_st, stages, share))
 
 
-def docs_section(args, res: dict, model: str, bare_st: dict, stages: dict, share: dict) -> str:
+def shadow_comparison(args, tmp: Path, bundle, captures: Path, reference: Path, load: list) -> dict:
+    """Measurement 4: PLC round trip with the shadow model on and off, alternating blocks in one daemon."""
+    import shutil
+
+    from edgead.daemon import runner as runner_mod
+    from edgead.daemon.config import load_station
+    from edgead.demo.plc_peer import PtyPair, run_with_plc
+
+    candidate = tmp / "candidate"
+    shutil.copytree(bundle.root, candidate)  # the same model: the shadow costs what the live engine costs
+    base = runner_mod.Station
+    held: dict = {}
+
+    class Toggled(base):
+        def __enter__(self):
+            out = super().__enter__()
+            held["station"], held["runner"] = self, self.shadow
+            return out
+
+    state = {"on": False}
+    blocks: dict[int, str] = {}
+
+    def toggle(o):
+        blocks[o.seq + 1] = "on" if state["on"] else "off"
+        if (o.seq + 1) % COMPARE_BLOCK == 0:
+            state["on"] = not state["on"]
+            held["station"].shadow = held["runner"] if state["on"] else None
+
+    runner_mod.Station = Toggled
+    try:
+        with PtyPair(tmp) as pty:
+            path = tmp / "shadow.yaml"
+            path.write_text(yaml.safe_dump({
+                "camera": {"url": f"folder://{captures}?fps=0&loop=1&pattern=*.png"},
+                "reference": str(reference), "model": {"bundle": str(bundle.root)},
+                "plc": {"url": pty.station, "protocol": "ascii"},
+                "storage": {"database": str(tmp / "shadow.sqlite"), "images_dir": str(tmp / "shadow-rejects"),
+                            "quota_mb": 100},
+                "observe": {"metrics_listen": None, "log_level": "warning"},
+                "security": {"allow_unsigned": True},
+                "shadow": {"bundle": str(candidate), "cpu_budget_pct": args.shadow_budget}}))
+            cfg = load_station(path)
+            held["station"] = None
+
+            def first(o):  # the shadow starts off: the first block is the baseline's warm-up
+                if o.seq == 0:
+                    held["station"].shadow = None
+                toggle(o)
+
+            _, slog = run_with_plc(cfg, pty.plc, args.shadow, on_part=first)
+    finally:
+        runner_mod.Station = base
+    load.append(os.getloadavg()[0])
+    out = {}
+    for mode in ("on", "off"):
+        trips = [slog.round_trip_ms[i] for i, m in blocks.items() if m == mode and i in slog.round_trip_ms
+                 and i > COMPARE_BLOCK]
+        out[mode] = {"p50": pct(trips, 50), "p99": pct(trips, 99), "n": len(trips)}
+    out["ratio_p50"] = out["on"]["p50"] / out["off"]["p50"]
+    out["ratio_p99"] = out["on"]["p99"] / out["off"]["p99"]
+    out["shadow_counts"] = {k.value: v for k, v in held["runner"].counts.items()}
+    out["budget_pct"] = args.shadow_budget
+    return out
+
+
+def report_shadow(args, shadow: dict, model: str, bare_st: dict) -> None:
+    res = {"machine": machine(), "load_average_1min": os.getloadavg()[0], "model": model,
+           "input": [args.height, args.width], "parts": args.shadow, "shadow": shadow, "bare_infer_ms": bare_st}
+    print(yaml.safe_dump(res, sort_keys=False))
+    if args.no_docs:
+        return
+    save_json(ROOT / "benchmarks" / "results" / "station-shadow.json", res)
+    on, off, c = shadow["on"], shadow["off"], shadow["shadow_counts"]
+    loaded = args.loaded or f"load average {res['load_average_1min']:.1f}"
+    offered = sum(c.values())
+    update_section("station-shadow", "\n".join([
+        f"Produced by `python benchmarks/station.py --only-shadow --shadow {args.shadow} --shadow-budget "
+        f"{args.shadow_budget:g} --model {model} --height {args.height} --width {args.width}` on {machine()} "
+        f"({loaded}): one `edgead run` loop (in process) with an ASCII PLC peer on a pty pair, triggers back to back "
+        f"(the worst case: no idle time between parts), the shadow (a copy of the live bundle) switched on and off "
+        f"in alternating blocks of {COMPARE_BLOCK} parts.",
+        "",
+        "| PLC round trip | shadow off | shadow on | on / off |",
+        "|---|---|---|---|",
+        f"| p50 | {off['p50']:.2f} ms | {on['p50']:.2f} ms | {shadow['ratio_p50']:.2f}x |",
+        f"| p99 | {off['p99']:.2f} ms | {on['p99']:.2f} ms | {shadow['ratio_p99']:.2f}x |",
+        "",
+        f"Bare `engine.infer` p50 {bare_st['median_ms']:.2f} ms. Of {offered} parts offered to the shadow while it "
+        f"was on: {c['scored']} scored, {c['skipped_busy']} skipped busy, {c['skipped_budget']} skipped over its "
+        f"{args.shadow_budget:g} % budget, {c['error']} errors.",
+    ]))
+
     d, r, c, k = res["daemon_ms"], res["plc_round_trip_ms"], res["order_comparison"], res["commit_ms"]
     loaded = args.loaded or f"load average {', '.join(f'{x:.1f}' for x in res['load_average_1min'])}"
     lines = [

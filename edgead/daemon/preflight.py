@@ -63,26 +63,25 @@ def check_plant(cfg: StationConfig) -> list[str]:
 
 
 def check_shadow(cfg: StationConfig) -> list[str]:
-    """The shadow bundle (hashes, runtime, the live bundle's colour); its input sizes are checked when it loads."""
+    """The shadow bundle through the same admission gate as the live one (hashes, trust, reference, ROIs,
+    geometry: :func:`edgead.daemon.admission.admit`), its runtime and colour mode."""
     if cfg.shadow.bundle is None:
         return []
-    from edgead.bundle import load_bundle
+    import dataclasses
+
+    from edgead.daemon.admission import admit
+    from edgead.errors import ImageError
     from edgead.infer import bundle_runtime, require_runtime
 
     path = cfg.shadow.bundle
-    if not (path.is_dir() or path.is_file()):
-        raise ConfigError(f"shadow.bundle: {path} does not exist", hint="copy the candidate bundle there, or set "
-                          "shadow.bundle: null")
+    model = dataclasses.replace(cfg.model, bundle=path, engine=None, backend=None)
     try:
-        shadow, live = load_bundle(path), load_bundle(cfg.model.bundle)
-    except BundleError as exc:
-        raise BundleError(f"shadow.bundle: {exc.message}", hint=exc.hint) from exc
-    require_runtime(bundle_runtime(shadow.meta)[0], f"shadow.bundle {path}")
-    if shadow.meta.color != live.meta.color:
-        raise ConfigError(f"shadow.bundle: {path} takes {shadow.meta.color.value} images, the live model "
-                          f"{live.meta.color.value}", hint="a shadow judges the live station's frames: train it on them")
-    return [f"shadow {shadow.model_type} {shadow.model_hash[:12]} from {path} (at most "
-            f"{cfg.shadow.cpu_budget_pct:g} % of a core)"]
+        admission = admit(dataclasses.replace(cfg, model=model))
+    except (ConfigError, BundleError, ImageError) as exc:
+        raise type(exc)(f"shadow.bundle: {exc.message}", hint=exc.hint) from exc
+    require_runtime(bundle_runtime(admission.bundle.meta)[0], f"shadow.bundle {path}")
+    return [f"shadow: {note}" for note in admission.notes[:1]] + [f"warning: shadow: {w}" for w in admission.warnings] \
+        + [f"shadow judges after the answer, within {cfg.shadow.cpu_budget_pct:g} % of a core"]
 
 
 def check_model(cfg: StationConfig) -> list[str]:

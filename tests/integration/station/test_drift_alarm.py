@@ -22,7 +22,7 @@ pytestmark = pytest.mark.timeout(300)
 N = 40
 
 
-def _run(tmp_path, station, bundle, captures, window: int):
+def _run(tmp_path, station, bundle, captures, window: int, security: dict):
     cfg = {
         "trigger": "camera",
         "camera": {"url": f"folder://{captures}?fps=0&pattern=*.png"},
@@ -33,6 +33,7 @@ def _run(tmp_path, station, bundle, captures, window: int):
                     "save_images": "none"},
         "observe": {"metrics_listen": None},
         "drift": {"window_parts": window, "min_parts": 10},
+        "security": security,
     }
     path = tmp_path / "station.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -58,10 +59,12 @@ def runs(small_station, tmp_path_factory):
     return steady, dimming
 
 
-def test_dimming_lighting_raises_the_alarm_and_a_steady_run_none(small_station, padim_bundle, runs, tmp_path, caplog):
+def test_dimming_lighting_raises_the_alarm_and_a_steady_run_none(small_station, padim_bundle, bundle_key, runs, tmp_path,
+                                                                  caplog):
     steady, dimming = runs
     caplog.set_level(logging.INFO, logger="edgead.daemon.drift")
-    verdicts, events, state, body, text = _run(tmp_path, small_station, padim_bundle.bundle, steady, window=20)
+    verdicts, events, state, body, text = _run(tmp_path, small_station, padim_bundle.bundle, steady, window=20,
+                                      security=bundle_key.security)
     assert len(verdicts) == N
     assert events == [] and state["alarms"] == [] and body["drift"]["alarms"] == [], state
     assert body["status"] == "ready"
@@ -69,7 +72,8 @@ def test_dimming_lighting_raises_the_alarm_and_a_steady_run_none(small_station, 
     assert state["values"]["score"] is not None  # the bundle carries its good-score quantiles
 
     caplog.clear()
-    verdicts_d, events, state, body, text = _run(tmp_path, small_station, padim_bundle.bundle, dimming, window=20)
+    verdicts_d, events, state, body, text = _run(tmp_path, small_station, padim_bundle.bundle, dimming, window=20,
+                                        security=bundle_key.security)
     assert "brightness" in state["alarms"] and state["values"]["brightness"] < -0.15, state
     assert [e.signal.value for e in events if e.alarm][0] in state["alarms"]
     assert body["drift"]["alarms"] == state["alarms"] and body["status"] == "ready"  # reported, never unready
@@ -77,5 +81,6 @@ def test_dimming_lighting_raises_the_alarm_and_a_steady_run_none(small_station, 
     assert "drift alarm (brightness)" in caplog.text
 
     # an alarm never changes a verdict: the same dimming run without drift tracking judges every part alike
-    verdicts_off, events_off, state_off, _, _ = _run(tmp_path, small_station, padim_bundle.bundle, dimming, window=0)
+    verdicts_off, events_off, state_off, _, _ = _run(tmp_path, small_station, padim_bundle.bundle, dimming, window=0,
+                                                        security=bundle_key.security)
     assert verdicts_off == verdicts_d and events_off == [] and state_off["alarms"] == []

@@ -23,7 +23,7 @@ from edgead.records.labels import add_label
 pytestmark = pytest.mark.timeout(300)
 
 
-def test_records_labels_dataset_threshold_loop(small_station, padim_bundle, tmp_path, capsys):
+def test_records_labels_dataset_threshold_loop(small_station, padim_bundle, bundle_key, tmp_path, capsys):
     cfg = {
         "trigger": "camera",
         "camera": {"url": f"folder://{small_station.captures}?fps=0&pattern=*.png"},
@@ -33,6 +33,7 @@ def test_records_labels_dataset_threshold_loop(small_station, padim_bundle, tmp_
         "storage": {"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "images"),
                     "save_images": "all"},
         "observe": {"metrics_listen": None},
+        "security": bundle_key.security,
     }
     station_yaml = tmp_path / "station.yaml"
     station_yaml.write_text(yaml.safe_dump(cfg))
@@ -69,7 +70,7 @@ def test_records_labels_dataset_threshold_loop(small_station, padim_bundle, tmp_
 
     new = tmp_path / "recalibrated"
     assert main(["threshold", "--bundle", str(padim_bundle.bundle.root), "--data", str(ds), "--method", "f1",
-                 "--out", str(new)]) == 0
+                 "--out", str(new), "--sign-key", str(bundle_key.key)]) == 0
     out = capsys.readouterr().out
     assert "image threshold" in out and "(f1)" in out
     cfg["model"]["bundle"] = str(new)
@@ -80,7 +81,7 @@ def test_records_labels_dataset_threshold_loop(small_station, padim_bundle, tmp_
     # the same dataset extends the model with its labelled-good parts as a new task (edgead update)
     updated = tmp_path / "updated"
     assert main(["update", "--bundle", str(padim_bundle.bundle.root), "--data", str(ds), "--out", str(updated),
-                 "--quiet"]) == 0
+                 "--quiet", "--sign-key", str(bundle_key.key)]) == 0
     assert "task 'labelled' added" in capsys.readouterr().out
     cfg["model"]["bundle"] = str(updated)
     station_yaml.write_text(yaml.safe_dump(cfg))

@@ -23,14 +23,14 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def worse(padim_bundle, tmp_path_factory):
+def worse(padim_bundle, bundle_key, tmp_path_factory):
     out = tmp_path_factory.mktemp("cand") / "worse"
     assert main(["threshold", "--bundle", str(padim_bundle.bundle.root), "--image-threshold", "1e9",
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--sign-key", str(bundle_key.key)]) == 0
     return out
 
 
-def _run(tmp_path, station, bundle, shadow, budget_pct: float, pace: bool):
+def _run(tmp_path, station, bundle, shadow, budget_pct: float, pace: bool, security: dict):
     cfg = {
         "trigger": "camera",
         "camera": {"url": f"folder://{station.captures}?fps=0&pattern=*.png"},
@@ -41,6 +41,7 @@ def _run(tmp_path, station, bundle, shadow, budget_pct: float, pace: bool):
                     "save_images": "none"},
         "observe": {"metrics_listen": None},
         "shadow": {"bundle": str(shadow), "cpu_budget_pct": budget_pct},
+        "security": security,
     }
     path = tmp_path / "station.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -60,8 +61,9 @@ def _run(tmp_path, station, bundle, shadow, budget_pct: float, pace: bool):
     return path, seen, counts, text
 
 
-def test_worse_candidate_shows_its_new_accepts(small_station, padim_bundle, worse, tmp_path, capsys):
-    path, seen, counts, text = _run(tmp_path, small_station, padim_bundle.bundle, worse, 100.0, pace=True)
+def test_worse_candidate_shows_its_new_accepts(small_station, padim_bundle, bundle_key, worse, tmp_path, capsys):
+    path, seen, counts, text = _run(tmp_path, small_station, padim_bundle.bundle, worse, 100.0, pace=True,
+                                     security=bundle_key.security)
     rejects = sum(o.verdict is Verdict.REJECT for o in seen)
     accepts = sum(o.verdict is Verdict.ACCEPT for o in seen)
     assert len(seen) == 24 and rejects >= 3 and accepts >= 3
@@ -82,9 +84,10 @@ def test_worse_candidate_shows_its_new_accepts(small_station, padim_bundle, wors
     assert f"new accepts {rejects}, new rejects 0" in capsys.readouterr().out
 
 
-def test_over_budget_parts_are_skipped_and_counted(small_station, padim_bundle, worse, tmp_path, capsys):
+def test_over_budget_parts_are_skipped_and_counted(small_station, padim_bundle, bundle_key, worse, tmp_path, capsys):
     # 0.01 % of a core over 10 s is 1 ms: after the first part the budget is spent for the rest of the run
-    _, seen, counts, text = _run(tmp_path, small_station, padim_bundle.bundle, worse, 0.01, pace=True)
+    _, seen, counts, text = _run(tmp_path, small_station, padim_bundle.bundle, worse, 0.01, pace=True,
+                                       security=bundle_key.security)
     assert counts["scored"] == 1 and counts["skipped_budget"] == len(seen) - 1 == 23
     assert 'edgead_shadow_parts_total{outcome="skipped_budget"} 23' in text
     assert main(["records", str(tmp_path / "records.sqlite"), "--compare", "--json"]) == 0

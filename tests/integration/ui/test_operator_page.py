@@ -37,7 +37,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def station(small_station, padim_bundle, tmp_path):
+def station(small_station, padim_bundle, bundle_key, tmp_path):
     """A running daemon (thread), the page (``edgead ui`` subprocess), and an operator 'anna'."""
     pytest.importorskip("starlette")
     ops = tmp_path / "operators.passwd"
@@ -54,6 +54,7 @@ def station(small_station, padim_bundle, tmp_path):
                     "save_images": "all"},
         "observe": {"metrics_listen": f"127.0.0.1:{_free_port()}"},
         "ui": {"operators_file": str(ops), "poll_ms": 200},
+        "security": bundle_key.security,
     }
     path = tmp_path / "station.yaml"
     path.write_text(yaml.safe_dump(cfg))
