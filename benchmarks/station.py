@@ -425,6 +425,8 @@ def report_shadow(args, shadow: dict, model: str, bare_st: dict) -> None:
         f"{args.shadow_budget:g} % budget, {c['error']} errors.",
     ]))
 
+
+def docs_section(args, res: dict, model: str, bare_st: dict, stages: dict, share: dict) -> str:
     d, r, c, k = res["daemon_ms"], res["plc_round_trip_ms"], res["order_comparison"], res["commit_ms"]
     loaded = args.loaded or f"load average {', '.join(f'{x:.1f}' for x in res['load_average_1min'])}"
     lines = [
