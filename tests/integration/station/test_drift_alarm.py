@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-import yaml
+from replay_station import replay_config, write_config  # tests/helpers
 
 from edgead.camera import EndOfStream
 from edgead.daemon.config import load_station
@@ -23,20 +23,10 @@ N = 40
 
 
 def _run(tmp_path, station, bundle, captures, window: int, security: dict):
-    cfg = {
-        "trigger": "camera",
-        "camera": {"url": f"folder://{captures}?fps=0&pattern=*.png"},
-        "reference": str(station.reference),
-        "model": {"bundle": str(bundle.root)},
-        "plc": {"url": "loop://", "protocol": "discrete", "discrete": {"pulse_ms": 1, "gap_ms": 1}},
-        "storage": {"database": str(tmp_path / f"r{window}.sqlite"), "images_dir": str(tmp_path / "img"),
-                    "save_images": "none"},
-        "observe": {"metrics_listen": None},
-        "drift": {"window_parts": window, "min_parts": 10},
-        "security": security,
-    }
-    path = tmp_path / "station.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    cfg = replay_config(tmp_path, station, bundle, security, captures,
+                        storage={"database": str(tmp_path / f"r{window}.sqlite"), "save_images": "none"},
+                        drift={"window_parts": window, "min_parts": 10})
+    path = write_config(tmp_path, cfg)
     events, verdicts = [], []
     with Station(load_station(path)) as st:
         st.drift.subscribe(events.append)

@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-import yaml
+from replay_station import replay_config, write_config  # tests/helpers
 
 from edgead.cli import main
 from edgead.daemon.config import load_station
@@ -24,19 +24,8 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def test_records_labels_dataset_threshold_loop(small_station, padim_bundle, bundle_key, tmp_path, capsys):
-    cfg = {
-        "trigger": "camera",
-        "camera": {"url": f"folder://{small_station.captures}?fps=0&pattern=*.png"},
-        "reference": str(small_station.reference),
-        "model": {"bundle": str(padim_bundle.bundle.root)},
-        "plc": {"url": "loop://", "protocol": "discrete", "discrete": {"pulse_ms": 1, "gap_ms": 1}},
-        "storage": {"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "images"),
-                    "save_images": "all"},
-        "observe": {"metrics_listen": None},
-        "security": bundle_key.security,
-    }
-    station_yaml = tmp_path / "station.yaml"
-    station_yaml.write_text(yaml.safe_dump(cfg))
+    cfg = replay_config(tmp_path, small_station, padim_bundle.bundle, bundle_key.security)
+    station_yaml = write_config(tmp_path, cfg)
     seen = []
     Runner(load_station(station_yaml), on_part=seen.append).run()
     assert len(seen) == 24
@@ -74,7 +63,7 @@ def test_records_labels_dataset_threshold_loop(small_station, padim_bundle, bund
     out = capsys.readouterr().out
     assert "image threshold" in out and "(f1)" in out
     cfg["model"]["bundle"] = str(new)
-    station_yaml.write_text(yaml.safe_dump(cfg))
+    write_config(tmp_path, cfg)
     assert main(["check", str(station_yaml)]) == 0
     assert "is valid" in capsys.readouterr().out
 
@@ -84,5 +73,5 @@ def test_records_labels_dataset_threshold_loop(small_station, padim_bundle, bund
                  "--quiet", "--sign-key", str(bundle_key.key)]) == 0
     assert "task 'labelled' added" in capsys.readouterr().out
     cfg["model"]["bundle"] = str(updated)
-    station_yaml.write_text(yaml.safe_dump(cfg))
+    write_config(tmp_path, cfg)
     assert main(["check", str(station_yaml)]) == 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
+from replay_station import replay_config, write_config  # tests/helpers
 
 from edgead.camera import EndOfStream
 from edgead.cli import main
@@ -31,20 +31,9 @@ def worse(padim_bundle, bundle_key, tmp_path_factory):
 
 
 def _run(tmp_path, station, bundle, shadow, budget_pct: float, pace: bool, security: dict):
-    cfg = {
-        "trigger": "camera",
-        "camera": {"url": f"folder://{station.captures}?fps=0&pattern=*.png"},
-        "reference": str(station.reference),
-        "model": {"bundle": str(bundle.root)},
-        "plc": {"url": "loop://", "protocol": "discrete", "discrete": {"pulse_ms": 1, "gap_ms": 1}},
-        "storage": {"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "img"),
-                    "save_images": "none"},
-        "observe": {"metrics_listen": None},
-        "shadow": {"bundle": str(shadow), "cpu_budget_pct": budget_pct},
-        "security": security,
-    }
-    path = tmp_path / "station.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    cfg = replay_config(tmp_path, station, bundle, security, storage={"save_images": "none"},
+                        shadow={"bundle": str(shadow), "cpu_budget_pct": budget_pct})
+    path = write_config(tmp_path, cfg)
     seen = []
     with Station(load_station(path)) as st:
         while True:

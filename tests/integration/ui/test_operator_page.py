@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from browser import Browser, chromium  # tests/helpers
+from replay_station import replay_config, write_config  # tests/helpers
 
 from edgead.daemon.config import load_station
 from edgead.daemon.runner import Runner
@@ -43,21 +43,10 @@ def station(small_station, padim_bundle, bundle_key, tmp_path):
     ops = tmp_path / "operators.passwd"
     subprocess.run([sys.executable, "-m", "edgead", "ui-passwd", str(ops), "anna"], input="s3cret\n", text=True,
                    check=True)
-    cfg = {
-        "name": "line-7",
-        "trigger": "camera",
-        "camera": {"url": f"folder://{small_station.captures}?fps=2&loop=1&pattern=*.png"},
-        "reference": str(small_station.reference),
-        "model": {"bundle": str(padim_bundle.bundle.root)},
-        "plc": {"url": "loop://", "protocol": "discrete", "discrete": {"pulse_ms": 1, "gap_ms": 1}},
-        "storage": {"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "images"),
-                    "save_images": "all"},
-        "observe": {"metrics_listen": f"127.0.0.1:{_free_port()}"},
-        "ui": {"operators_file": str(ops), "poll_ms": 200},
-        "security": bundle_key.security,
-    }
-    path = tmp_path / "station.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    cfg = replay_config(tmp_path, small_station, padim_bundle.bundle, bundle_key.security, fps=2, loop=True,
+                        name="line-7", observe={"metrics_listen": f"127.0.0.1:{_free_port()}"},
+                        ui={"operators_file": str(ops), "poll_ms": 200})
+    path = write_config(tmp_path, cfg)
     parts: queue.Queue = queue.Queue()
     runner = Runner(load_station(path), on_part=lambda o: parts.put((o, time.monotonic())))
     thread = threading.Thread(target=runner.run, daemon=True)
