@@ -33,3 +33,20 @@ def write_config(tmp_path: Path, cfg: dict, name: str = "station.yaml") -> Path:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def step_to_end(station, after_part=None) -> list:
+    """Step an open :class:`~edgead.daemon.station.Station` until its replay ends; the outcomes, in order
+    (``after_part(outcome)`` is called after each, e.g. to pace the line)."""
+    from edgead.camera import EndOfStream
+
+    seen = []
+    while True:
+        try:
+            out = station.step()
+        except EndOfStream:
+            return seen
+        if out is not None:
+            seen.append(out)
+            if after_part is not None:
+                after_part(out)

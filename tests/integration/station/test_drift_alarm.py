@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from replay_station import replay_config, write_config  # tests/helpers
+from replay_station import replay_config, step_to_end, write_config  # tests/helpers
 
-from edgead.camera import EndOfStream
 from edgead.daemon.config import load_station
 from edgead.daemon.station import Station
 from edgead.data.synthetic import generate_captures
@@ -27,16 +26,10 @@ def _run(tmp_path, station, bundle, captures, window: int, security: dict):
                         storage={"database": str(tmp_path / f"r{window}.sqlite"), "save_images": "none"},
                         drift={"window_parts": window, "min_parts": 10})
     path = write_config(tmp_path, cfg)
-    events, verdicts = [], []
+    events = []
     with Station(load_station(path)) as st:
         st.drift.subscribe(events.append)
-        while True:
-            try:
-                out = st.step()
-            except EndOfStream:
-                break
-            if out is not None:
-                verdicts.append(out.verdict)
+        verdicts = [o.verdict for o in step_to_end(st)]
         return verdicts, events, st.drift.state(), health(st.metrics)[1], st.metrics.render()
 
 

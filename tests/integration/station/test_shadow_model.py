@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from replay_station import replay_config, write_config  # tests/helpers
+from replay_station import replay_config, step_to_end, write_config  # tests/helpers
 
-from edgead.camera import EndOfStream
 from edgead.cli import main
 from edgead.daemon.config import load_station
 from edgead.daemon.station import Station
@@ -34,17 +33,8 @@ def _run(tmp_path, station, bundle, shadow, budget_pct: float, pace: bool, secur
     cfg = replay_config(tmp_path, station, bundle, security, storage={"save_images": "none"},
                         shadow={"bundle": str(shadow), "cpu_budget_pct": budget_pct})
     path = write_config(tmp_path, cfg)
-    seen = []
     with Station(load_station(path)) as st:
-        while True:
-            try:
-                out = st.step()
-            except EndOfStream:
-                break
-            if out is not None:
-                seen.append(out)
-                if pace:
-                    assert st.shadow.wait_idle(60)
+        seen = step_to_end(st, (lambda o: st.shadow.wait_idle(60)) if pace else None)
         counts = dict(st.shadow.counts)
         text = st.metrics.render()
     return path, seen, counts, text
