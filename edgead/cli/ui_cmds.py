@@ -34,6 +34,10 @@ def cmd_ui(args) -> int:
 
     cfg = _load(args)
     setup_logging(cfg.observe.log_level.upper(), cfg.observe.log_format)
+    if cfg.ui.operators_file is not None:
+        from edgead.ui.auth import load_users
+
+        load_users(cfg.ui.operators_file)  # a missing or broken file is an error now, not at the first label
     sock = bind(cfg, args.listen)
     host, port = sock.getsockname()[:2]
     writable = "labels need an operator" if cfg.ui.operators_file else "read-only (no ui.operators_file)"

@@ -55,6 +55,11 @@ def check_plant(cfg: StationConfig) -> list[str]:
         cfg.mqtt.check_files()
         host, port, tls = cfg.mqtt.address()
         notes.append(f"mqtt {'mqtts' if tls else 'mqtt'}://{host}:{port} (python -m edgead.north)")
+    if cfg.ui.operators_file is not None:  # read by `edgead ui`: a broken file is found here, not at the first label
+        from edgead.ui.auth import load_users
+
+        users = load_users(cfg.ui.operators_file)
+        notes.append(f"operator page users: {len(users)} in {cfg.ui.operators_file}")
     if cfg.opcua.enabled:
         cfg.opcua.check_files()
         notes.append(f"opcua opc.tcp://{cfg.opcua.listen}/edgead ({cfg.opcua.security.value}, "

@@ -58,6 +58,7 @@ def filters_from_query(q) -> Filters:
                    until_ns=parse_iso_ns(q.get("until"), "until"), score_min=_float(q.get("score_min"), "score_min"),
                    score_max=_float(q.get("score_max"), "score_max"), recipe=q.get("recipe") or None,
                    before_id=int(before) if before and before.isdigit() else None,
+                   shadow_disagrees=q.get("shadow") == "disagrees",
                    limit=min(200, int(q.get("limit", "48"))) if str(q.get("limit", "48")).isdigit() else 48)
 
 

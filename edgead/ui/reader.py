@@ -32,6 +32,7 @@ class Filters:
     score_max: float | None = None
     recipe: str | None = None
     before_id: int | None = None
+    shadow_disagrees: bool = False  # only parts whose shadow verdict differs from the live one
     limit: int = 48
 
 
@@ -125,6 +126,10 @@ class RecordReader:
                 params.append(f.recipe)
             elif f.recipe:
                 return []  # a store without recipes has no part of this one
+            if f.shadow_disagrees:
+                if not self._has_table(conn, "shadow"):
+                    return []
+                clauses.append("s.verdict IS NOT NULL AND (s.verdict = 'accept') != (p.verdict = 'accept')")
             rows = conn.execute(f"{self._select(conn)} WHERE {' AND '.join(clauses)} ORDER BY p.id DESC LIMIT ?",
                                 params + [int(f.limit)]).fetchall()
         return [self._row(r) for r in rows]

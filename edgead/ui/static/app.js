@@ -95,6 +95,7 @@ async function refreshGallery(ev) {
     const v = $(id).value;
     if (v) q.set(key, key === "since" || key === "until" ? localToISO(v) : v);
   }
+  if ($("#f-shadow").checked) q.set("shadow", "disagrees");
   try {
     const rows = await getJSON(`/api/gallery?${q}`);
     $("#gallery").replaceChildren(...rows.map((p) => card(p, true)));

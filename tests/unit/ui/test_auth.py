@@ -59,3 +59,13 @@ def test_basic_credentials_parsing():
     assert basic_credentials(_basic("anna", "a:b")) == ("anna", "a:b")
     assert basic_credentials("Basic !!!") is None
     assert basic_credentials("Basic " + base64.b64encode(b"nocolon").decode()) is None
+
+
+def test_check_and_ui_refuse_a_broken_operators_file(tmp_path, capsys):
+    from edgead.cli import main
+
+    (tmp_path / "ops").write_text("anna:root:plain\n")
+    cfg = tmp_path / "station.yaml"
+    cfg.write_text("ui: {operators_file: ops, listen: '127.0.0.1:0'}\nstorage: {database: r.sqlite}\n")
+    assert main(["ui", str(cfg)]) == 3
+    assert "ui.operators_file" in capsys.readouterr().err

@@ -40,6 +40,21 @@ def test_gallery_filters_by_verdict_time_and_score(db):
     assert part["has_image"] and part["label"] is None and part["t_utc"].endswith("Z") and len(part["model_hash"]) == 12
 
 
+def test_gallery_of_the_parts_the_shadow_judged_otherwise(db):
+    from edgead.records.labels import ShadowRow
+
+    with RecordStore(db) as store:  # shadow: part 1 accept (agrees), 2 accept (new accept), 5 reject (new reject)
+        store.update([ShadowRow(1, "c" * 64, Verdict.ACCEPT, 0.1, 1.0, 2.0),
+                      ShadowRow(2, "c" * 64, Verdict.ACCEPT, 0.2, 1.0, 2.0),
+                      ShadowRow(5, "c" * 64, Verdict.REJECT, 0.7, 1.0, 2.0)])
+    r = RecordReader(db)
+    f = Filters(verdicts=("accept", "reject", "fault"), shadow_disagrees=True)
+    assert [(p["id"], p["verdict"], p["shadow_verdict"]) for p in r.gallery(f)] == [(5, "accept", "reject"),
+                                                                                 (2, "reject", "accept")]
+    assert r.compare().new_accepts == 1 and r.compare().new_rejects == 1
+    assert filters_from_query({"shadow": "disagrees"}).shadow_disagrees
+
+
 def test_recipe_column_when_the_store_has_one(db):
     conn = sqlite3.connect(db)
     conn.execute("ALTER TABLE parts ADD COLUMN recipe TEXT")  # what a later schema adds
