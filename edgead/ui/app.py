@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import socket
+import urllib.error
 import urllib.request
 from pathlib import Path
 
