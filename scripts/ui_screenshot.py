@@ -2,21 +2,31 @@
 
 Usage: .venv/bin/python scripts/ui_screenshot.py [OUT.png|OUT.jpg]
 
-Trains a small PaDiM on the synthetic station, runs the daemon over 40 replayed parts (every image archived, a
-stricter copy of the bundle as shadow), labels two parts, starts ``edgead ui`` on a free loopback port and renders
-the page with scripts/render_page.sh (headless Chromium), as the operator-page test does.
+Trains a small PaDiM on the synthetic station, runs the daemon on replayed parts (every image archived, a stricter
+copy of the bundle as shadow, its metrics endpoint on), labels a part, starts ``edgead ui`` on a free loopback port
+while the daemon runs and renders the page with scripts/render_page.sh (headless Chromium), as the operator-page
+test does.
 """
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -44,18 +54,22 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "edgead", "ui-passwd", str(tmp / "ops"), "anna"], input="pw\n",
                        text=True, check=True)
         cfg = {"name": "line-7 bracket", "trigger": "camera",
-               "camera": {"url": f"folder://{captures}?fps=0&pattern=*.png"},
+               "camera": {"url": f"folder://{captures}?fps=8&loop=1&pattern=*.png"},
                "reference": str(raw / "reference.png"), "model": {"bundle": str(bundle.root)},
                "plc": {"url": "loop://", "protocol": "discrete"},
                "storage": {"database": str(tmp / "records.sqlite"), "images_dir": str(tmp / "images"),
                            "save_images": "all"},
-               "observe": {"metrics_listen": None}, "security": {"allow_unsigned": True},
+               "observe": {"metrics_listen": f"127.0.0.1:{free_port()}"}, "security": {"allow_unsigned": True},
                "shadow": {"bundle": str(tmp / "candidate"), "cpu_budget_pct": 100},
                "ui": {"operators_file": str(tmp / "ops")}}
         path = tmp / "station.yaml"
         path.write_text(yaml.safe_dump(cfg))
         seen = []
-        Runner(load_station(path), on_part=seen.append).run()
+        runner = Runner(load_station(path), on_part=seen.append)
+        thread = threading.Thread(target=runner.run, daemon=True)
+        thread.start()
+        while len(seen) < 60:
+            time.sleep(0.2)
         with RecordStore(tmp / "records.sqlite") as store:
             rejects = [o for o in seen if o.verdict is Verdict.REJECT]
             if rejects:
@@ -73,6 +87,8 @@ def main() -> None:
         finally:
             ui.terminate()
             ui.wait(timeout=20)
+            runner.stop.set()
+            thread.join(timeout=60)
     print(f"wrote {out}")
 
 

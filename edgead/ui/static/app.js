@@ -59,6 +59,13 @@ async function refreshSummary() {
   const alarms = (st.drift && st.drift.alarms) || [];
   drift.textContent = alarms.length ? `drift: ${alarms.join(", ")}` : "";
   drift.className = alarms.length ? "badge alarm" : "badge hidden";
+  const values = (st.drift && st.drift.values) || {};
+  const shown = { score: ["score rank", (v) => fmt(v, 2)], brightness: ["brightness", (v) => `${(100 * v).toFixed(1)} %`],
+                  contrast: ["contrast", (v) => `${(100 * v).toFixed(1)} %`], alignment: ["alignment", (v) => fmt(v, 3)] };
+  const rows = Object.entries(shown).filter(([k]) => values[k] !== null && values[k] !== undefined)
+    .map(([k, [label, f]]) => el("tr", { class: alarms.includes(k) ? "alarm-row" : "" },
+      el("td", {}, label), el("td", {}, f(values[k])), el("td", {}, alarms.includes(k) ? "ALARM" : "ok")));
+  if (rows.length) $("#drift-values tbody").replaceChildren(...rows);
   $("#counts tbody").replaceChildren(...VERDICTS.map((v) =>
     el("tr", {}, el("td", {}, v), el("td", { class: `count-${v}` }, String(s.counts[v])))));
   const recipes = Object.entries(s.by_recipe || {});

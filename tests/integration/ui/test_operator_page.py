@@ -89,6 +89,8 @@ def test_operator_page_live_overlay_filters_and_labels(station, tmp_path):
         b.wait_for("document.querySelectorAll('#recent .card').length > 0", timeout_s=30)
         b.wait_for("document.querySelector('#live').textContent.startsWith('live')")
         b.wait_for("document.querySelector('#state').textContent === 'ready'")
+        # the station's drift figures come through its /healthz (the alarm itself: test_drift_alarm.py)
+        b.wait_for("document.querySelector('#drift-values').textContent.includes('brightness')", timeout_s=15)
 
         # a part recorded by the running daemon appears within a second (its row is committed before the answer,
         # and on_part runs after the answer)
