@@ -30,7 +30,7 @@ from edgead.daemon.decide import apply_budget
 from edgead.daemon.model import LoadedModel, load_model
 from edgead.daemon.preflight import check_station
 from edgead.daemon.recorder import ImageWriter, Recorder
-from edgead.daemon.reload import DEVICES, LOGGING, ORDER, PLC, RECORDER, ReloadPlan, plan_reload
+from edgead.daemon.reload import DEVICES, LOGGING, ORDER, PLC, RECORDER, SHADOW, ReloadPlan, plan_reload
 from edgead.errors import AlignmentError, CameraError, EdgeadError, FaultLimitError, FrameError, PlcError, RecordError
 from edgead.plc import PartResult, Trigger, open_plc
 from edgead.records import Checkpointer, ImageArchive, PartRecord, RecordStore, RowUpdate
@@ -249,6 +249,9 @@ class Station:
         """
         plan = plan_reload(self.cfg, cfg)
         check_station(cfg)
+        if self.shadow is not None and SHADOW in plan.components:  # the old shadow's last verdict goes on record
+            self.shadow.wait_idle(5.0)
+            self._collect_shadow()
         built: dict[str, tuple] = {}
         try:
             for name in plan.components:

@@ -72,3 +72,25 @@ def test_over_budget_parts_are_skipped_and_counted(small_station, padim_bundle, 
     assert main(["records", str(tmp_path / "records.sqlite"), "--compare", "--json"]) == 0
     c = json.loads(capsys.readouterr().out)
     assert (c["shadowed"], c["skipped"]) == (1, 23)
+
+
+def test_a_reload_starts_and_stops_the_shadow_and_renews_the_drift_window(small_station, padim_bundle, bundle_key,
+                                                                         worse, tmp_path):
+    import dataclasses
+
+    from edgead.daemon.shadow import ShadowConfig
+
+    cfg = load_station(write_config(tmp_path, replay_config(tmp_path, small_station, padim_bundle.bundle,
+                                                            bundle_key.security, storage={"save_images": "none"})))
+    with Station(cfg) as st:
+        assert st.shadow is None
+        st.step()
+        old_drift = st.drift
+        plan = st.reload(dataclasses.replace(cfg, shadow=ShadowConfig(bundle=worse)))
+        assert "shadow" in plan.components and st.shadow is not None and st.drift is not old_drift
+        first = st.step()
+        assert st.shadow.wait_idle(60)
+        second = st.step()  # carries the first part's shadow verdict in its commit
+        assert st.reload(cfg).components == ("model", "shadow") and st.shadow is None  # the second's is kept too
+    with RecordStore(tmp_path / "records.sqlite") as store:
+        assert [r[0] for r in store.read("SELECT part_row FROM shadow")] == [first.row_id, second.row_id]
