@@ -21,6 +21,7 @@ from typing import Any, Mapping
 
 from edgead.contract.graph import Color, Precision
 from edgead.contract.integrity import ArrayRecord, Geometry, parse_arrays
+from edgead.contract.layout import Layout
 from edgead.contract.sections import (Conversion, InputInfo, ModelInfo, Preprocessing, Reader, Replay, Task,
                                       Training)
 from edgead.contract.thresholds import Calibration
@@ -56,6 +57,8 @@ class BundleMeta:
         replay: the replay buffer (after ``edgead update``).
         conversion: set by ``edgead convert``.
         geometry: the reference and image size the model was trained for (None: not recorded).
+        layout: how frames and ROIs reach the model (orientation, native-resolution tiles); the plain layout for a
+            bundle without the section.
         arrays: each ``.npz`` file's array count and bytes (set by ``write_bundle``; the caps of its loading).
         extra: top-level sections this edgead does not know, kept as written.
     """
@@ -74,6 +77,7 @@ class BundleMeta:
     replay: Replay | None = None
     conversion: Conversion | None = None
     geometry: Geometry | None = None
+    layout: Layout = Layout()
     arrays: Mapping[str, ArrayRecord] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -111,6 +115,7 @@ class BundleMeta:
             replay=r.optional("replay", Replay.parse),
             conversion=r.optional("conversion", Conversion.parse),
             geometry=r.optional("geometry", Geometry.parse),
+            layout=Layout.parse(r.get("layout", lambda v: v, None), f"{where}.layout"),
             arrays=r.optional("arrays", parse_arrays) or {},
         )
         return dataclasses.replace(meta, extra=r.rest())
@@ -128,6 +133,8 @@ class BundleMeta:
         if self.preprocessing is not None:
             out["preprocessing"] = self.preprocessing.to_dict()
         out.update(self.calibration.to_dict())
+        if not self.layout.is_plain:
+            out["layout"] = self.layout.to_dict()
         for key in ("training", "metrics", "tasks", "replay", "conversion", "geometry"):
             value = getattr(self, key)
             if key == "tasks":

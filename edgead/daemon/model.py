@@ -21,7 +21,7 @@ from edgead.daemon.config import StationConfig
 from edgead.daemon.decide import DecisionConfig
 from edgead.errors import AlignmentError, EngineError
 from edgead.infer import Backend, BackendKind, open_backend
-from edgead.infer.layout import Layout, infer_layout, layout_of
+from edgead.infer.layout import Layout, infer_layout
 from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def load_model(cfg: StationConfig) -> LoadedModel:
     for warning in admission.warnings:
         log.warning("%s", warning)
     bundle, color = admission.bundle, admission.color
-    layout = layout_of(bundle.meta)
+    layout = bundle.meta.layout
     options = {}
     if cfg.model.intra_op_threads:
         options["intra_op_threads"] = cfg.model.intra_op_threads

@@ -20,7 +20,7 @@ from edgead.data import Color, Sample, load_image, load_mask, scan_category
 from edgead.errors import DataError
 from edgead.evaluation.confusion import confusion
 from edgead.infer import Backend, open_backend
-from edgead.infer.layout import Layout, infer_layout, layout_of
+from edgead.infer.layout import Layout, infer_layout
 from edgead.metrics import evaluate, mask_at
 from edgead.verdict import Verdict
 
@@ -138,7 +138,7 @@ def evaluate_bundle(artifact: str | os.PathLike, data_dir: str | os.PathLike, *,
     color = bundle.meta.color
     with open_backend(bundle.root, backend) as engine:
         result = run_on_samples(engine, category.test, color, progress=progress, rules=rules,
-                                layout=layout_of(bundle.meta))
+                                layout=bundle.meta.layout)
     result.metrics["threshold"] = bundle.meta.calibration.image.thr
     result.metrics["model_hash"] = bundle.model_hash
     if report_dir is not None:

@@ -15,8 +15,8 @@ A :class:`Layout` says what the station does before the engine sees a frame (or 
    overlap, then turned back: the map comes back at the image's native resolution and orientation. The part's
    score is the maximum over its tiles, so one defective tile rejects the part.
 
-The bundle records the layout it was trained with (``layout`` in ``edgead.yaml``); eval, predict and the station
-apply it. Pure numpy and OpenCV: the station runtime imports no torch.
+The bundle records the layout it was trained with (``layout`` in ``edgead.yaml``, ``BundleMeta.layout``: the record is
+:mod:`edgead.contract.layout`); eval, predict and the station apply it. Pure numpy and OpenCV: the station runtime imports no torch.
 
 Example:
     >>> windows((300, 700), (256, 256), 32)
@@ -25,80 +25,16 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from enum import Enum
 from typing import Sequence
 
 import cv2
 import numpy as np
 
-from edgead.errors import ConfigError
+from edgead.contract.layout import Layout, Orientation
 from edgead.infer.base import Prediction
 
-
-class Orientation(str, Enum):
-    """Which way up parts reach the model."""
-
-    KEEP = "keep"
-    LANDSCAPE = "landscape"  # width >= height: portrait images are turned a quarter turn
-    PORTRAIT = "portrait"  # height >= width
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Orientation and tiling of the frames (or ROIs) fed to a model.
-
-    Attributes:
-        orientation: :class:`Orientation`.
-        tile_hw: ``(height, width)`` of a tile in image pixels, or None (the whole image is one input, resized by
-            the graph).
-        overlap_px: the least overlap of neighbouring tiles (so a defect on a tile border is seen whole by one).
-    """
-
-    orientation: Orientation = Orientation.KEEP
-    tile_hw: tuple[int, int] | None = None
-    overlap_px: int = 0
-
-    def __post_init__(self):
-        try:
-            object.__setattr__(self, "orientation", Orientation(self.orientation))
-        except ValueError:
-            raise ConfigError(f"layout orientation {self.orientation!r} is unknown",
-                              hint=f"use one of {[o.value for o in Orientation]}") from None
-        if self.tile_hw is not None:
-            try:
-                tile = tuple(int(v) for v in self.tile_hw)
-            except (TypeError, ValueError):
-                raise ConfigError(f"layout tile_hw {self.tile_hw!r} must be [height, width]") from None
-            if len(tile) != 2 or min(tile) < 16:
-                raise ConfigError(f"layout tile_hw {self.tile_hw!r} must be [height, width], each >= 16 px")
-            object.__setattr__(self, "tile_hw", tile)
-        if not 0 <= int(self.overlap_px) < min(self.tile_hw or (10**9,)):
-            raise ConfigError(f"layout overlap_px {self.overlap_px} must be in 0..tile side - 1")
-        object.__setattr__(self, "overlap_px", int(self.overlap_px))
-
-    @property
-    def is_plain(self) -> bool:
-        """True when frames go to the engine as they are (no turn, no tiles)."""
-        return self.orientation is Orientation.KEEP and self.tile_hw is None
-
-    def to_dict(self) -> dict:
-        """The ``layout`` section of ``edgead.yaml``."""
-        return {"orientation": self.orientation.value, "tile_hw": list(self.tile_hw) if self.tile_hw else None,
-                "overlap_px": self.overlap_px}
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> Layout:
-        """Inverse of :meth:`to_dict`; None or ``{}`` (bundles without a layout) is the plain layout.
-
-        Raises:
-            ConfigError: for an unknown key or an invalid value.
-        """
-        d = dict(d or {})
-        unknown = sorted(set(d) - {"orientation", "tile_hw", "overlap_px"})
-        if unknown:
-            raise ConfigError(f"layout has no key {unknown[0]!r}", hint="keys: orientation, tile_hw, overlap_px")
-        return cls(d.get("orientation", Orientation.KEEP), d.get("tile_hw"), d.get("overlap_px", 0))
+__all__ = ["Layout", "Orientation", "infer_layout", "layout_images", "quarter_turns", "stitch", "tiles", "turn",
+           "windows"]
 
 
 def quarter_turns(hw: Sequence[int], orientation: Orientation) -> int:
@@ -192,8 +128,3 @@ def layout_images(image: np.ndarray, layout: Layout) -> list[np.ndarray]:
     """What a model trained with ``layout`` is fitted on for one training image: its oriented tiles."""
     return [np.ascontiguousarray(t) for t in tiles(image, layout)[0]]
 
-
-def layout_of(meta) -> Layout:
-    """The layout a bundle was trained with: its ``layout`` section (kept by ``BundleMeta`` as an extra section), or
-    the plain layout for a bundle without one."""
-    return Layout.from_dict(meta.extra.get("layout"))

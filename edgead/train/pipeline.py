@@ -309,7 +309,7 @@ def write_trained_bundle(model: torch.nn.Module, model_type: str, out: str | os.
                       "dtype": "uint8", "layout": "NHWC"},
             "preprocessing": {"resize": "bilinear", "mean": mean, "std": std},
             **cal.to_dict(),
-            **({} if layout.is_plain else {"layout": layout.to_dict()}),
+            "layout": layout.to_dict(),  # BundleMeta writes it only when it is not plain
             "training": {**training, "seconds": round(time.perf_counter() - t0, 2), "onnx_parity_max_rel": parity},
             **(extra_meta or {}),
         }

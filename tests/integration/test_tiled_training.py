@@ -6,8 +6,11 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
+from edgead.bundle import load_bundle
 from edgead.cli import main
+from edgead.contract.layout import Layout, Orientation
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +25,10 @@ def tiled(small_station, tmp_path_factory):
 
 def test_bundle_records_its_layout_and_fits_at_tile_resolution(tiled):
     meta = tiled.bundle.meta
-    assert meta.extra["layout"] == {"orientation": "landscape", "tile_hw": [64, 96], "overlap_px": 16}
+    assert meta.layout == Layout(Orientation.LANDSCAPE, (64, 96), 16) and "layout" not in meta.extra
+    on_disk = yaml.safe_load((tiled.bundle.root / "edgead.yaml").read_text())["layout"]
+    assert on_disk == {"orientation": "landscape", "tile_hw": [64, 96], "overlap_px": 16}
+    assert load_bundle(tiled.bundle.root).meta.layout == meta.layout
     assert (meta.input.height, meta.input.width) == (64, 96)  # native resolution, nothing squashed
     m = tiled.metrics
     assert m["image_auroc"] >= 0.8 and m["pixel_auroc"] >= 0.8, m  # synthetic defects found through tiles
@@ -44,10 +50,9 @@ def test_station_roi_goes_through_the_layout(tiled, small_station):
     from edgead.daemon.model import LoadedModel
     from edgead.data import Color, load_image
     from edgead.infer import open_backend
-    from edgead.infer.layout import Layout
 
     image = load_image(next((small_station.aligned / "test" / "good").iterdir()), Color.RGB)
-    layout = Layout.from_dict(tiled.bundle.meta.extra["layout"])
+    layout = tiled.bundle.meta.layout
     with open_backend(tiled.bundle.root) as engine:
         loaded = LoadedModel(engine, None, [Roi("tall", 0, 0, 70, 120)], 3, tiled.bundle.model_hash, layout)
         [(name, hw, pred)] = loaded.infer_rois(image)

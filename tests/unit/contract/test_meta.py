@@ -8,6 +8,7 @@ import yaml
 
 from edgead.bundle import load_bundle, write_bundle
 from edgead.contract import BundleMeta, Color, Precision
+from edgead.contract.layout import Layout, Orientation
 from edgead.errors import BundleError
 
 FULL = {
@@ -27,6 +28,7 @@ FULL = {
                "per_task_replay": [2], "per_task_validation": [1], "budget": 2, "val_per_task": 1, "policy": "p"},
     "conversion": {"target": "x86-cpu", "backend": "onnxruntime", "precision": "int8",
                    "source_bundle_sha256": "cd", "rule": "scope", "gate": {"passed": True}, "forced": False},
+    "layout": {"orientation": "landscape", "tile_hw": [256, 320], "overlap_px": 32},
     "future_section": {"kept": True},
 }
 
@@ -41,6 +43,7 @@ def test_every_section_is_typed():
     assert meta.tasks[0].strategy == "fresh" and meta.replay.budget == 2 and meta.replay.per_task_replay == (2,)
     assert meta.conversion.precision is Precision.INT8 and meta.precision is Precision.INT8
     assert meta.conversion.details == {"rule": "scope"}
+    assert meta.layout == Layout(Orientation.LANDSCAPE, (256, 320), 32)
     assert meta.extra == {"future_section": {"kept": True}}
 
 
@@ -55,6 +58,16 @@ def test_defaults_of_a_minimal_bundle():
                                  "normalisation": {"image_lo": 0.0}})
     assert meta.input.color is Color.GRAY and meta.precision is Precision.FP32 and meta.tasks == ()
     assert meta.training is None and meta.conversion is None and meta.calibration.pixel is None
+    assert meta.layout.is_plain and "layout" not in meta.to_dict()  # bundles from before layouts load as plain
+
+
+def test_a_plain_layout_is_not_written_and_a_written_plain_one_loads_plain():
+    data = {**FULL, "layout": {"orientation": "keep", "tile_hw": None, "overlap_px": 0}}
+    meta = BundleMeta.from_dict(data)
+    assert meta.layout.is_plain and meta.extra == {"future_section": {"kept": True}}
+    assert "layout" not in meta.to_dict()
+    turned = meta.replace(layout=Layout(Orientation.PORTRAIT))
+    assert BundleMeta.from_dict(turned.to_dict()).layout == Layout(Orientation.PORTRAIT)
 
 
 @pytest.mark.parametrize("path, value, message", [
@@ -69,6 +82,11 @@ def test_defaults_of_a_minimal_bundle():
     (("conversion", "precision"), "auto", r"'auto' is not a graph precision"),
     (("tasks",), [{"name": "a"}], r"tasks\[0\] lacks 'data'"),
     (("training", "n_images"), "many", r"training.n_images: 'many' is not valid"),
+    (("layout", "orientation"), "sideways", r"edgead.yaml.layout: layout orientation 'sideways' is unknown"),
+    (("layout", "tile_hw"), [8, 8], r"edgead.yaml.layout: .*each >= 16 px"),
+    (("layout", "overlap_px"), 400, r"edgead.yaml.layout: layout overlap_px 400"),
+    (("layout", "stride"), 2, r"edgead.yaml.layout: layout has no key 'stride'"),
+    (("layout",), "landscape", r"edgead.yaml.layout: layout is not a mapping"),
 ])
 def test_invalid_metadata_names_the_key(path, value, message):
     data = copy.deepcopy(FULL)
