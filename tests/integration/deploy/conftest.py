@@ -97,6 +97,15 @@ def bundle(tmp_path_factory, dataset, bundle_key):
     return out
 
 
+def _installed(name: str) -> md.Distribution:
+    """``name`` as installed in this venv's site-packages (never a stale ``*.egg-info`` in the working tree, which
+    sits earlier on ``sys.path`` and may predate a new dependency)."""
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    for dist in md.distributions(name=name, path=site):
+        return dist
+    return md.distribution(name)
+
+
 def _requirement_closure(root: str, extras: tuple[str, ...]) -> set[str]:
     """Distribution names needed by ``root[extras]`` in this environment (root itself excluded)."""
     from packaging.requirements import Requirement
@@ -105,7 +114,7 @@ def _requirement_closure(root: str, extras: tuple[str, ...]) -> set[str]:
     seen, todo = set(), [(root, extras)]
     while todo:
         name, extra = todo.pop()
-        for spec in md.distribution(name).requires or []:
+        for spec in _installed(name).requires or []:
             req = Requirement(spec)
             envs = [{"extra": e} for e in extra] or [{"extra": ""}]
             if req.marker and not any(req.marker.evaluate(env) for env in envs):
@@ -122,7 +131,7 @@ def venv_seed(tmp_path_factory):
     """A site-packages-like folder linking exactly the station dependencies of edgead[station] (no torch)."""
     seed = tmp_path_factory.mktemp("seed")
     for name in sorted(_requirement_closure("edgead", ("station",))):
-        dist = md.distribution(name)
+        dist = _installed(name)
         tops = {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
         for top in tops - {"__pycache__"}:
             src = Path(dist.locate_file(top))
