@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -107,68 +108,114 @@ def proc_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def run_daemon(config: Path, plc_port: str, total: int, marks: tuple, tmp: Path) -> dict:
-    """``edgead run CONFIG`` as a process; this process is its PLC (a trigger after each answer, bookkeeping in
-    preallocated arrays) and samples the daemon's RSS after the answers numbered in ``marks``."""
-    import serial
+class Daemon:
+    """``edgead run CONFIG`` as its own process (as under systemd), started until ``READY=1``; this process is its
+    PLC: :meth:`parts` sends a trigger after each answer and keeps the round trips in a preallocated array."""
 
-    sock_path = tmp / f"notify-{config.stem}.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(sock_path))
-    sock.settimeout(1.0)
-    env = dict(os.environ, NOTIFY_SOCKET=str(sock_path))
-    log_path = tmp / f"{config.stem}.log"
-    with open(log_path, "w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(config)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=err)
-    try:
+    def __init__(self, config: Path, plc_port: str, total: int, tmp: Path):
+        self.config, self.plc_port, self.tmp = config, plc_port, tmp
+        self.trips = np.full(total, np.nan)
+        self.next_id, self.unanswered, self.mismatched, self.busy_s = 1, 0, 0, 0.0
+        self._buf = b""
+        self.proc = self.sock = self.ser = None
+
+    def __enter__(self) -> "Daemon":
+        import serial
+
+        sock_path = self.tmp / f"notify-{self.config.stem}.sock"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(sock_path))
+        self.sock.settimeout(1.0)
+        env = dict(os.environ, NOTIFY_SOCKET=str(sock_path))
+        self.log_path = self.tmp / f"{self.config.stem}.log"
+        with open(self.log_path, "w") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(self.config)], env=env,
+                                         stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + 600
         while True:
             try:
-                if "READY=1" in sock.recv(4096).decode():
+                if "READY=1" in self.sock.recv(4096).decode():
                     break
             except socket.timeout:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the daemon did not start (rc {proc.poll()}): {log_path.read_text()[-2000:]}")
-        trips = np.full(total, np.nan)
-        rss, unanswered, mismatched, buf = {}, 0, 0, b""
-        with serial.Serial(plc_port, 19200, timeout=0.005) as ser:
-            t_start = time.monotonic()
-            for part_id in range(1, total + 1):
-                t0 = time.monotonic()
-                ser.write(b"T%d\r\n" % part_id)
-                answered = False
-                while not answered and time.monotonic() - t0 < 5.0:
-                    buf += ser.read(64)
-                    while b"\n" in buf:
-                        line, buf = buf.split(b"\n", 1)
-                        ident = line.strip().partition(b" ")[2]
-                        if ident == b"%d" % part_id:
-                            trips[part_id - 1] = (time.monotonic() - t0) * 1e3
-                            answered = True
-                        else:
-                            mismatched += 1
-                unanswered += not answered
-                if part_id in marks:
-                    rss[part_id] = proc_rss_mb(proc.pid)
-            seconds = time.monotonic() - t_start
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        sock.close()
-    with sqlite3.connect(config.with_suffix(".sqlite")) as conn:
-        records = conn.execute("SELECT COUNT(*) FROM parts").fetchone()[0]
-    return {"round_trip_ms": trips, "rss_mb": rss, "unanswered": unanswered, "mismatched": mismatched,
-            "parts_per_min": 60 * total / seconds, "records": records, "rc": proc.returncode}
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.__exit__()
+                    raise SystemExit(f"the daemon did not start (rc {self.proc.poll()}): "
+                                     f"{self.log_path.read_text()[-2000:]}")
+        self.ser = serial.Serial(self.plc_port, 19200, timeout=0.005)
+        return self
+
+    def parts(self, n: int) -> None:
+        """Inspect ``n`` parts, one trigger after each answer (5 s without one: unanswered)."""
+        ser, t_block = self.ser, time.monotonic()
+        for part_id in range(self.next_id, self.next_id + n):
+            t0 = time.monotonic()
+            ser.write(b"T%d\r\n" % part_id)
+            answered = False
+            while not answered and time.monotonic() - t0 < 5.0:
+                self._buf += ser.read(64)
+                while b"\n" in self._buf:
+                    line, self._buf = self._buf.split(b"\n", 1)
+                    if line.strip().partition(b" ")[2] == b"%d" % part_id:
+                        self.trips[part_id - 1] = (time.monotonic() - t0) * 1e3
+                        answered = True
+                    else:
+                        self.mismatched += 1
+            self.unanswered += not answered
+        self.next_id += n
+        self.busy_s += time.monotonic() - t_block
+
+    def rss_mb(self) -> float:
+        return proc_rss_mb(self.proc.pid)
+
+    def __exit__(self, *exc) -> None:
+        if self.ser is not None:
+            self.ser.close()
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(120)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+        if self.sock is not None:
+            self.sock.close()
+
+
+class BareEngine:
+    """The station's engine alone, in this process: the same bundle and runtime options as the daemon's
+    (:func:`edgead.daemon.model.cpu_options`), on the same aligned frames, timed one inference at a time."""
+
+    def __init__(self, cfg, frames: list, total: int):
+        from edgead.bundle import load_bundle
+        from edgead.daemon.model import cpu_options
+        from edgead.infer import open_backend
+
+        bundle = load_bundle(cfg.model.bundle)
+        self.engine = open_backend(bundle, cfg.model.backend, **cpu_options(cfg, bundle))
+        self.engine.warmup(cfg.model.warmup_runs)
+        self.frames = [np.ascontiguousarray(f)[None] for f in frames]
+        self.times = np.full(total, np.nan)
+        self.done = 0
+
+    def parts(self, n: int) -> None:
+        eng, frames, k = self.engine, self.frames, len(self.frames)
+        for i in range(self.done, self.done + n):
+            t = time.perf_counter()
+            eng.infer(frames[i % k])
+            self.times[i] = (time.perf_counter() - t) * 1e3
+        self.done += n
+
+    def close(self) -> None:
+        self.engine.close()
 
 
 def daemon_rows(db: Path, warmup: int) -> dict:
     """Per-stage latencies (ms) and verdicts of the parts after the warm-up, as the daemon recorded them."""
-    cols = ("capture", "align", "infer", "decide", "record", "signal", "total")
     with sqlite3.connect(db) as conn:
+        have = {r[1] for r in conn.execute("PRAGMA table_info(parts)")}
+        cols = tuple(c for c in ("queue", "capture", "align", "infer", "decide", "record", "signal", "total")
+                     if f"{c}_ms" in have)
         rows = conn.execute(f"SELECT {', '.join(c + '_ms' for c in cols)}, verdict FROM parts WHERE seq >= ? "
                             "ORDER BY id", (warmup,)).fetchall()
     out = {c: np.array([np.nan if r[i] is None else r[i] for r in rows], np.float64) for i, c in enumerate(cols)}
@@ -210,14 +257,31 @@ def commit_costs(tmp: Path, rounds: int = 10, per_round: int = 200) -> dict:
     return {k: stats_ms(v) for k, v in times.items()}
 
 
+VARIANTS = {"none": "none", "all": "all"}  # variant name -> storage.save_images
+
+
+def parse_sets(items: list[str]) -> dict:
+    """``--set model.thread_wait=spin`` -> nested dict (as ``edgead run --set``)."""
+    from edgead.config import parse_set
+
+    return parse_set(items) if items else {}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", type=int, default=10000, help="parts measured after the warm-up")
-    ap.add_argument("--warmup", type=int, default=1000, help="parts before the RSS baseline")
-    ap.add_argument("--compare", type=int, default=4000, help="parts for the order comparison (0: skip)")
+    ap.add_argument("--parts", type=int, default=10000, help="parts measured per variant after the warm-up")
+    ap.add_argument("--warmup", type=int, default=500, help="parts per variant before the measurement (and RSS)")
+    ap.add_argument("--block", type=int, default=500, help="parts per block; the variants and the bare engine "
+                    "take turns block by block")
+    ap.add_argument("--variants", default="none,all",
+                    help="which stations to run: none (no image archived), all (every image archived)")
+    ap.add_argument("--compare", type=int, default=0, help="parts for the record-order comparison (0: skip)")
     ap.add_argument("--model", default="padim")
-    ap.add_argument("--height", type=int, default=128)
-    ap.add_argument("--width", type=int, default=160)
+    ap.add_argument("--height", type=int, default=256)
+    ap.add_argument("--width", type=int, default=320)
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="a station config override for every daemon and the bare engine, e.g. "
+                    "model.thread_wait=spin")
     ap.add_argument("--loaded", default=None,
                     help="say how the machine was loaded during the run (goes into the docs), e.g. 'shared'")
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
@@ -225,16 +289,21 @@ def main() -> None:
     ap.add_argument("--shadow-budget", type=float, default=25.0, help="shadow.cpu_budget_pct of that run")
     ap.add_argument("--only-shadow", action="store_true", help="run only the shadow comparison")
     args = ap.parse_args()
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if not variants or set(variants) - set(VARIANTS):
+        ap.error(f"--variants: choose from {', '.join(VARIANTS)}")
 
+    from edgead.align import Aligner
     from edgead.align.dataset import align_dataset
+    from edgead.config import merge_overrides
     from edgead.daemon import runner as runner_mod
     from edgead.daemon.config import load_station
     from edgead.data import load_image
     from edgead.data.synthetic import StationSpec, generate_captures, generate_dataset
     from edgead.demo.plc_peer import PtyPair, run_with_plc
-    from edgead.infer import open_backend
     from edgead.train.pipeline import TrainConfig, train
 
+    sets = parse_sets(args.sets)
     load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -244,6 +313,8 @@ def main() -> None:
         bundle = train(tmp / "aligned", tmp / "bundle", TrainConfig(model=args.model, image_size=max(args.height,
                        args.width), evaluate=False), progress=False).bundle
         captures = generate_captures(tmp / "captures", spec, n=100, defect_rate=0.3, seed=7)
+        from edgead.infer import open_backend
+
         with open_backend(bundle.root) as eng:
             img = load_image(captures / "000000.png", bundle.meta.color)[None]
             for _ in range(5):
@@ -260,27 +331,54 @@ def main() -> None:
             return
         commits = commit_costs(tmp)
 
-        def config(pty, name: str) -> Path:
+        def config(pty, name: str, save: str = "rejects") -> Path:
             path = tmp / f"{name}.yaml"
-            path.write_text(yaml.safe_dump({
+            path.write_text(yaml.safe_dump(merge_overrides({
                 "camera": {"url": f"folder://{captures}?fps=0&loop=1&pattern=*.png"},
                 "reference": str(raw / "reference.png"), "model": {"bundle": str(bundle.root)},
                 "plc": {"url": pty.station, "protocol": "ascii"},
-                "storage": {"database": str(tmp / f"{name}.sqlite"), "images_dir": str(tmp / f"{name}-rejects"),
-                            "quota_mb": 100},
-                "observe": {"metrics_listen": None, "log_level": "warning"}}))
+                "storage": {"database": str(tmp / f"{name}.sqlite"), "images_dir": str(tmp / f"{name}-images"),
+                            "quota_mb": 200, "save_images": save},
+                "observe": {"metrics_listen": None, "log_level": "warning"}}, sets)))
             return path
 
-        # 1. the station as its own process: latency and RSS growth
+        # 1. the stations (own processes) and the bare engine (this process), taking turns block by block
         total = args.warmup + args.parts
-        with PtyPair(tmp) as pty:
-            run = run_daemon(config(pty, "station"), pty.plc, total,
-                             (args.warmup, args.warmup + args.parts // 2, total), tmp)
-        load.append(os.getloadavg()[0])
-        rows = daemon_rows(tmp / "station.sqlite", args.warmup)
-        measured = rows["total"]
-        rt = run["round_trip_ms"][args.warmup:]
-        rss = run["rss_mb"]
+        with ExitStack() as stack:
+            daemons = {}
+            for v in variants:
+                pty = stack.enter_context(PtyPair(tmp))
+                daemons[v] = stack.enter_context(Daemon(config(pty, f"station-{v}", VARIANTS[v]), pty.plc, total,
+                                                        tmp))
+            cfg = load_station(daemons[variants[0]].config)
+            reference = load_image(raw / "reference.png", bundle.meta.color)
+            aligner = Aligner(reference, cfg.alignment)
+            frames = [aligner.align(load_image(p, bundle.meta.color)).image for p in sorted(captures.glob("*.png"))]
+            bare = BareEngine(cfg, frames, 2 * total * len(variants))
+            stack.callback(bare.close)
+            rss: dict[str, dict] = {v: {} for v in variants}
+            done = 0
+            while done < total:
+                n = min(args.block, total - done)
+                for v, d in daemons.items():
+                    d.parts(n)
+                    if VARIANTS[v] != "none":
+                        time.sleep(0.5)  # the image writer drains before the bare engine's turn
+                    bare.parts(n)
+                done += n
+                for v, d in daemons.items():
+                    for mark in (args.warmup, total):
+                        if done >= mark and mark not in rss[v]:
+                            rss[v][mark] = d.rss_mb()
+                load.append(os.getloadavg()[0])
+        runs = {}
+        for v, d in daemons.items():
+            rows = daemon_rows(d.config.with_suffix(".sqlite"), args.warmup)
+            runs[v] = {"rows": rows, "trips": d.trips[args.warmup:], "unanswered": d.unanswered,
+                       "mismatched": d.mismatched, "parts_per_min": 60 * total / d.busy_s, "rss": rss[v],
+                       "images": archived(d.config.with_suffix(".sqlite"))}
+        bare_ms = bare.times[~np.isnan(bare.times)]
+        bare_ms = bare_ms[len(bare_ms) * args.warmup // total:]  # the bare engine's warm-up blocks too
 
         # 2. record before answer against the old order, alternating blocks in one run
         compare = {}
@@ -308,29 +406,24 @@ def main() -> None:
             compare["ratio_p99"] = compare["new"]["p99"] / compare["old"]["p99"]
             load.append(os.getloadavg()[0])
 
-    stages = {k: float(np.nanmean(v)) for k, v in rows.items() if k not in ("total", "verdict")}
-    share = {k: v / max(sum(stages.values()), 1e-9) for k, v in stages.items()}
-    rss_start, rss_end = rss.get(args.warmup), rss.get(total)
+        shadow = shadow_comparison(args, tmp, bundle, captures, raw / "reference.png", load) if args.shadow else None
+
+    bare_p50, bare_p99 = pct(bare_ms, 50), pct(bare_ms, 99)
     res = {
-        "machine": machine(), "load_average_1min": load, "model": bundle.model_type, "input": [args.height, args.width],
-        "parts": args.parts, "warmup": args.warmup, "parts_per_min": run["parts_per_min"],
-        "verdicts": {v: int(np.sum(rows["verdict"] == v)) for v in ("accept", "reject", "no-read", "fault")},
-        "daemon_ms": {"p50": pct(measured, 50), "p99": pct(measured, 99), "max": float(np.nanmax(measured))},
-        "plc_round_trip_ms": {"p50": pct(rt, 50), "p99": pct(rt, 99), "max": float(np.nanmax(rt))},
-        "record_ms": {"p50": pct(rows["record"], 50), "p99": pct(rows["record"], 99)},
-        "bare_infer_ms": bare_st, "ratio_p50_vs_bare_infer": pct(measured, 50) / bare_st["median_ms"],
-        "ratio_p99_vs_bare_infer": pct(measured, 99) / bare_st["p99_ms"],
-        "stage_mean_ms": stages, "stage_share": share,
-        "rss_mb": {str(k): v for k, v in sorted(rss.items())},
-        "rss_growth_pct": 100 * (rss_end - rss_start) / rss_start if rss_start and rss_end else None,
-        "lost": run["unanswered"], "mismatched": run["mismatched"], "records_written": run["records"],
+        "machine": machine(), "load_average_1min": [min(load), float(np.median(load)), max(load)],
+        "model": bundle.model_type, "input": [args.height, args.width], "parts": args.parts, "warmup": args.warmup,
+        "block": args.block, "overrides": args.sets,
+        "bare_infer_ms": {"p50": bare_p50, "p99": bare_p99, "n": int(bare_ms.size)},
+        "stations": {v: summarise(r, bare_p50, bare_p99, args.warmup, total) for v, r in runs.items()},
         "order_comparison": compare, "commit_ms": commits,
     }
     if not args.no_docs:
         save_json(ROOT / "benchmarks" / "results" / "station.json", res)
     print(yaml.safe_dump(res, sort_keys=False))
     if not args.no_docs:
-        update_section("station", docs_section(args, res, bundle.model_type, bare_st, stages, share))
+        update_section("station", docs_section(args, res))
+    if shadow is not None:
+        report_shadow(args, shadow, bundle.model_type, bare_st)
 
 
 def shadow_comparison(args, tmp: Path, bundle, captures: Path, reference: Path, load: list) -> dict:
@@ -426,30 +519,68 @@ def report_shadow(args, shadow: dict, model: str, bare_st: dict) -> None:
     ]))
 
 
-def docs_section(args, res: dict, model: str, bare_st: dict, stages: dict, share: dict) -> str:
-    d, r, c, k = res["daemon_ms"], res["plc_round_trip_ms"], res["order_comparison"], res["commit_ms"]
-    loaded = args.loaded or f"load average {', '.join(f'{x:.1f}' for x in res['load_average_1min'])}"
+def archived(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT COUNT(*) FROM parts WHERE image_path IS NOT NULL").fetchone()[0]
+
+
+def summarise(run: dict, bare_p50: float, bare_p99: float, warmup: int, total: int) -> dict:
+    """One station's figures: its per-part time (daemon clock) against the bare engine's, stages, RSS."""
+    rows, trips = run["rows"], run["trips"]
+    measured = rows["total"]
+    stages = {k: {"mean": float(np.nanmean(v)), "p50": pct(v[~np.isnan(v)], 50)}
+              for k, v in rows.items() if k not in ("total", "verdict")}
+    rss0, rss1 = run["rss"].get(warmup), run["rss"].get(total)
+    p50, p99 = pct(measured, 50), pct(measured, 99)
+    return {
+        "daemon_ms": {"p50": p50, "p99": p99, "max": float(np.nanmax(measured))},
+        "plc_round_trip_ms": {"p50": pct(trips, 50), "p99": pct(trips, 99), "max": float(np.nanmax(trips))},
+        "ratio_p50_vs_bare": p50 / bare_p50, "ratio_p99_vs_bare_p99": p99 / bare_p99, "p99_over_p50": p99 / p50,
+        "infer_in_daemon_p50_vs_bare": stages["infer"]["p50"] / bare_p50,
+        "stages_ms": stages, "parts_per_min": run["parts_per_min"],
+        "verdicts": {v: int(np.sum(rows["verdict"] == v)) for v in ("accept", "reject", "no-read", "fault")},
+        "images_archived": run["images"], "lost": run["unanswered"], "mismatched": run["mismatched"],
+        "rss_mb": {str(k): v for k, v in sorted(run["rss"].items())},
+        "rss_growth_pct": 100 * (rss1 - rss0) / rss0 if rss0 and rss1 else None,
+    }
+
+
+def docs_section(args, res: dict) -> str:
+    c, k, b = res["order_comparison"], res["commit_ms"], res["bare_infer_ms"]
+    lo, med, hi = res["load_average_1min"]
+    loaded = args.loaded or "machine shared with other engineers' test runs"
+    sets = "".join(f" --set {x}" for x in args.sets)
     lines = [
-        f"Produced by `python benchmarks/station.py --parts {args.parts} --warmup {args.warmup} --compare "
-        f"{args.compare} --model {model} --height {args.height} --width {args.width}` on {machine()} ({loaded}): "
-        "synthetic station, ONNX Runtime FP32 on the CPU, `edgead run` as its own process, an ASCII PLC peer (the "
-        "script) on a socat pty pair, a trigger after each answer, every part's row committed to SQLite (WAL, "
-        "synchronous=NORMAL) before its answer.", "",
-        "| measure | p50 | p99 | max |", "|---|---|---|---|",
-        f"| trigger-in to result-out, daemon clock (ms) | {d['p50']:.1f} | {d['p99']:.1f} | {d['max']:.1f} |",
-        f"| trigger-to-answer round trip, PLC clock (ms) | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} |",
-        f"| the row's commit before the answer (record stage, ms) | {res['record_ms']['p50']:.2f} | "
-        f"{res['record_ms']['p99']:.2f} | |",
-        f"| bare engine.infer, same process (ms) | {bare_st['median_ms']:.1f} | {bare_st['p99_ms']:.1f} | |", "",
-        f"- {res['parts']} parts after {res['warmup']} of warm-up, {res['parts_per_min']:.0f} parts/min; "
-        f"{res['lost']} lost, {res['mismatched']} mismatched ids; {res['records_written']} records written.",
-        f"- End-to-end p50 is {res['ratio_p50_vs_bare_infer']:.2f}x the bare inference p50 "
-        f"(p99: {res['ratio_p99_vs_bare_infer']:.2f}x).",
-        "- Stage share: " + ", ".join(f"{s} {100 * v:.0f}% ({stages[s]:.2f} ms)" for s, v in share.items()),
-        "- The daemon's RSS " + ", ".join(f"{v:.1f} MB after part {p}" for p, v in res["rss_mb"].items())
-        + (f": **{res['rss_growth_pct']:+.2f} %** over the {res['parts']} parts after the warm-up (goal: at most "
-           "1 %)." if res["rss_growth_pct"] is not None else "."),
+        f"Produced by `python benchmarks/station.py --parts {args.parts} --warmup {args.warmup} --block {args.block} "
+        f"--variants {args.variants} --model {res['model']} --height {args.height} --width {args.width}{sets}` on "
+        f"{res['machine']} ({loaded}; 1-minute load average {lo:.1f} to {hi:.1f}, median {med:.1f}): synthetic "
+        "station, ONNX Runtime FP32 on the CPU, each station `edgead run` as its own process with an ASCII PLC peer "
+        "(the script) on a socat pty pair, a trigger after each answer, every part's row committed before its "
+        f"answer. The stations and the bare engine (this process, the daemon's runtime options) take turns in "
+        f"blocks of {args.block} parts; {args.warmup} parts of each are warm-up.", "",
+        "| station | per-part p50 (ms) | p99 (ms) | p50 / bare engine p50 | p99 / p50 | infer stage p50 / bare | "
+        "PLC round trip p50 / p99 (ms) | parts/min |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    names = {"none": "no image archived", "all": "every image archived"}
+    for v, r in res["stations"].items():
+        d, t = r["daemon_ms"], r["plc_round_trip_ms"]
+        lines.append(f"| {names[v]} | {d['p50']:.2f} | {d['p99']:.2f} | **{r['ratio_p50_vs_bare']:.2f}x** | "
+                     f"{r['p99_over_p50']:.2f} | {r['infer_in_daemon_p50_vs_bare']:.2f}x | {t['p50']:.2f} / "
+                     f"{t['p99']:.2f} | {r['parts_per_min']:.0f} |")
+    lines += [f"| bare `engine.infer` | {b['p50']:.2f} | {b['p99']:.2f} | 1.00x | {b['p99'] / b['p50']:.2f} | | | |",
+              "", "Per-part time is trigger-in to result-out on the daemon's clock (the `total_ms` column). Stage "
+              "p50 (ms):", ""]
+    stage_names = list(next(iter(res["stations"].values()))["stages_ms"])
+    lines += ["| station | " + " | ".join(stage_names) + " |", "|---" * (len(stage_names) + 1) + "|"]
+    for v, r in res["stations"].items():
+        lines.append(f"| {names[v]} | " + " | ".join(f"{r['stages_ms'][s]['p50']:.2f}" for s in stage_names) + " |")
+    lines.append("")
+    for v, r in res["stations"].items():
+        lines.append(f"- {names[v]}: {args.parts} parts measured, {r['lost']} lost, {r['mismatched']} mismatched "
+                     f"ids, {r['images_archived']} images archived; RSS "
+                     + ", ".join(f"{x:.1f} MB after part {p}" for p, x in r["rss_mb"].items())
+                     + (f" ({r['rss_growth_pct']:+.2f} %)" if r["rss_growth_pct"] is not None else "") + ".")
     if c:
         lines += [
             "", "Record before answer against the old order (answer, then a writer thread commits), alternating "

@@ -64,8 +64,6 @@ EXTRA: dict[str, str] = {
                      "bundle converted to run on it (`conversion.backend: openvino`; the station refuses to start "
                      "without the `openvino` extra), else ONNX Runtime (a `.engine` path in `model.engine` always "
                      "uses TensorRT).",
-    "model.intra_op_threads": "Inference threads of ONNX Runtime (intra-op) or OpenVINO; `null`: the runtime's "
-                              "default (all cores).",
     "model.warmup_runs": "Inferences run at start (and on reload) before READY is announced.",
     "storage.database": "SQLite file with one record per part (WAL mode; must be on a local filesystem).",
     "storage.images_dir": "Image archive folder (images with heatmap overlays).",

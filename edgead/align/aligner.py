@@ -122,6 +122,17 @@ def plan_levels(shape: tuple[int, int], config: AlignConfig) -> tuple[int, int, 
     return levels, finest, coarse
 
 
+def resample_onto(image: np.ndarray, warp: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A whole frame resampled onto the reference grid (``size`` = its width, height) along a 3x3 reference ->
+    frame ``warp``, keeping a trailing channel axis; uncovered pixels repeat the nearest edge pixel.
+
+    What :meth:`Aligner.resample` does without ROIs, as a plain function: the station's image writer calls it on
+    its own thread for a station that resampled only its ROIs.
+    """
+    out = warp_image(image, warp, size, border_mode=cv2.BORDER_REPLICATE)
+    return out[:, :, None] if out.ndim == 2 and image.ndim == 3 else out
+
+
 class Aligner:
     """Aligns frames to one reference image (everything about the reference is computed once, here).
 
@@ -256,7 +267,7 @@ class Aligner:
         """
         warp = registration.warp
         if rois is None:
-            return self._channels(warp_image(image, warp, self.size, border_mode=cv2.BORDER_REPLICATE))
+            return self._channels(resample_onto(image, warp, self.size))
         crops = []
         for roi in rois:
             shift = np.array([[1.0, 0.0, roi.x], [0.0, 1.0, roi.y], [0.0, 0.0, 1.0]])

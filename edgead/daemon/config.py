@@ -21,6 +21,7 @@ from edgead.daemon.drift import DriftConfig
 from edgead.daemon.shadow import ShadowConfig
 from edgead.errors import ConfigError
 from edgead.infer import BackendKind
+from edgead.infer.threads import ThreadWait
 from edgead.north.config import MqttConfig
 from edgead.observe.logs import LogFormat
 from edgead.opcua.config import OpcUaConfig
@@ -66,6 +67,11 @@ class ModelSection:
     """``model``: the bundle (directory or ``.edgead``), or a TensorRT engine built on this station.
 
     Attributes:
+        intra_op_threads: inference threads on the CPU (ONNX Runtime, OpenVINO); null: one per core this process
+            may use (its affinity mask), logged at start.
+        thread_wait: what those threads do between operators and between parts: ``block`` (sleep, leaving the
+            cores to alignment, the record commit and the PLC link) or ``spin`` (ONNX Runtime's own default).
+            See docs/benchmarks.md, "station".
         geometry_check: ``enforce`` refuses a bundle trained against another reference (fingerprint or size) or
             for another input size than each ROI (or the aligned frame); ``warn`` is the override: it logs the
             difference and runs. See docs/bundle-format.md.
@@ -75,6 +81,7 @@ class ModelSection:
     engine: Path | None = None
     backend: BackendKind | None = None
     intra_op_threads: int | None = None
+    thread_wait: ThreadWait = ThreadWait.BLOCK
     warmup_runs: int = 3
     geometry_check: GeometryCheck = GeometryCheck.ENFORCE
 
@@ -192,6 +199,9 @@ class RuntimeSection:
             ``/healthz`` 503, ``edgead_ready`` 0, the fault status bit, ``STATUS=``, and no more watchdog pings
             (systemd restarts it after ``WatchdogSec``). A part that is not a fault ends it.
         max_consecutive_faults: after this many fault verdicts in a row the daemon exits with code 9 (0: never).
+        capture_ahead: when the camera starts the inspections (``trigger: camera``), frames grabbed on a thread of
+            their own while the part before is inspected, at most (0: the loop grabs each frame itself). Each
+            part's wait for the loop is its ``queue_ms``. A PLC-triggered station always grabs after the trigger.
     """
 
     trigger_poll_ms: int = 200
@@ -201,6 +211,7 @@ class RuntimeSection:
     max_parts: int = 0
     degraded_after_faults: int = 3
     max_consecutive_faults: int = 100
+    capture_ahead: int = 1
 
     def __post_init__(self) -> None:
         _within("runtime.trigger_poll_ms", self.trigger_poll_ms, 1, 60_000)
@@ -210,6 +221,7 @@ class RuntimeSection:
         _within("runtime.max_parts", self.max_parts, 0, 1 << 62)
         _within("runtime.degraded_after_faults", self.degraded_after_faults, 1, 1_000_000)
         _within("runtime.max_consecutive_faults", self.max_consecutive_faults, 0, 1 << 62)
+        _within("runtime.capture_ahead", self.capture_ahead, 0, 64)
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,16 @@ import cv2
 import numpy as np
 
 from edgead.align import Aligner
+from edgead.align.aligner import resample_onto
 from edgead.align.roi import Roi, crop_rois
 from edgead.contract.decide import WHOLE_IMAGE, Decision, RoiPrediction, decide
 from edgead.daemon.admission import admit
 from edgead.daemon.config import StationConfig
 from edgead.daemon.decide import DecisionConfig
 from edgead.errors import AlignmentError, EngineError
-from edgead.infer import Backend, BackendKind, open_backend
+from edgead.infer import Backend, BackendKind, bundle_runtime, open_backend
 from edgead.infer.layout import Layout, infer_layout
+from edgead.infer.threads import usable_cores
 from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,34 @@ class Inspection:
     predictions: tuple[RoiPrediction, ...] = ()
     align_quality: float | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A frame placed on the reference grid with only what inference needs resampled (the station's align stage).
+
+    Attributes:
+        frame: the frame, in the bundle's channels.
+        image: the frame on the reference grid; None when the station has ROIs (only they were resampled).
+        crops: each ROI on the reference grid, in order; None without ROIs.
+        quality: the alignment's quality (None without a reference).
+        warp: reference -> frame, 3x3 (None without a reference): :meth:`aligned` and the image archive resample
+            the whole frame along it, off the hot path.
+        size: the reference's ``(width, height)``.
+    """
+
+    frame: np.ndarray
+    image: np.ndarray | None
+    crops: list[np.ndarray] | None = None
+    quality: float | None = None
+    warp: np.ndarray | None = None
+    size: tuple[int, int] | None = None
+
+    def aligned(self) -> np.ndarray:
+        """The whole frame on the reference grid (resampled now when only the ROIs were)."""
+        if self.image is not None:
+            return self.image
+        return self.frame if self.warp is None else resample_onto(self.frame, self.warp, self.size)
 
 
 @dataclass
@@ -74,20 +104,44 @@ class LoadedModel:
         aligned = self.aligner.align(image)
         return aligned.image, float(aligned.quality)
 
-    def infer_rois(self, image: np.ndarray) -> list[RoiPrediction]:
+    def place(self, image: np.ndarray) -> Placed:
+        """Register a frame to the reference and resample only what inference reads: each ROI onto its own canvas
+        (:meth:`Aligner.resample` with ROIs), or the whole frame when there are none.
+
+        Raises:
+            AlignmentError: the quality gate failed.
+        """
+        frame = to_channels(image, self.channels)
+        if self.aligner is None:
+            return Placed(frame, frame, crop_rois(frame, self.rois) if self.rois else None)
+        reg = self.aligner.register(frame)
+        quality = float(reg.quality)
+        if self.rois:
+            crops = self.aligner.resample(frame, reg, self.rois)
+            return Placed(frame, None, crops, quality, reg.warp, self.aligner.size)
+        return Placed(frame, self.aligner.resample(frame, reg), None, quality, reg.warp, self.aligner.size)
+
+    def infer_rois(self, image: np.ndarray | Placed) -> list[RoiPrediction]:
         """One inference per ROI (the whole image, named ``part``, when there are none), sizes in camera pixels.
+
+        Args:
+            image: the aligned frame, or a :class:`Placed` frame (its ROI crops are used as they are).
 
         A bundle trained with a layout (orientation, native-resolution tiles) gets each ROI (or the frame) through
         it: tiles inferred, maps stitched back at the ROI's size, the ROI's score the maximum over its tiles.
         """
+        placed_crops = None
+        if isinstance(image, Placed):
+            image, placed_crops = image.image, image.crops
         if not self.layout.is_plain:
-            regions = crop_rois(image, self.rois) if self.rois else [image]
+            regions = placed_crops if placed_crops is not None else crop_rois(image, self.rois) if self.rois \
+                else [image]
             names = [r.name for r in self.rois] or [WHOLE_IMAGE]
             return [RoiPrediction(n, c.shape[:2], infer_layout(self.engine, c, self.layout))
                     for n, c in zip(names, regions)]
         if not self.rois:
             return [RoiPrediction(WHOLE_IMAGE, image.shape[:2], self.engine.infer(np.ascontiguousarray(image)[None]))]
-        crops = crop_rois(image, self.rois)
+        crops = placed_crops if placed_crops is not None else crop_rois(image, self.rois)
         preds = self.engine.infer_many([np.ascontiguousarray(c)[None] for c in crops])  # overlapped on TensorRT
         return [RoiPrediction(r.name, c.shape[:2], p) for r, c, p in zip(self.rois, crops, preds)]
 
@@ -127,14 +181,11 @@ def load_model(cfg: StationConfig) -> LoadedModel:
         log.warning("%s", warning)
     bundle, color = admission.bundle, admission.color
     layout = bundle.meta.layout
-    options = {}
-    if cfg.model.intra_op_threads:
-        options["intra_op_threads"] = cfg.model.intra_op_threads
     if cfg.model.engine is not None:
         # refuses an engine compiled from another bundle (header model_hash != bundle_sha256)
         engine = open_backend(cfg.model.engine, BackendKind.TENSORRT, bundle=bundle)
     else:
-        engine = open_backend(bundle, cfg.model.backend, **options)  # verified once, just above
+        engine = open_backend(bundle, cfg.model.backend, **cpu_options(cfg, bundle))  # verified once, just above
     try:
         engine.warmup(cfg.model.warmup_runs)
         aligner, rois = None, admission.rois
@@ -148,6 +199,16 @@ def load_model(cfg: StationConfig) -> LoadedModel:
              len(rois) or 1, admission.trust.note())
     return LoadedModel(engine, aligner, rois, color.channels, bundle.model_hash, layout, admission.trust.note(),
                        bundle.meta.calibration.good_quantiles, admission.reference)
+
+
+def cpu_options(cfg: StationConfig, bundle) -> dict:
+    """The runtime's threading options (``model.intra_op_threads``, ``model.thread_wait``); none for TensorRT."""
+    kind = cfg.model.backend or bundle_runtime(bundle.meta)[0]
+    if kind is BackendKind.TENSORRT:
+        return {}
+    threads = cfg.model.intra_op_threads or usable_cores()
+    log.info("inference on %s: %d thread(s), idle threads %s", kind.value, threads, cfg.model.thread_wait.value)
+    return {"intra_op_threads": threads, "thread_wait": cfg.model.thread_wait}
 
 
 def _check_station_inputs(engine: Backend, reference_shape: tuple, rois: list[Roi], channels: int,

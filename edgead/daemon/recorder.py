@@ -21,10 +21,12 @@ import json
 import logging
 import queue
 import threading
+import time
 from dataclasses import asdict, replace
 
 import numpy as np
 
+from edgead.align.aligner import resample_onto
 from edgead.daemon.config import RecordFailure
 from edgead.errors import RecordError
 from edgead.records import ImageArchive, PartRecord, RecordStore, RowUpdate
@@ -51,19 +53,29 @@ class ImageWriter:
         self._thread = threading.Thread(target=self._run, name="edgead-images", daemon=True)
         self._thread.start()
 
-    def submit(self, row_id: int, record: PartRecord, image: np.ndarray, amap: np.ndarray | None) -> bool:
+    def submit(self, row_id: int, record: PartRecord, image: np.ndarray, amap: np.ndarray | None,
+               warp: np.ndarray | None = None, size: tuple[int, int] | None = None) -> bool:
         """Queue an image for archiving (never blocks).
+
+        Args:
+            warp, size: given, ``image`` is the frame and is resampled onto the reference grid (``size``) along
+                ``warp`` here, on the writer's thread (a station with ROIs resamples only those in its loop).
 
         Returns:
             False when the queue is full: the image is skipped and the row gets a note.
         """
         try:
-            self._queue.put_nowait((row_id, record.part_id, record.t_ns, image, amap))
+            self._queue.put_nowait((row_id, record.part_id, record.t_ns, image, amap, warp, size, time.monotonic_ns()))
             return True
         except queue.Full:
             self.skipped += 1
             self._done.append(RowUpdate(row_id, note="image skipped: archive queue full"))
             return False
+
+    @property
+    def waiting(self) -> int:
+        """Images queued, not yet taken by the thread."""
+        return self._queue.qsize()
 
     def results(self) -> list[RowUpdate]:
         """The row updates of the images archived (or failed) since the last call."""
@@ -77,10 +89,13 @@ class ImageWriter:
             item = self._queue.get()
             if item is _STOP:
                 return
-            row_id, part_id, t_ns, image, amap = item
+            row_id, part_id, t_ns, image, amap, warp, size, t_submit = item
             try:
+                if warp is not None:
+                    image = resample_onto(image, warp, size)
                 saved = self.archive.save(image, part_id, anomaly_map=amap, t_ns=t_ns)
-                self._done.append(RowUpdate(row_id, {"image_path": str(saved.image)}))
+                self._done.append(RowUpdate(row_id, {"image_path": str(saved.image),
+                                                     "image_ms": (time.monotonic_ns() - t_submit) / 1e6}))
                 self.saved += 1
             except Exception as exc:  # noqa: BLE001 -- a failed image must never cost the record
                 log.warning("part %s: image not archived: %s", part_id, exc)
@@ -123,6 +138,11 @@ class Recorder:
     def images_skipped(self) -> int:
         """Images not archived because the image queue was full."""
         return self.images.skipped if self.images is not None else 0
+
+    @property
+    def images_waiting(self) -> int:
+        """Images queued for the archive, not yet written."""
+        return self.images.waiting if self.images is not None else 0
 
     @property
     def backlog(self) -> int:
@@ -185,10 +205,11 @@ class Recorder:
         """Apply ``update`` with the next commit (or :meth:`flush`)."""
         self._pending.append(update)
 
-    def archive(self, row_id: int, record: PartRecord, image: np.ndarray, amap: np.ndarray | None) -> None:
+    def archive(self, row_id: int, record: PartRecord, image: np.ndarray, amap: np.ndarray | None,
+                warp: np.ndarray | None = None, size: tuple[int, int] | None = None) -> None:
         """Hand an image to the writer (never blocks; a full queue skips it and notes so in the row)."""
         if self.images is not None:
-            self.images.submit(row_id, record, image, amap)
+            self.images.submit(row_id, record, image, amap, warp, size)
 
     def flush(self) -> None:
         """Write the pending updates now (between parts, and at stop); a failure is logged, not raised."""

@@ -63,6 +63,7 @@ RELOAD: dict[str, str] = {
     "runtime.max_parts": LIVE,
     "runtime.degraded_after_faults": LIVE,
     "runtime.max_consecutive_faults": LIVE,
+    "runtime.capture_ahead": CAMERA,
     "mqtt": SIDECAR,
     "opcua": RESTART,  # the OPC UA server has no reload of its own
     "ui": SIDECAR,  # read by `edgead ui`, a process of its own
@@ -144,4 +145,6 @@ def plan_reload(old, new) -> ReloadPlan:
         raise ReloadRefused(f"reload refused: {', '.join(refused)} cannot change while the station runs",
                             hint="restart the service to apply them (systemctl restart edgead)")
     wanted = {MODEL} | {action_of(k) for k in changed} - {LIVE, SIDECAR}
+    if old.trigger_source is not new.trigger_source:  # the camera captures ahead only when it starts the parts
+        wanted.add(CAMERA)
     return ReloadPlan(tuple(changed), tuple(c for c in ORDER if c in wanted))

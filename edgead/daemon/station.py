@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgead.align.aligner import resample_onto
 from edgead.camera import EndOfStream, open_camera
 from edgead.contract.decide import RoiDecision, decide
+from edgead.daemon.capture import ARRIVED_NS, CaptureAhead
 from edgead.daemon.config import SaveImages, StationConfig, TriggerSource, parse_listen
 from edgead.daemon.decide import apply_budget
 from edgead.daemon.model import LoadedModel, load_model
@@ -35,7 +37,7 @@ from edgead.errors import AlignmentError, CameraError, EdgeadError, FaultLimitEr
 from edgead.plc import PartResult, Trigger, open_plc
 from edgead.records import Checkpointer, ImageArchive, PartRecord, RecordStore, RowUpdate
 from edgead.records.store import WRITER_CACHE_KIB
-from edgead.stages import ALIGN, CAPTURE, DECIDE, INFER, RECORD, SIGNAL, STAGES, TIMINGS, TOTAL
+from edgead.stages import ALIGN, CAPTURE, DECIDE, INFER, QUEUE, RECORD, SIGNAL, STAGES, TIMINGS, TOTAL
 from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,9 @@ class _Part:
     t0: int
     raw: float | None = None
     quality: float | None = None
-    image: np.ndarray | None = None
+    image: np.ndarray | None = None  # what is archived: the aligned frame, or the frame (see ``warp``)
+    warp: np.ndarray | None = None  # set when only the ROIs were resampled: the writer resamples ``image`` along it
+    size: tuple[int, int] | None = None
     amap: np.ndarray | None = None
     t_ns: int = field(default_factory=time.time_ns)
     late: list[str] = field(default_factory=list)  # notes made after the row was committed (the answer's)
@@ -210,7 +214,11 @@ class Station:
         return stack.enter_context(MetricsServer(self.metrics, host, port))
 
     def _open_camera(self, cfg: StationConfig, stack: ExitStack):
-        return stack.enter_context(open_camera(cfg.camera.url, cfg.camera.options()))
+        """The camera; when it starts the inspections, wrapped to capture ahead (:mod:`edgead.daemon.capture`)."""
+        camera = stack.enter_context(open_camera(cfg.camera.url, cfg.camera.options()))
+        if cfg.trigger_source is TriggerSource.CAMERA and cfg.runtime.capture_ahead:
+            camera = stack.enter_context(CaptureAhead(camera, cfg.runtime.capture_ahead, cfg.runtime.trigger_poll_ms))
+        return camera
 
     def _open_plc(self, cfg: StationConfig, stack: ExitStack):
         return stack.enter_context(open_plc(cfg.plc.url, cfg.plc))
@@ -364,18 +372,30 @@ class Station:
         lat = outcome.latencies_ms
         stage = CAPTURE
         frame = None
+        if trigger is not None:
+            lat[QUEUE] = (t_start - part.t0) / 1e6
         try:
             t = time.monotonic_ns()
             frame = self.camera.grab(cfg.camera.timeout_ms if trigger else poll)
             outcome.source = frame.source
+            arrived = frame.meta.get(ARRIVED_NS)
+            if arrived is not None:  # captured ahead: the part began when its frame arrived
+                part.t0 = min(arrived, t)
+                lat[QUEUE] = (t - part.t0) / 1e6
+                t = max(arrived, t)
             lat[CAPTURE] = _ms(t)
             stage = ALIGN
             t = time.monotonic_ns()
-            part.image, part.quality = self.model.align(frame.image)
+            placed = self.model.place(frame.image)  # only what inference reads is resampled
+            part.quality = placed.quality
+            if placed.image is not None:
+                part.image = placed.image
+            else:
+                part.image, part.warp, part.size = placed.frame, placed.warp, placed.size
             lat[ALIGN] = _ms(t)
             stage = INFER
             t = time.monotonic_ns()
-            preds = self.model.infer_rois(part.image)
+            preds = self.model.infer_rois(placed)
             lat[INFER] = _ms(t)
             stage = DECIDE
             t = time.monotonic_ns()
@@ -497,10 +517,12 @@ class Station:
             save = self.cfg.storage.save_images
             if part.image is not None and (save is SaveImages.ALL or (save is SaveImages.REJECTS
                                                                      and not o.verdict.passes)):
-                self.recorder.archive(o.row_id, self._record(part), part.image, part.amap)
+                self.recorder.archive(o.row_id, self._record(part), part.image, part.amap, part.warp, part.size)
         elif o.answer is not None:
             self.recorder.amend_kept(**self._timings(part), plc_answer=o.answer)
         self.metrics.observe_part(o.verdict, {k: o.latencies_ms.get(k) for k in TIMINGS})
+        self.metrics.set_queues({"capture": self.camera.ready if isinstance(self.camera, CaptureAhead) else 0,
+                                  "images": self.recorder.images_waiting})
         self._after_answer(part)
         self.faults.observe(o.verdict, o.error)
         self.plc.set_status(ready=True, busy=False, fault=self.faulting)
@@ -521,11 +543,12 @@ class Station:
     def _after_answer(self, part: _Part) -> None:
         """Drift tracking and the shadow model's hand-off (a copy of the aligned image, or a counted skip)."""
         o = part.outcome
-        self.drift.observe(o.verdict, part.raw, part.quality, part.image)
+        self.drift.observe(o.verdict, part.raw, part.quality, part.image)  # with ROIs: the frame (same statistics)
         if self.shadow is not None:
             self._collect_shadow()
             if o.row_id is not None and o.score is not None and part.image is not None:
-                self.shadow.submit(o.row_id, part.image)
+                aligned = part.image if part.warp is None else resample_onto(part.image, part.warp, part.size)
+                self.shadow.submit(o.row_id, aligned)
 
     def _collect_shadow(self) -> None:
         """The shadow verdicts finished so far go into the next commit (or the idle flush)."""

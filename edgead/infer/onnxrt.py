@@ -9,6 +9,7 @@ import numpy as np
 from edgead.contract.graph import INPUT, OUTPUT_NAMES, InputSpec, Prediction
 from edgead.errors import EngineError, lazy_import
 from edgead.infer.base import Backend
+from edgead.infer.threads import ThreadWait
 
 
 class OnnxRuntimeBackend(Backend):
@@ -18,6 +19,8 @@ class OnnxRuntimeBackend(Backend):
         onnx_path: the model (``model.onnx`` of a bundle, or a converted FP16/INT8 graph).
         providers: execution providers in order of preference; default CUDA when available, then CPU.
         intra_op_threads: threads per operator (default: ONNX Runtime's choice, i.e. all cores).
+        thread_wait: what idle worker threads do (:class:`~edgead.infer.threads.ThreadWait`); default: ONNX
+            Runtime's own (spin).
         memory_arena: keep ONNX Runtime's CPU memory arena (default). ``False`` returns each run's intermediate
             buffers to the system: for tools that hold many sessions of a large model at once (the conversion
             benchmark; docs/benchmarks.md).
@@ -33,7 +36,8 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, onnx_path: str | os.PathLike, *, providers: list[str] | None = None,
-                 intra_op_threads: int | None = None, memory_arena: bool = True):
+                 intra_op_threads: int | None = None, thread_wait: ThreadWait | str | None = None,
+                 memory_arena: bool = True):
         ort = lazy_import("onnxruntime", feature="the ONNX Runtime backend")
         path = Path(onnx_path)
         if not path.is_file():
@@ -42,6 +46,8 @@ class OnnxRuntimeBackend(Backend):
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if intra_op_threads:
             opts.intra_op_num_threads = int(intra_op_threads)
+        if thread_wait is not None:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", ThreadWait(thread_wait).ort_spinning)
         opts.log_severity_level = 3
         opts.enable_cpu_mem_arena = bool(memory_arena)
         available = ort.get_available_providers()

@@ -51,6 +51,8 @@ class OpenVinoBackend(Backend):
         inference_precision: precision of the layers the graph does not quantize (default ``f32``).
         intra_op_threads: CPU threads for inference (default: OpenVINO's choice, all cores); the station's
             ``model.intra_op_threads``, as for ONNX Runtime.
+        thread_wait: accepted for the station's ``model.thread_wait`` and ignored: OpenVINO's threads have no
+            spin setting.
 
     Raises:
         MissingExtraError: OpenVINO is not installed (``pip install 'edgead[openvino]'``).
@@ -64,7 +66,7 @@ class OpenVinoBackend(Backend):
     name = "openvino"
 
     def __init__(self, onnx_path: str | os.PathLike, *, inference_precision: InferencePrecision | str = "f32",
-                 intra_op_threads: int | None = None):
+                 intra_op_threads: int | None = None, thread_wait: str | None = None):
         ov = openvino_module()
         path = Path(onnx_path)
         if not path.is_file():

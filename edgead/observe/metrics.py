@@ -24,6 +24,8 @@ from edgead.verdict import Verdict
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # 1 ms .. 1 s in a 1-2-5 series, plus 2.5 ms / 25 ms / 250 ms where inline budgets (50-200 ms) need resolution.
+QUEUES = ("capture", "images")
+"""The station's queues reported by ``edgead_queue_depth``."""
 STAGE_BUCKETS_S = (0.001, 0.002, 0.0025, 0.005, 0.01, 0.02, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0)
 
 
@@ -235,8 +237,12 @@ class StationMetrics:
                                  "brightness/contrast change, median alignment quality.", ["signal"])
         self.shadow_parts = Counter("edgead_shadow_parts_total", "Parts offered to the shadow model, by outcome "
                                     "(scored, skipped_busy, skipped_budget, error).", ["outcome"])
+        self.queued = Gauge("edgead_queue_depth", "Items waiting after the last part: frames captured ahead "
+                            "(capture), images for the archive (images).", ["queue"])
         self.registry = Registry([self.parts, self.stage, self.up, self.ready, self.last_part, self.drift_alarm,
-                                  self.drift_value, self.shadow_parts])
+                                  self.drift_value, self.shadow_parts, self.queued])
+        for queue_name in QUEUES:
+            self.queued.labels(queue_name).set(0)
         for verdict in Verdict:
             self.parts.labels(verdict)
         for outcome in ("scored", "skipped_busy", "skipped_budget", "error"):  # edgead.daemon.shadow.ShadowOutcome
@@ -279,6 +285,11 @@ class StationMetrics:
             self.drift_alarm.labels(signal).set(1 if signal in alarms else 0)
             if value is not None:
                 self.drift_value.labels(signal).set(value)
+
+    def set_queues(self, depths: Mapping[str, int]) -> None:
+        """Set ``edgead_queue_depth`` per queue (names from :data:`QUEUES`)."""
+        for name, depth in depths.items():
+            self.queued.labels(name).set(depth)
 
     def render(self) -> str:
         """The exposition text for ``/metrics``."""

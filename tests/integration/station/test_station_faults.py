@@ -405,7 +405,7 @@ def test_an_unexpected_error_in_any_stage_is_that_parts_fault(small_station, pad
             monkeypatch.setattr(obj, name, boom)
 
         faults = {"capture": (st.camera, "grab", OSError("boom in capture")),
-                  "align": (st.model, "align", ZeroDivisionError("boom in align")),
+                  "align": (st.model, "place", ZeroDivisionError("boom in align")),
                   "infer": (st.model, "infer_rois", EngineError("boom in infer")),
                   "decide": (station_mod, "decide", KeyError("boom in decide")),
                   "signal": (st.plc, "send_result", UnicodeEncodeError("ascii", "é", 0, 1, "boom in signal"))}

@@ -27,8 +27,8 @@ def test_message_fields_and_literal_encoding():
     assert msg["message_id"] == "line3:41:1700000000123456789"
     assert (msg["verdict"], msg["lot_id"], msg["recipe"], msg["t_utc"]) == \
         ("reject", "L-7", "bracket", "2023-11-14T22:13:20.123456Z")
-    assert msg["timings_ms"] == {"capture": 1.5, "align": None, "infer": None, "decide": None, "record": None,
-                                 "signal": None, "total": 9.0}
+    assert msg["timings_ms"] == {"queue": None, "capture": 1.5, "align": None, "infer": None, "decide": None,
+                                 "record": None, "signal": None, "total": 9.0}
     PartMessageSchema().check(msg)
     assert encode({"a": 1, "b": "é"}) == '{"a":1,"b":"é"}'.encode()
 
