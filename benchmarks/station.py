@@ -112,8 +112,10 @@ class Daemon:
     """``edgead run CONFIG`` as its own process (as under systemd), started until ``READY=1``; this process is its
     PLC: :meth:`parts` sends a trigger after each answer and keeps the round trips in a preallocated array."""
 
-    def __init__(self, config: Path, plc_port: str, total: int, tmp: Path):
+    def __init__(self, config: Path, plc_port: str, total: int, tmp: Path, camera_triggered: bool = False):
         self.config, self.plc_port, self.tmp = config, plc_port, tmp
+        self.camera_triggered = camera_triggered
+        self.block_starts: list[int] = []  # the first part index of each block
         self.trips = np.full(total, np.nan)
         self.next_id, self.unanswered, self.mismatched, self.busy_s = 1, 0, 0, 0.0
         self._buf = b""
@@ -142,10 +144,16 @@ class Daemon:
                     raise SystemExit(f"the daemon did not start (rc {self.proc.poll()}): "
                                      f"{self.log_path.read_text()[-2000:]}")
         self.ser = serial.Serial(self.plc_port, 19200, timeout=0.005)
+        if self.camera_triggered:
+            self.proc.send_signal(signal.SIGSTOP)  # held until its turn
         return self
 
     def parts(self, n: int) -> None:
-        """Inspect ``n`` parts, one trigger after each answer (5 s without one: unanswered)."""
+        """Inspect ``n`` parts: one trigger after each answer (5 s without one: unanswered); camera-triggered, the
+        daemon runs (SIGCONT) until ``n`` answers came, then is held (SIGSTOP)."""
+        self.block_starts.append(self.next_id - 1)
+        if self.camera_triggered:
+            return self._free_parts(n)
         ser, t_block = self.ser, time.monotonic()
         for part_id in range(self.next_id, self.next_id + n):
             t0 = time.monotonic()
@@ -164,6 +172,20 @@ class Daemon:
         self.next_id += n
         self.busy_s += time.monotonic() - t_block
 
+    def _free_parts(self, n: int) -> None:
+        ser, t_block, got = self.ser, time.monotonic(), 0
+        self.proc.send_signal(signal.SIGCONT)
+        last = time.monotonic()
+        while got < n and time.monotonic() - last < 5.0:
+            self._buf += ser.read(256)
+            while b"\n" in self._buf:
+                _, self._buf = self._buf.split(b"\n", 1)
+                got, last = got + 1, time.monotonic()
+        self.proc.send_signal(signal.SIGSTOP)
+        self.unanswered += n - got
+        self.next_id += got
+        self.busy_s += time.monotonic() - t_block
+
     def rss_mb(self) -> float:
         return proc_rss_mb(self.proc.pid)
 
@@ -172,6 +194,7 @@ class Daemon:
             self.ser.close()
         if self.proc is not None:
             if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGCONT)
                 self.proc.send_signal(signal.SIGTERM)
                 try:
                     self.proc.wait(120)
@@ -210,16 +233,20 @@ class BareEngine:
         self.engine.close()
 
 
-def daemon_rows(db: Path, warmup: int) -> dict:
-    """Per-stage latencies (ms) and verdicts of the parts after the warm-up, as the daemon recorded them."""
+def daemon_rows(db: Path, warmup: int, resumed: tuple = ()) -> dict:
+    """Per-stage latencies (ms) and verdicts of the parts after the warm-up, as the daemon recorded them, without
+    the parts in flight when a held (camera-triggered) daemon was stopped and resumed (``resumed``: the first part
+    index of each block)."""
     with sqlite3.connect(db) as conn:
         have = {r[1] for r in conn.execute("PRAGMA table_info(parts)")}
         cols = tuple(c for c in ("queue", "capture", "align", "infer", "decide", "record", "signal", "total")
                      if f"{c}_ms" in have)
-        rows = conn.execute(f"SELECT {', '.join(c + '_ms' for c in cols)}, verdict FROM parts WHERE seq >= ? "
+        rows = conn.execute(f"SELECT {', '.join(c + '_ms' for c in cols)}, verdict, seq FROM parts WHERE seq >= ? "
                             "ORDER BY id", (warmup,)).fetchall()
+    held = {seq for start in resumed for seq in range(start - 2, start + 3)}
+    rows = [r for r in rows if r[-1] not in held]
     out = {c: np.array([np.nan if r[i] is None else r[i] for r in rows], np.float64) for i, c in enumerate(cols)}
-    out["verdict"] = np.array([r[-1] for r in rows])
+    out["verdict"] = np.array([r[-2] for r in rows])
     return out
 
 
@@ -257,7 +284,11 @@ def commit_costs(tmp: Path, rounds: int = 10, per_round: int = 200) -> dict:
     return {k: stats_ms(v) for k, v in times.items()}
 
 
-VARIANTS = {"none": "none", "all": "all"}  # variant name -> storage.save_images
+# variant -> (storage.save_images, who starts the parts)
+VARIANTS = {"none": ("none", "plc"), "all": ("all", "plc"), "camera-none": ("none", "camera"),
+            "camera-all": ("all", "camera")}
+NAMES = {"none": "PLC trigger, no image archived", "all": "PLC trigger, every image archived",
+         "camera-none": "camera-triggered, no image archived", "camera-all": "camera-triggered, every image archived"}
 
 
 def parse_sets(items: list[str]) -> dict:
@@ -273,8 +304,11 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=500, help="parts per variant before the measurement (and RSS)")
     ap.add_argument("--block", type=int, default=500, help="parts per block; the variants and the bare engine "
                     "take turns block by block")
-    ap.add_argument("--variants", default="none,all",
-                    help="which stations to run: none (no image archived), all (every image archived)")
+    ap.add_argument("--variants", default="none,all,camera-none,camera-all",
+                    help="which stations to run: none / all (PLC-triggered, no image or every image archived), "
+                    "camera-none / camera-all (the camera starts the parts, frames captured ahead)")
+    ap.add_argument("--frame-interval", type=float, default=2.0,
+                    help="camera-triggered variants: the replay's frame interval, in bare-engine p50s")
     ap.add_argument("--compare", type=int, default=0, help="parts for the record-order comparison (0: skip)")
     ap.add_argument("--model", default="padim")
     ap.add_argument("--height", type=int, default=256)
@@ -331,10 +365,10 @@ def main() -> None:
             return
         commits = commit_costs(tmp)
 
-        def config(pty, name: str, save: str = "rejects") -> Path:
+        def config(pty, name: str, save: str = "rejects", trigger: str = "plc", fps: float = 0) -> Path:
             path = tmp / f"{name}.yaml"
             path.write_text(yaml.safe_dump(merge_overrides({
-                "camera": {"url": f"folder://{captures}?fps=0&loop=1&pattern=*.png"},
+                "camera": {"url": f"folder://{captures}?fps={fps:g}&loop=1&pattern=*.png"}, "trigger": trigger,
                 "reference": str(raw / "reference.png"), "model": {"bundle": str(bundle.root)},
                 "plc": {"url": pty.station, "protocol": "ascii"},
                 "storage": {"database": str(tmp / f"{name}.sqlite"), "images_dir": str(tmp / f"{name}-images"),
@@ -345,24 +379,29 @@ def main() -> None:
         # 1. the stations (own processes) and the bare engine (this process), taking turns block by block
         total = args.warmup + args.parts
         with ExitStack() as stack:
-            daemons = {}
-            for v in variants:
-                pty = stack.enter_context(PtyPair(tmp))
-                daemons[v] = stack.enter_context(Daemon(config(pty, f"station-{v}", VARIANTS[v]), pty.plc, total,
-                                                        tmp))
-            cfg = load_station(daemons[variants[0]].config)
+            cfg = load_station(None, merge_overrides({"model": {"bundle": str(bundle.root)}}, sets))
             reference = load_image(raw / "reference.png", bundle.meta.color)
             aligner = Aligner(reference, cfg.alignment)
             frames = [aligner.align(load_image(p, bundle.meta.color)).image for p in sorted(captures.glob("*.png"))]
             bare = BareEngine(cfg, frames, 2 * total * len(variants))
             stack.callback(bare.close)
+            bare.parts(200)
+            fps = 1000.0 / (args.frame_interval * pct(bare.times[:200], 50))
+            bare.done, bare.times[:] = 0, np.nan
+            daemons = {}
+            for v in variants:
+                pty = stack.enter_context(PtyPair(tmp))
+                save, trigger = VARIANTS[v]
+                daemons[v] = stack.enter_context(Daemon(config(pty, f"station-{v}", save, trigger,
+                                                               fps if trigger == "camera" else 0), pty.plc, total,
+                                                        tmp, camera_triggered=trigger == "camera"))
             rss: dict[str, dict] = {v: {} for v in variants}
             done = 0
             while done < total:
                 n = min(args.block, total - done)
                 for v, d in daemons.items():
                     d.parts(n)
-                    if VARIANTS[v] != "none":
+                    if VARIANTS[v][0] != "none":
                         time.sleep(0.5)  # the image writer drains before the bare engine's turn
                     bare.parts(n)
                 done += n
@@ -373,7 +412,8 @@ def main() -> None:
                 load.append(os.getloadavg()[0])
         runs = {}
         for v, d in daemons.items():
-            rows = daemon_rows(d.config.with_suffix(".sqlite"), args.warmup)
+            rows = daemon_rows(d.config.with_suffix(".sqlite"), args.warmup,
+                               d.block_starts if d.camera_triggered else ())
             runs[v] = {"rows": rows, "trips": d.trips[args.warmup:], "unanswered": d.unanswered,
                        "mismatched": d.mismatched, "parts_per_min": 60 * total / d.busy_s, "rss": rss[v],
                        "images": archived(d.config.with_suffix(".sqlite"))}
@@ -412,7 +452,7 @@ def main() -> None:
     res = {
         "machine": machine(), "load_average_1min": [min(load), float(np.median(load)), max(load)],
         "model": bundle.model_type, "input": [args.height, args.width], "parts": args.parts, "warmup": args.warmup,
-        "block": args.block, "overrides": args.sets,
+        "block": args.block, "overrides": args.sets, "camera_fps": fps,
         "bare_infer_ms": {"p50": bare_p50, "p99": bare_p99, "n": int(bare_ms.size)},
         "stations": {v: summarise(r, bare_p50, bare_p99, args.warmup, total) for v, r in runs.items()},
         "order_comparison": compare, "commit_ms": commits,
@@ -562,7 +602,7 @@ def docs_section(args, res: dict) -> str:
         "PLC round trip p50 / p99 (ms) | parts/min |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    names = {"none": "no image archived", "all": "every image archived"}
+    names = NAMES
     for v, r in res["stations"].items():
         d, t = r["daemon_ms"], r["plc_round_trip_ms"]
         lines.append(f"| {names[v]} | {d['p50']:.2f} | {d['p99']:.2f} | **{r['ratio_p50_vs_bare']:.2f}x** | "

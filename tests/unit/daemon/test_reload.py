@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgead.daemon import reload as rl
-from edgead.daemon.config import StationConfig, load_station
+from edgead.daemon.config import StationConfig, TriggerSource, load_station
 from edgead.daemon.station import COMPONENTS, Station
 from edgead.errors import CameraError, ConfigError
 from edgead.records import RecordStore
@@ -48,6 +48,13 @@ def test_the_plan_names_what_changed_and_what_is_rebuilt():
     assert set(plan.changed) == {"name", "camera.url", "storage.quota_mb", "runtime.heartbeat_ms"}
     assert plan.components == (rl.MODEL, rl.RECORDER, rl.CAMERA) and plan.devices == (rl.CAMERA,)
     assert rl.plan_reload(old, old) == rl.ReloadPlan((), (rl.MODEL,))
+
+
+def test_a_changed_trigger_source_reopens_the_camera():
+    """The camera captures ahead only while it starts the parts: a switch to PLC triggers must drop its thread."""
+    old = dataclasses.replace(StationConfig(), trigger=TriggerSource.CAMERA)
+    plan = rl.plan_reload(old, dataclasses.replace(old, trigger=TriggerSource.PLC))
+    assert plan.changed == ("trigger",) and plan.devices == (rl.CAMERA,)
 
 
 def test_a_key_that_cannot_change_live_refuses_the_whole_reload(monkeypatch):

@@ -29,7 +29,8 @@ def parse(text: str) -> dict[str, float]:
 def test_station_metrics_exposition():
     m = StationMetrics()
     m.observe_part(Verdict.ACCEPT, {"capture": 3.0, "infer": 8.0, "total": 20.0, "signal": None}, 1795000000.5)
-    m.observe_part("reject", {"infer": 1.0, "total": 2000.0})
+    m.observe_part("reject", {"infer": 1.0, "total": 2000.0, "queue": 0.5})
+    m.set_queues({"images": 3})
     text = m.render()
     s = parse(text)
     assert "# TYPE edgead_parts_total counter" in text
@@ -47,6 +48,8 @@ def test_station_metrics_exposition():
     assert s['edgead_stage_seconds_bucket{stage="total",le="1"}'] == 1  # 2 s is above the last bound
     assert s['edgead_stage_seconds_bucket{stage="total",le="+Inf"}'] == 2
     assert s['edgead_stage_seconds_count{stage="signal"}'] == 0  # None was skipped; the series still exists
+    assert s['edgead_stage_seconds_count{stage="queue"}'] == 1  # the part's wait for the loop
+    assert s['edgead_queue_depth{queue="images"}'] == 3 and s['edgead_queue_depth{queue="capture"}'] == 0
     assert s["edgead_up"] == 1 and s["edgead_ready"] == 0
     m.set_state(State.READY)
     assert parse(m.render())["edgead_ready"] == 1
