@@ -151,6 +151,9 @@ class Daemon:
     def parts(self, n: int) -> None:
         """Inspect ``n`` parts: one trigger after each answer (5 s without one: unanswered); camera-triggered, the
         daemon runs (SIGCONT) until ``n`` answers came, then is held (SIGSTOP)."""
+        if self.proc.poll() is not None:
+            raise SystemExit(f"the daemon {self.config.stem} stopped (rc {self.proc.returncode}): "
+                             f"{self.log_path.read_text()[-3000:]}")
         self.block_starts.append(self.next_id - 1)
         if self.camera_triggered:
             return self._free_parts(n)

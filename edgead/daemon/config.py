@@ -193,6 +193,9 @@ class RuntimeSection:
         record_queue: records kept in memory while the record store refuses writes
             (``storage.on_record_failure: degrade``); when full, the daemon stops (exit code 8).
         image_queue: images waiting to be archived; when full the image is skipped (the record says so).
+        image_nice: added to the image writer thread's nice value (0-19): resampling and encoding images take a
+            core only when the inspection loop does not need it (0: the loop's priority). Under a load that
+            starves the writer, the image queue fills and images are skipped, never parts delayed.
         max_parts: stop after this many parts (0: run until stopped, or until a replay ends).
         heartbeat_ms: period of the PLC heartbeat toggle (status bit 3 in the Modbus status word).
         degraded_after_faults: after this many fault verdicts in a row the station reports itself not ready:
@@ -208,6 +211,7 @@ class RuntimeSection:
     heartbeat_ms: int = 500
     record_queue: int = 1024
     image_queue: int = 16
+    image_nice: int = 10
     max_parts: int = 0
     degraded_after_faults: int = 3
     max_consecutive_faults: int = 100
@@ -218,6 +222,7 @@ class RuntimeSection:
         _within("runtime.heartbeat_ms", self.heartbeat_ms, 1, 60_000)
         _within("runtime.record_queue", self.record_queue, 1, 1_000_000)
         _within("runtime.image_queue", self.image_queue, 1, 10_000)
+        _within("runtime.image_nice", self.image_nice, 0, 19)
         _within("runtime.max_parts", self.max_parts, 0, 1 << 62)
         _within("runtime.degraded_after_faults", self.degraded_after_faults, 1, 1_000_000)
         _within("runtime.max_consecutive_faults", self.max_consecutive_faults, 0, 1 << 62)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -42,10 +43,13 @@ class ImageWriter:
     Args:
         archive: where the images go.
         depth: images waiting at most; a part beyond that is not archived (its row says so).
+        nice: added to the thread's nice value (Linux schedules threads one by one), so that resampling and
+            encoding images take a core only when the loop does not need it; 0 keeps the loop's.
     """
 
-    def __init__(self, archive: ImageArchive, depth: int):
+    def __init__(self, archive: ImageArchive, depth: int, nice: int = 0):
         self.archive = archive
+        self.nice = int(nice)
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self._done: collections.deque[RowUpdate] = collections.deque()
         self.skipped = 0
@@ -85,6 +89,7 @@ class ImageWriter:
         return out
 
     def _run(self) -> None:
+        lower_priority(self.nice, "image writer")
         while True:
             item = self._queue.get()
             if item is _STOP:
@@ -236,6 +241,17 @@ class Recorder:
                     log.error("record not committed (%s): %s", exc.message,
                               json.dumps(_jsonable(record), default=str))
             self._backlog.clear()
+
+
+def lower_priority(nice: int, what: str) -> None:
+    """Add ``nice`` to the calling thread's nice value (no-op for 0; a refusal is logged, never raised)."""
+    if nice <= 0:
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except (AttributeError, OSError) as exc:  # not Linux, or a sandbox that refuses it
+        log.warning("%s: cannot lower the thread's priority (nice +%d): %s", what, nice, exc)
 
 
 def _jsonable(record: PartRecord) -> dict:

@@ -60,6 +60,7 @@ RELOAD: dict[str, str] = {
     "runtime.heartbeat_ms": LIVE,
     "runtime.record_queue": RECORDER,
     "runtime.image_queue": RECORDER,
+    "runtime.image_nice": RECORDER,
     "runtime.max_parts": LIVE,
     "runtime.degraded_after_faults": LIVE,
     "runtime.max_consecutive_faults": LIVE,

@@ -200,7 +200,8 @@ class Station:
         stack.enter_context(Checkpointer(st.database, st.checkpoint_interval_s, st.synchronous))
         images = None
         if st.save_images is not SaveImages.NONE:
-            images = ImageWriter(ImageArchive(st.images_dir, st.quota_mb, fmt=st.image_format), cfg.runtime.image_queue)
+            images = ImageWriter(ImageArchive(st.images_dir, st.quota_mb, fmt=st.image_format), cfg.runtime.image_queue,
+                                 cfg.runtime.image_nice)
         recorder = Recorder(store, images, st.on_record_failure, cfg.runtime.record_queue)
         stack.callback(recorder.close)
         return recorder
@@ -379,9 +380,9 @@ class Station:
             frame = self.camera.grab(cfg.camera.timeout_ms if trigger else poll)
             outcome.source = frame.source
             arrived = frame.meta.get(ARRIVED_NS)
-            if arrived is not None:  # captured ahead: the part began when its frame arrived
-                part.t0 = min(arrived, t)
-                lat[QUEUE] = (t - part.t0) / 1e6
+            if arrived is not None:  # captured ahead: the part began when its frame arrived, not when the loop
+                part.t0 = arrived   # started waiting for it (its wait for the loop, if any, is its queue time)
+                lat[QUEUE] = max(0, t - arrived) / 1e6
                 t = max(arrived, t)
             lat[CAPTURE] = _ms(t)
             stage = ALIGN

@@ -115,3 +115,23 @@ def test_degrade_policy_keeps_records_and_writes_them_first_when_the_store_recov
         last_kept = store.get(max(r.id for r in store.query() if r.part_id == str(first + 2)))
     assert parts[-4:] == [str(first), str(first + 1), str(first + 2), str(first + 4)]  # kept ones first, in order
     assert last_kept.plc_answer == "reject" and last_kept.signal_ms == 0.5
+
+
+def test_the_writer_thread_runs_below_the_loop_and_reports_its_time(tmp_path):
+    import os
+
+    archive = SlowArchive(tmp_path / "img", quota_mb=10)
+    with RecordStore(tmp_path / "r.db") as store:
+        writer = ImageWriter(archive, depth=2, nice=5)
+        recorder = Recorder(store, writer, RecordFailure.STOP, 8)
+        row = recorder.commit(rec(1))
+        recorder.archive(row, rec(1), np.zeros((8, 8, 3), np.uint8), None)
+        deadline = time.monotonic() + 10
+        while writer.waiting and time.monotonic() < deadline:  # taken: the thread lowered its priority first
+            time.sleep(0.01)
+        base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert os.getpriority(os.PRIO_PROCESS, writer._thread.native_id) == min(19, base + 5)  # noqa: SLF001
+        archive.gate.set()
+        recorder.close()
+        got = store.get(row)
+    assert got.image_path and got.image_ms is not None and got.image_ms >= 0
