@@ -13,6 +13,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -188,14 +189,31 @@ def predict(backend: Backend, images: np.ndarray, batch_size: int = 8) -> Predic
 
 def measure_latency(backend: Backend, image: np.ndarray, runs: int = 30, warmup: int = 3) -> tuple[float, float]:
     """(median, p99) milliseconds of ``backend.infer`` on one ``[1,H,W,C]`` batch (measured, never asserted)."""
-    for _ in range(warmup):
-        backend.infer(image)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        backend.infer(image)
-        times.append(1e3 * (time.perf_counter() - t0))
-    return float(np.median(times)), float(np.percentile(times, 99))
+    return measure_latencies({"": backend}, image, runs, rounds=1, warmup=warmup)[""]
+
+
+def measure_latencies(backends: Mapping[str, Backend], image: np.ndarray, runs: int = 30, rounds: int = 6,
+                      warmup: int = 3) -> dict[str, tuple[float, float]]:
+    """(median, p99) milliseconds of each backend's ``infer`` on one ``[1,H,W,C]`` batch, timed in turns.
+
+    The ``runs`` of each are split into ``rounds``; every round times each backend in turn (the order reversed
+    every other round), so that a change of the machine's load during the measurement reaches every candidate
+    alike and ``--precision auto`` is not fooled by it (measured, never asserted).
+    """
+    for backend in backends.values():
+        for _ in range(warmup):
+            backend.infer(image)
+    names = list(backends)
+    per_round = max(1, -(-runs // max(1, rounds)))
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(max(1, rounds)):
+        for name in names if r % 2 == 0 else names[::-1]:
+            backend, out = backends[name], times[name]
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                backend.infer(image)
+                out.append(1e3 * (time.perf_counter() - t0))
+    return {name: (float(np.median(t)), float(np.percentile(t, 99))) for name, t in times.items()}
 
 
 def run_gate(reference: Backend | Prediction, candidate: Backend, check: CheckSet, *, artifact: Path | None = None,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from edgead.contract.thresholds import Calibration
 from edgead.convert.candidates import (Job, TransferSet, build_candidate, candidate_jobs, open_candidate,
                                        sample_images, transfer_images)
 from edgead.convert.gate import (DEFAULT_MAX_NEW_REJECT_PCT, DEFAULT_PIXEL_TOLERANCE_PT, DEFAULT_TOLERANCE_PT,
-                                 CheckSet, enforce, load_check_set, measure_latency, predict, run_gate)
+                                 CheckSet, enforce, load_check_set, measure_latencies, predict, run_gate)
 from edgead.convert.report import Candidate, ConversionReport
 from edgead.convert.targets import Precision, Target, get_target
 from edgead.convert.transfer import GuardBand
@@ -226,21 +227,38 @@ def build_candidates(plan: Plan, src: Bundle, sets: ImageSets, options: ConvertO
             bar.note(f"{job.name}: does not apply to this model (not built)")
             continue
         path, details = got
-        with job.open(path, src) as eng:
-            if sets.check is not None:
+        gate = None
+        if sets.check is not None:
+            with job.open(path, src) as eng:
                 gate = run_gate(sets.reference, eng, sets.check, artifact=path, tolerance_pt=options.tolerance_pt,
                                 pixel_tolerance_pt=options.pixel_tolerance_pt,
-                                max_new_reject_pct=options.max_new_reject_pct, latency_runs=options.latency_runs)
-                lat = (gate.latency_median_ms, gate.latency_p99_ms)
-            else:
-                gate = None
-                zeros = np.zeros((1, spec.height, spec.width, spec.channels), np.uint8)
-                lat = measure_latency(eng, zeros, options.latency_runs) if options.latency_runs else (None, None)
+                                max_new_reject_pct=options.max_new_reject_pct, latency_runs=0)
         built.append(Built(job, path, details, Candidate(job.name, job.precision.value, path.stat().st_size,
-                                                         lat[0], lat[1], gate, details)))
-        bar.note(_candidate_line(built[-1].candidate))
+                                                         gate=gate, details=details)))
+    if options.latency_runs and built:
+        if sets.check is None:
+            image = np.zeros((1, spec.height, spec.width, spec.channels), np.uint8)
+        else:
+            images = sets.check.images
+            image = images[0][None] if isinstance(images, list) else images[:1]
+        time_in_turns(built, src, image, options.latency_runs)
+    for b in built:
+        bar.note(_candidate_line(b.candidate))
     bar.close()
     return built
+
+
+def time_in_turns(built: list[Built], src: Bundle, image: np.ndarray, runs: int) -> None:
+    """Time every candidate on this machine, all open at once and in turns (:func:`measure_latencies`), so that a
+    load change while converting favours none of them; sets each candidate's (and its gate's) latency."""
+    with ExitStack() as stack:
+        engines = {i: stack.enter_context(b.job.open(b.path, src)) for i, b in enumerate(built)}
+        latencies = measure_latencies(engines, image, runs)
+    for i, b in enumerate(built):
+        c = b.candidate
+        c.latency_median_ms, c.latency_p99_ms = latencies[i]
+        if c.gate is not None:
+            c.gate.latency_median_ms, c.gate.latency_p99_ms = latencies[i]
 
 
 def _candidate_line(c: Candidate) -> str:
