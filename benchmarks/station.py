@@ -1,31 +1,29 @@
-"""Station throughput and latency: trigger-in to result-out over many parts, on the synthetic station, CPU engine.
+"""Station latency against its engine: per-part time over many parts, on the synthetic station, CPU engine.
 
 Usage:
-    python benchmarks/station.py [--parts 10000] [--warmup 1000] [--compare 4000] [--model padim]
-                                 [--height 128 --width 160] [--no-docs]
+    python benchmarks/station.py [--parts 10000] [--warmup 500] [--block 500]
+                                 [--variants none,all,camera-none,camera-all] [--model padim]
+                                 [--height 256 --width 320] [--set KEY=VALUE ...] [--compare 0] [--no-docs]
 
-A virtual PLC on a serial pty pair sends ASCII triggers (each after the previous answer), the daemon replays
-misaligned captures from a ``folder://`` camera (looping), aligns, infers with ONNX Runtime, decides, commits the
-part's row to SQLite and answers. Three measurements:
+Each variant is a station run as ``edgead run`` in its own process (as under systemd), replaying misaligned
+captures from a ``folder://`` camera (looping), aligning, inferring with ONNX Runtime, deciding, committing the
+part's row to SQLite and answering an ASCII PLC peer (this script) on a serial pty pair:
 
-1. **The station** (``--warmup`` + ``--parts`` parts): ``edgead run`` as its own process, as under systemd, the
-   PLC peer in this one. Latency p50/p99/max as the PLC sees it and as the daemon recorded it (the ``parts``
-   table), parts/min, each stage's share, the bare ``engine.infer`` p50 as the baseline, and the daemon's **RSS
-   growth** (``/proc/PID/status``) from the end of the warm-up to the end (the goal: at most 1 % over 10 000
-   parts). Nothing of the peer's bookkeeping is in that figure.
-2. **Record before answer against the old order** (``--compare`` parts in alternating blocks of 250 in one run):
-   the shipped order (commit the row, then answer; images to the image writer) against the old one (answer, then
-   hand the row and the image to a writer thread that archives the image and adds the row), as PLC round trip
-   p50/p99 and their ratio.
-3. **The commit itself** in the same process, in alternating rounds: ``synchronous=NORMAL`` (shipped),
-   ``synchronous=FULL`` (``storage.synchronous: full``) and the old hot-path cost (a queue put), p50/p99.
-4. **The shadow model** (``--shadow`` parts, issue 20; ``--only-shadow`` runs this alone): one daemon with a
-   shadow bundle (a second bundle of the same model, so the same cost), switched on and off in alternating blocks
-   of 250 parts; PLC round trip p50/p99 with the shadow on against off, their ratio, and how many parts the shadow
-   scored or skipped (busy or over ``shadow.cpu_budget_pct``).
+* ``none`` / ``all``: the PLC triggers each part (a trigger after each answer); no image, or every image, archived.
+* ``camera-none`` / ``camera-all``: the camera starts the parts (a replay paced at ``--frame-interval`` bare-engine
+  medians per frame), frames captured ahead of the loop; a held station is stopped (SIGSTOP) between its turns,
+  and the parts in flight at a stop are left out.
+* ``none-spin``, ``all-nice0``: ``none`` with ``model.thread_wait: spin``, ``all`` with ``runtime.image_nice: 0``.
 
-Results: benchmarks/results/station.json (station-shadow.json) and the ``station`` (``station-shadow``) sections of
-docs/benchmarks.md.
+The bare engine runs in this process with the daemon's runtime options (:func:`edgead.daemon.model.cpu_options`)
+on the same aligned frames. The variants and the bare engine take turns in blocks of ``--block`` parts, so a
+change of the machine's load reaches all alike. Per-part time is the daemon's own: trigger-in (or frame arrival)
+to result-out, the ``total_ms`` of each record; its p50 and p99 are given as ratios to the bare engine's.
+Also measured: the PLC round trip, each stage's p50, the daemon's RSS from the end of the warm-up to the end,
+the commit alone (``synchronous`` NORMAL/FULL against a queue put) and, with ``--compare N``, record before
+answer against the old order (issue 15).
+
+Results: benchmarks/results/station.json and the ``station`` section of docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -212,7 +210,7 @@ class BareEngine:
     """The station's engine alone, in this process: the same bundle and runtime options as the daemon's
     (:func:`edgead.daemon.model.cpu_options`), on the same aligned frames, timed one inference at a time."""
 
-    def __init__(self, cfg, frames: list, total: int):
+    def __init__(self, cfg, frames: list, total: int, gap_ms: float = 0.0):
         from edgead.bundle import load_bundle
         from edgead.daemon.model import cpu_options
         from edgead.infer import open_backend
@@ -222,11 +220,13 @@ class BareEngine:
         self.engine.warmup(cfg.model.warmup_runs)
         self.frames = [np.ascontiguousarray(f)[None] for f in frames]
         self.times = np.full(total, np.nan)
-        self.done = 0
+        self.done, self.gap_s = 0, gap_ms / 1000.0
 
     def parts(self, n: int) -> None:
-        eng, frames, k = self.engine, self.frames, len(self.frames)
+        eng, frames, k, gap = self.engine, self.frames, len(self.frames), self.gap_s
         for i in range(self.done, self.done + n):
+            if gap:
+                time.sleep(gap)
             t = time.perf_counter()
             eng.infer(frames[i % k])
             self.times[i] = (time.perf_counter() - t) * 1e3
@@ -246,7 +246,7 @@ def daemon_rows(db: Path, warmup: int, resumed: tuple = ()) -> dict:
                      if f"{c}_ms" in have)
         rows = conn.execute(f"SELECT {', '.join(c + '_ms' for c in cols)}, verdict, seq FROM parts WHERE seq >= ? "
                             "ORDER BY id", (warmup,)).fetchall()
-    held = {seq for start in resumed for seq in range(start - 2, start + 3)}
+    held = {seq for start in resumed for seq in range(start - 2, start + 6)}  # in flight, queued, in the thread
     rows = [r for r in rows if r[-1] not in held]
     out = {c: np.array([np.nan if r[i] is None else r[i] for r in rows], np.float64) for i, c in enumerate(cols)}
     out["verdict"] = np.array([r[-2] for r in rows])
@@ -287,11 +287,14 @@ def commit_costs(tmp: Path, rounds: int = 10, per_round: int = 200) -> dict:
     return {k: stats_ms(v) for k, v in times.items()}
 
 
-# variant -> (storage.save_images, who starts the parts)
-VARIANTS = {"none": ("none", "plc"), "all": ("all", "plc"), "camera-none": ("none", "camera"),
-            "camera-all": ("all", "camera")}
+# variant -> (storage.save_images, who starts the parts, its own config overrides)
+VARIANTS = {"none": ("none", "plc", {}), "all": ("all", "plc", {}), "camera-none": ("none", "camera", {}),
+            "camera-all": ("all", "camera", {}), "none-spin": ("none", "plc", {"model": {"thread_wait": "spin"}}),
+            "all-nice0": ("all", "plc", {"runtime": {"image_nice": 0}})}
 NAMES = {"none": "PLC trigger, no image archived", "all": "PLC trigger, every image archived",
-         "camera-none": "camera-triggered, no image archived", "camera-all": "camera-triggered, every image archived"}
+         "camera-none": "camera-triggered, no image archived", "camera-all": "camera-triggered, every image archived",
+         "none-spin": "PLC trigger, no image archived, `model.thread_wait: spin`",
+         "all-nice0": "PLC trigger, every image archived, `runtime.image_nice: 0`"}
 
 
 def parse_sets(items: list[str]) -> dict:
@@ -310,7 +313,11 @@ def main() -> None:
     ap.add_argument("--variants", default="none,all,camera-none,camera-all",
                     help="which stations to run: none / all (PLC-triggered, no image or every image archived), "
                     "camera-none / camera-all (the camera starts the parts, frames captured ahead)")
-    ap.add_argument("--frame-interval", type=float, default=2.0,
+    ap.add_argument("--bare-gap-ms", type=float, default=3.0,
+                    help="the bare engine sleeps this long before each inference, as the station's engine waits "
+                    "while the loop aligns, records and answers (a busy loop and a sleeping one fare differently "
+                    "on a shared machine)")
+    ap.add_argument("--frame-interval", type=float, default=1.5,
                     help="camera-triggered variants: the replay's frame interval, in bare-engine p50s")
     ap.add_argument("--compare", type=int, default=0, help="parts for the record-order comparison (0: skip)")
     ap.add_argument("--model", default="padim")
@@ -321,10 +328,9 @@ def main() -> None:
                     "model.thread_wait=spin")
     ap.add_argument("--loaded", default=None,
                     help="say how the machine was loaded during the run (goes into the docs), e.g. 'shared'")
+    ap.add_argument("--section", default="station",
+                    help="the docs/benchmarks.md section (and benchmarks/results/SECTION.json) to write")
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
-    ap.add_argument("--shadow", type=int, default=4000, help="parts for the shadow on/off comparison (0: skip)")
-    ap.add_argument("--shadow-budget", type=float, default=25.0, help="shadow.cpu_budget_pct of that run")
-    ap.add_argument("--only-shadow", action="store_true", help="run only the shadow comparison")
     args = ap.parse_args()
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if not variants or set(variants) - set(VARIANTS):
@@ -350,33 +356,18 @@ def main() -> None:
         bundle = train(tmp / "aligned", tmp / "bundle", TrainConfig(model=args.model, image_size=max(args.height,
                        args.width), evaluate=False), progress=False).bundle
         captures = generate_captures(tmp / "captures", spec, n=100, defect_rate=0.3, seed=7)
-        from edgead.infer import open_backend
-
-        with open_backend(bundle.root) as eng:
-            img = load_image(captures / "000000.png", bundle.meta.color)[None]
-            for _ in range(5):
-                eng.infer(img)
-            bare = []
-            for _ in range(200):
-                t = time.perf_counter()
-                eng.infer(img)
-                bare.append(time.perf_counter() - t)
-        bare_st = stats_ms(bare)
-        if args.only_shadow:
-            shadow = shadow_comparison(args, tmp, bundle, captures, raw / "reference.png", load)
-            report_shadow(args, shadow, bundle.model_type, bare_st)
-            return
         commits = commit_costs(tmp)
 
-        def config(pty, name: str, save: str = "rejects", trigger: str = "plc", fps: float = 0) -> Path:
+        def config(pty, name: str, save: str = "rejects", trigger: str = "plc", fps: float = 0,
+                   own: dict | None = None) -> Path:
             path = tmp / f"{name}.yaml"
-            path.write_text(yaml.safe_dump(merge_overrides({
+            path.write_text(yaml.safe_dump(merge_overrides(merge_overrides({
                 "camera": {"url": f"folder://{captures}?fps={fps:g}&loop=1&pattern=*.png"}, "trigger": trigger,
                 "reference": str(raw / "reference.png"), "model": {"bundle": str(bundle.root)},
                 "plc": {"url": pty.station, "protocol": "ascii"},
                 "storage": {"database": str(tmp / f"{name}.sqlite"), "images_dir": str(tmp / f"{name}-images"),
                             "quota_mb": 200, "save_images": save},
-                "observe": {"metrics_listen": None, "log_level": "warning"}}, sets)))
+                "observe": {"metrics_listen": None, "log_level": "warning"}}, sets), own or {})))
             return path
 
         # 1. the stations (own processes) and the bare engine (this process), taking turns block by block
@@ -386,7 +377,7 @@ def main() -> None:
             reference = load_image(raw / "reference.png", bundle.meta.color)
             aligner = Aligner(reference, cfg.alignment)
             frames = [aligner.align(load_image(p, bundle.meta.color)).image for p in sorted(captures.glob("*.png"))]
-            bare = BareEngine(cfg, frames, 2 * total * len(variants))
+            bare = BareEngine(cfg, frames, total + 200, args.bare_gap_ms)
             stack.callback(bare.close)
             bare.parts(200)
             fps = 1000.0 / (args.frame_interval * pct(bare.times[:200], 50))
@@ -394,9 +385,9 @@ def main() -> None:
             daemons = {}
             for v in variants:
                 pty = stack.enter_context(PtyPair(tmp))
-                save, trigger = VARIANTS[v]
+                save, trigger, own = VARIANTS[v]
                 daemons[v] = stack.enter_context(Daemon(config(pty, f"station-{v}", save, trigger,
-                                                               fps if trigger == "camera" else 0), pty.plc, total,
+                                                               fps if trigger == "camera" else 0, own), pty.plc, total,
                                                         tmp, camera_triggered=trigger == "camera"))
             rss: dict[str, dict] = {v: {} for v in variants}
             done = 0
@@ -405,8 +396,8 @@ def main() -> None:
                 for v, d in daemons.items():
                     d.parts(n)
                     if VARIANTS[v][0] != "none":
-                        time.sleep(0.5)  # the image writer drains before the bare engine's turn
-                    bare.parts(n)
+                        time.sleep(0.5)  # the image writer drains before the next turn
+                bare.parts(n)
                 done += n
                 for v, d in daemons.items():
                     for mark in (args.warmup, total):
@@ -449,8 +440,6 @@ def main() -> None:
             compare["ratio_p99"] = compare["new"]["p99"] / compare["old"]["p99"]
             load.append(os.getloadavg()[0])
 
-        shadow = shadow_comparison(args, tmp, bundle, captures, raw / "reference.png", load) if args.shadow else None
-
     bare_p50, bare_p99 = pct(bare_ms, 50), pct(bare_ms, 99)
     res = {
         "machine": machine(), "load_average_1min": [min(load), float(np.median(load)), max(load)],
@@ -461,105 +450,10 @@ def main() -> None:
         "order_comparison": compare, "commit_ms": commits,
     }
     if not args.no_docs:
-        save_json(ROOT / "benchmarks" / "results" / "station.json", res)
+        save_json(ROOT / "benchmarks" / "results" / f"{args.section}.json", res)
     print(yaml.safe_dump(res, sort_keys=False))
     if not args.no_docs:
-        update_section("station", docs_section(args, res))
-    if shadow is not None:
-        report_shadow(args, shadow, bundle.model_type, bare_st)
-
-
-def shadow_comparison(args, tmp: Path, bundle, captures: Path, reference: Path, load: list) -> dict:
-    """Measurement 4: PLC round trip with the shadow model on and off, alternating blocks in one daemon."""
-    import shutil
-
-    from edgead.daemon import runner as runner_mod
-    from edgead.daemon.config import load_station
-    from edgead.demo.plc_peer import PtyPair, run_with_plc
-
-    candidate = tmp / "candidate"
-    shutil.copytree(bundle.root, candidate)  # the same model: the shadow costs what the live engine costs
-    base = runner_mod.Station
-    held: dict = {}
-
-    class Toggled(base):
-        def __enter__(self):
-            out = super().__enter__()
-            held["station"], held["runner"] = self, self.shadow
-            return out
-
-    state = {"on": False}
-    blocks: dict[int, str] = {}
-
-    def toggle(o):
-        blocks[o.seq + 1] = "on" if state["on"] else "off"
-        if (o.seq + 1) % COMPARE_BLOCK == 0:
-            state["on"] = not state["on"]
-            held["station"].shadow = held["runner"] if state["on"] else None
-
-    runner_mod.Station = Toggled
-    try:
-        with PtyPair(tmp) as pty:
-            path = tmp / "shadow.yaml"
-            path.write_text(yaml.safe_dump({
-                "camera": {"url": f"folder://{captures}?fps=0&loop=1&pattern=*.png"},
-                "reference": str(reference), "model": {"bundle": str(bundle.root)},
-                "plc": {"url": pty.station, "protocol": "ascii"},
-                "storage": {"database": str(tmp / "shadow.sqlite"), "images_dir": str(tmp / "shadow-rejects"),
-                            "quota_mb": 100},
-                "observe": {"metrics_listen": None, "log_level": "warning"},
-                "security": {"allow_unsigned": True},
-                "shadow": {"bundle": str(candidate), "cpu_budget_pct": args.shadow_budget}}))
-            cfg = load_station(path)
-            held["station"] = None
-
-            def first(o):  # the shadow starts off: the first block is the baseline's warm-up
-                if o.seq == 0:
-                    held["station"].shadow = None
-                toggle(o)
-
-            _, slog = run_with_plc(cfg, pty.plc, args.shadow, on_part=first)
-    finally:
-        runner_mod.Station = base
-    load.append(os.getloadavg()[0])
-    out = {}
-    for mode in ("on", "off"):
-        trips = [slog.round_trip_ms[i] for i, m in blocks.items() if m == mode and i in slog.round_trip_ms
-                 and i > COMPARE_BLOCK]
-        out[mode] = {"p50": pct(trips, 50), "p99": pct(trips, 99), "n": len(trips)}
-    out["ratio_p50"] = out["on"]["p50"] / out["off"]["p50"]
-    out["ratio_p99"] = out["on"]["p99"] / out["off"]["p99"]
-    out["shadow_counts"] = {k.value: v for k, v in held["runner"].counts.items()}
-    out["budget_pct"] = args.shadow_budget
-    return out
-
-
-def report_shadow(args, shadow: dict, model: str, bare_st: dict) -> None:
-    res = {"machine": machine(), "load_average_1min": os.getloadavg()[0], "model": model,
-           "input": [args.height, args.width], "parts": args.shadow, "shadow": shadow, "bare_infer_ms": bare_st}
-    print(yaml.safe_dump(res, sort_keys=False))
-    if args.no_docs:
-        return
-    save_json(ROOT / "benchmarks" / "results" / "station-shadow.json", res)
-    on, off, c = shadow["on"], shadow["off"], shadow["shadow_counts"]
-    loaded = args.loaded or f"load average {res['load_average_1min']:.1f}"
-    offered = sum(c.values())
-    update_section("station-shadow", "\n".join([
-        f"Produced by `python benchmarks/station.py --only-shadow --shadow {args.shadow} --shadow-budget "
-        f"{args.shadow_budget:g} --model {model} --height {args.height} --width {args.width}` on {machine()} "
-        f"({loaded}): one `edgead run` loop (in process) with an ASCII PLC peer on a pty pair, triggers back to back "
-        f"(the worst case: no idle time between parts), the shadow (a copy of the live bundle) switched on and off "
-        f"in alternating blocks of {COMPARE_BLOCK} parts.",
-        "",
-        "| PLC round trip | shadow off | shadow on | on / off |",
-        "|---|---|---|---|",
-        f"| p50 | {off['p50']:.2f} ms | {on['p50']:.2f} ms | {shadow['ratio_p50']:.2f}x |",
-        f"| p99 | {off['p99']:.2f} ms | {on['p99']:.2f} ms | {shadow['ratio_p99']:.2f}x |",
-        "",
-        f"Bare `engine.infer` p50 {bare_st['median_ms']:.2f} ms. Of {offered} parts offered to the shadow while it "
-        f"was on: {c['scored']} scored, {c['skipped_busy']} skipped busy, {c['skipped_budget']} skipped over its "
-        f"{args.shadow_budget:g} % budget, {c['error']} errors.",
-    ]))
+        update_section(args.section, docs_section(args, res))
 
 
 def archived(db: Path) -> int:
@@ -595,12 +489,16 @@ def docs_section(args, res: dict) -> str:
     sets = "".join(f" --set {x}" for x in args.sets)
     lines = [
         f"Produced by `python benchmarks/station.py --parts {args.parts} --warmup {args.warmup} --block {args.block} "
+        + (f"--section {args.section} " if args.section != "station" else "") +
         f"--variants {args.variants} --model {res['model']} --height {args.height} --width {args.width}{sets}` on "
         f"{res['machine']} ({loaded}; 1-minute load average {lo:.1f} to {hi:.1f}, median {med:.1f}): synthetic "
         "station, ONNX Runtime FP32 on the CPU, each station `edgead run` as its own process with an ASCII PLC peer "
         "(the script) on a socat pty pair, a trigger after each answer, every part's row committed before its "
-        f"answer. The stations and the bare engine (this process, the daemon's runtime options) take turns in "
-        f"blocks of {args.block} parts; {args.warmup} parts of each are warm-up.", "",
+        f"answer. The stations and the bare engine (this process, the daemon's runtime options, a "
+        f"{args.bare_gap_ms:g} ms pause before each inference as the station's engine has) take turns in blocks of "
+        f"{args.block} parts; {args.warmup} parts of each are warm-up. Camera-triggered stations replay at "
+        f"{res['camera_fps']:.1f} frames/s ({args.frame_interval:g} bare-engine medians per frame), captured "
+        "ahead.", "",
         "| station | per-part p50 (ms) | p99 (ms) | p50 / bare engine p50 | p99 / p50 | infer stage p50 / bare | "
         "PLC round trip p50 / p99 (ms) | parts/min |",
         "|---|---|---|---|---|---|---|---|",
