@@ -367,7 +367,8 @@ def main() -> None:
                 "plc": {"url": pty.station, "protocol": "ascii"},
                 "storage": {"database": str(tmp / f"{name}.sqlite"), "images_dir": str(tmp / f"{name}-images"),
                             "quota_mb": 200, "save_images": save},
-                "observe": {"metrics_listen": None, "log_level": "warning"}}, sets), own or {})))
+                "observe": {"metrics_listen": None, "log_level": "warning"},
+                "security": {"allow_unsigned": True}}, sets), own or {})))  # the benchmark's own bundle
             return path
 
         # 1. the stations (own processes) and the bare engine (this process), taking turns block by block

@@ -23,7 +23,11 @@ ROIS = [{"name": "left", "x": 0, "y": 0, "width": 96, "height": 128},
 
 
 def _config(tmp_path: Path, station, bundle, camera_url: str, port: str, **extra) -> Path:
-    cfg = {"camera": {"url": camera_url}, "reference": str(station.reference),
+    """A station config trusting the tests' signing key (``tests/conftest.py::bundle_key``)."""
+    from edgead.bundle.signing import read_signature
+
+    cfg = {"security": {"trusted_keys": [read_signature(bundle.root).public_key.to_line()]},
+           "camera": {"url": camera_url}, "reference": str(station.reference),
            "model": {"bundle": str(bundle.root), "warmup_runs": 1}, "plc": {"url": port, "protocol": "ascii"},
            "storage": {"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "images")},
            "observe": {"metrics_listen": None}}
