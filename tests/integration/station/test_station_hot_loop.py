@@ -49,6 +49,7 @@ def test_an_roi_station_resamples_only_its_rois_and_archives_the_aligned_frame(s
     monkeypatch.setattr(Aligner, "resample", spy)
     path = _config(tmp_path, small_station, padim_bundle.bundle,
                    f"folder://{small_station.captures}?fps=0&pattern=*.png", pty.station, rois=ROIS,
+                   model={"bundle": str(padim_bundle.bundle.root), "warmup_runs": 1, "geometry_check": "warn"},
                    storage={"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "images"),
                             "save_images": "all"})
     seen = []
