@@ -15,7 +15,7 @@ part's row to SQLite and answering an ASCII PLC peer (this script) on a serial p
   and the parts in flight at a stop are left out.
 * ``none-spin``, ``all-nice0``: ``none`` with ``model.thread_wait: spin``, ``all`` with ``runtime.image_nice: 0``.
 
-The bare engine runs in this process with the daemon's runtime options (:func:`edgead.daemon.model.cpu_options`)
+The bare engine runs in a process of its own with the daemon's runtime options (:func:`edgead.daemon.model.cpu_options`)
 on the same aligned frames. The variants and the bare engine take turns in blocks of ``--block`` parts, so a
 change of the machine's load reaches all alike. Per-part time is the daemon's own: trigger-in (or frame arrival)
 to result-out, the ``total_ms`` of each record; its p50 and p99 are given as ratios to the bare engine's.
@@ -188,7 +188,7 @@ class Daemon:
         self.busy_s += time.monotonic() - t_block
 
     def rss_mb(self) -> float:
-        return proc_rss_mb(self.proc.pid)
+        return proc_rss_mb(self.proc.pid) if self.proc.poll() is None else float("nan")
 
     def __exit__(self, *exc) -> None:
         if self.ser is not None:
@@ -207,33 +207,60 @@ class Daemon:
 
 
 class BareEngine:
-    """The station's engine alone, in this process: the same bundle and runtime options as the daemon's
-    (:func:`edgead.daemon.model.cpu_options`), on the same aligned frames, timed one inference at a time."""
+    """The station's engine alone, in a process of its own as the daemon's is (:func:`bare_worker`): the same
+    bundle and runtime options (:func:`edgead.daemon.model.cpu_options`), the same aligned frames, timed one
+    inference at a time after a pause of ``gap_ms`` (the station's engine waits while the loop aligns, records and
+    answers). Its own process: the benchmark's (which trained the model and plays the PLC) measured it slower
+    than the daemon's own infer stage."""
 
-    def __init__(self, cfg, frames: list, total: int, gap_ms: float = 0.0):
-        from edgead.bundle import load_bundle
-        from edgead.daemon.model import cpu_options
-        from edgead.infer import open_backend
-
-        bundle = load_bundle(cfg.model.bundle)
-        self.engine = open_backend(bundle, cfg.model.backend, **cpu_options(cfg, bundle))
-        self.engine.warmup(cfg.model.warmup_runs)
-        self.frames = [np.ascontiguousarray(f)[None] for f in frames]
+    def __init__(self, config: Path, frames: list, total: int, tmp: Path, gap_ms: float = 0.0):
+        path = tmp / "bare-frames.npy"
+        np.save(path, np.stack([np.ascontiguousarray(f) for f in frames]))
+        self.proc = subprocess.Popen([sys.executable, __file__, "--bare-worker", str(config), str(path),
+                                      str(gap_ms)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise SystemExit("the bare engine's process did not start")
         self.times = np.full(total, np.nan)
-        self.done, self.gap_s = 0, gap_ms / 1000.0
+        self.done = 0
 
     def parts(self, n: int) -> None:
-        eng, frames, k, gap = self.engine, self.frames, len(self.frames), self.gap_s
-        for i in range(self.done, self.done + n):
+        self.proc.stdin.write(f"{n}\n")
+        self.proc.stdin.flush()
+        got = [float(x) for x in self.proc.stdout.readline().split(",")]
+        self.times[self.done:self.done + len(got)] = got
+        self.done += len(got)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(60)
+
+
+def bare_worker(config: str, frames_path: str, gap_ms: str) -> None:
+    """The bare engine's process: reads a count per line, answers with that many inference times (ms)."""
+    from edgead.bundle import load_bundle
+    from edgead.daemon.config import load_station
+    from edgead.daemon.model import cpu_options
+    from edgead.infer import open_backend
+
+    cfg = load_station(config)
+    bundle = load_bundle(cfg.model.bundle)
+    eng = open_backend(bundle, cfg.model.backend, **cpu_options(cfg, bundle))
+    eng.warmup(cfg.model.warmup_runs)
+    frames = [f[None] for f in np.load(frames_path)]
+    gap, i = float(gap_ms) / 1000.0, 0
+    print("ready", flush=True)
+    for line in sys.stdin:
+        out = []
+        for _ in range(int(line)):
             if gap:
                 time.sleep(gap)
             t = time.perf_counter()
-            eng.infer(frames[i % k])
-            self.times[i] = (time.perf_counter() - t) * 1e3
-        self.done += n
-
-    def close(self) -> None:
-        self.engine.close()
+            eng.infer(frames[i % len(frames)])
+            out.append((time.perf_counter() - t) * 1e3)
+            i += 1
+        print(",".join(f"{x:.4f}" for x in out), flush=True)
+    eng.close()
 
 
 def daemon_rows(db: Path, warmup: int, resumed: tuple = ()) -> dict:
@@ -374,11 +401,13 @@ def main() -> None:
         # 1. the stations (own processes) and the bare engine (this process), taking turns block by block
         total = args.warmup + args.parts
         with ExitStack() as stack:
-            cfg = load_station(None, merge_overrides({"model": {"bundle": str(bundle.root)}}, sets))
+            bare_config = tmp / "bare.yaml"
+            bare_config.write_text(yaml.safe_dump(merge_overrides({"model": {"bundle": str(bundle.root)}}, sets)))
+            cfg = load_station(bare_config)
             reference = load_image(raw / "reference.png", bundle.meta.color)
             aligner = Aligner(reference, cfg.alignment)
             frames = [aligner.align(load_image(p, bundle.meta.color)).image for p in sorted(captures.glob("*.png"))]
-            bare = BareEngine(cfg, frames, total + 200, args.bare_gap_ms)
+            bare = BareEngine(bare_config, frames, total + 200, tmp, args.bare_gap_ms)
             stack.callback(bare.close)
             bare.parts(200)
             fps = 1000.0 / (args.frame_interval * pct(bare.times[:200], 50))
@@ -495,11 +524,12 @@ def docs_section(args, res: dict) -> str:
         f"{res['machine']} ({loaded}; 1-minute load average {lo:.1f} to {hi:.1f}, median {med:.1f}): synthetic "
         "station, ONNX Runtime FP32 on the CPU, each station `edgead run` as its own process with an ASCII PLC peer "
         "(the script) on a socat pty pair, a trigger after each answer, every part's row committed before its "
-        f"answer. The stations and the bare engine (this process, the daemon's runtime options, a "
+        f"answer. The stations and the bare engine (a process of its own, the daemon's runtime options, a "
         f"{args.bare_gap_ms:g} ms pause before each inference as the station's engine has) take turns in blocks of "
-        f"{args.block} parts; {args.warmup} parts of each are warm-up. Camera-triggered stations replay at "
-        f"{res['camera_fps']:.1f} frames/s ({args.frame_interval:g} bare-engine medians per frame), captured "
-        "ahead.", "",
+        f"{args.block} parts; {args.warmup} parts of each are warm-up."
+        + (f" Camera-triggered stations replay at {res['camera_fps']:.1f} frames/s ({args.frame_interval:g} "
+           "bare-engine medians per frame), captured ahead." if any(VARIANTS[v][1] == "camera" for v in
+                                                                    res["stations"]) else ""), "",
         "| station | per-part p50 (ms) | p99 (ms) | p50 / bare engine p50 | p99 / p50 | infer stage p50 / bare | "
         "PLC round trip p50 / p99 (ms) | parts/min |",
         "|---|---|---|---|---|---|---|---|",
@@ -548,4 +578,7 @@ def docs_section(args, res: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 5 and sys.argv[1] == "--bare-worker":
+        bare_worker(*sys.argv[2:])
+    else:
+        main()
