@@ -358,6 +358,9 @@ def main() -> None:
     ap.add_argument("--section", default="station",
                     help="the docs/benchmarks.md section (and benchmarks/results/SECTION.json) to write")
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
+    ap.add_argument("--shadow", type=int, default=4000, help="parts for the shadow on/off comparison (0: skip)")
+    ap.add_argument("--shadow-budget", type=float, default=25.0, help="shadow.cpu_budget_pct of that run")
+    ap.add_argument("--only-shadow", action="store_true", help="run only the shadow comparison")
     args = ap.parse_args()
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if not variants or set(variants) - set(VARIANTS):
@@ -383,6 +386,21 @@ def main() -> None:
         bundle = train(tmp / "aligned", tmp / "bundle", TrainConfig(model=args.model, image_size=max(args.height,
                        args.width), evaluate=False), progress=False).bundle
         captures = generate_captures(tmp / "captures", spec, n=100, defect_rate=0.3, seed=7)
+        if args.only_shadow:  # the shadow on/off comparison alone (its own section), with an in-process bare p50
+            from edgead.infer import open_backend
+
+            with open_backend(bundle.root) as eng:
+                img = load_image(captures / "000000.png", bundle.meta.color)[None]
+                for _ in range(5):
+                    eng.infer(img)
+                bare = []
+                for _ in range(200):
+                    t = time.perf_counter()
+                    eng.infer(img)
+                    bare.append(time.perf_counter() - t)
+            shadow = shadow_comparison(args, tmp, bundle, captures, raw / "reference.png", load)
+            report_shadow(args, shadow, bundle.model_type, stats_ms(bare))
+            return
         commits = commit_costs(tmp)
 
         def config(pty, name: str, save: str = "rejects", trigger: str = "plc", fps: float = 0,
@@ -470,6 +488,8 @@ def main() -> None:
             compare["ratio_p99"] = compare["new"]["p99"] / compare["old"]["p99"]
             load.append(os.getloadavg()[0])
 
+        shadow = shadow_comparison(args, tmp, bundle, captures, raw / "reference.png", load) if args.shadow else None
+
     bare_p50, bare_p99 = pct(bare_ms, 50), pct(bare_ms, 99)
     res = {
         "machine": machine(), "load_average_1min": [min(load), float(np.median(load)), max(load)],
@@ -484,6 +504,101 @@ def main() -> None:
     print(yaml.safe_dump(res, sort_keys=False))
     if not args.no_docs:
         update_section(args.section, docs_section(args, res))
+    if shadow is not None:
+        report_shadow(args, shadow, bundle.model_type, {"median_ms": bare_p50, "p99_ms": bare_p99})
+
+
+def shadow_comparison(args, tmp: Path, bundle, captures: Path, reference: Path, load: list) -> dict:
+    """Measurement 4: PLC round trip with the shadow model on and off, alternating blocks in one daemon."""
+    import shutil
+
+    from edgead.daemon import runner as runner_mod
+    from edgead.daemon.config import load_station
+    from edgead.demo.plc_peer import PtyPair, run_with_plc
+
+    candidate = tmp / "candidate"
+    shutil.copytree(bundle.root, candidate)  # the same model: the shadow costs what the live engine costs
+    base = runner_mod.Station
+    held: dict = {}
+
+    class Toggled(base):
+        def __enter__(self):
+            out = super().__enter__()
+            held["station"], held["runner"] = self, self.shadow
+            return out
+
+    state = {"on": False}
+    blocks: dict[int, str] = {}
+
+    def toggle(o):
+        blocks[o.seq + 1] = "on" if state["on"] else "off"
+        if (o.seq + 1) % COMPARE_BLOCK == 0:
+            state["on"] = not state["on"]
+            held["station"].shadow = held["runner"] if state["on"] else None
+
+    runner_mod.Station = Toggled
+    try:
+        with PtyPair(tmp) as pty:
+            path = tmp / "shadow.yaml"
+            path.write_text(yaml.safe_dump({
+                "camera": {"url": f"folder://{captures}?fps=0&loop=1&pattern=*.png"},
+                "reference": str(reference), "model": {"bundle": str(bundle.root)},
+                "plc": {"url": pty.station, "protocol": "ascii"},
+                "storage": {"database": str(tmp / "shadow.sqlite"), "images_dir": str(tmp / "shadow-rejects"),
+                            "quota_mb": 100},
+                "observe": {"metrics_listen": None, "log_level": "warning"},
+                "security": {"allow_unsigned": True},
+                "shadow": {"bundle": str(candidate), "cpu_budget_pct": args.shadow_budget}}))
+            cfg = load_station(path)
+            held["station"] = None
+
+            def first(o):  # the shadow starts off: the first block is the baseline's warm-up
+                if o.seq == 0:
+                    held["station"].shadow = None
+                toggle(o)
+
+            _, slog = run_with_plc(cfg, pty.plc, args.shadow, on_part=first)
+    finally:
+        runner_mod.Station = base
+    load.append(os.getloadavg()[0])
+    out = {}
+    for mode in ("on", "off"):
+        trips = [slog.round_trip_ms[i] for i, m in blocks.items() if m == mode and i in slog.round_trip_ms
+                 and i > COMPARE_BLOCK]
+        out[mode] = {"p50": pct(trips, 50), "p99": pct(trips, 99), "n": len(trips)}
+    out["ratio_p50"] = out["on"]["p50"] / out["off"]["p50"]
+    out["ratio_p99"] = out["on"]["p99"] / out["off"]["p99"]
+    out["shadow_counts"] = {k.value: v for k, v in held["runner"].counts.items()}
+    out["budget_pct"] = args.shadow_budget
+    return out
+
+
+def report_shadow(args, shadow: dict, model: str, bare_st: dict) -> None:
+    res = {"machine": machine(), "load_average_1min": os.getloadavg()[0], "model": model,
+           "input": [args.height, args.width], "parts": args.shadow, "shadow": shadow, "bare_infer_ms": bare_st}
+    print(yaml.safe_dump(res, sort_keys=False))
+    if args.no_docs:
+        return
+    save_json(ROOT / "benchmarks" / "results" / "station-shadow.json", res)
+    on, off, c = shadow["on"], shadow["off"], shadow["shadow_counts"]
+    loaded = args.loaded or f"load average {res['load_average_1min']:.1f}"
+    offered = sum(c.values())
+    update_section("station-shadow", "\n".join([
+        f"Produced by `python benchmarks/station.py --only-shadow --shadow {args.shadow} --shadow-budget "
+        f"{args.shadow_budget:g} --model {model} --height {args.height} --width {args.width}` on {machine()} "
+        f"({loaded}): one `edgead run` loop (in process) with an ASCII PLC peer on a pty pair, triggers back to back "
+        f"(the worst case: no idle time between parts), the shadow (a copy of the live bundle) switched on and off "
+        f"in alternating blocks of {COMPARE_BLOCK} parts.",
+        "",
+        "| PLC round trip | shadow off | shadow on | on / off |",
+        "|---|---|---|---|",
+        f"| p50 | {off['p50']:.2f} ms | {on['p50']:.2f} ms | {shadow['ratio_p50']:.2f}x |",
+        f"| p99 | {off['p99']:.2f} ms | {on['p99']:.2f} ms | {shadow['ratio_p99']:.2f}x |",
+        "",
+        f"Bare `engine.infer` p50 {bare_st['median_ms']:.2f} ms. Of {offered} parts offered to the shadow while it "
+        f"was on: {c['scored']} scored, {c['skipped_busy']} skipped busy, {c['skipped_budget']} skipped over its "
+        f"{args.shadow_budget:g} % budget, {c['error']} errors.",
+    ]))
 
 
 def archived(db: Path) -> int:

@@ -239,7 +239,7 @@ def test_version_1_database_is_migrated_and_keeps_its_rows(tmp_path):
         store.commit(make(8, record_ms=0.3, plc_answer=Verdict.ACCEPT))
         assert [r.plc_answer for r in store.query()] == [None, "accept"]
     conn = sqlite3.connect(db)
-    assert dict(conn.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION) == "3"
+    assert dict(conn.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION) == "4"
     conn.close()
 
 
