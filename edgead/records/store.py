@@ -45,7 +45,7 @@ from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APP_NAME = "edgead-records"
 APPLICATION_ID = 0x45444741  # "EDGA": PRAGMA application_id, marks the file as ours
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -74,7 +74,7 @@ COLUMNS = (
     "t_utc", "t_ns", "part_id", "seq", "verdict", "score", "raw_score",
     "capture_ms", "align_ms", "infer_ms", "decide_ms", "signal_ms", "total_ms",
     "model_hash", "align_quality", "roi_scores", "image_path", "error",
-    "record_ms", "plc_answer",
+    "record_ms", "plc_answer", "recipe", "lot_id",
 )  # fmt: skip
 UPDATABLE = ("record_ms", "signal_ms", "total_ms", "plc_answer", "image_path")  # set after the row's commit
 
@@ -108,6 +108,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             part_row INTEGER PRIMARY KEY REFERENCES parts (id),
             model_hash TEXT NOT NULL, verdict TEXT NOT NULL, score REAL, raw_score REAL, infer_ms REAL,
             error TEXT)""",
+    ),
+    4: (  # recipes and lots: the recipe that judged the part ('' on a one-model station), the lot the PLC named
+        "ALTER TABLE parts ADD COLUMN recipe TEXT",
+        "ALTER TABLE parts ADD COLUMN lot_id TEXT",
     ),
 }
 
@@ -157,6 +161,9 @@ class PartRecord:
         plc_answer: the verdict the PLC was sent (a fault goes out as ``plc.failsafe_verdict``); None while not
             confirmed: the station stopped between the commit and the confirmation, or the answer failed (``error``
             says so).
+        recipe: the recipe that judged the part (``""`` on a station without recipes; None in rows written
+            before schema version 4).
+        lot_id: the lot the PLC (or OPC UA) named for this part, None when none.
         id: the row id, set by the store (None before ``add``).
     """
 
@@ -179,6 +186,8 @@ class PartRecord:
     error: str | None = None
     record_ms: float | None = None
     plc_answer: str | None = None
+    recipe: str | None = ""
+    lot_id: str | None = None
     id: int | None = None
 
     @classmethod
@@ -207,6 +216,7 @@ class PartRecord:
             json.dumps({str(k): float(v) for k, v in self.roi_scores.items()}),
             None if self.image_path is None else str(self.image_path), self.error,
             _opt_float(self.record_ms), None if self.plc_answer is None else Verdict(self.plc_answer).value,
+            self.recipe, self.lot_id,
         )  # fmt: skip
 
     @classmethod
