@@ -27,8 +27,9 @@ from edgead.camera import EndOfStream, open_camera
 from edgead.contract.decide import RoiDecision, decide
 from edgead.daemon.config import SaveImages, StationConfig, TriggerSource, parse_listen
 from edgead.daemon.decide import apply_budget
-from edgead.daemon.model import LoadedModel, load_model
+from edgead.daemon.plant import Plant, Selection
 from edgead.daemon.preflight import check_station
+from edgead.daemon.recipes import RecipeBook, UnknownRecipe, load_recipes
 from edgead.daemon.recorder import ImageWriter, Recorder
 from edgead.daemon.reload import DEVICES, LOGGING, ORDER, PLC, RECORDER, SHADOW, ReloadPlan, plan_reload
 from edgead.errors import AlignmentError, CameraError, EdgeadError, FaultLimitError, FrameError, PlcError, RecordError
@@ -78,6 +79,7 @@ class _Part:
     image: np.ndarray | None = None
     amap: np.ndarray | None = None
     t_ns: int = field(default_factory=time.time_ns)
+    selection: Selection | None = None  # the recipe and lot it is judged and recorded with
     late: list[str] = field(default_factory=list)  # notes made after the row was committed (the answer's)
 
     def fail(self, verdict: Verdict, error: str) -> None:
@@ -121,11 +123,12 @@ class Station:
         self.on_part = on_part
         self.seq = 0
         self.last: PartOutcome | None = None
-        self.model: LoadedModel | None = None
+        self.model: RecipeBook | None = None  # every recipe; the one in force judges
         self.recorder: Recorder | None = None
         self.metrics_server = None
         self.camera = None
         self.plc = None
+        self.plant: Plant | None = None
         self.metrics = None
         self.shadow = None  # the shadow model's runner (edgead.daemon.shadow), None without shadow.bundle
         self.drift = None  # the drift monitor (edgead.daemon.drift), rebuilt with every reload
@@ -166,10 +169,16 @@ class Station:
         setattr(self, name, value)
         self._closers[name] = stack
 
-    def _open_model(self, cfg: StationConfig, stack: ExitStack) -> LoadedModel:
-        model = load_model(cfg)
-        stack.callback(model.close)
-        return model
+    def _open_model(self, cfg: StationConfig, stack: ExitStack) -> RecipeBook:
+        """Every recipe (or the one model), loaded and verified; a reload keeps the recipe the plant selected."""
+        book = load_recipes(cfg, keep=self.model.name if self.model is not None else None)
+        stack.callback(book.close)
+        return book
+
+    def _open_plant(self, cfg: StationConfig, stack: ExitStack) -> Plant:
+        plant = Plant(cfg, self.model)
+        stack.callback(plant.close)
+        return plant
 
     def _open_shadow(self, cfg: StationConfig, stack: ExitStack):
         if cfg.shadow.bundle is None:
@@ -336,11 +345,14 @@ class Station:
         """
         trigger: Trigger | None = None
         if self.cfg.trigger_source is TriggerSource.PLC:
-            trigger = self.plc.wait_trigger(self.cfg.runtime.trigger_poll_ms)
+            trigger = self.plant.wait_trigger(self.plc, self.model, self.cfg.runtime.trigger_poll_ms)
             if trigger is None:
                 self._idle()
                 return None
+        else:
+            self.plant.take_requests(self.model)
         self.plc.set_status(ready=False, busy=True, fault=self.faulting)
+        self.plant.busy()
         part = self._inspect(trigger)
         if part is None:
             self._idle()
@@ -361,6 +373,8 @@ class Station:
         t_start = time.monotonic_ns()
         outcome = PartOutcome(self.seq, str(trigger.part_id) if trigger else str(self.seq), Verdict.FAULT, None, "")
         part = _Part(outcome, trigger, trigger.t_ns if trigger else t_start)
+        part.selection = self.plant.select(self.model, trigger)  # between parts: one recipe judges this part
+        rules = self.model.decision(cfg.decision)
         lat = outcome.latencies_ms
         stage = CAPTURE
         frame = None
@@ -369,6 +383,8 @@ class Station:
             frame = self.camera.grab(cfg.camera.timeout_ms if trigger else poll)
             outcome.source = frame.source
             lat[CAPTURE] = _ms(t)
+            if part.selection.refused is not None:  # the frame is taken (a triggered camera stays in step)
+                raise part.selection.refused
             stage = ALIGN
             t = time.monotonic_ns()
             part.image, part.quality = self.model.align(frame.image)
@@ -379,18 +395,20 @@ class Station:
             lat[INFER] = _ms(t)
             stage = DECIDE
             t = time.monotonic_ns()
-            decision = decide(preds, cfg.decision)
+            decision = decide(preds, rules)
             outcome.rois, outcome.score, part.raw = list(decision.rois), decision.score, decision.raw_score
             part.amap = preds[0].prediction.map[0] if len(preds) == 1 else None
-            verdict, error = apply_budget(decision.verdict, (time.monotonic_ns() - part.t0) / 1e6, cfg.decision)
+            verdict, error = apply_budget(decision.verdict, (time.monotonic_ns() - part.t0) / 1e6, rules)
             outcome.verdict, outcome.error = verdict, error
             lat[DECIDE] = _ms(t)
         except EndOfStream:
             if trigger is None:
                 raise
             part.fail(Verdict.FAULT, "camera: replay ended")
+        except UnknownRecipe as exc:
+            part.fail(Verdict.FAULT, f"recipe: {exc.message}")
         except AlignmentError as exc:
-            part.fail(cfg.decision.no_read_as, f"alignment: {exc}")
+            part.fail(rules.no_read_as, f"alignment: {exc}")
         except FrameError as exc:  # a frame came but is unusable: a part, recorded as a fault
             part.fail(Verdict.FAULT, f"camera: {exc}")
         except CameraError as exc:
@@ -423,7 +441,7 @@ class Station:
             t_ns=part.t_ns, part_id=o.part_id, seq=o.seq, verdict=o.verdict, score=o.score, raw_score=part.raw,
             **{f"{stage}_ms": lat.get(stage) for stage in TIMINGS}, model_hash=self.model.model_hash,
             align_quality=part.quality, roi_scores={r.name: r.score for r in o.rois}, error=o.error,
-            plc_answer=o.answer)
+            plc_answer=o.answer, recipe=part.selection.recipe, lot_id=part.selection.lot_id)
 
     def _record_and_answer(self, part: _Part) -> None:
         """Commit the row, then answer; a refused commit answers fail-safe and goes to the recorder's policy."""
@@ -505,6 +523,7 @@ class Station:
         self.faults.observe(o.verdict, o.error)
         self.plc.set_status(ready=True, busy=False, fault=self.faulting)
         self._publish_health()
+        self.plant.part_done(self.model, o, part.selection, part.t_ns, self.problem() is not None)
         self.seq += 1
         self.last = o
         if self.on_part:

@@ -50,6 +50,7 @@ class RequestKind(str, Enum):
 
     TRIGGER = "trigger"
     SELECT_RECIPE = "select-recipe"
+    SET_LOT = "set-lot"
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class ResultInfo:
     defect_area_px: float = 0.0
     recipe: str = ""
     t_ns: int = field(default_factory=time.time_ns)
+    lot_id: str = ""
 
 
 class OpcUaServer:
@@ -83,7 +85,10 @@ class OpcUaServer:
         station: the station's name (application URI ``urn:edgead:STATION``).
         model_hash: the model's ``bundle_sha256``.
         model_type: the model family.
-        recipes: recipe names a client may select; empty: any name is passed on (the station decides).
+        recipes: what a client may select (names, and numbers in digits); empty: any name is passed on (the
+            station decides). :meth:`set_recipes` changes it.
+        triggers: whether the station takes triggers from OPC UA (False on a camera-triggered station: Trigger
+            gets ``BadInvalidState``).
 
     Raises:
         MissingExtraError: without asyncua/cryptography (extra ``opcua``).
@@ -96,7 +101,7 @@ class OpcUaServer:
     """
 
     def __init__(self, cfg: OpcUaConfig, station: str, model_hash: str = "", model_type: str = "",
-                 recipes: tuple[str, ...] = ()):
+                 recipes: tuple[str, ...] = (), triggers: bool = True):
         self._ua = lazy_import("asyncua", feature="the OPC UA server")
         self.cfg = cfg
         self.station = station
@@ -105,7 +110,8 @@ class OpcUaServer:
         self.endpoint = f"opc.tcp://{self.host}:{self.port}/edgead"
         self._users = cfg.users()
         self._model = (model_hash, model_type)
-        self._recipes = recipes
+        self._recipes = tuple(recipes)
+        self._triggers = triggers
         self.requests: queue.Queue[OpcUaRequest] = queue.Queue(maxsize=cfg.request_queue)
         self.counters = {verdict: 0 for verdict in Verdict}
         self._pending: collections.deque = collections.deque(maxlen=PENDING_UPDATES)
@@ -135,6 +141,19 @@ class OpcUaServer:
     def set_recipe(self, recipe: str) -> None:
         """Show the active recipe. Returns at once."""
         self._post(("recipe", recipe, None))
+
+    def set_lot(self, lot_id: str | None) -> None:
+        """Show the lot in force. Returns at once."""
+        self._post(("lot", lot_id or "", None))
+
+    def set_model(self, model_hash: str, model_type: str = "") -> None:
+        """Show the model that judges parts now (after a reload or a recipe switch). Returns at once."""
+        self._post(("model", model_hash, model_type))
+
+    def set_recipes(self, recipes: tuple[str, ...], listing: str = "") -> None:
+        """What SelectRecipe accepts from now on, and the ``RecipeManagement.Recipes`` text. Returns at once."""
+        self._recipes = tuple(recipes)
+        self._post(("recipes", listing, None))
 
     def _post(self, item: tuple) -> None:
         self._pending.append(item)
@@ -252,7 +271,7 @@ class OpcUaServer:
                                              ua.Variant(initial.get(spec.path, defaults[spec.type]), variant))
             await node.set_read_only()
             self._nodes[spec.path] = node
-        calls = {"Trigger": self._call_trigger, "SelectRecipe": self._call_recipe}
+        calls = {"Trigger": self._call_trigger, "SelectRecipe": self._call_recipe, "SetLotId": self._call_lot}
         for method in space.METHODS:
             await root.add_method(ua.NodeId(space.node_id(method.name), idx), ua.QualifiedName(method.name, idx),
                                   calls[method.name], [ua.VariantType.String], [ua.VariantType.Boolean])
@@ -269,12 +288,20 @@ class OpcUaServer:
     # --- methods ----------------------------------------------------------------------------------------------
 
     async def _call_trigger(self, parent, part_id):
+        if not self._triggers:
+            return self._ua.ua.StatusCode(self._ua.ua.StatusCodes.BadInvalidState)
         return self._queue_request(RequestKind.TRIGGER, part_id)
 
     async def _call_recipe(self, parent, recipe):
-        if self._recipes and getattr(recipe, "Value", None) not in self._recipes:
+        recipes = self._recipes
+        if recipes and isinstance(getattr(recipe, "Value", None), str) and recipe.Value not in recipes:
+            log.warning("OPC UA: SelectRecipe %r refused: not one of %s", recipe.Value[:self.cfg.max_string_chars],
+                        ", ".join(recipes))
             return self._ua.ua.StatusCode(self._ua.ua.StatusCodes.BadInvalidArgument)
         return self._queue_request(RequestKind.SELECT_RECIPE, recipe)
+
+    async def _call_lot(self, parent, lot_id):
+        return self._queue_request(RequestKind.SET_LOT, lot_id)
 
     def _queue_request(self, kind: RequestKind, argument):
         ua = self._ua.ua
@@ -298,8 +325,12 @@ class OpcUaServer:
             elif kind == "state":
                 await self._write("VisionStateMachine.CurrentState", value.value)
                 await self._write("VisionStateMachine.LastTransitionTime", _utc(extra))
+            elif kind == "model":
+                await self._write("ConfigurationManagement.ModelHash", value)
+                await self._write("ConfigurationManagement.ModelType", extra)
             else:
-                await self._write("RecipeManagement.ActiveRecipe", value)
+                await self._write({"recipe": "RecipeManagement.ActiveRecipe", "lot": "RecipeManagement.LotId",
+                                   "recipes": "RecipeManagement.Recipes"}[kind], value)
 
     async def _write_result(self, result: ResultInfo, counters: dict) -> None:
         last = "ResultManagement.LastResult."
@@ -308,6 +339,7 @@ class OpcUaServer:
         await self._write(last + "Score", math.nan if result.score is None else float(result.score))
         await self._write(last + "DefectArea_px", float(result.defect_area_px))
         await self._write(last + "Recipe", result.recipe)
+        await self._write(last + "LotId", result.lot_id)
         await self._write(last + "Time", _utc(result.t_ns))
         for verdict, name in space.COUNTER_NAMES.items():
             await self._write(f"ResultManagement.Counters.{name}", counters[verdict])
