@@ -62,6 +62,9 @@ class Plant:
             self.server = OpcUaServer(cfg.opcua, cfg.name, book.model_hash, "", self._accepted(book),
                                       triggers=takes_triggers).start()
             self.show(book)
+            from edgead.opcua.address_space import VisionState
+
+            self.server.set_state(VisionState.READY)  # opened last of the components: the station is ready
 
     def close(self) -> None:
         """Stop the OPC UA server (idempotent)."""
