@@ -182,3 +182,52 @@ def test_ui_units_verify_clean_and_are_no_more_exposed_than_the_daemon(tmp_path,
             pytest.skip("systemd-analyze security --offline gave no score here")
         scores.append(float(found.group(1)))
     assert scores[0] <= scores[1], scores
+
+
+# --- the MQTT north sidecar (python -m edgead.north) ----------------------------------------------------------
+
+NORTH, NORTH_TEMPLATE = UNITS / "edgead-north.service", UNITS / "edgead-north@.service"
+NOT_HARDENING = {  # the daemon's keys that are about what it runs, not how it is confined
+    "Type", "NotifyAccess", "ExecStart", "ExecReload", "WatchdogSec", "RestartSec", "TimeoutStartSec",
+    "TimeoutStopSec", "SyslogIdentifier", "SupplementaryGroups", "LogsDirectory", "ReadWritePaths",
+    "RestrictAddressFamilies", "Environment"}
+
+
+@pytest.mark.parametrize("north,daemon", [(NORTH, PLAIN), (NORTH_TEMPLATE, TEMPLATE)],
+                         ids=["edgead-north.service", "edgead-north@.service"])
+def test_the_north_unit_has_every_hardening_key_of_the_station_and_more(north, daemon):
+    mine, theirs = parse_unit(north)["Service"], parse_unit(daemon)["Service"]
+    for key, values in theirs.items():
+        if key not in NOT_HARDENING:
+            assert mine.get(key) == values, f"{north.name}: {key}={mine.get(key)}, the station has {values}"
+    assert mine["RestrictAddressFamilies"] == ["AF_UNIX AF_INET AF_INET6"]  # no netlink: no device, no interface
+    assert mine["PrivateDevices"] == ["yes"] and mine["MemoryDenyWriteExecute"] == ["yes"]
+    state = theirs["StateDirectory"][0]
+    assert mine["ReadWritePaths"] == [f"/var/lib/{state}"]  # only the database's folder
+    config = theirs["ExecStart"][0].split()[-1]
+    assert mine["ExecStart"] == [f"/opt/edgead/current/venv/bin/python -m edgead.north {config}"]
+    assert mine["Restart"] == ["on-failure"] and mine["User"] == ["edgead"]
+
+
+@needs_analyze
+@pytest.mark.parametrize("unit,name,daemon,daemon_name", [
+    (NORTH, "edgead-north.service", PLAIN, "edgead.service"),
+    (NORTH_TEMPLATE, "edgead-north@line1.service", TEMPLATE, "edgead@line1.service")],
+    ids=["edgead-north.service", "edgead-north@.service"])
+def test_the_north_unit_verifies_clean_and_is_no_more_exposed_than_the_station(tmp_path, unit, name, daemon,
+                                                                                daemon_name, capsys):
+    copy = _runnable_copy(unit, tmp_path, name)
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and proc.stderr.strip() == "", proc.stderr
+    scores = []
+    for path in (copy, _runnable_copy(daemon, tmp_path, daemon_name)):
+        out = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", str(path)],
+                             capture_output=True, text=True, timeout=60).stdout
+        found = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", out)
+        if found is None:
+            pytest.skip("systemd-analyze security --offline gave no score here")
+        scores.append(float(found.group(1)))
+    with capsys.disabled():
+        print(f"\n{name}: exposure {scores[0]} / 10 ({daemon_name}: {scores[1]})")
+    assert scores[0] <= scores[1]
