@@ -260,7 +260,7 @@ class StationConfig:
 
     Attributes:
         recipes: the products this station judges, each with its own bundle, reference, ROIs and decision
-            (:class:`RecipeSection`); empty: one model, from the top-level keys.
+            (``recipes[]`` below); empty: one model, from the top-level keys.
         recipe: the recipe in force at start (a name from ``recipes``; default: the first). A PLC or OPC UA
             selects another while the station runs.
     """

@@ -73,9 +73,9 @@ class RegisterMapConfig:
     trigger_ack_register: int | None = 8
     pass_coil: int | None = 0
     result_valid_coil: int | None = 1
-    recipe_register: int | None = None  # PLC -> station: the recipe number for the next triggers (0: keep)
-    lot_id_register: int | None = None  # PLC -> station: first register of the lot id text (2 ASCII chars each)
-    lot_id_chars: int = 16  # the lot id text's length: lot_id_chars / 2 registers from lot_id_register
+    recipe_register: int | None = None
+    lot_id_register: int | None = None
+    lot_id_chars: int = 16
 
     def __post_init__(self) -> None:
         if not 2 <= self.lot_id_chars <= 64 or self.lot_id_chars % 2:
