@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/station.py [--parts 10000] [--warmup 1000] [--compare 4000] [--model padim]
-                                 [--height 128 --width 160] [--no-docs]
+                                 [--height 128 --width 160] [--links 300] [--links-only] [--no-docs]
 
 A virtual PLC on a serial pty pair sends ASCII triggers (each after the previous answer), the daemon replays
 misaligned captures from a ``folder://`` camera (looping), aligns, infers with ONNX Runtime, decides, commits the
@@ -23,6 +23,9 @@ part's row to SQLite and answers. Three measurements:
    shadow bundle (a second bundle of the same model, so the same cost), switched on and off in alternating blocks
    of 250 parts; PLC round trip p50/p99 with the shadow on against off, their ratio, and how many parts the shadow
    scored or skipped (busy or over ``shadow.cpu_budget_pct``).
+5. **A row per plant link** (``--links`` parts each; ``--links-only`` runs only this): ASCII, Modbus RTU, Modbus
+   TCP, and OPC UA with the MQTT north on, each the PLC (or client) round trip against the bare engine measured
+   in this process (:mod:`links`); the ``station-links`` section of docs/benchmarks.md.
 
 Results: benchmarks/results/station.json (station-shadow.json) and the ``station`` (``station-shadow``) sections of
 docs/benchmarks.md.
@@ -47,6 +50,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, machine, save_json, stats_ms, update_section  # noqa: E402
+from links import link_rows, measure_links  # noqa: E402
 
 COMPARE_BLOCK = 250
 
@@ -220,6 +224,8 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=160)
     ap.add_argument("--loaded", default=None,
                     help="say how the machine was loaded during the run (goes into the docs), e.g. 'shared'")
+    ap.add_argument("--links", type=int, default=300, help="parts per plant link (0: skip the link rows)")
+    ap.add_argument("--links-only", action="store_true", help="only the per-link rows (measurement 5)")
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
     ap.add_argument("--shadow", type=int, default=4000, help="parts for the shadow on/off comparison (0: skip)")
     ap.add_argument("--shadow-budget", type=float, default=25.0, help="shadow.cpu_budget_pct of that run")
@@ -262,14 +268,12 @@ def main() -> None:
 
         def config(pty, name: str) -> Path:
             path = tmp / f"{name}.yaml"
-            path.write_text(yaml.safe_dump({
-                "camera": {"url": f"folder://{captures}?fps=0&loop=1&pattern=*.png"},
-                "reference": str(raw / "reference.png"), "model": {"bundle": str(bundle.root)},
-                "plc": {"url": pty.station, "protocol": "ascii"},
-                "storage": {"database": str(tmp / f"{name}.sqlite"), "images_dir": str(tmp / f"{name}-rejects"),
-                            "quota_mb": 100},
-                "observe": {"metrics_listen": None, "log_level": "warning"}}))
+            path.write_text(yaml.safe_dump({**config_data(captures, raw, bundle, tmp, name),
+                                            "plc": {"url": pty.station, "protocol": "ascii"}}))
             return path
+
+        if args.links_only:
+            return links_main(args, tmp, config_data(captures, raw, bundle, tmp, "links"), bare_st, load)
 
         # 1. the station as its own process: latency and RSS growth
         total = args.warmup + args.parts
@@ -307,6 +311,8 @@ def main() -> None:
             compare["ratio_p50"] = compare["new"]["p50"] / compare["old"]["p50"]
             compare["ratio_p99"] = compare["new"]["p99"] / compare["old"]["p99"]
             load.append(os.getloadavg()[0])
+        if args.links:
+            links_main(args, tmp, config_data(captures, raw, bundle, tmp, "links"), bare_st, load)
 
     stages = {k: float(np.nanmean(v)) for k, v in rows.items() if k not in ("total", "verdict")}
     share = {k: v / max(sum(stages.values()), 1e-9) for k, v in stages.items()}
@@ -424,6 +430,37 @@ def report_shadow(args, shadow: dict, model: str, bare_st: dict) -> None:
         f"was on: {c['scored']} scored, {c['skipped_busy']} skipped busy, {c['skipped_budget']} skipped over its "
         f"{args.shadow_budget:g} % budget, {c['error']} errors.",
     ]))
+
+
+def config_data(captures: Path, raw: Path, bundle, tmp: Path, name: str) -> dict:
+    """The station config every link's run shares (each sets its own ``plc`` and database)."""
+    return {"camera": {"url": f"folder://{captures}?fps=0&loop=1&pattern=*.png"},
+            "reference": str(raw / "reference.png"), "model": {"bundle": str(bundle.root)},
+            "storage": {"database": str(tmp / f"{name}.sqlite"), "images_dir": str(tmp / f"{name}-rejects"),
+                        "quota_mb": 100},
+            "observe": {"metrics_listen": None, "log_level": "warning"}}
+
+
+def links_main(args, tmp: Path, base: dict, bare_st: dict, load: list) -> None:
+    """Measurement 5: a row per plant link against the bare engine; results/station-links.json and its section."""
+    samples = measure_links(base, tmp, warmup=max(20, args.links // 10), parts=args.links)
+    load.append(os.getloadavg()[0])
+    res, table = link_rows(samples, bare_st)
+    loaded = args.loaded or f"load average {', '.join(f'{x:.1f}' for x in load)}"
+    out = {"machine": machine(), "load_average_1min": load, "parts_per_link": args.links, "bare_infer_ms": bare_st,
+           "links": res}
+    print(yaml.safe_dump(out, sort_keys=False))
+    if args.no_docs:
+        return
+    save_json(ROOT / "benchmarks" / "results" / "station-links.json", out)
+    update_section("station-links", "\n".join([
+        f"Produced by `python benchmarks/station.py --links {args.links} --links-only --model {args.model} --height "
+        f"{args.height} --width {args.width}` on {machine()} ({loaded}): the same station (`edgead run` as its own "
+        "process, ONNX Runtime FP32, alignment, a record committed before each answer) behind each link, one part "
+        "at a time, the peer in the benchmark's process; round trip = trigger sent to result seen by the peer. "
+        "Modbus peers poll registers 0..8 every millisecond; the OPC UA client calls `Trigger` and reads "
+        "`LastResult.PartId` every millisecond, over Basic256Sha256 sign and encrypt, while `python -m edgead.north` "
+        "publishes every record to a local mosquitto.", "", *table, ""]))
 
 
 def docs_section(args, res: dict, model: str, bare_st: dict, stages: dict, share: dict) -> str:
