@@ -250,16 +250,20 @@ def main() -> None:
         bundle = train(tmp / "aligned", tmp / "bundle", TrainConfig(model=args.model, image_size=max(args.height,
                        args.width), evaluate=False), progress=False).bundle
         captures = generate_captures(tmp / "captures", spec, n=100, defect_rate=0.3, seed=7)
-        with open_backend(bundle.root) as eng:
-            img = load_image(captures / "000000.png", bundle.meta.color)[None]
-            for _ in range(5):
-                eng.infer(img)
-            bare = []
-            for _ in range(200):
-                t = time.perf_counter()
-                eng.infer(img)
-                bare.append(time.perf_counter() - t)
-        bare_st = stats_ms(bare)
+        def bare_infer(runs: int = 200) -> list[float]:
+            """Seconds per ``engine.infer`` on one capture, in this process (the baseline)."""
+            with open_backend(bundle.root) as eng:
+                img = load_image(captures / "000000.png", bundle.meta.color)[None]
+                for _ in range(5):
+                    eng.infer(img)
+                out = []
+                for _ in range(runs):
+                    t = time.perf_counter()
+                    eng.infer(img)
+                    out.append(time.perf_counter() - t)
+            return out
+
+        bare_st = stats_ms(bare_infer())
         if args.only_shadow:
             shadow = shadow_comparison(args, tmp, bundle, captures, raw / "reference.png", load)
             report_shadow(args, shadow, bundle.model_type, bare_st)
@@ -273,7 +277,7 @@ def main() -> None:
             return path
 
         if args.links_only:
-            return links_main(args, tmp, config_data(captures, raw, bundle, tmp, "links"), bare_st, load)
+            return links_main(args, tmp, config_data(captures, raw, bundle, tmp, "links"), bare_infer, load)
 
         # 1. the station as its own process: latency and RSS growth
         total = args.warmup + args.parts
@@ -312,7 +316,7 @@ def main() -> None:
             compare["ratio_p99"] = compare["new"]["p99"] / compare["old"]["p99"]
             load.append(os.getloadavg()[0])
         if args.links:
-            links_main(args, tmp, config_data(captures, raw, bundle, tmp, "links"), bare_st, load)
+            links_main(args, tmp, config_data(captures, raw, bundle, tmp, "links"), bare_infer, load)
 
     stages = {k: float(np.nanmean(v)) for k, v in rows.items() if k not in ("total", "verdict")}
     share = {k: v / max(sum(stages.values()), 1e-9) for k, v in stages.items()}
@@ -441,14 +445,13 @@ def config_data(captures: Path, raw: Path, bundle, tmp: Path, name: str) -> dict
             "observe": {"metrics_listen": None, "log_level": "warning"}}
 
 
-def links_main(args, tmp: Path, base: dict, bare_st: dict, load: list) -> None:
+def links_main(args, tmp: Path, base: dict, bare_infer, load: list) -> None:
     """Measurement 5: a row per plant link against the bare engine; results/station-links.json and its section."""
-    samples = measure_links(base, tmp, warmup=max(20, args.links // 10), parts=args.links)
+    samples, bares = measure_links(base, tmp, warmup=max(20, args.links // 10), parts=args.links, bare=bare_infer)
     load.append(os.getloadavg()[0])
-    res, table = link_rows(samples, bare_st)
+    res, table = link_rows(samples, bares)
     loaded = args.loaded or f"load average {', '.join(f'{x:.1f}' for x in load)}"
-    out = {"machine": machine(), "load_average_1min": load, "parts_per_link": args.links, "bare_infer_ms": bare_st,
-           "links": res}
+    out = {"machine": machine(), "load_average_1min": load, "parts_per_link": args.links, "links": res}
     print(yaml.safe_dump(out, sort_keys=False))
     if args.no_docs:
         return

@@ -58,6 +58,12 @@ class OpcUaConfig:
             on first start and kept.
         private_key_file: the certificate's private key (PEM); set with ``certificate_file``.
         pki_dir: where the self-signed certificate and key are kept (``server-cert.der``, ``server-key.pem``).
+        trusted_clients_dir: a folder of trusted client application certificates (``.der``/``.pem``; a client's
+            own self-signed certificate, or the CA that issued it): a client whose certificate is not trusted,
+            expired, revoked or issued for another application URI is refused (``BadCertificateUntrusted`` and
+            the like) before it can log in. ``null``: any client certificate is accepted (users still need their
+            password). Read at start.
+        client_crl_dir: a folder of certificate revocation lists (``.der``/``.pem``) for ``trusted_clients_dir``.
         max_string_chars: longest part id or recipe name a client may pass; longer ones are refused
             (``BadOutOfRange``).
         max_message_kb: longest OPC UA message the server accepts; a bigger request is refused and its
@@ -73,6 +79,8 @@ class OpcUaConfig:
     certificate_file: Path | None = None
     private_key_file: Path | None = None
     pki_dir: Path = Path("opcua-pki")
+    trusted_clients_dir: Path | None = None
+    client_crl_dir: Path | None = None
     max_string_chars: int = 64
     max_message_kb: int = 1024
     request_queue: int = 16
@@ -83,6 +91,9 @@ class OpcUaConfig:
         if (self.certificate_file is None) != (self.private_key_file is None):
             raise ConfigError("opcua.certificate_file and opcua.private_key_file go together",
                               hint="set both, or neither for a self-signed certificate")
+        if self.client_crl_dir is not None and self.trusted_clients_dir is None:
+            raise ConfigError("opcua.client_crl_dir needs opcua.trusted_clients_dir",
+                              hint="revocation lists apply to a trust list")
         for name in ("max_string_chars", "max_message_kb", "request_queue"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"opcua.{name}: must be >= 1, got {getattr(self, name)}")
@@ -145,6 +156,21 @@ class OpcUaConfig:
             path = getattr(self, name)
             if path is not None and not path.is_file():
                 raise ConfigError(f"opcua.{name}: {path} does not exist")
+        for name in ("trusted_clients_dir", "client_crl_dir"):
+            folder = getattr(self, name)
+            if folder is not None and not folder.is_dir():
+                raise ConfigError(f"opcua.{name}: {folder} is not a folder")
+        if self.trusted_clients_dir is not None and not self.trusted_certificates():
+            raise ConfigError(f"opcua.trusted_clients_dir: {self.trusted_clients_dir} holds no .der or .pem "
+                              "certificate: every client would be refused",
+                              hint="copy the client applications' certificates (or their CA's) there")
+
+    def trusted_certificates(self) -> list[Path]:
+        """The certificate files in ``trusted_clients_dir`` (what the server loads; empty when unset)."""
+        folder = self.trusted_clients_dir
+        if folder is None or not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".der", ".pem") and p.is_file())
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "OpcUaConfig":

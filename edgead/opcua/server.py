@@ -8,7 +8,9 @@ The daemon's side is three calls, none of which blocks:
 - :attr:`OpcUaServer.requests` is a ``queue.Queue`` of :class:`OpcUaRequest` (Trigger, SelectRecipe) that the
   loop takes with ``get_nowait()``. A full queue refuses the call (``BadTooManyOperations``).
 
-Security: one endpoint with policy Basic256Sha256 in ``opcua.security`` mode (sign and encrypt by default). Users
+Security: one endpoint with policy Basic256Sha256 in ``opcua.security`` mode (sign and encrypt by default); with
+``opcua.trusted_clients_dir`` a client application certificate must be trusted (and not revoked) to open a session.
+Users
 come from ``opcua.users_file`` (salted PBKDF2 hashes) with roles ``viewer`` (browse, read, subscribe) and
 ``operator`` (also call the methods); anonymous sessions are refused unless ``opcua.anonymous: viewer``. Nobody may
 write variables (they are read-only), and nobody may change the address space. Requests above
@@ -239,6 +241,8 @@ class OpcUaServer:
                   SecurityMode.SIGN: ua.SecurityPolicyType.Basic256Sha256_Sign,
                   SecurityMode.NONE: ua.SecurityPolicyType.NoSecurity}[self.cfg.security]
         server.set_security_policy([policy], permission_ruleset=_roles_ruleset(self._users))
+        if self.cfg.trusted_clients_dir is not None:
+            server.set_certificate_validator(await self._client_validator())
         tokens = [ua.UserNameIdentityToken]
         if self.cfg.anonymous is AnonymousAccess.VIEWER:
             tokens.append(ua.AnonymousIdentityToken)
@@ -248,6 +252,30 @@ class OpcUaServer:
                                         max_chunk_count=max(1, math.ceil(size / 65535)), max_message_size=size)
         await self._build_nodes(server)
         return server
+
+    async def _client_validator(self):
+        """Client application certificates checked against ``opcua.trusted_clients_dir`` (and its CRLs): trusted
+        (itself or its issuer), not revoked, in its validity period, issued for the URI the client claims, with
+        the key usages of an OPC UA client."""
+        from asyncua.crypto.truststore import TrustStore
+        from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+
+        crl = [self.cfg.client_crl_dir] if self.cfg.client_crl_dir is not None else []
+        store = TrustStore([self.cfg.trusted_clients_dir], crl)
+        await store.load()
+        options = CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT
+        validator = CertificateValidator(options, store)
+        log.info("OPC UA: client certificates checked against %d trusted certificate(s) in %s",
+                 len(self.cfg.trusted_certificates()), self.cfg.trusted_clients_dir)
+
+        async def validate(certificate, app_description):
+            try:
+                await validator.validate(certificate, app_description)
+            except Exception:
+                log.warning("OPC UA: client %r refused: its certificate is not trusted (opcua.trusted_clients_dir)",
+                            getattr(app_description, "ApplicationUri", "?"))
+                raise
+        return validate
 
     async def _build_nodes(self, server) -> None:
         ua = self._ua.ua

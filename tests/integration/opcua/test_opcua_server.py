@@ -263,3 +263,31 @@ def test_the_self_signed_certificate_is_kept_and_an_anonymous_viewer_can_be_allo
     again = OpcUaServer(cfg, "line4")  # the next start keeps the certificate clients trusted
     assert x509.load_der_x509_certificate(again.certificate_file.read_bytes()).fingerprint(
         cert.signature_hash_algorithm) == first
+
+
+def test_a_client_certificate_trust_list_admits_only_trusted_applications(pki, tmp_path):
+    import shutil
+
+    from edgead.errors import ConfigError
+
+    trusted = tmp_path / "trusted"
+    trusted.mkdir()
+    with pytest.raises(ConfigError, match="holds no .der or .pem certificate"):
+        OpcUaConfig(listen="127.0.0.1:0", trusted_clients_dir=trusted).check_files()
+    shutil.copy(pki / "client-cert.der", trusted / "test-client.der")  # the known client's own certificate
+    stranger = tmp_path / "stranger"
+    ensure_certificate(stranger, "urn:edgead:test-client", ["127.0.0.1"], name="client")  # same URI, other key
+    cfg = OpcUaConfig(listen=f"127.0.0.1:{free_port()}", users_file=pki / "users.yaml", pki_dir=tmp_path / "server",
+                      trusted_clients_dir=trusted)
+    cfg.check_files()
+    with OpcUaServer(cfg, "line5") as srv:
+        async def main():
+            client = await _connect(srv, pki, "view")  # trusted certificate, right password
+            try:
+                assert await _node(client, srv, "Identification.StationName").read_value() == "line5"
+            finally:
+                await client.disconnect()
+            with pytest.raises(Exception) as info:  # right user and password, untrusted application certificate
+                await _connect(srv, stranger, "view")
+            assert "BadCertificateUntrusted" in repr(info.value) or "BadSecurityChecksFailed" in repr(info.value)
+        _run(main())
