@@ -23,8 +23,7 @@ import time
 from dataclasses import dataclass
 
 from edgead.daemon.config import StationConfig, TriggerSource
-from edgead.daemon.recipes import ONE_MODEL, RecipeBook, UnknownRecipe
-from edgead.errors import EdgeadError
+from edgead.daemon.recipes import ONE_MODEL, RecipeBook, SelectionError, UnknownRecipe
 from edgead.plc.base import PlcLink, Trigger
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,7 @@ class Selection:
 
     recipe: str
     lot_id: str | None
-    refused: EdgeadError | None = None
+    refused: SelectionError | None = None
 
 
 class Plant:
@@ -121,7 +120,7 @@ class Plant:
             if trigger.lot_id is not None:
                 self.lot_id = trigger.lot_id
             if trigger.error is not None:
-                return Selection(book.name, self.lot_id, UnknownRecipe(f"PLC trigger: {trigger.error}"))
+                return Selection(book.name, self.lot_id, SelectionError(f"PLC trigger: {trigger.error}"))
             if trigger.recipe is not None:
                 try:
                     book.select(trigger.recipe)

@@ -34,7 +34,12 @@ ONE_MODEL = ""
 """The recipe name of a station without ``recipes`` (recorded as such; null in MQTT messages)."""
 
 
-class UnknownRecipe(EdgeadError):
+class SelectionError(EdgeadError):
+    """What a trigger asked for cannot be applied (an unknown recipe, a lot id that is not text): that part is
+    answered fail-safe and recorded with this message."""
+
+
+class UnknownRecipe(SelectionError):
     """A PLC or OPC UA asked for a recipe this station does not have."""
 
 

@@ -29,7 +29,7 @@ from edgead.daemon.config import SaveImages, StationConfig, TriggerSource, parse
 from edgead.daemon.decide import apply_budget
 from edgead.daemon.plant import Plant, Selection
 from edgead.daemon.preflight import check_station
-from edgead.daemon.recipes import RecipeBook, UnknownRecipe, load_recipes
+from edgead.daemon.recipes import RecipeBook, SelectionError, load_recipes
 from edgead.daemon.recorder import ImageWriter, Recorder
 from edgead.daemon.reload import DEVICES, LOGGING, ORDER, PLC, RECORDER, SHADOW, ReloadPlan, plan_reload
 from edgead.errors import AlignmentError, CameraError, EdgeadError, FaultLimitError, FrameError, PlcError, RecordError
@@ -405,8 +405,8 @@ class Station:
             if trigger is None:
                 raise
             part.fail(Verdict.FAULT, "camera: replay ended")
-        except UnknownRecipe as exc:
-            part.fail(Verdict.FAULT, f"recipe: {exc.message}")
+        except SelectionError as exc:  # an unknown recipe, a garbled lot id: this part is not judged
+            part.fail(Verdict.FAULT, exc.message)
         except AlignmentError as exc:
             part.fail(rules.no_read_as, f"alignment: {exc}")
         except FrameError as exc:  # a frame came but is unusable: a part, recorded as a fault

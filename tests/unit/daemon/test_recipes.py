@@ -112,7 +112,7 @@ def test_triggers_switch_between_parts_unknown_is_fail_safe_and_recorded_reload_
             part = st._inspect(Trigger(f"p{len(outcomes)}", 0, recipe, lot))  # noqa: SLF001 -- one part, no PLC
             st._record_and_answer(part)  # noqa: SLF001
             outcomes.append(st._finish(part))  # noqa: SLF001
-        assert outcomes[2].verdict is Verdict.FAULT and "recipe: recipe 'zz' is not a recipe" in outcomes[2].error
+        assert outcomes[2].verdict is Verdict.FAULT and "recipe 'zz' is not a recipe" in outcomes[2].error
         assert all(o.verdict is not Verdict.FAULT for i, o in enumerate(outcomes) if i != 2)
         st.model.select("b")
         st.reload(dataclasses.replace(cfg, decision=dataclasses.replace(cfg.decision, min_defect_area_px=3)))

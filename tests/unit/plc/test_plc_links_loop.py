@@ -110,3 +110,12 @@ def test_modbus_server_takes_recipe_and_lot_with_the_trigger_and_refuses_other_w
         reply = link.execute(req)
         assert reply.exception == rtu.ExceptionCode.ILLEGAL_DATA_ADDRESS, req
     assert link.snapshot()[0][5] != 1  # nothing of a refused write landed
+
+
+def test_an_ascii_trigger_hands_its_recipe_and_lot_to_the_station():
+    # on loop:// the link reads what it writes: a pass line shaped like a trigger telegram comes back as one
+    cfg = PlcConfig.from_dict({"protocol": "ascii", "ascii": {"pass_template": "T{part_id} R2 LLOT-9\r\n"}})
+    with open_plc("loop://", cfg) as link:
+        link.send_result(PartResult(5, 1, Verdict.ACCEPT, 0.1))
+        trigger = link.wait_trigger(500)
+        assert (trigger.part_id, trigger.recipe, trigger.lot_id) == (5, 2, "LOT-9")
