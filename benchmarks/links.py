@@ -12,8 +12,9 @@ own peer in this process, one part at a time (a trigger after each answer):
   reads ``LastResult.PartId`` every millisecond until it names the part, while ``python -m edgead.north`` publishes
   every record to a local ``mosquitto`` (QoS 1). The PLC link (Modbus TCP) is idle.
 
-The bare engine (``engine.infer`` on one capture, this process, 200 runs) is measured just before each link, so
-each link's row compares its p50/p99 round trip with the bare p50/p99 of the same minute.
+The bare engine (``engine.infer`` on one capture, in this process, the daemon idle) is measured between blocks of
+50 parts of each link (25 inferences per block), so each link's row compares its p50/p99 round trip with the bare
+p50/p99 of the same minutes: on a shared machine the load changes from one link to the next.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ import yaml
 
 LINKS = ("ascii", "modbus-rtu", "modbus-tcp", "opcua+mqtt")
 POLL_S = 0.001
+BLOCK, BARE_RUNS = 50, 25
 TRIGGER, RESULT_VALID, PART_ID = 7, 1, 3
 
 
@@ -116,17 +118,34 @@ class RegisterMaster:
         raise TimeoutError(f"no result for part {part_id}")
 
 
-def _times(run_part, warmup: int, parts: int) -> list[float]:
-    out = []
-    for i in range(1, warmup + parts + 1):
+class Sampler:
+    """One link's round trips (ms) after the warm-up, with the bare engine sampled after every block of parts."""
+
+    def __init__(self, bare, warmup: int, parts: int):
+        self.bare, self.warmup, self.parts = bare, warmup, parts
+        self.trips: list[float] = []
+        self.bare_s: list[float] = []
+
+    @property
+    def total(self) -> int:
+        return self.warmup + self.parts
+
+    def add(self, i: int, ms: float) -> None:
+        if i > self.warmup:
+            self.trips.append(ms)
+            if (i - self.warmup) % BLOCK == 0:
+                self.bare_s += self.bare(BARE_RUNS)
+
+
+def _times(run_part, sampler: Sampler) -> Sampler:
+    for i in range(1, sampler.total + 1):
         t = time.perf_counter()
         run_part(i)
-        if i > warmup:
-            out.append((time.perf_counter() - t) * 1e3)
-    return out
+        sampler.add(i, (time.perf_counter() - t) * 1e3)
+    return sampler
 
 
-def _ascii(base: dict, tmp: Path, warmup: int, parts: int) -> list[float]:
+def _ascii(base: dict, tmp: Path, sampler: Sampler) -> Sampler:
     import serial
 
     from edgead.demo.plc_peer import PtyPair
@@ -148,12 +167,12 @@ def _ascii(base: dict, tmp: Path, warmup: int, parts: int) -> list[float]:
                                 return
                     raise TimeoutError(f"no answer for part {i}")
 
-                return _times(part, warmup, parts)
+                return _times(part, sampler)
         finally:
             daemon.stop()
 
 
-def _rtu(base: dict, tmp: Path, warmup: int, parts: int) -> list[float]:
+def _rtu(base: dict, tmp: Path, sampler: Sampler) -> Sampler:
     import serial
 
     from edgead.demo.plc_peer import PtyPair
@@ -162,24 +181,24 @@ def _rtu(base: dict, tmp: Path, warmup: int, parts: int) -> list[float]:
         daemon = Daemon(_write(tmp, "link-rtu", base, plc={"url": pty.station, "protocol": "modbus-server"}), tmp)
         try:
             with serial.Serial(pty.plc, 19200, timeout=0.002) as ser:
-                return _times(RegisterMaster(port=ser).part, warmup, parts)
+                return _times(RegisterMaster(port=ser).part, sampler)
         finally:
             daemon.stop()
 
 
-def _tcp(base: dict, tmp: Path, warmup: int, parts: int) -> list[float]:
+def _tcp(base: dict, tmp: Path, sampler: Sampler) -> Sampler:
     port = free_port()
     daemon = Daemon(_write(tmp, "link-tcp", base, plc={"url": f"tcp://127.0.0.1:{port}",
                                                         "protocol": "modbus-tcp-server"}), tmp)
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return _times(RegisterMaster(sock=sock).part, warmup, parts)
+            return _times(RegisterMaster(sock=sock).part, sampler)
     finally:
         daemon.stop()
 
 
-def _opcua_mqtt(base: dict, tmp: Path, warmup: int, parts: int) -> list[float]:
+def _opcua_mqtt(base: dict, tmp: Path, sampler: Sampler) -> Sampler:
     from asyncua import Client, ua
 
     from edgead.opcua.certs import ensure_certificate
@@ -204,7 +223,7 @@ def _opcua_mqtt(base: dict, tmp: Path, warmup: int, parts: int) -> list[float]:
                              stderr=open(tmp / "north.log", "w"))
     daemon = Daemon(config, tmp)
 
-    async def main() -> list[float]:
+    async def main() -> Sampler:
         client = Client(f"opc.tcp://127.0.0.1:{opc_port}/edgead", timeout=10)
         client.application_uri = "urn:edgead:bench-client"
         await client.set_security_string(f"Basic256Sha256,SignAndEncrypt,{pki / 'client-cert.der'},"
@@ -217,8 +236,7 @@ def _opcua_mqtt(base: dict, tmp: Path, warmup: int, parts: int) -> list[float]:
             root = client.get_node(ua.NodeId("VisionSystem", idx))
             method = ua.NodeId("VisionSystem.Trigger", idx)
             part_id = client.get_node(ua.NodeId("VisionSystem.ResultManagement.LastResult.PartId", idx))
-            out = []
-            for i in range(1, warmup + parts + 1):
+            for i in range(1, sampler.total + 1):
                 t = time.perf_counter()
                 await root.call_method(method, f"B{i}")
                 deadline = time.monotonic() + 10
@@ -226,9 +244,8 @@ def _opcua_mqtt(base: dict, tmp: Path, warmup: int, parts: int) -> list[float]:
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"no OPC UA result for part B{i}")
                     await asyncio.sleep(POLL_S)
-                if i > warmup:
-                    out.append((time.perf_counter() - t) * 1e3)
-            return out
+                sampler.add(i, (time.perf_counter() - t) * 1e3)
+            return sampler
         finally:
             await client.disconnect()
 
@@ -248,18 +265,31 @@ def _write(tmp: Path, stem: str, base: dict, **sections) -> Path:
     return path
 
 
-def measure_links(base: dict, tmp: Path, warmup: int, parts: int, bare, links=LINKS) -> tuple[dict, dict]:
-    """Round trip (ms) per link, and the bare engine measured just before each link (``bare()`` -> seconds per
-    inference): ``({link: [ms]}, {link: [s]})``. A link whose peer is missing here is left out."""
+STEMS = {"ascii": "link-ascii", "modbus-rtu": "link-rtu", "modbus-tcp": "link-tcp", "opcua+mqtt": "link-opcua"}
+
+
+def daemon_totals(db: Path, warmup: int) -> list[float]:
+    """The daemon's own trigger-in to result-out (``total_ms``) of the parts after the warm-up, in order."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return [r[0] for r in conn.execute("SELECT total_ms FROM parts WHERE seq >= ? ORDER BY id", (warmup,))]
+
+
+def measure_links(base: dict, tmp: Path, warmup: int, parts: int, bare, links=LINKS) -> dict:
+    """Per link: the peer's round trips (ms), the daemon's own trigger-to-answer times of the same parts (ms), and
+    the bare engine between blocks of parts (``bare(n)`` -> n inference times in s). A link whose peer is missing
+    here is left out."""
     runs = {"ascii": _ascii, "modbus-rtu": _rtu, "modbus-tcp": _tcp, "opcua+mqtt": _opcua_mqtt}
-    out, bares = {}, {}
+    out = {}
     for link in links:
         if link == "opcua+mqtt" and (shutil.which("mosquitto") is None or _missing("asyncua", "paho.mqtt")):
             print(f"links: {link} skipped (mosquitto, asyncua or paho-mqtt missing)", file=sys.stderr)
             continue
-        bares[link] = bare()
-        out[link] = runs[link](base, tmp, warmup, parts)
-    return out, bares
+        sampler = runs[link](base, tmp, Sampler(bare, warmup, parts))
+        out[link] = {"trips": sampler.trips, "bare_s": sampler.bare_s,
+                     "daemon": daemon_totals(tmp / f"{STEMS[link]}.sqlite", warmup)}
+    return out
 
 
 def _missing(*modules: str) -> bool:
@@ -268,18 +298,30 @@ def _missing(*modules: str) -> bool:
     return any(importlib.util.find_spec(m.split(".")[0]) is None for m in modules)
 
 
-def link_rows(samples: dict, bares: dict) -> tuple[dict, list[str]]:
-    """Per-link p50/p99, the bare engine's just before it, and their ratios: the results and the docs table."""
+def link_rows(samples: dict) -> tuple[dict, list[str]]:
+    """Per link: the round trip's p50/p99, the link's own share (round trip minus the daemon's trigger-to-answer
+    time of the same part), the bare engine of the same minutes and the ratios: the results and the docs table."""
     from common import stats_ms
 
-    res, lines = {}, ["| link (peer) | round trip p50 (ms) | p99 (ms) | bare engine p50 / p99 just before (ms) | "
-                      "p50 / bare p50 | p99 / bare p99 | parts |", "|---|---|---|---|---|---|---|"]
-    for link, values in samples.items():
-        bare = stats_ms(bares[link])
-        v = np.asarray(values, np.float64)
-        p50, p99 = float(np.percentile(v, 50)), float(np.percentile(v, 99))
-        res[link] = {"p50_ms": p50, "p99_ms": p99, "n": len(values), "bare_infer_ms": bare,
-                     "ratio_p50": p50 / bare["median_ms"], "ratio_p99": p99 / bare["p99_ms"]}
-        lines.append(f"| {link} | {p50:.1f} | {p99:.1f} | {bare['median_ms']:.1f} / {bare['p99_ms']:.1f} | "
-                     f"{p50 / bare['median_ms']:.2f}x | {p99 / bare['p99_ms']:.2f}x | {len(values)} |")
+    res = {}
+    lines = ["| link (peer) | round trip p50 / p99 (ms) | daemon trigger-to-answer p50 / p99 (ms) | the link's share "
+             "p50 / p99 (ms) | bare engine p50 / p99, same minutes (ms) | round trip / bare, p50 / p99 | parts |",
+             "|---|---|---|---|---|---|---|"]
+    for link, got in samples.items():
+        bare = stats_ms(got["bare_s"])
+        trips = np.asarray(got["trips"], np.float64)
+        n = min(len(trips), len(got["daemon"]))
+        daemon = np.asarray([np.nan if t is None else t for t in got["daemon"]], np.float64)
+        share = trips[:n] - daemon[:n]
+        d50, d99 = float(np.nanpercentile(daemon, 50)), float(np.nanpercentile(daemon, 99))
+        p50, p99 = float(np.percentile(trips, 50)), float(np.percentile(trips, 99))
+        s50, s99 = float(np.nanpercentile(share, 50)), float(np.nanpercentile(share, 99))
+        res[link] = {"p50_ms": p50, "p99_ms": p99, "n": len(trips), "daemon_p50_ms": d50, "daemon_p99_ms": d99,
+                     "link_share_p50_ms": s50,
+                     "link_share_p99_ms": s99, "bare_infer_ms": bare, "ratio_p50": p50 / bare["median_ms"],
+                     "ratio_p99": p99 / bare["p99_ms"]}
+        lines.append(f"| {link} | {p50:.1f} / {p99:.1f} | {d50:.1f} / {d99:.1f} | {s50:.1f} / {s99:.1f} | "
+                     f"{bare['median_ms']:.1f} / "
+                     f"{bare['p99_ms']:.1f} | {p50 / bare['median_ms']:.2f}x / {p99 / bare['p99_ms']:.2f}x | "
+                     f"{len(trips)} |")
     return res, lines
