@@ -443,7 +443,8 @@ def config_data(captures: Path, raw: Path, bundle, tmp: Path, name: str) -> dict
             "reference": str(raw / "reference.png"), "model": {"bundle": str(bundle.root)},
             "storage": {"database": str(tmp / f"{name}.sqlite"), "images_dir": str(tmp / f"{name}-rejects"),
                         "quota_mb": 100},
-            "observe": {"metrics_listen": None, "log_level": "warning"}}
+            "observe": {"metrics_listen": None, "log_level": "warning"},
+            "security": {"allow_unsigned": True}}  # the benchmark trains its own bundle, unsigned
 
 
 def links_main(args, tmp: Path, base: dict, bare_infer, load: list) -> None:

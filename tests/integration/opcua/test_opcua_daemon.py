@@ -83,7 +83,7 @@ class Station:
             await asyncio.sleep(0.05)
 
 
-def _config(tmp_path: Path, small_station, padim_bundle, opc_port: int, plc_port: int) -> Path:
+def _config(tmp_path: Path, small_station, padim_bundle, security: dict, opc_port: int, plc_port: int) -> Path:
     pki = tmp_path / "pki"
     ensure_certificate(pki, "urn:edgead:test-client", ["127.0.0.1"], name="client")
     users = {n: {"role": r, "password": hash_password(p, iterations=1000)} for n, (r, p) in USERS.items()}
@@ -101,17 +101,19 @@ def _config(tmp_path: Path, small_station, padim_bundle, opc_port: int, plc_port
            "opcua": {"listen": f"127.0.0.1:{opc_port}", "users_file": str(pki / "users.yaml"),
                      "pki_dir": str(pki / "server")},
            "storage": {"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "images")},
-           "observe": {"metrics_listen": None, "log_level": "warning"}}
+           "observe": {"metrics_listen": None, "log_level": "warning"},
+           "security": security}  # every recipe's bundle is admitted by the station's trusted keys
     path = tmp_path / "station.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
 
 
-def test_opcua_and_plc_drive_a_running_daemon_with_recipes_and_lots(small_station, padim_bundle, tmp_path):
+def test_opcua_and_plc_drive_a_running_daemon_with_recipes_and_lots(small_station, padim_bundle, bundle_key,
+                                                                      tmp_path):
     from pymodbus.client import ModbusTcpClient
 
     opc_port, plc_port = free_port(), free_port()
-    path = _config(tmp_path, small_station, padim_bundle, opc_port, plc_port)
+    path = _config(tmp_path, small_station, padim_bundle, bundle_key.security, opc_port, plc_port)
     sock_path = tmp_path / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))

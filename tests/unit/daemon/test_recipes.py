@@ -39,7 +39,7 @@ def _write(tmp_path: Path, bundle: Path, **keys) -> Path:
     data = {"camera": {"url": f"folder://{cam}?fps=0&loop=1"}, "trigger": "camera",
             "model": {"bundle": str(bundle), "warmup_runs": 0}, "plc": {"url": "loop://", "protocol": "discrete"},
             "storage": {"database": str(tmp_path / "r.sqlite"), "save_images": "none"},
-            "observe": {"metrics_listen": None}, **keys}
+            "observe": {"metrics_listen": None}, "security": {"allow_unsigned": True}, **keys}
     path = tmp_path / "station.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -71,6 +71,19 @@ def test_check_checks_every_recipe_naming_the_one_that_fails(bundles, tmp_path):
         check_station(bad)
     with pytest.raises(EdgeadError, match=r"recipes\[1\] 'b': .*missing.edgead does not exist"):
         load_recipes(bad)  # what run (and a reload) loads: refused as a whole
+
+
+def test_every_recipe_goes_through_the_stations_admission(bundles, bundle_key, tmp_path):
+    """Recipes' bundles are admitted like the station's own: unsigned ones are refused by a station that trusts
+    only a key, naming the recipe."""
+    from edgead.bundle.signing import TrustError
+
+    cfg = load_station(_write(tmp_path, bundles[0], security={"trusted_keys": [bundle_key.line]},
+                              recipes=[{"name": "a"}, {"name": "b", "model": {"bundle": str(bundles[1])}}]))
+    with pytest.raises(TrustError, match=r"recipes\[0\] 'a': .*"):
+        check_station(cfg)
+    with pytest.raises(TrustError, match=r"recipes\[0\] 'a': .*"):
+        load_recipes(cfg)
 
 
 def test_the_book_resolves_numbers_and_names_and_refuses_the_rest(bundles, tmp_path):
