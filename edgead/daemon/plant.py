@@ -54,6 +54,7 @@ class Plant:
         self._triggers: collections.deque[Trigger] = collections.deque()
         self._opcua_parts = 0
         self._shown: tuple = ()
+        self._state = None  # the vision state last shown
         if cfg.opcua.enabled:
             from edgead.opcua.server import OpcUaServer
 
@@ -61,9 +62,7 @@ class Plant:
             self.server = OpcUaServer(cfg.opcua, cfg.name, book.model_hash, "", self._accepted(book),
                                       triggers=takes_triggers).start()
             self.show(book)
-            from edgead.opcua.address_space import VisionState
-
-            self.server.set_state(VisionState.READY)  # opened last of the components: the station is ready
+            self.health(False)  # opened last of the components: the station is ready
 
     def close(self) -> None:
         """Stop the OPC UA server (idempotent)."""
@@ -131,22 +130,30 @@ class Plant:
     # --- after a part -------------------------------------------------------------------------------------------
     def busy(self) -> None:
         """A part is being inspected."""
-        if self.server is not None:
-            from edgead.opcua.address_space import VisionState
+        from edgead.opcua.address_space import VisionState
 
-            self.server.set_state(VisionState.BUSY)
+        self._show_state(VisionState.BUSY)
 
-    def part_done(self, book: RecipeBook, outcome, selection: Selection, t_ns: int, degraded: bool) -> None:
-        """Publish a part's result, and the state the station is in now."""
+    def health(self, degraded: bool) -> None:
+        """Between parts: ``Error`` while the station is degraded, else ``Ready`` (posted only on a change)."""
+        from edgead.opcua.address_space import VisionState
+
+        self._show_state(VisionState.ERROR if degraded else VisionState.READY)
+
+    def _show_state(self, state) -> None:
+        if self.server is not None and state is not self._state:
+            self.server.set_state(state)
+            self._state = state
+
+    def part_done(self, book: RecipeBook, outcome, selection: Selection, t_ns: int) -> None:
+        """Publish a part's result (the state follows from the station's health check right after)."""
         if self.server is None:
             return
-        from edgead.opcua.address_space import VisionState
         from edgead.opcua.server import ResultInfo
 
         area = float(sum(r.defect_area_px for r in outcome.rois))
         self.server.publish_result(ResultInfo(outcome.seq, outcome.part_id, outcome.verdict, outcome.score, area,
                                               selection.recipe, t_ns, selection.lot_id or ""))
-        self.server.set_state(VisionState.ERROR if degraded else VisionState.READY)
         self.show(book)
 
     def show(self, book: RecipeBook) -> None:

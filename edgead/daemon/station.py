@@ -330,6 +330,7 @@ class Station:
 
         problem = self.problem()
         self.metrics.set_state(State.DEGRADED if problem else State.READY, problem)
+        self.plant.health(problem is not None)
 
     # -- the loop body ----------------------------------------------------------------------------------------
     def step(self) -> PartOutcome | None:
@@ -522,8 +523,8 @@ class Station:
         self._after_answer(part)
         self.faults.observe(o.verdict, o.error)
         self.plc.set_status(ready=True, busy=False, fault=self.faulting)
+        self.plant.part_done(self.model, o, part.selection, part.t_ns)
         self._publish_health()
-        self.plant.part_done(self.model, o, part.selection, part.t_ns, self.problem() is not None)
         self.seq += 1
         self.last = o
         if self.on_part:

@@ -1,8 +1,8 @@
 """A running daemon (``python -m edgead run``) with two recipes, its OPC UA server and a Modbus TCP PLC link, against
 a real asyncua client and a pymodbus TCP client on 127.0.0.1: OPC UA triggers and lot/recipe selection reach the
 loop, PLC registers select recipe and lot, every result shows in the address space, an unknown recipe is refused
-(OPC UA) or answered fail-safe and recorded (PLC), bad input does not stop the daemon, and every part is on record
-with its recipe and lot."""
+(OPC UA) or answered fail-safe and recorded (PLC), the vision state follows the station's health, bad input does
+not stop the daemon, and every part is on record with its recipe and lot."""
 from __future__ import annotations
 
 import asyncio
@@ -186,6 +186,14 @@ def test_opcua_and_plc_drive_a_running_daemon_with_recipes_and_lots(small_statio
                 r4 = await station.result(client, "4")
                 assert r4["Verdict"] == "fault" and r4["Recipe"] == "9"
                 assert await station.node(client, "RecipeManagement.ActiveRecipe").read_value() == "housing-a"
+                state = station.node(client, "VisionStateMachine.CurrentState")
+                for part_id in (5, 6):  # three faults in a row (runtime.degraded_after_faults): the station errs
+                    await asyncio.to_thread(plc_part, part_id, 9, "LOT-2")
+                await station.result(client, "6")
+                assert await state.read_value() == "Error"
+                await asyncio.to_thread(plc_part, 7, 0, "LOT-2")  # recipe 0: keep housing-a; a judged part
+                await station.result(client, "7")
+                assert await state.read_value() == "Ready"
                 await asyncio.sleep(0.5)
                 assert len(set(handler.ids)) >= 4  # a subscriber to ResultId saw the results come
             finally:
@@ -213,7 +221,8 @@ def test_opcua_and_plc_drive_a_running_daemon_with_recipes_and_lots(small_statio
         proc.stderr.close()
     with RecordStore(tmp_path / "records.sqlite") as store:
         rows = {r.part_id: r for r in store.query()}
-    assert set(rows) == {"P1", "P2", "3", "4"}
+    assert set(rows) == {"P1", "P2", "3", "4", "5", "6", "7"}
+    assert (rows["7"].recipe, rows["7"].lot_id) == ("housing-a", "LOT-2") and rows["7"].verdict.value != "fault"
     assert [(rows[p].recipe, rows[p].lot_id) for p in ("P1", "P2", "3")] == \
         [("housing-a", "LOT-1"), ("housing-b", "LOT-1"), ("housing-a", "LOT-2")]
     assert rows["4"].verdict.value == "fault" and rows["4"].plc_answer == "reject"
