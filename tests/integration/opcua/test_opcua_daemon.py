@@ -21,6 +21,7 @@ from edgead.opcua.certs import ensure_certificate
 from edgead.opcua.config import hash_password
 from edgead.plc.register_map import encode_text
 from edgead.records import RecordStore
+from daemon_process import wait_ready  # tests/helpers
 from modbus_peers import free_port
 
 asyncua = pytest.importorskip("asyncua", reason="asyncua (the [opcua] extra)")
@@ -29,18 +30,6 @@ ua = asyncua.ua
 pytestmark = pytest.mark.timeout(300)
 USERS = {"op": ("operator", "op-pass"), "view": ("viewer", "view-pass")}
 RECIPE_REGISTER, LOT_REGISTER, TRIGGER_REGISTER = 9, 10, 7
-
-
-def _wait_ready(sock: socket.socket, proc: subprocess.Popen, timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if "READY=1" in sock.recv(4096).decode():
-                return
-        except socket.timeout:
-            if proc.poll() is not None:
-                raise AssertionError(f"the daemon exited with {proc.returncode}: {proc.stderr.read()[-3000:]}")
-    raise AssertionError("the daemon did not become ready")
 
 
 class Station:
@@ -124,7 +113,7 @@ def test_opcua_and_plc_drive_a_running_daemon_with_recipes_and_lots(small_statio
     station = Station(f"opc.tcp://127.0.0.1:{opc_port}/edgead", tmp_path / "pki")
     plc = ModbusTcpClient("127.0.0.1", port=plc_port, timeout=5, retries=1)
     try:
-        _wait_ready(sock, proc)
+        wait_ready(sock, proc)
         assert plc.connect()
 
         def plc_part(part_id: int, recipe: int, lot: str) -> list[int]:

@@ -24,6 +24,7 @@ import yaml
 
 from edgead.bundle.signing import read_signature
 from edgead.demo.plc_peer import PtyPair
+from daemon_process import wait_ready  # tests/helpers
 
 
 class StreamPlc(threading.Thread):
@@ -59,18 +60,6 @@ class StreamPlc(threading.Thread):
             self._read()
 
 
-def _wait_ready(sock: socket.socket, proc: subprocess.Popen, timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if "READY=1" in sock.recv(4096).decode():
-                return
-        except socket.timeout:
-            if proc.poll() is not None:
-                raise AssertionError(f"the daemon exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
-    raise AssertionError("the daemon did not become ready")
-
-
 def run_kills(kills: int, small_station, padim_bundle, tmp_path) -> None:
     if not shutil.which("socat"):
         pytest.skip("socat not installed (Debian package socat)")
@@ -99,7 +88,7 @@ def run_kills(kills: int, small_station, padim_bundle, tmp_path) -> None:
                 proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(path)], env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                 try:
-                    _wait_ready(sock, proc)
+                    wait_ready(sock, proc)
                     plc = StreamPlc(ser, next_id, answered)
                     before = len(answered)
                     plc.start()
