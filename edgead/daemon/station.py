@@ -353,7 +353,8 @@ class Station:
         else:
             self.plant.take_requests(self.model)
         self.plc.set_status(ready=False, busy=True, fault=self.faulting)
-        self.plant.busy()
+        if trigger is not None:  # free-run polls the camera: Busy would flap with every poll
+            self.plant.busy()
         part = self._inspect(trigger)
         if part is None:
             self._idle()
