@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from enum import Enum
 
 import edgead
-from edgead.errors import EdgeadError, lazy_import
+from edgead.errors import EdgeadError, ExitStatus, lazy_import
 from edgead.opcua import address_space as space
 from edgead.opcua.address_space import VisionState
 from edgead.opcua.certs import ensure_certificate
@@ -44,7 +44,10 @@ PENDING_UPDATES = 256
 
 
 class OpcUaError(EdgeadError):
-    """The OPC UA server cannot start (address in use, bad certificate)."""
+    """The OPC UA server cannot start (address in use, bad certificate): the daemon does not start (exit 5, as for a
+    PLC port it cannot open)."""
+
+    exit_status = ExitStatus.DEVICE
 
 
 class RequestKind(str, Enum):

@@ -136,3 +136,23 @@ def test_triggers_switch_between_parts_unknown_is_fail_safe_and_recorded_reload_
                                                     ("a", "L2")]
     assert [r.model_hash for r in rows] == [hashes["a"], hashes["b"], hashes["b"], hashes["b"], hashes["a"]]
     assert rows[2].plc_answer == "reject"  # fail-safe
+
+
+def test_an_opcua_port_in_use_stops_the_start_with_a_device_error_and_closes_everything(bundles, tmp_path):
+    pytest.importorskip("asyncua", reason="asyncua (the [opcua] extra)")
+    import socket
+
+    from edgead.errors import ExitStatus
+    from edgead.opcua.server import OpcUaError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = load_station(_write(tmp_path, bundles[0], opcua={"listen": f"127.0.0.1:{port}",
+                                                               "pki_dir": str(tmp_path / "pki")}))
+        station = Station(cfg)
+        with pytest.raises(OpcUaError, match=f"opc.tcp://127.0.0.1:{port}/edgead cannot start") as err:
+            station.__enter__()
+        assert err.value.exit_status == ExitStatus.DEVICE
+        assert not station._closers  # noqa: SLF001 -- everything opened was closed again
