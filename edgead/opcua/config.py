@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from edgead.errors import ConfigError
 
 PBKDF2_ITERATIONS = 200_000
+X509_PREFIX = "x509_sha256$"
 
 
 class SecurityMode(str, Enum):
@@ -53,7 +54,9 @@ class OpcUaConfig:
         security: message security of the endpoint (Basic256Sha256): ``sign-and-encrypt``, ``sign`` or ``none``.
         anonymous: ``off`` (default) or ``viewer`` (read-only sessions without credentials).
         users_file: YAML of users, ``NAME: {role: operator|viewer, password: HASH}`` with hashes from
-            ``edgead.opcua.config.hash_password``; ``null``: no user can log in (only anonymous, if allowed).
+            ``edgead.opcua.config.hash_password``, or ``NAME: {role: ..., certificate: PATH}`` for a user who
+            logs in with an X.509 user certificate (``.der``/``.pem``, relative to the users file; the client
+            proves it holds the key); ``null``: no user can log in (only anonymous, if allowed).
         certificate_file: the server's certificate (DER or PEM); ``null``: a self-signed one is made in ``pki_dir``
             on first start and kept.
         private_key_file: the certificate's private key (PEM); set with ``certificate_file``.
@@ -130,20 +133,35 @@ class OpcUaConfig:
             raise ConfigError(f"opcua.users_file: {exc.message}", hint=exc.hint) from None
         out = {}
         for name, entry in data.items():
-            if not isinstance(entry, Mapping) or set(entry) != {"role", "password"}:
+            if not isinstance(entry, Mapping) or set(entry) not in ({"role", "password"}, {"role", "certificate"}):
                 raise ConfigError(f"opcua.users_file {self.users_file}: user {name!r} needs exactly role and "
-                                  "password", hint="password: a hash from edgead.opcua.config.hash_password")
+                                  "password, or role and certificate",
+                                  hint="password: a hash from edgead.opcua.config.hash_password; certificate: the "
+                                       "user's X.509 certificate file")
             try:
                 role = Role(entry["role"])
             except ValueError:
                 raise ConfigError(f"opcua.users_file {self.users_file}: user {name!r}: role {entry['role']!r} is "
                                   "not viewer or operator") from None
+            if "certificate" in entry:
+                out[str(name)] = (role, self._certificate_secret(name, entry["certificate"]))
+                continue
             if not str(entry["password"]).startswith("pbkdf2_sha256$"):
                 raise ConfigError(f"opcua.users_file {self.users_file}: user {name!r}: password is not a hash",
                                   hint="store python -c 'from edgead.opcua.config import hash_password; "
                                        "print(hash_password(\"...\"))', never the password itself")
             out[str(name)] = (role, str(entry["password"]))
         return out
+
+    def _certificate_secret(self, name, path) -> str:
+        """``x509_sha256$HEX``: the SHA-256 of a certificate user's DER certificate."""
+        file = Path(path) if Path(path).is_absolute() else Path(self.users_file).parent / path
+        where = f"opcua.users_file {self.users_file}: user {name!r}: certificate {file}"
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{where}: {exc.strerror or exc}", hint="the user's certificate, .der or .pem") from None
+        return X509_PREFIX + hashlib.sha256(certificate_der(data, where)).hexdigest()
 
     def check_files(self) -> None:
         """What ``edgead check`` adds: the users file parses; a configured certificate and key exist.
@@ -204,3 +222,28 @@ def check_password(password: str, stored: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(got.hex(), digest)
+
+
+def certificate_der(data: bytes, where: str = "certificate") -> bytes:
+    """A certificate file's content (DER, or one PEM block) as DER.
+
+    Raises:
+        ConfigError: naming ``where`` when it is neither.
+    """
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        if data[:1] == b"\x30":  # an ASN.1 SEQUENCE: DER
+            return data
+        raise ConfigError(f"{where}: neither a DER nor a PEM certificate")
+    import base64
+
+    body = data.split(b"-----BEGIN CERTIFICATE-----", 1)[1].split(b"-----END CERTIFICATE-----", 1)[0]
+    try:
+        return base64.b64decode(b"".join(body.split()), validate=True)
+    except ValueError:
+        raise ConfigError(f"{where}: a PEM block that is not base64") from None
+
+
+def certificate_user(users: Mapping[str, tuple], der: bytes) -> str | None:
+    """The name of the certificate user whose certificate is ``der``, or None."""
+    secret = X509_PREFIX + hashlib.sha256(der).hexdigest()
+    return next((name for name, (_, stored) in users.items() if hmac.compare_digest(stored, secret)), None)

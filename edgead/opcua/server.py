@@ -35,7 +35,8 @@ from edgead.errors import EdgeadError, ExitStatus, lazy_import
 from edgead.opcua import address_space as space
 from edgead.opcua.address_space import VisionState
 from edgead.opcua.certs import ensure_certificate
-from edgead.opcua.config import AnonymousAccess, OpcUaConfig, Role, SecurityMode, check_password
+from edgead.opcua.config import AnonymousAccess, OpcUaConfig, Role, SecurityMode, X509_PREFIX, certificate_user, \
+    check_password
 from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -233,8 +234,10 @@ class OpcUaServer:
         ua = ua_mod.ua
         from asyncua.common.connection import TransportLimits
 
-        server = ua_mod.Server(user_manager=_UserManager(self._users, self.cfg.anonymous))
+        users = _UserManager(self._users, self.cfg.anonymous)
+        server = ua_mod.Server(user_manager=users)
         await server.init()
+        users.watch_x509_tokens(server.iserver)
         server.set_endpoint(self.endpoint)
         server.set_server_name(f"edgead {self.station}")
         await server.set_application_uri(self.application_uri)
@@ -247,6 +250,8 @@ class OpcUaServer:
         if self.cfg.trusted_clients_dir is not None:
             server.set_certificate_validator(await self._client_validator())
         tokens = [ua.UserNameIdentityToken]
+        if any(secret.startswith(X509_PREFIX) for _, secret in self._users.values()):
+            tokens.append(ua.X509IdentityToken)
         if self.cfg.anonymous is AnonymousAccess.VIEWER:
             tokens.append(ua.AnonymousIdentityToken)
         server.set_identity_tokens(tokens)
@@ -388,14 +393,38 @@ def _utc(t_ns: int) -> datetime:
 
 
 class _UserManager:
-    """asyncua's user manager: name + password against the users file; anonymous only when configured."""
+    """asyncua's user manager: name + password against the users file, or an X.509 user token whose certificate
+    is a certificate user's; anonymous only when configured.
+
+    asyncua calls :meth:`get_user` with ``certificate`` set for an anonymous session too (the secure channel's
+    certificate), so the manager records the certificate of the X.509 token that asyncua just verified (the client
+    signed the server's nonce with its key) and only that one logs a certificate user in.
+    """
 
     def __init__(self, users: dict[str, tuple[Role, str]], anonymous: AnonymousAccess):
         self._users, self._anonymous = users, anonymous
+        self._x509: bytes | None = None
+
+    def watch_x509_tokens(self, iserver) -> None:
+        """Wrap ``iserver.verify_x509_token`` to remember the certificate of the token it verified."""
+        verify = iserver.verify_x509_token
+
+        def verified(isession, token, signature):
+            self._x509 = verify(isession, token, signature)  # raises when the signature does not verify
+            return self._x509
+
+        iserver.verify_x509_token = verified
 
     def get_user(self, iserver, username=None, password=None, certificate=None):
         from asyncua.crypto.permission_rules import User, UserRole
 
+        token, self._x509 = self._x509, None
+        if username is None and token is not None and certificate == token:  # an X.509 user token, verified
+            name = certificate_user(self._users, bytes(token))
+            if name is None:
+                log.warning("OPC UA: login refused for an X.509 user certificate not in opcua.users_file")
+                return None
+            return User(role=UserRole.User, name=name)
         if username is None:  # anonymous (``certificate`` is the secure channel's, not a user identity)
             return User(role=UserRole.Anonymous) if self._anonymous is AnonymousAccess.VIEWER else None
         entry = self._users.get(username or "")
