@@ -106,6 +106,8 @@ def check_recipes(cfg: StationConfig) -> list[str]:
             exc.message = f"recipes[{i}] {recipe.name!r}: {exc.message}"
             raise
         notes += [f"recipe {recipe.name} ({recipe_number(i, recipe)}): {note}" for note in found]
+    notes.append(f"{len(cfg.recipes)} recipe(s), {cfg.recipe or cfg.recipes[0].name} in force at start; a PLC or OPC UA "
+                 "selects another between parts")
     return notes
 
 

@@ -65,6 +65,7 @@ def test_check_checks_every_recipe_naming_the_one_that_fails(bundles, tmp_path):
         "bundle": str(bundles[1]), "warmup_runs": 0}}]))
     notes = check_station(ok)
     assert any(n.startswith("recipe a (1): model") for n in notes) and any(n.startswith("recipe b (2)") for n in notes)
+    assert "2 recipe(s), a in force at start; a PLC or OPC UA selects another between parts" in notes
     bad = load_station(_write(tmp_path, bundles[0], recipes=[{"name": "a"}, {"name": "b", "model": {
         "bundle": str(tmp_path / "missing.edgead")}}]))
     with pytest.raises(ConfigError, match=r"recipes\[1\] 'b': model.bundle: .*missing.edgead does not exist"):
