@@ -2,7 +2,6 @@
 mosquitto subscriber, at least once (de-duplicated on message_id), first arrivals in record order."""
 from __future__ import annotations
 
-import os
 import random
 import signal
 import socket
@@ -14,7 +13,7 @@ import time
 import pytest
 import yaml
 
-from daemon_process import wait_ready  # tests/helpers
+from daemon_process import running_daemon  # tests/helpers
 from mqtt_peers import Subscriber
 
 pytestmark = pytest.mark.timeout(420)
@@ -42,24 +41,15 @@ def test_daemon_kill_9_loses_no_recorded_part_on_the_way_north(broker_factory, s
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
     sock.settimeout(0.5)
-    env = dict(os.environ, NOTIFY_SOCKET=str(sock_path), PYTHONUNBUFFERED="1")
     north = subprocess.Popen([sys.executable, "-m", "edgead.north", str(path)], stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
     rng = random.Random(19)
     try:
         for _ in range(KILLS):
-            daemon = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(path)], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            try:
-                wait_ready(sock, daemon)
+            with running_daemon(path, sock, sock_path) as daemon:
                 time.sleep(rng.uniform(0.5, 2.0))  # parts flowing: recorded, and published behind them
                 daemon.send_signal(signal.SIGKILL)
                 assert daemon.wait(30) == -signal.SIGKILL
-            finally:
-                if daemon.poll() is None:
-                    daemon.kill()
-                    daemon.wait()
-                daemon.stderr.close()
         with sqlite3.connect(db) as conn:
             ids = [r[0] for r in conn.execute("SELECT id FROM parts ORDER BY id")]
         assert len(ids) >= KILLS, "the daemon recorded no parts"

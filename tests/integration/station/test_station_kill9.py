@@ -13,8 +13,6 @@ import shutil
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 
@@ -24,7 +22,7 @@ import yaml
 
 from edgead.bundle.signing import read_signature
 from edgead.demo.plc_peer import PtyPair
-from daemon_process import wait_ready  # tests/helpers
+from daemon_process import running_daemon  # tests/helpers
 
 
 class StreamPlc(threading.Thread):
@@ -81,14 +79,10 @@ def run_kills(kills: int, small_station, padim_bundle, tmp_path) -> None:
                "observe": {"metrics_listen": None, "log_level": "warning"}}
         path = tmp_path / "station.yaml"
         path.write_text(yaml.safe_dump(cfg))
-        env = dict(os.environ, NOTIFY_SOCKET=str(sock_path), PYTHONUNBUFFERED="1")
         next_id = 1
         try:
             for _ in range(kills):
-                proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(path)], env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                try:
-                    wait_ready(sock, proc)
+                with running_daemon(path, sock, sock_path) as proc:
                     plc = StreamPlc(ser, next_id, answered)
                     before = len(answered)
                     plc.start()
@@ -99,11 +93,6 @@ def run_kills(kills: int, small_station, padim_bundle, tmp_path) -> None:
                     plc.join(10)
                     next_id = plc.next_id
                     per_kill.append(len(answered) - before)
-                finally:
-                    if proc.poll() is None:
-                        proc.kill()
-                        proc.wait()
-                    proc.stderr.close()
                 assert proc.returncode == -signal.SIGKILL
         finally:
             sock.close()
