@@ -52,7 +52,6 @@ class Plant:
         self.lot_id: str | None = None
         self.server = None
         self._triggers: collections.deque[Trigger] = collections.deque()
-        self._opcua_parts = 0
         self._shown: tuple = ()
         self._state = None  # the vision state last shown
         if cfg.opcua.enabled:
@@ -65,8 +64,11 @@ class Plant:
             self.health(False)  # opened last of the components: the station is ready
 
     def close(self) -> None:
-        """Stop the OPC UA server (idempotent)."""
+        """Stop the OPC UA server (idempotent); OPC UA triggers not inspected yet are logged, not kept."""
         if self.server is not None:
+            left = len(self._triggers) + self.server.requests.qsize()
+            if left:
+                log.warning("OPC UA: %d request(s) not taken: the station stopped (a client re-sends them)", left)
             self.server.stop()
             self.server = None
 
@@ -101,7 +103,6 @@ class Plant:
             except queue.Empty:
                 break
             if request.kind is RequestKind.TRIGGER:
-                self._opcua_parts += 1
                 self._triggers.append(Trigger(request.value, request.t_ns))
             elif request.kind is RequestKind.SET_LOT:
                 self.lot_id = request.value
