@@ -95,6 +95,16 @@ class RecipeBook:
         return self.active.model.model_hash
 
     @property
+    def good_quantiles(self) -> tuple[float, ...] | None:
+        """The active recipe's good-score quantiles (the drift alarm's baseline)."""
+        return self.active.model.good_quantiles
+
+    @property
+    def reference(self) -> np.ndarray | None:
+        """The active recipe's reference image (the drift alarm compares brightness and contrast with it)."""
+        return self.active.model.reference
+
+    @property
     def name(self) -> str:
         """The active recipe's name (``""`` on a station without recipes)."""
         return self.active.name

@@ -132,6 +132,7 @@ class Station:
         self.metrics = None
         self.shadow = None  # the shadow model's runner (edgead.daemon.shadow), None without shadow.bundle
         self.drift = None  # the drift monitor (edgead.daemon.drift), rebuilt with every reload
+        self._drift_switches = 0  # the recipe switches the drift monitor was built after
         self.drift_listeners: list = []  # called with each DriftEvent (MQTT/OPC UA events hook in here)
         self.faults = FaultRun()
         self._closers: dict[str, ExitStack] = {}  # component -> what releases it, one per component
@@ -280,7 +281,7 @@ class Station:
                 self._retired["written"] += old_value.written
                 self._retired["images_skipped"] += old_value.images_skipped
         self.cfg = cfg
-        self.drift = self._new_drift(cfg)
+        self.drift, self._drift_switches = self._new_drift(cfg), self.model.switches
         return plan
 
     @property
@@ -376,6 +377,8 @@ class Station:
         outcome = PartOutcome(self.seq, str(trigger.part_id) if trigger else str(self.seq), Verdict.FAULT, None, "")
         part = _Part(outcome, trigger, trigger.t_ns if trigger else t_start)
         part.selection = self.plant.select(self.model, trigger)  # between parts: one recipe judges this part
+        if self.model.switches != self._drift_switches:  # another recipe: its reference and scores are the baseline
+            self.drift, self._drift_switches = self._new_drift(cfg), self.model.switches
         rules = self.model.decision(cfg.decision)
         lat = outcome.latencies_ms
         stage = CAPTURE
