@@ -4,6 +4,7 @@ Usage:
     python benchmarks/station.py [--parts 10000] [--warmup 500] [--block 500]
                                  [--variants none,all,camera-none,camera-all] [--model padim]
                                  [--height 256 --width 320] [--set KEY=VALUE ...] [--compare 0] [--no-docs]
+                                 [--links 300] [--links-only]
 
 Each variant is a station run as ``edgead run`` in its own process (as under systemd), replaying misaligned
 captures from a ``folder://`` camera (looping), aligning, inferring with ONNX Runtime, deciding, committing the
@@ -14,6 +15,10 @@ part's row to SQLite and answering an ASCII PLC peer (this script) on a serial p
   medians per frame), frames captured ahead of the loop; a held station is stopped (SIGSTOP) between its turns,
   and the parts in flight at a stop are left out.
 * ``none-spin``, ``all-nice0``: ``none`` with ``model.thread_wait: spin``, ``all`` with ``runtime.image_nice: 0``.
+
+A row per plant link (``--links`` parts each; ``--links-only`` runs only this): ASCII, Modbus RTU, Modbus
+TCP, and OPC UA with the MQTT north on, each the PLC (or client) round trip against the bare engine measured
+in this process (:mod:`links`); the ``station-links`` section of docs/benchmarks.md.
 
 The bare engine runs in a process of its own with the daemon's runtime options (:func:`edgead.daemon.model.cpu_options`)
 on the same aligned frames. The variants and the bare engine take turns in blocks of ``--block`` parts, so a
@@ -46,6 +51,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, machine, save_json, stats_ms, update_section  # noqa: E402
+from links import link_rows, measure_links  # noqa: E402
 
 COMPARE_BLOCK = 250
 
@@ -357,6 +363,8 @@ def main() -> None:
                     help="say how the machine was loaded during the run (goes into the docs), e.g. 'shared'")
     ap.add_argument("--section", default="station",
                     help="the docs/benchmarks.md section (and benchmarks/results/SECTION.json) to write")
+    ap.add_argument("--links", type=int, default=300, help="parts per plant link (0: skip the link rows)")
+    ap.add_argument("--links-only", action="store_true", help="only the per-link rows (measurement 5)")
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
     ap.add_argument("--shadow", type=int, default=4000, help="parts for the shadow on/off comparison (0: skip)")
     ap.add_argument("--shadow-budget", type=float, default=25.0, help="shadow.cpu_budget_pct of that run")
@@ -398,6 +406,22 @@ def main() -> None:
                     t = time.perf_counter()
                     eng.infer(img)
                     bare.append(time.perf_counter() - t)
+        from edgead.infer import open_backend
+
+        bare_engine = open_backend(bundle.root)  # closed with the process
+        bare_image = load_image(captures / "000000.png", bundle.meta.color)[None]
+
+        def bare_infer(runs: int = 200) -> list[float]:
+            """Seconds per ``engine.infer`` on one capture, in this process (the baseline)."""
+            for _ in range(3):
+                bare_engine.infer(bare_image)
+            out = []
+            for _ in range(runs):
+                t = time.perf_counter()
+                bare_engine.infer(bare_image)
+                out.append(time.perf_counter() - t)
+            return out
+
             shadow = shadow_comparison(args, tmp, bundle, captures, raw / "reference.png", load)
             report_shadow(args, shadow, bundle.model_type, stats_ms(bare))
             return
@@ -415,6 +439,9 @@ def main() -> None:
                 "observe": {"metrics_listen": None, "log_level": "warning"},
                 "security": {"allow_unsigned": True}}, sets), own or {})))  # the benchmark's own bundle
             return path
+
+        if args.links_only:
+            return links_main(args, tmp, config_data(captures, raw, bundle, tmp, "links"), bare_infer, load)
 
         # 1. the stations (own processes) and the bare engine (this process), taking turns block by block
         total = args.warmup + args.parts
@@ -487,6 +514,8 @@ def main() -> None:
             compare["ratio_p50"] = compare["new"]["p50"] / compare["old"]["p50"]
             compare["ratio_p99"] = compare["new"]["p99"] / compare["old"]["p99"]
             load.append(os.getloadavg()[0])
+        if args.links:
+            links_main(args, tmp, config_data(captures, raw, bundle, tmp, "links"), bare_infer, load)
 
         shadow = shadow_comparison(args, tmp, bundle, captures, raw / "reference.png", load) if args.shadow else None
 
@@ -599,6 +628,39 @@ def report_shadow(args, shadow: dict, model: str, bare_st: dict) -> None:
         f"was on: {c['scored']} scored, {c['skipped_busy']} skipped busy, {c['skipped_budget']} skipped over its "
         f"{args.shadow_budget:g} % budget, {c['error']} errors.",
     ]))
+
+
+def config_data(captures: Path, raw: Path, bundle, tmp: Path, name: str) -> dict:
+    """The station config every link's run shares (each sets its own ``plc`` and database)."""
+    return {"camera": {"url": f"folder://{captures}?fps=0&loop=1&pattern=*.png"},
+            "reference": str(raw / "reference.png"), "model": {"bundle": str(bundle.root)},
+            "storage": {"database": str(tmp / f"{name}.sqlite"), "images_dir": str(tmp / f"{name}-rejects"),
+                        "quota_mb": 100},
+            "observe": {"metrics_listen": None, "log_level": "warning"},
+            "security": {"allow_unsigned": True}}  # the benchmark trains its own bundle, unsigned
+
+
+def links_main(args, tmp: Path, base: dict, bare_infer, load: list) -> None:
+    """Measurement 5: a row per plant link against the bare engine; results/station-links.json and its section."""
+    samples = measure_links(base, tmp, warmup=max(20, args.links // 10), parts=args.links, bare=bare_infer)
+    load.append(os.getloadavg()[0])
+    res, table = link_rows(samples)
+    loaded = args.loaded or f"load average {', '.join(f'{x:.1f}' for x in load)}"
+    out = {"machine": machine(), "load_average_1min": load, "parts_per_link": args.links, "links": res}
+    print(yaml.safe_dump(out, sort_keys=False))
+    if args.no_docs:
+        return
+    save_json(ROOT / "benchmarks" / "results" / "station-links.json", out)
+    update_section("station-links", "\n".join([
+        f"Produced by `python benchmarks/station.py --links {args.links} --links-only --model {args.model} --height "
+        f"{args.height} --width {args.width}` on {machine()} ({loaded}): the same station (`edgead run` as its own "
+        "process, ONNX Runtime FP32, alignment, a record committed before each answer) behind each link, one part "
+        "at a time, the peer in the benchmark's process; round trip = trigger sent to result seen by the peer; the "
+        "link's share = the round trip minus the daemon's own trigger-in to result-out of that part (`total_ms` in "
+        "its records): transport, the peer's polling and the link's threads. "
+        "Modbus peers poll registers 0..8 every millisecond; the OPC UA client calls `Trigger` and reads "
+        "`LastResult.PartId` every millisecond, over Basic256Sha256 sign and encrypt, while `python -m edgead.north` "
+        "publishes every record to a local mosquitto.", "", *table, ""]))
 
 
 def archived(db: Path) -> int:

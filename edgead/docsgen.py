@@ -102,6 +102,13 @@ EXTRA: dict[str, str] = {
     "plc.registers.trigger_ack_register": "Station -> PLC: the part id of the trigger the station took.",
     "plc.registers.pass_coil": "Coil: 1 only while the last result is a pass.",
     "plc.registers.result_valid_coil": "Coil copy of ResultValid.",
+    "plc.registers.recipe_register": "PLC -> station: the recipe number for the next triggers (0 keeps the recipe "
+                                     "in force); written before the trigger. null: not read.",
+    "plc.registers.lot_id_register": "PLC -> station: the first register of the lot id text (two ASCII characters "
+                                     "per register, high byte first, 0-padded; all 0 keeps the lot in force); "
+                                     "written before the trigger. null: not read.",
+    "plc.registers.lot_id_chars": "Length of the lot id text in characters (even, 2..64): lot_id_chars / 2 "
+                                  "registers from lot_id_register.",
     "plc.ascii.pass_template": "Result line for a pass.",
     "plc.ascii.reject_template": "Result line for a reject.",
     "plc.ascii.no_read_template": "Result line for a no-read (alignment failed).",

@@ -27,6 +27,8 @@ def register_map() -> str:
 
     lines = ["| signal (`plc.registers.*`) | kind | address | Modicon | meaning |", "|---|---|---|---|---|"]
     for f in dataclasses.fields(RegisterMapConfig):
+        if not f.name.endswith(("_register", "_coil")):
+            continue  # a length (lot_id_chars), described with its register
         coil = f.name.endswith("_coil")
         address = f.default
         modicon = f"{address + (1 if coil else 40001):05d}" if address is not None else "-"

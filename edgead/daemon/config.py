@@ -114,6 +114,48 @@ class SecuritySection:
                               hint="copy model_hash from `edgead info BUNDLE`")
 
 
+RECIPE_NAME_CHARS = 64
+MAX_RECIPE_NUMBER = 0xFFFF
+
+
+@dataclass(frozen=True)
+class RecipeSection:
+    """One entry of ``recipes``: a product the station can judge, with its own model and geometry.
+
+    A key left out (``null``) is the station's own top-level key, so recipes only list what differs. Every
+    recipe is loaded, verified (bundle hashes and trust, reference, ROIs) and warmed up at start and at each
+    reload; a switch between recipes happens between two parts. See docs/plant-integration.md, "Recipes".
+
+    Attributes:
+        name: the recipe's name (``[A-Za-z0-9_.-]``, at most 64 characters): what OPC UA, an ASCII telegram
+            (``R<name>``), the records and the MQTT messages use.
+        number: what a PLC writes into ``plc.registers.recipe_register`` (1..65535) to select it (or sends as
+            ``R<number>``); default: its position in the list, from 1.
+        model: the recipe's ``model`` section (bundle, engine, backend, ...).
+        reference: the recipe's reference image.
+        rois: the recipe's ROIs.
+        alignment: the recipe's ``alignment`` section.
+        decision: the recipe's ``decision`` section (read when the recipe is loaded; without one the station's
+            ``decision`` applies, live).
+    """
+
+    name: str = ""
+    number: int | None = None
+    model: ModelSection | None = None
+    reference: Path | None = None
+    rois: tuple[RoiSection, ...] | None = None
+    alignment: AlignConfig | None = None
+    decision: DecisionConfig | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or len(self.name) > RECIPE_NAME_CHARS or \
+                any(not (c.isascii() and (c.isalnum() or c in "_.-")) for c in self.name):
+            raise ConfigError(f"recipes: name {self.name!r} must be 1..{RECIPE_NAME_CHARS} characters of "
+                              "A-Z a-z 0-9 _ . -", hint="every recipe needs a name, e.g. name: housing-a")
+        if self.number is not None:
+            _within(f"recipes[{self.name}].number", self.number, 1, MAX_RECIPE_NUMBER)
+
+
 class TriggerSource(str, Enum):
     """What starts an inspection: a PLC trigger telegram/register, or a frame from the camera."""
 
@@ -231,7 +273,14 @@ class RuntimeSection:
 
 @dataclass(frozen=True)
 class StationConfig:
-    """The whole station (``STATION.yaml``)."""
+    """The whole station (``STATION.yaml``).
+
+    Attributes:
+        recipes: the products this station judges, each with its own bundle, reference, ROIs and decision
+            (``recipes[]`` below); empty: one model, from the top-level keys.
+        recipe: the recipe in force at start (a name from ``recipes``; default: the first). A PLC or OPC UA
+            selects another while the station runs.
+    """
 
     name: str = "station"
     trigger: TriggerSource = TriggerSource.AUTO
@@ -251,6 +300,8 @@ class StationConfig:
     ui: UiConfig = field(default_factory=UiConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     shadow: ShadowConfig = field(default_factory=ShadowConfig)
+    recipes: tuple[RecipeSection, ...] = ()
+    recipe: str | None = None
     source: Path | None = None  # the file it was loaded from (not a key)
 
     @property
@@ -288,8 +339,32 @@ def load_station(path: str | Path | None, overrides: dict | None = None) -> Stat
     if modbus and cfg.trigger_source is TriggerSource.PLC and cfg.plc.registers.trigger_register is None:
         raise ConfigError("plc.registers.trigger_register: null, but the PLC triggers the inspections "
                           f"(trigger: {cfg.trigger.value})", hint="map the trigger register, or set trigger: camera")
+    check_recipes(cfg)
     camera = dataclasses.replace(cfg.camera, url=resolve_camera_url(cfg.camera.url, base))
     return dataclasses.replace(cfg, camera=camera, source=Path(path).resolve() if path else None)
+
+
+def check_recipes(cfg: StationConfig) -> None:
+    """The ``recipes`` list as a whole: unique names and numbers, and ``recipe`` naming one of them.
+
+    Raises:
+        ConfigError: naming the key.
+    """
+    names: dict[str, int] = {}
+    numbers: dict[int, str] = {}
+    for i, recipe in enumerate(cfg.recipes):
+        if recipe.name in names:
+            raise ConfigError(f"recipes[{i}].name: {recipe.name!r} is also recipes[{names[recipe.name]}]",
+                              hint="give every recipe its own name")
+        names[recipe.name] = i
+        number = recipe.number if recipe.number is not None else i + 1
+        if number in numbers:
+            raise ConfigError(f"recipes[{i}].number: {number} also selects recipe {numbers[number]!r}",
+                              hint="give every recipe its own number (the value the PLC writes)")
+        numbers[number] = recipe.name
+    if cfg.recipe is not None and cfg.recipe not in names:
+        raise ConfigError(f"recipe: {cfg.recipe!r} is not in recipes",
+                          hint=f"one of {', '.join(names)}" if names else "define recipes first, or remove the key")
 
 
 def resolve_camera_url(url: str, base: Path) -> str:

@@ -35,7 +35,7 @@ def check_station(cfg: StationConfig) -> list[str]:
     Raises:
         ConfigError, BundleError, ImageError, AlignmentError, MissingExtraError: naming the key and the file.
     """
-    notes = check_model(cfg)
+    notes = check_recipes(cfg) if cfg.recipes else check_model(cfg)
     notes += check_camera(cfg)
     notes += check_plc(cfg)
     notes += check_storage(cfg)
@@ -87,6 +87,28 @@ def check_shadow(cfg: StationConfig) -> list[str]:
     require_runtime(bundle_runtime(admission.bundle.meta)[0], f"shadow.bundle {path}")
     return [f"shadow: {note}" for note in admission.notes[:1]] + [f"warning: shadow: {w}" for w in admission.warnings] \
         + [f"shadow judges after the answer, within {cfg.shadow.cpu_budget_pct:g} % of a core"]
+
+
+def check_recipes(cfg: StationConfig) -> list[str]:
+    """Every recipe's model, reference and ROIs, as :func:`check_model` checks a one-model station's.
+
+    Raises:
+        as :func:`check_model`, the recipe named in front of the message.
+    """
+    from edgead.daemon.recipes import recipe_config, recipe_number
+    from edgead.errors import EdgeadError
+
+    notes = []
+    for i, recipe in enumerate(cfg.recipes):
+        try:
+            found = check_model(recipe_config(cfg, recipe))
+        except EdgeadError as exc:
+            exc.message = f"recipes[{i}] {recipe.name!r}: {exc.message}"
+            raise
+        notes += [f"recipe {recipe.name} ({recipe_number(i, recipe)}): {note}" for note in found]
+    notes.append(f"{len(cfg.recipes)} recipe(s), {cfg.recipe or cfg.recipes[0].name} in force at start; a PLC or OPC UA "
+                 "selects another between parts")
+    return notes
 
 
 def check_model(cfg: StationConfig) -> list[str]:

@@ -37,6 +37,7 @@ SIDECAR = "sidecar"
 RESTART = "restart"
 MODEL, RECORDER, METRICS, CAMERA, PLC, LOGGING = "model", "recorder", "metrics_server", "camera", "plc", "logging"
 SHADOW = "shadow"
+PLANT = "plant"  # recipe/lot state and the OPC UA server: opened once (opcua keys need a restart)
 DEVICES = (CAMERA, PLC)
 """Components closed before their replacement is opened."""
 
@@ -70,6 +71,8 @@ RELOAD: dict[str, str] = {
     "ui": SIDECAR,  # read by `edgead ui`, a process of its own
     "drift": LIVE,  # the drift windows are rebuilt with every reload (the model is always reloaded)
     "shadow": SHADOW,
+    "recipes": MODEL,  # every recipe is loaded again, as the model is
+    "recipe": MODEL,  # the recipe at start: a reload keeps the one a PLC or OPC UA selected, if it still exists
 }
 """Config key (a section, or ``section.key`` where a section's keys differ) -> what applies a change."""
 
@@ -130,7 +133,7 @@ class ReloadPlan:
         return tuple(c for c in self.components if c in DEVICES)
 
 
-ORDER = (MODEL, SHADOW, RECORDER, METRICS, CAMERA, PLC, LOGGING)
+ORDER = (MODEL, SHADOW, RECORDER, METRICS, CAMERA, PLC, PLANT, LOGGING)
 """The components in the order the station opens them."""
 
 

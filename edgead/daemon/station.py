@@ -29,8 +29,9 @@ from edgead.contract.decide import RoiDecision, decide
 from edgead.daemon.capture import ARRIVED_NS, CaptureAhead
 from edgead.daemon.config import SaveImages, StationConfig, TriggerSource, parse_listen
 from edgead.daemon.decide import apply_budget
-from edgead.daemon.model import LoadedModel, load_model
+from edgead.daemon.plant import Plant, Selection
 from edgead.daemon.preflight import check_station
+from edgead.daemon.recipes import RecipeBook, SelectionError, load_recipes
 from edgead.daemon.recorder import ImageWriter, Recorder
 from edgead.daemon.reload import DEVICES, LOGGING, ORDER, PLC, RECORDER, SHADOW, ReloadPlan, plan_reload
 from edgead.errors import AlignmentError, CameraError, EdgeadError, FaultLimitError, FrameError, PlcError, RecordError
@@ -82,6 +83,7 @@ class _Part:
     size: tuple[int, int] | None = None
     amap: np.ndarray | None = None
     t_ns: int = field(default_factory=time.time_ns)
+    selection: Selection | None = None  # the recipe and lot it is judged and recorded with
     late: list[str] = field(default_factory=list)  # notes made after the row was committed (the answer's)
 
     def fail(self, verdict: Verdict, error: str) -> None:
@@ -125,14 +127,16 @@ class Station:
         self.on_part = on_part
         self.seq = 0
         self.last: PartOutcome | None = None
-        self.model: LoadedModel | None = None
+        self.model: RecipeBook | None = None  # every recipe; the one in force judges
         self.recorder: Recorder | None = None
         self.metrics_server = None
         self.camera = None
         self.plc = None
+        self.plant: Plant | None = None
         self.metrics = None
         self.shadow = None  # the shadow model's runner (edgead.daemon.shadow), None without shadow.bundle
         self.drift = None  # the drift monitor (edgead.daemon.drift), rebuilt with every reload
+        self._drift_switches = 0  # the recipe switches the drift monitor was built after
         self.drift_listeners: list = []  # called with each DriftEvent (MQTT/OPC UA events hook in here)
         self.faults = FaultRun()
         self._closers: dict[str, ExitStack] = {}  # component -> what releases it, one per component
@@ -170,10 +174,16 @@ class Station:
         setattr(self, name, value)
         self._closers[name] = stack
 
-    def _open_model(self, cfg: StationConfig, stack: ExitStack) -> LoadedModel:
-        model = load_model(cfg)
-        stack.callback(model.close)
-        return model
+    def _open_model(self, cfg: StationConfig, stack: ExitStack) -> RecipeBook:
+        """Every recipe (or the one model), loaded and verified; a reload keeps the recipe the plant selected."""
+        book = load_recipes(cfg, keep=self.model.name if self.model is not None else None)
+        stack.callback(book.close)
+        return book
+
+    def _open_plant(self, cfg: StationConfig, stack: ExitStack) -> Plant:
+        plant = Plant(cfg, self.model)
+        stack.callback(plant.close)
+        return plant
 
     def _open_shadow(self, cfg: StationConfig, stack: ExitStack):
         if cfg.shadow.bundle is None:
@@ -280,7 +290,7 @@ class Station:
                 self._retired["written"] += old_value.written
                 self._retired["images_skipped"] += old_value.images_skipped
         self.cfg = cfg
-        self.drift = self._new_drift(cfg)
+        self.drift, self._drift_switches = self._new_drift(cfg), self.model.switches
         return plan
 
     @property
@@ -330,6 +340,7 @@ class Station:
 
         problem = self.problem()
         self.metrics.set_state(State.DEGRADED if problem else State.READY, problem)
+        self.plant.health(problem is not None)
 
     # -- the loop body ----------------------------------------------------------------------------------------
     def step(self) -> PartOutcome | None:
@@ -345,11 +356,15 @@ class Station:
         """
         trigger: Trigger | None = None
         if self.cfg.trigger_source is TriggerSource.PLC:
-            trigger = self.plc.wait_trigger(self.cfg.runtime.trigger_poll_ms)
+            trigger = self.plant.wait_trigger(self.plc, self.model, self.cfg.runtime.trigger_poll_ms)
             if trigger is None:
                 self._idle()
                 return None
+        else:
+            self.plant.take_requests(self.model)
         self.plc.set_status(ready=False, busy=True, fault=self.faulting)
+        if trigger is not None:  # free-run polls the camera: Busy would flap with every poll
+            self.plant.busy()
         part = self._inspect(trigger)
         if part is None:
             self._idle()
@@ -370,6 +385,10 @@ class Station:
         t_start = time.monotonic_ns()
         outcome = PartOutcome(self.seq, str(trigger.part_id) if trigger else str(self.seq), Verdict.FAULT, None, "")
         part = _Part(outcome, trigger, trigger.t_ns if trigger else t_start)
+        part.selection = self.plant.select(self.model, trigger)  # between parts: one recipe judges this part
+        if self.model.switches != self._drift_switches:  # another recipe: its reference and scores are the baseline
+            self.drift, self._drift_switches = self._new_drift(cfg), self.model.switches
+        rules = self.model.decision(cfg.decision)
         lat = outcome.latencies_ms
         stage = CAPTURE
         frame = None
@@ -385,6 +404,8 @@ class Station:
                 lat[QUEUE] = max(0, t - arrived) / 1e6
                 t = max(arrived, t)
             lat[CAPTURE] = _ms(t)
+            if part.selection.refused is not None:  # the frame is taken (a triggered camera stays in step)
+                raise part.selection.refused
             stage = ALIGN
             t = time.monotonic_ns()
             placed = self.model.place(frame.image)  # only what inference reads is resampled
@@ -400,18 +421,20 @@ class Station:
             lat[INFER] = _ms(t)
             stage = DECIDE
             t = time.monotonic_ns()
-            decision = decide(preds, cfg.decision)
+            decision = decide(preds, rules)
             outcome.rois, outcome.score, part.raw = list(decision.rois), decision.score, decision.raw_score
             part.amap = preds[0].prediction.map[0] if len(preds) == 1 else None
-            verdict, error = apply_budget(decision.verdict, (time.monotonic_ns() - part.t0) / 1e6, cfg.decision)
+            verdict, error = apply_budget(decision.verdict, (time.monotonic_ns() - part.t0) / 1e6, rules)
             outcome.verdict, outcome.error = verdict, error
             lat[DECIDE] = _ms(t)
         except EndOfStream:
             if trigger is None:
                 raise
             part.fail(Verdict.FAULT, "camera: replay ended")
+        except SelectionError as exc:  # an unknown recipe, a garbled lot id: this part is not judged
+            part.fail(Verdict.FAULT, exc.message)
         except AlignmentError as exc:
-            part.fail(cfg.decision.no_read_as, f"alignment: {exc}")
+            part.fail(rules.no_read_as, f"alignment: {exc}")
         except FrameError as exc:  # a frame came but is unusable: a part, recorded as a fault
             part.fail(Verdict.FAULT, f"camera: {exc}")
         except CameraError as exc:
@@ -444,7 +467,7 @@ class Station:
             t_ns=part.t_ns, part_id=o.part_id, seq=o.seq, verdict=o.verdict, score=o.score, raw_score=part.raw,
             **{f"{stage}_ms": lat.get(stage) for stage in TIMINGS}, model_hash=self.model.model_hash,
             align_quality=part.quality, roi_scores={r.name: r.score for r in o.rois}, error=o.error,
-            plc_answer=o.answer)
+            plc_answer=o.answer, recipe=part.selection.recipe, lot_id=part.selection.lot_id)
 
     def _record_and_answer(self, part: _Part) -> None:
         """Commit the row, then answer; a refused commit answers fail-safe and goes to the recorder's policy."""
@@ -527,6 +550,7 @@ class Station:
         self._after_answer(part)
         self.faults.observe(o.verdict, o.error)
         self.plc.set_status(ready=True, busy=False, fault=self.faulting)
+        self.plant.part_done(self.model, o, part.selection, part.t_ns)
         self._publish_health()
         self.seq += 1
         self.last = o

@@ -110,6 +110,11 @@ def run_demo(opts: DemoOptions = DemoOptions(), stream=sys.stdout) -> dict:
     station_yaml = out / "station.yaml"
     stream.write(f"[5/5] running the station: {opts.parts} parts, folder:// camera, virtual PLC on a serial pty\n")
     summary = _run_station(out, captures, reference, station_yaml, opts, stream, pub)
+    from edgead.demo.north import missing_peer, show_mqtt_north
+
+    if missing_peer() is None:
+        stream.write("      MQTT north: publishing the records to a local mosquitto (python -m edgead.north)\n")
+    summary["mqtt_north"] = show_mqtt_north(out / "records.sqlite", "demo-station", summary["parts"])
     summary.update({"fp32_metrics": trained.metrics, "conversion": {"chosen": conv.chosen, "requested": conv.requested},
                     "gate": chosen.gate.to_dict(), "bundle": str(out / "bundle"),
                     "signed_by": f"{pub.name} (key {conv_key_id(out / 'bundle')})"})
@@ -217,6 +222,12 @@ def _print_summary(s: dict, stream) -> None:
     w(f"PLC ({p['link']}): {p['answered']}/{p['triggers']} triggers answered with their own id, "
       f"{len(p['lost'])} lost, {len(p['mismatched'])} off-by-one; round trip p50 {p['round_trip_p50_ms']:.1f} ms\n")
     w(f"records: {s['records']} ({s['records_written']} parts); reject images: {s['reject_images']}\n")
+    m = s.get("mqtt_north", {})
+    if "skipped" in m:
+        w(f"MQTT north: skipped ({m['skipped']})\n")
+    elif m:
+        w(f"MQTT north: {m['published']} parts acknowledged by the broker on {m['topic']}, {m['unique']} received "
+          "by a subscriber, each validated against edgead/north/part-result.schema.json\n")
     w(f"model: {s['bundle']} signed by {s['signed_by']}; the station trusts only that key\n")
     w(f"station config: {s['station_config']} (rerun: edgead run {s['station_config']})\n")
 
@@ -226,5 +237,8 @@ def check_summary(s: dict) -> None:
     p = s["plc"]
     if p["lost"] or p["mismatched"] or p["answer_differs_from_record"]:
         raise EdgeadError(f"demo: PLC handshake broken: lost {p['lost'][:5]}, mismatched {p['mismatched'][:5]}")
+    m = s.get("mqtt_north", {})
+    if m and "skipped" not in m and (not m["all_acknowledged"] or m["unique"] < s["records_written"]):
+        raise EdgeadError(f"demo: MQTT north lost parts: {m['unique']} of {s['records_written']} received")
     if s["records_written"] != s["parts"]:
         raise EdgeadError(f"demo: {s['parts']} parts but {s['records_written']} records")

@@ -43,14 +43,13 @@ def message_id(record: PartRecord, station: str) -> str:
     return f"{station}:{record.id}:{record.t_ns}"
 
 
-def part_message(record: PartRecord, station: str, lot_id: str | None = None, recipe: str | None = None) -> dict:
+def part_message(record: PartRecord, station: str) -> dict:
     """The message for one recorded part.
 
     Args:
-        record: a record read from the store (``id`` set).
+        record: a record read from the store (``id`` set); its ``recipe`` (``""`` on a one-model station: null in
+            the message) and ``lot_id`` go into the message as recorded.
         station: the station's name.
-        lot_id: the lot the PLC named (None until recipes and lots are wired in).
-        recipe: the recipe that judged the part (None for a one-model station).
 
     Returns:
         A dict ready for :func:`encode`; non-finite scores become null (JSON has no NaN).
@@ -63,8 +62,8 @@ def part_message(record: PartRecord, station: str, lot_id: str | None = None, re
         "record_id": record.id,
         "part_id": str(record.part_id),
         "seq": int(record.seq),
-        "lot_id": lot_id,
-        "recipe": recipe,
+        "lot_id": record.lot_id or None,
+        "recipe": record.recipe or None,
         "verdict": record.verdict.value,
         "score": _number(record.score),
         "raw_score": _number(record.raw_score),

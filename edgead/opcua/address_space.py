@@ -46,6 +46,9 @@ VARIABLES: tuple[NodeSpec, ...] = (
     NodeSpec("ConfigurationManagement.ModelHash", "String", "bundle_sha256 of the model that judges parts."),
     NodeSpec("ConfigurationManagement.ModelType", "String", "The model family (padim, patchcore, ...)."),
     NodeSpec("RecipeManagement.ActiveRecipe", "String", "The recipe in use (empty for a one-model station)."),
+    NodeSpec("RecipeManagement.Recipes", "String", "The recipes a client may select, `NUMBER NAME` comma-separated "
+                                                   "(empty for a one-model station)."),
+    NodeSpec("RecipeManagement.LotId", "String", "The lot recorded with each part from now on (empty: none)."),
     NodeSpec("ResultManagement.LastResult.ResultId", "UInt64", "The station's sequence number of the last part; "
                                                                "subscribe to it to get every result."),
     NodeSpec("ResultManagement.LastResult.PartId", "String", "The part id from the trigger."),
@@ -55,6 +58,7 @@ VARIABLES: tuple[NodeSpec, ...] = (
     NodeSpec("ResultManagement.LastResult.DefectArea_px", "Double", "Area of the defect in camera pixels (0 when "
                                                                      "none)."),
     NodeSpec("ResultManagement.LastResult.Recipe", "String", "The recipe that judged the part."),
+    NodeSpec("ResultManagement.LastResult.LotId", "String", "The part's lot (empty: none)."),
     NodeSpec("ResultManagement.LastResult.Time", "DateTime", "Capture time (UTC)."),
     *(NodeSpec(f"ResultManagement.Counters.{name}", "UInt64", f"Parts with verdict `{verdict.value}` since the "
                                                                "server started.")
@@ -73,10 +77,16 @@ class MethodSpec:
 
 
 METHODS: tuple[MethodSpec, ...] = (
-    MethodSpec("Trigger", "PartId (String)", "Ask for one inspection with this part id. Output `Accepted` "
+    MethodSpec("Trigger", "PartId (String)", "Ask for one inspection with this part id; its result appears under "
+                                             "`ResultManagement.LastResult` (and goes to the PLC link too). "
+                                             "`BadInvalidState` on a camera-triggered station. Output `Accepted` "
                                              "(Boolean): queued for the station. Role `operator`."),
-    MethodSpec("SelectRecipe", "RecipeId (String)", "Ask the station to switch recipe between parts. Output "
-                                                    "`Accepted` (Boolean): queued. Role `operator`."),
+    MethodSpec("SelectRecipe", "RecipeId (String)", "Ask the station to switch recipe between parts (a name, "
+                                                    "or a number in digits); an unknown one gets "
+                                                    "`BadInvalidArgument`. Output `Accepted` (Boolean): queued. Role "
+                                                    "`operator`."),
+    MethodSpec("SetLotId", "LotId (String)", "Record this lot with every part from the next one on. Output "
+                                             "`Accepted` (Boolean): queued. Role `operator`."),
 )
 
 

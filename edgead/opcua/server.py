@@ -8,7 +8,9 @@ The daemon's side is three calls, none of which blocks:
 - :attr:`OpcUaServer.requests` is a ``queue.Queue`` of :class:`OpcUaRequest` (Trigger, SelectRecipe) that the
   loop takes with ``get_nowait()``. A full queue refuses the call (``BadTooManyOperations``).
 
-Security: one endpoint with policy Basic256Sha256 in ``opcua.security`` mode (sign and encrypt by default). Users
+Security: one endpoint with policy Basic256Sha256 in ``opcua.security`` mode (sign and encrypt by default); with
+``opcua.trusted_clients_dir`` a client application certificate must be trusted (and not revoked) to open a session.
+Users
 come from ``opcua.users_file`` (salted PBKDF2 hashes) with roles ``viewer`` (browse, read, subscribe) and
 ``operator`` (also call the methods); anonymous sessions are refused unless ``opcua.anonymous: viewer``. Nobody may
 write variables (they are read-only), and nobody may change the address space. Requests above
@@ -29,11 +31,12 @@ from datetime import datetime, timezone
 from enum import Enum
 
 import edgead
-from edgead.errors import EdgeadError, lazy_import
+from edgead.errors import EdgeadError, ExitStatus, lazy_import
 from edgead.opcua import address_space as space
 from edgead.opcua.address_space import VisionState
 from edgead.opcua.certs import ensure_certificate
-from edgead.opcua.config import AnonymousAccess, OpcUaConfig, Role, SecurityMode, check_password
+from edgead.opcua.access import UserManager, client_validator, roles_ruleset
+from edgead.opcua.config import AnonymousAccess, OpcUaConfig, SecurityMode, X509_PREFIX
 from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,10 @@ PENDING_UPDATES = 256
 
 
 class OpcUaError(EdgeadError):
-    """The OPC UA server cannot start (address in use, bad certificate)."""
+    """The OPC UA server cannot start (address in use, bad certificate): the daemon does not start (exit 5, as for a
+    PLC port it cannot open)."""
+
+    exit_status = ExitStatus.DEVICE
 
 
 class RequestKind(str, Enum):
@@ -50,6 +56,7 @@ class RequestKind(str, Enum):
 
     TRIGGER = "trigger"
     SELECT_RECIPE = "select-recipe"
+    SET_LOT = "set-lot"
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ class ResultInfo:
     defect_area_px: float = 0.0
     recipe: str = ""
     t_ns: int = field(default_factory=time.time_ns)
+    lot_id: str = ""
 
 
 class OpcUaServer:
@@ -83,7 +91,10 @@ class OpcUaServer:
         station: the station's name (application URI ``urn:edgead:STATION``).
         model_hash: the model's ``bundle_sha256``.
         model_type: the model family.
-        recipes: recipe names a client may select; empty: any name is passed on (the station decides).
+        recipes: what a client may select (names, and numbers in digits); empty: any name is passed on (the
+            station decides). :meth:`set_recipes` changes it.
+        triggers: whether the station takes triggers from OPC UA (False on a camera-triggered station: Trigger
+            gets ``BadInvalidState``).
 
     Raises:
         MissingExtraError: without asyncua/cryptography (extra ``opcua``).
@@ -96,7 +107,7 @@ class OpcUaServer:
     """
 
     def __init__(self, cfg: OpcUaConfig, station: str, model_hash: str = "", model_type: str = "",
-                 recipes: tuple[str, ...] = ()):
+                 recipes: tuple[str, ...] = (), triggers: bool = True):
         self._ua = lazy_import("asyncua", feature="the OPC UA server")
         self.cfg = cfg
         self.station = station
@@ -105,7 +116,8 @@ class OpcUaServer:
         self.endpoint = f"opc.tcp://{self.host}:{self.port}/edgead"
         self._users = cfg.users()
         self._model = (model_hash, model_type)
-        self._recipes = recipes
+        self._recipes = tuple(recipes)
+        self._triggers = triggers
         self.requests: queue.Queue[OpcUaRequest] = queue.Queue(maxsize=cfg.request_queue)
         self.counters = {verdict: 0 for verdict in Verdict}
         self._pending: collections.deque = collections.deque(maxlen=PENDING_UPDATES)
@@ -135,6 +147,19 @@ class OpcUaServer:
     def set_recipe(self, recipe: str) -> None:
         """Show the active recipe. Returns at once."""
         self._post(("recipe", recipe, None))
+
+    def set_lot(self, lot_id: str | None) -> None:
+        """Show the lot in force. Returns at once."""
+        self._post(("lot", lot_id or "", None))
+
+    def set_model(self, model_hash: str, model_type: str = "") -> None:
+        """Show the model that judges parts now (after a reload or a recipe switch). Returns at once."""
+        self._post(("model", model_hash, model_type))
+
+    def set_recipes(self, recipes: tuple[str, ...], listing: str = "") -> None:
+        """What SelectRecipe accepts from now on, and the ``RecipeManagement.Recipes`` text. Returns at once."""
+        self._recipes = tuple(recipes)
+        self._post(("recipes", listing, None))
 
     def _post(self, item: tuple) -> None:
         self._pending.append(item)
@@ -209,8 +234,10 @@ class OpcUaServer:
         ua = ua_mod.ua
         from asyncua.common.connection import TransportLimits
 
-        server = ua_mod.Server(user_manager=_UserManager(self._users, self.cfg.anonymous))
+        users = UserManager(self._users, self.cfg.anonymous)
+        server = ua_mod.Server(user_manager=users)
         await server.init()
+        users.watch_x509_tokens(server.iserver)
         server.set_endpoint(self.endpoint)
         server.set_server_name(f"edgead {self.station}")
         await server.set_application_uri(self.application_uri)
@@ -219,8 +246,12 @@ class OpcUaServer:
         policy = {SecurityMode.SIGN_AND_ENCRYPT: ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
                   SecurityMode.SIGN: ua.SecurityPolicyType.Basic256Sha256_Sign,
                   SecurityMode.NONE: ua.SecurityPolicyType.NoSecurity}[self.cfg.security]
-        server.set_security_policy([policy], permission_ruleset=_roles_ruleset(self._users))
+        server.set_security_policy([policy], permission_ruleset=roles_ruleset(self._users))
+        if self.cfg.trusted_clients_dir is not None:
+            server.set_certificate_validator(await client_validator(self.cfg))
         tokens = [ua.UserNameIdentityToken]
+        if any(secret.startswith(X509_PREFIX) for _, secret in self._users.values()):
+            tokens.append(ua.X509IdentityToken)
         if self.cfg.anonymous is AnonymousAccess.VIEWER:
             tokens.append(ua.AnonymousIdentityToken)
         server.set_identity_tokens(tokens)
@@ -252,7 +283,7 @@ class OpcUaServer:
                                              ua.Variant(initial.get(spec.path, defaults[spec.type]), variant))
             await node.set_read_only()
             self._nodes[spec.path] = node
-        calls = {"Trigger": self._call_trigger, "SelectRecipe": self._call_recipe}
+        calls = {"Trigger": self._call_trigger, "SelectRecipe": self._call_recipe, "SetLotId": self._call_lot}
         for method in space.METHODS:
             await root.add_method(ua.NodeId(space.node_id(method.name), idx), ua.QualifiedName(method.name, idx),
                                   calls[method.name], [ua.VariantType.String], [ua.VariantType.Boolean])
@@ -269,12 +300,20 @@ class OpcUaServer:
     # --- methods ----------------------------------------------------------------------------------------------
 
     async def _call_trigger(self, parent, part_id):
+        if not self._triggers:
+            return self._ua.ua.StatusCode(self._ua.ua.StatusCodes.BadInvalidState)
         return self._queue_request(RequestKind.TRIGGER, part_id)
 
     async def _call_recipe(self, parent, recipe):
-        if self._recipes and getattr(recipe, "Value", None) not in self._recipes:
+        recipes = self._recipes
+        if recipes and isinstance(getattr(recipe, "Value", None), str) and recipe.Value not in recipes:
+            log.warning("OPC UA: SelectRecipe %r refused: not one of %s", recipe.Value[:self.cfg.max_string_chars],
+                        ", ".join(recipes))
             return self._ua.ua.StatusCode(self._ua.ua.StatusCodes.BadInvalidArgument)
         return self._queue_request(RequestKind.SELECT_RECIPE, recipe)
+
+    async def _call_lot(self, parent, lot_id):
+        return self._queue_request(RequestKind.SET_LOT, lot_id)
 
     def _queue_request(self, kind: RequestKind, argument):
         ua = self._ua.ua
@@ -298,8 +337,12 @@ class OpcUaServer:
             elif kind == "state":
                 await self._write("VisionStateMachine.CurrentState", value.value)
                 await self._write("VisionStateMachine.LastTransitionTime", _utc(extra))
+            elif kind == "model":
+                await self._write("ConfigurationManagement.ModelHash", value)
+                await self._write("ConfigurationManagement.ModelType", extra)
             else:
-                await self._write("RecipeManagement.ActiveRecipe", value)
+                await self._write({"recipe": "RecipeManagement.ActiveRecipe", "lot": "RecipeManagement.LotId",
+                                   "recipes": "RecipeManagement.Recipes"}[kind], value)
 
     async def _write_result(self, result: ResultInfo, counters: dict) -> None:
         last = "ResultManagement.LastResult."
@@ -308,6 +351,7 @@ class OpcUaServer:
         await self._write(last + "Score", math.nan if result.score is None else float(result.score))
         await self._write(last + "DefectArea_px", float(result.defect_area_px))
         await self._write(last + "Recipe", result.recipe)
+        await self._write(last + "LotId", result.lot_id)
         await self._write(last + "Time", _utc(result.t_ns))
         for verdict, name in space.COUNTER_NAMES.items():
             await self._write(f"ResultManagement.Counters.{name}", counters[verdict])
@@ -322,42 +366,3 @@ class OpcUaServer:
 
 def _utc(t_ns: int) -> datetime:
     return datetime.fromtimestamp(t_ns / 1e9, timezone.utc)
-
-
-class _UserManager:
-    """asyncua's user manager: name + password against the users file; anonymous only when configured."""
-
-    def __init__(self, users: dict[str, tuple[Role, str]], anonymous: AnonymousAccess):
-        self._users, self._anonymous = users, anonymous
-
-    def get_user(self, iserver, username=None, password=None, certificate=None):
-        from asyncua.crypto.permission_rules import User, UserRole
-
-        if username is None:  # anonymous (``certificate`` is the secure channel's, not a user identity)
-            return User(role=UserRole.Anonymous) if self._anonymous is AnonymousAccess.VIEWER else None
-        entry = self._users.get(username or "")
-        if entry is None or not check_password(password or "", entry[1]):
-            log.warning("OPC UA: login refused for user %r", username)
-            return None
-        return User(role=UserRole.User, name=username)
-
-
-def _roles_ruleset(users: dict[str, tuple[Role, str]]):
-    """A permission ruleset: operators may call methods; viewers and anonymous sessions may only read/browse/
-    subscribe; nobody writes or changes the address space."""
-    from asyncua import ua
-    from asyncua.crypto.permission_rules import USER_TYPES, PermissionRuleset, UserRole
-
-    everything = {ua.NodeId(t) for t in USER_TYPES}
-    writes = {ua.NodeId(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary)}
-    calls = {ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)}
-    allowed = {Role.OPERATOR: everything - writes, Role.VIEWER: everything - writes - calls}
-
-    class Roles(PermissionRuleset):
-        def check_validity(self, user, action_type_id, body):
-            if user is None or user.role is UserRole.Anonymous:
-                return action_type_id in allowed[Role.VIEWER]
-            role = users.get(user.name, (Role.VIEWER, ""))[0]
-            return action_type_id in allowed[role]
-
-    return Roles()

@@ -71,7 +71,7 @@ class AsciiLink(PlcLink):
             if isinstance(item, ascii_proto.TriggerLine):
                 self._garbage_run = 0
                 self.line_problem = None
-                self._queue.put(Trigger(item.part_id, now))
+                self._queue.put(Trigger(item.part_id, now, item.recipe, item.lot_id))
             else:
                 self._note_garbage(item.raw)
 

@@ -1,7 +1,10 @@
 """ASCII telegram protocol: pure functions, bytes in and bytes out.
 
 PLC -> station: a trigger line ``T<id>\\r\\n`` (prefix configurable; ``<id>`` is 1..32 characters of
-``[A-Za-z0-9_-]``, digits-only ids become ints). ``\\n`` ends a line; one ``\\r`` before it is dropped.
+``[A-Za-z0-9_-]``, digits-only ids become ints). ``\\n`` ends a line; one ``\\r`` before it is dropped. A trigger
+may carry a recipe and a lot id, each once, after a space: ``T17 R2 LLOT-42\\r\\n`` (``R<number or name>``,
+``L<lot id>``, 1..32 characters of ``[A-Za-z0-9_.-]``; a digits-only recipe is a number). They apply to that part and
+stay in force for the next ones. A line with any other field is not a trigger.
 
 Station -> PLC: one line per result from the templates (defaults ``OK {part_id}\\r\\n``, ``NG {part_id}\\r\\n``,
 ``NR {part_id}\\r\\n`` for no-read, ``FLT {part_id}\\r\\n`` for fault; ``{seq}`` and ``{score}`` are also
@@ -27,13 +30,17 @@ from edgead.plc.config import AsciiConfig
 from edgead.verdict import Verdict
 
 _ID = re.compile(rb"[A-Za-z0-9_-]{1,32}")
+_FIELD = re.compile(rb"[A-Za-z0-9_.-]{1,32}")
+FIELDS = {b"R": "recipe", b"L": "lot_id"}  # a trigger's optional fields: letter -> TriggerLine attribute
 
 
 @dataclass(frozen=True)
 class TriggerLine:
-    """A valid trigger telegram."""
+    """A valid trigger telegram, with the recipe and lot id it carries (None: not given)."""
 
     part_id: int | str
+    recipe: int | str | None = None
+    lot_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,11 +79,20 @@ def parse_line(line: bytes, cfg: AsciiConfig) -> TriggerLine | None:
     prefix = cfg.trigger_prefix.encode(cfg.encoding)
     if not line.startswith(prefix):
         return None
-    body = line[len(prefix):]
+    body, *rest = line[len(prefix):].split(b" ")
     if not _ID.fullmatch(body):
         return None
+    fields: dict = {}
+    for item in rest:
+        name = FIELDS.get(item[:1])
+        if name is None or name in fields or not _FIELD.fullmatch(item[1:]):
+            return None
+        fields[name] = item[1:].decode("ascii")
+    recipe = fields.get("recipe")
+    if recipe is not None and recipe.isdigit():
+        fields["recipe"] = int(recipe)
     text = body.decode("ascii")
-    return TriggerLine(int(text) if text.isdigit() else text)
+    return TriggerLine(int(text) if text.isdigit() else text, **fields)
 
 
 def decode(buf: bytes, cfg: AsciiConfig) -> tuple[int, TriggerLine | GarbageLine | None]:

@@ -40,10 +40,19 @@ NO_RESULT_CODE = 0
 
 @dataclass(frozen=True)
 class Trigger:
-    """A request from the PLC to inspect one part. ``t_ns`` is ``time.monotonic_ns()`` at reception."""
+    """A request from the PLC to inspect one part. ``t_ns`` is ``time.monotonic_ns()`` at reception.
+
+    ``recipe`` and ``lot_id`` are what the PLC passed with the trigger (a recipe register, an ASCII telegram's
+    ``R``/``L`` fields, OPC UA): None where it passed nothing, and the station keeps its current recipe and lot.
+    A recipe is a number (a register) or a name (a telegram, OPC UA); :mod:`edgead.daemon.recipes` resolves it.
+    ``error`` says what was wrong with them (lot registers holding non-text bytes): the part is answered fail-safe.
+    """
 
     part_id: int | str
     t_ns: int
+    recipe: int | str | None = None
+    lot_id: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)

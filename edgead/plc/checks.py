@@ -40,9 +40,7 @@ def check_register_map(registers, *, image_registers: int | None = None, image_c
     fields = vars(registers)
     for kind, suffix, size in (("register", "_register", image_registers), ("coil", "_coil", image_coils)):
         taken: dict[int, str] = {}
-        for name, address in fields.items():
-            if not name.endswith(suffix) or address is None:
-                continue
+        for name, address in _addresses(fields, suffix, registers):
             if not 0 <= address <= MAX_ADDRESS:
                 raise ConfigError(f"plc.registers.{name}: address {address} is outside 0..{MAX_ADDRESS}")
             if size is not None and address >= size:
@@ -61,6 +59,18 @@ def check_register_map(registers, *, image_registers: int | None = None, image_c
     if all(fields[name] is None for name in fresh):
         raise ConfigError("plc.registers: " + ", ".join(fresh) + " are all null: the PLC cannot tell a new result "
                           "from the previous one", hint="map result_valid_register or result_valid_coil")
+
+
+def _addresses(fields: dict, suffix: str, registers) -> Iterator[tuple[str, int]]:
+    """(key, address) of every mapped signal of one kind; the lot id text takes ``lot_id_chars / 2`` registers."""
+    for name, address in fields.items():
+        if not name.endswith(suffix) or address is None:
+            continue
+        if name == "lot_id_register":
+            for offset in range(registers.lot_id_count):
+                yield name, address + offset
+        else:
+            yield name, address
 
 
 def _fields(template: str, key: str) -> Iterator[tuple[str, str | None]]:

@@ -73,6 +73,27 @@ class RegisterMapConfig:
     trigger_ack_register: int | None = 8
     pass_coil: int | None = 0
     result_valid_coil: int | None = 1
+    recipe_register: int | None = None
+    lot_id_register: int | None = None
+    lot_id_chars: int = 16
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.lot_id_chars <= 64 or self.lot_id_chars % 2:
+            raise ConfigError(f"plc.registers.lot_id_chars: {self.lot_id_chars} must be even and 2..64",
+                              hint="two characters per register")
+
+    @property
+    def lot_id_count(self) -> int:
+        """Registers the lot id text takes."""
+        return self.lot_id_chars // 2
+
+    @property
+    def writable(self) -> tuple[int, ...]:
+        """The registers the PLC writes: trigger, recipe and the lot id text."""
+        out = [a for a in (self.trigger_register, self.recipe_register) if a is not None]
+        if self.lot_id_register is not None:
+            out += range(self.lot_id_register, self.lot_id_register + self.lot_id_count)
+        return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 The links own the transport (a serial port, or TCP connections) and hand each decoded request to
 :meth:`ImageServerLink.execute`, which answers it from the image: reads of coils/discrete inputs (FC01/FC02, the
-same bits) and holding/input registers (FC03/FC04, the same words); writes only to the trigger register (FC06, or
-FC16 with count 1); anything else gets an exception reply (01 unsupported function, 02 address outside the image or
+same bits) and holding/input registers (FC03/FC04, the same words); writes (FC06, FC16) only to the registers the
+PLC owns: trigger, recipe and lot id (``RegisterMapConfig.writable``); anything else gets an exception reply (01 unsupported function, 02 address outside the image or
 not writable, 03 malformed value or count).
 
 Handshake (addresses from ``register_map``): each write of a **new** non-zero id to *trigger* queues a trigger at
@@ -58,6 +58,7 @@ class ImageServerLink(PlcLink):
         self._apply(rmap.encode_failsafe(self._map))
         self._queue = TriggerQueue(cfg.queue_depth, self._answer_overrun)
         self._last_trigger_id: int | None = None
+        self._writable = frozenset(cfg.registers.writable)
         self._counter = 0
         self._status = (False, False, False)
         self._beat = False
@@ -116,20 +117,33 @@ class ImageServerLink(PlcLink):
             with self._lock:
                 values = tuple(table[req.address:req.address + req.count])
             return rtu.Response(req.unit, fc, req.address, req.count, values)
-        trigger_at = self._map.trigger_register
-        if is_coil or req.count != 1 or req.address != trigger_at:
+        addresses = range(req.address, req.address + req.count)
+        if is_coil or any(a not in self._writable for a in addresses):
             return rtu.exception_response(req, rtu.ExceptionCode.ILLEGAL_DATA_ADDRESS)
-        self._on_trigger_write(req.values[0])
+        self._on_write(req.address, req.values)
         return rtu.Response(req.unit, fc, req.address, req.count, req.values)
 
-    def _on_trigger_write(self, value: int) -> None:
+    def _on_write(self, address: int, values: tuple[int, ...]) -> None:
+        """The PLC's writes (recipe, lot id, trigger: in one request or several); a new trigger id queues a trigger
+        carrying the recipe and lot id the image holds at that moment."""
+        trigger_at, trigger = self._map.trigger_register, None
         with self._lock:
-            self._registers[self._map.trigger_register] = value
-            new = value != 0 and value != self._last_trigger_id
-            if new:
+            self._registers[address:address + len(values)] = values
+            hit = trigger_at is not None and address <= trigger_at < address + len(values)
+            value = self._registers[trigger_at] if hit else 0
+            if value != 0 and value != self._last_trigger_id:
                 self._last_trigger_id = value
-        if new:
-            self._queue.put(Trigger(value, time.monotonic_ns()))
+                trigger = Trigger(value, time.monotonic_ns(), **rmap.trigger_extras(*self._extras()))
+        if trigger is not None:
+            self._queue.put(trigger)
+
+    def _extras(self) -> tuple[int | None, tuple[int, ...] | None]:
+        """The recipe register and the lot id registers as they are now (under the lock)."""
+        m = self._map
+        recipe = None if m.recipe_register is None else self._registers[m.recipe_register]
+        lot = None if m.lot_id_register is None else \
+            tuple(self._registers[m.lot_id_register:m.lot_id_register + m.lot_id_count])
+        return recipe, lot
 
     # --- daemon side ------------------------------------------------------------------------------------------
 

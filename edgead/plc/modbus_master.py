@@ -120,16 +120,25 @@ class ModbusMasterLink(PlcLink):
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
             part_id = self._poll_trigger(address)
-            if part_id is not None:
-                t_ns = time.monotonic_ns()
+            t_ns = time.monotonic_ns()
+            extras = None if part_id is None else self._read_extras()  # before the ack: the PLC may change them
+            if extras is not None:
                 clear, ack = rmap.encode_trigger_ack(part_id, self._map)
                 self.apply(clear)
                 self.apply(ack)
-                return Trigger(part_id, t_ns)
+                return Trigger(part_id, t_ns, **extras)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             time.sleep(min(remaining, self._mb.poll_ms / 1000))
+
+    def _read_extras(self) -> dict | None:
+        """What the trigger carries: the PLC's recipe register and lot id registers (one read each, where mapped),
+        as ``Trigger`` keyword arguments; None: not readable this time (the trigger stays in the PLC's register)."""
+        m = self._map
+        recipe = None if m.recipe_register is None else self.read_registers(m.recipe_register, 1)[0]
+        lot = None if m.lot_id_register is None else self.read_registers(m.lot_id_register, m.lot_id_count)
+        return rmap.trigger_extras(recipe, lot)
 
     def _poll_trigger(self, address: int) -> int | None:
         """One poll of the trigger register: the part id, or None (0, or nothing to read this time)."""

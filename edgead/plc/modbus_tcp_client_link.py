@@ -187,6 +187,12 @@ class ModbusTcpClientLink(ModbusMasterLink):
         except LinkDown:
             return None  # wait_trigger sleeps poll_ms and polls (reconnects) again until its deadline
 
+    def _read_extras(self) -> dict | None:
+        try:
+            return super()._read_extras()
+        except LinkDown:
+            return None  # not acknowledged: the trigger is read again after the reconnect
+
     def set_status(self, ready: bool, busy: bool, fault: bool) -> None:
         """Write the status word; while the PLC is unreachable it is kept and written after the reconnect."""
         try:

@@ -19,6 +19,11 @@ address     name              value
 
 Coils: 0 = pass (1 only for a pass verdict), 1 = ResultValid. Any entry set to ``None`` is left out.
 
+Recipes and lots (off by default; ``plc.registers.recipe_register``, ``lot_id_register``): the PLC writes the
+recipe number (1..65535; 0 = keep the recipe in force) and the lot id text (two ASCII characters per register,
+high byte first, padded with 0 bytes; all zero = keep the lot in force) **before** it writes the trigger. The
+station reads them with each trigger; they apply to that part and stay in force after it.
+
 Trigger handshake over registers: the PLC writes a new part id into *trigger* and holds it. The station takes it,
 clears *trigger* to 0, **then** writes the id into *trigger ack* (and clears ResultValid). The PLC waits for
 *trigger ack* == its id before it writes the next id, so no trigger is lost or merged. The result registers are
@@ -136,6 +141,53 @@ def encode_status(ready: bool, busy: bool, fault: bool, heartbeat: bool, cfg: Re
 def decode_trigger(value: int) -> int | None:
     """A trigger register value -> part id, or None for 0 (no trigger)."""
     return value or None
+
+
+def decode_text(values: tuple[int, ...] | list[int]) -> str | None:
+    """Registers holding text (two ASCII characters each, high byte first, 0-padded) -> the text; None when all
+    zero.
+
+    Raises:
+        ValueError: bytes that are not printable ASCII, or a 0 byte followed by text.
+
+    Example:
+        >>> decode_text([0x4C2D, 0x3432, 0])
+        'L-42'
+    """
+    raw = b"".join(int(v & U16_MAX).to_bytes(2, "big") for v in values)
+    text = raw.rstrip(b"\x00")
+    if not text:
+        return None
+    if b"\x00" in text or not all(0x20 <= b < 0x7F for b in text):
+        raise ValueError(f"lot id registers hold bytes that are not printable ASCII: {raw.hex(' ')}")
+    return text.decode("ascii").strip() or None
+
+
+def encode_text(text: str, count: int) -> list[int]:
+    """The inverse of :func:`decode_text` (what a PLC writes), ``count`` registers.
+
+    Example:
+        >>> encode_text("L-42", 3)
+        [19501, 13362, 0]
+    """
+    raw = text.encode("ascii").ljust(2 * count, b"\x00")[:2 * count]
+    return [int.from_bytes(raw[i:i + 2], "big") for i in range(0, len(raw), 2)]
+
+
+def trigger_extras(recipe: int | None, lot: tuple[int, ...] | None) -> dict:
+    """What a trigger carries besides its id, from the recipe register and the lot id registers (as read).
+
+    Returns:
+        ``Trigger`` keyword arguments: ``recipe`` (None for 0 or unmapped), ``lot_id``, and ``error`` for a lot
+        id that is not text (the station answers that part fail-safe).
+    """
+    out: dict = {"recipe": recipe or None}
+    if lot is not None:
+        try:
+            out["lot_id"] = decode_text(lot)
+        except ValueError as exc:
+            out["error"] = str(exc)
+    return out
 
 
 def encode_trigger_ack(part_id: int, cfg: RegisterMapConfig) -> tuple[Writes, Writes]:

@@ -45,7 +45,7 @@ from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 APP_NAME = "edgead-records"
 APPLICATION_ID = 0x45444741  # "EDGA": PRAGMA application_id, marks the file as ours
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -74,7 +74,7 @@ COLUMNS = (
     "t_utc", "t_ns", "part_id", "seq", "verdict", "score", "raw_score",
     "capture_ms", "align_ms", "infer_ms", "decide_ms", "signal_ms", "total_ms",
     "model_hash", "align_quality", "roi_scores", "image_path", "error",
-    "record_ms", "plc_answer", "queue_ms", "image_ms",
+    "record_ms", "plc_answer", "recipe", "lot_id", "queue_ms", "image_ms",
 )  # fmt: skip
 UPDATABLE = ("record_ms", "signal_ms", "total_ms", "plc_answer", "image_path", "image_ms")  # set after the commit
 
@@ -109,7 +109,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             model_hash TEXT NOT NULL, verdict TEXT NOT NULL, score REAL, raw_score REAL, infer_ms REAL,
             error TEXT)""",
     ),
-    4: (  # the hot loop's queueing: how long the part waited for the loop, and its image for the archive
+    4: (  # recipes and lots: the recipe that judged the part ('' on a one-model station), the lot the PLC named
+        "ALTER TABLE parts ADD COLUMN recipe TEXT",
+        "ALTER TABLE parts ADD COLUMN lot_id TEXT",
+    ),
+    5: (  # the hot loop's queueing: how long the part waited for the loop, and its image for the archive
         "ALTER TABLE parts ADD COLUMN queue_ms REAL",
         "ALTER TABLE parts ADD COLUMN image_ms REAL",
     ),
@@ -161,6 +165,9 @@ class PartRecord:
         plc_answer: the verdict the PLC was sent (a fault goes out as ``plc.failsafe_verdict``); None while not
             confirmed: the station stopped between the commit and the confirmation, or the answer failed (``error``
             says so).
+        recipe: the recipe that judged the part (``""`` on a station without recipes; None in rows written
+            before schema version 4).
+        lot_id: the lot the PLC (or OPC UA) named for this part, None when none.
         queue_ms: how long the part waited for the loop (see :mod:`edgead.stages`); None when it did not.
         image_ms: from the answer to the image archived (its wait in the image queue included, set off the hot
             path); None when no image was archived.
@@ -186,6 +193,8 @@ class PartRecord:
     error: str | None = None
     record_ms: float | None = None
     plc_answer: str | None = None
+    recipe: str | None = ""
+    lot_id: str | None = None
     queue_ms: float | None = None
     image_ms: float | None = None
     id: int | None = None
@@ -216,6 +225,7 @@ class PartRecord:
             json.dumps({str(k): float(v) for k, v in self.roi_scores.items()}),
             None if self.image_path is None else str(self.image_path), self.error,
             _opt_float(self.record_ms), None if self.plc_answer is None else Verdict(self.plc_answer).value,
+            self.recipe, self.lot_id,
             _opt_float(self.queue_ms), _opt_float(self.image_ms),
         )  # fmt: skip
 

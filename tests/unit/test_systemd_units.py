@@ -136,6 +136,7 @@ def test_security_exposure_is_at_most_2(tmp_path, unit, name, record_property, c
 
 # -- the operator page's units: the daemon's hardening, all of it, and more ------------------------------------------
 UI_PLAIN, UI_TEMPLATE = UNITS / "edgead-ui.service", UNITS / "edgead-ui@.service"
+NORTH, NORTH_TEMPLATE = UNITS / "edgead-north.service", UNITS / "edgead-north@.service"  # the MQTT north
 DAEMON_ONLY = ("Type", "NotifyAccess", "WatchdogSec", "TimeoutStartSec", "TimeoutStopSec", "ExecReload",
                "SupplementaryGroups", "RestrictAddressFamilies")
 UI_REQUIRED = {"Type": "exec", "Restart": "on-failure", "PrivateDevices": "yes", "MemoryDenyWriteExecute": "yes",
@@ -166,9 +167,11 @@ def test_ui_units_keep_every_hardening_key_of_the_daemon(unit, daemon):
 
 
 @needs_analyze
-@pytest.mark.parametrize("unit,name", [(UI_PLAIN, "edgead-ui.service"), (UI_TEMPLATE, "edgead-ui@line1.service")],
-                         ids=["edgead-ui.service", "edgead-ui@.service"])
-def test_ui_units_verify_clean_and_are_no_more_exposed_than_the_daemon(tmp_path, unit, name):
+@pytest.mark.parametrize("unit,name", [(UI_PLAIN, "edgead-ui.service"), (UI_TEMPLATE, "edgead-ui@line1.service"),
+                                       (NORTH, "edgead-north.service"), (NORTH_TEMPLATE, "edgead-north@line1.service")],
+                         ids=["edgead-ui.service", "edgead-ui@.service", "edgead-north.service",
+                              "edgead-north@.service"])
+def test_sidecar_units_verify_clean_and_are_no_more_exposed_than_the_daemon(tmp_path, unit, name):
     copy = _runnable_copy(unit, tmp_path, name)
     proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)], capture_output=True, text=True,
                           timeout=60)
@@ -182,3 +185,27 @@ def test_ui_units_verify_clean_and_are_no_more_exposed_than_the_daemon(tmp_path,
             pytest.skip("systemd-analyze security --offline gave no score here")
         scores.append(float(found.group(1)))
     assert scores[0] <= scores[1], scores
+
+
+# --- the MQTT north sidecar (python -m edgead.north) ----------------------------------------------------------
+
+NOT_HARDENING = {  # the daemon's keys that are about what it runs, not how it is confined
+    "Type", "NotifyAccess", "ExecStart", "ExecReload", "WatchdogSec", "RestartSec", "TimeoutStartSec",
+    "TimeoutStopSec", "SyslogIdentifier", "SupplementaryGroups", "LogsDirectory", "ReadWritePaths",
+    "RestrictAddressFamilies", "Environment"}
+
+
+@pytest.mark.parametrize("north,daemon", [(NORTH, PLAIN), (NORTH_TEMPLATE, TEMPLATE)],
+                         ids=["edgead-north.service", "edgead-north@.service"])
+def test_the_north_unit_has_every_hardening_key_of_the_station_and_more(north, daemon):
+    mine, theirs = parse_unit(north)["Service"], parse_unit(daemon)["Service"]
+    for key, values in theirs.items():
+        if key not in NOT_HARDENING:
+            assert mine.get(key) == values, f"{north.name}: {key}={mine.get(key)}, the station has {values}"
+    assert mine["RestrictAddressFamilies"] == ["AF_UNIX AF_INET AF_INET6"]  # no netlink: no device, no interface
+    assert mine["PrivateDevices"] == ["yes"] and mine["MemoryDenyWriteExecute"] == ["yes"]
+    state = theirs["StateDirectory"][0]
+    assert mine["ReadWritePaths"] == [f"/var/lib/{state}"]  # only the database's folder
+    config = theirs["ExecStart"][0].split()[-1]
+    assert mine["ExecStart"] == [f"/opt/edgead/current/venv/bin/python -m edgead.north {config}"]
+    assert mine["Restart"] == ["on-failure"] and mine["User"] == ["edgead"]

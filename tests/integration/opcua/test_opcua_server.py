@@ -263,3 +263,75 @@ def test_the_self_signed_certificate_is_kept_and_an_anonymous_viewer_can_be_allo
     again = OpcUaServer(cfg, "line4")  # the next start keeps the certificate clients trusted
     assert x509.load_der_x509_certificate(again.certificate_file.read_bytes()).fingerprint(
         cert.signature_hash_algorithm) == first
+
+
+def test_a_client_certificate_trust_list_admits_only_trusted_applications(pki, tmp_path):
+    import shutil
+
+    from edgead.errors import ConfigError
+
+    trusted = tmp_path / "trusted"
+    trusted.mkdir()
+    with pytest.raises(ConfigError, match="holds no .der or .pem certificate"):
+        OpcUaConfig(listen="127.0.0.1:0", trusted_clients_dir=trusted).check_files()
+    shutil.copy(pki / "client-cert.der", trusted / "test-client.der")  # the known client's own certificate
+    stranger = tmp_path / "stranger"
+    ensure_certificate(stranger, "urn:edgead:test-client", ["127.0.0.1"], name="client")  # same URI, other key
+    cfg = OpcUaConfig(listen=f"127.0.0.1:{free_port()}", users_file=pki / "users.yaml", pki_dir=tmp_path / "server",
+                      trusted_clients_dir=trusted)
+    cfg.check_files()
+    with OpcUaServer(cfg, "line5") as srv:
+        async def main():
+            client = await _connect(srv, pki, "view")  # trusted certificate, right password
+            try:
+                assert await _node(client, srv, "Identification.StationName").read_value() == "line5"
+            finally:
+                await client.disconnect()
+            with pytest.raises(Exception) as info:  # right user and password, untrusted application certificate
+                await _connect(srv, stranger, "view")
+            assert "BadCertificateUntrusted" in repr(info.value) or "BadSecurityChecksFailed" in repr(info.value)
+        _run(main())
+
+
+def test_a_user_logs_in_with_an_x509_user_certificate_and_an_unknown_one_is_refused(pki, tmp_path):
+    from edgead.errors import ConfigError
+
+    cert_user = tmp_path / "users"
+    user_cert, user_key = ensure_certificate(cert_user, "urn:edgead:op2", ["127.0.0.1"], name="op2")
+    stranger_cert, stranger_key = ensure_certificate(tmp_path / "other", "urn:edgead:op3", ["127.0.0.1"], name="op3")
+    users = yaml.safe_load((pki / "users.yaml").read_text())
+    users["op2"] = {"role": "operator", "certificate": str(user_cert.relative_to(tmp_path))}
+    (tmp_path / "users.yaml").write_text(yaml.safe_dump(users))
+    cfg = OpcUaConfig(listen=f"127.0.0.1:{free_port()}", users_file=tmp_path / "users.yaml",
+                      pki_dir=tmp_path / "server")
+    assert cfg.users()["op2"][1].startswith("x509_sha256$")
+    for bad, needle in (({"role": "operator", "certificate": "nope.der"}, "nope.der: No such file"),
+                        ({"role": "operator", "certificate": "users.yaml"}, "neither a DER nor a PEM"),
+                        ({"role": "operator", "certificate": "x", "password": "y"}, "exactly role and password")):
+        (tmp_path / "bad-users.yaml").write_text(yaml.safe_dump({"op9": bad}))
+        with pytest.raises(ConfigError, match=needle):
+            OpcUaConfig(listen="127.0.0.1:0", users_file=tmp_path / "bad-users.yaml").check_files()
+    with OpcUaServer(cfg, "line6") as srv:
+        async def login(cert: Path, key: Path):
+            client = asyncua.Client(srv.endpoint, timeout=10)
+            client.application_uri = "urn:edgead:test-client"
+            await client.set_security_string(f"Basic256Sha256,SignAndEncrypt,{pki / 'client-cert.der'},"
+                                             f"{pki / 'client-key.pem'}")
+            await client.load_client_certificate(str(cert))
+            await client.load_private_key(key)
+            await client.connect()
+            return client
+
+        async def main():
+            client = await login(user_cert, user_key)  # an operator by certificate: may call the methods
+            try:
+                root = client.get_node(ua.NodeId("VisionSystem", srv.namespace_index))
+                assert await root.call_method(ua.NodeId("VisionSystem.SetLotId", srv.namespace_index), "L9") is True
+            finally:
+                await client.disconnect()
+            with pytest.raises(ua.UaStatusCodeError, match="BadUserAccessDenied"):
+                await login(stranger_cert, stranger_key)  # a valid certificate, but no user of this station
+            with pytest.raises(Exception):  # the user's certificate without its key: the token cannot be signed
+                await login(user_cert, stranger_key)
+        _run(main())
+    assert [(r.kind, r.value) for r in _drain(srv.requests)] == [(RequestKind.SET_LOT, "L9")]

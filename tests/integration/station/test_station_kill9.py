@@ -13,8 +13,6 @@ import shutil
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 
@@ -24,6 +22,7 @@ import yaml
 
 from edgead.bundle.signing import read_signature
 from edgead.demo.plc_peer import PtyPair
+from daemon_process import running_daemon  # tests/helpers
 
 
 class StreamPlc(threading.Thread):
@@ -59,18 +58,6 @@ class StreamPlc(threading.Thread):
             self._read()
 
 
-def _wait_ready(sock: socket.socket, proc: subprocess.Popen, timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if "READY=1" in sock.recv(4096).decode():
-                return
-        except socket.timeout:
-            if proc.poll() is not None:
-                raise AssertionError(f"the daemon exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
-    raise AssertionError("the daemon did not become ready")
-
-
 def run_kills(kills: int, small_station, padim_bundle, tmp_path) -> None:
     if not shutil.which("socat"):
         pytest.skip("socat not installed (Debian package socat)")
@@ -92,14 +79,10 @@ def run_kills(kills: int, small_station, padim_bundle, tmp_path) -> None:
                "observe": {"metrics_listen": None, "log_level": "warning"}}
         path = tmp_path / "station.yaml"
         path.write_text(yaml.safe_dump(cfg))
-        env = dict(os.environ, NOTIFY_SOCKET=str(sock_path), PYTHONUNBUFFERED="1")
         next_id = 1
         try:
             for _ in range(kills):
-                proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(path)], env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                try:
-                    _wait_ready(sock, proc)
+                with running_daemon(path, sock, sock_path) as proc:
                     plc = StreamPlc(ser, next_id, answered)
                     before = len(answered)
                     plc.start()
@@ -110,11 +93,6 @@ def run_kills(kills: int, small_station, padim_bundle, tmp_path) -> None:
                     plc.join(10)
                     next_id = plc.next_id
                     per_kill.append(len(answered) - before)
-                finally:
-                    if proc.poll() is None:
-                        proc.kill()
-                        proc.wait()
-                    proc.stderr.close()
                 assert proc.returncode == -signal.SIGKILL
         finally:
             sock.close()

@@ -168,10 +168,9 @@ DEVICE_KEYS = {"camera.url", "plc.url"}
 
 # Protocol-specific keys are consumed by run only under their protocol; walk them under it.
 SETTING = {"plc.modbus.": {"plc.protocol": "modbus-server"}, "plc.registers.": {"plc.protocol": "modbus-server"},
-           "plc.discrete.": {"plc.protocol": "discrete"}, "rois[].": {"rois": [{"name": "part", "x": 0, "y": 0,
-                                                                                "width": 96, "height": 96}],
-                                                                       # crops of a whole-part model: the override
-                                                                       "model.geometry_check": "warn"}}
+           "plc.discrete.": {"plc.protocol": "discrete"}, "recipes[].": {"recipes": [{"name": "a"}]},
+           "rois[].": {"rois": [{"name": "part", "x": 0, "y": 0, "width": 96, "height": 96}],
+                       "model.geometry_check": "warn"}}  # crops of a whole-part model: the override
 
 
 def walk_cases(base: dict) -> list[tuple[str, object, dict]]:
@@ -192,7 +191,7 @@ def test_every_key_check_accepts_is_one_run_starts_with(base, tmp_path, monkeypa
     key, or the station built from it starts on its software twins and inspects parts without an internal error.
     (The model is loaded once per distinct model/reference/alignment/ROI setting.)"""
     from edgead.daemon import model as model_mod
-    from edgead.daemon import station as station_mod
+    from edgead.daemon import recipes as recipes_mod
     from edgead.daemon.station import Station
 
     cache: dict = {}
@@ -208,7 +207,7 @@ def test_every_key_check_accepts_is_one_run_starts_with(base, tmp_path, monkeypa
             cache[k] = real_load(cfg)
         return Shared(**vars(cache[k]))
 
-    monkeypatch.setattr(station_mod, "load_model", cached_load)
+    monkeypatch.setattr(recipes_mod, "load_model", cached_load)
     def shown(value) -> str:
         text = repr(value)
         return text if len(text) < 60 else text[:40] + f"...({len(text)} chars)"

@@ -101,7 +101,7 @@ def test_reload_rebuilds_what_changed_and_keeps_one_closer_per_component(bundle,
         assert plan.components == (rl.MODEL,) and st.cfg.decision.min_defect_area_px == 5
         assert st.model is not model and (st.camera, st.recorder, st.plc) == (camera, recorder, plc)
         with pytest.raises(Exception):
-            model.engine.infer(np.zeros((1, 32, 32, 3), np.uint8))  # the old engine was closed
+            model.active.model.engine.infer(np.zeros((1, 32, 32, 3), np.uint8))  # the old engine was closed
         # the database moves: the recorder is rebuilt, old records stay in the old file
         moved = dataclasses.replace(cfg, storage=dataclasses.replace(cfg.storage, database=tmp_path / "b.sqlite"))
         moved = dataclasses.replace(moved, decision=st.cfg.decision)

@@ -23,7 +23,7 @@ def _record(**kw) -> PartRecord:
 
 
 def test_message_fields_and_literal_encoding():
-    msg = part_message(_record(), "line3", lot_id="L-7", recipe="bracket")
+    msg = part_message(_record(lot_id="L-7", recipe="bracket"), "line3")
     assert msg["message_id"] == "line3:41:1700000000123456789"
     assert (msg["verdict"], msg["lot_id"], msg["recipe"], msg["t_utc"]) == \
         ("reject", "L-7", "bracket", "2023-11-14T22:13:20.123456Z")
@@ -31,6 +31,12 @@ def test_message_fields_and_literal_encoding():
                                  "record": None, "signal": None, "total": 9.0}
     PartMessageSchema().check(msg)
     assert encode({"a": 1, "b": "é"}) == '{"a":1,"b":"é"}'.encode()
+
+
+def test_a_one_model_station_sends_null_recipe_and_lot():
+    msg = part_message(_record(), "line3")
+    assert msg["recipe"] is None and msg["lot_id"] is None
+    PartMessageSchema().check(msg)
 
 
 def test_non_finite_scores_become_null_and_long_errors_are_cut():

@@ -75,3 +75,18 @@ def test_framer_splits_lines_across_reads_and_keeps_the_short_ones():
     assert framer.feed(b"3\n") == [ap.TriggerLine(3)]
     long_line = b"T" + b"9" * 100 + b"\r\n"  # over-long but terminated in one read: one garbage line
     assert [type(x) for x in framer.feed(long_line + b"T4\r\n")] == [ap.GarbageLine, ap.TriggerLine]
+
+
+def test_a_trigger_carries_a_recipe_and_a_lot_id():
+    cfg = AsciiConfig()
+    assert ap.decode(b"T17 R2 LLOT-42\r\n", cfg) == (16, ap.TriggerLine(17, recipe=2, lot_id="LOT-42"))
+    assert ap.decode(b"TA-9 Rhousing-a\r\n", cfg) == (17, ap.TriggerLine("A-9", recipe="housing-a"))
+    assert ap.decode(b"T5 L7.1\n", cfg) == (8, ap.TriggerLine(5, lot_id="7.1"))
+
+
+def test_a_trigger_with_a_bad_field_is_garbage_not_a_trigger():
+    cfg = AsciiConfig()
+    for line in (b"T17 R2 R3\r\n", b"T17 X1\r\n", b"T17 \r\n", b"T17 L\r\n", b"T17 L\xff\r\n", b"T17  R2\r\n",
+                 b"T17 Lx/y\r\n"):
+        used, item = ap.decode(line, cfg)
+        assert used == len(line) and isinstance(item, ap.GarbageLine), line

@@ -45,3 +45,15 @@ def test_split_url_query():
     assert split_url("loop://", SerialConfig()) == ("loop://", SerialConfig())
     with pytest.raises(ConfigError):
         split_url("loop://?baud=fast", SerialConfig())
+
+
+def test_the_lot_id_block_may_not_overlap_another_signal():
+    with pytest.raises(ConfigError, match="lot_id_register.*trigger_register|trigger_register.*lot_id_register"):
+        PlcConfig.from_dict({"protocol": "modbus-server", "registers": {  # 4..7: its last register is the trigger's
+            "seq_register": None, "score_register": None, "status_register": None, "lot_id_register": 4,
+            "lot_id_chars": 8}})
+    with pytest.raises(ConfigError, match="lot_id_chars"):
+        PlcConfig.from_dict({"protocol": "modbus-server", "registers": {"lot_id_register": 10, "lot_id_chars": 7}})
+    cfg = PlcConfig.from_dict({"protocol": "modbus-server",
+                               "registers": {"recipe_register": 9, "lot_id_register": 10, "lot_id_chars": 8}})
+    assert cfg.registers.writable == (7, 9, 10, 11, 12, 13)

@@ -82,3 +82,40 @@ def test_modbus_server_on_loop_answers_its_own_request():
         regs, coils = link.snapshot()
         assert regs[:6] == (1, 1, 1, 3, 1, 100) and coils[:2] == (1, 1)
         assert link.wait_trigger(10) is None
+
+
+def test_modbus_server_takes_recipe_and_lot_with_the_trigger_and_refuses_other_writes():
+    from edgead.plc import modbus_rtu as rtu
+    from edgead.plc import register_map as rmap
+    from edgead.plc.image_server import ImageServerLink
+
+    class Image(ImageServerLink):
+        def close(self) -> None:
+            pass
+
+    cfg = PlcConfig.from_dict({"protocol": "modbus-server",
+                               "registers": {"recipe_register": 9, "lot_id_register": 10, "lot_id_chars": 8}})
+    link = Image(cfg)
+    assert link.execute(rtu.write_register(1, 9, 2)).exception is None
+    assert link.execute(rtu.write_registers(1, 10, rmap.encode_text("LOT7", 4))).exception is None
+    assert link.execute(rtu.write_register(1, 7, 41)).exception is None
+    trigger = link.wait_trigger(100)
+    assert (trigger.part_id, trigger.recipe, trigger.lot_id, trigger.error) == (41, 2, "LOT7", None)
+    # one FC16 over recipe (0: keep) .. lot: then the trigger; a lot that is not text travels as the trigger's error
+    assert link.execute(rtu.write_registers(1, 9, [0, 0x0102, 0, 0, 0])).exception is None
+    link.execute(rtu.write_register(1, 7, 42))
+    trigger = link.wait_trigger(100)
+    assert trigger.recipe is None and trigger.lot_id is None and "not printable" in trigger.error
+    for req in (rtu.write_register(1, 5, 1), rtu.write_registers(1, 8, [1, 2])):  # score; ack + recipe
+        reply = link.execute(req)
+        assert reply.exception == rtu.ExceptionCode.ILLEGAL_DATA_ADDRESS, req
+    assert link.snapshot()[0][5] != 1  # nothing of a refused write landed
+
+
+def test_an_ascii_trigger_hands_its_recipe_and_lot_to_the_station():
+    # on loop:// the link reads what it writes: a pass line shaped like a trigger telegram comes back as one
+    cfg = PlcConfig.from_dict({"protocol": "ascii", "ascii": {"pass_template": "T{part_id} R2 LLOT-9\r\n"}})
+    with open_plc("loop://", cfg) as link:
+        link.send_result(PartResult(5, 1, Verdict.ACCEPT, 0.1))
+        trigger = link.wait_trigger(500)
+        assert (trigger.part_id, trigger.recipe, trigger.lot_id) == (5, 2, "LOT-9")

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from edgead.plc import register_map as rmap
 from edgead.plc.base import PartResult
 from edgead.plc.config import RegisterMapConfig
@@ -72,3 +74,19 @@ def test_decode_result_roundtrip():
 def test_runs():
     assert rmap.runs({3: 1, 0: 5, 1: 6, 2: 7, 9: 0}) == [(0, [5, 6, 7, 1]), (9, [0])]
     assert rmap.runs({}) == []
+
+
+def test_lot_id_text_in_registers():
+    assert rmap.decode_text([0x4C2D, 0x3432, 0, 0]) == "L-42"  # "L-" "42", high byte first, 0-padded
+    assert rmap.decode_text([0, 0]) is None
+    assert rmap.encode_text("L-42", 4) == [0x4C2D, 0x3432, 0, 0]
+    assert rmap.decode_text(rmap.encode_text("ABCDEFGH", 4)) == "ABCDEFGH"
+    for bad in ([0x4C00, 0x4100], [0x01FF]):  # text after a 0 byte; control bytes
+        with pytest.raises(ValueError, match="not printable ASCII"):
+            rmap.decode_text(bad)
+
+
+def test_trigger_extras_from_the_recipe_and_lot_registers():
+    assert rmap.trigger_extras(0, None) == {"recipe": None}
+    assert rmap.trigger_extras(3, (0x4C31, 0)) == {"recipe": 3, "lot_id": "L1"}
+    assert "error" in rmap.trigger_extras(None, (0x0102,))

@@ -1,0 +1,185 @@
+"""The station's plant side beyond the PLC link: recipe and lot selection, and the OPC UA server.
+
+:class:`Plant` is a station component (opened after the PLC link, closed before it). It keeps the lot in force
+and applies what the plant asks for, always **between two parts**:
+
+- a PLC trigger may carry a recipe (a register, ``R`` in an ASCII telegram) and a lot id; they apply to that part
+  and stay in force for the next ones;
+- OPC UA ``SelectRecipe`` / ``SetLotId`` requests are taken while the station waits for a trigger (and before
+  each part); ``Trigger`` requests are triggers like the PLC's, answered to the PLC link as well;
+- an unknown recipe (or a malformed recipe/lot from the PLC) makes that part a fault, answered fail-safe and
+  recorded with the request; the recipe in force does not change.
+
+After each part the result, counters, recipe and lot go to the OPC UA address space, and the vision state
+follows the loop (``Busy`` during a part, ``Ready`` between parts, ``Error`` while the station is degraded). The
+server runs in its own thread (:mod:`edgead.opcua.server`); nothing here waits for it.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import time
+from dataclasses import dataclass
+
+from edgead.daemon.config import StationConfig, TriggerSource
+from edgead.daemon.recipes import ONE_MODEL, RecipeBook, SelectionError, UnknownRecipe
+from edgead.plc.base import PlcLink, Trigger
+
+log = logging.getLogger(__name__)
+OPCUA_SLICE_MS = 20
+"""With OPC UA on, the PLC is waited for in slices this long, so an OPC UA request waits at most about this."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a part is judged and recorded with: the recipe's name, the lot, and why it cannot be judged."""
+
+    recipe: str
+    lot_id: str | None
+    refused: SelectionError | None = None
+
+
+class Plant:
+    """Recipe/lot state and the optional OPC UA server of one station.
+
+    Args:
+        cfg: the station config (``opcua``, ``name``, the trigger source).
+        book: the recipes, for the server's first view (recipe list, model).
+    """
+
+    def __init__(self, cfg: StationConfig, book: RecipeBook):
+        self.lot_id: str | None = None
+        self.server = None
+        self._triggers: collections.deque[Trigger] = collections.deque()
+        self._shown: tuple = ()
+        self._state = None  # the vision state last shown
+        if cfg.opcua.enabled:
+            from edgead.opcua.server import OpcUaServer
+
+            takes_triggers = cfg.trigger_source is TriggerSource.PLC
+            self.server = OpcUaServer(cfg.opcua, cfg.name, book.model_hash, "", self._accepted(book),
+                                      triggers=takes_triggers).start()
+            self.show(book)
+            self.health(False)  # opened last of the components: the station is ready
+
+    def close(self) -> None:
+        """Stop the OPC UA server (idempotent); OPC UA triggers not inspected yet are logged, not kept."""
+        if self.server is not None:
+            left = len(self._triggers) + self.server.requests.qsize()
+            if left:
+                log.warning("OPC UA: %d request(s) not taken: the station stopped (a client re-sends them)", left)
+            self.server.stop()
+            self.server = None
+
+    # --- between parts ------------------------------------------------------------------------------------------
+    def wait_trigger(self, plc: PlcLink, book: RecipeBook, timeout_ms: float) -> Trigger | None:
+        """The next trigger from OPC UA or the PLC, within ``timeout_ms``; OPC UA requests applied meanwhile.
+
+        Raises:
+            PlcError: from the PLC link.
+        """
+        if self.server is None:
+            return plc.wait_trigger(timeout_ms)
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            self.take_requests(book)
+            if self._triggers:
+                return self._triggers.popleft()
+            remaining_ms = (deadline - time.monotonic()) * 1000
+            trigger = plc.wait_trigger(max(0.0, min(remaining_ms, OPCUA_SLICE_MS)))
+            if trigger is not None or remaining_ms <= OPCUA_SLICE_MS:
+                return trigger
+
+    def take_requests(self, book: RecipeBook) -> None:
+        """Apply the OPC UA requests that came in (recipe, lot) and queue its triggers. Never waits."""
+        if self.server is None:
+            return
+        from edgead.opcua.server import RequestKind
+
+        while True:
+            try:
+                request = self.server.requests.get_nowait()
+            except queue.Empty:
+                break
+            if request.kind is RequestKind.TRIGGER:
+                self._triggers.append(Trigger(request.value, request.t_ns))
+            elif request.kind is RequestKind.SET_LOT:
+                self.lot_id = request.value
+                log.info("OPC UA: lot %s", request.value)
+            else:
+                try:
+                    book.select(request.value)
+                except UnknownRecipe as exc:  # the server checks names first; a reload may have removed it
+                    log.warning("OPC UA: %s", exc)
+        self.show(book)
+
+    def select(self, book: RecipeBook, trigger: Trigger | None) -> Selection:
+        """Apply what a trigger carries (recipe, lot) and say what the part is judged with."""
+        if trigger is not None:
+            if trigger.lot_id is not None:
+                self.lot_id = trigger.lot_id
+            if trigger.error is not None:
+                return Selection(book.name, self.lot_id, SelectionError(f"PLC trigger: {trigger.error}"))
+            if trigger.recipe is not None:
+                try:
+                    book.select(trigger.recipe)
+                except UnknownRecipe as exc:
+                    return Selection(str(trigger.recipe), self.lot_id, exc)
+        return Selection(book.name, self.lot_id)
+
+    # --- after a part -------------------------------------------------------------------------------------------
+    def busy(self) -> None:
+        """A part is being inspected."""
+        from edgead.opcua.address_space import VisionState
+
+        self._show_state(VisionState.BUSY)
+
+    def health(self, degraded: bool) -> None:
+        """Between parts: ``Error`` while the station is degraded, else ``Ready`` (posted only on a change)."""
+        from edgead.opcua.address_space import VisionState
+
+        self._show_state(VisionState.ERROR if degraded else VisionState.READY)
+
+    def _show_state(self, state) -> None:
+        if self.server is not None and state is not self._state:
+            self.server.set_state(state)
+            self._state = state
+
+    def part_done(self, book: RecipeBook, outcome, selection: Selection, t_ns: int) -> None:
+        """Publish a part's result (the state follows from the station's health check right after)."""
+        if self.server is None:
+            return
+        from edgead.opcua.server import ResultInfo
+
+        area = float(sum(r.defect_area_px for r in outcome.rois))
+        self.server.publish_result(ResultInfo(outcome.seq, outcome.part_id, outcome.verdict, outcome.score, area,
+                                              selection.recipe, t_ns, selection.lot_id or ""))
+        self.show(book)
+
+    def show(self, book: RecipeBook) -> None:
+        """Bring the server's recipe, recipe list, lot and model up to date (posts only what changed)."""
+        if self.server is None:
+            return
+        view = (book.name, book.model_hash, self.lot_id, tuple((r.number, r.name) for r in book.recipes))
+        if view == self._shown:
+            return
+        old = self._shown or (None, None, None, None)
+        if view[0] != old[0]:
+            self.server.set_recipe(book.name)
+        if view[1] != old[1]:
+            self.server.set_model(book.model_hash)
+        if view[2] != old[2]:
+            self.server.set_lot(self.lot_id)
+        if view[3] != old[3]:
+            listing = ", ".join(f"{n} {name}" for n, name in view[3] if name != ONE_MODEL)
+            self.server.set_recipes(self._accepted(book), listing)
+        self._shown = view
+
+    @staticmethod
+    def _accepted(book: RecipeBook) -> tuple[str, ...]:
+        """What SelectRecipe accepts: names and numbers (in digits); on a one-model station, nothing at all."""
+        if not book.names:
+            return ("\x00",)  # no recipe is selectable: every SelectRecipe is BadInvalidArgument
+        return book.names + tuple(str(r.number) for r in book.recipes)
+
