@@ -26,7 +26,7 @@ import numpy as np
 from edgead.contract.decide import RoiPrediction
 from edgead.daemon.config import RecipeSection, StationConfig
 from edgead.daemon.decide import DecisionConfig
-from edgead.daemon.model import LoadedModel, load_model
+from edgead.daemon.model import LoadedModel, Placed, load_model
 from edgead.errors import ConfigError, EdgeadError
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,11 @@ class RecipeBook:
         """The active recipe's :meth:`LoadedModel.align`."""
         return self.active.model.align(image)
 
-    def infer_rois(self, image: np.ndarray) -> list[RoiPrediction]:
+    def place(self, image: np.ndarray) -> Placed:
+        """The active recipe's :meth:`LoadedModel.place` (registration, then only what inference reads)."""
+        return self.active.model.place(image)
+
+    def infer_rois(self, image: np.ndarray | Placed) -> list[RoiPrediction]:
         """The active recipe's :meth:`LoadedModel.infer_rois`."""
         return self.active.model.infer_rois(image)
 
