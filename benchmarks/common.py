@@ -129,3 +129,52 @@ def model_overrides(model: str, overrides: dict) -> dict:
     from edgead.models.registry import get_spec
 
     return {k: v for k, v in overrides.items() if k in get_spec(model).defaults}
+
+
+def start_daemon(config: Path, tmp: Path, timeout_s: float = 600.0):
+    """``python -m edgead run CONFIG`` in its own process (as under systemd), returned once it said READY=1 on its
+    own sd_notify socket: ``(process, notify socket, log path)``; the daemon's stderr goes to the log.
+
+    Raises:
+        SystemExit: the daemon exited or did not get ready within ``timeout_s``, with the end of its log.
+    """
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    sock_path = tmp / f"notify-{config.stem}.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(1.0)
+    log = tmp / f"{config.stem}.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(config)],
+                                env=dict(os.environ, NOTIFY_SOCKET=str(sock_path)), stdout=subprocess.DEVNULL,
+                                stderr=err)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if "READY=1" in sock.recv(4096).decode():
+                return proc, sock, log
+        except socket.timeout:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_daemon(proc)
+                sock.close()
+                raise SystemExit(f"{config.stem}: the daemon did not start (rc {proc.poll()}): "
+                                 f"{log.read_text()[-2000:]}")
+
+
+def stop_daemon(proc) -> None:
+    """SIGCONT (a held daemon), then SIGTERM and up to 120 s for a clean stop, then SIGKILL."""
+    import signal
+    import subprocess
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGCONT)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

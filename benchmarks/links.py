@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -47,33 +46,14 @@ class Daemon:
     """``edgead run CONFIG`` in its own process, until :meth:`stop` (SIGTERM)."""
 
     def __init__(self, config: Path, tmp: Path):
-        sock_path = tmp / f"notify-{config.stem}.sock"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(sock_path))
-        self.sock.settimeout(1.0)
-        self.log = tmp / f"{config.stem}.log"
-        with open(self.log, "w") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(config)],
-                                         env=dict(os.environ, NOTIFY_SOCKET=str(sock_path)),
-                                         stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                if "READY=1" in self.sock.recv(4096).decode():
-                    return
-            except socket.timeout:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise SystemExit(f"{config.stem}: the daemon did not start: {self.log.read_text()[-2000:]}")
+        from common import start_daemon
+
+        self.proc, self.sock, self.log = start_daemon(config, tmp)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(120)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        from common import stop_daemon
+
+        stop_daemon(self.proc)
         self.sock.close()
 
 
@@ -133,7 +113,7 @@ class Sampler:
     def add(self, i: int, ms: float) -> None:
         if i > self.warmup:
             self.trips.append(ms)
-            if (i - self.warmup) % BLOCK == 0:
+            if (i - self.warmup) % BLOCK == 0 or (i == self.total and not self.bare_s):  # a short run: once
                 self.bare_s += self.bare(BARE_RUNS)
 
 

@@ -36,7 +36,6 @@ import argparse
 import os
 import queue
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -50,7 +49,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, machine, save_json, stats_ms, update_section  # noqa: E402
+from common import ROOT, machine, save_json, start_daemon, stats_ms, stop_daemon, update_section  # noqa: E402
 from links import link_rows, measure_links  # noqa: E402
 
 COMPARE_BLOCK = 250
@@ -128,25 +127,7 @@ class Daemon:
     def __enter__(self) -> "Daemon":
         import serial
 
-        sock_path = self.tmp / f"notify-{self.config.stem}.sock"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(sock_path))
-        self.sock.settimeout(1.0)
-        env = dict(os.environ, NOTIFY_SOCKET=str(sock_path))
-        self.log_path = self.tmp / f"{self.config.stem}.log"
-        with open(self.log_path, "w") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(self.config)], env=env,
-                                         stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                if "READY=1" in self.sock.recv(4096).decode():
-                    break
-            except socket.timeout:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.__exit__()
-                    raise SystemExit(f"the daemon did not start (rc {self.proc.poll()}): "
-                                     f"{self.log_path.read_text()[-2000:]}")
+        self.proc, self.sock, self.log_path = start_daemon(self.config, self.tmp)
         self.ser = serial.Serial(self.plc_port, 19200, timeout=0.005)
         if self.camera_triggered:
             self.proc.send_signal(signal.SIGSTOP)  # held until its turn
@@ -200,14 +181,7 @@ class Daemon:
         if self.ser is not None:
             self.ser.close()
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGCONT)
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(120)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+            stop_daemon(self.proc)
         if self.sock is not None:
             self.sock.close()
 
