@@ -107,7 +107,12 @@ def test_operator_page_live_overlay_filters_and_labels(station, tmp_path):
                    f"i.naturalWidth > 0 && i.src.endsWith('/overlay'); }})()", timeout_s=10)
         assert b.eval(f"document.querySelector('{card}').naturalWidth") == 160
 
-        # the gallery's filters select exactly what the record store holds
+        # the gallery's filters select exactly what the record store holds: once it holds both verdicts (the replay
+        # starts with defective parts; how many a run reaches by now depends on the machine's speed)
+        deadline = time.monotonic() + 120
+        while {v for (v,) in _db(station.db, "SELECT DISTINCT verdict FROM parts WHERE image_path IS NOT NULL")} \
+                < {"accept", "reject"} and time.monotonic() < deadline:
+            time.sleep(0.5)
         station.runner.stop.set()  # a fixed set of rows from here on
         time.sleep(1.0)
         rows = _db(station.db, "SELECT id, verdict, score FROM parts WHERE image_path IS NOT NULL")
