@@ -239,6 +239,12 @@ def _unit_hint(path: str) -> str | None:
     return None
 
 
+def within(key: str, value: int, lo: int, hi: int, what: str = "") -> None:
+    """Refuse ``value`` outside ``lo..hi``, naming the config ``key`` (and what it is, when given)."""
+    if not lo <= value <= hi:
+        raise ConfigError(f"{key}: {value} is outside {lo}..{hi}" + (f" ({what})" if what else ""))
+
+
 def parse_listen(text: str, key: str = "observe.metrics_listen") -> tuple[str, int]:
     """``"127.0.0.1:9818"`` -> (host, port); :class:`ConfigError` naming ``key`` otherwise."""
     host, sep, port = str(text).rpartition(":")

@@ -16,6 +16,7 @@ from pathlib import Path
 from edgead.align.config import AlignConfig
 from edgead.camera.config import CameraConfig
 from edgead.config import from_dict, load_yaml, merge_overrides, parse_listen  # noqa: F401 -- re-exported
+from edgead.config.loader import within as _within
 from edgead.daemon.decide import DecisionConfig
 from edgead.daemon.drift import DriftConfig
 from edgead.daemon.shadow import ShadowConfig
@@ -409,6 +410,3 @@ def check_runtime(cfg: StationConfig, bundle) -> BackendKind:
     return kind
 
 
-def _within(key: str, value: int, lo: int, hi: int) -> None:
-    if not lo <= value <= hi:
-        raise ConfigError(f"{key}: {value} is outside {lo}..{hi}")

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlencode
 
+from edgead.config.loader import within as _within
 from edgead.errors import ConfigError
 from edgead.verdict import Verdict
 
@@ -264,9 +265,6 @@ class PlcConfig:
         return from_dict(cls, data, "plc")
 
 
-def _within(key: str, value: int, lo: int, hi: int, what: str = "") -> None:
-    if not lo <= value <= hi:
-        raise ConfigError(f"{key}: {value} is outside {lo}..{hi}" + (f" ({what})" if what else ""))
 
 
 _QUERY_KEYS = {"baud": ("baudrate", int), "parity": ("parity", str.upper), "stopbits": ("stopbits", float),
