@@ -41,6 +41,8 @@ class Admission:
         rois: the station's ROIs, checked against the reference.
         notes: lines for ``edgead check``.
         warnings: what the operator must see at start (``allow_unsigned``, a ``geometry_check: warn`` override).
+        aligner: the :class:`~edgead.align.Aligner` that ``check`` built on the reference, handed on to the loaded
+            model so that start-up builds it once.
     """
 
     bundle: Bundle
@@ -50,6 +52,7 @@ class Admission:
     rois: list[Roi] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    aligner: object | None = None
 
 
 def trust_policy(cfg: StationConfig) -> TrustPolicy:

@@ -17,7 +17,7 @@ from edgead.align import Aligner
 from edgead.align.aligner import resample_onto
 from edgead.align.roi import Roi, crop_rois
 from edgead.contract.decide import WHOLE_IMAGE, Decision, RoiPrediction, decide
-from edgead.daemon.admission import admit
+from edgead.daemon.admission import Admission, admit
 from edgead.daemon.config import StationConfig
 from edgead.daemon.decide import DecisionConfig
 from edgead.errors import AlignmentError, EngineError
@@ -170,13 +170,19 @@ class LoadedModel:
         self.engine.close()
 
 
-def load_model(cfg: StationConfig) -> LoadedModel:
+def load_model(cfg: StationConfig, admission: Admission | None = None) -> LoadedModel:
     """Open and warm up the engine, load the reference and build the aligner, check the ROIs.
+
+    Args:
+        cfg: the station config (a recipe's, for a recipe).
+        admission: what ``check`` admitted for this very config (start-up and reload check first); when None,
+            the bundle goes through :func:`~edgead.daemon.admission.admit` here.
 
     Raises:
         BundleError, EngineError, ConfigError, ImageError, AlignmentError: naming the key or file.
     """
-    admission = admit(cfg)  # the same gate as `edgead check`: hashes, signature, reference, ROIs, geometry
+    if admission is None:
+        admission = admit(cfg)  # the same gate as `edgead check`: hashes, signature, reference, ROIs, geometry
     for warning in admission.warnings:
         log.warning("%s", warning)
     bundle, color = admission.bundle, admission.color
@@ -190,7 +196,7 @@ def load_model(cfg: StationConfig) -> LoadedModel:
         engine.warmup(cfg.model.warmup_runs)
         aligner, rois = None, admission.rois
         if admission.reference is not None:
-            aligner = Aligner(admission.reference, cfg.alignment)
+            aligner = admission.aligner or Aligner(admission.reference, cfg.alignment)
             _check_station_inputs(engine, admission.reference.shape, rois, color.channels, layout)
     except BaseException:
         engine.close()

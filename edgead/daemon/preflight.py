@@ -16,18 +16,25 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from edgead.daemon.config import SaveImages, StationConfig, check_runtime
 from edgead.errors import BundleError, ConfigError
 from edgead.redact import redact
 
+if TYPE_CHECKING:
+    from edgead.daemon.admission import Admission
+
 log = logging.getLogger(__name__)
 
 
-def check_station(cfg: StationConfig) -> list[str]:
+def check_station(cfg: StationConfig, admitted: dict[str, Admission] | None = None) -> list[str]:
     """Check a loaded config as far as it can be without opening devices.
 
     Args:
         cfg: from :func:`edgead.daemon.config.load_station` (which already validated every key).
+        admitted: if given, receives each recipe's :class:`~edgead.daemon.admission.Admission` (the one model's
+            under ``""``), so that the daemon loads what was checked instead of hashing and verifying it again.
 
     Returns:
         Notes for the operator (what will run, which folders the daemon will create).
@@ -35,7 +42,7 @@ def check_station(cfg: StationConfig) -> list[str]:
     Raises:
         ConfigError, BundleError, ImageError, AlignmentError, MissingExtraError: naming the key and the file.
     """
-    notes = check_recipes(cfg) if cfg.recipes else check_model(cfg)
+    notes = check_recipes(cfg, admitted) if cfg.recipes else check_model(cfg, admitted)
     notes += check_camera(cfg)
     notes += check_plc(cfg)
     notes += check_storage(cfg)
@@ -89,7 +96,7 @@ def check_shadow(cfg: StationConfig) -> list[str]:
         + [f"shadow judges after the answer, within {cfg.shadow.cpu_budget_pct:g} % of a core"]
 
 
-def check_recipes(cfg: StationConfig) -> list[str]:
+def check_recipes(cfg: StationConfig, admitted: dict[str, Admission] | None = None) -> list[str]:
     """Every recipe's model, reference and ROIs, as :func:`check_model` checks a one-model station's.
 
     Raises:
@@ -101,7 +108,7 @@ def check_recipes(cfg: StationConfig) -> list[str]:
     notes = []
     for i, recipe in enumerate(cfg.recipes):
         try:
-            found = check_model(recipe_config(cfg, recipe))
+            found = check_model(recipe_config(cfg, recipe), admitted, recipe.name)
         except EdgeadError as exc:
             exc.message = f"recipes[{i}] {recipe.name!r}: {exc.message}"
             raise
@@ -111,9 +118,10 @@ def check_recipes(cfg: StationConfig) -> list[str]:
     return notes
 
 
-def check_model(cfg: StationConfig) -> list[str]:
+def check_model(cfg: StationConfig, admitted: dict[str, Admission] | None = None, name: str = "") -> list[str]:
     """The bundle's admission (hashes, trust, reference header size then image, ROIs, geometry: one gate,
-    :func:`edgead.daemon.admission.admit`), its runtime, the engine file and the aligner built on the reference."""
+    :func:`edgead.daemon.admission.admit`), its runtime, the engine file and the aligner built on the reference.
+    The admission, with that aligner, goes into ``admitted[name]`` when ``admitted`` is given."""
     from edgead.align import Aligner
     from edgead.daemon.admission import admit
     from edgead.errors import ImageError
@@ -127,8 +135,10 @@ def check_model(cfg: StationConfig) -> list[str]:
     if cfg.model.engine is not None and not cfg.model.engine.is_file():
         raise ConfigError(f"model.engine: {cfg.model.engine} does not exist",
                           hint="build it on this station: edgead build-engine, or remove the key")
-    if admission.reference is not None:
-        Aligner(admission.reference, cfg.alignment)  # what run builds: the pyramid, the rotation search, the ORB
+    if admission.reference is not None:  # what run builds: the pyramid, the rotation search, the ORB
+        admission.aligner = Aligner(admission.reference, cfg.alignment)
+    if admitted is not None:
+        admitted[name] = admission
     return notes
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgead.contract.decide import RoiPrediction
+from edgead.daemon.admission import Admission
 from edgead.daemon.config import RecipeSection, StationConfig
 from edgead.daemon.decide import DecisionConfig
 from edgead.daemon.model import LoadedModel, Placed, load_model
@@ -166,13 +167,16 @@ class RecipeBook:
             raise errors[0]
 
 
-def load_recipes(cfg: StationConfig, keep: str | None = None) -> RecipeBook:
+def load_recipes(cfg: StationConfig, keep: str | None = None,
+                 admitted: dict[str, Admission] | None = None) -> RecipeBook:
     """Load every recipe of ``cfg`` (or its one model when it has none), verified and warmed up.
 
     Args:
         cfg: the station config.
         keep: the recipe to keep in force if the new config still has it (a reload keeps the PLC's choice);
             else ``cfg.recipe``, else the first.
+        admitted: the admissions :func:`~edgead.daemon.preflight.check_station` made for this config, by recipe
+            name (``""`` for the one model); a recipe not in it is admitted here.
 
     Returns:
         The :class:`RecipeBook`; nothing is left open when a recipe fails.
@@ -180,13 +184,14 @@ def load_recipes(cfg: StationConfig, keep: str | None = None) -> RecipeBook:
     Raises:
         EdgeadError: from :func:`~edgead.daemon.model.load_model`, with the recipe's name in front.
     """
+    admitted = admitted or {}
     if not cfg.recipes:
-        return RecipeBook([Recipe(ONE_MODEL, 0, load_model(cfg))], ONE_MODEL)
+        return RecipeBook([Recipe(ONE_MODEL, 0, load_model(cfg, admitted.get(ONE_MODEL)))], ONE_MODEL)
     loaded: list[Recipe] = []
     try:
         for i, section in enumerate(cfg.recipes):
             try:
-                model = load_model(recipe_config(cfg, section))
+                model = load_model(recipe_config(cfg, section), admitted.get(section.name))
             except EdgeadError as exc:  # same type (same exit code), the recipe named in front
                 exc.message = f"recipes[{i}] {section.name!r}: {exc.message}"
                 raise

@@ -140,6 +140,7 @@ class Station:
         self.drift_listeners: list = []  # called with each DriftEvent (MQTT/OPC UA events hook in here)
         self.faults = FaultRun()
         self._closers: dict[str, ExitStack] = {}  # component -> what releases it, one per component
+        self._admitted: dict = {}  # recipe -> Admission from the last check, until the model is opened with it
         self._retired = {"written": 0, "images_skipped": 0}  # counts of recorders replaced by a reload
         self._idle_log = RateLimitedLog(log, period_s=60.0)
 
@@ -147,7 +148,7 @@ class Station:
     def __enter__(self) -> "Station":
         from edgead.observe.metrics import State, StationMetrics
 
-        check_station(self.cfg)  # everything `edgead check` checks, before anything is opened
+        check_station(self.cfg, self._admitted)  # everything `edgead check` checks, before anything is opened
         self.metrics = StationMetrics()
         try:
             for name in COMPONENTS:
@@ -176,7 +177,8 @@ class Station:
 
     def _open_model(self, cfg: StationConfig, stack: ExitStack) -> RecipeBook:
         """Every recipe (or the one model), loaded and verified; a reload keeps the recipe the plant selected."""
-        book = load_recipes(cfg, keep=self.model.name if self.model is not None else None)
+        admitted, self._admitted = self._admitted, {}  # what check admitted for this cfg: loaded, not admitted again
+        book = load_recipes(cfg, keep=self.model.name if self.model is not None else None, admitted=admitted)
         stack.callback(book.close)
         return book
 
@@ -267,7 +269,8 @@ class Station:
                 changed), or a device could neither be reopened with the new config nor with the old one.
         """
         plan = plan_reload(self.cfg, cfg)
-        check_station(cfg)
+        self._admitted = {}
+        check_station(cfg, self._admitted)
         if self.shadow is not None and SHADOW in plan.components:  # the old shadow's last verdict goes on record
             self.shadow.wait_idle(5.0)
             self._collect_shadow()

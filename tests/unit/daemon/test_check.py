@@ -201,7 +201,7 @@ def test_every_key_check_accepts_is_one_run_starts_with(base, tmp_path, monkeypa
         def close(self) -> None:  # the cache owns the engine; closed at the end
             pass
 
-    def cached_load(cfg):
+    def cached_load(cfg, admission=None):
         k = repr((cfg.model, cfg.reference, cfg.alignment, cfg.rois, cfg.camera.max_image_px))
         if k not in cache:
             cache[k] = real_load(cfg)

@@ -157,3 +157,31 @@ def test_an_opcua_port_in_use_stops_the_start_with_a_device_error_and_closes_eve
             station.__enter__()
         assert err.value.exit_status == ExitStatus.DEVICE
         assert not station._closers  # noqa: SLF001 -- everything opened was closed again
+
+
+@pytest.mark.parametrize("with_recipes", [False, True])
+def test_start_and_reload_admit_each_bundle_once_and_load_what_check_admitted(bundles, tmp_path, monkeypatch,
+                                                                               with_recipes):
+    """`run` checks (hashes, signature, reference, aligner) then loads: each bundle goes through the gate once per
+    start and once per reload, and the loaded model is built on the very admission check made."""
+    from edgead.daemon import admission as admission_mod
+    from edgead.daemon import model as model_mod
+
+    admitted: list = []
+
+    def counting_admit(cfg):
+        found = real_admit(cfg)
+        admitted.append(found)
+        return found
+
+    real_admit = admission_mod.admit
+    monkeypatch.setattr(admission_mod, "admit", counting_admit)  # check's import, at call time
+    monkeypatch.setattr(model_mod, "admit", counting_admit)  # load_model's, when given no admission
+    recipes = [{"name": "a"}, {"name": "b", "model": {"bundle": str(bundles[1]), "warmup_runs": 0}}]
+    cfg = load_station(_write(tmp_path, bundles[0], **({"recipes": recipes} if with_recipes else {})))
+    models = 2 if with_recipes else 1
+    with Station(cfg) as st:
+        assert len(admitted) == models
+        assert [r.model.aligner for r in st.model.recipes] == [a.aligner for a in admitted]  # check's, reused
+        st.reload(dataclasses.replace(cfg, decision=dataclasses.replace(cfg.decision, min_defect_area_px=3)))
+        assert len(admitted) == 2 * models
