@@ -79,13 +79,15 @@ class CameraInfo:
     pixel_format: str
 
 
-def as_hwc_uint8(image: np.ndarray, where: str) -> np.ndarray:
+def as_hwc_uint8(image: np.ndarray, where: str, in_place: bool = False) -> np.ndarray:
     """Bring a decoded image to the Frame contract: uint8 ``[H, W, 1]`` or ``[H, W, 3]`` (RGB).
 
     Args:
         image: a uint8 array ``[H, W]``, ``[H, W, 1]``, ``[H, W, 3]`` (BGR, as OpenCV decodes) or ``[H, W, 4]``
             (BGRA).
         where: the file or URL, for the error message.
+        in_place: BGR is turned to RGB in ``image``'s own buffer (no second frame allocated); only for an array
+            the caller owns and hands over (a fresh decode).
 
     Returns:
         The image in the Frame layout, RGB channel order.
@@ -102,7 +104,7 @@ def as_hwc_uint8(image: np.ndarray, where: str) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 1:
         return image
     if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image if in_place else None)
     if image.ndim == 3 and image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
     raise FrameError(f"{where}: image shape {image.shape} is not HxW, HxWx1, HxWx3 or HxWx4")

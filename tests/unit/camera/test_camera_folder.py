@@ -53,7 +53,7 @@ def test_software_trigger_and_modes(folder):
     with open_camera(f"folder://{folder}") as cam:
         with pytest.raises(CameraError, match="trigger\\(\\) needs trigger=software"):
             cam.trigger()
-    with pytest.raises(ConfigError, match="trigger=hardware is not supported"):
+    with pytest.raises(ConfigError, match="trigger=hardware and trigger_line= go together"):
         open_camera(f"folder://{folder}?trigger=hardware")
 
 
@@ -119,3 +119,84 @@ def test_a_looping_replay_lists_the_folder_again_each_pass(folder):
         for name, data in saved.items():
             (folder / name).write_bytes(data)
         assert [cam.grab().source for _ in range(3)] == ["part1.png", "part2.png", "part10.png"]
+
+
+def test_preload_hands_out_the_same_read_only_frames_every_pass(folder):
+    with open_camera(f"folder://{folder}?preload=1&loop=1&sort=natural") as cam:
+        first = [cam.grab() for _ in range(3)]
+        (folder / "part2.png").unlink()  # decoded at open: the replay no longer reads the folder
+        again = [cam.grab() for _ in range(3)]
+    assert [f.source for f in again] == ["part1.png", "part2.png", "part10.png"]
+    assert [f.frame_id for f in again] == [3, 4, 5]
+    for a, b in zip(first, again):
+        assert a.image is b.image  # one buffer per file, reused: no decode, no allocation per part
+        assert not a.image.flags.writeable
+    assert first[0].image[0, 0].tolist() == [255, 20, 20]  # RGB, as the per-part decode gives
+    with open_camera(f"folder://{folder}?sort=natural&loop=1") as cam:  # the default decodes each grab anew
+        a, b = cam.grab().image, cam.grab().image
+        assert a.flags.writeable and cam.grab().image is not a and not np.shares_memory(a, b)
+
+
+def test_per_part_decode_converts_in_the_decoded_buffer(folder, monkeypatch):
+    seen = []
+    real = cv2.cvtColor
+
+    def spy(src, code, dst=None):
+        out = real(src, code, dst=dst)
+        seen.append(out is src)
+        return out
+
+    monkeypatch.setattr(cv2, "cvtColor", spy)
+    with open_camera(f"folder://{folder}?pattern=part1.png") as cam:
+        frame = cam.grab()
+    assert seen == [True] and frame.image[0, 0].tolist() == [255, 20, 20]
+
+
+def test_preload_over_its_cap_names_the_cap_and_the_folder(tmp_path):
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"big{i}.png"), np.zeros((512, 1024, 3), np.uint8))  # 1.5 MiB decoded each
+    with pytest.raises(CameraError, match=r"preload_max_mb=2 MiB for the 3 files of .*"
+                       + str(tmp_path.name) + r".*after 2") as err:
+        open_camera(f"folder://{tmp_path}?preload=1&preload_max_mb=2")
+    assert "drop preload=1" in err.value.hint
+    with open_camera(f"folder://{tmp_path}?preload=1&preload_max_mb=5") as cam:
+        assert cam.grab().image.shape == (512, 1024, 3)
+    with pytest.raises(ConfigError, match="preload_max_mb=0 must be >= 1"):
+        open_camera(f"folder://{tmp_path}?preload=1&preload_max_mb=0")
+
+
+def test_preload_keeps_a_bad_file_as_its_part_fault(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8), np.uint8))
+    (tmp_path / "b.png").write_bytes(b"not an image")
+    cv2.imwrite(str(tmp_path / "c.png"), np.zeros((8, 8), np.uint8))
+    with open_camera(f"folder://{tmp_path}?preload=1") as cam:
+        assert cam.grab().source == "a.png"
+        with pytest.raises(FrameError, match="b.png"):
+            cam.grab()
+        assert cam.grab().source == "c.png"
+
+
+def test_hardware_trigger_line_replays_one_frame_per_edge(folder, tmp_path_factory):
+    import os
+
+    line = tmp_path_factory.mktemp("line") / "line1"
+    os.mkfifo(line)
+    with open_camera(f"folder://{folder}?trigger=hardware&trigger_line={line}&sort=natural&pattern=*.png") as cam:
+        with pytest.raises(CameraError, match="no hardware trigger or frame within 30 ms"):
+            cam.grab(timeout_ms=30)
+        fd = os.open(line, os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            os.write(fd, b"\x01\x01")  # two edges: two frames, then none
+            assert [cam.grab(timeout_ms=1000).source for _ in range(2)] == ["part1.png", "part2.png"]
+            with pytest.raises(CameraError, match="no hardware trigger"):
+                cam.grab(timeout_ms=30)
+            os.write(fd, b"\x01")
+            assert cam.grab(timeout_ms=1000).source == "part10.png"
+        finally:
+            os.close(fd)
+    plain = tmp_path_factory.mktemp("line") / "plain"
+    plain.write_text("")
+    with pytest.raises(CameraError, match="is not a named pipe"):
+        open_camera(f"folder://{folder}?trigger=hardware&trigger_line={plain}")
+    with pytest.raises(ConfigError, match="go together"):
+        open_camera(f"folder://{folder}?trigger_line={line}")
