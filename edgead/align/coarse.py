@@ -31,7 +31,10 @@ def scale_matrix(scale: float) -> np.ndarray:
 
 def rescale_warp(warp: np.ndarray, scale: float) -> np.ndarray:
     """Express a 3x3 warp given at resolution ``scale`` in full-resolution pixels."""
-    return np.linalg.inv(scale_matrix(scale)) @ warp @ scale_matrix(scale)
+    out = warp.copy()  # S^-1 W S with S = diag(scale, scale, 1), written out (the refinement calls it per level)
+    out[:2, 2] /= scale
+    out[2, :2] *= scale
+    return out
 
 
 def rotation_about(center: tuple[float, float], angle_deg: float) -> np.ndarray:

@@ -25,6 +25,9 @@ from edgead.errors import AlignmentError
 
 MIN_LEVEL_PX = 48
 """Pyramid levels whose shorter side is below this are not refined on (too few pixels for a stable solve)."""
+COARSE_LEVEL_EPS_PX = 0.1
+"""A level above ``finest`` is done at this corner motion (its pixels) or less: it only has to land the next level
+in its basin (0.2 px there); ``refine_eps_px`` holds on the finest level, where the warp is final."""
 MIN_VALID_PIXELS = 0.25
 """A step that sees less of the reference than this (a fraction of its pixels) is a failure to converge."""
 PARAMS = {MotionModel.TRANSLATION: 2, MotionModel.EUCLIDEAN: 3, MotionModel.AFFINE: 6, MotionModel.HOMOGRAPHY: 8}
@@ -198,7 +201,8 @@ class PyramidRefiner:
         motion: the motion model.
         coarsest, finest: the pyramid levels refined on (``coarsest >= finest``).
         iterations: most steps per level.
-        eps_px: a level is done when a step moves no corner of the reference by more than this, in its pixels.
+        eps_px: the finest level is done when a step moves no corner of the reference by more than this, in its
+            pixels (a coarser level at :data:`COARSE_LEVEL_EPS_PX`, or ``eps_px`` if that is larger).
     """
 
     def __init__(self, ref_pyramid: list[np.ndarray], motion: MotionModel, coarsest: int, finest: int,
@@ -236,6 +240,7 @@ class PyramidRefiner:
                level: int) -> tuple[np.ndarray, float, float, int]:
         h, w = ref.image.shape
         quality = valid = 0.0
+        eps = self.eps_px if level == self.finest else max(self.eps_px, COARSE_LEVEL_EPS_PX)
         for n in range(1, self.iterations + 1):
             warped = warp_image(frame, warp, (w, h), border_value=np.nan).ravel()
             outside = np.flatnonzero(np.isnan(warped))  # pixels the frame does not fully cover
@@ -257,8 +262,8 @@ class PyramidRefiner:
             if not np.all(np.isfinite(dp)):
                 raise AlignmentError(f"refinement diverged at pyramid level {level}", hint="check the frame")
             delta = ref.norm_inv @ _delta_warp(self.motion, dp) @ ref.norm
-            warp = warp @ np.linalg.inv(delta)
-            if _corner_motion(delta, ref.corners) < self.eps_px:
+            warp = warp @ _inverse(delta)
+            if _corner_motion(delta, ref.corners) < eps:
                 break
         return warp, quality, valid, n
 
@@ -269,6 +274,19 @@ def _rescale(warp: np.ndarray, scale: float) -> np.ndarray:
     out[:2, 2] *= scale
     out[2, :2] /= scale
     return out
+
+
+def _inverse(warp: np.ndarray) -> np.ndarray:
+    """The inverse of a 3x3 warp; an affine one in closed form (``np.linalg.inv`` costs more than the step's solve)."""
+    if warp[2, 0] != 0.0 or warp[2, 1] != 0.0 or warp[2, 2] != 1.0:
+        return np.linalg.inv(warp)
+    a, b, c, d = warp[0, 0], warp[0, 1], warp[1, 0], warp[1, 1]
+    det = a * d - b * c
+    if det == 0.0:
+        return np.linalg.inv(warp)  # raises LinAlgError, as before
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    tx, ty = warp[0, 2], warp[1, 2]
+    return np.array([[ia, ib, -(ia * tx + ib * ty)], [ic, id_, -(ic * tx + id_ * ty)], [0.0, 0.0, 1.0]])
 
 
 def _corner_motion(delta: np.ndarray, corners: np.ndarray) -> float:

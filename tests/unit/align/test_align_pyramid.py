@@ -71,3 +71,18 @@ def test_angle_search_climbs_instead_of_trying_every_angle(scene):
     assert got.tries < 13  # 0, +-1, +2, +3: climbs to 2 and stops
     flat = np.full_like(ref, 128.0)
     assert search.estimate(flat).tries == 13  # a weak peak everywhere: every angle is tried
+
+
+def test_closed_form_inverse_and_rescale_match_numpy():
+    from edgead.align.coarse import rescale_warp, scale_matrix
+    from edgead.align.refine import _inverse
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        affine = np.eye(3)
+        affine[:2] = rng.normal(size=(2, 3))
+        assert np.allclose(_inverse(affine) @ affine, np.eye(3))
+        homography = rng.normal(size=(3, 3))
+        assert np.allclose(_inverse(homography), np.linalg.inv(homography))
+        expected = np.linalg.inv(scale_matrix(0.25)) @ homography @ scale_matrix(0.25)
+        assert np.allclose(rescale_warp(homography, 0.25), expected)
