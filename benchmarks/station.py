@@ -7,13 +7,15 @@ Usage:
                                  [--links 300] [--links-only]
 
 Each variant is a station run as ``edgead run`` in its own process (as under systemd), replaying misaligned
-captures from a ``folder://`` camera (looping), aligning, inferring with ONNX Runtime, deciding, committing the
+captures from a ``folder://`` camera (looping, the frames decoded once at start, ``preload=1``, as a camera hands
+over raw buffers), aligning, inferring with ONNX Runtime, deciding, committing the
 part's row to SQLite and answering an ASCII PLC peer (this script) on a serial pty pair:
 
 * ``none`` / ``all``: the PLC triggers each part (a trigger after each answer); no image, or every image, archived.
-* ``camera-none`` / ``camera-all``: the camera starts the parts (a replay paced at ``--frame-interval`` bare-engine
-  medians per frame), frames captured ahead of the loop; a held station is stopped (SIGSTOP) between its turns,
-  and the parts in flight at a stop are left out.
+* ``camera-none`` / ``camera-all``: the camera starts the parts: a hardware-triggered replay
+  (``trigger=hardware&trigger_line=FIFO``) whose photo-eye is this script, one edge per ``--frame-interval``
+  bare-engine medians, frames captured ahead of the loop. Between its turns a station gets no edge (as when the
+  line stops): it idles, its process running, and no part is in flight.
 * ``none-spin``, ``all-nice0``: ``none`` with ``model.thread_wait: spin``, ``all`` with ``runtime.image_nice: 0``.
 
 A row per plant link (``--links`` parts each; ``--links-only`` runs only this): ASCII, Modbus RTU, Modbus
@@ -35,7 +37,6 @@ from __future__ import annotations
 import argparse
 import os
 import queue
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -113,16 +114,19 @@ def proc_rss_mb(pid: int) -> float:
 
 class Daemon:
     """``edgead run CONFIG`` as its own process (as under systemd), started until ``READY=1``; this process is its
-    PLC: :meth:`parts` sends a trigger after each answer and keeps the round trips in a preallocated array."""
+    PLC: :meth:`parts` sends a trigger after each answer and keeps the round trips in a preallocated array. A
+    camera-triggered station is its photo-eye too: an :class:`EdgeFeed` on the camera's trigger line."""
 
-    def __init__(self, config: Path, plc_port: str, total: int, tmp: Path, camera_triggered: bool = False):
+    def __init__(self, config: Path, plc_port: str, total: int, tmp: Path, line: Path | None = None,
+                 frame_interval_s: float = 0.0):
         self.config, self.plc_port, self.tmp = config, plc_port, tmp
-        self.camera_triggered = camera_triggered
+        self.line, self.frame_interval_s = line, frame_interval_s
+        self.camera_triggered = line is not None
         self.block_starts: list[int] = []  # the first part index of each block
         self.trips = np.full(total, np.nan)
         self.next_id, self.unanswered, self.mismatched, self.busy_s = 1, 0, 0, 0.0
         self._buf = b""
-        self.proc = self.sock = self.ser = None
+        self.proc = self.sock = self.ser = self.feed = None
 
     def __enter__(self) -> "Daemon":
         import serial
@@ -130,18 +134,18 @@ class Daemon:
         self.proc, self.sock, self.log_path = start_daemon(self.config, self.tmp)
         self.ser = serial.Serial(self.plc_port, 19200, timeout=0.005)
         if self.camera_triggered:
-            self.proc.send_signal(signal.SIGSTOP)  # held until its turn
+            self.feed = EdgeFeed(self.line, len(self.trips) + 16)
         return self
 
     def parts(self, n: int) -> None:
-        """Inspect ``n`` parts: one trigger after each answer (5 s without one: unanswered); camera-triggered, the
-        daemon runs (SIGCONT) until ``n`` answers came, then is held (SIGSTOP)."""
+        """Inspect ``n`` parts: one trigger after each answer (5 s without one: unanswered); camera-triggered,
+        ``n`` edges on the camera's trigger line, one per frame interval, and their answers."""
         if self.proc.poll() is not None:
             raise SystemExit(f"the daemon {self.config.stem} stopped (rc {self.proc.returncode}): "
                              f"{self.log_path.read_text()[-3000:]}")
         self.block_starts.append(self.next_id - 1)
         if self.camera_triggered:
-            return self._free_parts(n)
+            return self._edge_parts(n)
         ser, t_block = self.ser, time.monotonic()
         for part_id in range(self.next_id, self.next_id + n):
             t0 = time.monotonic()
@@ -160,30 +164,88 @@ class Daemon:
         self.next_id += n
         self.busy_s += time.monotonic() - t_block
 
-    def _free_parts(self, n: int) -> None:
-        ser, t_block, got = self.ser, time.monotonic(), 0
-        self.proc.send_signal(signal.SIGCONT)
-        last = time.monotonic()
-        while got < n and time.monotonic() - last < 5.0:
-            self._buf += ser.read(256)
-            while b"\n" in self._buf:
-                _, self._buf = self._buf.split(b"\n", 1)
-                got, last = got + 1, time.monotonic()
-        self.proc.send_signal(signal.SIGSTOP)
-        self.unanswered += n - got
-        self.next_id += got
+    def _edge_parts(self, n: int) -> None:
+        """``n`` edges paced at the frame interval, then the answers still due; the station's answer carries its
+        sequence number, the edge's index: the round trip is edge to answer."""
+        t_block = time.monotonic()
+        answered = self.feed.run(n, self.frame_interval_s, self._read_answers)
+        self.unanswered += n - answered
+        self.next_id += n
         self.busy_s += time.monotonic() - t_block
+
+    def _read_answers(self) -> int:
+        """The answers read now (their round trips noted); called by the feed between edges."""
+        self._buf += self.ser.read(256)
+        got = 0
+        while b"\n" in self._buf:
+            line, self._buf = self._buf.split(b"\n", 1)
+            seq = line.strip().partition(b" ")[2]
+            if seq.isdigit() and int(seq) < len(self.trips) and self.feed.sent_at(int(seq)) is not None:
+                self.trips[int(seq)] = (time.monotonic() - self.feed.sent_at(int(seq))) * 1e3
+                got += 1
+            else:
+                self.mismatched += 1
+        return got
 
     def rss_mb(self) -> float:
         return proc_rss_mb(self.proc.pid) if self.proc.poll() is None else float("nan")
 
     def __exit__(self, *exc) -> None:
+        if self.feed is not None:
+            self.feed.close()
         if self.ser is not None:
             self.ser.close()
         if self.proc is not None:
             stop_daemon(self.proc)
         if self.sock is not None:
             self.sock.close()
+
+
+class EdgeFeed:
+    """The photo-eye of a hardware-triggered replay camera: writes one edge (a byte) per part on its trigger line
+    (a named pipe, :class:`edgead.camera.folder.TriggerLine`), paced, and nothing between runs: the station is
+    paused by getting no edge, never by stopping its process (a stop inside a serial write trips its timeout).
+
+    Args:
+        line: the named pipe the camera opened (it must be open: the write end is opened non-blocking).
+        total: edges at most (their send times are kept in a preallocated array).
+    """
+
+    def __init__(self, line: Path, total: int):
+        self._fd = os.open(line, os.O_WRONLY | os.O_NONBLOCK)
+        self._sent = np.full(total, np.nan)
+        self.edges = 0
+
+    def sent_at(self, index: int) -> float | None:
+        """``time.monotonic()`` when edge ``index`` (0-based) went out, None if it has not."""
+        t = self._sent[index] if 0 <= index < self._sent.size else np.nan
+        return None if np.isnan(t) else float(t)
+
+    def run(self, n: int, interval_s: float, poll, quiet_s: float = 5.0) -> int:
+        """Send ``n`` edges ``interval_s`` apart, calling ``poll()`` (answers read, returned as a count) in between,
+        then until the ``n`` answers came or ``quiet_s`` passed without one. Returns the answers counted."""
+        got, t_next = 0, time.monotonic()
+        for _ in range(n):
+            while (now := time.monotonic()) < t_next:
+                got += poll()
+                time.sleep(min(0.0005, max(0.0, t_next - time.monotonic())))
+            self._sent[self.edges] = now
+            os.write(self._fd, b"\x01")
+            self.edges += 1
+            t_next = max(t_next + interval_s, now)
+        last = time.monotonic()
+        while got < n and time.monotonic() - last < quiet_s:
+            more = poll()
+            if more:
+                got, last = got + more, time.monotonic()
+            else:
+                time.sleep(0.0005)
+        return got
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 class BareEngine:
@@ -243,18 +305,14 @@ def bare_worker(config: str, frames_path: str, gap_ms: str) -> None:
     eng.close()
 
 
-def daemon_rows(db: Path, warmup: int, resumed: tuple = ()) -> dict:
-    """Per-stage latencies (ms) and verdicts of the parts after the warm-up, as the daemon recorded them, without
-    the parts in flight when a held (camera-triggered) daemon was stopped and resumed (``resumed``: the first part
-    index of each block)."""
+def daemon_rows(db: Path, warmup: int) -> dict:
+    """Per-stage latencies (ms) and verdicts of the parts after the warm-up, as the daemon recorded them."""
     with sqlite3.connect(db) as conn:
         have = {r[1] for r in conn.execute("PRAGMA table_info(parts)")}
         cols = tuple(c for c in ("queue", "capture", "align", "infer", "decide", "record", "signal", "total")
                      if f"{c}_ms" in have)
         rows = conn.execute(f"SELECT {', '.join(c + '_ms' for c in cols)}, verdict, seq FROM parts WHERE seq >= ? "
                             "ORDER BY id", (warmup,)).fetchall()
-    held = {seq for start in resumed for seq in range(start - 2, start + 6)}  # in flight, queued, in the thread
-    rows = [r for r in rows if r[-1] not in held]
     out = {c: np.array([np.nan if r[i] is None else r[i] for r in rows], np.float64) for i, c in enumerate(cols)}
     out["verdict"] = np.array([r[-2] for r in rows])
     return out
@@ -401,11 +459,12 @@ def main() -> None:
             return
         commits = commit_costs(tmp)
 
-        def config(pty, name: str, save: str = "rejects", trigger: str = "plc", fps: float = 0,
+        def config(pty, name: str, save: str = "rejects", trigger: str = "plc", line: Path | None = None,
                    own: dict | None = None) -> Path:
             path = tmp / f"{name}.yaml"
+            edges = f"&trigger=hardware&trigger_line={line}" if line is not None else ""
             path.write_text(yaml.safe_dump(merge_overrides(merge_overrides({
-                "camera": {"url": f"folder://{captures}?fps={fps:g}&loop=1&pattern=*.png"}, "trigger": trigger,
+                "camera": {"url": f"{replay_url(captures)}{edges}"}, "trigger": trigger,
                 "reference": str(raw / "reference.png"), "model": {"bundle": str(bundle.root)},
                 "plc": {"url": pty.station, "protocol": "ascii"},
                 "storage": {"database": str(tmp / f"{name}.sqlite"), "images_dir": str(tmp / f"{name}-images"),
@@ -435,9 +494,12 @@ def main() -> None:
             for v in variants:
                 pty = stack.enter_context(PtyPair(tmp))
                 save, trigger, own = VARIANTS[v]
-                daemons[v] = stack.enter_context(Daemon(config(pty, f"station-{v}", save, trigger,
-                                                               fps if trigger == "camera" else 0, own), pty.plc, total,
-                                                        tmp, camera_triggered=trigger == "camera"))
+                line = None
+                if trigger == "camera":  # the photo-eye's line: one edge per part, none between turns
+                    line = tmp / f"station-{v}.line"
+                    os.mkfifo(line)
+                daemons[v] = stack.enter_context(Daemon(config(pty, f"station-{v}", save, trigger, line, own),
+                                                        pty.plc, total, tmp, line, 1.0 / fps))
             rss: dict[str, dict] = {v: {} for v in variants}
             done = 0
             while done < total:
@@ -455,8 +517,7 @@ def main() -> None:
                 load.append(os.getloadavg()[0])
         runs = {}
         for v, d in daemons.items():
-            rows = daemon_rows(d.config.with_suffix(".sqlite"), args.warmup,
-                               d.block_starts if d.camera_triggered else ())
+            rows = daemon_rows(d.config.with_suffix(".sqlite"), args.warmup)
             runs[v] = {"rows": rows, "trips": d.trips[args.warmup:], "unanswered": d.unanswered,
                        "mismatched": d.mismatched, "parts_per_min": 60 * total / d.busy_s, "rss": rss[v],
                        "images": archived(d.config.with_suffix(".sqlite"))}
@@ -544,7 +605,7 @@ def shadow_comparison(args, tmp: Path, bundle, captures: Path, reference: Path, 
         with PtyPair(tmp) as pty:
             path = tmp / "shadow.yaml"
             path.write_text(yaml.safe_dump({
-                "camera": {"url": f"folder://{captures}?fps=0&loop=1&pattern=*.png"},
+                "camera": {"url": replay_url(captures)},
                 "reference": str(reference), "model": {"bundle": str(bundle.root)},
                 "plc": {"url": pty.station, "protocol": "ascii"},
                 "storage": {"database": str(tmp / "shadow.sqlite"), "images_dir": str(tmp / "shadow-rejects"),
@@ -604,9 +665,15 @@ def report_shadow(args, shadow: dict, model: str, bare_st: dict) -> None:
     ]))
 
 
+def replay_url(captures: Path) -> str:
+    """The stations' camera: the captures replayed in a loop, decoded once at start (``preload=1``: the frames in
+    memory, as a camera hands over its raw buffers; a PNG decode per part is the replay's cost, not a station's)."""
+    return f"folder://{captures}?fps=0&loop=1&pattern=*.png&preload=1"
+
+
 def config_data(captures: Path, raw: Path, bundle, tmp: Path, name: str) -> dict:
     """The station config every link's run shares (each sets its own ``plc`` and database)."""
-    return {"camera": {"url": f"folder://{captures}?fps=0&loop=1&pattern=*.png"},
+    return {"camera": {"url": replay_url(captures)},
             "reference": str(raw / "reference.png"), "model": {"bundle": str(bundle.root)},
             "storage": {"database": str(tmp / f"{name}.sqlite"), "images_dir": str(tmp / f"{name}-rejects"),
                         "quota_mb": 100},
@@ -673,13 +740,15 @@ def docs_section(args, res: dict) -> str:
         + (f"--section {args.section} " if args.section != "station" else "") +
         f"--variants {args.variants} --model {res['model']} --height {args.height} --width {args.width}{sets}` on "
         f"{res['machine']} ({loaded}; 1-minute load average {lo:.1f} to {hi:.1f}, median {med:.1f}): synthetic "
-        "station, ONNX Runtime FP32 on the CPU, each station `edgead run` as its own process with an ASCII PLC peer "
-        "(the script) on a socat pty pair, a trigger after each answer, every part's row committed before its "
-        f"answer. The stations and the bare engine (a process of its own, the daemon's runtime options, a "
+        "station, the replay's frames decoded once at start (`preload=1`), ONNX Runtime FP32 on the CPU, each "
+        "station `edgead run` as its own process with an ASCII PLC peer (the script) on a socat pty pair, a "
+        "trigger after each answer, every part's row committed before its answer. The stations and the bare engine "
+        "(a process of its own, the daemon's runtime options, a "
         f"{args.bare_gap_ms:g} ms pause before each inference as the station's engine has) take turns in blocks of "
         f"{args.block} parts; {args.warmup} parts of each are warm-up."
-        + (f" Camera-triggered stations replay at {res['camera_fps']:.1f} frames/s ({args.frame_interval:g} "
-           "bare-engine medians per frame), captured ahead." if any(VARIANTS[v][1] == "camera" for v in
+        + (f" Camera-triggered stations get one trigger-line edge (the script as the photo-eye) every "
+           f"{1000 / res['camera_fps']:.1f} ms ({args.frame_interval:g} bare-engine medians), frames captured ahead, "
+           "no edge between their turns; their round trip is edge to answer." if any(VARIANTS[v][1] == "camera" for v in
                                                                     res["stations"]) else ""), "",
         "| station | per-part p50 (ms) | p99 (ms) | p50 / bare engine p50 | p99 / p50 | infer stage p50 / bare | "
         "PLC round trip p50 / p99 (ms) | parts/min |",

@@ -124,10 +124,16 @@ def run_demo(opts: DemoOptions = DemoOptions(), stream=sys.stdout) -> dict:
 
 
 def _station_config(out: Path, captures: Path, reference: Path, port: str, trusted_key: Path) -> dict:
+    from edgead.camera.folder import PRELOAD_MAX_MB
+    from edgead.data.synthetic import StationSpec
+
+    spec, parts = StationSpec(), len(list(captures.glob("*.png")))
+    fits = parts * spec.height * spec.width * 3 <= PRELOAD_MAX_MB * 2**20
+    preload = "&preload=1" if fits else ""  # frames in memory, as a camera hands them over; else decoded per part
     return {
         "name": "demo-station",
         "security": {"trusted_keys": [str(trusted_key)]},
-        "camera": {"url": f"folder://{captures}?fps=0&pattern=*.png", "timeout_ms": 2000},
+        "camera": {"url": f"folder://{captures}?fps=0&pattern=*.png{preload}", "timeout_ms": 2000},
         "reference": str(reference),
         "model": {"bundle": str(out / "bundle")},
         "decision": {"cycle_budget_ms": 1000},
