@@ -165,6 +165,14 @@ class TriggerSource(str, Enum):
     CAMERA = "camera"
 
 
+class GcMode(str, Enum):
+    """What Python's cyclic garbage collector sees in the daemon."""
+
+    FREEZE = "freeze"  # after start-up and each reload, every object then alive is frozen (gc.freeze): a full
+    # collection in the loop scans only what was made since, not the runtime's and the model's objects
+    DEFAULT = "default"  # Python's own: a full collection scans every object
+
+
 class SaveImages(str, Enum):
     """Which parts' images are archived (with a heatmap overlay)."""
 
@@ -248,6 +256,9 @@ class RuntimeSection:
         capture_ahead: when the camera starts the inspections (``trigger: camera``), frames grabbed on a thread of
             their own while the part before is inspected, at most (0: the loop grabs each frame itself). Each
             part's wait for the loop is its ``queue_ms``. A PLC-triggered station always grabs after the trigger.
+        gc: ``freeze``: once the station is open (and after each reload) the objects then alive are collected
+            once and frozen out of Python's garbage collector, so that a full collection in the loop does not
+            scan the hundreds of thousands of objects of the runtime and the model; ``default``: Python's own.
     """
 
     trigger_poll_ms: int = 200
@@ -259,6 +270,7 @@ class RuntimeSection:
     degraded_after_faults: int = 3
     max_consecutive_faults: int = 100
     capture_ahead: int = 1
+    gc: GcMode = GcMode.FREEZE
 
     def __post_init__(self) -> None:
         _within("runtime.trigger_poll_ms", self.trigger_poll_ms, 1, 60_000)

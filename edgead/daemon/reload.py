@@ -66,6 +66,7 @@ RELOAD: dict[str, str] = {
     "runtime.degraded_after_faults": LIVE,
     "runtime.max_consecutive_faults": LIVE,
     "runtime.capture_ahead": CAMERA,
+    "runtime.gc": LIVE,  # the runner freezes the heap again after every reload, with the new setting
     "mqtt": SIDECAR,
     "opcua": RESTART,  # the OPC UA server has no reload of its own
     "ui": SIDECAR,  # read by `edgead ui`, a process of its own

@@ -12,13 +12,14 @@ passwords redacted.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
 import time
 
 from edgead.camera import EndOfStream
-from edgead.daemon.config import StationConfig, load_station
+from edgead.daemon.config import GcMode, StationConfig, load_station
 from edgead.daemon.reload import LOGGING
 from edgead.daemon.notify import Notifier, WatchdogPinger
 from edgead.daemon.station import PartOutcome, Station
@@ -70,6 +71,7 @@ class Runner:
         pinger = WatchdogPinger(n)
         last_status = last_heartbeat = 0.0
         with Station(self.cfg, on_part=self._on_part) as station:
+            freeze_heap(self.cfg.runtime.gc)
             n.ready(ready_status(station.model.model_hash, self.cfg.camera.url))
             if self.on_ready is not None:
                 self.on_ready()
@@ -126,11 +128,22 @@ class Runner:
             if LOGGING in plan.components:
                 setup_logging(new_cfg.observe.log_level.upper(), new_cfg.observe.log_format)
             self.cfg = new_cfg
+            freeze_heap(new_cfg.runtime.gc)  # the new model's objects; the old ones' cycles collected first
             self.summary.database, self.summary.images_dir = str(new_cfg.storage.database), str(
                 new_cfg.storage.images_dir)
             log.info("reloaded: model %s; rebuilt %s; changed %s", station.model.model_hash[:12],
                      ", ".join(plan.components), ", ".join(plan.changed) or "nothing")
         self.notifier.ready("reloaded")
+
+
+def freeze_heap(mode: GcMode) -> None:
+    """Under ``runtime.gc: freeze``: collect once, then freeze every object alive (the engine's, the model's, the
+    imports') so that the loop's collections never scan them; objects frozen before are unfrozen first, so that
+    what a reload dropped is collected. ``default``: unfreeze, and leave Python's collector as it is."""
+    gc.unfreeze()
+    if mode is GcMode.FREEZE:
+        gc.collect()
+        gc.freeze()
 
 
 def ready_status(model_hash: str, camera_url: str) -> str:

@@ -37,8 +37,9 @@ def _config(tmp_path: Path, station, bundle, camera_url: str, port: str, **extra
     return path
 
 
+@pytest.mark.parametrize("preload", ["", "&preload=1"])  # decoded per part, or read-only frames decoded at open
 def test_an_roi_station_resamples_only_its_rois_and_archives_the_aligned_frame(small_station, padim_bundle, pty,
-                                                                               tmp_path, monkeypatch):
+                                                                               tmp_path, monkeypatch, preload):
     calls = []
     real = Aligner.resample
 
@@ -48,7 +49,7 @@ def test_an_roi_station_resamples_only_its_rois_and_archives_the_aligned_frame(s
 
     monkeypatch.setattr(Aligner, "resample", spy)
     path = _config(tmp_path, small_station, padim_bundle.bundle,
-                   f"folder://{small_station.captures}?fps=0&pattern=*.png", pty.station, rois=ROIS,
+                   f"folder://{small_station.captures}?fps=0&pattern=*.png{preload}", pty.station, rois=ROIS,
                    model={"bundle": str(padim_bundle.bundle.root), "warmup_runs": 1, "geometry_check": "warn"},
                    storage={"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "images"),
                             "save_images": "all"})
@@ -69,6 +70,21 @@ def test_an_roi_station_resamples_only_its_rois_and_archives_the_aligned_frame(s
         expected = real(aligner, frame, aligner.register(frame))
         assert archived.shape == expected.shape  # the writer resampled the whole frame, as Aligner.align does
         assert np.abs(archived.astype(int) - expected.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("mode", ["freeze", "default"])
+def test_the_heap_is_frozen_once_the_station_is_open(small_station, padim_bundle, pty, tmp_path, mode):
+    import gc
+
+    path = _config(tmp_path, small_station, padim_bundle.bundle, f"folder://{small_station.captures}?fps=0",
+                   pty.station, runtime={"gc": mode})
+    frozen = []
+    try:
+        summary, _ = run_with_plc(load_station(path), pty.plc, 2, on_ready=lambda: frozen.append(gc.get_freeze_count()))
+    finally:
+        gc.unfreeze()
+    assert summary.parts == 2
+    assert (frozen[0] > 10_000) if mode == "freeze" else frozen == [0]  # the runtime's and the model's objects
 
 
 @pytest.mark.parametrize("ahead", [1, 0])
