@@ -3,7 +3,10 @@
 =================  ==========================================================  =====================================
 scheme             example                                                     twin
 =================  ==========================================================  =====================================
-``folder``         ``folder:///data/parts?fps=10&loop=0&pattern=*.png``        a folder of images
+``folder``         ``folder:///data/parts?fps=10&loop=0&pattern=*.png``        a folder of images (``preload=1``:
+                                                                               decoded once; ``trigger=hardware&
+                                                                               trigger_line=FIFO``: one frame per
+                                                                               edge)
 ``file``           ``file:///videos/line3.mp4?loop=1`` or ``/videos/x.avi``    a video written with cv2.VideoWriter
 ``opencv``         ``opencv://0`` (V4L2/UVC device index)                      ``file://...?live=1``
 ``rtsp``/``http``  ``rtsp://10.0.0.5/stream1`` (options via CameraConfig)      ``file://...?live=1``
