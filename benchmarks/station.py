@@ -16,7 +16,8 @@ part's row to SQLite and answering an ASCII PLC peer (this script) on a serial p
   (``trigger=hardware&trigger_line=FIFO``) whose photo-eye is this script, one edge per ``--frame-interval``
   bare-engine medians, frames captured ahead of the loop. Between its turns a station gets no edge (as when the
   line stops): it idles, its process running, and no part is in flight.
-* ``none-spin``, ``all-nice0``: ``none`` with ``model.thread_wait: spin``, ``all`` with ``runtime.image_nice: 0``.
+* ``none-spin``, ``all-nice0``, ``none-t1``, ``none-gc``: ``none`` with ``model.thread_wait: spin``, ``all`` with
+  ``runtime.image_nice: 0``, ``none`` with ``model.intra_op_threads: 1``, ``none`` with ``runtime.gc: default``.
 
 A row per plant link (``--links`` parts each; ``--links-only`` runs only this): ASCII, Modbus RTU, Modbus
 TCP, and OPC UA with the MQTT north on, each the PLC (or client) round trip against the bare engine measured
@@ -355,11 +356,15 @@ def commit_costs(tmp: Path, rounds: int = 10, per_round: int = 200) -> dict:
 # variant -> (storage.save_images, who starts the parts, its own config overrides)
 VARIANTS = {"none": ("none", "plc", {}), "all": ("all", "plc", {}), "camera-none": ("none", "camera", {}),
             "camera-all": ("all", "camera", {}), "none-spin": ("none", "plc", {"model": {"thread_wait": "spin"}}),
-            "all-nice0": ("all", "plc", {"runtime": {"image_nice": 0}})}
+            "all-nice0": ("all", "plc", {"runtime": {"image_nice": 0}}),
+            "none-t1": ("none", "plc", {"model": {"intra_op_threads": 1}}),
+            "none-gc": ("none", "plc", {"runtime": {"gc": "default"}})}
 NAMES = {"none": "PLC trigger, no image archived", "all": "PLC trigger, every image archived",
          "camera-none": "camera-triggered, no image archived", "camera-all": "camera-triggered, every image archived",
          "none-spin": "PLC trigger, no image archived, `model.thread_wait: spin`",
-         "all-nice0": "PLC trigger, every image archived, `runtime.image_nice: 0`"}
+         "all-nice0": "PLC trigger, every image archived, `runtime.image_nice: 0`",
+         "none-t1": "PLC trigger, no image archived, `model.intra_op_threads: 1`",
+         "none-gc": "PLC trigger, no image archived, `runtime.gc: default`"}
 
 
 def parse_sets(items: list[str]) -> dict:
