@@ -81,13 +81,15 @@ class DriftConfig:
 
 @dataclass(frozen=True)
 class DriftEvent:
-    """A signal went into alarm (``alarm`` True) or out of it."""
+    """A signal went into alarm (``alarm`` True) or out of it, judged over ``parts`` parts (0: a reset, see
+    :meth:`DriftMonitor.retire`)."""
 
     signal: DriftSignal
     alarm: bool
     value: float
     bound: float
     message: str
+    parts: int = 0
 
 
 def image_stats(image: np.ndarray) -> tuple[float, float]:
@@ -190,15 +192,26 @@ class DriftMonitor:
             was = signal in self.alarms
             if alarm and not was:
                 event = DriftEvent(signal, True, value, bound, f"drift alarm ({signal.value}): {message} over the "
-                                                              f"last {n} parts")
+                                                              f"last {n} parts", n)
                 self.alarms[signal] = event
                 log.warning("%s; verdicts are unchanged, check lighting, camera and fixture", event.message)
                 self._tell(event)
             elif was and not alarm and n >= c.min_parts:
                 del self.alarms[signal]
-                event = DriftEvent(signal, False, value, bound, f"drift cleared ({signal.value}): {message}")
+                event = DriftEvent(signal, False, value, bound, f"drift cleared ({signal.value}): {message}", n)
                 log.info("%s", event.message)
                 self._tell(event)
+        self._publish()
+
+    def retire(self, reason: str) -> None:
+        """This monitor is replaced (a reload, another recipe) or the station stops: every alarm in force clears
+        (its listeners hear so), since the windows it was judged over end here."""
+        for signal in [s for s in DriftSignal if s in self.alarms]:
+            raised = self.alarms.pop(signal)
+            value = self.values[signal] if self.values[signal] is not None else raised.value
+            event = DriftEvent(signal, False, value, raised.bound, f"drift cleared ({signal.value}): {reason}")
+            log.info("%s", event.message)
+            self._tell(event)
         self._publish()
 
     def _tell(self, event: DriftEvent) -> None:

@@ -10,8 +10,8 @@ and applies what the plant asks for, always **between two parts**:
 - an unknown recipe (or a malformed recipe/lot from the PLC) makes that part a fault, answered fail-safe and
   recorded with the request; the recipe in force does not change.
 
-After each part the result, counters, recipe and lot go to the OPC UA address space, and the vision state
-follows the loop (``Busy`` during a part, ``Ready`` between parts, ``Error`` while the station is degraded). The
+After each part the result, counters, recipe and lot go to the OPC UA address space (a drift alarm's edge, as an
+OPC UA event, when it happens), and the vision state follows the loop (``Busy`` during a part, ``Ready`` between parts, ``Error`` while the station is degraded). The
 server runs in its own thread (:mod:`edgead.opcua.server`); nothing here waits for it.
 """
 from __future__ import annotations
@@ -156,6 +156,12 @@ class Plant:
         self.server.publish_result(ResultInfo(outcome.seq, outcome.part_id, outcome.verdict, outcome.score, area,
                                               selection.recipe, t_ns, selection.lot_id or ""))
         self.show(book)
+
+    def event(self, event) -> None:
+        """A drift alarm raised or cleared (:class:`~edgead.records.events.StationEvent`): an OPC UA event. Never
+        waits."""
+        if self.server is not None:
+            self.server.publish_event(event)
 
     def show(self, book: RecipeBook) -> None:
         """Bring the server's recipe, recipe list, lot and model up to date (posts only what changed)."""

@@ -121,11 +121,14 @@ class Recorder:
         images: the image writer, or None when no images are archived.
         on_failure: :class:`RecordFailure`.
         backlog: records kept in memory at most under ``degrade``.
+        events: the station events' writer (:class:`~edgead.daemon.events.EventWriter`), or None.
     """
 
-    def __init__(self, store: RecordStore, images: ImageWriter | None, on_failure: RecordFailure, backlog: int):
+    def __init__(self, store: RecordStore, images: ImageWriter | None, on_failure: RecordFailure, backlog: int,
+                 events=None):
         self.store = store
         self.images = images
+        self.events = events
         self.on_failure = RecordFailure(on_failure)
         self.backlog_size = max(1, backlog)
         self._pending: collections.deque[RowUpdate] = collections.deque(maxlen=MAX_PENDING_UPDATES)

@@ -29,6 +29,7 @@ from edgead.contract.decide import RoiDecision, decide
 from edgead.daemon.capture import ARRIVED_NS, CaptureAhead
 from edgead.daemon.config import SaveImages, StationConfig, TriggerSource, parse_listen
 from edgead.daemon.decide import apply_budget
+from edgead.daemon.events import EventWriter, drift_event
 from edgead.daemon.plant import Plant, Selection
 from edgead.daemon.preflight import check_station
 from edgead.daemon.recipes import RecipeBook, SelectionError, load_recipes
@@ -196,25 +197,41 @@ class Station:
         stack.callback(runner.close)
         return runner
 
-    def _new_drift(self, cfg: StationConfig):
+    def _new_drift(self, cfg: StationConfig, reason: str = ""):
+        """A drift monitor for the recipe in force; the one it replaces clears its alarms first (``reason``)."""
         from edgead.daemon.drift import DriftMonitor
 
+        if self.drift is not None:
+            self.drift.retire(reason)
         monitor = DriftMonitor(cfg.drift, self.model.good_quantiles, self.model.reference, self.metrics)
+        monitor.subscribe(self._drift_event)
         monitor.listeners.extend(self.drift_listeners)
         return monitor
 
+    def _drift_event(self, event) -> None:
+        """A drift alarm raised or cleared: on record (the event writer's thread) and, with OPC UA, an OPC UA event
+        (the server's thread); MQTT north publishes it from the record. Never waits."""
+        record = drift_event(event, self.cfg.name, time.time_ns(),
+                             {"recipe": self.model.name, "model_hash": self.model.model_hash})
+        if self.recorder is not None and self.recorder.events is not None:
+            self.recorder.events.submit(record)
+        if self.plant is not None:
+            self.plant.event(record)
+
     def _open_recorder(self, cfg: StationConfig, stack: ExitStack) -> Recorder:
         """The record store (the loop's connection), its checkpointer, the image writer and the recorder. The
-        stack unwinds in reverse: the pending row updates are written, then the WAL checkpointed, then closed."""
+        stack unwinds in reverse: the pending row updates and events are written, then the WAL checkpointed, then
+        closed."""
         st = cfg.storage
         store = stack.enter_context(RecordStore(st.database, synchronous=st.synchronous, autocheckpoint=False,
                                                 cache_kib=WRITER_CACHE_KIB))
         stack.enter_context(Checkpointer(st.database, st.checkpoint_interval_s, st.synchronous))
+        events = stack.enter_context(EventWriter(st.database, st.synchronous, self.metrics))
         images = None
         if st.save_images is not SaveImages.NONE:
             images = ImageWriter(ImageArchive(st.images_dir, st.quota_mb, fmt=st.image_format), cfg.runtime.image_queue,
                                  cfg.runtime.image_nice)
-        recorder = Recorder(store, images, st.on_record_failure, cfg.runtime.record_queue)
+        recorder = Recorder(store, images, st.on_record_failure, cfg.runtime.record_queue, events)
         stack.callback(recorder.close)
         return recorder
 
@@ -244,6 +261,9 @@ class Station:
         if self.shadow is not None and self.recorder is not None:  # the last part's shadow verdict goes on record too
             self.shadow.wait_idle(5.0)
             self._collect_shadow()
+        if self.drift is not None:  # its alarms end with it (on record, and to OPC UA clients)
+            self.drift.retire("the station stopped")
+            self.drift = None
         with ExitStack() as all_components:  # every one is released even if another fails; in reverse order
             for name in COMPONENTS:
                 if name in self._closers:
@@ -293,7 +313,8 @@ class Station:
                 self._retired["written"] += old_value.written
                 self._retired["images_skipped"] += old_value.images_skipped
         self.cfg = cfg
-        self.drift, self._drift_switches = self._new_drift(cfg), self.model.switches
+        self.drift = self._new_drift(cfg, "the station reloaded its config: the windows start over")
+        self._drift_switches = self.model.switches
         return plan
 
     @property
@@ -390,7 +411,8 @@ class Station:
         part = _Part(outcome, trigger, trigger.t_ns if trigger else t_start)
         part.selection = self.plant.select(self.model, trigger)  # between parts: one recipe judges this part
         if self.model.switches != self._drift_switches:  # another recipe: its reference and scores are the baseline
-            self.drift, self._drift_switches = self._new_drift(cfg), self.model.switches
+            self.drift = self._new_drift(cfg, f"recipe {self.model.name} in force: the windows start over")
+            self._drift_switches = self.model.switches
         rules = self.model.decision(cfg.decision)
         lat = outcome.latencies_ms
         stage = CAPTURE

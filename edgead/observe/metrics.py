@@ -237,16 +237,21 @@ class StationMetrics:
                                  "brightness/contrast change, median alignment quality.", ["signal"])
         self.shadow_parts = Counter("edgead_shadow_parts_total", "Parts offered to the shadow model, by outcome "
                                     "(scored, skipped_busy, skipped_budget, error).", ["outcome"])
+        self.events = Counter("edgead_events_total", "Station events (drift alarms raised and cleared) by outcome: "
+                              "recorded, write_failed (a write refused, retried), dropped (never recorded).",
+                              ["outcome"])
         self.queued = Gauge("edgead_queue_depth", "Items waiting after the last part: frames captured ahead "
                             "(capture), images for the archive (images).", ["queue"])
         self.registry = Registry([self.parts, self.stage, self.up, self.ready, self.last_part, self.drift_alarm,
-                                  self.drift_value, self.shadow_parts, self.queued])
+                                  self.drift_value, self.shadow_parts, self.events, self.queued])
         for queue_name in QUEUES:
             self.queued.labels(queue_name).set(0)
         for verdict in Verdict:
             self.parts.labels(verdict)
         for outcome in ("scored", "skipped_busy", "skipped_budget", "error"):  # edgead.daemon.shadow.ShadowOutcome
             self.shadow_parts.labels(outcome)
+        for outcome in ("recorded", "write_failed", "dropped"):  # edgead.daemon.events.EventWriter
+            self.events.labels(outcome)
         for stage in TIMINGS:
             self.stage.labels(stage)
         self.up.labels().set(1)

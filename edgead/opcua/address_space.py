@@ -64,6 +64,36 @@ VARIABLES: tuple[NodeSpec, ...] = (
                                                                "server started.")
       for verdict, name in COUNTER_NAMES.items()),
     NodeSpec("ResultManagement.Counters.Total", "UInt64", "All parts since the server started."),
+    NodeSpec("DriftMonitoring.Alarm", "Boolean", "True while a drift signal is past its bound (verdicts are "
+                                                 "unchanged); each change fires a `DriftAlarmEventType` event."),
+    NodeSpec("DriftMonitoring.ActiveSignals", "String", "The drift signals in alarm, comma-separated (`score`, "
+                                                        "`brightness`, `contrast`, `alignment`); empty: none."),
+    NodeSpec("DriftMonitoring.LastMessage", "String", "The last drift event's message (empty before the first)."),
+)
+
+EVENT_TYPE = "DriftAlarmEventType"
+"""The event type (a subtype of BaseEventType) the vision-system object fires on each drift alarm raised/cleared."""
+SEVERITY = {"raised": 700, "cleared": 100}
+"""BaseEventType.Severity (1..1000) by the alarm's edge."""
+
+
+@dataclass(frozen=True)
+class EventField:
+    """One property of :data:`EVENT_TYPE`, beside BaseEventType's (EventId, Time, Message, Severity, SourceName)."""
+
+    name: str
+    type: str  # a ua.VariantType name
+    description: str
+
+
+EVENT_FIELDS: tuple[EventField, ...] = (
+    EventField("Metric", "String", "The drift signal: `score`, `brightness`, `contrast` or `alignment`."),
+    EventField("State", "String", "`raised` or `cleared`."),
+    EventField("Value", "Double", "The signal's value over the window (NaN: none)."),
+    EventField("Bound", "Double", "The configured bound (`drift.*`)."),
+    EventField("WindowParts", "UInt32", "Parts in the window it was judged over (0: cleared by a reset: a reload, "
+                                        "another recipe, the station's stop)."),
+    EventField("Recipe", "String", "The recipe in force (empty for a one-model station)."),
 )
 
 
@@ -100,4 +130,14 @@ def markdown_table() -> str:
     lines = ["| node (`ns=<urn:edgead:STATION>;s=...`) | type | meaning |", "|---|---|---|"]
     lines += [f"| `{node_id(v.path)}` | {v.type} | {v.description} |" for v in VARIABLES]
     lines += [f"| `{node_id(m.name)}()` | method, in: {m.argument} | {m.description} |" for m in METHODS]
+    return "\n".join(lines)
+
+
+def event_table() -> str:
+    """The drift event type's fields as Markdown (docs/plant-integration.md)."""
+    lines = [f"| `{EVENT_TYPE}` field | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{f.name}` | {f.type} | {f.description} |" for f in EVENT_FIELDS]
+    lines.append("| `Severity` | UInt16 | " + ", ".join(f"{v} {k}" for k, v in SEVERITY.items()) + " |")
+    lines.append("| `Message`, `Time`, `SourceName` | BaseEventType | The log line; when (the same `t_utc` as the "
+                 "event's MQTT message); `VisionSystem`. |")
     return "\n".join(lines)

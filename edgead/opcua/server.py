@@ -5,6 +5,9 @@ The daemon's side is three calls, none of which blocks:
 - :meth:`OpcUaServer.publish_result` and :meth:`OpcUaServer.set_state` append to a bounded deque and wake the
   server's loop (``call_soon_threadsafe``); the loop writes the variables in order. If the server falls behind, the
   oldest pending updates are dropped (the counters travel with each result, so they stay right);
+- :meth:`OpcUaServer.publish_event` (a drift alarm raised or cleared) goes into a queue of its own (never pushed out
+  by part results); the loop fires a ``DriftAlarmEventType`` event from the vision-system object and updates
+  ``DriftMonitoring``;
 - :attr:`OpcUaServer.requests` is a ``queue.Queue`` of :class:`OpcUaRequest` (Trigger, SelectRecipe) that the
   loop takes with ``get_nowait()``. A full queue refuses the call (``BadTooManyOperations``).
 
@@ -42,6 +45,7 @@ from edgead.verdict import Verdict
 log = logging.getLogger(__name__)
 
 PENDING_UPDATES = 256
+PENDING_EVENTS = 64
 
 
 class OpcUaError(EdgeadError):
@@ -121,6 +125,9 @@ class OpcUaServer:
         self.requests: queue.Queue[OpcUaRequest] = queue.Queue(maxsize=cfg.request_queue)
         self.counters = {verdict: 0 for verdict in Verdict}
         self._pending: collections.deque = collections.deque(maxlen=PENDING_UPDATES)
+        self._events: collections.deque = collections.deque(maxlen=PENDING_EVENTS)
+        self._drift_active: dict[str, None] = {}  # the signals in alarm, in the order they were raised
+        self._event_gen = None
         self._loop = asyncio.new_event_loop()
         self._wake: asyncio.Event | None = None
         self._ready = threading.Event()
@@ -161,8 +168,15 @@ class OpcUaServer:
         self._recipes = tuple(recipes)
         self._post(("recipes", listing, None))
 
-    def _post(self, item: tuple) -> None:
-        self._pending.append(item)
+    def publish_event(self, event) -> None:
+        """Fire a drift event (:class:`~edgead.records.events.StationEvent`) and update ``DriftMonitoring``.
+        Returns at once."""
+        self._events.append(event)
+        self._post(None)
+
+    def _post(self, item: tuple | None) -> None:
+        if item is not None:
+            self._pending.append(item)
         if self._wake is not None and not self._loop.is_closed():
             try:
                 self._loop.call_soon_threadsafe(self._wake.set)
@@ -274,7 +288,7 @@ class OpcUaServer:
                    "VisionStateMachine.LastTransitionTime": now, "ConfigurationManagement.ModelHash": self._model[0],
                    "ConfigurationManagement.ModelType": self._model[1], "ResultManagement.LastResult.Time": now,
                    "ResultManagement.LastResult.Score": math.nan}
-        defaults = {"String": "", "UInt64": 0, "Double": 0.0, "DateTime": now}
+        defaults = {"String": "", "UInt64": 0, "Double": 0.0, "DateTime": now, "Boolean": False}
         for spec in space.VARIABLES:
             parent_path, _, name = spec.path.rpartition(".")
             parent = await self._folder(folders, parent_path, idx)
@@ -283,10 +297,46 @@ class OpcUaServer:
                                              ua.Variant(initial.get(spec.path, defaults[spec.type]), variant))
             await node.set_read_only()
             self._nodes[spec.path] = node
+        await self._build_event_type(server, root, idx)
         calls = {"Trigger": self._call_trigger, "SelectRecipe": self._call_recipe, "SetLotId": self._call_lot}
         for method in space.METHODS:
             await root.add_method(ua.NodeId(space.node_id(method.name), idx), ua.QualifiedName(method.name, idx),
                                   calls[method.name], [ua.VariantType.String], [ua.VariantType.Boolean])
+
+    async def _build_event_type(self, server, root, idx: int) -> None:
+        """``DriftAlarmEventType`` (a BaseEventType with :data:`~edgead.opcua.address_space.EVENT_FIELDS`), fired
+        from the vision-system object (its EventNotifier: SubscribeToEvents)."""
+        ua = self._ua.ua
+        base = server.get_node(ua.NodeId(ua.ObjectIds.BaseEventType))
+        etype = await base.add_object_type(ua.NodeId(space.node_id(space.EVENT_TYPE), idx),
+                                           ua.QualifiedName(space.EVENT_TYPE, idx))
+        for spec in space.EVENT_FIELDS:
+            variant = getattr(ua.VariantType, spec.type)
+            await etype.add_property(ua.NodeId(f"{space.node_id(space.EVENT_TYPE)}.{spec.name}", idx),
+                                     ua.QualifiedName(spec.name, idx), ua.get_default_value(variant),
+                                     varianttype=variant)
+        self.event_type = etype
+        self._event_gen = await server.get_event_generator(etype, root)
+
+    async def _fire(self, event) -> None:
+        """One drift event: the DriftMonitoring variables first (a client that reads on the event sees them)."""
+        state = event.state.value
+        if state == "raised":
+            self._drift_active[event.metric] = None
+        else:
+            self._drift_active.pop(event.metric, None)
+        await self._write("DriftMonitoring.Alarm", bool(self._drift_active))
+        await self._write("DriftMonitoring.ActiveSignals", ",".join(self._drift_active))
+        await self._write("DriftMonitoring.LastMessage", event.message)
+        e = self._event_gen.event
+        values = {"Metric": event.metric, "State": state,
+                  "Value": math.nan if event.value is None else float(event.value),
+                  "Bound": math.nan if event.bound is None else float(event.bound),
+                  "WindowParts": int(event.window_parts or 0), "Recipe": str(event.detail.get("recipe") or "")}
+        for spec in space.EVENT_FIELDS:
+            setattr(e, spec.name, values[spec.name])  # wrapped in its property's variant type on the way out
+        e.Severity = space.SEVERITY[state]
+        await self._event_gen.trigger(time_attr=_utc(event.t_ns), message=event.message)
 
     async def _folder(self, folders: dict, path: str, idx: int):
         if path in folders:
@@ -330,6 +380,12 @@ class OpcUaServer:
     # --- applying the daemon's updates ------------------------------------------------------------------------
 
     async def _drain(self, server) -> None:
+        while self._events:
+            event = self._events.popleft()
+            try:
+                await self._fire(event)
+            except Exception:  # noqa: BLE001 -- an event that cannot go out never stops the server
+                log.exception("OPC UA: drift event not fired: %s", event.message)
         while self._pending:
             kind, value, extra = self._pending.popleft()
             if kind == "result":

@@ -19,7 +19,7 @@ Durability choices (what a station guarantees is in docs/station-setup.md, "What
 
 Schema versions (``meta.schema_version``, ``PRAGMA application_id``): :data:`MIGRATIONS` takes a database from each
 version to the next when a newer edgead opens it; an older edgead refuses a newer database. Add columns with a new
-migration (recipes, lot ids, an MQTT outbox's ``published`` flag), never by editing an old one.
+migration (recipes, lot ids, the ``events`` table), never by editing an old one.
 
 ``add`` does no schema work: the INSERT text is a constant, so :mod:`sqlite3` reuses its prepared statement from
 the connection's statement cache.
@@ -45,7 +45,7 @@ from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 APP_NAME = "edgead-records"
 APPLICATION_ID = 0x45444741  # "EDGA": PRAGMA application_id, marks the file as ours
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -116,6 +116,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     5: (  # the hot loop's queueing: how long the part waited for the loop, and its image for the archive
         "ALTER TABLE parts ADD COLUMN queue_ms REAL",
         "ALTER TABLE parts ADD COLUMN image_ms REAL",
+    ),
+    6: (  # station events (drift alarms raised and cleared): recorded, and the MQTT north's second outbox
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            t_ns INTEGER NOT NULL, t_utc TEXT NOT NULL, station TEXT NOT NULL,
+            kind TEXT NOT NULL, state TEXT NOT NULL CHECK (state IN ('raised', 'cleared')),
+            metric TEXT NOT NULL, value REAL, bound REAL, window_parts INTEGER,
+            message TEXT NOT NULL, detail TEXT NOT NULL)""",
+        "CREATE INDEX events_t_ns ON events (t_ns)",
     ),
 }
 

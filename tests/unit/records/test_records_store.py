@@ -241,7 +241,7 @@ def test_version_1_database_is_migrated_and_keeps_its_rows(tmp_path):
         assert [r.plc_answer for r in store.query()] == [None, "accept"]
         assert [(r.recipe, r.lot_id) for r in store.query()] == [(None, None), ("housing-b", "L-42")]
     conn = sqlite3.connect(db)
-    assert dict(conn.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION) == "5"
+    assert dict(conn.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION) == "6"
     conn.close()
 
 

@@ -1,0 +1,68 @@
+"""The ``events`` table (schema 6): round trip with literal values, the outbox reads, and a version-5 database
+migrated with its parts kept."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from edgead.errors import RecordError
+from edgead.records import RecordStore
+from edgead.records.events import EventKind, EventState, EventTable, StationEvent
+from edgead.records.store import APP_NAME, APPLICATION_ID, MIGRATIONS
+from edgead.verdict import Verdict
+
+T0 = 1_795_000_000_000_000_000  # 2026-11-18T11:06:40Z
+
+
+def raised(i: int = 0, **kw) -> StationEvent:
+    fields = dict(t_ns=T0 + i, station="line3", kind=EventKind.DRIFT, state=EventState.RAISED, metric="brightness",
+                  value=-0.25, bound=0.15, window_parts=20, message="drift alarm (brightness)",
+                  detail={"recipe": "", "model_hash": "ab"})
+    fields.update(kw)
+    return StationEvent(**fields)
+
+
+def test_events_round_trip_and_outbox_reads(tmp_path):
+    with RecordStore(tmp_path / "r.db") as store:
+        table = EventTable(store)
+        assert table.last_id() == 0 and table.after(0) == [] and table.get(1) is None
+        ids = table.add([raised(), raised(5, state=EventState.CLEARED, value=float("nan"), window_parts=0)])
+        assert ids == [1, 2] and table.last_id() == 2
+        first, second = table.after(0)
+        assert first == raised(id=1) and first.t_utc == "2026-11-18T11:06:40.000000Z"
+        assert second.state is EventState.CLEARED and second.value is None and second.window_parts == 0
+        assert table.after(1) == [second] and table.get(2) == second
+        assert [e.id for e in table.query(since=T0 + 1)] == [2] and table.query(limit=1) == [first]
+        assert store.read("SELECT t_utc, detail FROM events WHERE id = 1")[0] == \
+            ("2026-11-18T11:06:40.000000Z", '{"model_hash": "ab", "recipe": ""}')
+
+
+def test_an_unknown_state_is_refused_and_nothing_written(tmp_path):
+    with RecordStore(tmp_path / "r.db") as store:
+        table = EventTable(store)
+        with pytest.raises(ValueError):
+            table.add([raised(), raised(state="flapping")])
+        with pytest.raises(RecordError):  # the table's CHECK, should a bad row get past the enum
+            store.insert("INSERT INTO events (t_ns, t_utc, station, kind, state, metric, message, detail) "
+                         "VALUES (1, 'x', 's', 'drift', 'flapping', 'score', 'm', '{}')", ())
+        assert table.last_id() == 0
+
+
+def test_a_version_5_database_gains_the_events_table_and_keeps_its_parts(tmp_path):
+    db = tmp_path / "v5.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    for version in range(1, 6):
+        for statement in MIGRATIONS[version]:
+            conn.execute(statement)
+    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [("app", APP_NAME), ("schema_version", "5")])
+    conn.execute("INSERT INTO parts (t_utc, t_ns, part_id, seq, verdict, model_hash, roi_scores) "
+                 "VALUES ('2026-11-18T11:06:40.000000Z', ?, 'P1', 1, 'accept', 'ab', '{}')", (T0,))
+    conn.close()
+    with RecordStore(db) as store:
+        assert [(r.part_id, r.verdict) for r in store.query()] == [("P1", Verdict.ACCEPT)]
+        assert EventTable(store).add([raised()]) == [1]
+    conn = sqlite3.connect(db)
+    assert dict(conn.execute("SELECT key, value FROM meta"))["schema_version"] == "6"
+    conn.close()
