@@ -1,13 +1,18 @@
-"""MQTT north: publish every recorded part to a broker, the record store as the outbox (paho-mqtt 2.x).
+"""MQTT north: publish every recorded part and station event to a broker, the record store as the outbox
+(paho-mqtt 2.x).
 
-The publisher never touches the inspection loop. It tails the record database (:meth:`RecordStore.after`, in row-id
-order) from its own thread with its own SQLite connection, and keeps one thing of its own: the id of the last
-record the broker acknowledged (:mod:`edgead.north.position`, fsynced at most every ``ack_flush_ms``).
+The publisher never touches the inspection loop. It tails two tables of the record database, in row-id order, from
+its own thread with its own SQLite connection (:mod:`edgead.north.outbox`): the parts and the station events (drift
+alarms raised and cleared, written by the daemon). For each it keeps one thing of its own: the id of the last row
+the broker acknowledged (:mod:`edgead.north.position`, fsynced at most every ``ack_flush_ms``; the events' beside
+the parts' as ``ACK_FILE-events``).
 
 Delivery is **at least once, in order, with an id to de-duplicate on**:
 
 - each part is one QoS 1 message to ``PREFIX/STATION/parts`` (schema ``edgead.part-result/1``, checked before it
   is sent; see :mod:`edgead.north.message`), at most ``max_inflight`` unacknowledged at once;
+- each station event is one QoS 1 message to ``PREFIX/STATION/events`` (schema ``edgead.station-event/1``), with
+  the same guarantees; events go out before parts waiting behind them;
 - the acknowledged position only moves over a contiguous run of acknowledged records, so it never skips a part;
 - after a lost connection (broker down, network) or a restart of the publisher (``kill -9`` included), publishing
   resumes after that position, in row-id order. Parts the broker received but whose PUBACK was lost (or whose
@@ -36,9 +41,10 @@ from pathlib import Path
 
 from edgead.errors import EdgeadError, lazy_import
 from edgead.north.config import Backlog, MqttConfig
-from edgead.north.message import MessageError, PartMessageSchema, encode, part_message
-from edgead.north.position import AckPosition, read_position, resume_after, write_position
-from edgead.records.store import RecordStore, settled, utc_iso
+from edgead.north.message import MessageError, encode
+from edgead.north.outbox import Outbox
+from edgead.records.events import EventTable
+from edgead.records.store import RecordStore, utc_iso
 
 log = logging.getLogger(__name__)
 
@@ -83,21 +89,21 @@ class MqttPublisher:
         self.station = station
         self.host, self.port, self.tls = cfg.address()
         self._password = cfg.password()
-        self._schema = PartMessageSchema()
         self._store = RecordStore(database)
         self.ack_path = cfg.ack_file or Path(database).with_name(Path(database).name + ".mqtt-ack")
-        self.acknowledged_id = resume_after(self._store, read_position(self.ack_path), cfg.backlog is Backlog.ALL)
-        self._flushed_id, self._flushed_at = self.acknowledged_id, 0.0
-        self._ack_t_ns = 0
         base = f"{cfg.topic_prefix}/{station}"
-        self.topics = {"parts": f"{base}/parts", "status": f"{base}/status", "invalid": f"{base}/invalid"}
+        self.topics = {"parts": f"{base}/parts", "events": f"{base}/events", "status": f"{base}/status",
+                       "invalid": f"{base}/invalid"}
+        from_start = cfg.backlog is Backlog.ALL
+        self.parts = Outbox.for_parts(self._store, self.topics["parts"], station, self.ack_path, from_start)
+        self.events = Outbox.for_events(EventTable(self._store), self.topics["events"], station,
+                                        self.ack_path.with_name(self.ack_path.name + "-events"), from_start)
+        self.outboxes = (self.events, self.parts)  # events first: an alarm never waits behind a backlog of parts
         self.state = PublisherState.STOPPED
         self.last_error: str | None = None
         self.published = 0  # messages handed to the broker, re-sends included
-        self.acknowledged = 0  # PUBACKs received for parts
         self.invalid = 0
         self.connects = 0
-        self._acked_event = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"mqtt-north {self.host}:{self.port}", daemon=True)
 
@@ -122,16 +128,23 @@ class MqttPublisher:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def acknowledged_id(self) -> int:
+        """The last part record the broker acknowledged (with every one before it)."""
+        return self.parts.acknowledged_id
+
+    @property
+    def acknowledged(self) -> int:
+        """PUBACKs received for parts."""
+        return self.parts.acknowledged
+
     def wait_acknowledged(self, record_id: int, timeout_s: float) -> bool:
-        """Wait until every record up to ``record_id`` is acknowledged by the broker; False on timeout."""
-        deadline = time.monotonic() + timeout_s
-        with self._acked_event:
-            while self.acknowledged_id < record_id:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._acked_event.wait(remaining)
-        return True
+        """Wait until every part record up to ``record_id`` is acknowledged by the broker; False on timeout."""
+        return self.parts.wait(record_id, timeout_s)
+
+    def wait_events_acknowledged(self, event_id: int, timeout_s: float) -> bool:
+        """Wait until every station event up to ``event_id`` is acknowledged by the broker; False on timeout."""
+        return self.events.wait(event_id, timeout_s)
 
     # --- the thread -------------------------------------------------------------------------------------------
 
@@ -203,7 +216,8 @@ class MqttPublisher:
                 raise _Refused(str(events["connack"]))
             self.connects += 1
             self.state, self.last_error = PublisherState.ONLINE, None
-            log.info("MQTT: online at %s:%d, publishing after record %d", self.host, self.port, self.acknowledged_id)
+            log.info("MQTT: online at %s:%d, publishing after record %d and event %d", self.host, self.port,
+                     self.parts.acknowledged_id, self.events.acknowledged_id)
             client.publish(self.topics["status"], self._status("online"), qos=1, retain=True)
             self._pump(client, events)
             return True
@@ -220,74 +234,55 @@ class MqttPublisher:
     def _pump(self, client, events: dict) -> None:
         """Publish and collect acknowledgements until the connection is lost or the publisher stops."""
         ok = self._mqtt.MQTT_ERR_SUCCESS
-        sent: collections.deque[tuple[int, int]] = collections.deque()  # (record id, t_ns) in publish order
-        inflight: dict[int, tuple[int, int] | None] = {}  # mid -> record (None: a status/invalid message)
-        acked: set[int] = set()
-        last_sent, last_poll, stop_at = self.acknowledged_id, 0.0, None
+        inflight: dict[int, tuple[Outbox, int]] = {}  # mid -> (outbox, row id); status/invalid messages: absent
+        for box in self.outboxes:
+            box.restart()
+        stop_at, poll_s = None, self.cfg.poll_ms / 1000
         while True:
             now = time.monotonic()
             if self._stop.is_set() and stop_at is None:
                 stop_at = now + DRAIN_S
-            if stop_at is not None and (not sent or now > stop_at):
+            if stop_at is not None and (not any(box.sent for box in self.outboxes) or now > stop_at):
                 info = client.publish(self.topics["status"], self._status("offline", clean=True), qos=1, retain=True)
                 info.wait_for_publish(1.0) if info.rc == ok else None
                 return
-            room = self.cfg.max_inflight - len(sent)
-            if stop_at is None and room > 0 and now - last_poll >= self.cfg.poll_ms / 1000:
-                fetched = self._store.after(last_sent, room)
-                records = settled(fetched)  # a part's answer is written just after its row: wait for it
-                last_poll = 0.0 if len(fetched) == room and len(records) == room else now
-                for record in records:
-                    mid = self._publish(client, record)
-                    inflight[mid] = (record.id, record.t_ns)
-                    sent.append((record.id, record.t_ns))
-                    last_sent = record.id
-            if client.loop(0.0 if room > 0 and last_poll == 0.0 else self.cfg.poll_ms / 1000) != ok \
-                    or events["lost"] is not None:
+            room = 0
+            for box in self.outboxes:
+                room = self.cfg.max_inflight - sum(len(b.sent) for b in self.outboxes)
+                for row in box.fetch(room, poll_s) if stop_at is None else ():
+                    inflight[self._publish(client, box, row)] = (box, row.id)
+                    box.sending(row)
+            hurry = room > 0 and any(box.last_poll == 0.0 for box in self.outboxes)  # a full read: more are waiting
+            if client.loop(0.0 if hurry else poll_s) != ok or events["lost"] is not None:
                 raise _Lost(f"connection lost ({events['lost']})")
             while events["acks"]:
                 mid, rc = events["acks"].popleft()
                 if rc.is_failure:
                     raise _Lost(f"the broker refused a message: {rc}")
-                record = inflight.pop(mid, None)
-                if record is not None:
-                    acked.add(record[0])
-                    self.acknowledged += 1
-            self._advance(sent, acked)
+                entry = inflight.pop(mid, None)
+                if entry is not None:
+                    entry[0].acked(entry[1])
             self._flush(force=False)
 
-    def _publish(self, client, record) -> int:
-        message = part_message(record, self.station)
+    def _publish(self, client, box: Outbox, row) -> int:
+        message = box.message(row)
         try:
-            self._schema.check(message)
-            topic, payload = self.topics["parts"], encode(message)
+            box.schema.check(message)
+            topic, payload = box.topic, encode(message)
         except MessageError as exc:
             self.invalid += 1
-            log.error("MQTT: record %d not published as a part: %s", record.id, exc)
+            log.error("MQTT: %s row %d not published: %s", box.name, row.id, exc)
             topic, payload = self.topics["invalid"], encode({"message_id": message["message_id"],
-                                                             "record_id": record.id, "error": exc.message})
+                                                             box.id_key: row.id, "error": exc.message})
         info = client.publish(topic, payload, qos=1)
         if info.rc != self._mqtt.MQTT_ERR_SUCCESS:
             raise _Lost(f"publish failed: {self._mqtt.error_string(info.rc)}")
         self.published += 1
         return info.mid
 
-    def _advance(self, sent: collections.deque, acked: set[int]) -> None:
-        while sent and sent[0][0] in acked:
-            record_id, self._ack_t_ns = sent.popleft()
-            acked.discard(record_id)
-            with self._acked_event:
-                self.acknowledged_id = record_id
-                self._acked_event.notify_all()
-
     def _flush(self, force: bool) -> None:
-        if self.acknowledged_id == self._flushed_id or not self._ack_t_ns:
-            return
-        now = time.monotonic()
-        if not force and now - self._flushed_at < self.cfg.ack_flush_ms / 1000:
-            return
-        write_position(self.ack_path, AckPosition(self.acknowledged_id, self._ack_t_ns))
-        self._flushed_id, self._flushed_at = self.acknowledged_id, now
+        for box in self.outboxes:
+            box.flush(force, self.cfg.ack_flush_ms / 1000)
 
 
 def _str(path: Path | None) -> str | None:
