@@ -17,66 +17,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgead.opcua.certs import ensure_certificate
-from edgead.opcua.config import hash_password
 from edgead.plc.register_map import encode_text
 from edgead.records import RecordStore
 from daemon_process import wait_ready  # tests/helpers
+from opcua_peers import OpcUaStation, opcua_section  # tests/helpers
 from modbus_peers import free_port
 
 asyncua = pytest.importorskip("asyncua", reason="asyncua (the [opcua] extra)")
 pytest.importorskip("pymodbus", reason="pymodbus plays the PLC")
 ua = asyncua.ua
 pytestmark = pytest.mark.timeout(300)
-USERS = {"op": ("operator", "op-pass"), "view": ("viewer", "view-pass")}
 RECIPE_REGISTER, LOT_REGISTER, TRIGGER_REGISTER = 9, 10, 7
 
 
-class Station:
-    """The daemon's OPC UA side as a client sees it."""
-
-    def __init__(self, endpoint: str, pki: Path):
-        self.endpoint, self.pki = endpoint, pki
-        self.client = None
-        self.idx = 0
-
-    async def connect(self, user: str | None = "op"):
-        client = asyncua.Client(self.endpoint, timeout=10)
-        client.application_uri = "urn:edgead:test-client"
-        await client.set_security_string(f"Basic256Sha256,SignAndEncrypt,{self.pki / 'client-cert.der'},"
-                                         f"{self.pki / 'client-key.pem'}")
-        if user:
-            client.set_user(user)
-            client.set_password(USERS[user][1])
-        await client.connect()
-        self.idx = await client.get_namespace_index("urn:edgead:line7")
-        return client
-
-    def node(self, client, path: str):
-        return client.get_node(ua.NodeId(f"VisionSystem.{path}", self.idx))
-
-    async def call(self, client, method: str, argument: str):
-        root = client.get_node(ua.NodeId("VisionSystem", self.idx))
-        return await root.call_method(ua.NodeId(f"VisionSystem.{method}", self.idx), argument)
-
-    async def result(self, client, part_id: str, timeout_s: float = 60) -> dict:
-        """The last result once it is part ``part_id``'s (ResultId is written last: a whole result)."""
-        last = "ResultManagement.LastResult."
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if await self.node(client, last + "PartId").read_value() == part_id:
-                await asyncio.sleep(0.2)  # the rest of the result lands with it; ResultId last
-                return {name: await self.node(client, last + name).read_value()
-                        for name in ("ResultId", "PartId", "Verdict", "Recipe", "LotId")}
-            assert time.monotonic() < deadline, f"no result for part {part_id}"
-            await asyncio.sleep(0.05)
-
-
 def _config(tmp_path: Path, small_station, padim_bundle, security: dict, opc_port: int, plc_port: int) -> Path:
-    pki = tmp_path / "pki"
-    ensure_certificate(pki, "urn:edgead:test-client", ["127.0.0.1"], name="client")
-    users = {n: {"role": r, "password": hash_password(p, iterations=1000)} for n, (r, p) in USERS.items()}
-    (pki / "users.yaml").write_text(yaml.safe_dump(users))
     bundle = str(padim_bundle.bundle.root)
     cfg = {"name": "line7",
            "camera": {"url": f"folder://{small_station.captures}?fps=0&loop=1"},
@@ -87,8 +41,7 @@ def _config(tmp_path: Path, small_station, padim_bundle, security: dict, opc_por
            "plc": {"url": f"tcp://127.0.0.1:{plc_port}", "protocol": "modbus-tcp-server",
                    "registers": {"recipe_register": RECIPE_REGISTER, "lot_id_register": LOT_REGISTER,
                                  "lot_id_chars": 8}},
-           "opcua": {"listen": f"127.0.0.1:{opc_port}", "users_file": str(pki / "users.yaml"),
-                     "pki_dir": str(pki / "server")},
+           "opcua": opcua_section(tmp_path, opc_port),
            "storage": {"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "images")},
            "observe": {"metrics_listen": None, "log_level": "warning"},
            "security": security}  # every recipe's bundle is admitted by the station's trusted keys
@@ -110,7 +63,7 @@ def test_opcua_and_plc_drive_a_running_daemon_with_recipes_and_lots(small_statio
     env = dict(os.environ, NOTIFY_SOCKET=str(sock_path), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "edgead", "run", str(path)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    station = Station(f"opc.tcp://127.0.0.1:{opc_port}/edgead", tmp_path / "pki")
+    station = OpcUaStation(f"opc.tcp://127.0.0.1:{opc_port}/edgead", tmp_path / "pki", "line7")
     plc = ModbusTcpClient("127.0.0.1", port=plc_port, timeout=5, retries=1)
     try:
         wait_ready(sock, proc)
