@@ -16,6 +16,8 @@ from edgead.daemon.config import load_station
 from edgead.daemon.station import Station
 from edgead.data.synthetic import generate_captures
 from edgead.observe.http import health
+from edgead.records import RecordStore
+from edgead.records.events import EventTable
 
 pytestmark = pytest.mark.timeout(300)
 N = 40
@@ -30,7 +32,11 @@ def _run(tmp_path, station, bundle, captures, window: int, security: dict):
     with Station(load_station(path)) as st:
         st.drift.subscribe(events.append)
         verdicts = [o.verdict for o in step_to_end(st)]
-        return verdicts, events, st.drift.state(), health(st.metrics)[1], st.metrics.render()
+        result = verdicts, events, st.drift.state(), health(st.metrics)[1], st.metrics.render()
+    with RecordStore(tmp_path / f"r{window}.sqlite") as store:  # each alarm's edges on record (the stop clears)
+        recorded = [(e.metric, e.state.value) for e in EventTable(store).after(0)]
+    assert recorded == [(e.signal.value, "raised" if e.alarm else "cleared") for e in events]
+    return result
 
 
 @pytest.fixture(scope="module")
