@@ -2,7 +2,8 @@
 
 The page is written by hand; the blocks between ``<!-- generated:NAME -->`` and ``<!-- end:NAME -->`` are rendered
 here: the Modbus register map (``RegisterMapConfig`` defaults and their descriptions), the OPC UA address space
-(:mod:`edgead.opcua.address_space`) and the MQTT message fields (``edgead/north/part-result.schema.json``).
+and its drift event type (:mod:`edgead.opcua.address_space`) and the MQTT message fields
+(``edgead/north/part-result.schema.json``, ``edgead/north/station-event.schema.json``).
 
 Usage:
     python -m edgead.plant_docs docs/plant-integration.md          # or: make docs
@@ -17,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-from edgead.opcua.address_space import markdown_table
+from edgead.opcua.address_space import event_table, markdown_table
 from edgead.plc.config import RegisterMapConfig
 
 
@@ -37,11 +38,11 @@ def register_map() -> str:
     return "\n".join(lines)
 
 
-def mqtt_schema() -> str:
-    """The part message's fields from the shipped JSON Schema, as Markdown."""
-    from edgead.north.message import load_schema
+def mqtt_schema(path: Path | None = None) -> str:
+    """A message's fields from its shipped JSON Schema (default: the part result's), as Markdown."""
+    from edgead.north.message import SCHEMA_PATH, load_schema
 
-    schema = load_schema()
+    schema = load_schema(path or SCHEMA_PATH)
     required = set(schema["required"])
     lines = ["| field | type | always present | meaning |", "|---|---|---|---|"]
     for name, prop in schema["properties"].items():
@@ -52,7 +53,15 @@ def mqtt_schema() -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"register-map": register_map, "opcua-address-space": markdown_table, "mqtt-schema": mqtt_schema}
+def mqtt_event_schema() -> str:
+    """The station-event message's fields, as Markdown."""
+    from edgead.north.message import EVENT_SCHEMA_PATH
+
+    return mqtt_schema(EVENT_SCHEMA_PATH)
+
+
+BLOCKS = {"register-map": register_map, "opcua-address-space": markdown_table, "opcua-drift-event": event_table,
+          "mqtt-schema": mqtt_schema, "mqtt-event-schema": mqtt_event_schema}
 
 
 def render(text: str) -> str:

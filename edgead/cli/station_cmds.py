@@ -32,17 +32,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(handler=cmd_selftest)
 
-    p = sub.add_parser("records", help="export part records as CSV, compare the shadow model (--compare), or label a "
-                       "part: edgead records label DB|STATION.yaml PART_ID good|defect",
+    p = sub.add_parser("records", help="export part records as CSV, compare the shadow model (--compare), list the "
+                       "drift events (--events), or label a part: edgead records label DB|STATION.yaml PART_ID "
+                       "good|defect",
                        usage="edgead records [-h] DB|STATION.yaml [--out OUT] [--verdict V] [--since T] [--until T] "
-                             "[--compare [--json]]\n       edgead records label DB|STATION.yaml PART_ID good|defect "
+                             "[--compare [--json]] [--events [--json]]\n       edgead records label DB|STATION.yaml PART_ID good|defect "
                              "[--who NAME] [--note TEXT] [--row N]")
     p.add_argument("database", help="the station's records.sqlite, or its STATION.yaml (storage.database); or "
                    "'label'")
     p.add_argument("label_args", nargs="*", help=argparse.SUPPRESS)
     p.add_argument("--compare", action="store_true", help="the shadow model against the live one: agreement, new "
                    "accepts, new rejects, and who was right on the labelled parts")
-    p.add_argument("--json", action="store_true", help="with --compare: one JSON object")
+    p.add_argument("--events", action="store_true", help="the station's events (drift alarms raised and cleared), "
+                   "oldest first, within --since/--until")
+    p.add_argument("--json", action="store_true", help="with --compare: one JSON object; with --events: one JSON "
+                   "object per line")
     p.add_argument("--who", default=None, help="label: who labels (default: the login name)")
     p.add_argument("--note", default=None, help="label: why (e.g. 'found at final assembly')")
     p.add_argument("--row", type=int, default=None, help="label: the part's row id (when its part id repeats)")
@@ -175,10 +179,31 @@ def cmd_records(args) -> int:
         else:
             print("\n".join(result.lines()))
         return ExitStatus.OK
+    if args.events:
+        return _print_events(db, parse_iso_ns(args.since, "--since"), parse_iso_ns(args.until, "--until"), args.json)
     with RecordStore(db) as store:
         dest = sys.stdout if args.out == "-" else args.out
         n = store.export_csv(dest, since=parse_iso_ns(args.since, "--since"),
                              until=parse_iso_ns(args.until, "--until"), verdict=args.verdict)
     if args.out != "-":
         print(f"{n} records written to {args.out}", file=sys.stderr)
+    return ExitStatus.OK
+
+
+def _print_events(db: Path, since: int | None, until: int | None, as_json: bool) -> int:
+    """``records --events``: one line per event (or one JSON object per line, as MQTT north sends it)."""
+    from edgead.north.message import encode, event_message
+    from edgead.records import RecordStore
+    from edgead.records.events import EventTable
+
+    with RecordStore(db) as store:
+        events = EventTable(store).query(since=since, until=until)
+    for e in events:
+        if as_json:
+            print(encode(event_message(e, e.station)).decode())
+        else:
+            value, bound = ("-" if v is None else f"{v:.4g}" for v in (e.value, e.bound))
+            print(f"{e.t_utc} {e.kind.value} {e.state.value:7} {e.metric:10} value {value} bound {bound}: {e.message}")
+    if not events:
+        print("no events on record", file=sys.stderr)
     return ExitStatus.OK

@@ -65,7 +65,7 @@ VARIABLES: tuple[NodeSpec, ...] = (
       for verdict, name in COUNTER_NAMES.items()),
     NodeSpec("ResultManagement.Counters.Total", "UInt64", "All parts since the server started."),
     NodeSpec("DriftMonitoring.Alarm", "Boolean", "True while a drift signal is past its bound (verdicts are "
-                                                 "unchanged); each change fires a `DriftAlarmEventType` event."),
+                                                 "unchanged); updated with each `DriftAlarmEventType` event."),
     NodeSpec("DriftMonitoring.ActiveSignals", "String", "The drift signals in alarm, comma-separated (`score`, "
                                                         "`brightness`, `contrast`, `alignment`); empty: none."),
     NodeSpec("DriftMonitoring.LastMessage", "String", "The last drift event's message (empty before the first)."),

@@ -2,8 +2,9 @@
 
 Both runs replay captures of the same station through the daemon's loop (camera-triggered, discrete PLC twin);
 the dimming run's lamp falls linearly to 50 % (``generate_captures(lighting_trend=-0.5)``). The alarm must show
-in all its places: the metric, the log, ``/healthz``'s drift section and the listeners (MQTT/OPC UA hook); and the
-verdicts must be those of the same station without drift tracking (an alarm never changes one).
+in all its places: the metric, the log, ``/healthz``'s drift section, the listeners and the record store's
+``events`` table (what MQTT north publishes; tests/integration/north/test_drift_events.py checks MQTT and OPC UA);
+and the verdicts must be those of the same station without drift tracking (an alarm never changes one).
 """
 from __future__ import annotations
 

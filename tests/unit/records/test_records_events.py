@@ -66,3 +66,23 @@ def test_a_version_5_database_gains_the_events_table_and_keeps_its_parts(tmp_pat
     conn = sqlite3.connect(db)
     assert dict(conn.execute("SELECT key, value FROM meta"))["schema_version"] == "6"
     conn.close()
+
+
+def test_records_events_lists_them_as_lines_and_as_json(tmp_path, capsys):
+    from edgead.cli import main
+
+    db = tmp_path / "r.db"
+    with RecordStore(db) as store:
+        EventTable(store).add([raised(), raised(1, state=EventState.CLEARED, value=None, window_parts=0,
+                                                message="drift cleared (brightness): the station stopped")])
+    assert main(["records", str(db), "--events"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "2026-11-18T11:06:40.000000Z drift raised  brightness value -0.25 bound 0.15: drift alarm (brightness)",
+        "2026-11-18T11:06:40.000000Z drift cleared brightness value - bound 0.15: drift cleared (brightness): the "
+        "station stopped"]
+    assert main(["records", str(db), "--events", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[1].startswith('{"schema":"edgead.station-event/1","message_id":'
+                                                   '"line3:event:2:1795000000000000001"')
+    assert main(["records", str(db), "--events", "--until", "2026-11-18T11:06:40"]) == 0
+    assert capsys.readouterr().err == "no events on record\n"
