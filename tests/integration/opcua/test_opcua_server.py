@@ -335,3 +335,46 @@ def test_a_user_logs_in_with_an_x509_user_certificate_and_an_unknown_one_is_refu
                 await login(user_cert, stranger_key)
         _run(main())
     assert [(r.kind, r.value) for r in _drain(srv.requests)] == [(RequestKind.SET_LOT, "L9")]
+
+
+def test_a_viewer_gets_drift_events_and_the_drift_state(server, pki):
+    """Two alarms raised, one cleared: each a DriftAlarmEventType event from VisionSystem with its fields (a value the
+    station had none for is NaN), and DriftMonitoring follows the signals still in alarm."""
+    from edgead.records.events import EventKind, EventState, StationEvent
+
+    def event(metric: str, state: EventState, value: float | None, t: int) -> StationEvent:
+        return StationEvent(1_795_000_000_000_000_000 + t, "line3", EventKind.DRIFT, state, metric, value, 0.15,
+                            20 if state is EventState.RAISED else 0, f"drift {state.value} ({metric})",
+                            {"recipe": "housing-a"})
+
+    async def main():
+        client = await _connect(server, pki, "view")
+        got: list = []
+
+        class Handler:
+            def event_notification(self, e):
+                got.append(e)
+
+        try:
+            sub = await client.create_subscription(20, Handler())
+            await sub.subscribe_events(_node(client, server, ""), _node(client, server, "DriftAlarmEventType"))
+            server.publish_event(event("brightness", EventState.RAISED, -0.3, 0))
+            server.publish_event(event("contrast", EventState.RAISED, -0.4, 1))
+            server.publish_event(event("brightness", EventState.CLEARED, None, 2))
+            deadline = time.monotonic() + 30
+            while len(got) < 3:
+                assert time.monotonic() < deadline, f"{len(got)} of 3 drift events arrived"
+                await asyncio.sleep(0.05)
+            assert [(e.Metric, e.State, e.Severity, e.WindowParts, e.Recipe) for e in got] == [
+                ("brightness", "raised", 700, 20, "housing-a"), ("contrast", "raised", 700, 20, "housing-a"),
+                ("brightness", "cleared", 100, 0, "housing-a")]
+            assert got[0].Value == -0.3 and got[0].Bound == 0.15 and math.isnan(got[2].Value)
+            assert got[2].Message.Text == "drift cleared (brightness)" and got[0].SourceName == "VisionSystem"
+            assert got[1].Time.timestamp() == pytest.approx(1_795_000_000.0)
+            assert await _node(client, server, "DriftMonitoring.Alarm").read_value() is True
+            assert await _node(client, server, "DriftMonitoring.ActiveSignals").read_value() == "contrast"
+            assert await _node(client, server, "DriftMonitoring.LastMessage").read_value() == \
+                "drift cleared (brightness)"
+        finally:
+            await client.disconnect()
+    _run(main())
