@@ -27,13 +27,14 @@ class Backlog(str, Enum):
 
 @dataclass(frozen=True)
 class MqttConfig:
-    """``mqtt``: one JSON message per part to an MQTT broker, the record store as the outbox. The publisher runs
-    beside the daemon: ``python -m edgead.north STATION.yaml`` (``edgead run`` does not start it yet; see
-    docs/plant-integration.md).
+    """``mqtt``: one JSON message per part (and per drift alarm raised or cleared) to an MQTT broker, the record store
+    as the outbox. The publisher runs beside the daemon: ``python -m edgead.north STATION.yaml`` (``edgead run``
+    does not start it yet; see docs/plant-integration.md).
 
     Attributes:
         url: the broker, ``mqtt://HOST:PORT`` (1883) or ``mqtts://HOST:PORT`` (TLS, 8883); ``null`` turns MQTT off.
-        topic_prefix: messages go to ``PREFIX/STATION/parts``, the online state to ``PREFIX/STATION/status``
+        topic_prefix: parts go to ``PREFIX/STATION/parts``, drift events to ``PREFIX/STATION/events``, the online
+            state to ``PREFIX/STATION/status``
             (retained; the broker publishes the last will ``offline`` when the station vanishes).
         client_id: the MQTT client id; ``null``: ``edgead-STATION``.
         username: user name sent to the broker; ``null``: none.
@@ -50,7 +51,7 @@ class MqttConfig:
         max_inflight: messages published and not yet acknowledged (PUBACK) at once.
         poll_ms: how often the record store is read for new parts.
         ack_file: where the id of the last part the broker acknowledged is kept (fsynced); ``null``: beside the
-            record database, ``DATABASE.mqtt-ack``.
+            record database, ``DATABASE.mqtt-ack``. The last acknowledged event's goes beside it, ``ACK_FILE-events``.
         ack_flush_ms: the acknowledged position is written at most this often (a crash re-sends at most that much).
         backlog: first start only (no ``ack_file`` yet): ``all`` publishes every recorded part, ``new`` only those
             recorded from then on.
