@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Mapping
 
-from edgead.records.store import RecordStore, TimeBound, _to_ns, utc_iso
+from edgead.records.store import RecordStore, TimeBound, _where, utc_iso
 
 COLUMNS = ("t_ns", "t_utc", "station", "kind", "state", "metric", "value", "bound", "window_parts", "message",
            "detail")
@@ -133,14 +133,8 @@ class EventTable:
 
     def query(self, since: TimeBound = None, until: TimeBound = None, limit: int | None = None) -> list[StationEvent]:
         """Events in time order, optionally within ``[since, until)`` and at most ``limit`` of them."""
-        clauses, params = [], []
-        if since is not None:
-            clauses.append("t_ns >= ?")
-            params.append(_to_ns(since))
-        if until is not None:
-            clauses.append("t_ns < ?")
-            params.append(_to_ns(until))
-        sql = _SELECT + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY t_ns, id"
+        where, params = _where(since, until, None)
+        sql = f"{_SELECT}{where} ORDER BY t_ns, id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))

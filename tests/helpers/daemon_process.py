@@ -43,3 +43,16 @@ def running_daemon(config: Path, sock: socket.socket, sock_path: Path) -> Iterat
             proc.kill()
             proc.wait()
         proc.stderr.close()
+
+
+@contextlib.contextmanager
+def notify_socket(folder: Path) -> Iterator[tuple[socket.socket, Path]]:
+    """A ``NOTIFY_SOCKET`` (a bound datagram socket, 0.5 s receive timeout) in ``folder``: ``(socket, path)``."""
+    path = folder / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.bind(str(path))
+        sock.settimeout(0.5)
+        yield sock, path
+    finally:
+        sock.close()

@@ -2,14 +2,18 @@
 certificates."""
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -74,6 +78,25 @@ class Mosquitto:
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def north_sidecar(config: Path) -> Iterator[subprocess.Popen]:
+    """``python -m edgead.north CONFIG`` (stderr piped), stopped with SIGTERM at the end; its exit code is then in
+    ``returncode``."""
+    proc = subprocess.Popen([sys.executable, "-m", "edgead.north", str(config)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        proc.stderr.close()
 
 
 class Subscriber:

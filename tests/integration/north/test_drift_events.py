@@ -13,17 +13,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
 
-from daemon_process import running_daemon  # tests/helpers
+from daemon_process import notify_socket, running_daemon  # tests/helpers
 from modbus_peers import free_port
-from mqtt_peers import Subscriber
+from mqtt_peers import Subscriber, north_sidecar
 from opcua_peers import OpcUaStation, opcua_section  # tests/helpers
 from replay_station import replay_config, write_config  # tests/helpers
 
@@ -77,94 +74,85 @@ def test_drift_alarms_go_out_over_mqtt_and_opcua_and_a_steady_run_sends_none(bro
     cfg["plc"] = {"url": f"tcp://127.0.0.1:{free_port()}", "protocol": "modbus-tcp-server"}  # triggers: OPC UA
     path = write_config(tmp_path, cfg)
     station = OpcUaStation(f"opc.tcp://127.0.0.1:{opc_port}/edgead", tmp_path / "pki", STATION)
-    sock_path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(sock_path))
-    sock.settimeout(0.5)
-    north = subprocess.Popen([sys.executable, "-m", "edgead.north", str(path)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
 
     def mqtt_brightness() -> list[str]:
         first = {m["message_id"]: m for m in sub.on("/events")}
         return [m["state"] for m in first.values() if m["metric"] == "brightness"]
 
-    try:
-        with running_daemon(path, sock, sock_path) as daemon:
-            async def main():
-                client = await station.connect("op")
-                got: list = []
+    with north_sidecar(path) as north, notify_socket(tmp_path) as (sock, sock_path):
+        try:
+            with running_daemon(path, sock, sock_path) as daemon:
+                async def main():
+                    client = await station.connect("op")
+                    got: list = []
 
-                class Handler:
-                    def event_notification(self, event):
-                        got.append(event)
+                    class Handler:
+                        def event_notification(self, event):
+                            got.append(event)
 
-                subscription = await client.create_subscription(20, Handler())
-                await subscription.subscribe_events(station.node(client, ""),
-                                                    station.node(client, "DriftAlarmEventType"))
-                seq = iter(range(10_000))
+                    subscription = await client.create_subscription(20, Handler())
+                    await subscription.subscribe_events(station.node(client, ""),
+                                                        station.node(client, "DriftAlarmEventType"))
+                    seq = iter(range(10_000))
 
-                async def parts_until(predicate, most: int) -> None:
-                    for _ in range(most):
-                        if predicate():
-                            return
-                        part = f"P{next(seq)}"
-                        assert await station.call(client, "Trigger", part) is True
-                        await station.result(client, part)
-                    await asyncio.sleep(1.0)  # the last part's event, if any, is on its way
-                    assert predicate(), f"no drift event after {most} parts"
+                    async def parts_until(predicate, most: int) -> None:
+                        for _ in range(most):
+                            if predicate():
+                                return
+                            part = f"P{next(seq)}"
+                            assert await station.call(client, "Trigger", part) is True
+                            await station.result(client, part)
+                        await asyncio.sleep(1.0)  # the last part's event, if any, is on its way
+                        assert predicate(), f"no drift event after {most} parts"
 
-                def brightness(state: str) -> int:
-                    return sum(e.Metric == "brightness" and e.State == state for e in got)
+                    def brightness(state: str) -> int:
+                        return sum(e.Metric == "brightness" and e.State == state for e in got)
 
-                try:
-                    # a steady line: a full window judged, no event anywhere
-                    for _ in range(N_STEADY):
-                        part = f"P{next(seq)}"
-                        assert await station.call(client, "Trigger", part) is True
-                        await station.result(client, part)
-                    await asyncio.to_thread(sub.wait_parts, N_STEADY, 60)  # north is publishing
-                    await asyncio.sleep(1.0)
-                    assert got == [] and sub.on("/events") == [] and _events_table(db) == []
-                    assert await station.node(client, "DriftMonitoring.Alarm").read_value() is False
+                    try:
+                        # a steady line: a full window judged, no event anywhere
+                        for _ in range(N_STEADY):
+                            part = f"P{next(seq)}"
+                            assert await station.call(client, "Trigger", part) is True
+                            await station.result(client, part)
+                        await asyncio.to_thread(sub.wait_parts, N_STEADY, 60)  # north is publishing
+                        await asyncio.sleep(1.0)
+                        assert got == [] and sub.on("/events") == [] and _events_table(db) == []
+                        assert await station.node(client, "DriftMonitoring.Alarm").read_value() is False
 
-                    # the lamp dims: the alarm, over OPC UA (event and variables) and MQTT
-                    await parts_until(lambda: brightness("raised") == 1, N_DIM)
-                    raised = next(e for e in got if e.Metric == "brightness")
-                    assert raised.Value < -0.15 and raised.Bound == 0.15 and raised.Severity == 700
-                    assert raised.WindowParts >= 10 and "drift alarm (brightness)" in raised.Message.Text
-                    assert await station.node(client, "DriftMonitoring.Alarm").read_value() is True
-                    assert "brightness" in (await station.node(client, "DriftMonitoring.ActiveSignals")
-                                            .read_value()).split(",")
-                    await asyncio.to_thread(_wait, lambda: mqtt_brightness() == ["raised"], "no MQTT drift event")
+                        # the lamp dims: the alarm, over OPC UA (event and variables) and MQTT
+                        await parts_until(lambda: brightness("raised") == 1, N_DIM)
+                        raised = next(e for e in got if e.Metric == "brightness")
+                        assert raised.Value < -0.15 and raised.Bound == 0.15 and raised.Severity == 700
+                        assert raised.WindowParts >= 10 and "drift alarm (brightness)" in raised.Message.Text
+                        assert await station.node(client, "DriftMonitoring.Alarm").read_value() is True
+                        assert "brightness" in (await station.node(client, "DriftMonitoring.ActiveSignals")
+                                                .read_value()).split(",")
+                        await asyncio.to_thread(_wait, lambda: mqtt_brightness() == ["raised"], "no MQTT drift event")
 
-                    # broker down: a reload clears the alarm and the dim lamp raises it again, on record only
-                    broker.stop()
-                    daemon.send_signal(signal.SIGHUP)
-                    await asyncio.to_thread(_wait, lambda: brightness("cleared") == 1, "no cleared event", 180)
-                    await parts_until(lambda: brightness("raised") == 2, 20)
-                    cleared = [e for e in got if e.Metric == "brightness" and e.State == "cleared"][0]
-                    assert cleared.WindowParts == 0 and "reloaded" in cleared.Message.Text
-                    assert [r[1:] for r in _events_table(db) if r[1] == "brightness"] == \
-                        [("brightness", "raised"), ("brightness", "cleared"), ("brightness", "raised")]
-                    assert mqtt_brightness() == ["raised"]
-                finally:
-                    await client.disconnect()
+                        # broker down: a reload clears the alarm and the dim lamp raises it again, on record only
+                        broker.stop()
+                        daemon.send_signal(signal.SIGHUP)
+                        await asyncio.to_thread(_wait, lambda: brightness("cleared") == 1, "no cleared event", 180)
+                        await parts_until(lambda: brightness("raised") == 2, 20)
+                        cleared = [e for e in got if e.Metric == "brightness" and e.State == "cleared"][0]
+                        assert cleared.WindowParts == 0 and "reloaded" in cleared.Message.Text
+                        assert [r[1:] for r in _events_table(db) if r[1] == "brightness"] == \
+                            [("brightness", "raised"), ("brightness", "cleared"), ("brightness", "raised")]
+                        assert mqtt_brightness() == ["raised"]
+                    finally:
+                        await client.disconnect()
 
-            asyncio.run(main())
-            broker.start()  # back: what was recorded meanwhile arrives, in order
-            _wait(lambda: mqtt_brightness() == ["raised", "cleared", "raised"], "events recorded while the broker "
-                  "was down did not arrive", 60)
-            daemon.send_signal(signal.SIGTERM)
-            assert daemon.wait(60) == 0
-        _wait(lambda: mqtt_brightness() == ["raised", "cleared", "raised", "cleared"], "no cleared event at stop")
-        _wait(lambda: len({m["message_id"] for m in sub.on("/events")}) == len(_events_table(db)), "events missing")
-        assert north.poll() is None, north.stderr.read()[-2000:]
-    finally:
-        sub.close()
-        sock.close()
-        north.send_signal(signal.SIGTERM)
-        north.wait(15)
-        north.stderr.close()
+                asyncio.run(main())
+                broker.start()  # back: what was recorded meanwhile arrives, in order
+                _wait(lambda: mqtt_brightness() == ["raised", "cleared", "raised"], "events recorded while the broker "
+                      "was down did not arrive", 60)
+                daemon.send_signal(signal.SIGTERM)
+                assert daemon.wait(60) == 0
+            _wait(lambda: mqtt_brightness() == ["raised", "cleared", "raised", "cleared"], "no cleared event at stop")
+            _wait(lambda: len({m["message_id"] for m in sub.on("/events")}) == len(_events_table(db)), "events missing")
+            assert north.poll() is None, north.stderr.read()[-2000:]
+        finally:
+            sub.close()
     assert north.returncode == 0
     validator = jsonschema.Draft202012Validator(load_schema(EVENT_SCHEMA_PATH))
     first: dict = {}

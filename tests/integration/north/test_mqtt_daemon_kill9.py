@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import random
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
 import yaml
 
-from daemon_process import running_daemon  # tests/helpers
-from mqtt_peers import Subscriber
+from daemon_process import notify_socket, running_daemon  # tests/helpers
+from mqtt_peers import Subscriber, north_sidecar
 
 pytestmark = pytest.mark.timeout(420)
 STATION = "line9"
@@ -37,30 +34,21 @@ def test_daemon_kill_9_loses_no_recorded_part_on_the_way_north(broker_factory, s
         "observe": {"metrics_listen": None, "log_level": "warning"},
         "mqtt": {"url": broker.url, "reconnect_min_ms": 50, "reconnect_max_ms": 500, "poll_ms": 20,
                  "ack_flush_ms": 50}}))
-    sock_path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(sock_path))
-    sock.settimeout(0.5)
-    north = subprocess.Popen([sys.executable, "-m", "edgead.north", str(path)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
     rng = random.Random(19)
-    try:
-        for _ in range(KILLS):
-            with running_daemon(path, sock, sock_path) as daemon:
-                time.sleep(rng.uniform(0.5, 2.0))  # parts flowing: recorded, and published behind them
-                daemon.send_signal(signal.SIGKILL)
-                assert daemon.wait(30) == -signal.SIGKILL
-        with sqlite3.connect(db) as conn:
-            ids = [r[0] for r in conn.execute("SELECT id FROM parts ORDER BY id")]
-        assert len(ids) >= KILLS, "the daemon recorded no parts"
-        parts = sub.wait_parts(len(ids), timeout_s=60)
-        assert north.poll() is None, north.stderr.read()[-2000:]
-    finally:
-        sub.close()
-        sock.close()
-        north.send_signal(signal.SIGTERM)
-        north.wait(15)
-        north.stderr.close()
+    with north_sidecar(path) as north, notify_socket(tmp_path) as (sock, sock_path):
+        try:
+            for _ in range(KILLS):
+                with running_daemon(path, sock, sock_path) as daemon:
+                    time.sleep(rng.uniform(0.5, 2.0))  # parts flowing: recorded, and published behind them
+                    daemon.send_signal(signal.SIGKILL)
+                    assert daemon.wait(30) == -signal.SIGKILL
+            with sqlite3.connect(db) as conn:
+                ids = [r[0] for r in conn.execute("SELECT id FROM parts ORDER BY id")]
+            assert len(ids) >= KILLS, "the daemon recorded no parts"
+            parts = sub.wait_parts(len(ids), timeout_s=60)
+            assert north.poll() is None, north.stderr.read()[-2000:]
+        finally:
+            sub.close()
     first: dict[str, int] = {}
     for m in parts:
         first.setdefault(m["message_id"], m["record_id"])
