@@ -204,15 +204,15 @@ class Station:
         if self.drift is not None:
             self.drift.retire(reason)
         monitor = DriftMonitor(cfg.drift, self.model.good_quantiles, self.model.reference, self.metrics)
-        monitor.subscribe(self._drift_event)
+        judged_with = {"recipe": self.model.name, "model_hash": self.model.model_hash}  # its events name them
+        monitor.subscribe(lambda event: self._drift_event(event, judged_with))
         monitor.listeners.extend(self.drift_listeners)
         return monitor
 
-    def _drift_event(self, event) -> None:
+    def _drift_event(self, event, judged_with: dict) -> None:
         """A drift alarm raised or cleared: on record (the event writer's thread) and, with OPC UA, an OPC UA event
         (the server's thread); MQTT north publishes it from the record. Never waits."""
-        record = drift_event(event, self.cfg.name, time.time_ns(),
-                             {"recipe": self.model.name, "model_hash": self.model.model_hash})
+        record = drift_event(event, self.cfg.name, time.time_ns(), judged_with)
         if self.recorder is not None and self.recorder.events is not None:
             self.recorder.events.submit(record)
         if self.plant is not None:
