@@ -15,6 +15,7 @@ from replay_station import replay_config, step_to_end, write_config  # tests/hel
 
 from edgead.daemon.config import load_station
 from edgead.daemon.station import Station
+from edgead.errors import RecordError
 from edgead.data.synthetic import generate_captures
 from edgead.observe.http import health
 from edgead.records import RecordStore
@@ -74,3 +75,26 @@ def test_dimming_lighting_raises_the_alarm_and_a_steady_run_none(small_station, 
     verdicts_off, events_off, state_off, _, _ = _run(tmp_path, small_station, padim_bundle.bundle, dimming, window=0,
                                                         security=bundle_key.security)
     assert verdicts_off == verdicts_d and events_off == [] and state_off["alarms"] == []
+
+
+def test_an_event_the_store_refuses_costs_no_part(small_station, padim_bundle, bundle_key, runs, tmp_path):
+    """The events' writes fail (an I/O error injected into the event writer's table): every part is still judged
+    and recorded, the alarm still shows, and the refusals are counted."""
+    _, dimming = runs
+    cfg = replay_config(tmp_path, small_station, padim_bundle.bundle, bundle_key.security, dimming,
+                        storage={"database": str(tmp_path / "refused.sqlite"), "save_images": "none"},
+                        drift={"window_parts": 20, "min_parts": 10})
+
+    def refuse(events):
+        raise RecordError("records database 'refused.sqlite': write failed: disk I/O error")
+
+    with Station(load_station(write_config(tmp_path, cfg))) as st:
+        st.recorder.events.table.add = refuse
+        outcomes = step_to_end(st)
+        assert "brightness" in st.drift.state()["alarms"]
+        writer, metrics = st.recorder.events, st.metrics
+    assert len(outcomes) == N and all(o.row_id is not None for o in outcomes)
+    assert writer.counts["write_failed"] >= 1 and writer.counts["recorded"] == 0 and writer.counts["dropped"] >= 1
+    assert f'edgead_events_total{{outcome="dropped"}} {writer.counts["dropped"]}' in metrics.render()
+    with RecordStore(tmp_path / "refused.sqlite") as store:
+        assert sum(store.counts().values()) == N and EventTable(store).last_id() == 0
