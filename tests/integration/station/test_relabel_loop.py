@@ -24,7 +24,10 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def test_records_labels_dataset_threshold_loop(small_station, padim_bundle, bundle_key, tmp_path, capsys):
-    cfg = replay_config(tmp_path, small_station, padim_bundle.bundle, bundle_key.security)
+    # fps=0 replays as fast as the loop goes; the image writer runs below it (runtime.image_nice) and skips an image
+    # when its queue is full, by design. The dataset needs every image: a queue deeper than the 24 parts.
+    cfg = replay_config(tmp_path, small_station, padim_bundle.bundle, bundle_key.security,
+                        runtime={"image_queue": 64})
     station_yaml = write_config(tmp_path, cfg)
     seen = []
     Runner(load_station(station_yaml), on_part=seen.append).run()
