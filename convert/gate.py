@@ -21,6 +21,8 @@ from edgead.contract.decide import decide_batch, rejected
 from edgead.contract.graph import Prediction
 from edgead.errors import DataError, GateError
 from edgead.infer.base import Backend
+from edgead.infer.layout import Layout, infer_images
+from edgead.infer.layout import map_hw as map_hw_of
 from edgead.metrics import image_auroc, mask_at, pixel_auroc
 
 DEFAULT_TOLERANCE_PT = 0.5
@@ -37,12 +39,13 @@ not when the check set holds few good images."""
 
 @dataclass(frozen=True)
 class CheckSet:
-    """A labelled evaluation set as arrays: images ``[N,H,W,C]`` uint8 (one size), labels ``[N]``, masks
-    ``[N,H,W]`` bool or None."""
+    """A labelled evaluation set: images ``[N,H,W,C]`` uint8 (one size, else a list), labels ``[N]``, masks at the
+    resolution of the maps the bundle's ``layout`` gives (``[N,h,w]`` bool, a list where sizes differ, or None)."""
 
-    images: np.ndarray
+    images: np.ndarray | list
     labels: np.ndarray
-    masks: np.ndarray | None
+    masks: np.ndarray | list | None
+    layout: Layout = Layout()
 
 
 @dataclass
@@ -108,10 +111,10 @@ def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.
     labels = np.asarray(labels)
     ia_ref, ia = image_auroc(labels, ref.raw_score), image_auroc(labels, cand.raw_score)
     pa_ref = pa = None
-    if masks is not None and masks.any():
+    if masks is not None and any(np.any(m) for m in masks):
         pa_ref, pa = pixel_auroc(masks, ref.raw_map), pixel_auroc(masks, cand.raw_map)
     drift = np.abs(np.asarray(cand.score, np.float64) - np.asarray(ref.score, np.float64))
-    ref_rejects, cand_rejects = (rejected(decide_batch(p, p.map.shape[1:])) for p in (ref, cand))
+    ref_rejects, cand_rejects = (rejected(decide_batch(p, [np.shape(m) for m in p.map])) for p in (ref, cand))
     agree = float(np.mean(cand_rejects == ref_rejects))
     d_img = 100.0 * (ia - ia_ref)
     d_pix = None if pa is None else 100.0 * (pa - pa_ref)
@@ -153,9 +156,11 @@ def enforce(report: GateReport, *, what: str, force: bool) -> GateReport:
     return report
 
 
-def load_check_set(root: str | os.PathLike, *, channels: int, map_hw: tuple[int, int]) -> CheckSet:
-    """Load an MVTec-layout folder's test split, masks at the map resolution (:func:`edgead.metrics.mask_at`, the
-    definition ``eval`` uses).
+def load_check_set(root: str | os.PathLike, *, channels: int, map_hw: tuple[int, int],
+                   layout: Layout = Layout()) -> CheckSet:
+    """Load an MVTec-layout folder's test split, masks at the resolution of the maps ``layout`` gives
+    (:func:`edgead.infer.layout.map_hw` of the model's ``map_hw``; :func:`edgead.metrics.mask_at`, the definition
+    ``eval`` uses): a tiled bundle's maps come back at each image's size, as on the station.
 
     Raises:
         DataError: no test split, or no good or no defective image.
@@ -171,20 +176,20 @@ def load_check_set(root: str | os.PathLike, *, channels: int, map_hw: tuple[int,
     for s in cat.test:
         img = load_image(s.path, color)
         images.append(img)
-        masks.append(mask_at(load_mask(s, img.shape[:2]), map_hw))
+        masks.append(mask_at(load_mask(s, img.shape[:2]), map_hw_of(img.shape[:2], map_hw, layout)))
     labels = np.array([s.label for s in cat.test])
     uniform = all(im.shape == images[0].shape for im in images)
     # Sizes may vary within a category (the graph resizes): then the images stay a list, fed one by one.
-    return CheckSet(images=np.stack(images) if uniform else images, labels=labels, masks=np.stack(masks))
+    same = len({m.shape for m in masks}) == 1
+    return CheckSet(images=np.stack(images) if uniform else images, labels=labels,
+                    masks=np.stack(masks) if same else masks, layout=layout)
 
 
-def predict(backend: Backend, images: np.ndarray, batch_size: int = 8) -> Prediction:
-    """Run a backend over ``images`` (an array: in batches; a list of different sizes: one by one), concatenated."""
-    if isinstance(images, list):
-        parts = [backend.infer(im[None]) for im in images]
-    else:
-        parts = [backend.infer(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
-    return Prediction.concatenate(parts)
+def predict(backend: Backend, images: np.ndarray | list, batch_size: int = 8, layout: Layout = Layout()
+            ) -> Prediction:
+    """Run a backend over ``images`` through ``layout``, as eval and the station do
+    (:func:`edgead.infer.layout.infer_images`): maps are lists where a tiled layout gives sizes that differ."""
+    return infer_images(backend, images, layout, batch_size)
 
 
 def measure_latency(backend: Backend, image: np.ndarray, runs: int = 30, warmup: int = 3) -> tuple[float, float]:
@@ -221,8 +226,8 @@ def run_gate(reference: Backend | Prediction, candidate: Backend, check: CheckSe
              max_new_reject_pct: float = DEFAULT_MAX_NEW_REJECT_PCT, latency_runs: int = 30) -> GateReport:
     """Predict ``check`` with the candidate (and the reference, unless its :class:`Prediction` on ``check`` is given:
     several candidates share one), compare, and add size on disk and candidate latency (not enforced)."""
-    ref = reference if isinstance(reference, Prediction) else predict(reference, check.images)
-    cand = predict(candidate, check.images)
+    ref = reference if isinstance(reference, Prediction) else predict(reference, check.images, layout=check.layout)
+    cand = predict(candidate, check.images, layout=check.layout)
     report = compare(check.labels, ref, cand, masks=check.masks, tolerance_pt=tolerance_pt,
                      pixel_tolerance_pt=pixel_tolerance_pt, max_new_reject_pct=max_new_reject_pct)
     if artifact is not None:

@@ -34,8 +34,8 @@ import numpy as np
 from edgead.contract.layout import Layout, Orientation
 from edgead.infer.base import Prediction
 
-__all__ = ["Layout", "Orientation", "infer_layout", "layout_images", "quarter_turns", "stitch", "tiles", "turn",
-           "windows"]
+__all__ = ["Layout", "Orientation", "infer_layout", "infer_images", "layout_images", "map_hw", "quarter_turns",
+           "stitch", "tiles", "turn", "windows"]
 
 
 def quarter_turns(hw: Sequence[int], orientation: Orientation) -> int:
@@ -123,6 +123,35 @@ def infer_layout(engine, image: np.ndarray, layout: Layout) -> Prediction:
     best = int(np.argmax([float(p.raw_score[0]) for p in preds]))
     score = np.array([max(float(p.score[0]) for p in preds)], np.float32)
     return Prediction(score, whole("map"), preds[best].raw_score[:1].astype(np.float32), whole("raw_map"))
+
+
+def map_hw(image_hw: Sequence[int], model_hw: Sequence[int], layout: Layout) -> tuple[int, int]:
+    """The size of the map :func:`infer_layout` returns for an image of ``image_hw``: the image's own when tiled,
+    else the model's, turned back with the image."""
+    if layout.tile_hw is not None:
+        return int(image_hw[0]), int(image_hw[1])
+    h, w = int(model_hw[0]), int(model_hw[1])
+    return (w, h) if quarter_turns(image_hw, layout.orientation) % 2 else (h, w)
+
+
+def infer_images(engine, images, layout: Layout, batch_size: int = 8) -> Prediction:
+    """Infer many ``[H, W, C]`` images (an ``[N, H, W, C]`` array or a list) through ``layout``, in order.
+
+    Plain layout: batches of ``batch_size`` (a list of different sizes: one by one). Otherwise each image through
+    :func:`infer_layout`, the station's path. The maps are ``[N, h, w]`` arrays when they share a size, else
+    lists of per-image ``[h_i, w_i]`` arrays (tiled parts of different sizes).
+    """
+    if layout.is_plain:
+        if isinstance(images, list):
+            parts = [engine.infer(np.ascontiguousarray(im)[None]) for im in images]
+        else:
+            parts = [engine.infer(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+        return Prediction.concatenate(parts)
+    parts = [infer_layout(engine, im, layout) for im in images]
+    if len({p.map.shape for p in parts}) == 1:
+        return Prediction.concatenate(parts)
+    return Prediction(np.concatenate([p.score for p in parts]), [p.map[0] for p in parts],
+                      np.concatenate([p.raw_score for p in parts]), [p.raw_map[0] for p in parts])
 
 
 def layout_images(image: np.ndarray, layout: Layout) -> list[np.ndarray]:

@@ -70,3 +70,27 @@ def test_predict_goes_through_the_layout(tiled, small_station, capsys):
     assert main(["predict", "--bundle", str(tiled.bundle.root), str(result.samples[i].path), "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["raw_score"] == pytest.approx(float(result.raw_scores[i]), rel=1e-5)  # the maximum over its tiles
+
+
+def test_conversion_gate_scores_through_the_layout(tiled, small_station, tmp_path, monkeypatch):
+    """The gate feeds the check set as the station does (turned, native tiles, maps stitched back), through the
+    path eval uses: its FP32 reference is eval's result on the same bundle, not the whole images squashed."""
+    from edgead.convert.gate import predict
+    from edgead.convert.pipeline import ConvertOptions, convert
+    from edgead.data import Color, load_image, scan_category
+    from edgead.evaluation import evaluate_bundle
+    from edgead.infer import open_backend
+
+    monkeypatch.chdir(tmp_path)
+    result = evaluate_bundle(tiled.bundle.root, small_station.aligned)
+    report = convert(tiled.bundle.root, "x86-cpu", tmp_path / "fp32",
+                     ConvertOptions("fp32", check=small_station.aligned, latency_runs=0))
+    gate = report.candidates[0].gate
+    assert gate.passed, gate.reasons
+    assert gate.image_auroc_ref == pytest.approx(result.metrics["image_auroc"], abs=1e-9)
+    assert gate.pixel_auroc_ref == pytest.approx(result.metrics["pixel_auroc"], abs=1e-9)
+    images = [load_image(s.path, Color.RGB) for s in scan_category(small_station.aligned).test]
+    with open_backend(tiled.bundle.root) as engine:
+        whole = predict(engine, np.stack(images))  # what the gate fed before: whole frames, squashed to a tile
+    assert not np.allclose(whole.raw_score, result.raw_scores)  # so the test tells the two apart
+    assert whole.raw_map.shape[1:] == (64, 96) and result.raw_maps.shape[1:] == (128, 160)

@@ -86,3 +86,12 @@ def test_bad_layouts_name_the_key():
         Layout(tile_hw=(32, 32), overlap_px=32)
     with pytest.raises(ConfigError, match="no key 'tiles'"):
         Layout.from_dict({"tiles": [2, 2]})
+
+
+def test_map_hw_is_what_infer_layout_returns():
+    from edgead.infer.layout import map_hw
+
+    assert map_hw((300, 200), (64, 96), Layout()) == (64, 96)  # the model's resolution
+    assert map_hw((300, 200), (64, 96), Layout(Orientation.LANDSCAPE)) == (96, 64)  # turned back with the image
+    assert map_hw((200, 300), (64, 96), Layout(Orientation.LANDSCAPE)) == (64, 96)
+    assert map_hw((300, 200), (64, 96), Layout(Orientation.LANDSCAPE, (64, 96), 8)) == (300, 200)  # stitched
