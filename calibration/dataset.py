@@ -22,6 +22,7 @@ import numpy as np
 
 from edgead.data.images import Color, decode_image, is_image_file
 from edgead.errors import CalibrationError, ImageError
+from edgead.infer.layout import Layout, layout_images
 
 MIN_IMAGES = 16
 """Fewer good images than this give unstable activation ranges."""
@@ -34,7 +35,7 @@ class CalibrationSet:
     Attributes:
         source: the folder or list file given.
         paths: the image files, sorted.
-        images: uint8 ``[N, H, W, C]``.
+        images: uint8 ``[N, H, W, C]`` (with a tiling layout: every tile of every image).
         fingerprint: sha256 over the sorted ``name:size:sha256`` lines of the files (recorded in the bundle).
     """
 
@@ -89,7 +90,8 @@ def _read(path: Path, source: Path, color: Color) -> tuple[np.ndarray, str]:
 
 
 def load_calibration_set(source: str | os.PathLike, *, channels: int, min_count: int = MIN_IMAGES,
-                         max_count: int | None = None, resize_hw: tuple[int, int] | None = None) -> CalibrationSet:
+                         max_count: int | None = None, resize_hw: tuple[int, int] | None = None,
+                         layout: Layout | None = None) -> CalibrationSet:
     """Read and check a calibration set.
 
     Args:
@@ -99,6 +101,8 @@ def load_calibration_set(source: str | os.PathLike, *, channels: int, min_count:
         max_count: use at most this many (the first in sorted order); default all.
         resize_hw: when the images' sizes differ (real categories often do), resize them all to this (height,
             width) -- the model resolution, which the graph resizes every frame to anyway. None: sizes must agree.
+        layout: the bundle's layout (:mod:`edgead.infer.layout`): each image is turned and cut into its tiles, as
+            the station feeds the model, so INT8 ranges and the threshold transfer see tiles at native resolution.
 
     Returns:
         The :class:`CalibrationSet`.
@@ -118,6 +122,8 @@ def load_calibration_set(source: str | os.PathLike, *, channels: int, min_count:
                                hint="add good images of the part (aligned crops as the station sees them)")
     read = [_read(path, src, color) for path in files]
     images, lines = [img for img, _ in read], [line for _, line in read]
+    if layout is not None and not layout.is_plain:
+        images = [part for img in images for part in layout_images(img, layout)]
     if resize_hw is not None and len({img.shape for img in images}) > 1:
         # mixed sizes: all to the model resolution; one size: as the station feeds them (the graph resizes)
         images = [img if img.shape[:2] == tuple(resize_hw) else cv2.resize(

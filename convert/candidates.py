@@ -39,14 +39,15 @@ def _make(precision: Precision, bundle: Bundle, work: Path, calib, int8: Int8Set
     return out, res.details()
 
 
-def transfer_images(calib, calib_set, channels: int, resize_hw: tuple[int, int]):
-    """Good images both graphs score for the threshold transfer (the calibration set; none: no transfer)."""
+def transfer_images(calib, calib_set, channels: int, resize_hw: tuple[int, int], layout=None):
+    """Good images both graphs score for the threshold transfer (the calibration set, as the bundle's ``layout``
+    feeds the model; none: no transfer)."""
     if calib_set is not None:
         return calib_set.images
     if calib is not None:
         from edgead.calibration.dataset import load_calibration_set
 
-        return load_calibration_set(calib, channels=channels, resize_hw=resize_hw).images
+        return load_calibration_set(calib, channels=channels, resize_hw=resize_hw, layout=layout).images
     return None
 
 

@@ -202,14 +202,14 @@ def load_image_sets(src: Bundle, options: ConvertOptions, plan: Plan) -> ImageSe
     if options.calib is not None and Precision.INT8 in plan.precisions:
         from edgead.calibration.dataset import load_calibration_set
 
-        calib = load_calibration_set(options.calib, channels=spec.channels, resize_hw=hw)
+        calib = load_calibration_set(options.calib, channels=spec.channels, resize_hw=hw, layout=src.meta.layout)
     check = (load_check_set(options.check, channels=spec.channels, map_hw=hw, layout=src.meta.layout)
              if options.check else None)
     reference = None
     if check is not None:  # the FP32 outputs on the check set, once for all candidates (through the layout)
         with open_candidate(src.onnx_path, src) as eng:
             reference = predict(eng, check.images, layout=check.layout)
-    good = transfer_images(options.calib, calib, spec.channels, hw)
+    good = transfer_images(options.calib, calib, spec.channels, hw, src.meta.layout)
     transfer = TransferSet(src, good, options.guard_band) if good is not None else None
     return ImageSets(calib, check, transfer, sample_images(good, check), reference)
 

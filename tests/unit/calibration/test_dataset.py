@@ -57,3 +57,14 @@ def test_16_bit_refused(folder):
     cv2.imwrite(str(folder / "good_006.png"), np.full((40, 40, 3), 1000, np.uint16))
     with pytest.raises(CalibrationError, match="expected 8-bit"):
         load_calibration_set(folder, channels=3)
+
+
+def test_a_tiling_layout_calibrates_on_the_tiles_the_station_feeds(folder):
+    from edgead.contract.layout import Layout, Orientation
+
+    layout = Layout(Orientation.KEEP, (24, 24), 8)  # 40x40 images: 2 x 2 native tiles each
+    got = load_calibration_set(folder, channels=3, resize_hw=(24, 24), layout=layout)
+    whole = load_calibration_set(folder, channels=3, resize_hw=(24, 24))
+    assert got.images.shape == (4 * MIN_IMAGES, 24, 24, 3) and len(got) == MIN_IMAGES
+    np.testing.assert_array_equal(got.images[0], whole.images[0][:24, :24])  # native pixels, not squashed
+    assert got.fingerprint == whole.fingerprint
