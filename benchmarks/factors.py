@@ -86,6 +86,8 @@ TILE224 = replace(BASE, hw=(224, 224), tile=(224, 224), overlap=32)  # orientati
 PADIM = {"layers": ["block2", "block3", "block4"], "n_features": 100, "eps": 0.01, "sigma_px": 4.0}
 CORE = {"layers": ["block0", "block1", "block2"], "grid_layer": "block1", "layer_scaling": "mean-norm",
         "coreset_ratio": 0.025}
+OLD = {**CORE, "layers": ["block2", "block4"], "grid_layer": None, "layer_scaling": "none", "coreset_ratio": 0.1}
+"""PatchCore's default before issue 21's round 1 (blocks 2+4 on block2's stride-8 grid, unscaled, 10 % coreset)."""
 ALL_SCORES = ("model", "max", "smoothed-max", "top1%")
 ANOMALIB_CHANNELS = [20, 149, 107, 181, 1, 19, 57, 125, 155, 172, 96, 101, 171, 136, 92, 100, 141, 228, 120, 126,
     0, 187, 47, 220, 199, 137, 128, 34, 123, 61, 59, 122, 51, 10, 50, 110, 65, 87, 41, 5,
@@ -147,6 +149,30 @@ VARIANTS: dict[str, Variant] = {
     "patchcore lite2": _v("patchcore", CORE, replace(BASE, backbone="efficientnet_lite2")),
     "patchcore tiles 224 native": _v("patchcore", CORE, TILE224, scores=ALL_SCORES),
     "patchcore tiles 160 native": _v("patchcore", CORE, replace(TILE224, hw=(160, 160), tile=(160, 160))),
+    # PatchCore, one factor at a time from the new default (issue 21, round 2: what costs it magnetic_tile)
+    "patchcore blocks 1-2 @stride 4": _v("patchcore", CORE, layers=["block1", "block2"]),
+    "patchcore blocks 2+4 @stride 4, scaled": _v("patchcore", CORE, layers=["block2", "block4"]),
+    "patchcore blocks 0-2 @stride 8, 10 %": _v("patchcore", CORE, grid_layer="block2", coreset_ratio=0.1),
+    "patchcore unscaled": _v("patchcore", CORE, layer_scaling="none"),
+    "patchcore patch size 1": _v("patchcore", CORE, patch_size=1),
+    "patchcore patch size 5": _v("patchcore", CORE, patch_size=5),
+    "patchcore sigma 2": _v("patchcore", CORE, sigma_px=2.0),
+    "patchcore sigma 8": _v("patchcore", CORE, sigma_px=8.0),
+    "patchcore nearest upsampling": _v("patchcore", CORE, map_upsampling="nearest"),
+    # ... and from the old default toward it
+    "patchcore old, scaled": _v("patchcore", OLD, layer_scaling="mean-norm"),
+    "patchcore old, 2.5 %": _v("patchcore", OLD, coreset_ratio=0.025),
+    "patchcore old @stride 4, 2.5 %": _v("patchcore", OLD, grid_layer="block1", coreset_ratio=0.025),
+    "patchcore old, patch size 5": _v("patchcore", OLD, patch_size=5),
+    "patchcore old, sigma 8": _v("patchcore", OLD, sigma_px=8.0),
+    "patchcore blocks 2+3 @stride 8, scaled, 10 %": _v("patchcore", OLD, layers=["block2", "block3"],
+                                                      layer_scaling="mean-norm"),
+    "patchcore blocks 2-4 @stride 8, scaled, 10 %": _v("patchcore", OLD, layers=["block2", "block3", "block4"],
+                                                      layer_scaling="mean-norm"),
+    "patchcore blocks 1-4 @stride 8, scaled, 10 %": _v("patchcore", OLD, layers=["block1", "block2", "block3",
+                                                                                "block4"], grid_layer="block2",
+                                                      layer_scaling="mean-norm"),
+    "patchcore blocks 1+2+4 @stride 4, scaled": _v("patchcore", CORE, layers=["block1", "block2", "block4"]),
 }
 
 
@@ -258,6 +284,8 @@ def build(v: Variant):
     from edgead.models.patchcore import PatchCore
     from edgead.models.patchcore import fit as patchcore_fit
 
+    NearestMapPatchCore = _nearest_map_patchcore()
+
     if v.model == "padim":
         params = dict(v.params)
         channels = params.pop("channel_index", None)
@@ -265,7 +293,21 @@ def build(v: Variant):
         if channels is not None:  # a given subset (the channels' order does not change a Mahalanobis distance)
             model.channel_index = torch.tensor(sorted(channels))
         return model, padim_fit
-    return PatchCore(v.input.hw, backbone=v.input.backbone, pretrained=False, **v.params), patchcore_fit
+    params = dict(v.params)
+    cls = NearestMapPatchCore if params.pop("map_upsampling", "bilinear") == "nearest" else PatchCore
+    return cls(v.input.hw, backbone=v.input.backbone, pretrained=False, **params), patchcore_fit
+
+
+def _nearest_map_patchcore():
+    from edgead.models.patchcore import PatchCore
+
+    class NearestMap(PatchCore):
+        """PatchCore whose patch-grid map reaches model resolution by nearest-neighbour upsampling (a factor only)."""
+
+        def upsample_map(self, amap: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(amap, size=self.input_hw, mode="nearest")
+
+    return NearestMap
 
 
 def image_scores(kind: str, model_scores: np.ndarray, maps: np.ndarray, hw: tuple[int, int]) -> np.ndarray:

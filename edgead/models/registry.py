@@ -78,6 +78,7 @@ MODELS: dict[str, ModelSpec] = {
             "num_neighbors": 9,
             "projection_dim": 128,
             "sigma_px": 4.0,
+            "patch_size": 3,
             "seed": 0,
         },
         description="PatchCore: nearest neighbour to a coreset of good patch features on a stride-4 grid (blocks "

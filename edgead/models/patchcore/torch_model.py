@@ -1,7 +1,7 @@
 """PatchCore (Roth et al., "Towards Total Recall in Industrial Anomaly Detection", CVPR 2022) as a plain module.
 
-Patch features of mid-level backbone stages, each averaged over its 3x3 neighbourhood (the paper's locally aware
-patch features), resampled to the patch grid (finer stages area-pooled, coarser ones bilinearly upsampled),
+Patch features of mid-level backbone stages, each averaged over its ``patch_size`` neighbourhood (the paper's
+locally aware patch features, 3x3), resampled to the patch grid (finer stages area-pooled, coarser ones bilinearly upsampled),
 optionally scaled so that every stage weighs the same in the distance, and concatenated; a memory bank from a greedy
 k-center coreset (``coreset.py``, filled by ``train.fit``); the patch score is the distance to the nearest bank
 entry, and the image score is the paper's reweighted maximum.
@@ -61,6 +61,8 @@ class PatchCore(nn.Module):
         num_neighbors: bank neighbours in the reweighting (``N_b`` in the paper; includes ``m*`` itself).
         projection_dim: random-projection size for the coreset selection (used by ``train.fit``).
         sigma_px: Gaussian smoothing of the map, in pixels at model resolution.
+        patch_size: side of the local neighbourhood each stage's features are averaged over (the paper's ``p``,
+            odd; 1: none).
         seed: seed of the coreset selection.
         pretrained: load the backbone's pretrained weights (``False`` only for shape tests).
         bank_size: rows of the (empty) memory bank buffer; ``from_state`` sets it.
@@ -88,6 +90,7 @@ class PatchCore(nn.Module):
         bank_size: int = 0,
         grid_layer: str | None = "block1",
         layer_scaling: LayerScaling | str = LayerScaling.MEAN_NORM,
+        patch_size: int = 3,
     ):
         super().__init__()
         self.backbone: Backbone = build_backbone(backbone, pretrained=pretrained)
@@ -115,6 +118,9 @@ class PatchCore(nn.Module):
             raise ConfigError(f"PatchCore feature_dim={feature_dim} must be in 1..{in_dim} for layers {self.layers}")
         if not 0.0 < float(coreset_ratio) <= 1.0:
             raise ConfigError(f"PatchCore coreset_ratio={coreset_ratio} must be in (0, 1]")
+        if int(patch_size) < 1 or int(patch_size) % 2 == 0:
+            raise ConfigError(f"PatchCore patch_size={patch_size} must be odd and >= 1", hint="the paper uses 3")
+        self.patch_size = int(patch_size)
         if int(num_neighbors) < 1:
             raise ConfigError(f"PatchCore num_neighbors={num_neighbors} must be >= 1")
         self.feature_dim = int(feature_dim) if feature_dim is not None else None
@@ -152,6 +158,7 @@ class PatchCore(nn.Module):
             "pretrained": bool(pretrained),
             "grid_layer": self.grid_layer,
             "layer_scaling": self.layer_scaling.value,
+            "patch_size": self.patch_size,
         }
 
     # -- features -------------------------------------------------------------------------------------------
@@ -160,7 +167,9 @@ class PatchCore(nn.Module):
         feats = self.backbone.features(x, self.layers)
         maps = []
         for name, pool in zip(self.layers, self._pool):
-            fmap = F.avg_pool2d(feats[name], kernel_size=3, stride=1, padding=1)
+            fmap = feats[name]
+            if self.patch_size > 1:
+                fmap = F.avg_pool2d(fmap, kernel_size=self.patch_size, stride=1, padding=self.patch_size // 2)
             if pool > 1:  # a finer layer: the mean over the grid cell (ceil: TF "same" grids round up)
                 fmap = F.avg_pool2d(fmap, kernel_size=pool, stride=pool, ceil_mode=True)
             elif pool == 0:
@@ -256,9 +265,12 @@ class PatchCore(nn.Module):
         nn_dist2, nn_index = dist2.min(dim=-1)  # [N, P]
         patch_scores = nn_dist2.sqrt()
         score = self._reweighted_score(feats, patch_scores, nn_index)
-        amap = patch_scores.reshape(-1, 1, gh, gw)
-        amap = F.interpolate(amap, size=self.input_hw, mode="bilinear", align_corners=False)
+        amap = self.upsample_map(patch_scores.reshape(-1, 1, gh, gw))
         return score, self.smoothing(amap).squeeze(1)
+
+    def upsample_map(self, amap: torch.Tensor) -> torch.Tensor:
+        """The patch-grid map ``[N, 1, gh, gw]`` at model resolution (bilinear)."""
+        return F.interpolate(amap, size=self.input_hw, mode="bilinear", align_corners=False)
 
     def _reweighted_score(self, feats: torch.Tensor, patch_scores: torch.Tensor, nn_index: torch.Tensor) -> torch.Tensor:
         """``s = (1 - softmax_b(d(m_test, m_b))[m*]) * d(m_test, m*)`` for the most anomalous patch of each image."""

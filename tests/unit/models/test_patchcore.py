@@ -134,3 +134,19 @@ def test_bundles_without_the_new_parameters_load_as_trained(synthetic_set):
     assert again.layer_scale is None and again.grid_layer == "block2" and again.grid_hw == old.grid_hw
     with torch.no_grad():
         torch.testing.assert_close(again(synthetic_set["goods"])[0], old(synthetic_set["goods"])[0])
+
+
+def test_patch_size_is_the_local_neighbourhood_averaged():
+    from edgead.errors import ConfigError
+
+    x = torch.randn(1, 3, *INPUT_HW)
+    one, five = (PatchCore(INPUT_HW, layers=["block1"], pretrained=False, patch_size=p) for p in (1, 5))
+    five.load_state_dict(one.state_dict())
+    feats = one.backbone.features(x, ["block1"])["block1"]
+    torch.testing.assert_close(one.layer_maps(x)[0], feats)  # 1: the stage's own features
+    expected = torch.nn.functional.avg_pool2d(feats, 5, 1, 2)
+    torch.testing.assert_close(five.layer_maps(x)[0], expected)
+    assert five.export_params()["patch_size"] == 5
+    assert PatchCore(INPUT_HW, pretrained=False).patch_size == 3  # the paper's
+    with pytest.raises(ConfigError, match="patch_size=4 must be odd"):
+        PatchCore(INPUT_HW, pretrained=False, patch_size=4)
