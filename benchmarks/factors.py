@@ -173,6 +173,10 @@ VARIANTS: dict[str, Variant] = {
                                                                                 "block4"], grid_layer="block2",
                                                       layer_scaling="mean-norm"),
     "patchcore blocks 1+2+4 @stride 4, scaled": _v("patchcore", CORE, layers=["block1", "block2", "block4"]),
+    "patchcore blocks 0-2+4 @stride 4, scaled": _v("patchcore", CORE, layers=["block0", "block1", "block2",
+                                                                             "block4"]),
+    "patchcore blocks 2+4 @stride 4, scaled, 5 %": _v("patchcore", CORE, layers=["block2", "block4"],
+                                                     coreset_ratio=0.05),
 }
 
 
@@ -386,6 +390,7 @@ def main() -> None:
                     help="leave out edgead train's threshold hold-out of the fit images (its default: 0.2)")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), metavar="NAME")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/edgead-factors"))
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: runs side by side)")
     ap.add_argument("--list", action="store_true", help="list the variants and exit")
     ap.add_argument("--table", action="store_true", help="print OUT's rows as a markdown table and exit")
     args = ap.parse_args()
@@ -398,7 +403,7 @@ def main() -> None:
     unknown = [n for n in args.variants if n not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown variants {unknown}; --list shows them")
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     if args.max_test:
         from peers import subset
 
