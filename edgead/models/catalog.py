@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
+from edgead.models.presets import preset_line, preset_rows
 from edgead.models.registry import MODELS, get_spec
 
 
@@ -41,13 +42,24 @@ def render_text(names: Iterable[str] | None = None) -> str:
     for r in rows(names):
         head = f"{r['name']}  ({r['supervision']})\n  {r['description']}"
         params = "\n".join(f"    {k} = {_value(v)}" for k, v in r["parameters"].items())
-        blocks.append(f"{head}\n  parameters (train --set KEY=VALUE):\n{params}")
+        block = f"{head}\n  parameters (train --set KEY=VALUE):\n{params}"
+        presets = preset_rows([r["name"]])
+        if presets:  # the same lines as train --help
+            block += "\n  presets (train --preset NAME; * the CPU default; mt: image AUROC % on magnetic_tile):\n"
+            block += "\n".join(preset_line(row) for row in presets)
+        blocks.append(block)
     return "\n\n".join(blocks) + "\n"
 
 
 def render_json(names: Iterable[str] | None = None) -> str:
     """The table as one JSON document (a list of :func:`rows`)."""
     return json.dumps(rows(names), indent=2) + "\n"
+
+
+def _preset_markdown(row: dict) -> str:
+    params = ", ".join(f"`{k}={_value(v)}`" for k, v in row["params"].items()) or "the defaults"
+    auroc = "-" if row["magnetic_tile_auroc"] is None else f"{row['magnetic_tile_auroc']:.1f}"
+    return f"| `{row['preset']}` | {'yes' if row['cpu_default'] else ''} | {params} | {auroc} | {row['note']} |"
 
 
 def render_markdown() -> str:
@@ -61,6 +73,11 @@ def render_markdown() -> str:
     for r in rows():
         lines += ["", f"## `{r['name']}`", "", "| parameter | default |", "|---|---|"]
         lines += [f"| `{k}` | `{_value(v)}` |" for k, v in r["parameters"].items()]
+        presets = preset_rows([r["name"]])
+        if presets:
+            lines += ["", "| preset (`--preset`) | CPU default | parameters | magnetic_tile image AUROC | what it is |",
+                      "|---|---|---|---|---|"]
+            lines += [_preset_markdown(x) for x in presets]
     return "\n".join(lines) + "\n"
 
 

@@ -82,7 +82,9 @@ MODELS: dict[str, ModelSpec] = {
             "seed": 0,
         },
         description="PatchCore: nearest neighbour to a coreset of good patch features on a stride-4 grid (blocks "
-        "0-2, each scaled to equal weight; no training, sharpest maps)",
+        "0-2, each scaled to equal weight; no training, sharpest maps; --preset coarse: blocks 2+4 for varied "
+        "surfaces such as magnetic_tile)",
+        presets=PRESETS["patchcore"],
     ),
     "padim": ModelSpec(
         module_path="edgead.models.padim.torch_model:Padim",

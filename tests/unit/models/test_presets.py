@@ -47,9 +47,12 @@ def test_unknown_or_missing_presets_are_refused_with_the_choices():
         preset_spec("vt-adl", "gpu")
     assert "quick" in err.value.hint and "paper" in err.value.hint
     with pytest.raises(ConfigError, match="has no preset 'paper'") as err:
-        preset_spec("patchcore", "paper")
+        preset_spec("padim", "paper")
     assert "without a budget" in err.value.hint
-    assert dict(preset_spec("patchcore", "quick").params) == {}  # every model accepts quick: its defaults
+    assert dict(preset_spec("padim", "quick").params) == {}  # every model accepts quick: its defaults
+    with pytest.raises(ConfigError, match="has no preset 'paper'") as err:
+        preset_spec("patchcore", "paper")
+    assert "coarse" in err.value.hint
 
 
 def test_table_text_shows_both_times_and_says_not_measured_instead_of_a_figure():
@@ -75,7 +78,7 @@ def test_train_help_lists_the_presets(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = capsys.readouterr().out
-    assert "--preset {quick,cpu,gpu,paper}" in out
+    assert "--preset {quick,cpu,gpu,paper,coarse}" in out
     assert "efficientad" in out and "not measured" in out
 
 
@@ -119,3 +122,18 @@ def test_a_default_preset_not_measured_to_beat_chance_is_reported(caplog, monkey
     with caplog.at_level("WARNING", logger="edgead.train.pipeline"):
         resolve_preset(TrainConfig(model="vt-adl", preset="quick"))  # named: the user chose it
     assert caplog.text == ""
+
+
+def test_patchcore_offers_coarse_features_beside_its_fine_defaults(capsys):
+    from edgead.cli import main
+
+    spec = get_spec("patchcore")
+    assert spec.presets is PRESETS["patchcore"] and set(spec.presets) == {Preset.QUICK, Preset.COARSE}
+    assert default_preset("patchcore", "cpu") is None and default_preset("patchcore", "cuda") is None  # defaults
+    coarse = model_params("patchcore", "coarse")
+    assert coarse["layers"] == ["block2", "block4"] and coarse["grid_layer"] == "block2"
+    assert model_params("patchcore")["layers"] == ["block0", "block1", "block2"]
+    assert all(r["magnetic_tile_auroc"] is not None for r in preset_rows(["patchcore"]))  # each choice measured
+    assert main(["models", "patchcore"]) == 0
+    out = capsys.readouterr().out
+    assert "presets (train --preset NAME" in out and "\n    coarse " in out
