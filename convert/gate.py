@@ -83,7 +83,7 @@ class GateReport:
                 f"{self.new_rejects}")
 
 
-def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.ndarray | None = None,
+def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.ndarray | list | None = None,
             tolerance_pt: float = DEFAULT_TOLERANCE_PT,
             pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT, min_agreement: float | None = None,
             max_new_accepts: int = 0, max_new_reject_pct: float = DEFAULT_MAX_NEW_REJECT_PCT) -> GateReport:
@@ -97,7 +97,8 @@ def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.
         labels: ``[N]`` 0 good, 1 defective.
         ref: the FP32 bundle's outputs.
         cand: the converted artifact's outputs.
-        masks: ``[N, h, w]`` bool at map resolution, or None (no pixel gate).
+        masks: ``[N, h, w]`` bool at map resolution (a list of per-image masks where a tiled layout's maps differ
+            in size), or None (no pixel gate).
         tolerance_pt: the largest image-AUROC drop allowed (points).
         pixel_tolerance_pt: the largest pixel-AUROC drop allowed (points).
         min_agreement: the smallest accept/reject agreement with the reference (default ``DEFAULT_MIN_AGREEMENT``).

@@ -95,3 +95,20 @@ def test_map_hw_is_what_infer_layout_returns():
     assert map_hw((300, 200), (64, 96), Layout(Orientation.LANDSCAPE)) == (96, 64)  # turned back with the image
     assert map_hw((200, 300), (64, 96), Layout(Orientation.LANDSCAPE)) == (64, 96)
     assert map_hw((300, 200), (64, 96), Layout(Orientation.LANDSCAPE, (64, 96), 8)) == (300, 200)  # stitched
+
+
+def test_infer_images_keeps_each_parts_own_map_size_for_the_gate():
+    from edgead.convert.gate import compare
+    from edgead.infer.layout import infer_images
+
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 200, hw + (1,), np.uint8) for hw in ((40, 70), (50, 50), (40, 70))]
+    images[1][10, 20] = 255  # the defect
+    layout = Layout(Orientation.KEEP, (32, 32), 8)
+    pred = infer_images(Echo(), images, layout)
+    assert [m.shape for m in pred.raw_map] == [(40, 70), (50, 50), (40, 70)]  # stitched at each image's size
+    np.testing.assert_array_equal(pred.raw_map[1], images[1][..., 0])
+    masks = [np.zeros(m.shape, bool) for m in pred.raw_map]
+    masks[1][10, 20] = True
+    report = compare(np.array([0, 1, 0]), pred, pred, masks=masks)
+    assert report.pixel_auroc == 1.0 and report.image_auroc == 1.0 and report.agreement == 1.0
