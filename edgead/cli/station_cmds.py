@@ -33,10 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_selftest)
 
     p = sub.add_parser("records", help="export part records as CSV, compare the shadow model (--compare), list the "
-                       "drift events (--events), or label a part: edgead records label DB|STATION.yaml PART_ID "
-                       "good|defect",
+                       "drift events (--events), the OPC UA audit trail (--audit), or label a part: edgead records "
+                       "label DB|STATION.yaml PART_ID good|defect",
                        usage="edgead records [-h] DB|STATION.yaml [--out OUT] [--verdict V] [--since T] [--until T] "
-                             "[--compare [--json]] [--events [--json]]\n       edgead records label DB|STATION.yaml PART_ID good|defect "
+                             "[--compare [--json]] [--events [--json]] [--audit [--json]]\n"
+                             "       edgead records label DB|STATION.yaml PART_ID good|defect "
                              "[--who NAME] [--note TEXT] [--row N]")
     p.add_argument("database", help="the station's records.sqlite, or its STATION.yaml (storage.database); or "
                    "'label'")
@@ -45,8 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "accepts, new rejects, and who was right on the labelled parts")
     p.add_argument("--events", action="store_true", help="the station's events (drift alarms raised and cleared), "
                    "oldest first, within --since/--until")
-    p.add_argument("--json", action="store_true", help="with --compare: one JSON object; with --events: one JSON "
-                   "object per line")
+    p.add_argument("--audit", action="store_true", help="the OPC UA audit trail: who called or wrote what, and the "
+                   "answer (refusals too), oldest first (--since/--until apply)")
+    p.add_argument("--json", action="store_true", help="with --compare: one JSON object; with --events or --audit: "
+                   "one JSON object per line")
     p.add_argument("--who", default=None, help="label: who labels (default: the login name)")
     p.add_argument("--note", default=None, help="label: why (e.g. 'found at final assembly')")
     p.add_argument("--row", type=int, default=None, help="label: the part's row id (when its part id repeats)")
@@ -181,6 +184,8 @@ def cmd_records(args) -> int:
         return ExitStatus.OK
     if args.events:
         return _print_events(db, parse_iso_ns(args.since, "--since"), parse_iso_ns(args.until, "--until"), args.json)
+    if args.audit:
+        return _print_audit(db, args)
     with RecordStore(db) as store:
         dest = sys.stdout if args.out == "-" else args.out
         n = store.export_csv(dest, since=parse_iso_ns(args.since, "--since"),
@@ -206,4 +211,20 @@ def _print_events(db: Path, since: int | None, until: int | None, as_json: bool)
             print(f"{e.t_utc} {e.kind.value} {e.state.value:7} {e.metric:10} value {value} bound {bound}: {e.message}")
     if not events:
         print("no events on record", file=sys.stderr)
+    return ExitStatus.OK
+
+
+def _print_audit(db: Path, args) -> int:
+    import json
+
+    from edgead.records import RecordStore
+    from edgead.records.audit import audit_rows
+    from edgead.records.store import parse_iso_ns
+
+    with RecordStore(db) as store:
+        rows = audit_rows(store, since=parse_iso_ns(args.since, "--since"), until=parse_iso_ns(args.until, "--until"))
+    for row in rows:
+        print(json.dumps(row.to_dict(), ensure_ascii=False) if args.json else row.line())
+    if not args.json:
+        print(f"{len(rows)} audit rows", file=sys.stderr)
     return ExitStatus.OK

@@ -11,8 +11,11 @@ and applies what the plant asks for, always **between two parts**:
   recorded with the request; the recipe in force does not change.
 
 After each part the result, counters, recipe and lot go to the OPC UA address space (a drift alarm's edge, as an
-OPC UA event, when it happens), and the vision state follows the loop (``Busy`` during a part, ``Ready`` between parts, ``Error`` while the station is degraded). The
-server runs in its own thread (:mod:`edgead.opcua.server`); nothing here waits for it.
+OPC UA event, when it happens), and the vision state follows the loop (``Busy`` during a part, ``Ready`` between
+parts, ``Error`` while the station is degraded). The server runs in its own thread (:mod:`edgead.opcua.server`);
+nothing here waits for it. Every OPC UA call and write is recorded with its caller in the record store's ``audit``
+table by the server's own writer thread (:mod:`edgead.opcua.audit`); a part triggered over OPC UA carries its
+caller (``requested_by``).
 """
 from __future__ import annotations
 
@@ -44,22 +47,27 @@ class Plant:
     """Recipe/lot state and the optional OPC UA server of one station.
 
     Args:
-        cfg: the station config (``opcua``, ``name``, the trigger source).
+        cfg: the station config (``opcua``, ``name``, the trigger source, ``storage`` for the audit rows).
         book: the recipes, for the server's first view (recipe list, model).
+        metrics: the station's metrics (audit rows that could not be recorded are counted there).
     """
 
-    def __init__(self, cfg: StationConfig, book: RecipeBook):
+    def __init__(self, cfg: StationConfig, book: RecipeBook, metrics=None):
         self.lot_id: str | None = None
         self.server = None
+        self.metrics = metrics
         self._triggers: collections.deque[Trigger] = collections.deque()
         self._shown: tuple = ()
         self._state = None  # the vision state last shown
+        self._audit_failures = 0  # the server's count when last copied to the metrics
         if cfg.opcua.enabled:
+            from edgead.opcua.audit import Auditor
             from edgead.opcua.server import OpcUaServer
 
             takes_triggers = cfg.trigger_source is TriggerSource.PLC
+            auditor = Auditor(cfg.storage.database, cfg.storage.synchronous)
             self.server = OpcUaServer(cfg.opcua, cfg.name, book.model_hash, "", self._accepted(book),
-                                      triggers=takes_triggers).start()
+                                      triggers=takes_triggers, auditor=auditor).start()
             self.show(book)
             self.health(False)  # opened last of the components: the station is ready
 
@@ -103,16 +111,31 @@ class Plant:
             except queue.Empty:
                 break
             if request.kind is RequestKind.TRIGGER:
-                self._triggers.append(Trigger(request.value, request.t_ns))
+                self._triggers.append(Trigger(request.value, request.t_ns, requested_by=request.user))
             elif request.kind is RequestKind.SET_LOT:
                 self.lot_id = request.value
-                log.info("OPC UA: lot %s", request.value)
+                log.info("OPC UA: lot %s (set by %s)", request.value, request.user)
             else:
                 try:
                     book.select(request.value)
                 except UnknownRecipe as exc:  # the server checks names first; a reload may have removed it
-                    log.warning("OPC UA: %s", exc)
+                    log.warning("OPC UA: %s (asked by %s)", exc, request.user)
+        self._count_audit_failures()
         self.show(book)
+
+    def _count_audit_failures(self) -> None:
+        failures = self.server.auditor.failures
+        if failures != self._audit_failures and self.metrics is not None:
+            self.metrics.opcua_audit_failures.labels().inc(failures - self._audit_failures)
+        self._audit_failures = failures
+
+    def reloaded(self, cfg: StationConfig) -> None:
+        """After a SIGHUP reload: audit rows go to the (possibly moved) record store, and the client trust list
+        is read again (a refused re-read keeps the old list: :meth:`OpcUaServer.reload_trust`)."""
+        if self.server is None:
+            return
+        self.server.auditor.retarget(cfg.storage.database, cfg.storage.synchronous)
+        self.server.reload_trust()
 
     def select(self, book: RecipeBook, trigger: Trigger | None) -> Selection:
         """Apply what a trigger carries (recipe, lot) and say what the part is judged with."""

@@ -184,7 +184,7 @@ class Station:
         return book
 
     def _open_plant(self, cfg: StationConfig, stack: ExitStack) -> Plant:
-        plant = Plant(cfg, self.model)
+        plant = Plant(cfg, self.model, self.metrics)
         stack.callback(plant.close)
         return plant
 
@@ -315,6 +315,7 @@ class Station:
         self.cfg = cfg
         self.drift = self._new_drift(cfg, "the station reloaded its config: the windows start over")
         self._drift_switches = self.model.switches
+        self.plant.reloaded(cfg)
         return plan
 
     @property
@@ -492,7 +493,8 @@ class Station:
             t_ns=part.t_ns, part_id=o.part_id, seq=o.seq, verdict=o.verdict, score=o.score, raw_score=part.raw,
             **{f"{stage}_ms": lat.get(stage) for stage in TIMINGS}, model_hash=self.model.model_hash,
             align_quality=part.quality, roi_scores={r.name: r.score for r in o.rois}, error=o.error,
-            plc_answer=o.answer, recipe=part.selection.recipe, lot_id=part.selection.lot_id)
+            plc_answer=o.answer, recipe=part.selection.recipe, lot_id=part.selection.lot_id,
+            requested_by=part.trigger.requested_by if part.trigger else None)
 
     def _record_and_answer(self, part: _Part) -> None:
         """Commit the row, then answer; a refused commit answers fail-safe and goes to the recorder's policy."""

@@ -53,7 +53,7 @@ def part_message(record: PartRecord, station: str) -> dict:
 
     Args:
         record: a record read from the store (``id`` set); its ``recipe`` (``""`` on a one-model station: null in
-            the message) and ``lot_id`` go into the message as recorded.
+            the message), ``lot_id`` and ``requested_by`` go into the message as recorded.
         station: the station's name.
 
     Returns:
@@ -69,6 +69,7 @@ def part_message(record: PartRecord, station: str) -> dict:
         "seq": int(record.seq),
         "lot_id": record.lot_id or None,
         "recipe": record.recipe or None,
+        "requested_by": record.requested_by,
         "verdict": record.verdict.value,
         "score": _number(record.score),
         "raw_score": _number(record.raw_score),

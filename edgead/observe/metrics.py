@@ -242,8 +242,11 @@ class StationMetrics:
                               ["outcome"])
         self.queued = Gauge("edgead_queue_depth", "Items waiting after the last part: frames captured ahead "
                             "(capture), images for the archive (images).", ["queue"])
+        self.opcua_audit_failures = Counter("edgead_opcua_audit_failures_total", "OPC UA requests whose audit row "
+                                            "could not be recorded (an accepted one was refused for it).")
         self.registry = Registry([self.parts, self.stage, self.up, self.ready, self.last_part, self.drift_alarm,
-                                  self.drift_value, self.shadow_parts, self.events, self.queued])
+                                  self.drift_value, self.shadow_parts, self.events, self.queued,
+                                  self.opcua_audit_failures])
         for queue_name in QUEUES:
             self.queued.labels(queue_name).set(0)
         for verdict in Verdict:
@@ -255,6 +258,7 @@ class StationMetrics:
         for stage in TIMINGS:
             self.stage.labels(stage)
         self.up.labels().set(1)
+        self.opcua_audit_failures.labels()
         self.last_part.labels().set(0)
         self.state = State.STARTING
         self.problem: str | None = None

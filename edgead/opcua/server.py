@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import logging
 import math
 import queue
@@ -38,7 +39,9 @@ from edgead.errors import EdgeadError, ExitStatus, lazy_import
 from edgead.opcua import address_space as space
 from edgead.opcua.address_space import VisionState
 from edgead.opcua.certs import ensure_certificate
-from edgead.opcua.access import UserManager, client_validator, roles_ruleset
+from edgead.opcua.access import ClientTrust, UserManager, roles_ruleset
+from edgead.opcua.audit import CALLER, Auditor, Caller
+from edgead.records.audit import AuditAction
 from edgead.opcua.config import AnonymousAccess, OpcUaConfig, SecurityMode, X509_PREFIX
 from edgead.verdict import Verdict
 
@@ -63,9 +66,15 @@ class RequestKind(str, Enum):
     SET_LOT = "set-lot"
 
 
+METHOD_KINDS = {"Trigger": RequestKind.TRIGGER, "SelectRecipe": RequestKind.SELECT_RECIPE,
+                "SetLotId": RequestKind.SET_LOT}
+"""Method name (:data:`edgead.opcua.address_space.METHODS`) -> the request it queues."""
+
+
 @dataclass(frozen=True)
 class OpcUaRequest:
-    """A request from a client: its kind, its argument (part id or recipe), the user, and ``time.monotonic_ns()``."""
+    """A request from a client: its kind, its argument (part id or recipe), the user who called, and
+    ``time.monotonic_ns()``."""
 
     kind: RequestKind
     value: str
@@ -99,6 +108,8 @@ class OpcUaServer:
             station decides). :meth:`set_recipes` changes it.
         triggers: whether the station takes triggers from OPC UA (False on a camera-triggered station: Trigger
             gets ``BadInvalidState``).
+        auditor: where every method call and write is recorded with its caller (:mod:`edgead.opcua.audit`); the
+            default only logs them.
 
     Raises:
         MissingExtraError: without asyncua/cryptography (extra ``opcua``).
@@ -111,7 +122,7 @@ class OpcUaServer:
     """
 
     def __init__(self, cfg: OpcUaConfig, station: str, model_hash: str = "", model_type: str = "",
-                 recipes: tuple[str, ...] = (), triggers: bool = True):
+                 recipes: tuple[str, ...] = (), triggers: bool = True, auditor: Auditor | None = None):
         self._ua = lazy_import("asyncua", feature="the OPC UA server")
         self.cfg = cfg
         self.station = station
@@ -122,6 +133,9 @@ class OpcUaServer:
         self._model = (model_hash, model_type)
         self._recipes = tuple(recipes)
         self._triggers = triggers
+        self.auditor = auditor if auditor is not None else Auditor(None)
+        self.trust: ClientTrust | None = None
+        self._accepting: asyncio.Lock | None = None
         self.requests: queue.Queue[OpcUaRequest] = queue.Queue(maxsize=cfg.request_queue)
         self.counters = {verdict: 0 for verdict in Verdict}
         self._pending: collections.deque = collections.deque(maxlen=PENDING_UPDATES)
@@ -174,6 +188,23 @@ class OpcUaServer:
         self._events.append(event)
         self._post(None)
 
+    def reload_trust(self, timeout_s: float = 30.0) -> bool:
+        """Read ``opcua.trusted_clients_dir`` and ``client_crl_dir`` again (SIGHUP): a newly trusted client can
+        connect, a removed or revoked one is refused from its next connection on; connections already open stay.
+        An unreadable or empty folder keeps the list in force (logged). Waits for the server's loop.
+
+        Returns:
+            True when the list was read again; False when it was kept, or the server has no trust list.
+        """
+        if self.trust is None or not self._thread.is_alive():
+            return False
+        future = asyncio.run_coroutine_threadsafe(self.trust.reload(), self._loop)
+        try:
+            return future.result(timeout_s)
+        except concurrent.futures.TimeoutError:
+            log.error("OPC UA: client trust list not reloaded within %g s: the list in force stays", timeout_s)
+            return False
+
     def _post(self, item: tuple | None) -> None:
         if item is not None:
             self._pending.append(item)
@@ -201,10 +232,11 @@ class OpcUaServer:
         return self
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop the server and its thread (idempotent)."""
+        """Stop the server and its thread, then write the audit rows still queued (idempotent)."""
         if self._thread.is_alive() and self._stop_event is not None:
             self._loop.call_soon_threadsafe(self._stop_event.set)
             self._thread.join(timeout_s)
+        self.auditor.close()
 
     def __enter__(self) -> "OpcUaServer":
         return self.start()
@@ -226,9 +258,12 @@ class OpcUaServer:
             self._loop.close()
 
     async def _main(self) -> None:
-        self._wake, self._stop_event = asyncio.Event(), asyncio.Event()
+        self._wake, self._stop_event, self._accepting = asyncio.Event(), asyncio.Event(), asyncio.Lock()
         server = await self._build()
         async with server:
+            if self.cfg.anonymous is AnonymousAccess.OFF:  # endpoints are built: they do not offer anonymous, but
+                # an anonymous attempt reaches the user manager, which refuses it on the audit trail
+                server.iserver.supported_tokens = (*server.iserver.supported_tokens, self._ua.ua.AnonymousIdentityToken)
             self._ready.set()
             log.info("OPC UA server listening at %s (%s, anonymous %s)", self.endpoint, self.cfg.security.value,
                      self.cfg.anonymous.value)
@@ -248,7 +283,7 @@ class OpcUaServer:
         ua = ua_mod.ua
         from asyncua.common.connection import TransportLimits
 
-        users = UserManager(self._users, self.cfg.anonymous)
+        users = UserManager(self._users, self.cfg.anonymous, self._login_refused)
         server = ua_mod.Server(user_manager=users)
         await server.init()
         users.watch_x509_tokens(server.iserver)
@@ -260,9 +295,11 @@ class OpcUaServer:
         policy = {SecurityMode.SIGN_AND_ENCRYPT: ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
                   SecurityMode.SIGN: ua.SecurityPolicyType.Basic256Sha256_Sign,
                   SecurityMode.NONE: ua.SecurityPolicyType.NoSecurity}[self.cfg.security]
-        server.set_security_policy([policy], permission_ruleset=roles_ruleset(self._users))
+        server.set_security_policy([policy], permission_ruleset=roles_ruleset(self._users, self._denied))
         if self.cfg.trusted_clients_dir is not None:
-            server.set_certificate_validator(await client_validator(self.cfg))
+            self.trust = ClientTrust(self.cfg)
+            await self.trust.load()
+            server.set_certificate_validator(self.trust)
         tokens = [ua.UserNameIdentityToken]
         if any(secret.startswith(X509_PREFIX) for _, secret in self._users.values()):
             tokens.append(ua.X509IdentityToken)
@@ -298,10 +335,9 @@ class OpcUaServer:
             await node.set_read_only()
             self._nodes[spec.path] = node
         await self._build_event_type(server, root, idx)
-        calls = {"Trigger": self._call_trigger, "SelectRecipe": self._call_recipe, "SetLotId": self._call_lot}
         for method in space.METHODS:
             await root.add_method(ua.NodeId(space.node_id(method.name), idx), ua.QualifiedName(method.name, idx),
-                                  calls[method.name], [ua.VariantType.String], [ua.VariantType.Boolean])
+                                  self._method(method), [ua.VariantType.String], [ua.VariantType.Boolean])
 
     async def _build_event_type(self, server, root, idx: int) -> None:
         """``DriftAlarmEventType`` (a BaseEventType with :data:`~edgead.opcua.address_space.EVENT_FIELDS`), fired
@@ -347,35 +383,91 @@ class OpcUaServer:
         folders[path] = await parent.add_object(ua.NodeId(space.node_id(path), idx), ua.QualifiedName(name, idx))
         return folders[path]
 
-    # --- methods ----------------------------------------------------------------------------------------------
+    # --- methods, and what is refused before them ----------------------------------------------------------
 
-    async def _call_trigger(self, parent, part_id):
-        if not self._triggers:
-            return self._ua.ua.StatusCode(self._ua.ua.StatusCodes.BadInvalidState)
-        return self._queue_request(RequestKind.TRIGGER, part_id)
+    def _method(self, method: space.MethodSpec):
+        kind, argument = METHOD_KINDS[method.name], method.argument.split()[0]
 
-    async def _call_recipe(self, parent, recipe):
-        recipes = self._recipes
-        if recipes and isinstance(getattr(recipe, "Value", None), str) and recipe.Value not in recipes:
-            log.warning("OPC UA: SelectRecipe %r refused: not one of %s", recipe.Value[:self.cfg.max_string_chars],
-                        ", ".join(recipes))
-            return self._ua.ua.StatusCode(self._ua.ua.StatusCodes.BadInvalidArgument)
-        return self._queue_request(RequestKind.SELECT_RECIPE, recipe)
+        async def call(parent, *arguments):
+            return await self._request(method.name, kind, argument, arguments)
 
-    async def _call_lot(self, parent, lot_id):
-        return self._queue_request(RequestKind.SET_LOT, lot_id)
+        return call
 
-    def _queue_request(self, kind: RequestKind, argument):
+    async def _request(self, name: str, kind: RequestKind, argument: str, arguments: tuple):
+        """One method call: checked, recorded with its caller, then queued for the station. An accepted request
+        is queued only once its audit row is committed (else ``BadResourceUnavailable``); a refusal is answered
+        at once and recorded without waiting."""
         ua = self._ua.ua
-        value = getattr(argument, "Value", None)
+        value = getattr(arguments[0], "Value", None) if len(arguments) == 1 else None
+        caller = CALLER.get()
+        status = self._refusal(kind, value, caller, len(arguments))
+        entry = (caller or Caller("?", "", "?", "")).entry(
+            AuditAction.CALL, name, {argument: value} if len(arguments) <= 1 else
+            {f"{argument}[{i}]": getattr(a, "Value", a) for i, a in enumerate(arguments)}, status or "Good")
+        if status is None:
+            async with self._accepting:  # the only producer: a request recorded as Good finds room in the queue
+                if self.requests.full():
+                    status = "BadTooManyOperations"
+                elif await self.auditor.record(entry):
+                    self.requests.put_nowait(OpcUaRequest(kind, value, caller.name, time.monotonic_ns()))
+                    return [ua.Variant(True, ua.VariantType.Boolean)]
+                else:
+                    return ua.StatusCode(ua.StatusCodes.BadResourceUnavailable)
+            entry = caller.entry(AuditAction.CALL, name, {argument: value}, status)
+        self.auditor.record_soon(entry)
+        return ua.StatusCode(getattr(ua.StatusCodes, status))
+
+    def _refusal(self, kind: RequestKind, value, caller: Caller | None, count: int) -> str | None:
+        """Why a call is refused (a status code name), or None."""
+        if caller is None:  # the ruleset names every caller; without one nothing runs (module docstring of .audit)
+            return "BadUserAccessDenied"
+        if count != 1:
+            return "BadArgumentsMissing" if count == 0 else "BadTooManyArguments"
+        if kind is RequestKind.TRIGGER and not self._triggers:
+            return "BadInvalidState"
+        if kind is RequestKind.SELECT_RECIPE and self._recipes and isinstance(value, str) \
+                and value not in self._recipes:
+            return "BadInvalidArgument"
         if not isinstance(value, str) or not value or len(value) > self.cfg.max_string_chars \
                 or not value.isprintable():
-            return ua.StatusCode(ua.StatusCodes.BadOutOfRange)
+            return "BadOutOfRange"
+        return None
+
+    def _denied(self, caller: Caller, type_id, body) -> None:
+        """The ruleset refused a call or a write (``BadUserAccessDenied``): one audit row per method or node."""
+        ua = self._ua.ua
+        from asyncua.ua.ua_binary import struct_from_binary
+
+        denied = "BadUserAccessDenied"
+        is_call = type_id == ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)
         try:
-            self.requests.put_nowait(OpcUaRequest(kind, value, None, time.monotonic_ns()))
-        except queue.Full:
-            return ua.StatusCode(ua.StatusCodes.BadTooManyOperations)
-        return [ua.Variant(True, ua.VariantType.Boolean)]
+            if is_call:
+                for call in struct_from_binary(ua.CallParameters, body.copy()).MethodsToCall:
+                    target = self._target(call.MethodId)
+                    method = next((m for m in space.METHODS if m.name == target), None)
+                    names = [method.argument.split()[0]] if method else []
+                    arguments = {names[i] if i < len(names) else f"arg{i}": getattr(a, "Value", a)
+                                 for i, a in enumerate(call.InputArguments or [])}
+                    self.auditor.record_soon(caller.entry(AuditAction.CALL, target, arguments, denied))
+            else:
+                for write in struct_from_binary(ua.WriteParameters, body.copy()).NodesToWrite:
+                    value = write.Value.Value.Value if write.Value and write.Value.Value else None
+                    self.auditor.record_soon(caller.entry(
+                        AuditAction.WRITE, self._target(write.NodeId),
+                        {"attribute": ua.AttributeIds(write.AttributeId).name, "value": value}, denied))
+        except Exception as exc:  # noqa: BLE001 -- a request asyncua itself cannot parse: still on record
+            self.auditor.record_soon(caller.entry(AuditAction.CALL if is_call else AuditAction.WRITE, "?", {}, denied,
+                                                  f"request not readable: {type(exc).__name__}"))
+
+    def _login_refused(self, caller: Caller, why: str) -> None:
+        self.auditor.record_soon(caller.entry(AuditAction.LOGIN, "session", {}, "BadUserAccessDenied", why))
+
+    def _target(self, node_id) -> str:
+        """A node as the audit trail names it: the path of one of ours (``Trigger``), else its NodeId string."""
+        if getattr(node_id, "NamespaceIndex", None) == getattr(self, "namespace_index", None) \
+                and isinstance(node_id.Identifier, str) and node_id.Identifier.startswith(space.ROOT + "."):
+            return node_id.Identifier[len(space.ROOT) + 1:]
+        return node_id.to_string()
 
     # --- applying the daemon's updates ------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ class Trigger:
     ``R``/``L`` fields, OPC UA): None where it passed nothing, and the station keeps its current recipe and lot.
     A recipe is a number (a register) or a name (a telegram, OPC UA); :mod:`edgead.daemon.recipes` resolves it.
     ``error`` says what was wrong with them (lot registers holding non-text bytes): the part is answered fail-safe.
+    ``requested_by`` is the OPC UA user whose ``Trigger`` call it is (None from a PLC).
     """
 
     part_id: int | str
@@ -53,6 +54,7 @@ class Trigger:
     recipe: int | str | None = None
     lot_id: str | None = None
     error: str | None = None
+    requested_by: str | None = None
 
 
 @dataclass(frozen=True)

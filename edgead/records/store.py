@@ -19,7 +19,7 @@ Durability choices (what a station guarantees is in docs/station-setup.md, "What
 
 Schema versions (``meta.schema_version``, ``PRAGMA application_id``): :data:`MIGRATIONS` takes a database from each
 version to the next when a newer edgead opens it; an older edgead refuses a newer database. Add columns with a new
-migration (recipes, lot ids, the ``events`` table), never by editing an old one.
+migration (recipes, lot ids, the ``events`` and ``audit`` tables), never by editing an old one.
 
 ``add`` does no schema work: the INSERT text is a constant, so :mod:`sqlite3` reuses its prepared statement from
 the connection's statement cache.
@@ -45,7 +45,7 @@ from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 APP_NAME = "edgead-records"
 APPLICATION_ID = 0x45444741  # "EDGA": PRAGMA application_id, marks the file as ours
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -74,7 +74,7 @@ COLUMNS = (
     "t_utc", "t_ns", "part_id", "seq", "verdict", "score", "raw_score",
     "capture_ms", "align_ms", "infer_ms", "decide_ms", "signal_ms", "total_ms",
     "model_hash", "align_quality", "roi_scores", "image_path", "error",
-    "record_ms", "plc_answer", "recipe", "lot_id", "queue_ms", "image_ms",
+    "record_ms", "plc_answer", "recipe", "lot_id", "queue_ms", "image_ms", "requested_by",
 )  # fmt: skip
 UPDATABLE = ("record_ms", "signal_ms", "total_ms", "plc_answer", "image_path", "image_ms")  # set after the commit
 
@@ -125,6 +125,16 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             metric TEXT NOT NULL, value REAL, bound REAL, window_parts INTEGER,
             message TEXT NOT NULL, detail TEXT NOT NULL)""",
         "CREATE INDEX events_t_ns ON events (t_ns)",
+    ),
+    7: (  # who asked: the OPC UA requests with their user and result (edgead.records.audit), and a part's requester
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            t_ns INTEGER NOT NULL, t_utc TEXT NOT NULL, source TEXT NOT NULL,
+            who TEXT NOT NULL, role TEXT NOT NULL, login TEXT NOT NULL, client TEXT NOT NULL,
+            action TEXT NOT NULL, target TEXT NOT NULL, arguments TEXT NOT NULL,
+            status TEXT NOT NULL, detail TEXT)""",
+        "CREATE INDEX audit_t_ns ON audit (t_ns)",
+        "ALTER TABLE parts ADD COLUMN requested_by TEXT",
     ),
 }
 
@@ -180,6 +190,8 @@ class PartRecord:
         queue_ms: how long the part waited for the loop (see :mod:`edgead.stages`); None when it did not.
         image_ms: from the answer to the image archived (its wait in the image queue included, set off the hot
             path); None when no image was archived.
+        requested_by: the OPC UA user whose ``Trigger`` call asked for the part; None for PLC and camera triggers
+            (and rows written before schema version 7).
         id: the row id, set by the store (None before ``add``).
     """
 
@@ -206,6 +218,7 @@ class PartRecord:
     lot_id: str | None = None
     queue_ms: float | None = None
     image_ms: float | None = None
+    requested_by: str | None = None
     id: int | None = None
 
     @classmethod
@@ -235,7 +248,7 @@ class PartRecord:
             None if self.image_path is None else str(self.image_path), self.error,
             _opt_float(self.record_ms), None if self.plc_answer is None else Verdict(self.plc_answer).value,
             self.recipe, self.lot_id,
-            _opt_float(self.queue_ms), _opt_float(self.image_ms),
+            _opt_float(self.queue_ms), _opt_float(self.image_ms), self.requested_by,
         )  # fmt: skip
 
     @classmethod

@@ -6,6 +6,7 @@ not stop the daemon, and every part is on record with its recipe and lot."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -18,7 +19,9 @@ import pytest
 import yaml
 
 from edgead.plc.register_map import encode_text
+from edgead.opcua.access import _subject
 from edgead.records import RecordStore
+from edgead.records.audit import audit_rows
 from daemon_process import wait_ready  # tests/helpers
 from opcua_peers import OpcUaStation, opcua_section  # tests/helpers
 from modbus_peers import free_port
@@ -117,6 +120,8 @@ def test_opcua_and_plc_drive_a_running_daemon_with_recipes_and_lots(small_statio
                     await station.call(client, "Trigger", "x" * 10_000)
                 with pytest.raises(ua.UaStatusCodeError, match="BadOutOfRange"):
                     await station.call(client, "SetLotId", "bad\x00lot")
+                with pytest.raises(ua.UaStatusCodeError, match="BadUserAccessDenied"):  # no variable is writable
+                    await station.node(client, "RecipeManagement.LotId").write_value("LOT-X")
 
                 # the PLC selects recipe 1 and lot LOT-2 with its trigger; then an unknown recipe: fail-safe
                 regs = await asyncio.to_thread(plc_part, 3, 1, "LOT-2")
@@ -154,6 +159,7 @@ def test_opcua_and_plc_drive_a_running_daemon_with_recipes_and_lots(small_statio
         assert proc.poll() is None, "the daemon stopped"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0, proc.stderr.read()[-3000:]
+        log_text = proc.stderr.read()
     finally:
         plc.close()
         sock.close()
@@ -169,3 +175,24 @@ def test_opcua_and_plc_drive_a_running_daemon_with_recipes_and_lots(small_statio
         [("housing-a", "LOT-1"), ("housing-b", "LOT-1"), ("housing-a", "LOT-2")]
     assert rows["4"].verdict.value == "fault" and rows["4"].plc_answer == "reject"
     assert rows["4"].recipe == "9" and "recipe" in rows["4"].error and "housing-b" in rows["4"].error
+    assert [rows[p].requested_by for p in ("P1", "P2", "3")] == ["op", "op", None]  # OPC UA's caller; the PLC's
+
+    # every call and write is on record with its caller and answer, refusals too (and in the log)
+    with RecordStore(tmp_path / "records.sqlite") as store:
+        audit = audit_rows(store)
+    client_subject = _subject((tmp_path / "pki" / "client-cert.der").read_bytes())
+    calls = [(a.who, a.role, a.login, a.action.value, a.target, json.loads(a.arguments), a.status) for a in audit]
+    op = ("op", "operator", "password")
+    assert calls[:6] == [(*op, "call", "SetLotId", {"LotId": "LOT-1"}, "Good"),
+                         (*op, "call", "Trigger", {"PartId": "P1"}, "Good"),
+                         (*op, "call", "SelectRecipe", {"RecipeId": "housing-b"}, "Good"),
+                         (*op, "call", "Trigger", {"PartId": "P2"}, "Good"),
+                         (*op, "call", "SelectRecipe", {"RecipeId": "housing-z"}, "BadInvalidArgument"),
+                         (*op, "call", "Trigger", {"PartId": "x" * 80 + "...(10000 chars)"}, "BadOutOfRange")]
+    assert calls[6:9] == [(*op, "call", "SetLotId", {"LotId": "bad\x00lot"}, "BadOutOfRange"),
+                          (*op, "write", "RecipeManagement.LotId", {"attribute": "Value", "value": "LOT-X"},
+                           "BadUserAccessDenied"),
+                          ("view", "viewer", "password", "call", "Trigger", {"PartId": "P9"}, "BadUserAccessDenied")]
+    assert calls[9][:4] + calls[9][6:] == ("anonymous", "", "anonymous", "login", "BadUserAccessDenied")
+    assert len(calls) == 10 and {a.client for a in audit} == {client_subject} and "CN=" in client_subject
+    assert "OPC UA audit: " in log_text and "view [viewer, password] call Trigger" in log_text

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import queue
+import socket
+import sqlite3
 import time
 from pathlib import Path
 
@@ -14,7 +17,10 @@ import yaml
 from edgead.opcua.address_space import VARIABLES, VisionState, node_id
 from edgead.opcua.certs import ensure_certificate
 from edgead.opcua.config import AnonymousAccess, OpcUaConfig, SecurityMode, hash_password
+from edgead.opcua.audit import Auditor
 from edgead.opcua.server import OpcUaServer, RequestKind, ResultInfo
+from edgead.records import RecordStore
+from edgead.records.audit import audit_rows
 from edgead.verdict import Verdict
 from modbus_peers import free_port
 
@@ -191,7 +197,7 @@ def test_an_oversized_write_is_refused_and_the_server_carries_on(server, pki):
 
 
 @pytest.mark.parametrize("user,security,why", [
-    (None, "Basic256Sha256,SignAndEncrypt", "BadIdentityTokenRejected"),  # anonymous is off
+    (None, "Basic256Sha256,SignAndEncrypt", "BadUserAccessDenied"),  # anonymous is off (and on the audit trail)
     ("op", None, "No matching endpoints"),  # no security: the only endpoint signs and encrypts
 ])
 def test_refused_without_credentials_or_without_encryption(server, pki, user, security, why):
@@ -305,13 +311,14 @@ def test_a_user_logs_in_with_an_x509_user_certificate_and_an_unknown_one_is_refu
     cfg = OpcUaConfig(listen=f"127.0.0.1:{free_port()}", users_file=tmp_path / "users.yaml",
                       pki_dir=tmp_path / "server")
     assert cfg.users()["op2"][1].startswith("x509_sha256$")
+    db = tmp_path / "records.sqlite"
     for bad, needle in (({"role": "operator", "certificate": "nope.der"}, "nope.der: No such file"),
                         ({"role": "operator", "certificate": "users.yaml"}, "neither a DER nor a PEM"),
                         ({"role": "operator", "certificate": "x", "password": "y"}, "exactly role and password")):
         (tmp_path / "bad-users.yaml").write_text(yaml.safe_dump({"op9": bad}))
         with pytest.raises(ConfigError, match=needle):
             OpcUaConfig(listen="127.0.0.1:0", users_file=tmp_path / "bad-users.yaml").check_files()
-    with OpcUaServer(cfg, "line6") as srv:
+    with OpcUaServer(cfg, "line6", auditor=Auditor(db)) as srv:
         async def login(cert: Path, key: Path):
             client = asyncua.Client(srv.endpoint, timeout=10)
             client.application_uri = "urn:edgead:test-client"
@@ -334,7 +341,42 @@ def test_a_user_logs_in_with_an_x509_user_certificate_and_an_unknown_one_is_refu
             with pytest.raises(Exception):  # the user's certificate without its key: the token cannot be signed
                 await login(user_cert, stranger_key)
         _run(main())
-    assert [(r.kind, r.value) for r in _drain(srv.requests)] == [(RequestKind.SET_LOT, "L9")]
+    assert [(r.kind, r.value, r.user) for r in _drain(srv.requests)] == [(RequestKind.SET_LOT, "L9", "op2")]
+    with RecordStore(db) as store:  # the audit trail names the certificate user by name and subject
+        rows = [(a.who, a.role, a.login, a.action.value, a.status) for a in audit_rows(store)]
+    assert rows[0] == ("op2", "operator", f"x509 O=edgead,CN=edgead {socket.gethostname()}", "call", "Good")
+    assert rows[1][0] == "?" and rows[1][2].startswith("x509 O=edgead,CN=") and rows[1][3:] == ("login", "BadUserAccessDenied")
+
+
+def test_a_request_whose_audit_row_cannot_be_written_is_refused_not_carried_out(pki, tmp_path):
+    db = tmp_path / "records.sqlite"
+    RecordStore(db).close()
+    cfg = OpcUaConfig(listen=f"127.0.0.1:{free_port()}", users_file=pki / "users.yaml", pki_dir=tmp_path / "server")
+    with OpcUaServer(cfg, "line8", auditor=Auditor(db)) as srv:
+        async def call(client, part_id):
+            root = client.get_node(ua.NodeId("VisionSystem", srv.namespace_index))
+            return await root.call_method(ua.NodeId("VisionSystem.Trigger", srv.namespace_index), part_id)
+
+        async def main():
+            client = await _connect(srv, pki, "op")
+            try:
+                blocker = sqlite3.connect(db, isolation_level=None)
+                blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock past the audit's busy timeout
+                try:
+                    with pytest.raises(ua.UaStatusCodeError, match="BadResourceUnavailable"):
+                        await call(client, "P1")
+                finally:
+                    blocker.execute("ROLLBACK")
+                    blocker.close()
+                assert await call(client, "P2") is True
+            finally:
+                await client.disconnect()
+        _run(main())
+        assert [r.value for r in _drain(srv.requests)] == ["P2"]  # P1 was not carried out
+        assert srv.auditor.failures == 1
+    with RecordStore(db) as store:
+        assert [(a.who, json.loads(a.arguments), a.status) for a in audit_rows(store)] == \
+            [("op", {"PartId": "P2"}, "Good")]
 
 
 def test_a_viewer_gets_drift_events_and_the_drift_state(server, pki):

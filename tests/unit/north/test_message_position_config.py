@@ -23,10 +23,10 @@ def _record(**kw) -> PartRecord:
 
 
 def test_message_fields_and_literal_encoding():
-    msg = part_message(_record(lot_id="L-7", recipe="bracket"), "line3")
+    msg = part_message(_record(lot_id="L-7", recipe="bracket", requested_by="anna"), "line3")
     assert msg["message_id"] == "line3:41:1700000000123456789"
-    assert (msg["verdict"], msg["lot_id"], msg["recipe"], msg["t_utc"]) == \
-        ("reject", "L-7", "bracket", "2023-11-14T22:13:20.123456Z")
+    assert (msg["verdict"], msg["lot_id"], msg["recipe"], msg["t_utc"], msg["requested_by"]) == \
+        ("reject", "L-7", "bracket", "2023-11-14T22:13:20.123456Z", "anna")
     assert msg["timings_ms"] == {"queue": None, "capture": 1.5, "align": None, "infer": None, "decide": None,
                                  "record": None, "signal": None, "total": 9.0}
     PartMessageSchema().check(msg)
@@ -35,8 +35,9 @@ def test_message_fields_and_literal_encoding():
 
 def test_a_one_model_station_sends_null_recipe_and_lot():
     msg = part_message(_record(), "line3")
-    assert msg["recipe"] is None and msg["lot_id"] is None
+    assert msg["recipe"] is None and msg["lot_id"] is None and msg["requested_by"] is None  # a PLC's trigger
     PartMessageSchema().check(msg)
+    PartMessageSchema().check({k: v for k, v in msg.items() if k != "requested_by"})  # optional: older stations
 
 
 def test_non_finite_scores_become_null_and_long_errors_are_cut():

@@ -64,7 +64,7 @@ def test_a_version_5_database_gains_the_events_table_and_keeps_its_parts(tmp_pat
         assert [(r.part_id, r.verdict) for r in store.query()] == [("P1", Verdict.ACCEPT)]
         assert EventTable(store).add([raised()]) == [1]
     conn = sqlite3.connect(db)
-    assert dict(conn.execute("SELECT key, value FROM meta"))["schema_version"] == "6"
+    assert dict(conn.execute("SELECT key, value FROM meta"))["schema_version"] == "7"  # and on to the audit table (schema 7)
     conn.close()
 
 

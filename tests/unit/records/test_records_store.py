@@ -229,19 +229,20 @@ def test_version_1_database_is_migrated_and_keeps_its_rows(tmp_path):
         conn.execute(statement)
     conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
     conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [("app", APP_NAME), ("schema_version", "1")])
-    v1_columns = [c for c in COLUMNS if c not in ("record_ms", "plc_answer", "recipe", "lot_id", "queue_ms", "image_ms")]
+    v1_columns = [c for c in COLUMNS if c not in ("record_ms", "plc_answer", "recipe", "lot_id", "queue_ms", "image_ms",
+                                                "requested_by")]
     conn.execute(f"INSERT INTO parts ({', '.join(v1_columns)}) VALUES ({', '.join('?' * len(v1_columns))})",
                  make(7).to_row()[:len(v1_columns)])
     conn.close()
     with RecordStore(db) as store:
         old = next(store.query())
         assert old.part_id == "P7" and old.record_ms is None and old.plc_answer is None and old.queue_ms is None
-        assert old.recipe is None and old.lot_id is None  # rows from before recipes: unknown, not ''
+        assert old.recipe is None and old.lot_id is None and old.requested_by is None  # unknown, not ''
         store.commit(make(8, record_ms=0.3, plc_answer=Verdict.ACCEPT, recipe="housing-b", lot_id="L-42"))
         assert [r.plc_answer for r in store.query()] == [None, "accept"]
         assert [(r.recipe, r.lot_id) for r in store.query()] == [(None, None), ("housing-b", "L-42")]
     conn = sqlite3.connect(db)
-    assert dict(conn.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION) == "6"
+    assert dict(conn.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION) == "7"
     conn.close()
 
 
