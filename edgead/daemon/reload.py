@@ -68,7 +68,7 @@ RELOAD: dict[str, str] = {
     "runtime.capture_ahead": CAMERA,
     "runtime.gc": LIVE,  # the runner freezes the heap again after every reload, with the new setting
     "mqtt": SIDECAR,
-    "opcua": RESTART,  # the OPC UA server has no reload of its own
+    "opcua": RESTART,  # the server is not rebuilt; every reload reads its client trust folders again
     "ui": SIDECAR,  # read by `edgead ui`, a process of its own
     "drift": LIVE,  # the drift windows are rebuilt with every reload (the model is always reloaded)
     "shadow": SHADOW,

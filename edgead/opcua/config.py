@@ -65,8 +65,11 @@ class OpcUaConfig:
             own self-signed certificate, or the CA that issued it): a client whose certificate is not trusted,
             expired, revoked or issued for another application URI is refused (``BadCertificateUntrusted`` and
             the like) before it can log in. ``null``: any client certificate is accepted (users still need their
-            password). Read at start.
-        client_crl_dir: a folder of certificate revocation lists (``.der``/``.pem``) for ``trusted_clients_dir``.
+            password). Read at start, and again at each reload (SIGHUP): a newly trusted client can connect, a
+            removed or revoked one is refused from its next connection on (open sessions stay). A reload that
+            finds the folder empty or unreadable keeps the list in force and logs why.
+        client_crl_dir: a folder of certificate revocation lists (``.der``/``.pem``) for ``trusted_clients_dir``,
+            read with it.
         max_string_chars: longest part id or recipe name a client may pass; longer ones are refused
             (``BadOutOfRange``).
         max_message_kb: longest OPC UA message the server accepts; a bigger request is refused and its

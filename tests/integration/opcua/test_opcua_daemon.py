@@ -6,6 +6,7 @@ not stop the daemon, and every part is on record with its recipe and lot."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import os
 import signal
@@ -20,9 +21,10 @@ import yaml
 
 from edgead.plc.register_map import encode_text
 from edgead.opcua.access import _subject
+from edgead.opcua.certs import ensure_certificate
 from edgead.records import RecordStore
 from edgead.records.audit import audit_rows
-from daemon_process import wait_ready  # tests/helpers
+from daemon_process import running_daemon, wait_ready  # tests/helpers
 from opcua_peers import OpcUaStation, opcua_section  # tests/helpers
 from modbus_peers import free_port
 
@@ -33,7 +35,8 @@ pytestmark = pytest.mark.timeout(300)
 RECIPE_REGISTER, LOT_REGISTER, TRIGGER_REGISTER = 9, 10, 7
 
 
-def _config(tmp_path: Path, small_station, padim_bundle, security: dict, opc_port: int, plc_port: int) -> Path:
+def _config(tmp_path: Path, small_station, padim_bundle, security: dict, opc_port: int, plc_port: int,
+            **opcua) -> Path:
     bundle = str(padim_bundle.bundle.root)
     cfg = {"name": "line7",
            "camera": {"url": f"folder://{small_station.captures}?fps=0&loop=1"},
@@ -44,7 +47,7 @@ def _config(tmp_path: Path, small_station, padim_bundle, security: dict, opc_por
            "plc": {"url": f"tcp://127.0.0.1:{plc_port}", "protocol": "modbus-tcp-server",
                    "registers": {"recipe_register": RECIPE_REGISTER, "lot_id_register": LOT_REGISTER,
                                  "lot_id_chars": 8}},
-           "opcua": opcua_section(tmp_path, opc_port),
+           "opcua": {**opcua_section(tmp_path, opc_port), **opcua},
            "storage": {"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "images")},
            "observe": {"metrics_listen": None, "log_level": "warning"},
            "security": security}  # every recipe's bundle is admitted by the station's trusted keys
@@ -196,3 +199,78 @@ def test_opcua_and_plc_drive_a_running_daemon_with_recipes_and_lots(small_statio
     assert calls[9][:4] + calls[9][6:] == ("anonymous", "", "anonymous", "login", "BadUserAccessDenied")
     assert len(calls) == 10 and {a.client for a in audit} == {client_subject} and "CN=" in client_subject
     assert "OPC UA audit: " in log_text and "view [viewer, password] call Trigger" in log_text
+
+
+def test_sighup_reloads_the_client_trust_list_without_a_restart(small_station, padim_bundle, bundle_key, tmp_path):
+    """A newly trusted client connects after a SIGHUP, a removed or revoked one is refused from its next connection
+    on; an empty trust folder on reload keeps the list in force."""
+    import shutil
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    trusted, crls = tmp_path / "trusted", tmp_path / "crl"
+    trusted.mkdir()
+    crls.mkdir()
+    opc_port = free_port()
+    path = _config(tmp_path, small_station, padim_bundle, bundle_key.security, opc_port, free_port(),
+                   trusted_clients_dir=str(trusted), client_crl_dir=str(crls))
+    shutil.copy(tmp_path / "pki" / "client-cert.der", trusted / "a.der")  # client A: trusted from the start
+    b_dir = tmp_path / "client-b"
+    b_cert, b_key = ensure_certificate(b_dir, "urn:edgead:test-client", ["127.0.0.1"], name="client")
+    endpoint = f"opc.tcp://127.0.0.1:{opc_port}/edgead"
+    a, b = OpcUaStation(endpoint, tmp_path / "pki", "line7"), OpcUaStation(endpoint, b_dir, "line7")
+
+    async def admitted(station: OpcUaStation) -> bool:
+        try:
+            client = await station.connect("view")
+        except Exception:  # noqa: BLE001 -- BadCertificateUntrusted / BadSecurityChecksFailed, or a closed socket
+            return False
+        await client.disconnect()
+        return True
+
+    def logins() -> tuple[bool, bool]:
+        async def both():
+            return await admitted(a), await admitted(b)
+        return asyncio.run(both())
+
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(0.5)
+
+    def reload(proc):
+        proc.send_signal(signal.SIGHUP)
+        wait_ready(sock, proc)  # RELOADING=1, then READY=1 once the reload is done
+
+    try:
+        with running_daemon(path, sock, sock_path) as proc:
+            assert logins() == (True, False)
+            shutil.copy(b_cert, trusted / "b.der")
+            reload(proc)
+            assert logins() == (True, True)  # B is trusted now, without a restart
+            (trusted / "a.der").unlink()
+            reload(proc)
+            assert logins() == (False, True)  # A is refused on its next connection
+            (trusted / "b.der").rename(tmp_path / "b.der")  # an empty folder: the reload is refused, the list stays
+            reload(proc)
+            assert logins() == (False, True)
+            shutil.copy(tmp_path / "b.der", trusted / "b.der")
+            key = serialization.load_pem_private_key(b_key.read_bytes(), None)
+            cert = x509.load_der_x509_certificate(b_cert.read_bytes())
+            now = datetime.datetime.now(datetime.timezone.utc)
+            revoked = x509.RevokedCertificateBuilder().serial_number(cert.serial_number).revocation_date(now).build()
+            crl = (x509.CertificateRevocationListBuilder().issuer_name(cert.subject).last_update(now)
+                   .next_update(now + datetime.timedelta(days=1)).add_revoked_certificate(revoked)
+                   .sign(key, hashes.SHA256()))
+            (crls / "b.crl.der").write_bytes(crl.public_bytes(serialization.Encoding.DER))
+            reload(proc)
+            assert logins() == (False, False)  # B's certificate is revoked
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
+            log_text = proc.stderr.read()
+    finally:
+        sock.close()
+    assert "reload failed, keeping the running model and config: opcua.trusted_clients_dir" in log_text
+    assert "holds no .der or .pem certificate" in log_text

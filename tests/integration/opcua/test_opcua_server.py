@@ -298,6 +298,22 @@ def test_a_client_certificate_trust_list_admits_only_trusted_applications(pki, t
             assert "BadCertificateUntrusted" in repr(info.value) or "BadSecurityChecksFailed" in repr(info.value)
         _run(main())
 
+        async def stranger_admitted() -> bool:
+            try:
+                await (await _connect(srv, stranger, "view")).disconnect()
+            except Exception:  # noqa: BLE001 -- refused
+                return False
+            return True
+
+        shutil.copy(stranger / "client-cert.der", trusted / "stranger.der")
+        assert not _run(stranger_admitted())  # the folder is read at start, and on reload_trust (SIGHUP)
+        assert srv.reload_trust() is True and srv.trust.count == 2
+        assert _run(stranger_admitted())
+        (trusted / "broken.pem").write_text("not a certificate")
+        (trusted / "stranger.der").unlink()
+        assert srv.reload_trust() is False  # a certificate that does not load: the list in force stays
+        assert _run(stranger_admitted()) and srv.trust.count == 2
+
 
 def test_a_user_logs_in_with_an_x509_user_certificate_and_an_unknown_one_is_refused(pki, tmp_path):
     from edgead.errors import ConfigError
