@@ -32,6 +32,7 @@ setup(
     package_dir={"edgead.convert": "convert", "edgead.calibration": "calibration"},
     package_data={"edgead.convert": ["profiles/*.yaml", "README.md"], "edgead": ["py.typed"],
                   "edgead.north": ["*.schema.json"], "edgead.ui": ["static/*"],
+                  "edgead.opcua": ["nodesets/*.xml.gz", "nodesets/*.txt", "nodesets/*.md"],
                   "edgead.models.efficientad": ["teachers/*.npz", "teachers/*.json"]},
     include_package_data=True,
     install_requires=CORE,

@@ -1,9 +1,10 @@
 """The station's OPC UA address space, shaped after OPC 40100 (Machine Vision): one table, used by the server and by
 the docs.
 
-The companion specification's information model (its NodeSet) is not loaded: edgead publishes its own namespace
-``urn:edgead:STATION`` with the same structure where it applies: a vision system object with its state machine,
-configuration (the model), recipe and result management. Node ids are strings (``ns=2;s=VisionSystem.State``) so
+edgead publishes its own namespace ``urn:edgead:STATION`` with the companion specification's structure where it
+applies: a vision system object with its state machine, configuration (the model), recipe and result management.
+The specification's own NodeSet is loaded beside it, with the station as a ``VisionSystemType`` instance whose state
+machine follows the station (:mod:`edgead.opcua.companion`). Node ids are strings (``ns=2;s=VisionSystem.State``) so
 that a SCADA or PLC configuration can name them without browsing.
 """
 from __future__ import annotations

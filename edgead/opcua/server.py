@@ -41,6 +41,7 @@ from edgead.opcua.address_space import VisionState
 from edgead.opcua.certs import ensure_certificate
 from edgead.opcua.access import ClientTrust, UserManager, roles_ruleset
 from edgead.opcua.audit import CALLER, Auditor, Caller
+from edgead.opcua.companion import Companion
 from edgead.records.audit import AuditAction
 from edgead.opcua.config import AnonymousAccess, OpcUaConfig, SecurityMode, X509_PREFIX
 from edgead.verdict import Verdict
@@ -135,6 +136,7 @@ class OpcUaServer:
         self._triggers = triggers
         self.auditor = auditor if auditor is not None else Auditor(None)
         self.trust: ClientTrust | None = None
+        self.companion = Companion()
         self._accepting: asyncio.Lock | None = None
         self.requests: queue.Queue[OpcUaRequest] = queue.Queue(maxsize=cfg.request_queue)
         self.counters = {verdict: 0 for verdict in Verdict}
@@ -338,6 +340,10 @@ class OpcUaServer:
         for method in space.METHODS:
             await root.add_method(ua.NodeId(space.node_id(method.name), idx), ua.QualifiedName(method.name, idx),
                                   self._method(method), [ua.VariantType.String], [ua.VariantType.Boolean])
+        t = time.perf_counter()
+        await self.companion.build(server, idx, self.station, self._unsupported)
+        log.info("OPC UA: OPC 40100 Machine Vision NodeSet loaded and instantiated in %.2f s",
+                 time.perf_counter() - t)
 
     async def _build_event_type(self, server, root, idx: int) -> None:
         """``DriftAlarmEventType`` (a BaseEventType with :data:`~edgead.opcua.address_space.EVENT_FIELDS`), fired
@@ -459,14 +465,25 @@ class OpcUaServer:
             self.auditor.record_soon(caller.entry(AuditAction.CALL if is_call else AuditAction.WRITE, "?", {}, denied,
                                                   f"request not readable: {type(exc).__name__}"))
 
+    def _unsupported(self, path: str):
+        """The callback of a companion-model method edgead does not carry out: ``BadNotSupported``, on record."""
+        async def call(parent, *arguments):
+            caller = CALLER.get()
+            status = "BadNotSupported" if caller is not None else "BadUserAccessDenied"
+            self.auditor.record_soon((caller or Caller("?", "", "?", "")).entry(
+                AuditAction.CALL, path, {f"arg{i}": getattr(a, "Value", a) for i, a in enumerate(arguments)}, status))
+            return self._ua.ua.StatusCode(getattr(self._ua.ua.StatusCodes, status))
+        return call
+
     def _login_refused(self, caller: Caller, why: str) -> None:
         self.auditor.record_soon(caller.entry(AuditAction.LOGIN, "session", {}, "BadUserAccessDenied", why))
 
     def _target(self, node_id) -> str:
-        """A node as the audit trail names it: the path of one of ours (``Trigger``), else its NodeId string."""
+        """A node as the audit trail names it: one of ours by its path (``Trigger``,
+        ``MachineVision.VisionStateMachine.Halt``), else its NodeId string."""
         if getattr(node_id, "NamespaceIndex", None) == getattr(self, "namespace_index", None) \
-                and isinstance(node_id.Identifier, str) and node_id.Identifier.startswith(space.ROOT + "."):
-            return node_id.Identifier[len(space.ROOT) + 1:]
+                and isinstance(node_id.Identifier, str):
+            return node_id.Identifier.removeprefix(space.ROOT + ".")
         return node_id.to_string()
 
     # --- applying the daemon's updates ------------------------------------------------------------------------
@@ -485,6 +502,7 @@ class OpcUaServer:
             elif kind == "state":
                 await self._write("VisionStateMachine.CurrentState", value.value)
                 await self._write("VisionStateMachine.LastTransitionTime", _utc(extra))
+                await self.companion.set_state(value)
             elif kind == "model":
                 await self._write("ConfigurationManagement.ModelHash", value)
                 await self._write("ConfigurationManagement.ModelType", extra)

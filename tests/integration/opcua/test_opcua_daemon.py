@@ -125,6 +125,9 @@ def test_opcua_and_plc_drive_a_running_daemon_with_recipes_and_lots(small_statio
                     await station.call(client, "SetLotId", "bad\x00lot")
                 with pytest.raises(ua.UaStatusCodeError, match="BadUserAccessDenied"):  # no variable is writable
                     await station.node(client, "RecipeManagement.LotId").write_value("LOT-X")
+                machine = client.get_node(ua.NodeId("MachineVision.VisionStateMachine", station.idx))
+                with pytest.raises(ua.UaStatusCodeError, match="BadNotSupported"):  # OPC 40100's Halt: not here
+                    await machine.call_method(ua.NodeId("MachineVision.VisionStateMachine.Halt", station.idx))
 
                 # the PLC selects recipe 1 and lot LOT-2 with its trigger; then an unknown recipe: fail-safe
                 regs = await asyncio.to_thread(plc_part, 3, 1, "LOT-2")
@@ -192,12 +195,13 @@ def test_opcua_and_plc_drive_a_running_daemon_with_recipes_and_lots(small_statio
                          (*op, "call", "Trigger", {"PartId": "P2"}, "Good"),
                          (*op, "call", "SelectRecipe", {"RecipeId": "housing-z"}, "BadInvalidArgument"),
                          (*op, "call", "Trigger", {"PartId": "x" * 80 + "...(10000 chars)"}, "BadOutOfRange")]
-    assert calls[6:9] == [(*op, "call", "SetLotId", {"LotId": "bad\x00lot"}, "BadOutOfRange"),
+    assert calls[6:8] == [(*op, "call", "SetLotId", {"LotId": "bad\x00lot"}, "BadOutOfRange"),
                           (*op, "write", "RecipeManagement.LotId", {"attribute": "Value", "value": "LOT-X"},
-                           "BadUserAccessDenied"),
-                          ("view", "viewer", "password", "call", "Trigger", {"PartId": "P9"}, "BadUserAccessDenied")]
-    assert calls[9][:4] + calls[9][6:] == ("anonymous", "", "anonymous", "login", "BadUserAccessDenied")
-    assert len(calls) == 10 and {a.client for a in audit} == {client_subject} and "CN=" in client_subject
+                           "BadUserAccessDenied")]
+    assert calls[8:10] == [(*op, "call", "MachineVision.VisionStateMachine.Halt", {}, "BadNotSupported"),
+                           ("view", "viewer", "password", "call", "Trigger", {"PartId": "P9"}, "BadUserAccessDenied")]
+    assert calls[10][:4] + calls[10][6:] == ("anonymous", "", "anonymous", "login", "BadUserAccessDenied")
+    assert len(calls) == 11 and {a.client for a in audit} == {client_subject} and "CN=" in client_subject
     assert "OPC UA audit: " in log_text and "view [viewer, password] call Trigger" in log_text
 
 

@@ -96,6 +96,33 @@ def test_browse_and_read_the_vision_system(server, pki):
     _run(main())
 
 
+def test_the_station_is_an_opc_40100_vision_system_whose_state_follows_the_station(server, pki):
+    async def main():
+        client = await _connect(server, pki, "op")
+        try:
+            mv = await client.get_namespace_index("http://opcfoundation.org/UA/MachineVision")
+            idx = server.namespace_index
+            instance = client.get_node(ua.NodeId("MachineVision", idx))
+            assert (await instance.read_type_definition()) == ua.NodeId(1003, mv)  # VisionSystemType
+            assert (await instance.read_display_name()).Text == "line3"
+            state = client.get_node(ua.NodeId("MachineVision.VisionStateMachine.CurrentState", idx))
+            state_id = client.get_node(ua.NodeId("MachineVision.VisionStateMachine.CurrentState.Id", idx))
+            for ours, (name, number) in ((VisionState.ERROR, ("Error", 5030)), (VisionState.BUSY, ("Operational",
+                                                                                                   5031))):
+                server.set_state(ours)
+                deadline = time.monotonic() + 10
+                while (await state.read_value()).Text != name:
+                    assert time.monotonic() < deadline, name
+                    await asyncio.sleep(0.05)
+                assert await state_id.read_value() == ua.NodeId(number, mv)
+            machine = client.get_node(ua.NodeId("MachineVision.VisionStateMachine", idx))
+            with pytest.raises(ua.UaStatusCodeError, match="BadNotSupported"):  # the service manager halts it
+                await machine.call_method(ua.NodeId("MachineVision.VisionStateMachine.Halt", idx))
+        finally:
+            await client.disconnect()
+    _run(main())
+
+
 def test_subscribers_see_every_result_and_the_state(server, pki):
     class Handler:
         def __init__(self):
