@@ -16,12 +16,11 @@ Example:
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Mapping
 
-from edgead.records.store import RecordStore, TimeBound, _where, utc_iso
+from edgead.records.store import RecordStore, Stamped, TimeBound, _where
 
 MAX_ARGUMENT_CHARS = 80
 """A longer argument (a 10 000-character part id) is kept as its first characters and its length."""
@@ -41,7 +40,7 @@ class AuditAction(str, Enum):
 
 
 @dataclass(frozen=True)
-class AuditRecord:
+class AuditRecord(Stamped):
     """One request and its answer (see the module docstring); ``id`` is set by the store."""
 
     t_ns: int
@@ -56,14 +55,6 @@ class AuditRecord:
     detail: str | None = None
     source: str = "opcua"
     id: int | None = None
-
-    @classmethod
-    def now(cls, **fields) -> "AuditRecord":
-        return cls(t_ns=time.time_ns(), **fields)
-
-    @property
-    def t_utc(self) -> str:
-        return utc_iso(self.t_ns)
 
     def to_row(self) -> tuple:
         values = {**asdict(self), "t_utc": self.t_utc, "action": AuditAction(self.action).value}

@@ -163,8 +163,24 @@ def parse_iso_ns(text: str | None, what: str = "time") -> int | None:
     return _to_ns(when)
 
 
+class Stamped:
+    """A record stamped with wall-clock ``t_ns`` (ns since the epoch): parts, audit rows, labels."""
+
+    t_ns: int
+
+    @classmethod
+    def now(cls, **fields):
+        """A record stamped with the current wall-clock time (``t_ns = time.time_ns()``)."""
+        return cls(t_ns=time.time_ns(), **fields)
+
+    @property
+    def t_utc(self) -> str:
+        """``t_ns`` as ISO 8601 UTC."""
+        return utc_iso(self.t_ns)
+
+
 @dataclass(frozen=True)
-class PartRecord:
+class PartRecord(Stamped):
     """What the station knows about one part. Latencies in milliseconds, scores as the engine gave them.
 
     Attributes:
@@ -220,16 +236,6 @@ class PartRecord:
     image_ms: float | None = None
     requested_by: str | None = None
     id: int | None = None
-
-    @classmethod
-    def now(cls, **fields) -> "PartRecord":
-        """A record stamped with the current wall-clock time (``t_ns = time.time_ns()``)."""
-        return cls(t_ns=time.time_ns(), **fields)
-
-    @property
-    def t_utc(self) -> str:
-        """The capture time as ISO 8601 UTC."""
-        return utc_iso(self.t_ns)
 
     def latencies_ms(self) -> dict[str, float | None]:
         """Per-stage latencies keyed by stage name (``capture`` ... ``total``, see :mod:`edgead.stages`)."""
