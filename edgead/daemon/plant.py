@@ -66,8 +66,12 @@ class Plant:
 
             takes_triggers = cfg.trigger_source is TriggerSource.PLC
             auditor = Auditor(cfg.storage.database, cfg.storage.synchronous)
-            self.server = OpcUaServer(cfg.opcua, cfg.name, book.model_hash, "", self._accepted(book),
-                                      triggers=takes_triggers, auditor=auditor).start()
+            try:
+                self.server = OpcUaServer(cfg.opcua, cfg.name, book.model_hash, "", self._accepted(book),
+                                          triggers=takes_triggers, auditor=auditor).start()
+            except BaseException:
+                auditor.close()
+                raise
             self.show(book)
             self.health(False)  # opened last of the components: the station is ready
 

@@ -18,7 +18,12 @@ come from ``opcua.users_file`` (salted PBKDF2 hashes) with roles ``viewer`` (bro
 ``operator`` (also call the methods); anonymous sessions are refused unless ``opcua.anonymous: viewer``. Nobody may
 write variables (they are read-only), and nobody may change the address space. Requests above
 ``max_message_kb`` are refused and their connection closed; string arguments above ``max_string_chars`` get
-``BadOutOfRange``.
+``BadOutOfRange``. A SIGHUP reload reads the client trust list again (:meth:`OpcUaServer.reload_trust`).
+
+Every method call and write, and every refused login, is recorded with its caller and answer
+(:mod:`edgead.opcua.audit`); an accepted call is queued only once its row is committed. The OPC 40100 NodeSet is
+loaded beside the station's own nodes, with the station as a ``VisionSystemType`` instance
+(:mod:`edgead.opcua.companion`).
 """
 from __future__ import annotations
 
@@ -42,8 +47,8 @@ from edgead.opcua.certs import ensure_certificate
 from edgead.opcua.access import ClientTrust, UserManager, roles_ruleset
 from edgead.opcua.audit import CALLER, Auditor, Caller
 from edgead.opcua.companion import Companion
-from edgead.records.audit import AuditAction
 from edgead.opcua.config import AnonymousAccess, OpcUaConfig, SecurityMode, X509_PREFIX
+from edgead.records.audit import AuditAction
 from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
