@@ -9,8 +9,9 @@ from edgead.errors import ExitStatus
 from edgead.records import RecordStore
 from edgead.records.audit import (MAX_ARGUMENT_CHARS, MAX_ARGUMENTS_CHARS, AuditAction, AuditRecord, add_audit,
                                   audit_rows, bounded_arguments)
-from edgead.records.store import APP_NAME, APPLICATION_ID, COLUMNS, MIGRATIONS
+from edgead.records.store import COLUMNS
 from edgead.verdict import Verdict
+from old_stores import old_store  # tests/helpers
 
 T0 = 1_800_000_000_000_000_000
 
@@ -23,12 +24,7 @@ def _row(t_ns: int, who: str = "anna", status: str = "Good", **kw) -> AuditRecor
 
 def test_a_version_6_store_is_migrated_with_an_audit_table_and_keeps_its_parts(tmp_path):
     db = tmp_path / "v6.db"
-    conn = sqlite3.connect(db, isolation_level=None)
-    for version in range(1, 7):
-        for statement in MIGRATIONS[version]:
-            conn.execute(statement)
-    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [("app", APP_NAME), ("schema_version", "6")])
+    conn = old_store(db, 6)
     v6 = [c for c in COLUMNS if c != "requested_by"]
     conn.execute(f"INSERT INTO parts ({', '.join(v6)}) VALUES ({', '.join('?' * len(v6))})",
                  ("2027-01-15T08:00:00.000000Z", T0, "P1", 1, "accept", 0.1, 0.2, *[None] * 6, "ab", None, "{}", None, None, None, None,

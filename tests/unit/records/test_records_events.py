@@ -9,8 +9,8 @@ import pytest
 from edgead.errors import RecordError
 from edgead.records import RecordStore
 from edgead.records.events import EventKind, EventState, EventTable, StationEvent
-from edgead.records.store import APP_NAME, APPLICATION_ID, MIGRATIONS
 from edgead.verdict import Verdict
+from old_stores import old_store  # tests/helpers
 
 T0 = 1_795_000_000_000_000_000  # 2026-11-18T11:06:40Z
 
@@ -51,12 +51,7 @@ def test_an_unknown_state_is_refused_and_nothing_written(tmp_path):
 
 def test_a_version_5_database_gains_the_events_table_and_keeps_its_parts(tmp_path):
     db = tmp_path / "v5.db"
-    conn = sqlite3.connect(db, isolation_level=None)
-    for version in range(1, 6):
-        for statement in MIGRATIONS[version]:
-            conn.execute(statement)
-    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [("app", APP_NAME), ("schema_version", "5")])
+    conn = old_store(db, 5)
     conn.execute("INSERT INTO parts (t_utc, t_ns, part_id, seq, verdict, model_hash, roi_scores) "
                  "VALUES ('2026-11-18T11:06:40.000000Z', ?, 'P1', 1, 'accept', 'ab', '{}')", (T0,))
     conn.close()
