@@ -98,6 +98,12 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def run_point(model: str, preset: str, budget: int, data: Path, cache: Path) -> dict:
     """Train one bundle (or reuse the cached one) and evaluate it."""
     from edgead.bundle import load_bundle
@@ -122,36 +128,81 @@ def run_point(model: str, preset: str, budget: int, data: Path, cache: Path) -> 
             "input_hw": [bundle.input_spec.height, bundle.input_spec.width],
             "image_auroc": metrics.get("image_auroc"), "pixel_auroc": metrics.get("pixel_auroc"),
             "aupro": metrics.get("aupro"), "load_start": load0, "load_end": os.getloadavg()[0],
+            "threads": torch_threads(),
             "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
+def preset_budget(model: str, preset: str) -> int:
+    """The budget (steps or epochs) that the preset itself trains with."""
+    from edgead.models.registry import model_params
+
+    return int(model_params(model, preset)[LADDERS[model][0]])
+
+
 def schedule(models: list[str], presets: list[str], levels: int) -> list[tuple[str, str, int]]:
-    """Breadth first: rung 0 of every (preset, model), then rung 1..."""
-    out = []
+    """Each (preset, model)'s own budget first (the point a user of that preset gets), models in the given order;
+    then breadth first: rung 0 of every (preset, model), then rung 1..."""
+    out = [(model, preset, preset_budget(model, preset)) for preset in presets for model in models]
     for level in range(levels):
         for preset in presets:
             for model in models:
                 rungs = LADDERS[model][1]
-                if level < len(rungs):
+                if level < len(rungs) and (model, preset, rungs[level]) not in out:
                     out.append((model, preset, rungs[level]))
     return out
 
 
+def same_training(model: str, preset: str, budget: int, points: dict[str, dict]) -> dict | None:
+    """A cached point of another preset whose training is this one's (the same model parameters once the budget
+    is set, e.g. a ``cpu`` preset that only raises the ``quick`` preset's epochs), or None."""
+    from edgead.models.registry import model_params
+
+    param = LADDERS[model][0]
+    params = model_params(model, preset, **{param: budget})
+    for p in points.values():
+        if (p["model"] == model and p["preset"] != preset and p["budget"] == budget and "same_as" not in p
+                and model_params(model, p["preset"], **{param: budget}) == params):
+            return p
+    return None
+
+
 # -- report -----------------------------------------------------------------------------------------------------
+FAR = 1000
+"""A trend whose reach lies beyond this many times the largest measured budget is reported as out of reach."""
+
+
 def trend(points: list[dict], target: float | None) -> dict | None:
-    """AUROC gained per doubling of CPU time over the last (up to) three points, and the CPU time reaching
-    ``target``; None with fewer than two points."""
-    pts = sorted((p for p in points if p.get("train_cpu_s") and p.get("image_auroc") is not None),
-                 key=lambda p: p["train_cpu_s"])[-3:]
+    """AUROC gained per doubling of the budget over the last (up to) three points, by budget, and the budget at
+    which that line reaches ``target``, with its CPU time scaled from the largest point's CPU seconds per budget
+    unit; None with fewer than two points.
+
+    The fit is on the budget, not on the measured CPU time: under a shared machine's load the CPU time of one run
+    is not monotone in its budget (threads that spin while waiting for a core count as CPU time).
+    """
+    pts = sorted((p for p in points if p.get("image_auroc") is not None), key=lambda p: p["budget"])[-3:]
     if len(pts) < 2:
         return None
-    x = np.log2([p["train_cpu_s"] for p in pts])
+    x = np.log2([p["budget"] for p in pts])
     y = np.array([100 * p["image_auroc"] for p in pts])
     slope, intercept = np.polyfit(x, y, 1)
-    reach = None
+    reach = reach_cpu = None
     if target is not None and slope > 0.1 and y[-1] < target:
         reach = float(2 ** ((target - intercept) / slope))
-    return {"per_doubling_pt": float(slope), "reach_cpu_s": reach}
+        if reach > FAR * pts[-1]["budget"]:
+            reach = math.inf
+        elif pts[-1].get("train_cpu_s"):
+            reach_cpu = reach * pts[-1]["train_cpu_s"] / pts[-1]["budget"]
+    return {"per_doubling_pt": float(slope), "reach_budget": reach, "reach_cpu_s": reach_cpu}
+
+
+def reach_text(t: dict, param: str, best: float | None, ref: tuple | None) -> str:
+    """The trend's reach of the reference as a table cell."""
+    if t["reach_budget"] is None:
+        return "reached" if best is not None and ref and 100 * best >= ref[1] else "not rising"
+    if math.isinf(t["reach_budget"]):
+        return f"out of reach (over {FAR}x the largest budget)"
+    cpu = f", about {_fmt_s(t['reach_cpu_s'])} CPU s" if t["reach_cpu_s"] else ""
+    return f"{param}={t['reach_budget']:.0f}{cpu}"
 
 
 def _fmt_s(s: float | None) -> str:
@@ -212,42 +263,56 @@ def svg_plot(groups: dict[tuple[str, str], list[dict]], ref: tuple | None) -> st
     return "\n".join(out) + "\n"
 
 
-def report(points: dict[str, dict], category: str, max_train: int | None) -> str:
-    ref = REFERENCE.get(category, {}).get(max_train)
+def curve_groups(points: dict[str, dict]) -> dict[tuple[str, str], list[dict]]:
+    """The points per (model, preset), by budget."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for p in sorted(points.values(), key=lambda p: (p["model"], p["preset"], p["budget"])):
         groups.setdefault((p["model"], p["preset"]), []).append(p)
+    return groups
+
+
+def report_rows(points: dict[str, dict]) -> str:
+    """The table of measured points (a point reused from another preset's equal training says so)."""
+    lines = ["| model | preset | budget | CPU s | wall s | load | threads | image AUROC | pixel AUROC | AUPRO |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for (model, preset), pts in curve_groups(points).items():
+        for p in pts:
+            same = f" (the {p['same_as'].split('|')[1]} point: same parameters)" if p.get("same_as") else ""
+            lines.append(f"| {model} | {preset} | {p['param']}={p['budget']}{same} | {_fmt_s(p.get('train_cpu_s'))} "
+                         f"| {_fmt_s(p.get('train_wall_s'))} | {p.get('load_start', 0):.1f} | {p.get('threads', 2)} | "
+                         f"{_pct(p.get('image_auroc'))} | {_pct(p.get('pixel_auroc'))} | {_pct(p.get('aupro'))} |")
+    return "\n".join(lines)
+
+
+def report(points: dict[str, dict], category: str, max_train: int | None) -> str:
+    ref = REFERENCE.get(category, {}).get(max_train)
+    groups = curve_groups(points)
     SVG.parent.mkdir(parents=True, exist_ok=True)
     SVG.write_text(svg_plot(groups, ref))
     train = f"{max_train} train images" if max_train else "all train images"
     lines = [f"Produced by `nice -n 19 python benchmarks/curves.py` on {machine()}: {category} ({train}, the "
              "fixed test split), every point one `edgead train` run at the preset with its budget set, evaluated "
-             "with ONNX Runtime FP32. CPU s: the training process's CPU time (user + system, 2 threads; about "
-             "twice the wall time on an idle 2-core machine); wall s was taken while the 2 cores were shared with "
-             "other jobs (load: the 1-minute load average at the start of the point). Plot: "
+             "with ONNX Runtime FP32. CPU s: the training process's CPU time (user + system, all its torch "
+             "threads; about twice the wall time on an idle 2-core machine with 2 threads, and inflated by threads "
+             "that spin while they wait for a core on a loaded one); wall s was taken while the 2 cores were "
+             "shared with other jobs at nice 19 (load: the 1-minute load average at the start of the point; both "
+             "times are upper bounds). Plot: "
              "[docs/images/curves.svg](images/curves.svg)."
              + (f" Reference: {ref[0]} on the same split, {ref[1]} image / {ref[2]} pixel AUROC." if ref else ""),
-             "", "| model | preset | budget | CPU s | wall s | load | image AUROC | pixel AUROC | AUPRO |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for (model, preset), pts in groups.items():
-        for p in pts:
-            lines.append(f"| {model} | {preset} | {p['param']}={p['budget']} | {_fmt_s(p.get('train_cpu_s'))} | "
-                         f"{_fmt_s(p.get('train_wall_s'))} | {p.get('load_start', 0):.1f} | "
-                         f"{_pct(p.get('image_auroc'))} | {_pct(p.get('pixel_auroc'))} | {_pct(p.get('aupro'))} |")
-    lines += ["", "Trend over each curve's last three points, or two where only two were measured (least squares, "
-              "AUROC linear in log2 CPU time; an extrapolation, not a measurement):", "",
-              "| model | preset | points | best image AUROC | image AUROC per doubling (pt) | CPU s to reach "
-              f"{ref[0] if ref else 'the reference'} (extrapolated) |", "|---|---|---|---|---|---|"]
+             "", report_rows(points)]
+    lines += ["", "Trend over each curve's last three points by budget, or two where only two were measured (least "
+              "squares, AUROC linear in log2 of the budget; the CPU time scaled from the largest point's; an "
+              "extrapolation, not a measurement):", "",
+              "| model | preset | points | best image AUROC | image AUROC per doubling of the budget (pt) | budget "
+              f"to reach {ref[0] if ref else 'the reference'} (extrapolated) |", "|---|---|---|---|---|---|"]
     for (model, preset), pts in groups.items():
         t = trend(pts, ref[1] if ref else None)
         best = max((p["image_auroc"] for p in pts if p.get("image_auroc") is not None), default=None)
         if t is None:
             lines.append(f"| {model} | {preset} | {len(pts)} | {_pct(best)} | fewer than 2 points | - |")
         else:
-            reach = _fmt_s(t["reach_cpu_s"]) if t["reach_cpu_s"] else ("reached" if best is not None and ref and
-                                                                        100 * best >= ref[1] else "not rising")
             lines.append(f"| {model} | {preset} | {len(pts)} | {_pct(best)} | {t['per_doubling_pt']:+.1f} | "
-                         f"{reach} |")
+                         f"{reach_text(t, pts[0]['param'], best, ref)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -285,7 +350,13 @@ def main() -> None:
     data = subset_category(cat, max_train, cache)
     for model, preset, budget in schedule(args.models, args.presets, args.levels):
         key = point_key(model, preset, budget)
-        if key in load_points(cache):
+        known = load_points(cache)
+        if key in known:
+            continue
+        twin = same_training(model, preset, budget, known)
+        if twin is not None:
+            save_point(cache, key, {**twin, "preset": preset, "same_as": point_key(model, twin["preset"], budget)})
+            print(f"{key}: the training of {point_key(model, twin['preset'], budget)} (same parameters)", flush=True)
             continue
         lock = claim(cache, key)
         if lock is None:
