@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from edgead.models.presets import preset_line, preset_rows
+from edgead.models.presets import preset_line, preset_rows, seconds_text
 from edgead.models.registry import MODELS, get_spec
 
 
@@ -59,7 +59,8 @@ def render_json(names: Iterable[str] | None = None) -> str:
 def _preset_markdown(row: dict) -> str:
     params = ", ".join(f"`{k}={_value(v)}`" for k, v in row["params"].items()) or "the defaults"
     auroc = "-" if row["magnetic_tile_auroc"] is None else f"{row['magnetic_tile_auroc']:.1f}"
-    return f"| `{row['preset']}` | {'yes' if row['cpu_default'] else ''} | {params} | {auroc} | {row['note']} |"
+    return (f"| `{row['preset']}` | {'yes' if row['cpu_default'] else ''} | {params} | {auroc} | "
+            f"{seconds_text(row['cpu_s_per_100'])} | {row['note']} | {row['measured'] or '-'} |")
 
 
 def render_markdown() -> str:
@@ -75,8 +76,8 @@ def render_markdown() -> str:
         lines += [f"| `{k}` | `{_value(v)}` |" for k, v in r["parameters"].items()]
         presets = preset_rows([r["name"]])
         if presets:
-            lines += ["", "| preset (`--preset`) | CPU default | parameters | magnetic_tile image AUROC | what it is |",
-                      "|---|---|---|---|---|"]
+            lines += ["", "| preset (`--preset`) | CPU default | parameters | magnetic_tile image AUROC | CPU s / 100 images "
+                      "| what it is | measured by |", "|---|---|---|---|---|---|---|"]
             lines += [_preset_markdown(x) for x in presets]
     return "\n".join(lines) + "\n"
 

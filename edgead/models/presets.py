@@ -58,7 +58,14 @@ class PresetSpec:
 PresetTable = Mapping[Preset, PresetSpec]
 
 _SHARED = "benchmarks/models.py, magnetic_tile, 100 train images at 256x224, 2 shared cores under load (upper bound)"
-_CURVES = "benchmarks/curves.py, magnetic_tile, 100 train images at 256x224, 2 shared cores under load (upper bound)"
+
+
+def _curves(model: str) -> str:
+    """Where a ``cpu`` preset's figures come from: the learning-curve command that measures (or resumes) its point."""
+    return (f"OMP_NUM_THREADS=1 nice -n 19 python benchmarks/curves.py --cache DIR --models {model} --presets cpu "
+            "--levels 0: magnetic_tile, 100 train images at 256x224, wall seconds at nice 19 on 2 shared cores under "
+            "load (upper bound)")
+
 
 _FACTORS = ("benchmarks/factors.py, magnetic_tile, 100 fit images, the whole test split; image AUROC with the "
             "model's score (docs/benchmarks.md, PatchCore presets)")
@@ -81,8 +88,7 @@ PRESETS: dict[str, PresetTable] = {
         Preset.CPU: PresetSpec({"teacher_data": "generic", "teacher_steps": 600, "penalty": "generic",
                                 "steps": 1000},
                                "width x0.25, the shipped generic teacher (distilled 600 steps from Lite0 on the "
-                               "generic image set), 1000 student steps, penalty term on generic images",
-                               measured=_CURVES),
+                               "generic image set), 1000 student steps, penalty term on generic images"),
         Preset.PAPER: PresetSpec({"width": 1.0, "ae_width": 64, "teacher_data": "generic", "teacher_steps": 60000,
                                   "steps": 70000, "lr": 1e-4, "batch_size": 1, "penalty": "generic"},
                                  "PDN-S at full width, teacher distilled 60k steps on the generic image set (the paper: "
@@ -92,8 +98,7 @@ PRESETS: dict[str, PresetTable] = {
         Preset.QUICK: PresetSpec({}, "widths 8/8, depth 4, 200 steps of 8, procedural anomaly textures",
                                  cpu_s_per_100=1945.0, magnetic_tile_auroc=50.2, measured=_SHARED),
         Preset.CPU: PresetSpec({"steps": 800, "anomaly_source": "generic"},
-                               "widths 8/8, depth 4, 800 steps, anomaly textures from the generic image set",
-                               measured=_CURVES),
+                               "widths 8/8, depth 4, 800 steps, anomaly textures from the generic image set"),
         Preset.GPU: PresetSpec({"rec_width": 64, "disc_width": 32, "depth": 5, "steps": 5000, "lr": 1e-4,
                                 "anomaly_source": "generic"}, "widths 64/32, depth 5, 5000 steps, lr 1e-4"),
         Preset.PAPER: PresetSpec({"rec_width": 128, "disc_width": 64, "depth": 5, "steps": 8750, "lr": 1e-4,
@@ -103,13 +108,13 @@ PRESETS: dict[str, PresetTable] = {
     },
     "vt-adl": {
         Preset.QUICK: PresetSpec({}, "dim 64, depth 3, 4 heads, 20 epochs", cpu_s_per_100=387.0, magnetic_tile_auroc=53.0, measured=_SHARED),
-        Preset.CPU: PresetSpec({"epochs": 80}, "dim 64, depth 3, 4 heads, 80 epochs", measured=_CURVES),
+        Preset.CPU: PresetSpec({"epochs": 80}, "dim 64, depth 3, 4 heads, 80 epochs"),
         Preset.PAPER: PresetSpec({"dim": 512, "depth": 6, "heads": 8, "epochs": 400, "lr": 1e-4},
                                  "dim 512, depth 6, 8 heads, 400 epochs, lr 1e-4"),
     },
     "piade": {
         Preset.QUICK: PresetSpec({}, "Lite0 backbone, 10 epochs", cpu_s_per_100=199.0, magnetic_tile_auroc=59.7, measured=_SHARED),
-        Preset.CPU: PresetSpec({"epochs": 40}, "Lite0 backbone, 40 epochs", measured=_CURVES),
+        Preset.CPU: PresetSpec({"epochs": 40}, "Lite0 backbone, 40 epochs"),
         Preset.PAPER: PresetSpec({"epochs": 200, "lr": 1e-4},
                                  "the architecture of the defaults, 200 epochs at lr 1e-4 (the paper trains far "
                                  "longer than the defaults; its exact schedule is not reproduced)"),
@@ -118,7 +123,7 @@ PRESETS: dict[str, PresetTable] = {
         Preset.QUICK: PresetSpec({}, "32 px patches on the half-size image, 30 epochs", cpu_s_per_100=57.0, magnetic_tile_auroc=58.2,
                                  measured=_SHARED),
         Preset.CPU: PresetSpec({"epochs": 120}, "32 px patches on the half-size image, 120 epochs",
-                               measured=_CURVES),
+                               cpu_s_per_100=412.0, magnetic_tile_auroc=59.9, measured=_curves("ae-knn")),
         Preset.PAPER: PresetSpec({"downscale": 1, "epochs": 200},
                                  "32 px patches at full resolution, 200 epochs (the paper's schedule is not "
                                  "reproduced)"),

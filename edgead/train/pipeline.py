@@ -126,13 +126,17 @@ CLEARLY_ABOVE_CHANCE = 65.0
 
 
 def _warn_if_weak(model: str, preset: Preset) -> None:
-    """Say so when the default preset was not measured to beat chance clearly on the hard real category."""
+    """Say so when the default preset was not measured to beat chance clearly on the hard real category, and what
+    to use instead."""
     auroc = preset_spec(model, preset).magnetic_tile_auroc
-    if auroc is None or auroc < CLEARLY_ABOVE_CHANCE:
-        measured = "not measured" if auroc is None else f"{auroc:.1f} % image AUROC"
-        log.warning("%s: the default preset on this device is %r, %s on magnetic_tile (docs/benchmarks.md, "
-                    "learning curves); name a larger --preset (edgead train --help) for hard real parts",
-                    model, preset.value, measured)
+    if auroc is None:
+        log.warning("%s: the default preset on this device is %r, not measured on magnetic_tile, the hard real "
+                    "category (docs/benchmarks.md, learning curves): its accuracy on hard real parts is unknown; "
+                    "check it with edgead eval before a station uses it", model, preset.value)
+    elif auroc < CLEARLY_ABOVE_CHANCE:
+        log.warning("%s: the default preset on this device is %r, %.1f %% image AUROC on magnetic_tile, near chance "
+                    "(docs/benchmarks.md, learning curves): for hard real parts use padim or patchcore (no training), "
+                    "or train --preset paper on a CUDA GPU (edgead train --help)", model, preset.value, auroc)
 
 
 @dataclass(frozen=True)

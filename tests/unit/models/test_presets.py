@@ -117,7 +117,8 @@ def test_a_default_preset_not_measured_to_beat_chance_is_reported(caplog, monkey
     monkeypatch.setitem(MODELS, "vt-adl", dataclasses.replace(MODELS["vt-adl"], presets=table))
     with caplog.at_level("WARNING", logger="edgead.train.pipeline"):
         resolve_preset(TrainConfig(model="vt-adl"))
-    assert "52.0 % image AUROC on magnetic_tile" in caplog.text
+    assert "52.0 % image AUROC on magnetic_tile, near chance" in caplog.text
+    assert "use padim or patchcore" in caplog.text  # what to use instead
     caplog.clear()
     with caplog.at_level("WARNING", logger="edgead.train.pipeline"):
         resolve_preset(TrainConfig(model="vt-adl", preset="quick"))  # named: the user chose it
@@ -137,3 +138,31 @@ def test_patchcore_offers_coarse_features_beside_its_fine_defaults(capsys):
     assert main(["models", "patchcore"]) == 0
     out = capsys.readouterr().out
     assert "presets (train --preset NAME" in out and "\n    coarse " in out
+
+
+@pytest.mark.parametrize(("auroc", "says"), [(None, "not measured on magnetic_tile"), (64.9, "near chance"),
+                                             (65.0, None)])
+def test_the_default_presets_warning_follows_its_measured_figure(caplog, monkeypatch, auroc, says):
+    pytest.importorskip("torch", reason="needs torch (extra [train])")
+    import dataclasses
+
+    from edgead.models import presets
+    from edgead.train.pipeline import TrainConfig, resolve_preset
+
+    table = dict(presets.PRESETS["piade"])
+    table[Preset.CPU] = dataclasses.replace(table[Preset.CPU], magnetic_tile_auroc=auroc)
+    monkeypatch.setitem(MODELS, "piade", dataclasses.replace(MODELS["piade"], presets=table))
+    with caplog.at_level("WARNING", logger="edgead.train.pipeline"):
+        resolve_preset(TrainConfig(model="piade"))
+    assert (says in caplog.text) if says else caplog.text == ""
+
+
+def test_a_measured_cpu_preset_says_its_figures_and_the_command_that_measured_them():
+    measured = [r for r in preset_rows() if r["preset"] == "cpu" and r["magnetic_tile_auroc"] is not None]
+    assert measured, "at least one cpu preset is measured on magnetic_tile"
+    for r in measured:
+        assert r["cpu_s_per_100"] is not None, r["model"]
+        assert f"benchmarks/curves.py --cache DIR --models {r['model']} --presets cpu" in r["measured"]
+    for r in preset_rows():
+        if r["magnetic_tile_auroc"] is None and r["cpu_s_per_100"] is None:
+            assert r["measured"] == "", (r["model"], r["preset"])  # no source named for figures that do not exist
