@@ -70,3 +70,21 @@ def test_the_report_marks_a_reused_point_and_its_threads():
     rows = curves.report_rows(points)
     assert "| ae-knn | cpu | epochs=120 (the quick point: same parameters) |" in rows
     assert rows.count("| 1 |") == 1 and rows.count("| 2 |") == 1
+
+
+def test_the_diagnosis_splits_scores_by_orientation_lighting_and_defect_type():
+    spec = importlib.util.spec_from_file_location("edgead_diagnose_benchmark", ROOT / "benchmarks" / "diagnose.py")
+    diagnose = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(diagnose)
+    # scores separate perfectly on portrait tiles and are inverted on landscape ones; good scores follow the grey
+    labels = [0, 0, 1, 1, 0, 0, 1, 1]
+    scores = [1.0, 2.0, 3.0, 4.0, 7.0, 8.0, 5.0, 6.0]
+    landscape = [False] * 4 + [True] * 4
+    grey = [10.0, 20.0, 0.0, 0.0, 70.0, 80.0, 0.0, 0.0]
+    types = ["good", "good", "crack", "fray", "good", "good", "crack", "fray"]
+    d = diagnose.diagnose(labels, scores, landscape, grey, types)
+    assert (d["portrait"], d["landscape"]) == (1.0, 0.0) and (d["n_portrait"], d["n_landscape"]) == (4, 4)
+    assert d["good_score_grey_corr"] > 0.99
+    assert set(d["by_type"]) == {"crack", "fray"}
+    text = diagnose.report({"piade|quick|20": d})
+    assert "| piade|quick|20 | 50.0 | 0.0 (4) | 100.0 (4) | +1.00 |" in text
