@@ -113,32 +113,39 @@ def bench_one(model: str, cat: Path, args, work: Path) -> dict:
     params = {**params_for(model, cat), **chosen}
     bundle, trained_now = _trained(model, cat, data, store / key, params, args.preset)
     metrics = evaluate_bundle(bundle.root, data).metrics
-    int8 = _int8(bundle, data, store / f"{key}-int8", args.calib_max, work)
     spec = bundle.input_spec
     check = check_set(data, spec, args.max_test)
     opts = {"providers": ["CPUExecutionProvider"], "intra_op_threads": args.threads}
-    with open_backend(bundle.root, **opts) as fp32_eng, open_backend(int8.root, **opts) as int8_eng:
-        gate = compare(check.labels, predict(fp32_eng, check.images), predict(int8_eng, check.images),
-                       masks=check.masks)
-        lat = interleaved_latency({"fp32": fp32_eng, "int8": int8_eng}, check.images[:1], args.runs)
+    if args.no_int8:
+        with open_backend(bundle.root, **opts) as fp32_eng:
+            lat = interleaved_latency({"fp32": fp32_eng}, check.images[:1], args.runs)
+        int8_fields = {"int8_ms": None, "gate": None, "int8_recipe": None, "int8_onnx_mb": None}
+    else:
+        int8 = _int8(bundle, data, store / f"{key}-int8", args.calib_max, work)
+        with open_backend(bundle.root, **opts) as fp32_eng, open_backend(int8.root, **opts) as int8_eng:
+            gate = compare(check.labels, predict(fp32_eng, check.images), predict(int8_eng, check.images),
+                           masks=check.masks)
+            lat = interleaved_latency({"fp32": fp32_eng, "int8": int8_eng}, check.images[:1], args.runs)
+        conv = int8.meta.conversion.details
+        int8_fields = {
+            "int8_ms": lat["int8"],
+            "gate": {"passed": gate.passed, "image_auroc_delta_pt": gate.image_auroc_delta_pt,
+                     "pixel_auroc_delta_pt": gate.pixel_auroc_delta_pt, "agreement": gate.agreement,
+                     "reasons": gate.reasons, "n_check": int(len(check.labels))},
+            "int8_recipe": {"correction": conv.get("int8_correction", {}).get("kind", "none"),
+                            "guard_band": conv.get("threshold_transfer", {}).get("guard_band", {}).get("kind", "none")},
+            "int8_onnx_mb": int8.onnx_path.stat().st_size / 2**20}
     counts = onnx_parameter_counts(bundle.onnx_path, fitted_buffers(bundle))
     training = bundle.meta.training
-    conv = int8.meta.conversion.details
     return {
-        "model": model, "category": cat.name, "variant": name, "preset": bundle.meta.training.preset or args.preset,
+        "model": model, "category": cat.name, "variant": name, "preset": args.preset or bundle.meta.training.preset,
         "input_hw": [spec.height, spec.width],
         "params": params, "n_train": training.n_images + (training.n_validation or 0),
         "max_train": args.max_train if data != cat else None, "train_s": training.seconds,
         "trained_now": trained_now,
         **{k: metrics.get(k) for k in ("image_auroc", "pixel_auroc", "aupro", "f1_max")},
-        "fp32_ms": lat["fp32"], "int8_ms": lat["int8"], "threads": args.threads, "runs": args.runs,
-        "gate": {"passed": gate.passed, "image_auroc_delta_pt": gate.image_auroc_delta_pt,
-                 "pixel_auroc_delta_pt": gate.pixel_auroc_delta_pt, "agreement": gate.agreement,
-                 "reasons": gate.reasons, "n_check": int(len(check.labels))},
-        "int8_recipe": {"correction": conv.get("int8_correction", {}).get("kind", "none"),
-                        "guard_band": conv.get("threshold_transfer", {}).get("guard_band", {}).get("kind", "none")},
-        "weights": counts["weights"], "bank": counts["bank"],
-        "onnx_mb": bundle.onnx_path.stat().st_size / 2**20, "int8_onnx_mb": int8.onnx_path.stat().st_size / 2**20,
+        "fp32_ms": lat["fp32"], "threads": args.threads, "runs": args.runs, **int8_fields,
+        "weights": counts["weights"], "bank": counts["bank"], "onnx_mb": bundle.onnx_path.stat().st_size / 2**20,
         "seconds": time.perf_counter() - t0,
     }
 
@@ -157,7 +164,7 @@ PLAIN_NOTE = (" ¹: measured before the INT8 feature bias correction and the thr
 
 def _plain(r: dict) -> bool:
     """A row whose INT8 gate was measured before the feature bias correction (marked ¹ in the table)."""
-    return r.get("int8_recipe", {}).get("correction", "none") == "none"
+    return r.get("gate") is not None and (r.get("int8_recipe") or {}).get("correction", "none") == "none"
 
 
 def preset_of(r: dict) -> str:
@@ -174,17 +181,27 @@ PRESET_NOTE = (" ²: measured before presets existed, at the registry defaults, 
                "unchanged.")
 
 
-def _row(r: dict) -> str:
+def _gate(r: dict) -> str:
+    """The INT8 gate cell; ``not run`` for a row measured with ``--no-int8``."""
     g = r["gate"]
+    if g is None:
+        return "not run (--no-int8)"
     pix = "n/a" if g["pixel_auroc_delta_pt"] is None else f"{g['pixel_auroc_delta_pt']:+.2f}"
-    gate = f"{'pass' if g['passed'] else 'FAIL'}{'¹' if _plain(r) else ''} ({g['image_auroc_delta_pt']:+.2f} / {pix})"
+    return f"{'pass' if g['passed'] else 'FAIL'}{'¹' if _plain(r) else ''} ({g['image_auroc_delta_pt']:+.2f} / {pix})"
+
+
+def _ms(stats: dict | None) -> str:
+    return "-" if stats is None else f"{stats['median_ms']:.1f} / {stats['p99_ms']:.1f}"
+
+
+def _row(r: dict) -> str:
+    gate = _gate(r)
     notes = [f"{k}={v}" for k, v in r["params"].items()]  # the variant's --set values are among them
     notes += [f"{r['max_train']} train images"] if r.get("max_train") else []
     note = f" ({', '.join(notes)})" if notes else ""
     return (f"| {r['model']} | {preset_of(r)} | {r['category']}{note} | {r['input_hw'][0]}x{r['input_hw'][1]} | "
             f"{_pct(r['image_auroc'])} | {_pct(r['pixel_auroc'])} | {_pct(r['aupro'])} | {r['train_s']:.0f} | "
-            f"{r['fp32_ms']['median_ms']:.1f} / {r['fp32_ms']['p99_ms']:.1f} | "
-            f"{r['int8_ms']['median_ms']:.1f} / {r['int8_ms']['p99_ms']:.1f} | {gate} | {_count(r['weights'])} | "
+            f"{_ms(r['fp32_ms'])} | {_ms(r['int8_ms'])} | {gate} | {_count(r['weights'])} | "
             f"{_count(r['bank'])} | {r['onnx_mb']:.1f} |")
 
 
@@ -247,6 +264,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
                     help="a model parameter for a variant row (e.g. size=M); models without it are unchanged")
     ap.add_argument("--preset", default=None, help="train at this preset (default: the models' CPU default)")
+    ap.add_argument("--no-int8", action="store_true",
+                    help="FP32 only: no INT8 conversion, gate or timing (rows say 'not run'; a CPU-scarce run)")
     ap.add_argument("--report", action="store_true", help="only rewrite the docs section from the results file")
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
     args = ap.parse_args()
@@ -263,9 +282,8 @@ def main() -> None:
                 r = bench_one(model, cat, args, Path(tmp))
                 rows.append(r)
                 print(f"{model} {cat.name}: image AUROC {_pct(r['image_auroc'])}, train {r['train_s']:.0f} s"
-                      f"{'' if r['trained_now'] else ' (cached)'}, FP32 {r['fp32_ms']['median_ms']:.1f} ms, "
-                      f"INT8 {r['int8_ms']['median_ms']:.1f} ms, gate {'pass' if r['gate']['passed'] else 'FAIL'}"
-                      f"; row in {r['seconds']:.0f} s", flush=True)
+                      f"{'' if r['trained_now'] else ' (cached)'}, FP32 {_ms(r['fp32_ms'])} ms, "
+                      f"INT8 {_ms(r['int8_ms'])} ms, gate {_gate(r)}; row in {r['seconds']:.0f} s", flush=True)
                 if not args.no_docs:
                     save_json(RESULTS, {"machine": machine(), "args": vars(args),
                                         "rows": merge_rows(RESULTS, rows, KEY)})
