@@ -84,12 +84,13 @@ def report(diagnoses: dict[str, dict]) -> str:
              "the AUROC on the tiles of each orientation (the model input is 256 x 224, portrait: landscape tiles are "
              "squashed into it); r(score, grey): the correlation of the image score with the tile's mean grey level "
              "over the good test tiles (the lighting); then each defect type against all good tiles.", "",
-             "| point | image AUROC | landscape (n) | portrait (n) | r(score, grey) good | "
-             + " | ".join(types) + " |", "|---" * (5 + len(types)) + "|"]
+             "| model | preset | budget | image AUROC | landscape (n) | portrait (n) | r(score, grey) good | "
+             + " | ".join(types) + " |", "|---" * (7 + len(types)) + "|"]
     for key in sorted(diagnoses):
         d = diagnoses[key]
         r = "-" if d["good_score_grey_corr"] is None else f"{d['good_score_grey_corr']:+.2f}"
-        lines.append(f"| {key} | {_pct(d['image_auroc'])} | {_pct(d['landscape'])} ({d['n_landscape']}) | "
+        model, preset, budget = key.split("|")
+        lines.append(f"| {model} | {preset} | {budget} | {_pct(d['image_auroc'])} | {_pct(d['landscape'])} ({d['n_landscape']}) | "
                      f"{_pct(d['portrait'])} ({d['n_portrait']}) | {r} | "
                      + " | ".join(_pct(d["by_type"].get(t)) for t in types) + " |")
     return "\n".join(lines) + "\n"

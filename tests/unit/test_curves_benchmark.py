@@ -87,4 +87,4 @@ def test_the_diagnosis_splits_scores_by_orientation_lighting_and_defect_type():
     assert d["good_score_grey_corr"] > 0.99
     assert set(d["by_type"]) == {"crack", "fray"}
     text = diagnose.report({"piade|quick|20": d})
-    assert "| piade|quick|20 | 50.0 | 0.0 (4) | 100.0 (4) | +1.00 |" in text
+    assert "| piade | quick | 20 | 50.0 | 0.0 (4) | 100.0 (4) | +1.00 |" in text
