@@ -139,9 +139,12 @@ def preset_budget(model: str, preset: str) -> int:
     return int(model_params(model, preset)[LADDERS[model][0]])
 
 
-def schedule(models: list[str], presets: list[str], levels: int) -> list[tuple[str, str, int]]:
+def schedule(models: list[str], presets: list[str], levels: int,
+             budgets: list[int] | None = None) -> list[tuple[str, str, int]]:
     """Each (preset, model)'s own budget first (the point a user of that preset gets), models in the given order;
-    then breadth first: rung 0 of every (preset, model), then rung 1..."""
+    then breadth first: rung 0 of every (preset, model), then rung 1... ``budgets``: only these, in this order."""
+    if budgets:
+        return [(model, preset, b) for b in budgets for preset in presets for model in models]
     out = [(model, preset, preset_budget(model, preset)) for preset in presets for model in models]
     for level in range(levels):
         for preset in presets:
@@ -329,6 +332,8 @@ def main() -> None:
     ap.add_argument("--max-train", type=int, default=100, help="seeded subset of N training images (0: all)")
     ap.add_argument("--levels", type=int, default=max(len(r) for _, r in LADDERS.values()),
                     help="rungs of each ladder to run")
+    ap.add_argument("--budgets", type=int, nargs="+", default=None,
+                    help="only these budgets (steps or epochs), in this order, instead of the preset's and the ladder's")
     ap.add_argument("--docs", action="store_true", help="write results, plot and docs after every point")
     ap.add_argument("--report", action="store_true", help="only write results, plot and docs from the cache")
     args = ap.parse_args()
@@ -348,7 +353,7 @@ def main() -> None:
         return
     (cat,) = categories([args.category])
     data = subset_category(cat, max_train, cache)
-    for model, preset, budget in schedule(args.models, args.presets, args.levels):
+    for model, preset, budget in schedule(args.models, args.presets, args.levels, args.budgets):
         key = point_key(model, preset, budget)
         known = load_points(cache)
         if key in known:

@@ -29,6 +29,9 @@ def test_each_presets_own_budget_runs_first_in_the_given_model_order_and_once():
                          ("piade", "cpu", 20)]
     assert curves.schedule(["vt-adl"], ["cpu"], levels=0) == [("vt-adl", "cpu", 80)]
     assert curves.schedule(["vt-adl"], ["quick"], levels=1) == [("vt-adl", "quick", 20)]  # no duplicate rung
+    # --budgets: only those, in that order (a point cheaper than the preset's own when the cores are scarce)
+    assert curves.schedule(["efficientad"], ["cpu"], levels=5, budgets=[200, 500]) == [("efficientad", "cpu", 200),
+                                                                                    ("efficientad", "cpu", 500)]
 
 
 def test_a_point_of_another_preset_with_the_same_parameters_is_the_same_training():
