@@ -1,8 +1,9 @@
 """Learning curves: each trained model on one category at growing budgets, image and pixel AUROC against training time.
 
 Usage:
-    nice -n 19 python benchmarks/curves.py --cache /work/cache/curves [--models efficientad draem ...]
-        [--presets quick cpu] [--category magnetic_tile] [--max-train 100] [--levels N] [--docs]
+    OMP_NUM_THREADS=1 nice -n 19 python benchmarks/curves.py --cache /work/cache/curves
+        [--models efficientad draem ...] [--presets quick cpu] [--category magnetic_tile] [--max-train 100]
+        [--levels N | --budgets N ...] [--docs]
     python benchmarks/curves.py --cache /work/cache/curves --report     # docs from the cache, no training
 
 A point is one training run of ``edgead train`` (the pipeline: fit, calibrate, export) of a model at a preset with
@@ -10,7 +11,9 @@ its budget parameter (steps or epochs) set to a rung of :data:`LADDERS`, evaluat
 split with ONNX Runtime (``evaluate_bundle``). Points run breadth first (every model's first rung, then every
 model's second...), so that a run cut short still has a curve of every model. Every finished point is written to
 ``CACHE/points.json`` at once, and a re-run skips it: the benchmark resumes from its cache. Bundles stay in
-``CACHE/bundles``. Several runs may share a cache (e.g. one per model): a point being trained holds
+``CACHE/bundles``. Each preset's own budget runs first; ``--levels 0`` runs only those. One torch thread
+(``OMP_NUM_THREADS=1``) trains faster than the default threads on a machine that other jobs load (docs/benchmarks.md).
+Several runs may share a cache (e.g. one per model): a point being trained holds
 ``CACHE/locks/<point>``, the others skip it, and each run merges its points into the file it re-reads.
 
 Training time is measured twice: wall seconds, and the CPU seconds of the process (user + system, all threads).
