@@ -135,8 +135,9 @@ def _warn_if_weak(model: str, preset: Preset) -> None:
                     "check it with edgead eval before a station uses it", model, preset.value)
     elif auroc < CLEARLY_ABOVE_CHANCE:
         log.warning("%s: the default preset on this device is %r, %.1f %% image AUROC on magnetic_tile, near chance "
-                    "(docs/benchmarks.md, learning curves): for hard real parts use padim or patchcore (no training), "
-                    "or train --preset paper on a CUDA GPU (edgead train --help)", model, preset.value, auroc)
+                    "(docs/benchmarks.md, learning curves): for hard real parts use padim or patchcore (no training); "
+                    "the larger presets (edgead train --help) are for a CUDA GPU and not measured there yet",
+                    model, preset.value, auroc)
 
 
 @dataclass(frozen=True)

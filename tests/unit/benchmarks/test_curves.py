@@ -9,7 +9,7 @@ import math
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 _spec = importlib.util.spec_from_file_location("edgead_curves_benchmark", ROOT / "benchmarks" / "curves.py")
 curves = importlib.util.module_from_spec(_spec)
 sys.modules["edgead_curves_benchmark"] = curves
