@@ -194,7 +194,11 @@ def transfer_thresholds(calibration: Calibration, fp32_pred, cand_pred, seed: in
     details = {"model": formula, "image": vars(img), "pixel": vars(pix),
                "n_images": int(len(fp32_pred.raw_score)),
                "guard_band": {"kind": guard.value, "image": g_img, "pixel": g_pix if pixel is not None else None}}
-    return replace(calibration, image=image, pixel=pixel), details
+    # the drift alarm's baseline moves with the scores: a candidate's good parts would otherwise rank above every
+    # FP32 good score and raise the alarm on a healthy line (no guard band: it is a distribution, not a decision)
+    quantiles = None if calibration.good_quantiles is None else tuple(
+        float(img.to_candidate(q)) for q in calibration.good_quantiles)
+    return replace(calibration, image=image, pixel=pixel, good_quantiles=quantiles), details
 
 
 def _moved(norm: Normalisation, fit, guard: float) -> tuple[Normalisation, float]:

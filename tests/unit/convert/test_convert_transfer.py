@@ -44,3 +44,18 @@ def test_guard_band_is_capped():
     assert details["guard_band"]["image"] == pytest.approx(MAX_GUARD_FRACTION * (th + details["guard_band"]["image"]
                                                                                   - lo))
     assert lo < th
+
+
+def test_the_good_score_quantiles_move_with_the_scores():
+    """The drift alarm compares accepted parts' raw scores with the bundle's good-score quantiles: a candidate that
+    scores every image higher (a reduced memory bank, INT8) must carry quantiles on its own scale, else a healthy
+    line alarms (seen in `make demo` with fp32+opt+bank25: every accepted part ranked 1.00)."""
+    import dataclasses
+
+    fp32 = np.array([5.0, 6.0, 7.0, 8.0, 9.0])
+    cand = np.sqrt(fp32 ** 2 + 36.0)  # a noise floor: cand^2 = fp32^2 + 36
+    maps = np.ones((5, 4, 4))
+    cal = dataclasses.replace(CAL, good_quantiles=(5.0, 7.0, 9.0))
+    moved, details = transfer_thresholds(cal, _pred(fp32, maps), _pred(cand, maps))
+    assert moved.good_quantiles == pytest.approx(tuple(np.sqrt(np.array([5.0, 7.0, 9.0]) ** 2 + 36.0)))
+    assert transfer_thresholds(CAL, _pred(fp32, maps), _pred(cand, maps))[0].good_quantiles is None
