@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import queue
 import time
 from dataclasses import dataclass
@@ -32,6 +33,11 @@ from edgead.plc.base import PlcLink, Trigger
 log = logging.getLogger(__name__)
 OPCUA_SLICE_MS = 20
 """With OPC UA on, the PLC is waited for in slices this long, so an OPC UA request waits at most about this."""
+OPCUA_ACTIVE_SLICE_MS = 1
+OPCUA_ACTIVE_S = 2.0
+"""For this long after an OPC UA trigger the slices are :data:`OPCUA_ACTIVE_SLICE_MS`: a client that triggers part
+after part waits about a millisecond for the loop, not most of a slice (23.9 against ~5 ms of daemon time per part in
+the per-link benchmark), and an idle station does not wake every millisecond."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class Plant:
         self._shown: tuple = ()
         self._state = None  # the vision state last shown
         self._audit_failures = 0  # the server's count when last copied to the metrics
+        self._last_opcua_trigger = -math.inf  # time.monotonic() of the last OPC UA trigger taken
         if cfg.opcua.enabled:
             from edgead.opcua.audit import Auditor
             from edgead.opcua.server import OpcUaServer
@@ -98,9 +105,11 @@ class Plant:
             self.take_requests(book)
             if self._triggers:
                 return self._triggers.popleft()
-            remaining_ms = (deadline - time.monotonic()) * 1000
-            trigger = plc.wait_trigger(max(0.0, min(remaining_ms, OPCUA_SLICE_MS)))
-            if trigger is not None or remaining_ms <= OPCUA_SLICE_MS:
+            now = time.monotonic()
+            remaining_ms = (deadline - now) * 1000
+            slice_ms = OPCUA_ACTIVE_SLICE_MS if now - self._last_opcua_trigger < OPCUA_ACTIVE_S else OPCUA_SLICE_MS
+            trigger = plc.wait_trigger(max(0.0, min(remaining_ms, slice_ms)))
+            if trigger is not None or remaining_ms <= slice_ms:
                 return trigger
 
     def take_requests(self, book: RecipeBook) -> None:
@@ -116,6 +125,7 @@ class Plant:
                 break
             if request.kind is RequestKind.TRIGGER:
                 self._triggers.append(Trigger(request.value, request.t_ns, requested_by=request.user))
+                self._last_opcua_trigger = time.monotonic()
             elif request.kind is RequestKind.SET_LOT:
                 self.lot_id = request.value
                 log.info("OPC UA: lot %s (set by %s)", request.value, request.user)

@@ -27,3 +27,35 @@ def test_a_trigger_carries_its_caller_and_unrecorded_audit_rows_are_counted():
     plant.server.auditor.failures = 3
     plant.take_requests(book)
     assert "edgead_opcua_audit_failures_total 3" in metrics.render()
+
+
+def test_the_plc_is_waited_for_in_short_slices_while_an_opcua_client_triggers(monkeypatch):
+    """With OPC UA on, the loop waits for the PLC in slices and takes OPC UA requests between them: 20 ms slices on
+    an idle station; 1 ms slices for a while after an OPC UA trigger, so a client triggering part after part does not
+    wait most of a slice per part."""
+    from edgead.daemon import plant as plant_mod
+
+    clock = [100.0]
+    monkeypatch.setattr(plant_mod.time, "monotonic", lambda: clock[0])
+    book = SimpleNamespace(name="", model_hash="ab" * 32, recipes=(), names=())
+    plant = Plant(StationConfig(), book)
+    plant.server = mock.Mock(requests=queue.Queue(), auditor=SimpleNamespace(failures=0))
+    slices: list[float] = []
+
+    def wait(timeout_ms):  # the PLC link: nothing arrives; the clock moves by the slice
+        slices.append(timeout_ms)
+        clock[0] += timeout_ms / 1000
+        return None
+
+    plc = SimpleNamespace(wait_trigger=wait)
+    assert plant.wait_trigger(plc, book, 100) is None
+    assert slices and max(slices) == plant_mod.OPCUA_SLICE_MS  # idle: long slices
+    plant.server.requests.put(OpcUaRequest(RequestKind.TRIGGER, "P1", "anna", 1))
+    assert plant.wait_trigger(plc, book, 100).part_id == "P1"
+    slices.clear()
+    assert plant.wait_trigger(plc, book, 10) is None
+    assert slices and max(slices) == plant_mod.OPCUA_ACTIVE_SLICE_MS  # a client is triggering: short slices
+    clock[0] += plant_mod.OPCUA_ACTIVE_S
+    slices.clear()
+    assert plant.wait_trigger(plc, book, 100) is None
+    assert max(slices) == plant_mod.OPCUA_SLICE_MS  # back to long slices once it stopped
