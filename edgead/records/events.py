@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Mapping
 
-from edgead.records.store import RecordStore, TimeBound, _where, utc_iso
+from edgead.records.store import RecordStore, Stamped, TimeBound, _where
 
 COLUMNS = ("t_ns", "t_utc", "station", "kind", "state", "metric", "value", "bound", "window_parts", "message",
            "detail")
@@ -41,7 +41,7 @@ class EventState(str, Enum):
 
 
 @dataclass(frozen=True)
-class StationEvent:
+class StationEvent(Stamped):
     """One recorded event.
 
     Attributes:
@@ -69,10 +69,6 @@ class StationEvent:
     message: str
     detail: Mapping[str, object] = field(default_factory=dict)
     id: int | None = None
-
-    @property
-    def t_utc(self) -> str:
-        return utc_iso(self.t_ns)
 
     def to_row(self) -> tuple:
         """The values of :data:`COLUMNS`, in order."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from edgead.errors import DataError
-from edgead.records.store import PartRecord, RecordStore, utc_iso
+from edgead.records.store import PartRecord, RecordStore, Stamped, utc_iso
 from edgead.verdict import Verdict
 
 
@@ -31,7 +31,7 @@ class Label(str, Enum):
 
 
 @dataclass(frozen=True)
-class LabelRecord:
+class LabelRecord(Stamped):
     """One label of one part (``part_row`` is the part's row id in ``parts``)."""
 
     part_row: int
@@ -40,10 +40,6 @@ class LabelRecord:
     t_ns: int
     note: str | None = None
     id: int | None = None
-
-    @property
-    def t_utc(self) -> str:
-        return utc_iso(self.t_ns)
 
 
 @dataclass(frozen=True)
