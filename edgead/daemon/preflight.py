@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SHADOW_ADMISSION = "shadow:"  # the shadow bundle's key in ``admitted`` (":" is no recipe name's character)
+
 
 def check_station(cfg: StationConfig, admitted: dict[str, Admission] | None = None) -> list[str]:
     """Check a loaded config as far as it can be without opening devices.
@@ -34,7 +36,8 @@ def check_station(cfg: StationConfig, admitted: dict[str, Admission] | None = No
     Args:
         cfg: from :func:`edgead.daemon.config.load_station` (which already validated every key).
         admitted: if given, receives each recipe's :class:`~edgead.daemon.admission.Admission` (the one model's
-            under ``""``), so that the daemon loads what was checked instead of hashing and verifying it again.
+            under ``""``, the shadow's under :data:`SHADOW_ADMISSION`), so that the daemon loads what was checked
+            instead of hashing and verifying it again.
 
     Returns:
         Notes for the operator (what will run, which folders the daemon will create).
@@ -47,7 +50,7 @@ def check_station(cfg: StationConfig, admitted: dict[str, Admission] | None = No
     notes += check_plc(cfg)
     notes += check_storage(cfg)
     notes += check_plant(cfg)
-    notes += check_shadow(cfg)
+    notes += check_shadow(cfg, admitted)
     if cfg.observe.metrics_listen:
         from edgead.daemon.config import parse_listen
 
@@ -74,9 +77,10 @@ def check_plant(cfg: StationConfig) -> list[str]:
     return notes
 
 
-def check_shadow(cfg: StationConfig) -> list[str]:
+def check_shadow(cfg: StationConfig, admitted: dict[str, Admission] | None = None) -> list[str]:
     """The shadow bundle through the same admission gate as the live one (hashes, trust, reference, ROIs,
-    geometry: :func:`edgead.daemon.admission.admit`), its runtime and colour mode."""
+    geometry: :func:`edgead.daemon.admission.admit`), its runtime and colour mode. The admission goes into
+    ``admitted[SHADOW_ADMISSION]`` when ``admitted`` is given."""
     if cfg.shadow.bundle is None:
         return []
     import dataclasses
@@ -92,6 +96,8 @@ def check_shadow(cfg: StationConfig) -> list[str]:
     except (ConfigError, BundleError, ImageError) as exc:
         raise type(exc)(f"shadow.bundle: {exc.message}", hint=exc.hint) from exc
     require_runtime(bundle_runtime(admission.bundle.meta)[0], f"shadow.bundle {path}")
+    if admitted is not None:
+        admitted[SHADOW_ADMISSION] = admission
     return [f"shadow: {note}" for note in admission.notes[:1]] + [f"warning: shadow: {w}" for w in admission.warnings] \
         + [f"shadow judges after the answer, within {cfg.shadow.cpu_budget_pct:g} % of a core"]
 

@@ -76,15 +76,16 @@ class ShadowRunner:
         cfg: the station config (its ``shadow`` section names the bundle; camera, reference, ROIs and the decision
             rule are the live station's).
         metrics: the station's metrics (None: none).
+        admission: what ``check`` admitted for the shadow bundle (None: admitted here).
     """
 
-    def __init__(self, cfg, metrics=None):
+    def __init__(self, cfg, metrics=None, admission=None):
         from edgead.daemon.model import load_model
 
         sh = cfg.shadow
         model_cfg = dataclasses.replace(cfg.model, bundle=sh.bundle, engine=None, backend=None,
                                         intra_op_threads=sh.intra_op_threads, warmup_runs=1)
-        self.model = load_model(dataclasses.replace(cfg, model=model_cfg))
+        self.model = load_model(dataclasses.replace(cfg, model=model_cfg), admission)
         self.cfg, self.decision, self.metrics = sh, cfg.decision, metrics
         self.model_hash = self.model.model_hash
         self.counts = {o: 0 for o in ShadowOutcome}

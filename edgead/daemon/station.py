@@ -31,7 +31,7 @@ from edgead.daemon.config import SaveImages, StationConfig, TriggerSource, parse
 from edgead.daemon.decide import apply_budget
 from edgead.daemon.events import EventWriter, drift_event
 from edgead.daemon.plant import Plant, Selection
-from edgead.daemon.preflight import check_station
+from edgead.daemon.preflight import SHADOW_ADMISSION, check_station
 from edgead.daemon.recipes import RecipeBook, SelectionError, load_recipes
 from edgead.daemon.recorder import ImageWriter, Recorder
 from edgead.daemon.reload import DEVICES, LOGGING, ORDER, PLC, RECORDER, SHADOW, ReloadPlan, plan_reload
@@ -142,6 +142,7 @@ class Station:
         self.faults = FaultRun()
         self._closers: dict[str, ExitStack] = {}  # component -> what releases it, one per component
         self._admitted: dict = {}  # recipe -> Admission from the last check, until the model is opened with it
+        self._shadow_admitted = None  # the shadow bundle's Admission from the last check, until the shadow opens
         self._retired = {"written": 0, "images_skipped": 0}  # counts of recorders replaced by a reload
         self._idle_log = RateLimitedLog(log, period_s=60.0)
 
@@ -149,7 +150,7 @@ class Station:
     def __enter__(self) -> "Station":
         from edgead.observe.metrics import State, StationMetrics
 
-        check_station(self.cfg, self._admitted)  # everything `edgead check` checks, before anything is opened
+        self._check(self.cfg)  # everything `edgead check` checks, before anything is opened
         self.metrics = StationMetrics()
         try:
             for name in COMPONENTS:
@@ -161,6 +162,13 @@ class Station:
             self.close()
             raise
         return self
+
+    def _check(self, cfg: StationConfig) -> None:
+        """:func:`check_station`, keeping its admissions for the model and the shadow to open with."""
+        admitted: dict = {}
+        check_station(cfg, admitted)
+        self._shadow_admitted = admitted.pop(SHADOW_ADMISSION, None)
+        self._admitted = admitted
 
     def _open(self, name: str, cfg: StationConfig):
         """Open component ``name`` for ``cfg``: (the component, the ExitStack that releases it)."""
@@ -193,7 +201,8 @@ class Station:
             return None
         from edgead.daemon.shadow import ShadowRunner
 
-        runner = ShadowRunner(cfg, self.metrics)
+        admission, self._shadow_admitted = self._shadow_admitted, None  # what check admitted: not admitted again
+        runner = ShadowRunner(cfg, self.metrics, admission)
         stack.callback(runner.close)
         return runner
 
@@ -289,8 +298,7 @@ class Station:
                 changed), or a device could neither be reopened with the new config nor with the old one.
         """
         plan = plan_reload(self.cfg, cfg)
-        self._admitted = {}
-        check_station(cfg, self._admitted)
+        self._check(cfg)
         if self.shadow is not None and SHADOW in plan.components:  # the old shadow's last verdict goes on record
             self.shadow.wait_idle(5.0)
             self._collect_shadow()

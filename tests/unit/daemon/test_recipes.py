@@ -185,3 +185,26 @@ def test_start_and_reload_admit_each_bundle_once_and_load_what_check_admitted(bu
         assert [r.model.aligner for r in st.model.recipes] == [a.aligner for a in admitted]  # check's, reused
         st.reload(dataclasses.replace(cfg, decision=dataclasses.replace(cfg.decision, min_defect_area_px=3)))
         assert len(admitted) == 2 * models
+
+
+def test_the_shadow_bundle_is_admitted_once_per_start_and_reload(bundles, tmp_path, monkeypatch):
+    """The shadow bundle goes through check's gate, and the shadow runner opens on that admission."""
+    from edgead.daemon import admission as admission_mod
+    from edgead.daemon import model as model_mod
+
+    admitted: list = []
+
+    def counting_admit(cfg):
+        admitted.append(real_admit(cfg))
+        return admitted[-1]
+
+    real_admit = admission_mod.admit
+    monkeypatch.setattr(admission_mod, "admit", counting_admit)
+    monkeypatch.setattr(model_mod, "admit", counting_admit)
+    cfg = load_station(_write(tmp_path, bundles[0], shadow={"bundle": str(bundles[1])}))
+    with Station(cfg) as st:
+        assert len(admitted) == 2  # the live model and the shadow, each once
+        assert st.shadow.model.model_hash == admitted[1].bundle.model_hash
+        st.reload(dataclasses.replace(cfg, shadow=dataclasses.replace(cfg.shadow, cpu_budget_pct=50.0)))
+        assert len(admitted) == 4
+        assert st.shadow.cfg.cpu_budget_pct == 50.0  # a new shadow, opened on the reload's admission
