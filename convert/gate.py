@@ -1,7 +1,9 @@
 """The accuracy gate: a converted artifact must score a labelled set like the FP32 bundle does.
 
-Both image and pixel AUROC are gated (INT8 can keep image AUROC and ruin the maps). The pure part,
-:func:`compare`, works on arrays; :func:`run_gate` is the thin runner over two backends and an MVTec-layout folder.
+Both image and pixel AUROC are gated (INT8 can keep image AUROC and ruin the maps), and what the check set cannot
+show is bounded (:mod:`edgead.convert.evidence`: the extra escape and false-reject rates' confidence bounds against
+their allowances, and the defects' score margin). The pure part, :func:`compare`, works on arrays; :func:`run_gate`
+is the thin runner over two backends and an MVTec-layout folder.
 
 Example:
     >>> report = compare(labels, ref, cand, tolerance_pt=0.5)        # doctest: +SKIP
@@ -19,11 +21,14 @@ import numpy as np
 
 from edgead.contract.decide import decide_batch, rejected
 from edgead.contract.graph import Prediction
+from edgead.convert.evidence import (DEFAULT_MAX_DEFECT_SCORE_FALL, DEFAULT_MAX_EXTRA_ESCAPE_PCT,
+                                     DEFAULT_MAX_EXTRA_FALSE_REJECT_PCT, Evidence, evidence)
 from edgead.errors import DataError, GateError
 from edgead.infer.base import Backend
 from edgead.infer.layout import Layout, infer_images
 from edgead.infer.layout import map_hw as map_hw_of
 from edgead.metrics import image_auroc, mask_at, pixel_auroc
+from edgead.metrics.bounds import DEFAULT_CONFIDENCE
 
 DEFAULT_TOLERANCE_PT = 0.5
 """Largest image-AUROC drop allowed, in points (0.5 = 0.005 AUROC)."""
@@ -70,6 +75,7 @@ class GateReport:
     size_bytes: int | None = None
     latency_median_ms: float | None = None
     latency_p99_ms: float | None = None
+    evidence: Evidence | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,13 +86,22 @@ class GateReport:
         return (f"image AUROC {100 * self.image_auroc:.2f} ({self.image_auroc_delta_pt:+.2f} pt), pixel AUROC {pix}, "
                 f"score drift max {self.score_drift_max:.4f} / p99 {self.score_drift_p99:.4f}, "
                 f"agreement {100 * self.agreement:.1f}%, new accepts {self.new_accepts} / new rejects "
-                f"{self.new_rejects}")
+                f"{self.new_rejects}" + ("" if self.evidence is None else self._evidence_summary()))
+
+    def _evidence_summary(self) -> str:
+        e = self.evidence
+        return (f", extra escapes {e.bound_text('escape')}, extra false rejects {e.bound_text('false_reject')} "
+                f"({100 * e.confidence:.0f} % bounds), largest defect score fall {e.fall_text()}")
 
 
 def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.ndarray | list | None = None,
             tolerance_pt: float = DEFAULT_TOLERANCE_PT,
             pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT, min_agreement: float | None = None,
-            max_new_accepts: int = 0, max_new_reject_pct: float = DEFAULT_MAX_NEW_REJECT_PCT) -> GateReport:
+            max_new_accepts: int = 0, max_new_reject_pct: float = DEFAULT_MAX_NEW_REJECT_PCT, exact: bool = False,
+            confidence: float = DEFAULT_CONFIDENCE,
+            max_extra_escape_pct: float = DEFAULT_MAX_EXTRA_ESCAPE_PCT,
+            max_extra_false_reject_pct: float = DEFAULT_MAX_EXTRA_FALSE_REJECT_PCT,
+            max_defect_score_fall: float = DEFAULT_MAX_DEFECT_SCORE_FALL) -> GateReport:
     """Compare candidate outputs with the FP32 reference on the same labelled images (pure).
 
     AUROCs are computed on the raw outputs (the normalised ones saturate at 0 and 1); drift on the normalised
@@ -105,6 +120,11 @@ def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.
         max_new_accepts: defective images the reference rejects that the candidate may accept (default 0: a
             conversion never turns a caught defect into an accept).
         max_new_reject_pct: the largest share of good images (percent) FP32 accepts that the candidate may reject.
+        exact: the candidate is an exact rewrite of the FP32 graph (float rounding only): the confidence bounds do
+            not apply to it.
+        confidence: of the bounds on the extra escape and false-reject rates.
+        max_extra_escape_pct, max_extra_false_reject_pct: the allowances the bounds must be below (percent).
+        max_defect_score_fall: the largest fall of a defect's normalised score below FP32's.
 
     Returns:
         The :class:`GateReport` (``passed`` False with ``reasons`` when a check fails).
@@ -120,8 +140,10 @@ def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.
     d_img = 100.0 * (ia - ia_ref)
     d_pix = None if pa is None else 100.0 * (pa - pa_ref)
     min_agreement = DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement
-    new_accepts = int(np.sum((labels == 1) & ref_rejects & ~cand_rejects))
-    new_rejects = int(np.sum((labels == 0) & ~ref_rejects & cand_rejects))  # the cost side
+    ev = evidence(labels, ref_rejects, cand_rejects, ref.score, cand.score, exact=exact, confidence=confidence,
+                  max_extra_escape_pct=max_extra_escape_pct, max_extra_false_reject_pct=max_extra_false_reject_pct,
+                  max_defect_score_fall=max_defect_score_fall)
+    new_accepts, new_rejects = ev.extra_escapes, ev.extra_false_rejects  # the second: the cost side
     reasons = []
     if new_accepts > max_new_accepts:
         reasons.append(f"{new_accepts} defective image(s) rejected by FP32 are accepted by the candidate "
@@ -138,11 +160,12 @@ def compare(labels: np.ndarray, ref: Prediction, cand: Prediction, *, masks: np.
     if d_pix is not None and -d_pix > pixel_tolerance_pt:
         reasons.append(f"pixel AUROC dropped {-d_pix:.2f} pt ({100 * pa_ref:.2f} -> {100 * pa:.2f}), "
                        f"tolerance {pixel_tolerance_pt} pt")
+    reasons += ev.reasons()
     return GateReport(image_auroc_ref=ia_ref, image_auroc=ia, image_auroc_delta_pt=d_img, pixel_auroc_ref=pa_ref,
                       pixel_auroc=pa, pixel_auroc_delta_pt=d_pix, score_drift_max=float(drift.max()),
                       score_drift_p99=float(np.percentile(drift, 99)), agreement=agree, tolerance_pt=tolerance_pt,
                       pixel_tolerance_pt=pixel_tolerance_pt, passed=not reasons, reasons=reasons,
-                      new_accepts=new_accepts, new_rejects=new_rejects)
+                      new_accepts=new_accepts, new_rejects=new_rejects, evidence=ev)
 
 
 def enforce(report: GateReport, *, what: str, force: bool) -> GateReport:
@@ -153,7 +176,9 @@ def enforce(report: GateReport, *, what: str, force: bool) -> GateReport:
     """
     if not report.passed and not force:
         raise GateError(f"{what} failed the accuracy gate: {'; '.join(report.reasons)} [{report.summary()}]",
-                        hint="use another precision or calibration set, raise --tolerance-pt, or --force")
+                        hint="use another precision or calibration set, add labelled images to --check, raise "
+                             "--tolerance-pt or accept a larger allowance (--max-extra-escape-pct, "
+                             "--max-extra-false-reject-pct), or --force")
     return report
 
 
@@ -224,13 +249,17 @@ def measure_latencies(backends: Mapping[str, Backend], image: np.ndarray, runs: 
 
 def run_gate(reference: Backend | Prediction, candidate: Backend, check: CheckSet, *, artifact: Path | None = None,
              tolerance_pt: float = DEFAULT_TOLERANCE_PT, pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT,
-             max_new_reject_pct: float = DEFAULT_MAX_NEW_REJECT_PCT, latency_runs: int = 30) -> GateReport:
+             max_new_reject_pct: float = DEFAULT_MAX_NEW_REJECT_PCT, latency_runs: int = 30, **evidence_kw
+             ) -> GateReport:
     """Predict ``check`` with the candidate (and the reference, unless its :class:`Prediction` on ``check`` is given:
-    several candidates share one), compare, and add size on disk and candidate latency (not enforced)."""
+    several candidates share one), compare, and add size on disk and candidate latency (not enforced).
+
+    ``evidence_kw``: :func:`compare`'s ``exact``, ``confidence``, ``max_extra_escape_pct``,
+    ``max_extra_false_reject_pct`` and ``max_defect_score_fall``."""
     ref = reference if isinstance(reference, Prediction) else predict(reference, check.images, layout=check.layout)
     cand = predict(candidate, check.images, layout=check.layout)
     report = compare(check.labels, ref, cand, masks=check.masks, tolerance_pt=tolerance_pt,
-                     pixel_tolerance_pt=pixel_tolerance_pt, max_new_reject_pct=max_new_reject_pct)
+                     pixel_tolerance_pt=pixel_tolerance_pt, max_new_reject_pct=max_new_reject_pct, **evidence_kw)
     if artifact is not None:
         report.size_bytes = Path(artifact).stat().st_size
     if latency_runs:

@@ -2,7 +2,8 @@
 
 :func:`convert` is a short pipeline of named steps over one :class:`ConvertOptions` (its fields map 1:1 to the CLI
 flags ``--precision --calib --calib-method --int8-scope --int8-correction --guard-band --check --tolerance-pt
---pixel-tolerance-pt --max-new-reject-pct --force --latency-runs``):
+--pixel-tolerance-pt --max-new-reject-pct --confidence --max-extra-escape-pct --max-extra-false-reject-pct
+--max-defect-score-fall --force --latency-runs``):
 
 1. :func:`plan_conversion`: the candidates to build for the target and precision;
 2. :func:`load_image_sets`: the calibration and check sets, and the FP32 graph's outputs on them;
@@ -30,6 +31,8 @@ from edgead.contract.meta import Conversion
 from edgead.contract.thresholds import Calibration
 from edgead.convert.candidates import (Job, TransferSet, build_candidate, candidate_jobs, open_candidate,
                                        sample_images, transfer_images)
+from edgead.convert.evidence import (DEFAULT_MAX_DEFECT_SCORE_FALL, DEFAULT_MAX_EXTRA_ESCAPE_PCT,
+                                     DEFAULT_MAX_EXTRA_FALSE_REJECT_PCT)
 from edgead.convert.gate import (DEFAULT_MAX_NEW_REJECT_PCT, DEFAULT_PIXEL_TOLERANCE_PT, DEFAULT_TOLERANCE_PT,
                                  CheckSet, enforce, load_check_set, measure_latencies, predict, run_gate)
 from edgead.convert.report import Candidate, ConversionReport
@@ -37,6 +40,7 @@ from edgead.convert.targets import Precision, Target, get_target
 from edgead.convert.transfer import GuardBand
 from edgead.errors import ConfigError, GateError
 from edgead.infer import BackendKind
+from edgead.metrics.bounds import DEFAULT_CONFIDENCE
 from edgead.progress import progress
 
 ENGINE = "model.engine"
@@ -71,6 +75,12 @@ class ConvertOptions:
         pixel_tolerance_pt: largest pixel-AUROC drop (points).
         max_new_reject_pct: largest share of the check set's good images (percent) that FP32 accepts and the
             candidate may reject.
+        confidence: of the upper bounds on a lossy candidate's extra escape and false-reject rates
+            (:mod:`edgead.convert.evidence`).
+        max_extra_escape_pct: the allowance (percent of the defective images FP32 rejects) that the extra escape
+            rate's upper bound must be below; with none accepted, it takes ``3 / allowance`` such images.
+        max_extra_false_reject_pct: the same for the good images FP32 accepts that the candidate rejects.
+        max_defect_score_fall: the largest fall of a defect's normalised score (0.5 = threshold) below FP32's.
         force: write the artifact even when the gate fails (recorded in the report).
         latency_runs: timed runs per candidate on this machine.
         show_progress: report each candidate as it is built and gated (:mod:`edgead.progress`; the CLI does
@@ -91,6 +101,10 @@ class ConvertOptions:
     tolerance_pt: float = DEFAULT_TOLERANCE_PT
     pixel_tolerance_pt: float = DEFAULT_PIXEL_TOLERANCE_PT
     max_new_reject_pct: float = DEFAULT_MAX_NEW_REJECT_PCT
+    confidence: float = DEFAULT_CONFIDENCE
+    max_extra_escape_pct: float = DEFAULT_MAX_EXTRA_ESCAPE_PCT
+    max_extra_false_reject_pct: float = DEFAULT_MAX_EXTRA_FALSE_REJECT_PCT
+    max_defect_score_fall: float = DEFAULT_MAX_DEFECT_SCORE_FALL
     force: bool = False
     latency_runs: int = 20
     show_progress: bool = False
@@ -104,6 +118,22 @@ class ConvertOptions:
         int8 = Int8Settings.parse(self.calib_method, self.int8_correction)
         set_("calib_method", int8.method)
         set_("int8_correction", int8.correction)
+        if not 0.0 < self.confidence < 1.0:
+            raise ConfigError(f"confidence {self.confidence} is not in (0, 1)", hint="e.g. 0.95")
+        for name in ("max_extra_escape_pct", "max_extra_false_reject_pct"):
+            if not 0.0 < getattr(self, name) <= 100.0:
+                raise ConfigError(f"{name} {getattr(self, name)} is not a percentage in (0, 100]",
+                                  hint="e.g. 5 for 5 %")
+        if not 0.0 <= self.max_defect_score_fall <= 1.0:
+            raise ConfigError(f"max_defect_score_fall {self.max_defect_score_fall} is not in [0, 1]",
+                              hint="a fall of the normalised score (0.5 = the threshold), e.g. 0.1")
+
+    @property
+    def evidence(self) -> dict:
+        """The gate's evidence settings (:func:`edgead.convert.gate.compare`'s keywords)."""
+        return {"confidence": self.confidence, "max_extra_escape_pct": self.max_extra_escape_pct,
+                "max_extra_false_reject_pct": self.max_extra_false_reject_pct,
+                "max_defect_score_fall": self.max_defect_score_fall}
 
     @property
     def int8(self) -> Int8Settings:
@@ -233,7 +263,8 @@ def build_candidates(plan: Plan, src: Bundle, sets: ImageSets, options: ConvertO
             with job.open(path, src) as eng:
                 gate = run_gate(sets.reference, eng, sets.check, artifact=path, tolerance_pt=options.tolerance_pt,
                                 pixel_tolerance_pt=options.pixel_tolerance_pt,
-                                max_new_reject_pct=options.max_new_reject_pct, latency_runs=0)
+                                max_new_reject_pct=options.max_new_reject_pct, latency_runs=0,
+                                exact=not job.lossy, **options.evidence)
         built.append(Built(job, path, details, Candidate(job.name, job.precision.value, path.stat().st_size,
                                                          gate=gate, details=details)))
     if options.latency_runs and built:
@@ -288,7 +319,8 @@ def choose(built: list[Built], requested: Precision, force: bool, tgt: Target) -
     if not pool:
         raise GateError("no precision passed the accuracy gate: " +
                         "; ".join(f"{b.job.name}: {', '.join(b.candidate.gate.reasons)}" for b in built),
-                        hint="use --force to keep the fastest anyway, or raise --tolerance-pt")
+                        hint="use --force to keep the fastest anyway, add labelled images to --check, or raise "
+                             "--tolerance-pt or an allowance (--max-extra-escape-pct, --max-extra-false-reject-pct)")
     latency = lambda b: (b.candidate.latency_median_ms is None, b.candidate.latency_median_ms or 0.0)  # noqa: E731
     return min(pool, key=latency)
 

@@ -34,6 +34,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="largest pixel-AUROC drop in points")
     p.add_argument("--max-new-reject-pct", type=float, default=d.max_new_reject_pct,
                    help="largest share of the check set's good images that FP32 accepts and the result may reject")
+    p.add_argument("--confidence", type=float, default=d.confidence,
+                   help="of the upper bounds on a lossy result's extra escape and false-reject rates (default "
+                        f"{d.confidence})")
+    p.add_argument("--max-extra-escape-pct", type=float, default=d.max_extra_escape_pct,
+                   help="allowance: the upper bound of the defects FP32 rejects that the result accepts must be "
+                        f"below it (percent, default {d.max_extra_escape_pct:g}; with none accepted it takes "
+                        "3/allowance defective images)")
+    p.add_argument("--max-extra-false-reject-pct", type=float, default=d.max_extra_false_reject_pct,
+                   help="allowance: the same for the good images FP32 accepts that the result rejects (percent, "
+                        f"default {d.max_extra_false_reject_pct:g})")
+    p.add_argument("--max-defect-score-fall", type=float, default=d.max_defect_score_fall,
+                   help="largest fall of a defect's normalised score (0.5 = threshold) below FP32's (default "
+                        f"{d.max_defect_score_fall:g})")
     p.add_argument("--force", action="store_true", help="write the artifact even if the gate fails")
     p.add_argument("--latency-runs", type=int, default=d.latency_runs)
     p.add_argument("--quiet", action="store_true", help="no per-candidate progress on stderr")

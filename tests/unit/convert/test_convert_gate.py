@@ -21,7 +21,7 @@ def test_compare_identical_passes():
     masks[2:, 2:4, 2:4] = True
     maps[masks] += 2
     ref = _pred([0.1, 0.2, 1.5, 1.8], maps)
-    rep = compare(labels, ref, ref, masks=masks)
+    rep = compare(labels, ref, ref, masks=masks, exact=True)
     assert rep.passed and rep.image_auroc_delta_pt == 0 and rep.pixel_auroc == 1.0 and rep.agreement == 1.0
 
 
@@ -32,15 +32,15 @@ def test_new_accepts_fail_and_new_rejects_are_counted():
     maps = np.zeros((5, 4, 4), np.float32)
     ref = _pred([0.2, 0.4, 0.9, 1.02, 1.8], maps)  # scores 0.1 0.2 0.45 0.51 0.9
     cand = _pred([0.2, 1.01, 0.9, 0.98, 1.8], maps)  # good #2 -> 0.505 (reject), defect #4 -> 0.49 (accept)
-    rep = compare(labels, ref, cand, min_agreement=0.0)
+    rep = compare(labels, ref, cand, min_agreement=0.0, exact=True)  # exact: the sample-size bounds aside
     assert (rep.new_accepts, rep.new_rejects) == (1, 1) and not rep.passed
     assert "1 defective image(s) rejected by FP32 are accepted" in rep.reasons[0]
     assert "new accepts 1 / new rejects 1" in rep.summary()
     rep = compare(labels, ref, _pred([0.2, 1.01, 0.9, 1.02, 1.8], maps), min_agreement=0.0,
-                  max_new_reject_pct=50.0)
+                  max_new_reject_pct=50.0, exact=True)
     assert (rep.new_accepts, rep.new_rejects) == (0, 1) and rep.passed
     # 1 of 3 good images is 33 %: above the default 10 % the gate refuses
-    rep = compare(labels, ref, _pred([0.2, 1.01, 0.9, 1.02, 1.8], maps), min_agreement=0.0)
+    rep = compare(labels, ref, _pred([0.2, 1.01, 0.9, 1.02, 1.8], maps), min_agreement=0.0, exact=True)
     assert not rep.passed and rep.reasons == ["1 of 3 good image(s) accepted by FP32 are rejected by the candidate "
                                               "(33.3% > 10%)"]
 

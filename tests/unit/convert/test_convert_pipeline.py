@@ -10,9 +10,15 @@ from edgead.errors import CalibrationError, ConfigError, GateError
 from edgead.infer.onnxrt import OnnxRuntimeBackend
 
 
+# The check set of these tests (10 good, 10 defective images) can show a lossy candidate's extra escape and
+# false-reject rates below 26 % and 29 % at most (convert/evidence.py): the tests accept that allowance.
+SMALL_CHECK = {"max_extra_escape_pct": 30.0, "max_extra_false_reject_pct": 30.0}
+
+
 def test_fp16_for_jetson_writes_bundle_and_trtexec(bundle_dir, check_dir, tmp_path):
     out = tmp_path / "orin"
-    rep = convert(bundle_dir, "jetson-orin-nx", out, ConvertOptions("fp16", check=check_dir, latency_runs=3))
+    rep = convert(bundle_dir, "jetson-orin-nx", out, ConvertOptions("fp16", check=check_dir, latency_runs=3,
+                                                                    **SMALL_CHECK))
     b = load_bundle(out)
     conv = b.meta.conversion
     assert conv.precision.value == "fp16" and conv.target == "jetson-orin-nx"
@@ -29,7 +35,8 @@ def test_fp16_for_jetson_writes_bundle_and_trtexec(bundle_dir, check_dir, tmp_pa
 
 def test_int8_qdq_bundle(bundle_dir, calib_dir, check_dir, tmp_path):
     out = tmp_path / "cpu8"
-    rep = convert(bundle_dir, "x86-cpu", out, ConvertOptions("int8", calib=calib_dir, check=check_dir, latency_runs=3))
+    rep = convert(bundle_dir, "x86-cpu", out, ConvertOptions("int8", calib=calib_dir, check=check_dir, latency_runs=3,
+                                                            **SMALL_CHECK))
     b = load_bundle(out)
     conv = b.meta.conversion
     assert conv.details["calibration"]["method"] == "minmax" and len(conv.details["calibration"]["fingerprint"]) == 64
