@@ -16,6 +16,10 @@ from edgead.errors import EdgeadError
 from edgead.progress import progress
 
 VERDICTS = ("accept", "reject", "no-read", "fault")
+CHECK_GOOD, CHECK_DEFECTS = 20, 64
+"""The labelled test split the conversion gate scores: 64 defective images can show a lossy candidate's extra escape
+rate below the gate's default 5 % allowance (with none accepted it takes 59; convert/evidence.py), 20 good ones its
+extra false-reject rate below 20 % (14). 20 defective images could show nothing below 14 %."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ def run_demo(opts: DemoOptions = DemoOptions(), stream=sys.stdout) -> dict:
     step = Steps(5, stream)  # the fifth step, the station, prints its own live line
     spec = StationSpec()
     with step(f"generating a synthetic station in {out}"):
-        raw = generate_dataset(out / "raw", spec, n_train=opts.n_train, n_test_good=20, n_test_defect=20,
+        raw = generate_dataset(out / "raw", spec, n_train=opts.n_train, n_test_good=CHECK_GOOD, n_test_defect=CHECK_DEFECTS,
                                seed=opts.seed, aligned=False)
         captures = generate_captures(out / "captures", spec, n=opts.parts, defect_rate=opts.defect_rate,
                                      seed=opts.seed + 1)
