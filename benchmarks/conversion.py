@@ -21,6 +21,7 @@ and the ``conversion`` section of docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -94,7 +95,7 @@ def candidates(bundle, calib_dir: Path, work: Path, samples: np.ndarray):
         path, details = got
         if job.recipe is not None:
             details["build_s"] = time.perf_counter() - t0
-        out[job.name] = (path, details)
+        out[job.name] = (path, {**details, "exact": not job.lossy})
     return out
 
 
@@ -138,12 +139,14 @@ def bench_one(model: str, cat: Path, args, tmp: Path) -> dict:
     ref = predict(backends["fp32"], check.images)
     rows = {}
     for name, b in backends.items():
-        gate = compare(check.labels, ref, predict(b, check.images), masks=check.masks)
+        gate = compare(check.labels, ref, predict(b, check.images), masks=check.masks,
+                       exact=cands[name][1]["exact"])  # the bounds of convert/evidence.py apply to lossy ones
         rows[name] = {"image_auroc": gate.image_auroc, "pixel_auroc": gate.pixel_auroc,
                       "image_auroc_delta_pt": gate.image_auroc_delta_pt,
                       "pixel_auroc_delta_pt": gate.pixel_auroc_delta_pt, "agreement": gate.agreement,
                       "passed": gate.passed, "reasons": gate.reasons, "new_accepts": gate.new_accepts,
                       "new_rejects": gate.new_rejects, "n_good": int((check.labels == 0).sum()),
+                      "evidence": dataclasses.asdict(gate.evidence),
                       "size_bytes": cands[name][0].stat().st_size,
                       "optimisation": cands[name][1].get("optimisation")}
     lat = interleaved_latency(backends, check.images[:1], args.runs)
