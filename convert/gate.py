@@ -55,7 +55,9 @@ class CheckSet:
 
 @dataclass
 class GateReport:
-    """The numbers of one comparison (JSON-friendly; AUROCs in [0, 1], deltas in points, candidate - reference)."""
+    """The numbers of one comparison (JSON-friendly; AUROCs in [0, 1], deltas in points, candidate - reference);
+    ``evidence``: what the sample shows beyond itself (:class:`~edgead.convert.evidence.Evidence`: the confidence
+    bounds on the extra escape and false-reject rates against their allowances, the largest defect score fall)."""
 
     image_auroc_ref: float
     image_auroc: float
