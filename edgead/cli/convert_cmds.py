@@ -38,9 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="of the upper bounds on a lossy result's extra escape and false-reject rates (default "
                         f"{d.confidence})")
     p.add_argument("--max-extra-escape-pct", type=float, default=d.max_extra_escape_pct,
-                   help="allowance: the upper bound of the defects FP32 rejects that the result accepts must be "
-                        f"below it (percent, default {d.max_extra_escape_pct:g}; with none accepted it takes "
-                        "3/allowance defective images)")
+                   help="allowance for the extra escape rate: the upper confidence bound of the share of the "
+                        "defective check images FP32 rejects that the result accepts must be below it (percent, "
+                        f"default {d.max_extra_escape_pct:g}; with none accepted that takes about 300/allowance "
+                        "such images)")
     p.add_argument("--max-extra-false-reject-pct", type=float, default=d.max_extra_false_reject_pct,
                    help="allowance: the same for the good images FP32 accepts that the result rejects (percent, "
                         f"default {d.max_extra_false_reject_pct:g})")
