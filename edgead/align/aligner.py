@@ -122,15 +122,17 @@ def plan_levels(shape: tuple[int, int], config: AlignConfig) -> tuple[int, int, 
     return levels, finest, coarse
 
 
-def resample_onto(image: np.ndarray, warp: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def resample_onto(image: np.ndarray, warp: np.ndarray, size: tuple[int, int],
+                  out: np.ndarray | None = None) -> np.ndarray:
     """A whole frame resampled onto the reference grid (``size`` = its width, height) along a 3x3 reference ->
     frame ``warp``, keeping a trailing channel axis; uncovered pixels repeat the nearest edge pixel.
 
     What :meth:`Aligner.resample` does without ROIs, as a plain function: the station's image writer calls it on
-    its own thread for a station that resampled only its ROIs.
+    its own thread for a station that resampled only its ROIs. ``out`` (the frame's shape and dtype at ``size``)
+    receives the pixels instead of a new array (the station's :class:`~edgead.align.ring.FrameRing`).
     """
-    out = warp_image(image, warp, size, border_mode=cv2.BORDER_REPLICATE)
-    return out[:, :, None] if out.ndim == 2 and image.ndim == 3 else out
+    aligned = warp_image(image, warp, size, border_mode=cv2.BORDER_REPLICATE, out=out)
+    return aligned[:, :, None] if aligned.ndim == 2 and image.ndim == 3 else aligned
 
 
 class Aligner:
@@ -252,8 +254,8 @@ class Aligner:
         levels = pyramid(gray, self._depth)
         return [lv.astype(np.float32) if i >= first else lv for i, lv in enumerate(levels)]
 
-    def resample(self, image: np.ndarray, registration: Registration,
-                 rois: Sequence[Roi] | None = None) -> np.ndarray | list[np.ndarray]:
+    def resample(self, image: np.ndarray, registration: Registration, rois: Sequence[Roi] | None = None,
+                 out: np.ndarray | None = None) -> np.ndarray | list[np.ndarray]:
         """Resample a frame onto the reference grid along a registration's warp.
 
         Args:
@@ -261,13 +263,15 @@ class Aligner:
             registration: its result.
             rois: ROIs already checked against the reference size (:func:`edgead.align.check_rois`). Given, only
                 their pixels are resampled, each onto its own canvas.
+            out: without ROIs, the array that receives the aligned image (the frame's dtype and channels at the
+                reference's size), instead of a new one.
 
         Returns:
             The aligned image (the reference's shape), or one aligned crop per ROI, in order.
         """
         warp = registration.warp
         if rois is None:
-            return self._channels(resample_onto(image, warp, self.size))
+            return self._channels(resample_onto(image, warp, self.size, out))
         crops = []
         for roi in rois:
             shift = np.array([[1.0, 0.0, roi.x], [0.0, 1.0, roi.y], [0.0, 0.0, 1.0]])

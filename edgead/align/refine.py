@@ -297,15 +297,21 @@ def _corner_motion(delta: np.ndarray, corners: np.ndarray) -> float:
 
 
 def warp_image(image: np.ndarray, warp: np.ndarray, size: tuple[int, int], interpolation: int = cv2.INTER_LINEAR,
-               border_value: float = 0, border_mode: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+               border_value: float = 0, border_mode: int = cv2.BORDER_CONSTANT,
+               out: np.ndarray | None = None) -> np.ndarray:
     """Sample ``image`` along a reference -> image warp onto a ``size`` = (width, height) canvas.
 
     ``border_mode=cv2.BORDER_REPLICATE`` extends the frame's edge instead of filling with ``border_value``
     (what the model should see: a black band would look like a defect). A NaN ``border_value`` on a float image
     marks every pixel that the frame does not fully cover.
+
+    ``out``, given, receives the result (it must have the result's shape and dtype: ``[height, width]`` plus the
+    image's channels, ``image.dtype``), and is returned.
     """
     flags = interpolation | cv2.WARP_INVERSE_MAP
     if abs(warp[2, 0]) > 1e-12 or abs(warp[2, 1]) > 1e-12 or abs(warp[2, 2] - 1.0) > 1e-12:
-        return cv2.warpPerspective(image, warp, size, flags=flags, borderMode=border_mode, borderValue=border_value)
-    return cv2.warpAffine(image, warp[:2], size, flags=flags, borderMode=border_mode, borderValue=border_value)
+        return cv2.warpPerspective(image, warp, size, dst=out, flags=flags, borderMode=border_mode,
+                                   borderValue=border_value)
+    return cv2.warpAffine(image, warp[:2], size, dst=out, flags=flags, borderMode=border_mode,
+                          borderValue=border_value)
 

@@ -15,10 +15,11 @@ import numpy as np
 
 from edgead.align import Aligner
 from edgead.align.aligner import resample_onto
+from edgead.align.ring import FrameRing
 from edgead.align.roi import Roi, crop_rois
 from edgead.contract.decide import WHOLE_IMAGE, Decision, RoiPrediction, decide
 from edgead.daemon.admission import Admission, admit
-from edgead.daemon.config import StationConfig
+from edgead.daemon.config import SaveImages, StationConfig
 from edgead.daemon.decide import DecisionConfig
 from edgead.errors import AlignmentError, EngineError
 from edgead.infer import Backend, BackendKind, bundle_runtime, open_backend
@@ -27,6 +28,8 @@ from edgead.infer.threads import usable_cores
 from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
+RING_MAX_BYTES = 256 << 20
+"""The most memory the aligned-frame ring keeps (5 MP RGB frames: 17 of them)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class LoadedModel:
     trust_note: str = ""
     good_quantiles: tuple[float, ...] | None = None  # the bundle's good-score quantiles (the drift alarm's baseline)
     reference: np.ndarray | None = None  # the reference image, in the bundle's channels (None without one)
+    frames: FrameRing | None = None  # where :meth:`place` resamples whole frames (None: a new array each)
 
     def align(self, image: np.ndarray) -> tuple[np.ndarray, float | None]:
         """Frame -> (image on the reference grid, alignment quality); no reference: the frame as is.
@@ -119,7 +123,8 @@ class LoadedModel:
         if self.rois:
             crops = self.aligner.resample(frame, reg, self.rois)
             return Placed(frame, None, crops, quality, reg.warp, self.aligner.size)
-        return Placed(frame, self.aligner.resample(frame, reg), None, quality, reg.warp, self.aligner.size)
+        out = self.frames.take() if self.frames is not None and frame.shape == self.frames.shape else None
+        return Placed(frame, self.aligner.resample(frame, reg, out=out), None, quality, reg.warp, self.aligner.size)
 
     def infer_rois(self, image: np.ndarray | Placed) -> list[RoiPrediction]:
         """One inference per ROI (the whole image, named ``part``, when there are none), sizes in camera pixels.
@@ -203,8 +208,23 @@ def load_model(cfg: StationConfig, admission: Admission | None = None) -> Loaded
         raise
     log.info("model %s %s loaded (%s), %d ROI(s), %s", bundle.model_type, bundle.model_hash[:12], engine.name,
              len(rois) or 1, admission.trust.note())
+    frames = None
+    if aligner is not None and not rois:
+        h, w = admission.reference.shape[:2]
+        frames = FrameRing((h, w, color.channels), np.uint8, ring_slots(cfg, h * w * color.channels))
     return LoadedModel(engine, aligner, rois, color.channels, bundle.model_hash, layout, admission.trust.note(),
-                       bundle.meta.calibration.good_quantiles, admission.reference)
+                       bundle.meta.calibration.good_quantiles, admission.reference, frames)
+
+
+def ring_slots(cfg: StationConfig, frame_bytes: int) -> int:
+    """How many aligned frames the station's :class:`~edgead.align.ring.FrameRing` keeps: as many as can be held
+    at once (the part in the loop; with images archived, ``runtime.image_queue`` in the writer's queue and the one
+    it is writing; the shadow model copies its frame), at most :data:`RING_MAX_BYTES` of them. Frames beyond
+    these are new arrays, as without a ring."""
+    n = 1
+    if cfg.storage.save_images is not SaveImages.NONE:
+        n += cfg.runtime.image_queue + 1
+    return max(1, min(n, RING_MAX_BYTES // max(1, frame_bytes)))
 
 
 def cpu_options(cfg: StationConfig, bundle) -> dict:

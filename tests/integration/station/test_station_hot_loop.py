@@ -108,3 +108,48 @@ def test_a_camera_triggered_station_captures_ahead_in_order(small_station, padim
         assert all(r.queue_ms is not None and r.queue_ms >= 0 for r in rows)
     else:  # the loop grabbed each frame itself: no wait to record
         assert all(r.queue_ms is None for r in rows)
+
+
+def test_aligned_frames_waiting_in_the_image_queue_are_never_overwritten(small_station, padim_bundle, pty, tmp_path,
+                                                                        monkeypatch):
+    """The loop resamples into a ring of frames; with the image writer held up, every part's frame stays in its
+    queue until archived, so each archived image is that part's own aligned frame."""
+    import threading
+
+    from edgead.records.images import ImageArchive
+
+    parts = 6
+    release = threading.Event()
+    real_save = ImageArchive.save
+
+    def held_save(self, image, part_id, **kw):
+        release.wait(60)  # the writer holds its image (and the queue its others) until the last part is answered
+        return real_save(self, image, part_id, **kw)
+
+    monkeypatch.setattr(ImageArchive, "save", held_save)
+    path = _config(tmp_path, small_station, padim_bundle.bundle,
+                   f"folder://{small_station.captures}?fps=0&pattern=*.png&preload=1", pty.station,
+                   runtime={"image_queue": 8},
+                   storage={"database": str(tmp_path / "records.sqlite"), "images_dir": str(tmp_path / "images"),
+                            "save_images": "all", "image_format": "png"})
+    seen = []
+
+    def on_part(outcome):
+        seen.append(outcome)
+        if len(seen) == parts:
+            release.set()
+
+    summary, log = run_with_plc(load_station(path), pty.plc, parts, on_part=on_part)
+    assert summary.parts == parts and not log.unanswered
+    color = padim_bundle.bundle.meta.color
+    aligner = Aligner(load_image(small_station.reference, color))
+    with RecordStore(tmp_path / "records.sqlite") as store:
+        rows = list(store.query())
+    assert len(rows) == parts
+    sources = {o.part_id: o.source for o in seen}
+    assert len(set(sources.values())) == parts  # distinct frames: a reused slot would show another part's pixels
+    for row in rows:
+        assert row.image_path, row.error
+        archived = load_image(row.image_path, color)
+        expected = aligner.align(load_image(small_station.captures / sources[row.part_id], color)).image
+        assert np.abs(archived.astype(int) - expected.astype(int)).max() <= 1
