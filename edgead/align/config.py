@@ -70,7 +70,7 @@ class AlignConfig:
     pyramid_levels: int | None = None
     finest_level: int | None = None
     refine_iterations: int = 30
-    refine_eps_px: float = 0.01
+    refine_eps_px: float = 0.05
     min_quality: float = 0.6
     max_shift_px: float = 200.0
     max_rotation_deg: float = 6.0

@@ -254,12 +254,12 @@ class PyramidRefiner:
             if outside.size:
                 g_out = ref.steepest[outside].astype(np.float64)
                 hess = hess - g_out.T @ g_out
-            try:
-                dp = np.linalg.solve(hess, (error @ ref.steepest).astype(np.float64))
-            except np.linalg.LinAlgError:
+            solved, dp = cv2.solve(hess, (error @ ref.steepest).astype(np.float64)[:, None], flags=cv2.DECOMP_LU)
+            if not solved:  # one OpenCV call: numpy's solve wraps LAPACK in Python that costs more than the solve
                 raise AlignmentError(f"refinement is singular at pyramid level {level} (a flat frame?)",
-                                     hint="check the frame shows the part") from None
-            if not np.all(np.isfinite(dp)):
+                                     hint="check the frame shows the part")
+            dp = dp.ravel()
+            if not np.isfinite(dp).all():
                 raise AlignmentError(f"refinement diverged at pyramid level {level}", hint="check the frame")
             delta = ref.norm_inv @ _delta_warp(self.motion, dp) @ ref.norm
             warp = warp @ _inverse(delta)
@@ -292,8 +292,7 @@ def _inverse(warp: np.ndarray) -> np.ndarray:
 def _corner_motion(delta: np.ndarray, corners: np.ndarray) -> float:
     """Largest displacement (px) of the corners under a 3x3 warp."""
     moved = corners @ delta.T
-    moved = moved[:, :2] / moved[:, 2:]
-    return float(np.max(np.abs(moved - corners[:, :2])))
+    return float(np.abs(moved[:, :2] / moved[:, 2:] - corners[:, :2]).max())
 
 
 def warp_image(image: np.ndarray, warp: np.ndarray, size: tuple[int, int], interpolation: int = cv2.INTER_LINEAR,
