@@ -43,6 +43,7 @@ from edgead.stages import ALIGN, CAPTURE, DECIDE, INFER, QUEUE, RECORD, SIGNAL, 
 from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
+_TIMING_FIELDS = tuple((stage, f"{stage}_ms") for stage in TIMINGS)  # stage -> the PartRecord field of its time
 COMPONENTS = tuple(c for c in ORDER if c != LOGGING)
 """What the station opens, in order (closed in reverse)."""
 __all__ = ["COMPONENTS", "STAGES", "PartOutcome", "Station"]
@@ -499,7 +500,7 @@ class Station:
         lat = o.latencies_ms
         return PartRecord(
             t_ns=part.t_ns, part_id=o.part_id, seq=o.seq, verdict=o.verdict, score=o.score, raw_score=part.raw,
-            **{f"{stage}_ms": lat.get(stage) for stage in TIMINGS}, model_hash=self.model.model_hash,
+            **{field: lat.get(stage) for stage, field in _TIMING_FIELDS}, model_hash=self.model.model_hash,
             align_quality=part.quality, roi_scores={r.name: r.score for r in o.rois}, error=o.error,
             plc_answer=o.answer, recipe=part.selection.recipe, lot_id=part.selection.lot_id,
             requested_by=part.trigger.requested_by if part.trigger else None)

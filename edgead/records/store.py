@@ -26,8 +26,10 @@ the connection's statement cache.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -142,10 +144,32 @@ _INSERT = f"INSERT INTO parts ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * le
 _SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM parts"
 
 
+_last_second: tuple[int, str] = (-1, "")  # the last second utc_iso formatted, and its text (parts come many a second)
+
+
 def utc_iso(t_ns: int) -> str:
     """Wall-clock ``t_ns`` as ISO 8601 UTC with microseconds, e.g. ``2026-11-22T08:00:00.000001Z``."""
+    global _last_second
     seconds, ns = divmod(int(t_ns), 1_000_000_000)  # integer maths: a float loses the microseconds
-    return f"{datetime.fromtimestamp(seconds, timezone.utc):%Y-%m-%dT%H:%M:%S}.{ns // 1000:06d}Z"
+    last = _last_second
+    if last[0] != seconds:
+        last = _last_second = (seconds, f"{datetime.fromtimestamp(seconds, timezone.utc):%Y-%m-%dT%H:%M:%S}")
+    return f"{last[1]}.{ns // 1000:06d}Z"
+
+
+def scores_json(scores: Mapping[str, float]) -> str:
+    """Per-ROI scores as the ``roi_scores`` column's JSON object (what ``json.dumps`` writes, keys as text)."""
+    if len(scores) == 1:  # a station judged whole, or one ROI: the part's hot path
+        (key, value), = scores.items()
+        value = float(value)
+        if isinstance(key, str) and math.isfinite(value):
+            return f"{{{_json_key(key)}: {value!r}}}"
+    return json.dumps({str(k): float(v) for k, v in scores.items()})
+
+
+@functools.lru_cache(maxsize=256)
+def _json_key(key: str) -> str:
+    return json.dumps(key)
 
 
 def parse_iso_ns(text: str | None, what: str = "time") -> int | None:
@@ -243,14 +267,14 @@ class PartRecord(Stamped):
 
     def to_row(self) -> tuple:
         """The values of :data:`COLUMNS`, in order, as SQLite stores them."""
-        verdict = Verdict(self.verdict)
+        verdict = self.verdict if type(self.verdict) is Verdict else Verdict(self.verdict)
         return (
             self.t_utc, int(self.t_ns), str(self.part_id), int(self.seq), verdict.value,
             _opt_float(self.score), _opt_float(self.raw_score),
             *(_opt_float(getattr(self, f"{stage}_ms")) for stage in ("capture", "align", "infer", "decide",
                                                                        "signal", "total")),
             self.model_hash, _opt_float(self.align_quality),
-            json.dumps({str(k): float(v) for k, v in self.roi_scores.items()}),
+            scores_json(self.roi_scores),
             None if self.image_path is None else str(self.image_path), self.error,
             _opt_float(self.record_ms), None if self.plc_answer is None else Verdict(self.plc_answer).value,
             self.recipe, self.lot_id,
@@ -286,15 +310,22 @@ class RowUpdate:
     note: str | None = None
 
     def sql(self) -> tuple[str, list]:
-        bad = set(self.values) - set(UPDATABLE)
-        if bad:
-            raise ValueError(f"RowUpdate: {sorted(bad)} cannot be updated (only {UPDATABLE})")
-        sets = [f"{k} = ?" for k in self.values]
         params = [v.value if isinstance(v, Enum) else v for v in self.values.values()]
         if self.note is not None:
-            sets.append("error = CASE WHEN error IS NULL OR error = '' THEN ? ELSE error || '; ' || ? END")
             params += [self.note, self.note]
-        return f"UPDATE parts SET {', '.join(sets)} WHERE id = ?", params + [int(self.row_id)]
+        return _update_sql(tuple(self.values), self.note is not None), params + [int(self.row_id)]
+
+
+@functools.lru_cache(maxsize=64)
+def _update_sql(columns: tuple[str, ...], note: bool) -> str:
+    """The UPDATE text of a :class:`RowUpdate` of these columns (made once per kind: the loop sends the same few)."""
+    bad = set(columns) - set(UPDATABLE)
+    if bad:
+        raise ValueError(f"RowUpdate: {sorted(bad)} cannot be updated (only {UPDATABLE})")
+    sets = [f"{k} = ?" for k in columns]
+    if note:
+        sets.append("error = CASE WHEN error IS NULL OR error = '' THEN ? ELSE error || '; ' || ? END")
+    return f"UPDATE parts SET {', '.join(sets)} WHERE id = ?"
 
 
 def _to_ns(bound: TimeBound) -> int | None:

@@ -295,3 +295,26 @@ def test_the_writers_page_cache_does_not_grow_with_the_database(tmp_path):
         assert store._conn.execute("PRAGMA cache_size").fetchone()[0] == -WRITER_CACHE_KIB  # noqa: SLF001
         store.add_many(make(i) for i in range(3000))
         assert store._conn.execute("PRAGMA cache_size").fetchone()[0] == -WRITER_CACHE_KIB  # noqa: SLF001
+
+
+def test_the_roi_scores_column_is_what_json_writes():
+    import json
+    import math
+
+    from edgead.records.store import scores_json
+
+    for scores in ({"part": 0.3}, {"part": 1}, {'a "quoted" \u00e9 key': 0.25}, {"part": math.nan},
+                   {"left": 0.1, "right": 0.9}, {}, {3: 0.5}):
+        assert scores_json(scores) == json.dumps({str(k): float(v) for k, v in scores.items()})
+
+
+def test_utc_iso_keeps_each_second_apart():
+    from datetime import datetime, timezone
+
+    from edgead.records.store import utc_iso
+
+    base = int(datetime(2026, 11, 22, 7, 59, 59, tzinfo=timezone.utc).timestamp()) * 1_000_000_000
+    stamps = [base + 999_999_000, base + 1_000_000_000, base + 1_000_001_000, base - 1000, base + 999_999_000]
+    assert [utc_iso(t) for t in stamps] == ["2026-11-22T07:59:59.999999Z", "2026-11-22T08:00:00.000000Z",
+                                            "2026-11-22T08:00:00.000001Z", "2026-11-22T07:59:58.999999Z",
+                                            "2026-11-22T07:59:59.999999Z"]
