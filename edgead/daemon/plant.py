@@ -6,7 +6,9 @@ and applies what the plant asks for, always **between two parts**:
 - a PLC trigger may carry a recipe (a register, ``R`` in an ASCII telegram) and a lot id; they apply to that part
   and stay in force for the next ones;
 - OPC UA ``SelectRecipe`` / ``SetLotId`` requests are taken while the station waits for a trigger (and before
-  each part); ``Trigger`` requests are triggers like the PLC's, answered to the PLC link as well;
+  each part); ``Trigger`` requests are triggers like the PLC's, answered to the PLC link as well. A request
+  wakes the wait for the PLC (:meth:`PlcLink.wake <edgead.plc.base.PlcLink.wake>`): a link that can be woken is
+  waited on for the whole poll, one that cannot in slices;
 - an unknown recipe (or a malformed recipe/lot from the PLC) makes that part a fault, answered fail-safe and
   recorded with the request; the recipe in force does not change.
 
@@ -32,12 +34,13 @@ from edgead.plc.base import PlcLink, Trigger
 
 log = logging.getLogger(__name__)
 OPCUA_SLICE_MS = 20
-"""With OPC UA on, the PLC is waited for in slices this long, so an OPC UA request waits at most about this."""
+"""With OPC UA on, a PLC link that cannot be woken (``PlcLink.wakeable`` False: a ``socket://``
+port) is waited for in slices this long, so an OPC UA request waits at most about this."""
 OPCUA_ACTIVE_SLICE_MS = 1
 OPCUA_ACTIVE_S = 2.0
 """For this long after an OPC UA trigger the slices are :data:`OPCUA_ACTIVE_SLICE_MS`: a client that triggers part
-after part waits about a millisecond for the loop, not most of a slice (23.9 against ~5 ms of daemon time per part in
-the per-link benchmark), and an idle station does not wake every millisecond."""
+after part waits about a millisecond for the loop, not most of a slice, and an idle station does not wake every
+millisecond."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Plant:
         self._state = None  # the vision state last shown
         self._audit_failures = 0  # the server's count when last copied to the metrics
         self._last_opcua_trigger = -math.inf  # time.monotonic() of the last OPC UA trigger taken
+        self._waiting_on: PlcLink | None = None  # the link the loop waits on, woken by an OPC UA request
         if cfg.opcua.enabled:
             from edgead.opcua.audit import Auditor
             from edgead.opcua.server import OpcUaServer
@@ -79,6 +83,7 @@ class Plant:
             except BaseException:
                 auditor.close()
                 raise
+            self.server.on_request = self._wake
             self.show(book)
             self.health(False)  # opened last of the components: the station is ready
 
@@ -101,16 +106,31 @@ class Plant:
         if self.server is None:
             return plc.wait_trigger(timeout_ms)
         deadline = time.monotonic() + timeout_ms / 1000
-        while True:
-            self.take_requests(book)
-            if self._triggers:
-                return self._triggers.popleft()
-            now = time.monotonic()
-            remaining_ms = (deadline - now) * 1000
-            slice_ms = OPCUA_ACTIVE_SLICE_MS if now - self._last_opcua_trigger < OPCUA_ACTIVE_S else OPCUA_SLICE_MS
-            trigger = plc.wait_trigger(max(0.0, min(remaining_ms, slice_ms)))
-            if trigger is not None or remaining_ms <= slice_ms:
-                return trigger
+        self._waiting_on = plc  # before the first look: a request from here on wakes the wait (or the next one)
+        try:
+            while True:
+                self.take_requests(book)
+                if self._triggers:
+                    return self._triggers.popleft()
+                now = time.monotonic()
+                remaining_ms = (deadline - now) * 1000
+                if getattr(plc, "wakeable", False):
+                    slice_ms = remaining_ms
+                elif now - self._last_opcua_trigger < OPCUA_ACTIVE_S:
+                    slice_ms = OPCUA_ACTIVE_SLICE_MS
+                else:
+                    slice_ms = OPCUA_SLICE_MS
+                trigger = plc.wait_trigger(max(0.0, min(remaining_ms, slice_ms)))
+                if trigger is not None or time.monotonic() >= deadline:  # woken early: take the request
+                    return trigger
+        finally:
+            self._waiting_on = None
+
+    def _wake(self) -> None:
+        """An OPC UA request was queued (the server's thread): end the loop's wait for the PLC, if it waits."""
+        link = self._waiting_on
+        if link is not None:
+            link.wake()
 
     def take_requests(self, book: RecipeBook) -> None:
         """Apply the OPC UA requests that came in (recipe, lot) and queue its triggers. Never waits."""

@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
+from typing import Callable
 
 import edgead
 from edgead.errors import EdgeadError, ExitStatus, lazy_import
@@ -144,6 +145,7 @@ class OpcUaServer:
         self.companion = Companion()
         self._accepting: asyncio.Lock | None = None
         self.requests: queue.Queue[OpcUaRequest] = queue.Queue(maxsize=cfg.request_queue)
+        self.on_request: Callable[[], None] | None = None  # called (server thread) after each request is queued
         self.counters = {verdict: 0 for verdict in Verdict}
         self._pending: collections.deque = collections.deque(maxlen=PENDING_UPDATES)
         self._events: collections.deque = collections.deque(maxlen=PENDING_EVENTS)
@@ -421,12 +423,21 @@ class OpcUaServer:
                     status = "BadTooManyOperations"
                 elif await self.auditor.record(entry):
                     self.requests.put_nowait(OpcUaRequest(kind, value, caller.name, time.monotonic_ns()))
+                    self._announce_request()
                     return [ua.Variant(True, ua.VariantType.Boolean)]
                 else:
                     return ua.StatusCode(ua.StatusCodes.BadResourceUnavailable)
             entry = caller.entry(AuditAction.CALL, name, {argument: value}, status)
         self.auditor.record_soon(entry)
         return ua.StatusCode(getattr(ua.StatusCodes, status))
+
+    def _announce_request(self) -> None:
+        """Tell the station a request is waiting (:attr:`on_request`: it wakes the loop's wait for the PLC)."""
+        if self.on_request is not None:
+            try:
+                self.on_request()
+            except Exception:  # noqa: BLE001 -- the request is queued; the loop takes it at its next look anyway
+                log.exception("OPC UA: waking the station for a request failed")
 
     def _refusal(self, kind: RequestKind, value, caller: Caller | None, count: int) -> str | None:
         """Why a call is refused (a status code name), or None."""

@@ -100,6 +100,17 @@ class AsciiLink(PlcLink):
             if remaining_ms <= 0:
                 return None
             self._pump(remaining_ms)
+            if self._port.take_wake():
+                return self._queue.get(0)
+
+    @property
+    def wakeable(self) -> bool:
+        """Whether :meth:`wake` ends a wait (a POSIX serial port, a pty, ``loop://``; not ``socket://``)."""
+        return self._port.wakeable
+
+    def wake(self) -> None:
+        """End a :meth:`wait_trigger` in progress (or the next one) early; any thread."""
+        self._port.wake()
 
     def send_result(self, result: PartResult) -> None:
         """Write the result line for ``result``.

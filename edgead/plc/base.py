@@ -80,6 +80,7 @@ class TriggerQueue:
         self._depth = depth
         self._on_overrun = on_overrun
         self._cond = threading.Condition()
+        self._woken = False
         self.overruns = 0
 
     def put(self, trigger: Trigger) -> None:
@@ -95,20 +96,29 @@ class TriggerQueue:
             self._on_overrun(trigger)
 
     def get(self, timeout_ms: float) -> Trigger | None:
-        """The oldest trigger, waiting at most ``timeout_ms``; None when none came."""
+        """The oldest trigger, waiting at most ``timeout_ms``; None when none came, or at once when woken
+        (:meth:`wake`, until :meth:`take_wake`)."""
         deadline = time.monotonic() + timeout_ms / 1000
         with self._cond:
             while not self._items:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or self._woken:
                     return None
                 self._cond.wait(remaining)
             return self._items.popleft()
 
     def wake(self) -> None:
-        """Wake waiters (used when the link fails, so they see the error)."""
+        """Make a waiting :meth:`get` (or the next one) return: the link failed, so the waiter sees the error, or
+        the station has something else to do (an OPC UA request). Any thread."""
         with self._cond:
+            self._woken = True
             self._cond.notify_all()
+
+    def take_wake(self) -> bool:
+        """Whether :meth:`wake` was called since the last call (and forget it)."""
+        with self._cond:
+            woken, self._woken = self._woken, False
+            return woken
 
     def __len__(self) -> int:
         with self._cond:
@@ -124,6 +134,7 @@ class PlcLink(abc.ABC):
     """
 
     failsafe_verdict: Verdict = Verdict.REJECT
+    wakeable: bool = False  # True: wake() ends a wait_trigger early; False: a caller with other work waits in slices
     overruns: int = 0
     line_problem: str | None = None  # set while the line is too noisy to carry telegrams (logged; not fatal)
 
@@ -137,6 +148,10 @@ class PlcLink(abc.ABC):
         Raises:
             PlcError: if the port vanished or only garbage arrives.
         """
+
+    def wake(self) -> None:
+        """Make a :meth:`wait_trigger` in progress, or the next one, return None now (from any thread), so the
+        station can take what else came in (an OPC UA request). A no-op where :attr:`wakeable` is False."""
 
     @abc.abstractmethod
     def send_result(self, result: PartResult) -> None:

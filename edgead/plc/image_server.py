@@ -166,7 +166,7 @@ class ImageServerLink(PlcLink):
             trigger = self._queue.get(min(max(remaining_ms, 0), WAIT_SLICE_MS))
             if trigger is not None:
                 break
-            if remaining_ms <= 0:
+            if remaining_ms <= 0 or self._queue.take_wake():
                 self._check()
                 return None
         clear, ack = rmap.encode_trigger_ack(int(trigger.part_id), self._map)
@@ -175,6 +175,12 @@ class ImageServerLink(PlcLink):
                 clear.registers.pop(self._map.trigger_register, None)
         self._apply(rmap.Writes({**clear.registers, **ack.registers}, clear.coils))
         return trigger
+
+    wakeable = True
+
+    def wake(self) -> None:
+        """End a :meth:`wait_trigger` in progress (or the next one) early; any thread."""
+        self._queue.wake()
 
     def send_result(self, result: PartResult) -> None:
         """Publish a result in the image (atomically for pollers).

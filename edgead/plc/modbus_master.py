@@ -13,6 +13,7 @@ the one place for timeouts and retries.
 from __future__ import annotations
 
 import abc
+import threading
 import time
 
 from edgead.errors import PlcError
@@ -36,6 +37,7 @@ class ModbusMasterLink(PlcLink):
         self._counter = 0
         self._status = (False, False, False)
         self._beat = False
+        self._woken = threading.Event()
 
     @abc.abstractmethod
     def _transact(self, req: rtu.Request) -> rtu.Response:
@@ -130,7 +132,15 @@ class ModbusMasterLink(PlcLink):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            time.sleep(min(remaining, self._mb.poll_ms / 1000))
+            if self._woken.wait(min(remaining, self._mb.poll_ms / 1000)):  # the poll interval, unless woken
+                self._woken.clear()
+                return None
+
+    wakeable = True
+
+    def wake(self) -> None:
+        """End a :meth:`wait_trigger` in progress (or the next one) between two polls; any thread."""
+        self._woken.set()
 
     def _read_extras(self) -> dict | None:
         """What the trigger carries: the PLC's recipe register and lot id registers (one read each, where mapped),

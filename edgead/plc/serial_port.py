@@ -56,6 +56,29 @@ class SerialPort:
         except _IO_ERRORS + (ValueError,) as exc:
             raise PlcError(f"PLC port {url!r} cannot be opened: {exc}", hint=_HINT) from exc
         self._port = port
+        self._woken = False
+
+    @property
+    def wakeable(self) -> bool:
+        """Whether :meth:`wake` can end a read in progress (pyserial's POSIX ports and ``loop://`` can, ``socket://``
+        cannot)."""
+        return hasattr(self._port, "cancel_read")
+
+    def wake(self) -> None:
+        """Make a :meth:`read_some` in progress, or the next one, return ``b""`` now (any thread; pyserial's
+        ``cancel_read``: a byte on the pipe its read also waits on)."""
+        self._woken = True
+        cancel = getattr(self._port, "cancel_read", None)
+        if cancel is not None:
+            try:
+                cancel()
+            except (OSError, TypeError):  # the port closed meanwhile: nothing waits on it
+                pass
+
+    def take_wake(self) -> bool:
+        """Whether :meth:`wake` was called since the last call (and forget it)."""
+        woken, self._woken = self._woken, False
+        return woken
 
     @property
     def is_open(self) -> bool:
@@ -83,7 +106,7 @@ class SerialPort:
                 if waiting:
                     return port.read(min(waiting, max_bytes))
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or self._woken:
                     return b""
                 port.timeout = remaining
                 data = port.read(1)

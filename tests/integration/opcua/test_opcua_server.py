@@ -181,6 +181,56 @@ def test_an_operator_triggers_and_selects_a_recipe(server, pki):
     assert [(r.kind, r.value) for r in got] == [(RequestKind.TRIGGER, "P-77"), (RequestKind.SELECT_RECIPE, "bracket-b")]
 
 
+
+def test_an_opcua_trigger_wakes_the_loop_waiting_for_the_plc(server, pki, tmp_path):
+    """The station's loop waits for a PLC trigger on a real serial link (a socat pty) for the whole poll; an
+    operator's Trigger call over OPC UA wakes that wait, and the loop takes the OPC UA trigger at once."""
+    import shutil
+    import threading
+    from types import SimpleNamespace
+
+    from edgead.daemon.config import StationConfig
+    from edgead.daemon.plant import Plant
+    from edgead.demo.plc_peer import PtyPair
+    from edgead.plc import PlcConfig, Protocol, open_plc
+
+    if not shutil.which("socat"):
+        pytest.skip("socat not installed (Debian package socat)")
+    _drain(server.requests)
+    book = SimpleNamespace(name="", model_hash="ab" * 32, recipes=(), names=(), select=lambda name: None)
+    plant = Plant(StationConfig(), book)  # OPC UA off in its config: it is given the test's server
+    plant.server = server
+    server.on_request = plant._wake
+    waits: list[float] = []
+    got: list = []
+    try:
+        with PtyPair(tmp_path) as pair, open_plc(pair.station, PlcConfig(protocol=Protocol.ASCII)) as link:
+            real_wait = link.wait_trigger
+
+            def wait(timeout_ms):
+                waits.append(timeout_ms)
+                return real_wait(timeout_ms)
+
+            link.wait_trigger = wait
+            waiting = threading.Thread(target=lambda: got.append(plant.wait_trigger(link, book, 60_000)))
+            waiting.start()
+
+            async def main():
+                client = await _connect(server, pki, "op")
+                try:
+                    root = client.get_node(ua.NodeId("VisionSystem", server.namespace_index))
+                    assert await root.call_method(ua.NodeId("VisionSystem.Trigger", server.namespace_index),
+                                                  "P-91") is True
+                finally:
+                    await client.disconnect()
+            _run(main())
+            waiting.join(30)  # woken: the loop does not sit out the minute it waits for the PLC
+            assert not waiting.is_alive()
+    finally:
+        server.on_request = None
+    assert got[0] is not None and (got[0].part_id, got[0].requested_by) == ("P-91", "op")
+    assert waits and waits[0] > 1000  # the PLC was waited on for the whole poll, not in 20 ms slices
+
 def test_a_viewer_may_not_call_and_nobody_may_write(server, pki):
     _drain(server.requests)
 

@@ -128,3 +128,23 @@ def test_spy_url_logs_the_traffic(pty_pair, tmp_path):
         assert _read_lines(peer, 1) == [b"OK 3\r\n"]
     text = log.read_text()
     assert "RX" in text and "OK 3" in text  # spy logged what the station read and wrote
+
+
+def test_a_wait_for_a_trigger_ends_when_woken_and_loses_nothing(pty_pair):
+    """``wake()`` from another thread (an OPC UA request) ends a long wait on the port; a wake with nobody waiting
+    ends the next one; triggers the PLC sends afterwards arrive as before."""
+    cfg = PlcConfig(protocol=Protocol.ASCII)
+    with open_plc(pty_pair.station, cfg) as link, serial.Serial(pty_pair.plc, 19200, timeout=0.1) as peer:
+        assert link.wakeable
+        timer = threading.Timer(0.1, link.wake)
+        timer.start()
+        t = time.monotonic()
+        assert link.wait_trigger(60_000) is None
+        assert time.monotonic() - t < 30  # woken: not the minute it was given
+        timer.join()
+        link.wake()  # nobody waits: the next wait returns at once
+        assert link.wait_trigger(60_000) is None
+        peer.write(b"T21\r\n")
+        assert _answer(link).part_id == 21
+        assert _read_lines(peer, 1) == [b"OK 21\r\n"]
+

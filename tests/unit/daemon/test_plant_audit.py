@@ -6,6 +6,8 @@ import queue
 from types import SimpleNamespace
 from unittest import mock
 
+import pytest
+
 from edgead.daemon.config import StationConfig
 from edgead.daemon.plant import Plant
 from edgead.observe.metrics import StationMetrics
@@ -59,3 +61,53 @@ def test_the_plc_is_waited_for_in_short_slices_while_an_opcua_client_triggers(mo
     slices.clear()
     assert plant.wait_trigger(plc, book, 100) is None
     assert max(slices) == plant_mod.OPCUA_SLICE_MS  # back to long slices once it stopped
+
+
+def test_a_link_that_can_be_woken_is_waited_on_for_the_whole_poll_and_an_opcua_request_wakes_it(monkeypatch):
+    """With OPC UA on and a link that can be woken, the loop waits for the PLC in one piece; a request that comes
+    meanwhile (the server calls ``on_request``) ends the wait, and the loop takes it at once, not after a slice."""
+    from edgead.daemon import plant as plant_mod
+
+    clock = [100.0]
+    monkeypatch.setattr(plant_mod.time, "monotonic", lambda: clock[0])
+    book = SimpleNamespace(name="", model_hash="ab" * 32, recipes=(), names=())
+    plant = Plant(StationConfig(), book)
+    plant.server = mock.Mock(requests=queue.Queue(), auditor=SimpleNamespace(failures=0))
+    on_request = plant._wake  # what Plant gives its own server as ``on_request``
+
+    class Link:
+        wakeable = True
+
+        def __init__(self):
+            self.waits: list[float] = []
+            self.woken = False
+            self.arrivals = []  # (after ms, part id): an OPC UA Trigger call coming in during a wait
+
+        def wake(self):
+            self.woken = True
+
+        def wait_trigger(self, timeout_ms):
+            self.waits.append(timeout_ms)
+            if self.arrivals:
+                after_ms, part_id = self.arrivals.pop(0)
+                clock[0] += after_ms / 1000
+                plant.server.requests.put(OpcUaRequest(RequestKind.TRIGGER, part_id, "anna", 1))
+                on_request()  # the server's thread, right after queueing it
+            if self.woken:
+                self.woken = False
+                return None
+            clock[0] += timeout_ms / 1000
+            return None
+
+    link = Link()
+    assert plant.wait_trigger(link, book, 200) is None
+    assert link.waits == [pytest.approx(200)]  # idle: one wait for the whole poll, no slices
+    link.waits.clear()
+    link.arrivals.append((3.0, "P1"))
+    start = clock[0]
+    trigger = plant.wait_trigger(link, book, 200)
+    assert trigger.part_id == "P1" and trigger.requested_by == "anna"
+    assert link.waits == [pytest.approx(200)] and clock[0] - start == pytest.approx(0.003)  # taken when it came
+    link.woken = False
+    plant._wake()  # a request while the loop inspects a part: nobody waits, nothing to wake
+    assert not link.woken

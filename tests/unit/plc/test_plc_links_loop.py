@@ -119,3 +119,26 @@ def test_an_ascii_trigger_hands_its_recipe_and_lot_to_the_station():
         link.send_result(PartResult(5, 1, Verdict.ACCEPT, 0.1))
         trigger = link.wait_trigger(500)
         assert (trigger.part_id, trigger.recipe, trigger.lot_id) == (5, 2, "LOT-9")
+
+
+def test_a_trigger_queue_wait_ends_when_woken_and_remembers_a_wake_before_it():
+    import threading
+
+    from edgead.plc.base import TriggerQueue
+
+    q = TriggerQueue(4, lambda trigger: None)
+    q.wake()  # before the wait: the next get returns at once
+    assert q.get(60_000) is None and q.take_wake() and not q.take_wake()
+    threading.Timer(0.05, q.wake).start()
+    assert q.get(60_000) is None and q.take_wake()  # returned on the wake, not after a minute
+
+
+def test_an_ascii_wait_on_a_loop_port_ends_when_woken():
+    with open_plc("loop://", PlcConfig(protocol=Protocol.ASCII)) as link:
+        assert link.wakeable
+        timer = threading.Timer(0.05, link.wake)
+        timer.start()
+        t = time.monotonic()
+        assert link.wait_trigger(60_000) is None
+        assert time.monotonic() - t < 30  # woken: not the minute it was given
+        timer.join()
