@@ -19,6 +19,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
@@ -113,7 +114,7 @@ def decide_roi(name: str, score: float, raw_score: float, amap: np.ndarray, roi_
     scale = (roi_hw[0] * roi_hw[1]) / float(amap.shape[0] * amap.shape[1])
     area = int(round(np.count_nonzero(amap >= THRESHOLD) * scale))
     reject = score >= THRESHOLD and (rules.min_defect_area_px == 0 or area >= rules.min_defect_area_px)
-    if not np.isfinite(score):
+    if not math.isfinite(score):
         reject = True
     return RoiDecision(name, float(score), float(raw_score), area, Verdict.REJECT if reject else Verdict.ACCEPT)
 
