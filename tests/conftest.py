@@ -13,7 +13,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 # twins (software twins of CUDA and TensorRT, tests/unit/infer), modbus_peers (pymodbus PLCs,
 # tests/integration/plc), mqtt_peers (mosquitto, a subscriber; tests/integration/north), separation
 # (trained-model asserts with margins; tests/helpers), daemon_process (waiting for an `edgead run` process's READY=1;
-# tests/helpers) and forge (a re-hashed or re-signed bundle, tests/unit/bundle).
+# tests/helpers), wakes (a PLC link's wait ended by another thread; tests/helpers) and forge (a re-hashed or re-signed
+# bundle, tests/unit/bundle).
 for _helpers in ("unit/convert", "unit/infer", "integration/plc", "integration/north", "helpers", "unit/bundle"):
     sys.path.insert(0, str(Path(__file__).parent / _helpers))
 
