@@ -26,8 +26,15 @@ import sys
 
 import numpy as np
 
-_FREE_REFS = 2
-"""``sys.getrefcount(slots[i])`` of a free slot: the ring's list and the call's argument."""
+
+def _free_refs() -> int:
+    """``sys.getrefcount(slots[i])`` of a slot nobody else holds (the ring's list, and the call's argument where the
+    interpreter counts it), measured in the shape :meth:`FrameRing.take` asks it."""
+    probe = [np.empty(0)]
+    return sys.getrefcount(probe[0])
+
+
+_FREE_REFS = _free_refs()
 
 
 class FrameRing:
