@@ -81,8 +81,24 @@ def _structural_backbone(nodes) -> set[str]:
                 queue.extend(consumers[t])
         return out
 
+    producers = {t: node for node in nodes for t in node.output}
+
+    def upstream(starts) -> set[str]:
+        out, queue = set(), deque(starts)
+        while queue:
+            node = queue.popleft()
+            if node.name in out:
+                continue
+            out.add(node.name)
+            queue.extend(producers[t] for t in node.input if t in producers)
+        return out
+
     after_head = downstream([n for n in nodes if n.op_type in HEAD_OPS])
-    return downstream([first_conv]) - after_head
+    # the feature taps (pooling, scaling, resizing, concatenating block outputs for the head) feed no Conv: they
+    # belong to the head and stay FP32, as the scope rule keeps them (OpenVINO's INT8 transformations also
+    # mis-scale dequantized values carried through them into the head)
+    region = downstream([first_conv]) - after_head
+    return region & upstream([n for n in nodes if n.op_type == "Conv" and n.name in region])
 
 
 def split_regions(model, scopes: Iterable[str] = BACKBONE_SCOPES) -> Regions:

@@ -93,3 +93,29 @@ def test_stride8_scope_on_the_real_backbone(padim_bundle, small_station, tmp_pat
     assert any("/stem/" in n for n in full) and not any(("/stem/" in n or "/blocks.0/" in n or "/blocks.1/" in n)
                                                          for n in s8)
     assert any("/blocks.2/" in n for n in s8) and s8 < full
+
+
+def test_feature_taps_stay_fp32_and_openvino_scores_the_int8_graph_as_onnxruntime(padim_bundle, small_station,
+                                                                                  tmp_path):
+    """EfficientNet-Lite0 PaDiM: the block outputs the head taps (pooling, scaling, concatenation) read FP32 tensors,
+    never a dequantized one, and OpenVINO's INT8 run scores as ONNX Runtime's. Before, the taps were quantized too
+    and OpenVINO returned one score for every image (the demo's ov-int8: AUROC 100 -> 43)."""
+    ov = pytest.importorskip("openvino", reason="needs OpenVINO (extra [openvino])")
+    spec = padim_bundle.bundle.input_spec
+    calib = load_calibration_set(small_station.aligned / "train" / "good", channels=spec.channels,
+                                 resize_hw=(spec.height, spec.width))
+    res = quantize_int8(padim_bundle.bundle.onnx_path, tmp_path / "m8.onnx", calib)
+    model = onnx.load(str(res.path))
+    dq_out = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    quantized = set(res.quantized)
+    readers = [n.name for n in model.graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+               and n.name not in quantized and dq_out & set(n.input)]
+    assert all("bias_correction" in r for r in readers)  # only the INT8 error's correction reads rounded values
+    taps = [n for n in model.graph.node if n.op_type in ("AveragePool", "Concat", "Resize") and "/blocks" not in n.name]
+    assert taps and not quantized & {n.name for n in taps}
+    images = calib.images[:6]
+    want = ort.InferenceSession(str(res.path)).run(["raw_score"], {"image": images})[0].ravel()
+    compiled = ov.Core().compile_model(str(res.path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    got = np.concatenate([compiled(images[i:i + 1])[compiled.output("raw_score")].ravel() for i in range(len(images))])
+    # INT8 kernels round differently on each runtime; a broken graph is off by several times the score
+    assert np.abs(got - want).max() <= 0.15 * float(np.abs(want).max())
