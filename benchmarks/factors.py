@@ -200,6 +200,11 @@ VARIANTS: dict[str, Variant] = {
     "patchcore coarse, blocks 2+4+5": _v("patchcore", OLD, layers=["block2", "block4", "block5"]),
     "patchcore coarse, blocks 2+4+5 scaled": _v("patchcore", OLD, layers=["block2", "block4", "block5"],
                                                  layer_scaling="mean-norm"),
+    "patchcore coarse, sigma 32": _v("patchcore", OLD, sigma_px=32.0),
+    "patchcore coarse 320x320, sigma 16": _v("patchcore", OLD, replace(BASE, hw=(320, 320)), sigma_px=16.0),
+    "patchcore coarse, blocks 2+4+5, sigma 16": _v("patchcore", OLD, layers=["block2", "block4", "block5"],
+                                                    sigma_px=16.0),
+    "patchcore coarse, blocks 4+5 @stride 8": _v("patchcore", OLD, layers=["block4", "block5"], grid_layer="block2"),
     "padim 384x384": _v("padim", PADIM, replace(BASE, hw=(384, 384))),
     "padim sigma 16": _v("padim", PADIM, sigma_px=16.0),
     "padim 320x320, sigma 8": _v("padim", PADIM, replace(BASE, hw=(320, 320)), sigma_px=8.0),
@@ -353,7 +358,10 @@ def image_scores(kind: str, model_scores: np.ndarray, maps: np.ndarray, hw: tupl
     raise SystemExit(f"unknown score {kind!r}")
 
 
-def run_variant(name: str, v: Variant, cat, fit_paths, cache: Path) -> list[dict]:
+def run_variant(name: str, v: Variant, cat, fit_paths, cache: Path, sigmas: tuple[float, ...] = ()) -> list[dict]:
+    """Fit and test one variant; its rows. ``sigmas`` (PatchCore only): also the rows of the same model with each of
+    these smoothing sigmas, from its unsmoothed maps (the smoothing is the map's last step, so a row is what a
+    model trained with that ``sigma_px`` gives, without another nearest-neighbour search)."""
     t0 = time.perf_counter()
     model, fit = build(v)
     layers = sorted(set(model.layers))
@@ -367,6 +375,17 @@ def run_variant(name: str, v: Variant, cat, fit_paths, cache: Path) -> list[dict
     model.eval()
     model.backbone.features = test_store.features
     t2 = time.perf_counter()
+    sigmas = tuple(sigmas) if v.model == "patchcore" else ()
+    unsmoothed: list[torch.Tensor] = []
+    if sigmas:
+        upsample = model.upsample_map
+
+        def keep(amap: torch.Tensor) -> torch.Tensor:
+            out = upsample(amap)
+            unsmoothed.append(out.clone())
+            return out
+
+        model.upsample_map = keep
     scores, maps = [], []
     with torch.no_grad():
         for x in index_batches(len(test_store), v.input.hw, 1 if v.model == "patchcore" else 8):
@@ -375,6 +394,25 @@ def run_variant(name: str, v: Variant, cat, fit_paths, cache: Path) -> list[dict
             maps.append(m.numpy())
     scores, maps = np.concatenate(scores), np.concatenate(maps)
     t3 = time.perf_counter()
+    timing = {"features_s": round(t1 - t0, 1), "fit_s": round(t2 - t1, 1), "test_s": round(t3 - t2, 1)}
+    base = {"category": cat.name, "model": v.model, "input": asdict(v.input), "n_fit": len(fit_paths),
+            "n_fit_inputs": len(train_store), "n_test": len(cat.test), **timing}
+    rows = metric_rows(cat, test_store, v, scores, maps, {**base, "variant": name, "params": v.params})
+    for sigma in sigmas:
+        from edgead.models.common import GaussianSmoothing
+
+        smooth = GaussianSmoothing(sigma, v.input.hw)
+        with torch.no_grad():
+            resmoothed = torch.cat([smooth(u) for u in unsmoothed]).squeeze(1).numpy()
+        rows += metric_rows(cat, test_store, replace(v, scores=("model",)), scores, resmoothed,
+                            {**base, "variant": f"{name}, sigma {sigma:g} (re-smoothed)",
+                             "params": {**v.params, "sigma_px": sigma}})
+    return rows
+
+
+def metric_rows(cat, test_store: FeatureStore, v: Variant, scores: np.ndarray, maps: np.ndarray, base: dict
+                ) -> list[dict]:
+    """One row per image score of ``v``: ``base`` and the metrics of these test scores and maps."""
     per_kind = {kind: image_scores(kind, scores, maps, v.input.hw) for kind in v.scores}
     labels = np.array([s.label for s in cat.test])
     image_maps = test_store.per_image(scores, maps)[1]
@@ -388,11 +426,8 @@ def run_variant(name: str, v: Variant, cat, fit_paths, cache: Path) -> list[dict
     rows = []
     for kind, tile_scores in per_kind.items():
         m = evaluate(labels, test_store.per_image(tile_scores, maps)[0], masks, image_maps)
-        rows.append({"category": cat.name, "variant": name, "score": kind, "model": v.model, "params": v.params,
-                     "input": asdict(v.input), "n_fit": len(fit_paths), "n_fit_inputs": len(train_store),
-                     "n_test": len(cat.test), "image_auroc": m["image_auroc"], "pixel_auroc": m["pixel_auroc"],
-                     "aupro": m["aupro"], "pixel_auroc_by_type": by_type, "features_s": round(t1 - t0, 1), "fit_s": round(t2 - t1, 1),
-                     "test_s": round(t3 - t2, 1)})
+        rows.append({**base, "score": kind, "image_auroc": m["image_auroc"], "pixel_auroc": m["pixel_auroc"],
+                     "aupro": m["aupro"], "pixel_auroc_by_type": by_type})
     return rows
 
 
@@ -428,6 +463,8 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), metavar="NAME")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/edgead-factors"))
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: runs side by side)")
+    ap.add_argument("--sigmas", type=float, nargs="*", default=[], metavar="PX",
+                    help="PatchCore: also rows with these smoothing sigmas, re-smoothed from the same search")
     ap.add_argument("--list", action="store_true", help="list the variants and exit")
     ap.add_argument("--table", action="store_true", help="print OUT's rows as a markdown table and exit")
     args = ap.parse_args()
@@ -463,11 +500,11 @@ def main() -> None:
     for name in args.variants:
         if (cat.name, name, len(fit_paths), len(cat.test)) in done:
             continue
-        rows = run_variant(name, VARIANTS[name], cat, fit_paths, cache)
+        rows = run_variant(name, VARIANTS[name], cat, fit_paths, cache, tuple(args.sigmas))
         with out.open("a") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in rows)
         for r in rows:
-            print(f"{name} [{r['score']}]: image {100 * r['image_auroc']:.1f} pixel {100 * r['pixel_auroc']:.1f} "
+            print(f"{r['variant']} [{r['score']}]: image {100 * r['image_auroc']:.1f} pixel {100 * r['pixel_auroc']:.1f} "
                   f"aupro {100 * r['aupro']:.1f} ({r['features_s']}+{r['fit_s']}+{r['test_s']} s)", flush=True)
 
 

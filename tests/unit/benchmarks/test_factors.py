@@ -48,3 +48,21 @@ def test_the_coarse_variants_change_one_setting_of_the_coarse_preset():
     model, _ = factors.build(fine_grid)
     assert model.grid_hw == (64, 64)  # blocks 2 and 4 upsampled onto block1's stride-4 grid before the kNN
     assert factors.VARIANTS["patchcore coarse, sigma 16"].params["sigma_px"] == 16.0
+
+
+def test_re_smoothed_rows_are_what_a_model_with_that_sigma_gives(small_station, tmp_path):
+    from dataclasses import replace
+
+    from edgead.data import scan_category
+
+    cat = scan_category(small_station.aligned)
+    fit_paths = [s.path for s in cat.train][:4]
+    small = replace(factors.BASE, hw=(64, 64))
+    coarse = factors.Variant("patchcore", factors.OLD, small)
+    rows = factors.run_variant("coarse", coarse, cat, fit_paths, tmp_path, sigmas=(4.0, 8.0))
+    assert [r["variant"] for r in rows] == ["coarse", "coarse, sigma 4 (re-smoothed)", "coarse, sigma 8 (re-smoothed)"]
+    keys = ("image_auroc", "pixel_auroc", "aupro", "pixel_auroc_by_type")
+    assert [rows[1][k] for k in keys] == [rows[0][k] for k in keys]  # its own sigma: the same maps
+    direct = factors.run_variant("sigma 8", replace(coarse, params={**factors.OLD, "sigma_px": 8.0}), cat,
+                                 fit_paths, tmp_path)
+    assert [rows[2][k] for k in keys] == [direct[0][k] for k in keys] and rows[2]["params"]["sigma_px"] == 8.0
