@@ -423,11 +423,12 @@ def metric_rows(cat, test_store: FeatureStore, v: Variant, scores: np.ndarray, m
     if len({m.shape for m in masks}) == 1:
         masks, image_maps = np.stack(masks), np.stack(image_maps)
     by_type = pixel_auroc_by_type([s.defect_type for s in cat.test], masks, image_maps)
+    good_only = pixel_auroc_good_negatives(labels, masks, image_maps)
     rows = []
     for kind, tile_scores in per_kind.items():
         m = evaluate(labels, test_store.per_image(tile_scores, maps)[0], masks, image_maps)
         rows.append({**base, "score": kind, "image_auroc": m["image_auroc"], "pixel_auroc": m["pixel_auroc"],
-                     "aupro": m["aupro"], "pixel_auroc_by_type": by_type})
+                     "aupro": m["aupro"], "pixel_auroc_by_type": by_type, "pixel_auroc_good_negatives": good_only})
     return rows
 
 
@@ -439,6 +440,16 @@ def pixel_auroc_by_type(types: list[str], masks, maps) -> dict[str, float]:
         sel = [i for i, t in enumerate(types) if t in ("good", kind)]
         out[kind] = pixel_auroc([masks[i] for i in sel], [maps[i] for i in sel])
     return out
+
+
+def pixel_auroc_good_negatives(labels: np.ndarray, masks, maps) -> float:
+    """Pixel AUROC of the defect pixels against the pixels of the good images only (the defective images' own
+    unmasked pixels left out): where it is far above the pooled figure, the false alarms sit in defective images."""
+    from edgead.metrics.image import auroc_sorted
+
+    pos = np.sort(np.concatenate([np.asarray(maps[i])[np.asarray(masks[i], bool)] for i in np.flatnonzero(labels)]))
+    neg = np.sort(np.concatenate([np.asarray(maps[i]).ravel() for i in np.flatnonzero(labels == 0)]))
+    return auroc_sorted(pos, neg)
 
 
 def table(rows: list[dict]) -> str:

@@ -66,3 +66,14 @@ def test_re_smoothed_rows_are_what_a_model_with_that_sigma_gives(small_station, 
     direct = factors.run_variant("sigma 8", replace(coarse, params={**factors.OLD, "sigma_px": 8.0}), cat,
                                  fit_paths, tmp_path)
     assert [rows[2][k] for k in keys] == [direct[0][k] for k in keys] and rows[2]["params"]["sigma_px"] == 8.0
+
+
+def test_false_alarms_inside_defective_images_are_told_apart():
+    good = np.full((4, 4), 0.5)
+    defective = np.full((4, 4), 0.9)  # its unmasked pixels score above its defect
+    defective[0, 0] = 0.6
+    masks = np.zeros((2, 4, 4), bool)
+    masks[1, 0, 0] = True
+    maps = np.stack([good, defective])
+    assert factors.pixel_auroc_good_negatives(np.array([0, 1]), masks, maps) == 1.0  # above every good pixel
+    assert factors.pixel_auroc(masks, maps) == 16 / 31  # pooled: below the defective image's own 15 pixels

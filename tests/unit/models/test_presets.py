@@ -166,3 +166,11 @@ def test_a_measured_cpu_preset_says_its_figures_and_the_command_that_measured_th
     for r in preset_rows():
         if r["magnetic_tile_auroc"] is None and r["cpu_s_per_100"] is None:
             assert r["measured"] == "", (r["model"], r["preset"])  # no source named for figures that do not exist
+
+
+def test_coarse_names_the_wider_map_options_and_they_apply_on_top_of_it():
+    note = PRESETS["patchcore"][Preset.COARSE].note
+    assert "--image-size 320x320 --set sigma_px=16" in note  # the documented options (docs/benchmarks.md, round 4)
+    wide = model_params("patchcore", "coarse", sigma_px=16.0)
+    assert wide["sigma_px"] == 16.0 and wide["layers"] == ["block2", "block4"] and wide["coreset_ratio"] == 0.1
+    assert model_params("patchcore", "coarse")["sigma_px"] == model_params("patchcore")["sigma_px"]  # preset keeps 4
