@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/factors.py OUT.jsonl [--category magnetic_tile] [--train 100] [--max-test N]
-                                 [--val-fraction F] [--variants NAME ...] [--cache DIR] [--list]
+                                 [--val-fraction F] [--variants NAME ...] [--sigmas PX ...] [--cache DIR] [--list]
     python benchmarks/factors.py OUT.jsonl --table      # the rows measured so far, as a markdown table
 
 A variant is an input setting (decoder, normalisation, resize, orientation, model resolution, backbone), a model
@@ -15,7 +15,9 @@ coreset, distances, upsampling and smoothing are the training code's. The fit im
 images are the whole fixed test split, or with ``--max-test`` the seeded stratified subset ``benchmarks/peers.py``
 compares on (the same draw: symlinks under ``--cache``, nothing copied). Metrics are
 ``edgead.metrics.evaluate`` on raw scores and maps at model resolution (masks by ``mask_at``, turned with their
-image). Rows are appended to OUT.jsonl as each variant finishes; variants already there are skipped.
+image), with the pixel AUROC per defect type (``pixel_auroc_by_type``) and against the good images' pixels only
+(``pixel_auroc_good_negatives``). ``--sigmas`` adds, for PatchCore, the rows of other smoothing sigmas re-smoothed
+from the same search. Rows are appended to OUT.jsonl as each variant finishes; variants already there are skipped.
 
 Image scores (``scores``): ``model`` is the model's own (PaDiM: the map's maximum; PatchCore: the paper's reweighted
 maximum), ``max`` the map's maximum, ``smoothed-max`` the maximum after a mean filter of
