@@ -59,8 +59,21 @@ COLOURS = {"efficientad": "#1f77b4", "draem": "#d62728", "vt-adl": "#2ca02c", "p
            "ae-knn": "#ff7f0e"}
 
 
-def point_key(model: str, preset: str, budget: int) -> str:
-    return f"{model}|{preset}|{budget}"
+def point_key(model: str, preset: str, budget: int, variant: str = "") -> str:
+    return f"{model}|{preset}{variant}|{budget}"
+
+
+def variant_text(orientation: str = "keep", params: dict | None = None) -> str:
+    """The suffix that tells a variant's points from the preset's own: ``"+portrait"``, ``"+brightness-mean"``
+    (``""``: the preset as it is)."""
+    parts = ([orientation] if orientation != "keep" else []) + [f"{k}-{v}" for k, v in sorted((params or {}).items())]
+    return "".join(f"+{p}" for p in parts)
+
+
+def bundle_dir(cache: Path, point: dict) -> Path:
+    """Where a point's bundle lives in the cache."""
+    return (cache / "bundles" / f"{point['model']}-{point['preset']}{point.get('variant', '')}-"
+            f"{point['param']}{point['budget']}")
 
 
 def load_points(cache: Path) -> dict[str, dict]:
@@ -107,25 +120,31 @@ def torch_threads() -> int:
     return torch.get_num_threads()
 
 
-def run_point(model: str, preset: str, budget: int, data: Path, cache: Path) -> dict:
-    """Train one bundle (or reuse the cached one) and evaluate it."""
+def run_point(model: str, preset: str, budget: int, data: Path, cache: Path, orientation: str = "keep",
+              params: dict | None = None) -> dict:
+    """Train one bundle (or reuse the cached one) and evaluate it; ``orientation`` and ``params`` make a variant
+    of the preset (the training layout's orientation, model parameters)."""
     from edgead.bundle import load_bundle
     from edgead.evaluation import evaluate_bundle
     from edgead.train.pipeline import TrainConfig, train
 
     param = LADDERS[model][0]
-    out = cache / "bundles" / f"{model}-{preset}-{param}{budget}"
+    variant = variant_text(orientation, params)
+    out = bundle_dir(cache, {"model": model, "preset": preset, "variant": variant, "param": param, "budget": budget})
     load0 = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), cpu_seconds()
     if (out / "edgead.yaml").is_file():
         bundle, wall, cpu = load_bundle(out), None, None
     else:
-        cfg = TrainConfig(model=model, preset=preset, params={param: budget}, evaluate=False)
+        layout = {"orientation": orientation} if orientation != "keep" else None
+        cfg = TrainConfig(model=model, preset=preset, params={**(params or {}), param: budget}, evaluate=False,
+                          layout=layout)
         bundle = train(data, out, cfg, progress=False).bundle
         wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     metrics = evaluate_bundle(bundle.root, data).metrics
     training = bundle.meta.training
-    return {"model": model, "preset": preset, "param": param, "budget": budget,
+    return {"model": model, "preset": preset, **({"variant": variant} if variant else {}), "param": param,
+            "budget": budget,
             "train_wall_s": wall if wall is not None else training.seconds, "train_cpu_s": cpu,
             "n_train": training.n_images + (training.n_validation or 0),
             "input_hw": [bundle.input_spec.height, bundle.input_spec.width],
@@ -167,6 +186,7 @@ def same_training(model: str, preset: str, budget: int, points: dict[str, dict])
     params = model_params(model, preset, **{param: budget})
     for p in points.values():
         if (p["model"] == model and p["preset"] != preset and p["budget"] == budget and "same_as" not in p
+                and not p.get("variant")
                 and model_params(model, p["preset"], **{param: budget}) == params):
             return p
     return None
@@ -270,10 +290,10 @@ def svg_plot(groups: dict[tuple[str, str], list[dict]], ref: tuple | None) -> st
 
 
 def curve_groups(points: dict[str, dict]) -> dict[tuple[str, str], list[dict]]:
-    """The points per (model, preset), by budget."""
+    """The points per (model, preset and variant), by budget."""
     groups: dict[tuple[str, str], list[dict]] = {}
-    for p in sorted(points.values(), key=lambda p: (p["model"], p["preset"], p["budget"])):
-        groups.setdefault((p["model"], p["preset"]), []).append(p)
+    for p in sorted(points.values(), key=lambda p: (p["model"], p["preset"] + p.get("variant", ""), p["budget"])):
+        groups.setdefault((p["model"], p["preset"] + p.get("variant", "")), []).append(p)
     return groups
 
 
@@ -337,6 +357,10 @@ def main() -> None:
                     help="rungs of each ladder to run")
     ap.add_argument("--budgets", type=int, nargs="+", default=None,
                     help="only these budgets (steps or epochs), in this order, instead of the preset's and the ladder's")
+    ap.add_argument("--orientation", default="keep", choices=["keep", "landscape", "portrait"],
+                    help="a variant: train (and evaluate) with every image turned to this orientation first")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a variant: a model parameter over the preset's (e.g. brightness=mean)")
     ap.add_argument("--docs", action="store_true", help="write results, plot and docs after every point")
     ap.add_argument("--report", action="store_true", help="only write results, plot and docs from the cache")
     args = ap.parse_args()
@@ -344,6 +368,10 @@ def main() -> None:
     cache.mkdir(parents=True, exist_ok=True)
     points = load_points(cache)
     max_train = args.max_train or None
+    from edgead.cli.model_cmds import _overrides
+
+    params = _overrides(args.set)
+    variant = variant_text(args.orientation, params)
 
     def write_docs() -> None:
         chosen = {k: p for k, p in load_points(cache).items() if p["model"] in args.models}
@@ -357,11 +385,11 @@ def main() -> None:
     (cat,) = categories([args.category])
     data = subset_category(cat, max_train, cache)
     for model, preset, budget in schedule(args.models, args.presets, args.levels, args.budgets):
-        key = point_key(model, preset, budget)
+        key = point_key(model, preset, budget, variant)
         known = load_points(cache)
         if key in known:
             continue
-        twin = same_training(model, preset, budget, known)
+        twin = None if variant else same_training(model, preset, budget, known)
         if twin is not None:
             save_point(cache, key, {**twin, "preset": preset, "same_as": point_key(model, twin["preset"], budget)})
             print(f"{key}: the training of {point_key(model, twin['preset'], budget)} (same parameters)", flush=True)
@@ -371,7 +399,7 @@ def main() -> None:
             continue
         t0 = time.perf_counter()
         try:
-            points = save_point(cache, key, run_point(model, preset, budget, data, cache))
+            points = save_point(cache, key, run_point(model, preset, budget, data, cache, args.orientation, params))
         finally:
             lock.unlink(missing_ok=True)
         p = points[key]

@@ -97,7 +97,7 @@ def report(diagnoses: dict[str, dict]) -> str:
 
 
 def main() -> None:
-    from curves import LADDERS, load_points
+    from curves import bundle_dir, load_points
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", required=True, help="the learning curves' cache (benchmarks/curves.py --cache)")
@@ -117,8 +117,7 @@ def main() -> None:
             p = points[key]
             if key in diagnoses or p.get("same_as"):
                 continue
-            bundle = cache / "bundles" / f"{p['model']}-{p['preset']}-{LADDERS[p['model']][0]}{p['budget']}"
-            diagnoses[key] = diagnose_bundle(bundle, data)
+            diagnoses[key] = diagnose_bundle(bundle_dir(cache, p), data)
             save_json(path, diagnoses)
             print(f"{key}: {json.dumps(diagnoses[key])}", flush=True)
     update_section("curves-diagnosis", report(diagnoses))

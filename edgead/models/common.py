@@ -6,6 +6,7 @@ flow.
 from __future__ import annotations
 
 import math
+from enum import Enum
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -105,6 +106,40 @@ def smoothed_max(amap: torch.Tensor, filter_px: int) -> torch.Tensor:
     """
     smooth = F.avg_pool2d(amap.unsqueeze(1), filter_px, stride=1, padding=filter_px // 2)
     return smooth.amax(dim=(1, 2, 3))
+
+
+class Brightness(str, Enum):
+    """How a trained model levels each image's brightness before it sees it (a model parameter, so the exported
+    graph does it too: the station needs no extra step)."""
+
+    KEEP = "keep"  # the image as the camera gave it
+    MEAN = "mean"  # each image shifted so that its mean grey is mid-grey (0.5 on the [0, 1] scale)
+
+
+def parse_brightness(value: Brightness | str, owner: str) -> Brightness:
+    """``value`` as :class:`Brightness`.
+
+    Raises:
+        ConfigError: for an unknown name (lists the known ones).
+    """
+    try:
+        return Brightness(getattr(value, "value", value))
+    except ValueError:
+        raise ConfigError(f"{owner} brightness {value!r} unknown",
+                          hint=f"use one of {[b.value for b in Brightness]}") from None
+
+
+def level_brightness(x: torch.Tensor, mode: Brightness, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """A normalised batch ``[N, 3, H, W]`` (``(unit - mean) / std``) with each image's brightness levelled.
+
+    ``MEAN``: on the ``[0, 1]`` scale each image is shifted by one offset (all channels) so that its mean is 0.5;
+    the lighting's overall level is gone, its pattern and the defects' contrast stay. ``KEEP``: ``x`` itself.
+    """
+    if mode is Brightness.KEEP:
+        return x
+    unit = x * std + mean
+    unit = unit - unit.mean(dim=(1, 2, 3), keepdim=True) + 0.5
+    return (unit - mean) / std
 
 
 def check_input_hw(input_hw: Any, min_side: int) -> tuple[int, int]:

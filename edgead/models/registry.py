@@ -179,6 +179,7 @@ MODELS: dict[str, ModelSpec] = {
             "epochs": 10,
             "lr": 1e-3,
             "seed": 0,
+            "brightness": "keep",
         },
         description="PIADE: SE backbone + pooling pyramid + capsule routing, reconstruction residual MSE + "
         "perceptual + 1-SSIM, image score its filtered map maximum (image_score: loss for the paper's; Lite0 "
@@ -202,6 +203,7 @@ MODELS: dict[str, ModelSpec] = {
             "epochs": 30,
             "lr": 1e-3,
             "seed": 0,
+            "brightness": "keep",
         },
         description="AE-kNN: conditional patch autoencoder, difference map embedded by the backbone, one-class "
         "kNN score (k=15; 30 epochs on the half-size image)",

@@ -29,7 +29,8 @@ from edgead.errors import ConfigError
 from edgead.models.ae_knn.autoencoder import N_CONV, ConditionalAutoencoder
 from edgead.models.ae_knn.patches import PatchGrid
 from edgead.models.backbone import Backbone, build_backbone
-from edgead.models.common import GaussianSmoothing, check_input_hw, squared_distances
+from edgead.models.common import (Brightness, GaussianSmoothing, check_input_hw, level_brightness, parse_brightness,
+                                  squared_distances)
 from edgead.models.training import TrainedStateMixin
 
 PAPER_K = 15
@@ -55,6 +56,8 @@ class AeKnn(TrainedStateMixin, nn.Module):
         seed: seed of the initialisation.
         pretrained: load the backbone's pretrained weights (``False`` only for tests).
         bank_size: rows of the (empty) embedding bank; ``from_state`` sets it.
+        brightness: :class:`~edgead.models.common.Brightness`: ``mean`` levels each image's mean grey first (in
+            training and in the graph), ``keep`` does not.
 
     Raises:
         ConfigError: if a parameter is out of range.
@@ -68,8 +71,10 @@ class AeKnn(TrainedStateMixin, nn.Module):
     def __init__(self, input_hw: Sequence[int], backbone: str = "efficientnet_lite0", embed_layer: str = "block4",
                  patch_size: int = 32, stride: int = 16, downscale: int = 2, width: int = 32, hidden: int = 64,
                  l1_weight: float = 1e-3, num_neighbors: int = PAPER_K, sigma_px: float = 4.0, epochs: int = 30,
-                 lr: float = 1e-3, seed: int = 0, pretrained: bool = True, bank_size: int = 0):
+                 lr: float = 1e-3, seed: int = 0, pretrained: bool = True, bank_size: int = 0,
+                 brightness: Brightness | str = "keep"):
         super().__init__()
+        self.brightness = parse_brightness(brightness, "AE-kNN")
         torch.manual_seed(int(seed))
         self.backbone: Backbone = build_backbone(backbone, pretrained=pretrained)
         if embed_layer not in self.backbone.channels:
@@ -107,7 +112,7 @@ class AeKnn(TrainedStateMixin, nn.Module):
             "patch_size": patch_size, "stride": stride, "downscale": downscale, "width": int(width),
             "hidden": int(hidden), "l1_weight": self.l1_weight, "num_neighbors": self.num_neighbors,
             "sigma_px": float(sigma_px), "epochs": self.epochs, "lr": self.lr, "seed": self.seed,
-            "pretrained": bool(pretrained),
+            "pretrained": bool(pretrained), "brightness": self.brightness.value,
         }
 
     def train(self, mode: bool = True) -> "AeKnn":
@@ -115,6 +120,10 @@ class AeKnn(TrainedStateMixin, nn.Module):
         super().train(mode)
         self.backbone.train(False)
         return self
+
+    def level(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with its brightness levelled as ``brightness`` says."""
+        return level_brightness(x, self.brightness, self.mean, self.std)
 
     # -- autoencoder ------------------------------------------------------------------------------------------
     def work_image(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,12 +142,14 @@ class AeKnn(TrainedStateMixin, nn.Module):
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         """Training loss of a batch: ``MSE(patches) + lambda * mean |hidden|``."""
-        patches = self.grid.cut(self.work_image(x))
+        patches = self.grid.cut(self.work_image(self.level(x)))
         recon, hidden = self.reconstruct_patches(patches)
         return (recon - patches).pow(2).mean() + self.l1_weight * hidden.abs().mean()
 
     def anomaly_map(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-pixel ``mean_c |unit(x) - unit(upsized stitched reconstruction)|``, smoothed: ``[N, H, W]``."""
+        """Per-pixel ``mean_c |unit(x) - unit(upsized stitched reconstruction)|``, smoothed: ``[N, H, W]`` (``x``
+        levelled first, :meth:`level`)."""
+        x = self.level(x)
         recon, _ = self.reconstruct_patches(self.grid.cut(self.work_image(x)))
         image = self.grid.stitch_sum(recon) / self.overlap
         if self.work_hw != self.input_hw:

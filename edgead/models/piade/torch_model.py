@@ -39,7 +39,8 @@ from torch import nn
 from edgead.errors import ConfigError
 from edgead.models.backbone import Backbone, build_backbone
 from edgead.models.capsules import CapsuleLayer
-from edgead.models.common import check_feature_stage, check_input_hw, filter_size, smoothed_max
+from edgead.models.common import (Brightness, check_feature_stage, check_input_hw, filter_size, level_brightness,
+                                  parse_brightness, smoothed_max)
 from edgead.models.losses import perceptual_map, ssim_map
 from edgead.models.piade.parts import PoolingPyramid, SqueezeExcitation, transposed_decoder
 from edgead.models.training import TrainedStateMixin
@@ -75,6 +76,8 @@ class Piade(TrainedStateMixin, nn.Module):
         lr: Adam learning rate.
         seed: seed of the initialisation.
         pretrained: load the backbone's pretrained weights (``False`` only for tests).
+        brightness: :class:`~edgead.models.common.Brightness`: ``mean`` levels each image's mean grey first (in
+            training and in the graph; the reconstruction target is the levelled image), ``keep`` does not.
 
     Raises:
         ConfigError: if a parameter is out of range.
@@ -84,8 +87,10 @@ class Piade(TrainedStateMixin, nn.Module):
                  se_reduction: int = 4, pyramid_channels: int = 64, capsule_dim: int = 8, vector_dim: int = 64,
                  routing_iterations: int = 3, up_channels: int = 16, decoder_width: int = 64,
                  perceptual_layers: Sequence[str] = ("stem", "block1"), image_score: ImageScore | str = "loss",
-                 epochs: int = 10, lr: float = 1e-3, seed: int = 0, pretrained: bool = True):
+                 epochs: int = 10, lr: float = 1e-3, seed: int = 0, pretrained: bool = True,
+                 brightness: Brightness | str = "keep"):
         super().__init__()
+        self.brightness = parse_brightness(brightness, "PIADE")
         try:
             self.image_score = ImageScore(image_score)
         except ValueError:
@@ -130,6 +135,7 @@ class Piade(TrainedStateMixin, nn.Module):
             "routing_iterations": int(routing_iterations), "up_channels": self.up_channels,
             "decoder_width": int(decoder_width), "perceptual_layers": list(self.perceptual_layers),
             "image_score": self.image_score.value, "epochs": self.epochs, "lr": self.lr, "seed": self.seed, "pretrained": bool(pretrained),
+            "brightness": self.brightness.value,
         }
 
     # -- parts ------------------------------------------------------------------------------------------------
@@ -163,6 +169,7 @@ class Piade(TrainedStateMixin, nn.Module):
     # -- training ---------------------------------------------------------------------------------------------
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         """Training loss of a batch: the mean residual map, decoding instantiation vector 1."""
+        x = level_brightness(x, self.brightness, self.mean, self.std)
         features, vectors = self.encode(x)
         return self.residual_maps(x, self.decode(features, vectors[:, 0])).mean()
 
@@ -177,6 +184,7 @@ class Piade(TrainedStateMixin, nn.Module):
             ``(raw_score [N], raw_map [N, H, W])``: the image score (:class:`ImageScore`) and the per-pixel
             ``MSE + perceptual + (1 - SSIM)`` map.
         """
+        x = level_brightness(x, self.brightness, self.mean, self.std)
         features, vectors = self.encode(x)
         norms = vectors.norm(dim=-1)  # [N, 2]
         second = (norms[:, 1] > norms[:, 0]).to(vectors.dtype).unsqueeze(-1)

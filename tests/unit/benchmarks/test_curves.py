@@ -91,3 +91,19 @@ def test_the_diagnosis_splits_scores_by_orientation_lighting_and_defect_type():
     assert set(d["by_type"]) == {"crack", "fray"}
     text = diagnose.report({"piade|quick|20": d})
     assert "| piade | quick | 20 | 50.0 | 0.0 (4) | 100.0 (4) | +1.00 |" in text
+
+
+def test_a_variant_of_a_preset_is_its_own_point_bundle_and_curve(tmp_path):
+    assert curves.variant_text() == ""
+    assert curves.variant_text("portrait") == "+portrait"
+    assert curves.variant_text("keep", {"brightness": "mean"}) == "+brightness-mean"
+    assert curves.point_key("ae-knn", "quick", 30, "+portrait") == "ae-knn|quick+portrait|30"
+    plain = point("ae-knn", "quick", 30, 0.58)
+    turned = point("ae-knn", "quick", 30, 0.62, variant="+portrait")
+    assert curves.bundle_dir(tmp_path, plain) == tmp_path / "bundles" / "ae-knn-quick-epochs30"
+    assert curves.bundle_dir(tmp_path, turned) == tmp_path / "bundles" / "ae-knn-quick+portrait-epochs30"
+    points = {"ae-knn|quick|30": plain, "ae-knn|quick+portrait|30": turned}
+    assert list(curves.curve_groups(points)) == [("ae-knn", "quick"), ("ae-knn", "quick+portrait")]
+    assert "| ae-knn | quick+portrait | epochs=30 |" in curves.report_rows(points)
+    # a variant's training is not the preset's: never reused for another preset's point
+    assert curves.same_training("ae-knn", "cpu", 30, {"ae-knn|quick+portrait|30": turned}) is None
