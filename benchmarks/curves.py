@@ -227,7 +227,9 @@ def reach_text(t: dict, param: str, best: float | None, ref: tuple | None) -> st
         return "reached" if best is not None and ref and 100 * best >= ref[1] else "not rising"
     if math.isinf(t["reach_budget"]):
         return f"out of reach (over {FAR}x the largest budget)"
-    cpu = f", about {_fmt_s(t['reach_cpu_s'])} CPU s" if t["reach_cpu_s"] else ""
+    text = _fmt_s(t["reach_cpu_s"])
+    cpu = "" if not t["reach_cpu_s"] else (f", about {text[:-2]} CPU h" if text.endswith(" h") else
+                                            f", about {text} CPU s")
     return f"{param}={t['reach_budget']:.0f}{cpu}"
 
 

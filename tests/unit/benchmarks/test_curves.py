@@ -53,6 +53,8 @@ def test_the_trend_follows_the_budget_even_where_cpu_time_does_not():
     assert math.isclose(t["reach_budget"], 480.0)  # two more doublings
     assert math.isclose(t["reach_cpu_s"], 480.0 * 300.0 / 120)
     assert curves.reach_text(t, "epochs", 0.60, ("padim", 70.0, 60.0)) == "epochs=480, about 1200 CPU s"
+    assert curves.reach_text({**t, "reach_cpu_s": 138000.0}, "epochs", 0.60, ("padim", 70.0, 60.0)) == \
+        "epochs=480, about 38 CPU h"
 
 
 def test_a_flat_or_falling_or_reached_trend_is_said_in_words():
