@@ -247,8 +247,11 @@ def svg_plot(groups: dict[tuple[str, str], list[dict]], ref: tuple | None) -> st
     lo = math.log10(min(xs)) - 0.1 if xs else 1.0
     hi = math.log10(max(xs)) + 0.1 if xs else 4.0
     y_lo, y_hi = 40.0, 100.0
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-           'font-size="11">', f'<rect width="{width}" height="{height}" fill="white"/>']
+    per_row = 4
+    legend_h = 14 * math.ceil(len(groups) / per_row)  # below the panels, one line per row of curves
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + legend_h}" '
+           'font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height + legend_h}" fill="white"/>']
     for i, (metric, title) in enumerate((("image_auroc", "image AUROC %"), ("pixel_auroc", "pixel AUROC %"))):
         x0 = pad + i * (panel_w + pad)
 
@@ -283,9 +286,8 @@ def svg_plot(groups: dict[tuple[str, str], list[dict]], ref: tuple | None) -> st
             out.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
             out += [f'<circle cx="{px(p["train_cpu_s"]):.1f}" cy="{py(100 * p[metric]):.1f}" r="3" '
                     f'fill="{colour}"/>' for p in pts]
-    legend_x = pad
     for j, (model, preset) in enumerate(groups):
-        out.append(f'<text x="{legend_x + 150 * (j % 6)}" y="{height - 8 - 14 * (j // 6)}" '
+        out.append(f'<text x="{pad + 210 * (j % per_row)}" y="{height - 8 + 14 * (j // per_row)}" '
                    f'fill="{COLOURS.get(model, "#444")}">{model} ({preset})</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
