@@ -70,28 +70,23 @@ def _structural_backbone(nodes) -> set[str]:
     if first_conv is None:
         return set()
 
-    def downstream(starts) -> set[str]:
-        out, queue = set(), deque(starts)
-        while queue:
-            node = queue.popleft()
-            if node.name in out:
-                continue
-            out.add(node.name)
-            for t in node.output:
-                queue.extend(consumers[t])
-        return out
-
     producers = {t: node for node in nodes for t in node.output}
 
-    def upstream(starts) -> set[str]:
+    def reach(starts, step) -> set[str]:
+        """Names of the nodes reached from ``starts`` by ``step`` (node -> its neighbours one way)."""
         out, queue = set(), deque(starts)
         while queue:
             node = queue.popleft()
-            if node.name in out:
-                continue
-            out.add(node.name)
-            queue.extend(producers[t] for t in node.input if t in producers)
+            if node.name not in out:
+                out.add(node.name)
+                queue.extend(step(node))
         return out
+
+    def downstream(starts) -> set[str]:
+        return reach(starts, lambda node: [c for t in node.output for c in consumers[t]])
+
+    def upstream(starts) -> set[str]:
+        return reach(starts, lambda node: [producers[t] for t in node.input if t in producers])
 
     after_head = downstream([n for n in nodes if n.op_type in HEAD_OPS])
     # the feature taps (pooling, scaling, resizing, concatenating block outputs for the head) feed no Conv: they
