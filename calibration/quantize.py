@@ -290,15 +290,14 @@ def _kept_nodes_read_fp32(model, quantized: set[str]) -> int:
             if name in before_q:
                 node.input[i] = before_q[name]
                 moved += 1
-    read = {t for n in model.graph.node for t in n.input} | {o.name for o in model.graph.output}
     while True:  # a Q/DQ pair that only kept nodes read is now read by none
+        read = {t for n in model.graph.node for t in n.input} | {o.name for o in model.graph.output}
         unread = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
                   and not any(t in read for t in n.output)]
         if not unread:
             return moved
         for node in unread:
             model.graph.node.remove(node)
-        read = {t for n in model.graph.node for t in n.input} | {o.name for o in model.graph.output}
 
 
 def _input_height(onnx, path: Path) -> int:
