@@ -53,6 +53,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, machine, save_json, start_daemon, stats_ms, stop_daemon, update_section  # noqa: E402
 from links import link_rows, measure_links  # noqa: E402
+from tail import Turns, tail_profile  # noqa: E402
 
 COMPARE_BLOCK = 250
 
@@ -123,7 +124,7 @@ class Daemon:
         self.config, self.plc_port, self.tmp = config, plc_port, tmp
         self.line, self.frame_interval_s = line, frame_interval_s
         self.camera_triggered = line is not None
-        self.block_starts: list[int] = []  # the first part index of each block
+        self.turns = Turns(total)  # each part's turn, place in it, and whether it counts
         self.trips = np.full(total, np.nan)
         self.next_id, self.unanswered, self.mismatched, self.busy_s = 1, 0, 0, 0.0
         self._buf = b""
@@ -138,13 +139,14 @@ class Daemon:
             self.feed = EdgeFeed(self.line, len(self.trips) + 16)
         return self
 
-    def parts(self, n: int) -> None:
+    def parts(self, n: int, counted: bool = True, new_turn: bool = True) -> None:
         """Inspect ``n`` parts: one trigger after each answer (5 s without one: unanswered); camera-triggered,
-        ``n`` edges on the camera's trigger line, one per frame interval, and their answers."""
+        ``n`` edges on the camera's trigger line, one per frame interval, and their answers. ``counted=False``:
+        re-warm parts (run, kept apart); ``new_turn``: the first parts of a turn."""
         if self.proc.poll() is not None:
             raise SystemExit(f"the daemon {self.config.stem} stopped (rc {self.proc.returncode}): "
                              f"{self.log_path.read_text()[-3000:]}")
-        self.block_starts.append(self.next_id - 1)
+        self.turns.add(n, counted, new_turn)
         if self.camera_triggered:
             return self._edge_parts(n)
         ser, t_block = self.ser, time.monotonic()
@@ -263,13 +265,20 @@ class BareEngine:
                                       str(gap_ms)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if self.proc.stdout.readline().strip() != "ready":
             raise SystemExit("the bare engine's process did not start")
+        self.reset(total)
+
+    def reset(self, total: int) -> None:
+        """Forget the parts timed so far (room for ``total``, re-warm parts included)."""
         self.times = np.full(total, np.nan)
+        self.turns = Turns(total)
         self.done = 0
 
-    def parts(self, n: int) -> None:
+    def parts(self, n: int, counted: bool = True, new_turn: bool = True) -> None:
+        """Time ``n`` inferences (``counted=False``: re-warm parts, kept apart; ``new_turn``: the first of a turn)."""
         self.proc.stdin.write(f"{n}\n")
         self.proc.stdin.flush()
         got = [float(x) for x in self.proc.stdout.readline().split(",")]
+        self.turns.add(len(got), counted, new_turn)
         self.times[self.done:self.done + len(got)] = got
         self.done += len(got)
 
@@ -312,11 +321,28 @@ def daemon_rows(db: Path, warmup: int) -> dict:
         have = {r[1] for r in conn.execute("PRAGMA table_info(parts)")}
         cols = tuple(c for c in ("queue", "capture", "align", "infer", "decide", "record", "signal", "total")
                      if f"{c}_ms" in have)
-        rows = conn.execute(f"SELECT {', '.join(c + '_ms' for c in cols)}, verdict, seq FROM parts WHERE seq >= ? "
-                            "ORDER BY id", (warmup,)).fetchall()
+        rows = conn.execute(f"SELECT {', '.join(c + '_ms' for c in cols)}, verdict, seq, t_ns FROM parts "
+                            "WHERE seq >= ? ORDER BY id", (warmup,)).fetchall()
     out = {c: np.array([np.nan if r[i] is None else r[i] for r in rows], np.float64) for i, c in enumerate(cols)}
-    out["verdict"] = np.array([r[-2] for r in rows])
+    out["verdict"] = np.array([r[-3] for r in rows])
+    out["seq"] = np.array([r[-2] for r in rows], np.int64)  # the part's index over the run: its place in its turn
+    out["t_s"] = np.array([r[-1] / 1e9 for r in rows], np.float64)
     return out
+
+
+def turn_rows(rows: dict, turns: Turns, warmup: int) -> tuple[dict, np.ndarray]:
+    """A daemon's rows (:func:`daemon_rows` from part 0) cut to the measured parts, each with its ``place`` in its
+    turn and its ``turn``; and the per-part time of every part of the measured turns, re-warm parts included."""
+    measured, every = turns.masks(warmup)
+    seq = rows["seq"]
+    ok = seq < turns.n
+    pick = np.zeros(seq.size, bool)
+    pick[ok] = measured[seq[ok]]
+    out = {k: v[pick] for k, v in rows.items()}
+    out["place"], out["turn"] = turns.place[out["seq"]], turns.turn[out["seq"]]
+    all_pick = np.zeros(seq.size, bool)
+    all_pick[ok] = every[seq[ok]]
+    return out, rows["total"][all_pick]
 
 
 def commit_costs(tmp: Path, rounds: int = 10, per_round: int = 200) -> dict:
@@ -403,6 +429,11 @@ def main() -> None:
     ap.add_argument("--links", type=int, default=300, help="parts per plant link (0: skip the link rows)")
     ap.add_argument("--links-only", action="store_true", help="only the per-link rows (measurement 5)")
     ap.add_argument("--no-docs", action="store_true", help="a trial run: write neither docs nor results/")
+    ap.add_argument("--rewarm", type=int, default=0,
+                    help="parts each process runs at the start of each turn, not counted (the first parts after "
+                    "another process ran); the p99 over every part is given beside")
+    ap.add_argument("--dump", type=Path, default=None, metavar="NPZ",
+                    help="also write every measured part's times, index and time stamp (and the bare engine's) here")
     ap.add_argument("--shadow", type=int, default=4000, help="parts for the shadow on/off comparison (0: skip)")
     ap.add_argument("--shadow-budget", type=float, default=25.0, help="shadow.cpu_budget_pct of that run")
     ap.add_argument("--only-shadow", action="store_true", help="run only the shadow comparison")
@@ -483,6 +514,7 @@ def main() -> None:
 
         # 1. the stations (own processes) and the bare engine (this process), taking turns block by block
         total = args.warmup + args.parts
+        capacity = total + args.rewarm * -(-total // args.block)  # the re-warm parts of every turn too
         with ExitStack() as stack:
             bare_config = tmp / "bare.yaml"
             bare_config.write_text(yaml.safe_dump(merge_overrides({"model": {"bundle": str(bundle.root)}}, sets)))
@@ -490,11 +522,11 @@ def main() -> None:
             reference = load_image(raw / "reference.png", bundle.meta.color)
             aligner = Aligner(reference, cfg.alignment)
             frames = [aligner.align(load_image(p, bundle.meta.color)).image for p in sorted(captures.glob("*.png"))]
-            bare = BareEngine(bare_config, frames, total + 200, tmp, args.bare_gap_ms)
+            bare = BareEngine(bare_config, frames, 200, tmp, args.bare_gap_ms)
             stack.callback(bare.close)
             bare.parts(200)
             fps = 1000.0 / (args.frame_interval * pct(bare.times[:200], 50))
-            bare.done, bare.times[:] = 0, np.nan
+            bare.reset(capacity)
             daemons = {}
             for v in variants:
                 pty = stack.enter_context(PtyPair(tmp))
@@ -504,16 +536,20 @@ def main() -> None:
                     line = tmp / f"station-{v}.line"
                     os.mkfifo(line)
                 daemons[v] = stack.enter_context(Daemon(config(pty, f"station-{v}", save, trigger, line, own),
-                                                        pty.plc, total, tmp, line, 1.0 / fps))
+                                                        pty.plc, capacity, tmp, line, 1.0 / fps))
             rss: dict[str, dict] = {v: {} for v in variants}
             done = 0
             while done < total:
                 n = min(args.block, total - done)
                 for v, d in daemons.items():
-                    d.parts(n)
+                    if args.rewarm:  # the first parts after another process ran: run, not counted
+                        d.parts(args.rewarm, counted=False)
+                    d.parts(n, new_turn=not args.rewarm)
                     if VARIANTS[v][0] != "none":
                         time.sleep(0.5)  # the image writer drains before the next turn
-                bare.parts(n)
+                if args.rewarm:
+                    bare.parts(args.rewarm, counted=False)
+                bare.parts(n, new_turn=not args.rewarm)
                 done += n
                 for v, d in daemons.items():
                     for mark in (args.warmup, total):
@@ -522,12 +558,21 @@ def main() -> None:
                 load.append(os.getloadavg()[0])
         runs = {}
         for v, d in daemons.items():
-            rows = daemon_rows(d.config.with_suffix(".sqlite"), args.warmup)
-            runs[v] = {"rows": rows, "trips": d.trips[args.warmup:], "unanswered": d.unanswered,
-                       "mismatched": d.mismatched, "parts_per_min": 60 * total / d.busy_s, "rss": rss[v],
+            rows, every = turn_rows(daemon_rows(d.config.with_suffix(".sqlite"), 0), d.turns, args.warmup)
+            measured = d.turns.masks(args.warmup)[0]
+            runs[v] = {"rows": rows, "every": every, "trips": d.trips[:d.turns.n][measured],
+                       "unanswered": d.unanswered,
+                       "mismatched": d.mismatched, "parts_per_min": 60 * d.turns.n / d.busy_s, "rss": rss[v],
                        "images": archived(d.config.with_suffix(".sqlite"))}
-        bare_ms = bare.times[~np.isnan(bare.times)]
-        bare_ms = bare_ms[len(bare_ms) * args.warmup // total:]  # the bare engine's warm-up blocks too
+        bare_measured, bare_every = bare.turns.masks(args.warmup)  # the bare engine's warm-up blocks left out too
+        bare_ms = bare.times[:bare.turns.n][bare_measured]
+        bare_every_ms = bare.times[:bare.turns.n][bare_every]
+        if args.dump:  # every measured part in order, for a look at the tail beyond tail_profile
+            np.savez_compressed(args.dump, block=args.block, rewarm=args.rewarm, warmup=args.warmup,
+                                bare_ms=bare_ms, bare_place=bare.turns.place[:bare.turns.n][bare_measured],
+                                bare_turn=bare.turns.turn[:bare.turns.n][bare_measured],
+                                **{f"{v}_{k}": r["rows"][k] for v, r in runs.items() for k in (
+                                    "total", "infer", "align", "record", "signal", "seq", "t_s", "place", "turn")})
 
         # 2. record before answer against the old order, alternating blocks in one run
         compare = {}
@@ -564,8 +609,16 @@ def main() -> None:
         "machine": machine(), "load_average_1min": [min(load), float(np.median(load)), max(load)],
         "model": bundle.model_type, "input": [args.height, args.width], "parts": args.parts, "warmup": args.warmup,
         "block": args.block, "overrides": args.sets, "camera_fps": fps,
-        "bare_infer_ms": {"p50": bare_p50, "p99": bare_p99, "n": int(bare_ms.size)},
-        "stations": {v: summarise(r, bare_p50, bare_p99, args.warmup, total) for v, r in runs.items()},
+        "rewarm": args.rewarm,
+        "bare_infer_ms": {"p50": bare_p50, "p99": bare_p99, "n": int(bare_ms.size),
+                          "every": {"p50": pct(bare_every_ms, 50), "p99": pct(bare_every_ms, 99),
+                                    "n": int(bare_every_ms.size)},
+                          "tail": tail_profile(bare_ms, bare.turns.place[:bare.turns.n][bare_measured],
+                                               bare.turns.turn[:bare.turns.n][bare_measured],
+                                               args.block + args.rewarm)},
+        "stations": {v: summarise(r, bare_p50, bare_p99, args.warmup, total,
+                                                       args.block + args.rewarm)
+                     for v, r in runs.items()},
         "order_comparison": compare, "commit_ms": commits,
     }
     if not args.no_docs:
@@ -714,12 +767,13 @@ def archived(db: Path) -> int:
         return conn.execute("SELECT COUNT(*) FROM parts WHERE image_path IS NOT NULL").fetchone()[0]
 
 
-def summarise(run: dict, bare_p50: float, bare_p99: float, warmup: int, total: int) -> dict:
-    """One station's figures: its per-part time (daemon clock) against the bare engine's, stages, RSS."""
-    rows, trips = run["rows"], run["trips"]
+def summarise(run: dict, bare_p50: float, bare_p99: float, warmup: int, total: int, block: int) -> dict:
+    """One station's figures: its per-part time (daemon clock) against the bare engine's, stages, RSS, and where
+    its slow parts are (:func:`tail.tail_profile`, of the per-part time and of the infer stage)."""
+    rows, trips, every = run["rows"], run["trips"], run["every"]
     measured = rows["total"]
     stages = {k: {"mean": float(np.nanmean(v)), "p50": pct(v[~np.isnan(v)], 50), "p99": pct(v[~np.isnan(v)], 99)}
-              for k, v in rows.items() if k not in ("total", "verdict")}
+              for k, v in rows.items() if k not in ("total", "verdict", "seq", "t_s", "place", "turn")}
     rss0, rss1 = run["rss"].get(warmup), run["rss"].get(total)
     p50, p99 = pct(measured, 50), pct(measured, 99)
     return {
@@ -732,7 +786,36 @@ def summarise(run: dict, bare_p50: float, bare_p99: float, warmup: int, total: i
         "images_archived": run["images"], "lost": run["unanswered"], "mismatched": run["mismatched"],
         "rss_mb": {str(k): v for k, v in sorted(run["rss"].items())},
         "rss_growth_pct": 100 * (rss1 - rss0) / rss0 if rss0 and rss1 else None,
+        "every": {"p50": pct(every, 50), "p99": pct(every, 99), "n": int(every.size),
+                  "p99_over_p50": pct(every, 99) / pct(every, 50)},
+        "tail": tail_profile(measured, rows["place"], rows["turn"], block, rows["t_s"]),
+        "infer_tail": tail_profile(rows["infer"], rows["place"], rows["turn"], block, rows["t_s"]),
     }
+
+
+def tail_table(res: dict, names: dict) -> list[str]:
+    """Where each series' slow parts (those above its p99) are: the share of each bucket of places in a turn that is
+    slow (1 % everywhere if the tail were even), and the share of all slow parts in the worst tenth of the turns."""
+    series = [(names[v], r["tail"]) for v, r in res["stations"].items()]
+    series += [(f"{names[v]}: infer stage", r["infer_tail"]) for v, r in res["stations"].items()]
+    series.append(("bare `engine.infer`", res["bare_infer_ms"]["tail"]))
+    buckets = [tuple(x["places"]) for x in series[0][1]["by_place"] if x["n"]]
+    first = res.get("rewarm", 0)  # places before it are the re-warm parts, not counted
+    lines = ["Where the slow parts are (a part above its series' p99 is slow: 1 % of the parts; spread evenly, 1 % of "
+             "every bucket would be): the slow share of each bucket of places in a turn (place 0: the first part "
+             "after another process ran" + ((f"; places 0-{first - 1} are the re-warm parts" if first > 1 else
+                                             "; place 0 is the re-warm part") + ", not counted" if first else "")
+             + "), and the share of all slow parts held by the worst tenth "
+             "of the turns (10 % if even):", "",
+             "| series | " + " | ".join(f"places {max(lo, first)}-{hi - 1}" if hi - max(lo, first) > 1
+                                       else f"place {hi - 1}" for lo, hi in buckets)
+             + " | worst tenth of turns |", "|---" * (len(buckets) + 2) + "|"]
+    for name, t in series:
+        got = {tuple(x["places"]): x for x in t["by_place"]}
+        lines.append(f"| {name} | " + " | ".join(f"{got[b]['slow_pct']:.1f} %" if b in got and got[b]["n"] else ""
+                                                 for b in buckets)
+                     + f" | {t['per_turn']['worst_tenth_share_pct']:.0f} % |")
+    return lines
 
 
 def docs_section(args, res: dict) -> str:
@@ -742,7 +825,8 @@ def docs_section(args, res: dict) -> str:
     sets = "".join(f" --set {x}" for x in args.sets)
     lines = [
         f"Produced by `python benchmarks/station.py --parts {args.parts} --warmup {args.warmup} --block {args.block} "
-        + (f"--section {args.section} " if args.section != "station" else "") +
+        + (f"--section {args.section} " if args.section != "station" else "")
+        + (f"--rewarm {args.rewarm} " if args.rewarm else "") +
         f"--variants {args.variants} --model {res['model']} --height {args.height} --width {args.width}{sets}` on "
         f"{res['machine']} ({loaded}; 1-minute load average {lo:.1f} to {hi:.1f}, median {med:.1f}): synthetic "
         "station, the replay's frames decoded once at start (`preload=1`), ONNX Runtime FP32 on the CPU, each "
@@ -751,6 +835,9 @@ def docs_section(args, res: dict) -> str:
         "(a process of its own, the daemon's runtime options, a "
         f"{args.bare_gap_ms:g} ms pause before each inference as the station's engine has) take turns in blocks of "
         f"{args.block} parts; {args.warmup} parts of each are warm-up."
+        + (f" Each turn opens with {args.rewarm} parts per process that are run but not counted (the first parts "
+           "after another process ran, whose caches and pages that process evicted); the p99 over every part of "
+           "the measured turns, those included, is given beside." if args.rewarm else "")
         + (f" Camera-triggered stations get one trigger-line edge (the script as the photo-eye) every "
            f"{1000 / res['camera_fps']:.1f} ms ({args.frame_interval:g} bare-engine medians), frames captured ahead, "
            "no edge between their turns; their round trip is edge to answer." if any(VARIANTS[v][1] == "camera" for v in
@@ -766,6 +853,11 @@ def docs_section(args, res: dict) -> str:
                      f"{r['p99_over_p50']:.2f} | {r['infer_in_daemon_p50_vs_bare']:.2f}x | {t['p50']:.2f} / "
                      f"{t['p99']:.2f} | {r['parts_per_min']:.0f} |")
     lines += [f"| bare `engine.infer` | {b['p50']:.2f} | {b['p99']:.2f} | 1.00x | {b['p99'] / b['p50']:.2f} | | | |",
+              *(["", f"Over every part of the measured turns, the {args.rewarm} re-warm parts of each turn included: "
+                 + "; ".join(f"{names[v]} p99 {r['every']['p99']:.2f} ms = {r['every']['p99_over_p50']:.2f}x its p50"
+                             for v, r in res["stations"].items())
+                 + f"; bare engine p99 {b['every']['p99']:.2f} ms = {b['every']['p99'] / b['every']['p50']:.2f}x."]
+                if args.rewarm else []),
               "", "Per-part time is trigger-in to result-out on the daemon's clock (the `total_ms` column). Stage "
               "p50 / p99 (ms):", ""]
     stage_names = list(next(iter(res["stations"].values()))["stages_ms"])
@@ -773,7 +865,7 @@ def docs_section(args, res: dict) -> str:
     for v, r in res["stations"].items():
         lines.append(f"| {names[v]} | " + " | ".join(f"{r['stages_ms'][s]['p50']:.2f} / {r['stages_ms'][s]['p99']:.2f}"
                                                     for s in stage_names) + " |")
-    lines.append("")
+    lines += ["", *tail_table(res, names), ""]
     for v, r in res["stations"].items():
         lines.append(f"- {names[v]}: {args.parts} parts measured, {r['lost']} lost, {r['mismatched']} mismatched "
                      f"ids, {r['images_archived']} images archived; RSS "
