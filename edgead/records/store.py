@@ -13,7 +13,9 @@ Durability choices (what a station guarantees is in docs/station-setup.md, "What
 * Checkpoints (the WAL copied into the database file, both fsynced) run off the hot path: the daemon's connection
   has ``wal_autocheckpoint=0`` and a :class:`Checkpointer` thread with its own connection checkpoints every
   ``storage.checkpoint_interval_s`` (PASSIVE: never waits for, nor blocks, the writer), and once more on stop
-  (TRUNCATE: the WAL file shrinks to zero).
+  (TRUNCATE: the WAL file shrinks to zero). When a checkpoint copied the whole WAL, that thread starts the WAL over
+  itself: SQLite fsyncs the header of a restarted WAL, and the station's next commit (the first part after a
+  pause) would otherwise pay for it.
 * :meth:`RecordStore.commit` writes one part and the pending updates of earlier parts (their answer, its latency,
   the archived image's path) in one transaction: one commit per part.
 
@@ -560,6 +562,30 @@ class RecordStore:
             except sqlite3.Error as exc:
                 raise self._write_failed(exc) from exc
 
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: it changes when another connection has committed since."""
+        with self._lock:
+            try:
+                return int(self._connection().execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error as exc:
+                raise self._write_failed(exc) from exc
+
+    def restart_wal(self) -> None:
+        """Start the WAL over from its beginning now, on this connection. After a checkpoint has copied the whole
+        WAL into the database file, the next write starts it over, and SQLite fsyncs the new WAL header with that
+        first frame (with ``synchronous=NORMAL`` too): written here, by the :class:`Checkpointer`, that fsync is
+        not paid by the station's next commit. The write is ``PRAGMA application_id`` with its own value: one page,
+        nothing changes.
+
+        Raises:
+            RecordError: if the write fails.
+        """
+        with self._lock:
+            try:
+                self._connection().execute(f"PRAGMA application_id={APPLICATION_ID}")
+            except sqlite3.Error as exc:
+                raise self._write_failed(exc) from exc
+
     def add(self, record: PartRecord) -> int:
         """Insert and commit one record; when this returns, the record is on disk.
 
@@ -716,8 +742,10 @@ class RecordStore:
 
 class Checkpointer:
     """A thread with its own connection that checkpoints the WAL every ``interval_s``, and once more (TRUNCATE) on
-    :meth:`close`: the writer's commits never pay for a checkpoint. A failing checkpoint is logged, never raised
-    (the writer's next commit reports a dead store).
+    :meth:`close`: the writer's commits never pay for a checkpoint. When a checkpoint copied the whole WAL, this
+    thread also starts the WAL over (:meth:`RecordStore.restart_wal`), so that the fsync of the new WAL header is
+    not paid by the writer's next commit (the first part after a pause of the line). A failing checkpoint is
+    logged, never raised (the writer's next commit reports a dead store).
 
     Args:
         path: the database (already opened by a :class:`RecordStore`, so it exists and is migrated).
@@ -729,7 +757,9 @@ class Checkpointer:
         self._store = RecordStore(path, synchronous=synchronous, autocheckpoint=False, cache_kib=WRITER_CACHE_KIB)
         self.interval_s = float(interval_s)
         self.checkpoints = 0
+        self.restarts = 0  # WAL restarts done here
         self.failures = 0
+        self._version: int | None = None  # PRAGMA data_version after this thread's restart write
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="edgead-checkpoint", daemon=True)
         self._thread.start()
@@ -740,8 +770,19 @@ class Checkpointer:
 
     def _checkpoint(self, mode: Checkpoint) -> None:
         try:
-            self._store.checkpoint(mode)
+            passive = mode is Checkpoint.PASSIVE
+            version = self._store.data_version()
+            if passive and version == self._version:
+                return  # nothing written since this thread's restart: its one page stays in the WAL, so the next
+                # commit appends to the WAL instead of starting it over (copied, it would start over there)
+            busy, frames, copied = self._store.checkpoint(mode)
             self.checkpoints += 1
+            self._version = None
+            if passive and not busy and frames and frames == copied:
+                self._store.restart_wal()  # all copied: start the WAL over here, with its header's fsync
+                self.restarts += 1
+                after = self._store.data_version()
+                self._version = after if after == version else None  # another write came in between: copy it
         except EdgeadError as exc:
             self.failures += 1
             log.warning("records checkpoint (%s) failed: %s", mode.value, exc)

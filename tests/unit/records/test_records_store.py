@@ -318,3 +318,33 @@ def test_utc_iso_keeps_each_second_apart():
     assert [utc_iso(t) for t in stamps] == ["2026-11-22T07:59:59.999999Z", "2026-11-22T08:00:00.000000Z",
                                             "2026-11-22T08:00:00.000001Z", "2026-11-22T07:59:58.999999Z",
                                             "2026-11-22T07:59:59.999999Z"]
+
+
+def _wal_checkpoint_seq(db) -> int:
+    """The WAL header's checkpoint sequence number: it grows by one each time the WAL starts over."""
+    return int.from_bytes((db.parent / (db.name + "-wal")).read_bytes()[12:16], "big")
+
+
+def test_the_checkpointer_starts_a_wal_it_copied_whole_over_itself(tmp_path):
+    """SQLite fsyncs a restarted WAL's header with its first frame: the checkpointer's thread restarts it, so the
+    station's next commit (the first part after a pause) does not pay that fsync; once, not at every interval."""
+    db = tmp_path / "r.db"
+    with RecordStore(db, autocheckpoint=False) as store:
+        for i in range(20):
+            store.commit(make(i))
+        seq = _wal_checkpoint_seq(db)
+        with Checkpointer(db, interval_s=0.05) as checkpointer:
+            deadline = time.monotonic() + 30
+            while checkpointer.restarts == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert checkpointer.restarts == 1 and checkpointer.failures == 0
+            assert _wal_checkpoint_seq(db) == seq + 1  # started over by the checkpointer, not by a commit
+            time.sleep(0.3)  # six intervals with nothing written
+            assert checkpointer.restarts == 1  # its own restart write alone does not make another
+            assert _wal_checkpoint_seq(db) == seq + 1  # nor is its page copied: a commit now appends to the WAL
+            store.commit(make(20))
+            assert _wal_checkpoint_seq(db) == seq + 1
+            while checkpointer.restarts == 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert checkpointer.restarts == 2 and _wal_checkpoint_seq(db) == seq + 2
+        assert sum(store.counts().values()) == 21
