@@ -4,7 +4,7 @@ Usage:
     python benchmarks/station.py [--parts 10000] [--warmup 500] [--block 500]
                                  [--variants none,all,camera-none,camera-all] [--model padim]
                                  [--height 256 --width 320] [--set KEY=VALUE ...] [--compare 0] [--no-docs]
-                                 [--links 300] [--links-only]
+                                 [--links 300] [--links-only] [--rewarm 0] [--dump FILE.npz]
 
 Each variant is a station run as ``edgead run`` in its own process (as under systemd), replaying misaligned
 captures from a ``folder://`` camera (looping, the frames decoded once at start, ``preload=1``, as a camera hands
@@ -30,6 +30,12 @@ to result-out, the ``total_ms`` of each record; its p50 and p99 are given as rat
 Also measured: the PLC round trip, each stage's p50, the daemon's RSS from the end of the warm-up to the end,
 the commit alone (``synchronous`` NORMAL/FULL against a queue put) and, with ``--compare N``, record before
 answer against the old order (issue 15).
+
+Where the slow parts are (:mod:`tail`): each part's turn and place in it (place 0: the first part after another
+process ran) is kept, and the section gives the slow share (above the series' p99) of each bucket of places and
+of the worst tenth of the turns. ``--rewarm N``: each process runs ``N`` parts at the start of each turn that are
+not counted (the first part after a switch is slow for the switch's sake); the p99 over every part of the measured
+turns is given beside. ``--dump FILE.npz``: every measured part's stage times, index, place, turn and time stamp.
 
 Results: benchmarks/results/station.json and the ``station`` section of docs/benchmarks.md.
 """
@@ -616,8 +622,7 @@ def main() -> None:
                           "tail": tail_profile(bare_ms, bare.turns.place[:bare.turns.n][bare_measured],
                                                bare.turns.turn[:bare.turns.n][bare_measured],
                                                args.block + args.rewarm)},
-        "stations": {v: summarise(r, bare_p50, bare_p99, args.warmup, total,
-                                                       args.block + args.rewarm)
+        "stations": {v: summarise(r, bare_p50, bare_p99, args.warmup, total, args.block + args.rewarm)
                      for v, r in runs.items()},
         "order_comparison": compare, "commit_ms": commits,
     }

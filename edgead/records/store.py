@@ -778,7 +778,7 @@ class Checkpointer:
             busy, frames, copied = self._store.checkpoint(mode)
             self.checkpoints += 1
             self._version = None
-            if passive and not busy and frames and frames == copied:
+            if passive and not busy and frames > 0 and frames == copied:  # -1, -1: not in WAL mode
                 self._store.restart_wal()  # all copied: start the WAL over here, with its header's fsync
                 self.restarts += 1
                 after = self._store.data_version()
