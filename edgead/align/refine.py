@@ -69,7 +69,7 @@ def project_warp(warp: np.ndarray, motion: MotionModel, center: tuple[float, flo
 
 
 def _jacobian(motion: MotionModel, xn: np.ndarray, yn: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """d(x', y')/dp at the identity, per parameter, in normalised coordinates (see :func:`_delta_warp`)."""
+    """d(x', y')/dp at the identity, per parameter, in normalised coordinates (see :func:`_level_delta`)."""
     one, zero = np.ones_like(xn), np.zeros_like(xn)
     if motion is MotionModel.TRANSLATION:
         return [(one, zero), (zero, one)]
@@ -81,80 +81,85 @@ def _jacobian(motion: MotionModel, xn: np.ndarray, yn: np.ndarray) -> list[tuple
     return affine + [(-xn * xn, -xn * yn), (-xn * yn, -yn * yn)]
 
 
-def _delta_warp(motion: MotionModel, p: np.ndarray) -> np.ndarray:
-    """The 3x3 warp of parameters ``p`` in normalised coordinates (identity at ``p = 0``)."""
-    if motion is MotionModel.TRANSLATION:
-        return np.array([[1.0, 0.0, p[0]], [0.0, 1.0, p[1]], [0.0, 0.0, 1.0]])
-    if motion is MotionModel.EUCLIDEAN:
-        c, s = math.cos(p[0]), math.sin(p[0])
-        return np.array([[c, -s, p[1]], [s, c, p[2]], [0.0, 0.0, 1.0]])
-    out = np.array([[1.0 + p[0], p[2], p[4]], [p[1], 1.0 + p[3], p[5]], [0.0, 0.0, 1.0]])
-    if motion is MotionModel.HOMOGRAPHY:
-        out[2, :2] = p[6:8]
-    return out
-
-
 @dataclass
 class ReferenceLevel:
-    """One level of the reference, prepared once: the image, its steepest-descent images and normalisation.
+    """One level of the reference, prepared once: the image, its steepest-descent images and their sums.
 
     Attributes:
         image: float32 gray reference at this level, ``[h, w]``.
-        steepest: float32 ``[h * w, n_params]``: the reference gradient times the warp Jacobian, per pixel.
-        hessian: ``steepest.T @ steepest`` over all pixels (recomputed over the valid ones when some are not).
+        columns: float32 ``[h * w, 2 + n_params]``, per pixel: 1, the reference minus its mean, and the steepest-
+            descent images (the reference gradient times the warp Jacobian). A step's sums over the pixels the frame
+            covers are one product with it, and what the frame does not cover is subtracted from ``totals``.
+        totals: ``columns.T @ columns`` over all pixels, float64: the pixel count, the reference's sums, the
+            steepest-descent images' sums, their products with the reference, and the Hessian.
         norm: 3x3 map from level pixels to normalised coordinates (centre 0, long half-side 1).
-        norm_inv: its inverse.
         scale: this level's scale, ``0.5 ** level``.
-        corners: the level's corner pixels, homogeneous ``[4, 3]`` (for the convergence test).
-        flat: ``image`` as one float32 row; ``sum_t``, ``sum_tt``: its sum and sum of squares (float64).
+        corners: the level's corner pixels, ``(x, y)`` pairs (for the convergence test).
     """
 
     image: np.ndarray
-    steepest: np.ndarray
-    hessian: np.ndarray
+    columns: np.ndarray
+    totals: np.ndarray
     norm: np.ndarray
-    norm_inv: np.ndarray
     scale: float
-    corners: np.ndarray
-    flat: np.ndarray
-    sum_t: float
-    sum_tt: float
+    corners: tuple[tuple[float, float], ...]
 
-    def residual(self, warped: np.ndarray, outside: np.ndarray) -> tuple[float, np.ndarray]:
-        """ZNCC of the reference and a warped frame level, and their residual after the best gain and offset.
+    @property
+    def steepest(self) -> np.ndarray:
+        """``[h * w, n_params]``: the steepest-descent images, one column per warp parameter."""
+        return self.columns[:, 2:]
+
+    @property
+    def hessian(self) -> np.ndarray:
+        """The Gauss-Newton Hessian over all pixels, ``steepest.T @ steepest`` (float64)."""
+        return self.totals[2:, 2:]
+
+    def step(self, warped: np.ndarray, level: int) -> tuple[float, np.ndarray, np.ndarray, float]:
+        """The Gauss-Newton system of one inverse-compositional step, with the gain and offset fitted.
 
         Args:
-            warped: the frame level warped onto this level's grid, flat float32, NaN at ``outside`` (overwritten).
-            outside: flat indices of the pixels the frame does not cover (left out of both).
+            warped: the frame level warped onto this level's grid, flat float32, NaN where the frame does not fully
+                cover a pixel (those pixels are left out; the array is overwritten).
+            level: this level's number, for the messages.
 
         Returns:
-            ``(zncc, residual)``: ``residual = gain * warped + offset - reference`` (least squares), 0 outside.
+            ``(zncc, hessian, gradient, valid)``: the zero-mean normalised correlation of the reference and the warped
+            frame over the covered pixels, the Hessian and ``steepest.T @ (gain * warped + offset - reference)`` over
+            them (float64), and the covered fraction.
 
         Raises:
-            AlignmentError: the frame (or the reference) is flat where they overlap.
+            AlignmentError: the frame covers less than :data:`MIN_VALID_PIXELS` of the level, or it (or the
+                reference) is flat where they overlap.
         """
-        t = self.flat
-        n = warped.size - outside.size
+        outside = np.flatnonzero(np.isnan(warped))
+        valid = 1.0 - outside.size / warped.size
+        if valid < MIN_VALID_PIXELS:
+            raise AlignmentError(f"only {valid:.0%} of the reference is in view at pyramid level {level} (the "
+                                 f"refinement needs {MIN_VALID_PIXELS:.0%})",
+                                 hint="the part is out of the field of view, or not the reference part")
+        totals = self.totals
         if outside.size:
             warped[outside] = 0.0
-            t_out = t[outside].astype(np.float64)
-            sum_t, sum_tt = self.sum_t - t_out.sum(), self.sum_tt - t_out @ t_out
-        else:
-            sum_t, sum_tt = self.sum_t, self.sum_tt
-        mi, mt = float(warped.sum(dtype=np.float64)) / n, sum_t / n
+            left_out = self.columns[outside].astype(np.float64)
+            totals = totals - left_out.T @ left_out
+        n = totals[0, 0]
+        mi = float(warped.sum(dtype=np.float64)) / n
         centred = warped - np.float32(mi)
         if outside.size:
             centred[outside] = 0.0
         var_i = float(centred @ centred)
-        var_t = sum_tt - n * mt * mt
+        sum_t, sum_g = totals[0, 1], totals[0, 2:]
+        mt = sum_t / n
+        var_t = totals[1, 1] - n * mt * mt
         if var_i < 1e-6 * n or var_t < 1e-6 * n:
             raise AlignmentError("no alignment quality: the frame or the reference is flat where they overlap (a "
                                  "blank frame?)", hint="check the camera and the lighting")
-        cov = float(centred @ t)
-        error = centred * np.float32(cov / var_i) + np.float32(mt) - t
-        if outside.size:
-            error[outside] = 0.0
-        return cov / math.sqrt(var_i * var_t), error
+        products = centred @ self.columns  # [sum of centred (0), centred . reference, steepest.T @ centred]
+        cov = float(products[1])
+        # steepest.T @ (gain * centred + mt - t) over the covered pixels; t is the reference minus its mean here,
+        # and mt the mean of that over the covered pixels: the sums of the reference enter only as differences.
+        gradient = (cov / var_i) * products[2:] + mt * sum_g - totals[1, 2:]
+        return cov / math.sqrt(var_i * var_t), totals[2:, 2:], gradient, valid
 
     @classmethod
     def build(cls, image: np.ndarray, motion: MotionModel, scale: float) -> "ReferenceLevel":
@@ -164,15 +169,14 @@ class ReferenceLevel:
         gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         xn, yn = (xs - cx) / s, (ys - cy) / s
-        cols = [s * (gx * jx + gy * jy) for jx, jy in _jacobian(motion, xn, yn)]
-        steepest = np.ascontiguousarray(np.stack([c.ravel() for c in cols], axis=1), dtype=np.float32)
+        flat = image.astype(np.float64).ravel()
+        cols = [np.ones(h * w), flat - flat.mean()]
+        cols += [(s * (gx * jx + gy * jy)).ravel() for jx, jy in _jacobian(motion, xn, yn)]
+        columns = np.ascontiguousarray(np.stack(cols, axis=1), dtype=np.float32)
+        wide = columns.astype(np.float64)
         norm = np.array([[1 / s, 0.0, -cx / s], [0.0, 1 / s, -cy / s], [0.0, 0.0, 1.0]])
-        corners = np.array([[0, 0, 1], [w - 1, 0, 1], [w - 1, h - 1, 1], [0, h - 1, 1]], np.float64)
-        hessian = steepest.T.astype(np.float64) @ steepest.astype(np.float64)
-        flat = np.ascontiguousarray(image, dtype=np.float32).ravel()
-        f64 = flat.astype(np.float64)
-        return cls(image, steepest, hessian, norm, np.linalg.inv(norm), scale, corners, flat, float(f64.sum()),
-                   float(f64 @ f64))
+        corners = ((0.0, 0.0), (w - 1.0, 0.0), (w - 1.0, h - 1.0), (0.0, h - 1.0))
+        return cls(image, columns, wide.T @ wide, norm, scale, corners)
 
 
 @dataclass(frozen=True)
@@ -241,31 +245,87 @@ class PyramidRefiner:
         h, w = ref.image.shape
         quality = valid = 0.0
         eps = self.eps_px if level == self.finest else max(self.eps_px, COARSE_LEVEL_EPS_PX)
+        m = tuple(warp.ravel().tolist())  # the warp as 9 floats: a step's 3x3 algebra in Python, not numpy calls
+        norm = tuple(ref.norm.ravel().tolist())
         for n in range(1, self.iterations + 1):
-            warped = warp_image(frame, warp, (w, h), border_value=np.nan).ravel()
-            outside = np.flatnonzero(np.isnan(warped))  # pixels the frame does not fully cover
-            valid = 1.0 - outside.size / warped.size
-            if valid < MIN_VALID_PIXELS:
-                raise AlignmentError(f"only {valid:.0%} of the reference is in view at pyramid level {level} (the "
-                                     f"refinement needs {MIN_VALID_PIXELS:.0%})",
-                                     hint="the part is out of the field of view, or not the reference part")
-            quality, error = ref.residual(warped, outside)
-            hess = ref.hessian
-            if outside.size:
-                g_out = ref.steepest[outside].astype(np.float64)
-                hess = hess - g_out.T @ g_out
-            solved, dp = cv2.solve(hess, (error @ ref.steepest).astype(np.float64)[:, None], flags=cv2.DECOMP_LU)
+            warped = _warp_level(frame, m, (w, h))
+            quality, hess, gradient, valid = ref.step(warped, level)
+            solved, dp = cv2.solve(hess, gradient[:, None], flags=cv2.DECOMP_LU)
             if not solved:  # one OpenCV call: numpy's solve wraps LAPACK in Python that costs more than the solve
                 raise AlignmentError(f"refinement is singular at pyramid level {level} (a flat frame?)",
                                      hint="check the frame shows the part")
-            dp = dp.ravel()
-            if not np.isfinite(dp).all():
+            dp = dp.ravel().tolist()
+            if not all(map(math.isfinite, dp)):
                 raise AlignmentError(f"refinement diverged at pyramid level {level}", hint="check the frame")
-            delta = ref.norm_inv @ _delta_warp(self.motion, dp) @ ref.norm
-            warp = warp @ _inverse(delta)
-            if _corner_motion(delta, ref.corners) < eps:
+            delta = _level_delta(self.motion, dp, norm)
+            m = _mul3(m, _inverse3(delta))
+            if _corner_motion3(delta, ref.corners) < eps:
                 break
-        return warp, quality, valid, n
+        return np.array(m).reshape(3, 3), quality, valid, n
+
+
+def _mul3(a: tuple, b: tuple) -> tuple:
+    """The product of two 3x3 matrices given as 9 floats, row-major."""
+    return (a[0] * b[0] + a[1] * b[3] + a[2] * b[6], a[0] * b[1] + a[1] * b[4] + a[2] * b[7],
+            a[0] * b[2] + a[1] * b[5] + a[2] * b[8],
+            a[3] * b[0] + a[4] * b[3] + a[5] * b[6], a[3] * b[1] + a[4] * b[4] + a[5] * b[7],
+            a[3] * b[2] + a[4] * b[5] + a[5] * b[8],
+            a[6] * b[0] + a[7] * b[3] + a[8] * b[6], a[6] * b[1] + a[7] * b[4] + a[8] * b[7],
+            a[6] * b[2] + a[7] * b[5] + a[8] * b[8])
+
+
+def _inverse3(m: tuple) -> tuple:
+    """The inverse of a 3x3 matrix given as 9 floats (the adjugate over the determinant).
+
+    Raises:
+        AlignmentError: the matrix is singular (a step that collapses the reference).
+    """
+    a, b, c, d, e, f, g, h, i = m
+    co = (e * i - f * h, c * h - b * i, b * f - c * e, f * g - d * i, a * i - c * g, c * d - a * f,
+          d * h - e * g, b * g - a * h, a * e - b * d)
+    det = a * co[0] + b * co[3] + c * co[6]
+    if det == 0.0 or not math.isfinite(det):
+        raise AlignmentError("refinement produced a singular warp", hint="check the frame shows the part")
+    return tuple(v / det for v in co)
+
+
+def _level_delta(motion: MotionModel, p: list, norm: tuple) -> tuple:
+    """The 3x3 warp of parameters ``p`` (identity at ``p = 0``; :func:`_jacobian` is its derivative there), which act in
+    normalised coordinates, in level pixels: ``norm^-1 @ D(p) @ norm``."""
+    s, cx, cy = 1.0 / norm[0], -norm[2] / norm[0], -norm[5] / norm[4]
+    if motion is MotionModel.HOMOGRAPHY:
+        inv = (s, 0.0, cx, 0.0, s, cy, 0.0, 0.0, 1.0)
+        d = (1.0 + p[0], p[2], p[4], p[1], 1.0 + p[3], p[5], p[6], p[7], 1.0)
+        return _mul3(_mul3(inv, d), norm)
+    if motion is MotionModel.TRANSLATION:
+        a, b, c, d, tx, ty = 1.0, 0.0, 0.0, 1.0, p[0], p[1]
+    elif motion is MotionModel.EUCLIDEAN:
+        a, b, c, d, tx, ty = math.cos(p[0]), -math.sin(p[0]), math.sin(p[0]), math.cos(p[0]), p[1], p[2]
+    else:
+        a, b, c, d, tx, ty = 1.0 + p[0], p[2], p[1], 1.0 + p[3], p[4], p[5]
+    # x' = A (x - c) + s t + c: the linear part is the same in both coordinate systems
+    return (a, b, cx - a * cx - b * cy + s * tx, c, d, cy - c * cx - d * cy + s * ty, 0.0, 0.0, 1.0)
+
+
+def _corner_motion3(delta: tuple, corners: tuple) -> float:
+    """Largest displacement (px) of the corners under a 3x3 warp given as 9 floats."""
+    a, b, c, d, e, f, g, h, i = delta
+    most = 0.0
+    for x, y in corners:
+        z = g * x + h * y + i
+        most = max(most, abs((a * x + b * y + c) / z - x), abs((d * x + e * y + f) / z - y))
+    return most
+
+
+def _warp_level(frame: np.ndarray, m: tuple, size: tuple[int, int]) -> np.ndarray:
+    """``frame`` sampled along the warp ``m`` (9 floats) onto a ``size`` grid, flat float32, NaN where the frame does
+    not fully cover a pixel (:func:`warp_image` for a warp held as floats)."""
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    if abs(m[6]) > 1e-12 or abs(m[7]) > 1e-12 or abs(m[8] - 1.0) > 1e-12:
+        out = cv2.warpPerspective(frame, np.array(m).reshape(3, 3), size, flags=flags, borderValue=np.nan)
+    else:
+        out = cv2.warpAffine(frame, np.array(m[:6]).reshape(2, 3), size, flags=flags, borderValue=np.nan)
+    return out.ravel()
 
 
 def _rescale(warp: np.ndarray, scale: float) -> np.ndarray:
@@ -287,12 +347,6 @@ def _inverse(warp: np.ndarray) -> np.ndarray:
     ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
     tx, ty = warp[0, 2], warp[1, 2]
     return np.array([[ia, ib, -(ia * tx + ib * ty)], [ic, id_, -(ic * tx + id_ * ty)], [0.0, 0.0, 1.0]])
-
-
-def _corner_motion(delta: np.ndarray, corners: np.ndarray) -> float:
-    """Largest displacement (px) of the corners under a 3x3 warp."""
-    moved = corners @ delta.T
-    return float(np.abs(moved[:, :2] / moved[:, 2:] - corners[:, :2]).max())
 
 
 def warp_image(image: np.ndarray, warp: np.ndarray, size: tuple[int, int], interpolation: int = cv2.INTER_LINEAR,
