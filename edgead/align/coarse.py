@@ -53,13 +53,23 @@ def resize_to(image: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(image, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
+def unit_spectrum(image: np.ndarray) -> np.ndarray:
+    """The DFT of a float32 image with every coefficient scaled to magnitude 1 (0 where it is 0), ``[H, W, 2]``."""
+    spectrum = cv2.dft(image, flags=cv2.DFT_COMPLEX_OUTPUT)
+    coefficients = spectrum.view(np.complex64)
+    coefficients /= np.abs(coefficients) + np.float32(1e-30)
+    return spectrum
+
+
 class PhaseCoarse:
     """Phase correlation of a small image against the reference turned by a few candidate angles.
 
-    The turned references are made once, here. Per frame the search climbs from 0 degrees towards the better
-    neighbour and stops at the first angle whose neighbours answer less (the peak response falls off quickly and
-    smoothly with a rotation error); only when that peak is weak does it try every angle. The response is a free
-    confidence: it falls when the pose is not a turned and shifted reference.
+    The turned references are made once, here, and so are their windowed, whitened spectra: a frame's spectrum is
+    computed once and each angle tried costs one spectrum product, one inverse DFT and the peak (what
+    ``cv2.phaseCorrelate`` computes, which transforms both images on every call). Per frame the search climbs from
+    0 degrees towards the better neighbour and stops at the first angle whose neighbours answer less (the peak
+    response falls off quickly and smoothly with a rotation error); only when that peak is weak does it try every
+    angle. The response is a free confidence: it falls when the pose is not a turned and shifted reference.
 
     Args:
         reference: the float32 gray reference at the coarse scale.
@@ -85,32 +95,58 @@ class PhaseCoarse:
         self.turned = {k: ref if k == 0 else cv2.warpAffine(ref, rot[:2], self.size, flags=cv2.INTER_LINEAR,
                                                              borderMode=cv2.BORDER_REFLECT)
                        for k, rot in self.rotations.items()}
+        self.spectra = {k: unit_spectrum(turned * self.window) for k, turned in self.turned.items()}
 
-    def _try(self, k: int, small: np.ndarray, tried: dict) -> float:
-        if k not in tried:
-            (sx, sy), response = cv2.phaseCorrelate(self.turned[k], small, self.window)
-            tried[k] = (float(response) if np.isfinite(response) else 0.0, sx, sy)
-        return tried[k][0]
+    def correlate(self, spectrum: np.ndarray, k: int) -> tuple[float, float, float]:
+        """``(response, sx, sy)`` of a frame's :func:`unit_spectrum` (windowed) against the reference turned by
+        ``k`` steps: ``cv2.phaseCorrelate(turned[k], frame, window)``'s answer (the peak's 5x5 weighted centroid,
+        and the sum there over the pixel count), from the precomputed spectrum."""
+        h, w = spectrum.shape[:2]
+        surface = cv2.idft(cv2.mulSpectrums(spectrum, self.spectra[k], 0, conjB=True), flags=cv2.DFT_REAL_OUTPUT)
+        _, _, _, (px, py) = cv2.minMaxLoc(surface)
+        if 2 <= px < w - 2 and 2 <= py < h - 2:
+            box = surface[py - 2:py + 3, px - 2:px + 3].tolist()
+        else:  # the peak wraps around the edges: a shift of about half the image
+            box = surface[np.ix_([(py + d) % h for d in _BOX], [(px + d) % w for d in _BOX])].tolist()
+        total = cx = cy = 0.0
+        for d, row in zip(_BOX, box):
+            r = row[0] + row[1] + row[2] + row[3] + row[4]
+            total, cy, cx = total + r, cy + d * r, cx + 2.0 * (row[4] - row[0]) + row[3] - row[1]
+        response = total / (w * h)
+        if not (math.isfinite(response) and total > 0.0):
+            return 0.0, 0.0, 0.0
+        sx, sy = px + cx / total, py + cy / total
+        return response, sx - w if sx > w / 2 else sx, sy - h if sy > h / 2 else sy
 
     def estimate(self, small: np.ndarray) -> CoarseResult:
         """Coarse pose of a float32 gray image at the coarse scale (the reference's coarse size)."""
+        spectrum = unit_spectrum(small * self.window)
         tried: dict[int, tuple[float, float, float]] = {}
+
+        def answer(j: int) -> float:
+            if j not in tried:
+                tried[j] = self.correlate(spectrum, j)
+            return tried[j][0]
+
         k = 0
-        best = self._try(0, small, tried)
+        best = answer(0)
         while True:
             moves = [j for j in (k - 1, k + 1) if j in self.rotations]
-            answers = {j: self._try(j, small, tried) for j in moves}
+            answers = {j: answer(j) for j in moves}
             j = max(answers, key=answers.get, default=k)
             if not answers or answers[j] <= best:
                 break
             k, best = j, answers[j]
         if best < self.min_response:
             for j in self.steps:
-                self._try(j, small, tried)
+                answer(j)
             k = max(tried, key=lambda j: tried[j][0])
         response, sx, sy = tried[k]
         shift = np.array([[1.0, 0.0, sx], [0.0, 1.0, sy], [0.0, 0.0, 1.0]])
         return CoarseResult(rescale_warp(shift @ self.rotations[k], self.scale), response, len(tried))
+
+
+_BOX = (-2, -1, 0, 1, 2)
 
 
 class OrbCoarse:
