@@ -208,9 +208,10 @@ class Aligner:
     def pose(self, warp: np.ndarray) -> tuple[float, float, float]:
         """``(dx, dy, angle_deg)`` of a 3x3 warp: where the reference centre lands, and the rotation."""
         cx, cy = self.center
-        p = warp @ np.array([cx, cy, 1.0])
-        angle = math.degrees(math.atan2(warp[1, 0] - warp[0, 1], warp[0, 0] + warp[1, 1]))
-        return float(p[0] / p[2] - cx), float(p[1] / p[2] - cy), angle
+        (a, b, c), (d, e, f), (g, h, i) = warp.tolist()  # Python floats: numpy calls on 3x3 cost more than the math
+        z = g * cx + h * cy + i
+        angle = math.degrees(math.atan2(d - b, a + e))
+        return (a * cx + b * cy + c) / z - cx, (d * cx + e * cy + f) / z - cy, angle
 
     def register(self, image: np.ndarray) -> Registration:
         """Find the reference in a frame and gate the fit, without resampling the frame.

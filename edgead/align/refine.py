@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edgead.align.coarse import rescale_warp
 from edgead.align.config import MotionModel
 from edgead.errors import AlignmentError
 
@@ -55,17 +54,15 @@ def project_warp(warp: np.ndarray, motion: MotionModel, center: tuple[float, flo
     if motion in (MotionModel.AFFINE, MotionModel.HOMOGRAPHY):
         return warp.copy()
     cx, cy = center
-    p = warp @ np.array([cx, cy, 1.0])
-    px, py = p[0] / p[2], p[1] / p[2]
+    (a, b, c), (d, e, f), (g, h, i) = warp.tolist()  # Python floats: numpy calls on 3x3 cost more than the math
+    z = g * cx + h * cy + i
+    px, py = (a * cx + b * cy + c) / z, (d * cx + e * cy + f) / z
     if motion is MotionModel.TRANSLATION:
-        lin = np.eye(2)
+        co, si = 1.0, 0.0
     else:
-        t = math.atan2(warp[1, 0] - warp[0, 1], warp[0, 0] + warp[1, 1])
-        lin = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
-    out = np.eye(3)
-    out[:2, :2] = lin
-    out[:2, 2] = np.array([px, py]) - lin @ np.array([cx, cy])
-    return out
+        t = math.atan2(d - b, a + e)
+        co, si = math.cos(t), math.sin(t)
+    return np.array([[co, -si, px - co * cx + si * cy], [si, co, py - si * cx - co * cy], [0.0, 0.0, 1.0]])
 
 
 def _jacobian(motion: MotionModel, xn: np.ndarray, yn: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -92,7 +89,7 @@ class ReferenceLevel:
             covers are one product with it, and what the frame does not cover is subtracted from ``totals``.
         totals: ``columns.T @ columns`` over all pixels, float64: the pixel count, the reference's sums, the
             steepest-descent images' sums, their products with the reference, and the Hessian.
-        norm: 3x3 map from level pixels to normalised coordinates (centre 0, long half-side 1).
+        norm: 3x3 map from level pixels to normalised coordinates (centre 0, long half-side 1), 9 floats.
         scale: this level's scale, ``0.5 ** level``.
         corners: the level's corner pixels, ``(x, y)`` pairs (for the convergence test).
     """
@@ -100,7 +97,7 @@ class ReferenceLevel:
     image: np.ndarray
     columns: np.ndarray
     totals: np.ndarray
-    norm: np.ndarray
+    norm: tuple
     scale: float
     corners: tuple[tuple[float, float], ...]
 
@@ -174,7 +171,7 @@ class ReferenceLevel:
         cols += [(s * (gx * jx + gy * jy)).ravel() for jx, jy in _jacobian(motion, xn, yn)]
         columns = np.ascontiguousarray(np.stack(cols, axis=1), dtype=np.float32)
         wide = columns.astype(np.float64)
-        norm = np.array([[1 / s, 0.0, -cx / s], [0.0, 1 / s, -cy / s], [0.0, 0.0, 1.0]])
+        norm = (1 / s, 0.0, -cx / s, 0.0, 1 / s, -cy / s, 0.0, 0.0, 1.0)
         corners = ((0.0, 0.0), (w - 1.0, 0.0), (w - 1.0, h - 1.0), (0.0, h - 1.0))
         return cls(image, columns, wide.T @ wide, norm, scale, corners)
 
@@ -231,22 +228,22 @@ class PyramidRefiner:
         """
         steps = []
         quality = valid = 0.0
+        m = tuple(warp.ravel().tolist())  # 9 floats: the steps' 3x3 algebra in Python, not numpy calls
         for level in range(self.coarsest, self.finest - 1, -1):
             ref = self.levels[level]
             s = ref.scale
-            w_level = _rescale(warp, s)
-            w_level, quality, valid, n = self._level(ref, frame_pyramid[level], w_level, level)
-            warp = rescale_warp(w_level, s)
+            m = _rescale3(m, s)
+            m, quality, valid, n = self._level(ref, frame_pyramid[level], m, level)
+            m = _rescale3(m, 1.0 / s)
             steps.append(n)
-        return Refined(warp, quality, valid, tuple(steps))
+        return Refined(np.array(m).reshape(3, 3), quality, valid, tuple(steps))
 
-    def _level(self, ref: ReferenceLevel, frame: np.ndarray, warp: np.ndarray,
-               level: int) -> tuple[np.ndarray, float, float, int]:
+    def _level(self, ref: ReferenceLevel, frame: np.ndarray, m: tuple,
+               level: int) -> tuple[tuple, float, float, int]:
         h, w = ref.image.shape
         quality = valid = 0.0
         eps = self.eps_px if level == self.finest else max(self.eps_px, COARSE_LEVEL_EPS_PX)
-        m = tuple(warp.ravel().tolist())  # the warp as 9 floats: a step's 3x3 algebra in Python, not numpy calls
-        norm = tuple(ref.norm.ravel().tolist())
+        norm = ref.norm
         for n in range(1, self.iterations + 1):
             warped = _warp_level(frame, m, (w, h))
             quality, hess, gradient, valid = ref.step(warped, level)
@@ -261,7 +258,7 @@ class PyramidRefiner:
             m = _mul3(m, _inverse3(delta))
             if _corner_motion3(delta, ref.corners) < eps:
                 break
-        return np.array(m).reshape(3, 3), quality, valid, n
+        return m, quality, valid, n
 
 
 def _mul3(a: tuple, b: tuple) -> tuple:
@@ -328,12 +325,10 @@ def _warp_level(frame: np.ndarray, m: tuple, size: tuple[int, int]) -> np.ndarra
     return out.ravel()
 
 
-def _rescale(warp: np.ndarray, scale: float) -> np.ndarray:
-    """A full-resolution 3x3 warp in the pixels of a level of ``scale``."""
-    out = warp.copy()
-    out[:2, 2] *= scale
-    out[2, :2] /= scale
-    return out
+def _rescale3(m: tuple, scale: float) -> tuple:
+    """A 3x3 warp (9 floats) in the pixels of an image ``scale`` times the size: ``S m S^-1``, ``S = diag(scale,
+    scale, 1)``."""
+    return (m[0], m[1], m[2] * scale, m[3], m[4], m[5] * scale, m[6] / scale, m[7] / scale, m[8])
 
 
 def _inverse(warp: np.ndarray) -> np.ndarray:
