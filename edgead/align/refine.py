@@ -14,6 +14,7 @@ level to level in full-resolution pixels.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import cv2
@@ -121,8 +122,8 @@ class ReferenceLevel:
 
         Returns:
             ``(zncc, hessian, gradient, valid)``: the zero-mean normalised correlation of the reference and the warped
-            frame over the covered pixels, the Hessian and ``steepest.T @ (gain * warped + offset - reference)`` over
-            them (float64), and the covered fraction.
+            frame over the covered pixels, the Hessian (rows) and ``steepest.T @ (gain * warped + offset - reference)``
+            over them, as Python floats, and the covered fraction.
 
         Raises:
             AlignmentError: the frame covers less than :data:`MIN_VALID_PIXELS` of the level, or it (or the
@@ -139,24 +140,23 @@ class ReferenceLevel:
             warped[outside] = 0.0
             left_out = self.columns[outside].astype(np.float64)
             totals = totals - left_out.T @ left_out
-        n = totals[0, 0]
-        mi = float(warped.sum(dtype=np.float64)) / n
+        mi = float(warped.sum(dtype=np.float64)) / (warped.size - outside.size)
         centred = warped - np.float32(mi)
         if outside.size:
             centred[outside] = 0.0
         var_i = float(centred @ centred)
-        sum_t, sum_g = totals[0, 1], totals[0, 2:]
+        products = (centred @ self.columns).tolist()  # [sum of centred (0), centred . reference, steepest.T @ centred]
+        (n, sum_t, *sum_g), (_, sum_tt, *sum_gt), *hessian = totals.tolist()
         mt = sum_t / n
-        var_t = totals[1, 1] - n * mt * mt
+        var_t = sum_tt - n * mt * mt
         if var_i < 1e-6 * n or var_t < 1e-6 * n:
             raise AlignmentError("no alignment quality: the frame or the reference is flat where they overlap (a "
                                  "blank frame?)", hint="check the camera and the lighting")
-        products = centred @ self.columns  # [sum of centred (0), centred . reference, steepest.T @ centred]
-        cov = float(products[1])
+        cov, gain = products[1], products[1] / var_i
         # steepest.T @ (gain * centred + mt - t) over the covered pixels; t is the reference minus its mean here,
         # and mt the mean of that over the covered pixels: the sums of the reference enter only as differences.
-        gradient = (cov / var_i) * products[2:] + mt * sum_g - totals[1, 2:]
-        return cov / math.sqrt(var_i * var_t), totals[2:, 2:], gradient, valid
+        gradient = [gain * c + mt * g - gt for c, g, gt in zip(products[2:], sum_g, sum_gt)]
+        return cov / math.sqrt(var_i * var_t), [row[2:] for row in hessian], gradient, valid
 
     @classmethod
     def build(cls, image: np.ndarray, motion: MotionModel, scale: float) -> "ReferenceLevel":
@@ -247,11 +247,10 @@ class PyramidRefiner:
         for n in range(1, self.iterations + 1):
             warped = _warp_level(frame, m, (w, h))
             quality, hess, gradient, valid = ref.step(warped, level)
-            solved, dp = cv2.solve(hess, gradient[:, None], flags=cv2.DECOMP_LU)
-            if not solved:  # one OpenCV call: numpy's solve wraps LAPACK in Python that costs more than the solve
+            dp = _solve(hess, gradient)
+            if dp is None:
                 raise AlignmentError(f"refinement is singular at pyramid level {level} (a flat frame?)",
                                      hint="check the frame shows the part")
-            dp = dp.ravel().tolist()
             if not all(map(math.isfinite, dp)):
                 raise AlignmentError(f"refinement diverged at pyramid level {level}", hint="check the frame")
             delta = _level_delta(self.motion, dp, norm)
@@ -259,6 +258,32 @@ class PyramidRefiner:
             if _corner_motion3(delta, ref.corners) < eps:
                 break
         return m, quality, valid, n
+
+
+def _solve(a: list[list[float]], b: list[float]) -> list[float] | None:
+    """``x`` with ``a @ x = b`` for a small system given as Python floats (Gaussian elimination with partial
+    pivoting), or None when a pivot is below ``cv2.solve``'s LU threshold (a singular system). In Python because
+    at 2 to 8 unknowns the calls into numpy or OpenCV, and their conversions, cost more than the arithmetic."""
+    n = len(b)
+    rows = [row[:] + [v] for row, v in zip(a, b)]
+    for i in range(n):
+        pivot = max(range(i, n), key=lambda r: abs(rows[r][i]))
+        rows[i], rows[pivot] = rows[pivot], rows[i]
+        head = rows[i]
+        if abs(head[i]) < _SINGULAR:
+            return None
+        for r in range(i + 1, n):
+            f = rows[r][i] / head[i]
+            if f:
+                rows[r] = [x - f * y for x, y in zip(rows[r], head)]
+    x = [0.0] * n
+    for i in range(n - 1, -1, -1):
+        x[i] = (rows[i][n] - sum(rows[i][j] * x[j] for j in range(i + 1, n))) / rows[i][i]
+    return x
+
+
+_SINGULAR = 100 * sys.float_info.epsilon
+"""``cv2.solve``'s DECOMP_LU threshold on a pivot."""
 
 
 def _mul3(a: tuple, b: tuple) -> tuple:
