@@ -56,8 +56,9 @@ def resize_to(image: np.ndarray, scale: float) -> np.ndarray:
 def unit_spectrum(image: np.ndarray) -> np.ndarray:
     """The DFT of a float32 image with every coefficient scaled to magnitude 1 (0 where it is 0), ``[H, W, 2]``."""
     spectrum = cv2.dft(image, flags=cv2.DFT_COMPLEX_OUTPUT)
-    coefficients = spectrum.view(np.complex64)
-    coefficients /= np.abs(coefficients) + np.float32(1e-30)
+    magnitude = np.abs(spectrum.view(np.complex64))  # [H, W, 1]
+    magnitude += np.float32(1e-30)
+    spectrum /= magnitude  # real by real, both parts: a complex array divided by a real one would cast it to complex
     return spectrum
 
 
@@ -142,8 +143,10 @@ class PhaseCoarse:
                 answer(j)
             k = max(tried, key=lambda j: tried[j][0])
         response, sx, sy = tried[k]
-        shift = np.array([[1.0, 0.0, sx], [0.0, 1.0, sy], [0.0, 0.0, 1.0]])
-        return CoarseResult(rescale_warp(shift @ self.rotations[k], self.scale), response, len(tried))
+        (a, b, c), (d, e, f), _ = self.rotations[k].tolist()
+        scale = self.scale  # the shift after the rotation, in full-resolution pixels: rescale_warp written out
+        warp = np.array([[a, b, (c + sx) / scale], [d, e, (f + sy) / scale], [0.0, 0.0, 1.0]])
+        return CoarseResult(warp, response, len(tried))
 
 
 _BOX = (-2, -1, 0, 1, 2)
