@@ -5,8 +5,11 @@ and offset fitted at every step, so a lighting change does not move the warp, as
 2008), whose criterion, the zero-mean normalised correlation, it also reports. Written here rather than calling
 ``cv2.findTransformECC`` because ECC is forwards additive: each call differentiates the frame and warps its
 gradients and the Jacobian at every iteration. The inverse compositional form differentiates the reference: its
-pyramid, gradients and steepest-descent images are computed once, when the station loads the reference, and a
-step costs one warp of the frame's level and one small least-squares solve.
+pyramid, gradients and steepest-descent images are computed once, when the station loads the reference, and so are
+their sums and products over the whole level (:class:`ReferenceLevel`). A step costs one warp of the frame's level,
+one product of it with the reference's columns, the correction for the pixels the frame does not cover, and one
+small solve. The step's small algebra (the 3x3 warps, the solve) is done on Python floats: on a station, an align
+runs after an inference has evicted the caches, where every numpy or OpenCV call costs far more than its arithmetic.
 
 Levels: ``cv2.pyrDown`` halves the resolution, so ``x_level = x_full / 2**level`` exactly; warps are carried from
 level to level in full-resolution pixels.
@@ -101,16 +104,6 @@ class ReferenceLevel:
     norm: tuple
     scale: float
     corners: tuple[tuple[float, float], ...]
-
-    @property
-    def steepest(self) -> np.ndarray:
-        """``[h * w, n_params]``: the steepest-descent images, one column per warp parameter."""
-        return self.columns[:, 2:]
-
-    @property
-    def hessian(self) -> np.ndarray:
-        """The Gauss-Newton Hessian over all pixels, ``steepest.T @ steepest`` (float64)."""
-        return self.totals[2:, 2:]
 
     def step(self, warped: np.ndarray, level: int) -> tuple[float, np.ndarray, np.ndarray, float]:
         """The Gauss-Newton system of one inverse-compositional step, with the gain and offset fitted.
@@ -354,19 +347,6 @@ def _rescale3(m: tuple, scale: float) -> tuple:
     """A 3x3 warp (9 floats) in the pixels of an image ``scale`` times the size: ``S m S^-1``, ``S = diag(scale,
     scale, 1)``."""
     return (m[0], m[1], m[2] * scale, m[3], m[4], m[5] * scale, m[6] / scale, m[7] / scale, m[8])
-
-
-def _inverse(warp: np.ndarray) -> np.ndarray:
-    """The inverse of a 3x3 warp; an affine one in closed form (``np.linalg.inv`` costs more than the step's solve)."""
-    if warp[2, 0] != 0.0 or warp[2, 1] != 0.0 or warp[2, 2] != 1.0:
-        return np.linalg.inv(warp)
-    a, b, c, d = warp[0, 0], warp[0, 1], warp[1, 0], warp[1, 1]
-    det = a * d - b * c
-    if det == 0.0:
-        return np.linalg.inv(warp)  # raises LinAlgError, as before
-    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
-    tx, ty = warp[0, 2], warp[1, 2]
-    return np.array([[ia, ib, -(ia * tx + ib * ty)], [ic, id_, -(ic * tx + id_ * ty)], [0.0, 0.0, 1.0]])
 
 
 def warp_image(image: np.ndarray, warp: np.ndarray, size: tuple[int, int], interpolation: int = cv2.INTER_LINEAR,
