@@ -101,13 +101,15 @@ class PhaseCoarse:
     def correlate(self, spectrum: np.ndarray, k: int) -> tuple[float, float, float]:
         """``(response, sx, sy)`` of a frame's :func:`unit_spectrum` (windowed) against the reference turned by
         ``k`` steps: ``cv2.phaseCorrelate(turned[k], frame, window)``'s answer (the peak's 5x5 weighted centroid,
-        and the sum there over the pixel count), from the precomputed spectrum."""
+        and the sum there over the pixel count), from the precomputed spectrum. Unlike OpenCV, whose box stops at
+        the edges of its shifted surface, the box wraps around: the two differ only for shifts within 2 px of half
+        the image."""
         h, w = spectrum.shape[:2]
         surface = cv2.idft(cv2.mulSpectrums(spectrum, self.spectra[k], 0, conjB=True), flags=cv2.DFT_REAL_OUTPUT)
         _, _, _, (px, py) = cv2.minMaxLoc(surface)
         if 2 <= px < w - 2 and 2 <= py < h - 2:
             box = surface[py - 2:py + 3, px - 2:px + 3].tolist()
-        else:  # the peak wraps around the edges: a shift of about half the image
+        else:  # the box crosses the surface's edge (a shift near 0): it wraps around, as the correlation does
             box = surface[np.ix_([(py + d) % h for d in _BOX], [(px + d) % w for d in _BOX])].tolist()
         total = cx = cy = 0.0
         for d, row in zip(_BOX, box):
