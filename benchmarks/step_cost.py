@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import resource
 import statistics
@@ -200,7 +201,7 @@ def measure(model: str, preset: str, steps: int, warmup: int, threads: list[int]
         schedule = int(params[phase.steps_param])
         for n, (wall, cpu, loads) in samples.items():
             rows.append({"model": model, "preset": preset, "phase": phase.name, "threads": n,
-                         "image_hw": list(hw), "batch": phase.batch(params), "steps_timed": len(wall),
+                         "image_hw": f"{hw[0]}x{hw[1]}", "batch": phase.batch(params), "steps_timed": len(wall),
                          "wall_s_median": statistics.median(wall), "wall_s_mean": statistics.fmean(wall),
                          "cpu_s_median": statistics.median(cpu), "cpu_s_mean": statistics.fmean(cpu),
                          "load": [round(v, 1) for v in loads], "schedule_steps": schedule,
@@ -208,6 +209,15 @@ def measure(model: str, preset: str, steps: int, warmup: int, threads: list[int]
                          "schedule_cpu_h": statistics.median(cpu) * schedule / 3600,
                          "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     return rows
+
+
+KEY = ("model", "preset", "phase", "threads", "image_hw")
+"""A row of the results file is replaced by a new one with the same values of these fields."""
+
+
+def merge(path: Path, rows: list[dict]) -> list[dict]:
+    """The earlier rows of the results file at ``path`` not measured again, then ``rows``."""
+    return merge_rows(path, rows, KEY)
 
 
 def report(rows: list[dict]) -> str:
@@ -221,7 +231,7 @@ def report(rows: list[dict]) -> str:
              "(median) | load | schedule steps | schedule, wall h (extrapolated) | schedule, CPU h (extrapolated) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        hw = "x".join(str(v) for v in r["image_hw"]) if r["phase"] != "teacher" else "128x128 generic crops"
+        hw = r["image_hw"] if r["phase"] != "teacher" else "128x128 generic crops"
         lines.append(f"| {r['model']} | {r['preset']} | {r['phase']} | {hw} | {r['batch']} | {r['threads']} | "
                      f"{r['steps_timed']} | {r['wall_s_median']:.2f} | {r['cpu_s_median']:.2f} | "
                      f"{', '.join(f'{v:.1f}' for v in r['load'])} | {r['schedule_steps']} | "
@@ -244,8 +254,9 @@ def main() -> None:
     hw = tuple(int(v) for v in args.image_size.lower().split("x"))
     rows = measure(args.model, args.preset, args.steps, args.warmup, args.threads, args.rounds, hw, args.phases)
     print(report(rows), flush=True)
+    print(json.dumps(rows), flush=True)  # the raw rows, in the log too
     if args.docs:
-        merged = merge_rows(RESULTS, rows, ("model", "preset", "phase", "threads", "image_hw"))
+        merged = merge(RESULTS, rows)
         save_json(RESULTS, {"machine": machine(), "rows": merged})
         update_section("step-cost", report(merged))
 

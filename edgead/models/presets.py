@@ -99,7 +99,9 @@ PRESETS: dict[str, PresetTable] = {
         Preset.PAPER: PresetSpec({"width": 1.0, "ae_width": 64, "teacher_data": "generic", "teacher_steps": 60000,
                                   "steps": 70000, "lr": 1e-4, "batch_size": 1, "penalty": "generic"},
                                  "PDN-S at full width, teacher distilled 60k steps on the generic image set (the paper: "
-                                 "ImageNet), 70k steps at batch 1, lr 1e-4, penalty term on generic images"),
+                                 "ImageNet), 70k steps at batch 1, lr 1e-4, penalty term on generic images; a GPU preset: on "
+                                 "a CPU about 75 CPU h at one thread (22 teacher + 53 student), extrapolated from "
+                                 "timed steps (benchmarks/step_cost.py), not a measured run"),
     },
     "draem": {
         Preset.QUICK: PresetSpec({}, "widths 8/8, depth 4, 200 steps of 8, procedural anomaly textures",

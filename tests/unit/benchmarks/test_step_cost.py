@@ -37,7 +37,7 @@ def test_the_clock_times_each_step_from_the_end_of_one_to_the_end_of_the_next_an
     assert all(v >= 0 for v in wall + cpu)
 
 
-def test_a_run_times_the_presets_real_loop_and_extrapolates_its_schedule_from_the_median_step():
+def test_a_run_times_the_presets_real_loop_and_extrapolates_its_schedule_from_the_median_step(tmp_path):
     rows = step_cost.measure("draem", "quick", steps=2, warmup=1, threads=[1], rounds=1, hw=(64, 64))
     (row,) = rows
     assert (row["model"], row["preset"], row["phase"], row["threads"], row["batch"]) == ("draem", "quick", "train", 1, 8)
@@ -48,6 +48,11 @@ def test_a_run_times_the_presets_real_loop_and_extrapolates_its_schedule_from_th
     text = step_cost.report(rows)
     assert "an extrapolation, not a measured run" in text
     assert "| draem | quick | train | 64x64 | 8 | 1 | 2 |" in text
+    # --docs: the rows merge into the results file, a new run of the same phase replacing the old one
+    path = tmp_path / "step_cost.json"
+    other = {**row, "preset": "cpu"}
+    step_cost.save_json(path, {"rows": [other, {**row, "steps_timed": 99}]})
+    assert step_cost.merge(path, rows) == [other, row]
 
 
 def test_efficientad_has_its_teacher_and_student_phases_in_the_order_they_run():
