@@ -10,8 +10,9 @@ A point is one training run of ``edgead train`` (the pipeline: fit, calibrate, e
 its budget parameter (steps or epochs) set to a rung of :data:`LADDERS`, evaluated on the category's fixed test
 split with ONNX Runtime (``evaluate_bundle``). Points run breadth first (every model's first rung, then every
 model's second...), so that a run cut short still has a curve of every model. Every finished point is written to
-``CACHE/points.json`` at once, and a re-run skips it: the benchmark resumes from its cache. Bundles stay in
-``CACHE/bundles``. Each preset's own budget runs first; ``--levels 0`` runs only those. One torch thread
+``CACHE/points.json`` at once, and a re-run skips it: the benchmark resumes from its cache, point by point. A point
+cut short (no ``edgead.yaml`` in its bundle folder) is trained again from its first step: a training run keeps no
+checkpoint. Bundles stay in ``CACHE/bundles``. Each preset's own budget runs first; ``--levels 0`` runs only those. One torch thread
 (``OMP_NUM_THREADS=1``) trains faster than the default threads on a machine that other jobs load (docs/benchmarks.md).
 Several runs may share a cache (e.g. one per model): a point being trained holds
 ``CACHE/locks/<point>``, the others skip it, and each run merges its points into the file it re-reads.

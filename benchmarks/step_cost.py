@@ -221,7 +221,7 @@ def merge(path: Path, rows: list[dict]) -> list[dict]:
 
 
 def report(rows: list[dict]) -> str:
-    lines = [f"Produced by `nice -n 10 python benchmarks/step_cost.py --model MODEL --preset PRESET` on {machine()}: "
+    lines = [f"Produced by `nice -n 10 (or 19) python benchmarks/step_cost.py --model MODEL --preset PRESET` on {machine()}: "
              "each phase of the preset's training run for a few dozen steps of its real code at the preset's "
              "parameters (the thread counts alternating in one process), the first steps dropped; step: end of one "
              "optimiser step to the end of the next. Schedule: the median step times the preset's steps, **an "
