@@ -115,7 +115,9 @@ PRESETS: dict[str, PresetTable] = {
         Preset.PAPER: PresetSpec({"rec_width": 128, "disc_width": 64, "depth": 5, "steps": 8750, "lr": 1e-4,
                                   "anomaly_source": "generic"},
                                  "widths 128/64, depth 5, 8750 steps of 8 (700 epochs of 100 images), lr 1e-4, "
-                                 "anomaly textures from the generic image set (the paper: DTD)"),
+                                 "anomaly textures from the generic image set (the paper: DTD); a GPU preset: on a CPU about "
+                                 "173 CPU h at one thread, extrapolated from timed steps (benchmarks/step_cost.py), "
+                                 "not a measured run"),
     },
     "vt-adl": {
         Preset.QUICK: PresetSpec({}, "dim 64, depth 3, 4 heads, 20 epochs", cpu_s_per_100=387.0, magnetic_tile_auroc=53.0, measured=_SHARED),
