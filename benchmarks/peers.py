@@ -12,10 +12,11 @@ edgead installed into it without dependencies, only for its EfficientNet-Lite0 m
 category (a seeded subset of the real images in ../shared/datasets: ``--max-train`` good training images,
 ``--max-test`` test images, stratified; symlinks, nothing copied) and model:
 
-- edgead: ``train`` at 256x256, then ``convert --target x86-cpu --precision auto`` with the subset's test split as
-  the accuracy gate's check set and its training images as the calibration set; the chosen artifact is timed.
+- edgead: ``train`` at 256x256 (PatchCore with ``--preset coarse``, whose layers anomalib's PatchCore can take: see
+  ``PRESETS``), then ``convert --target x86-cpu --precision auto`` with the subset's test split as the accuracy gate's
+  check set and its training images as the calibration set; the chosen artifact is timed.
 - anomalib (``benchmarks/peers_anomalib.py`` in the peers venv): its PaDiM / PatchCore with edgead's Lite0 module
-  and weights at edgead's default layers and settings, 256x256, mean/std 0.5, trained by anomalib's Engine on the
+  and weights at edgead's layers and settings (``PRESETS``), 256x256, mean/std 0.5, trained by anomalib's Engine on the
   same training images, tested on the same test split (image AUROC), exported by its own OpenVINO and ONNX
   exporters (static 256x256 input). Timed: ``OpenVINOInferencer.predict`` on the CPU, and the ONNX file on ONNX
   Runtime.
@@ -34,6 +35,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,6 +53,37 @@ SIZE = 256
 PATHS = ("edgead", "anomalib-openvino", "anomalib-onnx")
 TORCH_PAIR = {"x86_64": ["torch==2.14.1", "torchvision==0.29.1"], "aarch64": ["torch==2.9.1", "torchvision==0.24.1"]}
 """torch and torchvision that install together from this machine kind's local disk (see the machine notes)."""
+SOURCES = ("edgead", "convert", "calibration")
+"""The project's code that trains, converts and runs a model: a change to any of its ``.py`` files makes the models
+cached under ``--cache`` stale (the cache once kept an artifact that an older ``--precision auto`` had chosen)."""
+CONVERT = {"precision": "auto", "latency_runs": 20}
+"""How edgead's bundle is converted (with the subset's test split as the gate's check set)."""
+PRESETS = {"padim": None, "patchcore": "coarse"}
+"""edgead's preset per model, the one whose settings ``peers_anomalib.py`` gives anomalib's model (its ``LAYERS``):
+PaDiM's defaults; for PatchCore ``coarse`` (blocks 2+4 on the stride-8 grid, unscaled, 10 % coreset, 9 neighbours),
+since anomalib's PatchCore brings every layer to the first layer's grid and cannot scale layers as edgead's
+default (blocks 0-2 on the stride-4 grid, scaled, 2.5 %) does."""
+
+
+def code_key(*parts, root: Path = ROOT, files: tuple[Path, ...] = ()) -> str:
+    """A cache key: sha256 of ``parts`` (settings, as JSON), of the ``.py`` files under ``root``'s
+    :data:`SOURCES` and of ``files`` (their paths relative to ``root`` and their bytes)."""
+    h = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
+    for f in sorted(f for d in SOURCES for f in (root / d).rglob("*.py")) + list(files):
+        h.update(b"\0" + str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def cached(path: Path, key: str) -> dict | None:
+    """The result cached at ``path`` when it was made with ``key``; None when absent or made by other code or
+    settings (or by a revision that wrote no key)."""
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text())
+    if result.get("cache_key") == key:
+        return result
+    print(f"peers cache: {path} was made by other code or settings, redoing it", file=sys.stderr, flush=True)
+    return None
 
 
 def ensure_peers_venv(venv: Path) -> Path:
@@ -105,25 +138,29 @@ def edgead_artifact(data: Path, model: str, work: Path) -> dict:
     """Train edgead's bundle and convert it with ``--precision auto``; the chosen artifact and its gate."""
     out = work / f"edgead-{model}"
     summary = out / "summary.json"
-    if summary.is_file():
-        return json.loads(summary.read_text())
+    key = code_key(model, SIZE, CONVERT, PRESETS[model])
+    if (result := cached(summary, key)) is not None:
+        return result
+    shutil.rmtree(out, ignore_errors=True)
     from edgead.convert.pipeline import ConvertOptions, convert
     from edgead.train.pipeline import TrainConfig, train
 
     t = time.perf_counter()
-    bundle = train(data, out / "fp32", TrainConfig(model=model, image_size=(SIZE, SIZE), evaluate=False),
+    bundle = train(data, out / "fp32", TrainConfig(model=model, image_size=(SIZE, SIZE), evaluate=False,
+                                                       preset=PRESETS[model]),
                    progress=False).bundle
     fit_s = time.perf_counter() - t
     calib = out / "calib.txt"
     calib.write_text("\n".join(str(p) for p in sorted((data / "train" / "good").iterdir())) + "\n")
-    report = convert(bundle, "x86-cpu", out / "auto", ConvertOptions("auto", calib=calib, check=data, latency_runs=20))
+    report = convert(bundle, "x86-cpu", out / "auto", ConvertOptions(**CONVERT, calib=calib, check=data))
     chosen = next(c for c in report.candidates if c.name == report.chosen)
     g = chosen.gate
     result = {"bundle": str(out / "auto"), "fit_s": fit_s, "chosen": report.chosen, "backend": report.backend,
               "gate": "pass" if chosen.passed else "FAIL", "image_auroc": g.image_auroc if g else None,
               "image_auroc_delta_pt": g.image_auroc_delta_pt if g else None,
               "candidates": [{"name": c.name, "median_ms": c.latency_median_ms,
-                              "gate": "pass" if c.passed else "FAIL"} for c in report.candidates]}
+                              "gate": "pass" if c.passed else "FAIL"} for c in report.candidates],
+              "cache_key": key}
     summary.write_text(json.dumps(result, indent=2))
     return result
 
@@ -177,11 +214,16 @@ def measure(category: Path, model: str, args, peers_python: Path, cache: Path) -
     work.mkdir(parents=True, exist_ok=True)
     edgead = edgead_artifact(data, model, work)
     trained = work / "train.json"
-    if not trained.is_file():
+    key = code_key(model, SIZE, files=(HERE / "peers_anomalib.py", REQUIREMENTS))
+    anomalib = cached(trained, key)
+    if anomalib is None:
+        for stale in ("engine", "export"):
+            shutil.rmtree(work / stale, ignore_errors=True)
         subprocess.run([str(peers_python), str(HERE / "peers_anomalib.py"), "train", "--model", model, "--data",
                         str(data), "--out", str(work), "--size", str(SIZE)], check=True, cwd=work,
                        stdout=subprocess.DEVNULL)
-    anomalib = json.loads(trained.read_text())
+        anomalib = {**json.loads(trained.read_text()), "cache_key": key}
+        trained.write_text(json.dumps(anomalib))
     tests = sorted(p for p in (data / "test").rglob("*") if p.is_file() or p.is_symlink())
     images = [str(tests[i]) for i in np.linspace(0, len(tests) - 1, min(args.timing_images, len(tests))).astype(int)]
     images_file = work / "timing-images.txt"
@@ -212,8 +254,9 @@ def measure(category: Path, model: str, args, peers_python: Path, cache: Path) -
 
 def render(rows: list[dict], cmd: str, load: str) -> str:
     lines = [f"Produced by `{cmd}` on {machine()} ({load}). Same images (a seeded subset of the real category, "
-             f"256x256 model resolution), same EfficientNet-Lite0 module and ImageNet weights, edgead's default "
-             "layers and settings on both sides. Each path is its own process; the processes alternate, round by "
+             f"256x256 model resolution), same EfficientNet-Lite0 module and ImageNet weights, the same layers "
+             "and settings on both sides (edgead's defaults; for PatchCore its `coarse` preset, blocks 2+4, which "
+             "anomalib's PatchCore can take). Each path is its own process; the processes alternate, round by "
              "round. Per image, milliseconds, median / p99. \"decoded frame\" = resize + inference, the station's "
              "case (anomalib's static 256x256 models need the host resize; edgead's graph resizes inside). "
              "\"x edgead\": how many times edgead's time the path takes on a decoded frame (median / p99). Gate: "
