@@ -207,6 +207,8 @@ VARIANTS: dict[str, Variant] = {
     "patchcore coarse, blocks 2+4+5, sigma 16": _v("patchcore", OLD, layers=["block2", "block4", "block5"],
                                                     sigma_px=16.0),
     "patchcore coarse, blocks 4+5 @stride 8": _v("patchcore", OLD, layers=["block4", "block5"], grid_layer="block2"),
+    # ... on every fit image (issue 21, round 5): `coarse` at 320x320 with the 2.5 % coreset of round 4's 256 run
+    "patchcore coarse 320x320, 2.5 %": _v("patchcore", OLD, replace(BASE, hw=(320, 320)), coreset_ratio=0.025),
     "padim 384x384": _v("padim", PADIM, replace(BASE, hw=(384, 384))),
     "padim sigma 16": _v("padim", PADIM, sigma_px=16.0),
     "padim 320x320, sigma 8": _v("padim", PADIM, replace(BASE, hw=(320, 320)), sigma_px=8.0),
@@ -360,10 +362,12 @@ def image_scores(kind: str, model_scores: np.ndarray, maps: np.ndarray, hw: tupl
     raise SystemExit(f"unknown score {kind!r}")
 
 
-def run_variant(name: str, v: Variant, cat, fit_paths, cache: Path, sigmas: tuple[float, ...] = ()) -> list[dict]:
+def run_variant(name: str, v: Variant, cat, fit_paths, cache: Path, sigmas: tuple[float, ...] = (),
+                maps_dir: Path | None = None) -> list[dict]:
     """Fit and test one variant; its rows. ``sigmas`` (PatchCore only): also the rows of the same model with each of
     these smoothing sigmas, from its unsmoothed maps (the smoothing is the map's last step, so a row is what a
-    model trained with that ``sigma_px`` gives, without another nearest-neighbour search)."""
+    model trained with that ``sigma_px`` gives, without another nearest-neighbour search). ``maps_dir``: each row's
+    model scores and maps are also saved there (:func:`save_maps`), for ``benchmarks/ensemble.py``."""
     t0 = time.perf_counter()
     model, fit = build(v)
     layers = sorted(set(model.layers))
@@ -400,16 +404,34 @@ def run_variant(name: str, v: Variant, cat, fit_paths, cache: Path, sigmas: tupl
     base = {"category": cat.name, "model": v.model, "input": asdict(v.input), "n_fit": len(fit_paths),
             "n_fit_inputs": len(train_store), "n_test": len(cat.test), **timing}
     rows = metric_rows(cat, test_store, v, scores, maps, {**base, "variant": name, "params": v.params})
+    save_maps(maps_dir, rows[0], scores, maps)
     for sigma in sigmas:
         from edgead.models.common import GaussianSmoothing
 
         smooth = GaussianSmoothing(sigma, v.input.hw)
         with torch.no_grad():
             resmoothed = torch.cat([smooth(u) for u in unsmoothed]).squeeze(1).numpy()
-        rows += metric_rows(cat, test_store, replace(v, scores=("model",)), scores, resmoothed,
-                            {**base, "variant": f"{name}, sigma {sigma:g} (re-smoothed)",
-                             "params": {**v.params, "sigma_px": sigma}})
+        more = metric_rows(cat, test_store, replace(v, scores=("model",)), scores, resmoothed,
+                           {**base, "variant": f"{name}, sigma {sigma:g} (re-smoothed)",
+                            "params": {**v.params, "sigma_px": sigma}})
+        save_maps(maps_dir, more[0], scores, resmoothed)
+        rows += more
     return rows
+
+
+def maps_file(maps_dir: Path, row: dict) -> Path:
+    """Where :func:`save_maps` keeps a row's maps: named by category, fit and test counts and variant."""
+    digest = hashlib.sha256(row["variant"].encode()).hexdigest()[:10]
+    return maps_dir / f"{row['category']}-fit{row['n_fit']}-test{row['n_test']}-{digest}.npz"
+
+
+def save_maps(maps_dir: Path | None, row: dict, scores: np.ndarray, maps: np.ndarray) -> None:
+    """The model's image scores and maps (float16, one per test input, model resolution) of one row."""
+    if maps_dir is None:
+        return
+    maps_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(maps_file(maps_dir, row), scores=scores.astype(np.float32), maps=maps.astype(np.float16),
+             variant=row["variant"])
 
 
 def metric_rows(cat, test_store: FeatureStore, v: Variant, scores: np.ndarray, maps: np.ndarray, base: dict
@@ -478,6 +500,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: runs side by side)")
     ap.add_argument("--sigmas", type=float, nargs="*", default=[], metavar="PX",
                     help="PatchCore: also rows with these smoothing sigmas, re-smoothed from the same search")
+    ap.add_argument("--maps", type=Path, default=None, metavar="DIR",
+                    help="also save each row's model scores and maps under DIR (benchmarks/ensemble.py reads them)")
     ap.add_argument("--list", action="store_true", help="list the variants and exit")
     ap.add_argument("--table", action="store_true", help="print OUT's rows as a markdown table and exit")
     args = ap.parse_args()
@@ -513,7 +537,7 @@ def main() -> None:
     for name in args.variants:
         if (cat.name, name, len(fit_paths), len(cat.test)) in done:
             continue
-        rows = run_variant(name, VARIANTS[name], cat, fit_paths, cache, tuple(args.sigmas))
+        rows = run_variant(name, VARIANTS[name], cat, fit_paths, cache, tuple(args.sigmas), args.maps)
         with out.open("a") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in rows)
         for r in rows:
