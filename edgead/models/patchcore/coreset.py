@@ -1,9 +1,14 @@
 """Greedy k-center coreset selection (PatchCore, Sec. 3.2), fast on CPU.
 
 The selection runs on a Gaussian random projection of the features (Johnson-Lindenstrauss, ~128 dims) and keeps
-a running vector of each point's distance to the chosen set. Each iteration updates it with one matrix-vector
-product restricted, by the triangle inequality, to the points the new centre can be closer to (exact: the same
-selection as the plain loop). The nearest-neighbour table of the selected bank is computed in chunks.
+each point's squared distance to the chosen set. On the CPU the points are cut into blocks of a few thousand rows
+that each keep an upper bound of their largest distance; a new centre is only queued, and a block applies its queued
+centres (one matrix product, cache-sized, instead of one memory-bound matrix-vector product over all points per
+centre) when its bound leads the search for the farthest point. Distances only fall as centres are added, so a
+block whose bound is the largest after it applied every centre holds the farthest point: the same selection as the
+plain loop, ties to the lowest index. On a GPU each centre updates all points at once, restricted by the triangle
+inequality to the points it can be closer to. The nearest-neighbour table of the selected bank is computed in
+chunks.
 """
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from edgead.errors import ConfigError
 
 _SLACK = 1.0 + 1e-3  # keeps points whose bound is within float rounding of the test
 _GATHER_BELOW = 0.3  # below this fraction of candidate points, gather them; above, update all
+_BLOCK_ROWS = 2048  # CPU: points per block (2048 x 128 float32 = 1 MiB, about an L2 cache)
+_CENTRE_CHUNK = 512  # CPU: queued centres applied per matrix product (bounds its memory: block x chunk floats)
 
 
 def random_projection(features: torch.Tensor, dim: int, seed: int) -> torch.Tensor:
@@ -62,7 +69,9 @@ def greedy_coreset(
         norms = (points * points).sum(1)
         generator = torch.Generator().manual_seed(seed)
         current = int(torch.randint(total, (1,), generator=generator)) if preselected == 0 else 0
-        device = points.device  # a GPU selects there; the loop's logic is the same
+        if points.device.type == "cpu":
+            return _select_blocked(points, norms, count, current, preselected, _progress(count, progress))
+        device = points.device  # a GPU updates every point per centre (fast there; no host sync per block)
         selected = torch.empty(count, dtype=torch.long, device=device)
         centres = torch.empty(count, points.shape[1], device=device)
         min_dist = torch.full((total,), float("inf"), device=device)  # squared distance to the selected set
@@ -78,6 +87,49 @@ def greedy_coreset(
                 bar.update(1)
         if bar is not None:
             bar.close()
+    return selected
+
+
+def _select_blocked(
+    points: torch.Tensor, norms: torch.Tensor, count: int, first: int, preselected: int, bar,
+    block_rows: int | None = None,
+) -> torch.Tensor:
+    """Farthest-point selection with lazily updated blocks (the module docstring); the plain loop's selection."""
+    block_rows = block_rows or _BLOCK_ROWS
+    total, dim = points.shape
+    starts = list(range(0, total, block_rows))
+    blocks = [points[a : a + block_rows] for a in starts]
+    block_norms = [norms[a : a + block_rows] for a in starts]
+    min_dist = torch.full((total,), float("inf"))  # squared distance to the centres each block has applied
+    dists = [min_dist[a : a + block_rows] for a in starts]  # views
+    bound = torch.full((len(starts),), float("inf"))  # per block: >= its largest min_dist
+    applied = [0] * len(starts)  # centres each block has applied
+    selected = torch.empty(count, dtype=torch.long)
+    centres = torch.empty(count, dim)
+    centre_norms = torch.empty(count)
+    current = first
+    for i in range(count):
+        selected[i], centres[i], centre_norms[i] = current, points[current], norms[current]
+        if bar is not None:
+            bar.update(1)
+        if i + 1 == count:
+            break
+        if i + 1 < preselected:
+            current = i + 1
+            continue
+        while True:  # the block with the largest bound, until that block has applied every centre
+            b = int(torch.argmax(bound))  # ties: the lowest block, as argmax over all points takes the lowest index
+            if applied[b] == i + 1:
+                break
+            for c in range(applied[b], i + 1, _CENTRE_CHUNK):
+                stop = min(c + _CENTRE_CHUNK, i + 1)
+                dist = block_norms[b][:, None] - 2.0 * (blocks[b] @ centres[c:stop].T) + centre_norms[None, c:stop]
+                torch.minimum(dists[b], dist.min(1).values, out=dists[b])
+            applied[b] = i + 1
+            bound[b] = dists[b].max()
+        current = starts[b] + int(torch.argmax(dists[b]))
+    if bar is not None:
+        bar.close()
     return selected
 
 
