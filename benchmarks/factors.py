@@ -431,7 +431,7 @@ def save_maps(maps_dir: Path | None, row: dict, scores: np.ndarray, maps: np.nda
         return
     maps_dir.mkdir(parents=True, exist_ok=True)
     np.savez(maps_file(maps_dir, row), scores=scores.astype(np.float32), maps=maps.astype(np.float16),
-             variant=row["variant"])
+             variant=row["variant"], input=json.dumps(row["input"]))
 
 
 def metric_rows(cat, test_store: FeatureStore, v: Variant, scores: np.ndarray, maps: np.ndarray, base: dict
@@ -474,6 +474,17 @@ def pixel_auroc_good_negatives(labels: np.ndarray, masks, maps) -> float:
     pos = np.sort(np.concatenate([np.asarray(maps[i])[np.asarray(masks[i], bool)] for i in np.flatnonzero(labels)]))
     neg = np.sort(np.concatenate([np.asarray(maps[i]).ravel() for i in np.flatnonzero(labels == 0)]))
     return auroc_sorted(pos, neg)
+
+
+def fit_images(cat, train: int, val_fraction: float) -> list:
+    """The fit images: a seeded ``train`` of ``cat.train`` (0 or more than there are: all), less edgead train's
+    threshold hold-out when ``val_fraction`` is given."""
+    good = list(cat.train)
+    if train and train < len(good):
+        good = [good[i] for i in np.sort(np.random.default_rng(0).choice(len(good), train, replace=False))]
+    if val_fraction:
+        good = [good[i] for i in holdout_split(len(good), validation_count(len(good), val_fraction), 0)[0]]
+    return good
 
 
 def table(rows: list[dict]) -> str:
@@ -521,15 +532,9 @@ def main() -> None:
         cat = scan_category(subset(DATASETS / args.category, args.cache / "subsets", args.train or 10**9,
                                    args.max_test))
         cat = replace(cat, name=args.category)
-        good = list(cat.train)
     else:
         cat = scan_category(DATASETS / args.category)
-        good = list(cat.train)
-        if args.train and args.train < len(good):
-            good = [good[i] for i in np.sort(np.random.default_rng(0).choice(len(good), args.train, replace=False))]
-    if args.val_fraction:
-        good = [good[i] for i in holdout_split(len(good), validation_count(len(good), args.val_fraction), 0)[0]]
-    fit_paths = [s.path for s in good]
+    fit_paths = [s.path for s in fit_images(cat, args.train, args.val_fraction)]
     out = Path(args.out)
     done = {(r["category"], r["variant"], r["n_fit"], r["n_test"])
             for r in map(json.loads, out.read_text().splitlines())} if out.exists() else set()
