@@ -7,7 +7,8 @@ Usage:
 
 A variant is an input setting (decoder, normalisation, resize, orientation, model resolution, backbone), a model
 (``padim`` or ``patchcore`` with its parameters) and the image scores read from its maps. The backbone features of
-every image are computed once per input setting (kept as float16 ``.npy`` under ``--cache``, so runs resume) and
+every image are computed once per input setting (kept as float16 ``.npy`` under ``--cache``, so runs resume; the
+fitted state of each variant is kept there too, so a stopped run resumes at its test) and
 fed to edgead's own model classes, whose backbone reads them from there: fitting, channel subsets, Gaussians,
 coreset, distances, upsampling and smoothing are the training code's. The fit images are a seeded subset of
 ``train/good`` (``--train``; 0 = all), less edgead train's threshold hold-out when ``--val-fraction`` is given
@@ -377,7 +378,19 @@ def run_variant(name: str, v: Variant, cat, fit_paths, cache: Path, sigmas: tupl
     test_store.ensure(layers)
     t1 = time.perf_counter()
     model.backbone.features = train_store.features
-    fit(model, index_batches(len(train_store), v.input.hw, 8), progress=False)
+    fitted = cache / f"fitted-{fit_key(v, fit_paths)}.npz"  # a rerun skips the fit (the coreset: hours at 10 %)
+    resumed = fitted.is_file()
+    if resumed:
+        from edgead.models.common import load_own_state
+
+        load_own_state(model, dict(np.load(fitted)))
+    else:
+        from edgead.models.common import own_state
+
+        fit(model, index_batches(len(train_store), v.input.hw, 8), progress=False)
+        tmp = fitted.with_name(f"{fitted.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, **own_state(model))
+        tmp.rename(fitted)  # atomic
     model.eval()
     model.backbone.features = test_store.features
     t2 = time.perf_counter()
@@ -400,7 +413,8 @@ def run_variant(name: str, v: Variant, cat, fit_paths, cache: Path, sigmas: tupl
             maps.append(m.numpy())
     scores, maps = np.concatenate(scores), np.concatenate(maps)
     t3 = time.perf_counter()
-    timing = {"features_s": round(t1 - t0, 1), "fit_s": round(t2 - t1, 1), "test_s": round(t3 - t2, 1)}
+    timing = {"features_s": round(t1 - t0, 1), "fit_s": round(t2 - t1, 1), "test_s": round(t3 - t2, 1),
+              "fit_resumed": resumed}
     base = {"category": cat.name, "model": v.model, "input": asdict(v.input), "n_fit": len(fit_paths),
             "n_fit_inputs": len(train_store), "n_test": len(cat.test), **timing}
     rows = metric_rows(cat, test_store, v, scores, maps, {**base, "variant": name, "params": v.params})
@@ -417,6 +431,13 @@ def run_variant(name: str, v: Variant, cat, fit_paths, cache: Path, sigmas: tupl
         save_maps(maps_dir, more[0], scores, resmoothed)
         rows += more
     return rows
+
+
+def fit_key(v: Variant, fit_paths: list[Path]) -> str:
+    """The fitted state's cache key: the model, its parameters, the input setting and the fit images."""
+    text = json.dumps({"model": v.model, "params": v.params, "input": asdict(v.input),
+                       "fit": [p.name for p in fit_paths]}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def maps_file(maps_dir: Path, row: dict) -> Path:

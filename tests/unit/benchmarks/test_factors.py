@@ -77,3 +77,26 @@ def test_false_alarms_inside_defective_images_are_told_apart():
     maps = np.stack([good, defective])
     assert factors.pixel_auroc_good_negatives(np.array([0, 1]), masks, maps) == 1.0  # above every good pixel
     assert factors.pixel_auroc(masks, maps) == 16 / 31  # pooled: below the defective image's own 15 pixels
+
+
+def test_a_rerun_resumes_from_the_fitted_state_and_gives_the_same_rows(small_station, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from edgead.data import scan_category
+
+    cat = scan_category(small_station.aligned)
+    fit_paths = [s.path for s in cat.train][:4]
+    coarse = factors.Variant("patchcore", factors.OLD, replace(factors.BASE, hw=(64, 64)))
+    first = factors.run_variant("coarse", coarse, cat, fit_paths, tmp_path)
+    assert len(list(tmp_path.glob("fitted-*.npz"))) == 1 and not first[0]["fit_resumed"]
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a rerun must not fit again")
+
+    real_build = factors.build
+    monkeypatch.setattr(factors, "build", lambda v: (real_build(v)[0], no_fit))
+    again = factors.run_variant("coarse", coarse, cat, fit_paths, tmp_path)
+    keys = ("image_auroc", "pixel_auroc", "aupro", "pixel_auroc_by_type")
+    assert again[0]["fit_resumed"] and [again[0][k] for k in keys] == [first[0][k] for k in keys]
+    other = factors.fit_key(coarse, fit_paths[:3])  # other fit images: another state
+    assert other != factors.fit_key(coarse, fit_paths)
