@@ -83,7 +83,8 @@ PRESETS: dict[str, PresetTable] = {
                                   "21): the deep stage looks past the lighting and grain that the fine stages flag, "
                                   "for varied surfaces (magnetic_tile); blurrier maps on piped_*. For large, "
                                   "low-contrast defects add --image-size 320x320 --set sigma_px=16 (wider maps: "
-                                  "more pixel AUROC on large regions; check thin cracks; docs/benchmarks.md)",
+                                  "more pixel AUROC and AUPRO on large regions, with every fit image too; check "
+                                  "thin cracks; docs/benchmarks.md)",
                                   cpu_s_per_100=136.0, magnetic_tile_auroc=87.6, measured=_FACTORS),
     },
     "efficientad": {
