@@ -31,7 +31,7 @@ def scale_matrix(scale: float) -> np.ndarray:
 
 def rescale_warp(warp: np.ndarray, scale: float) -> np.ndarray:
     """Express a 3x3 warp given at resolution ``scale`` in full-resolution pixels."""
-    out = warp.copy()  # S^-1 W S with S = diag(scale, scale, 1), written out (the refinement calls it per level)
+    out = warp.copy()  # S^-1 W S with S = diag(scale, scale, 1), written out
     out[:2, 2] /= scale
     out[2, :2] *= scale
     return out
@@ -146,9 +146,8 @@ class PhaseCoarse:
             k = max(tried, key=lambda j: tried[j][0])
         response, sx, sy = tried[k]
         (a, b, c), (d, e, f), _ = self.rotations[k].tolist()
-        scale = self.scale  # the shift after the rotation, in full-resolution pixels: rescale_warp written out
-        warp = np.array([[a, b, (c + sx) / scale], [d, e, (f + sy) / scale], [0.0, 0.0, 1.0]])
-        return CoarseResult(warp, response, len(tried))
+        shifted = np.array([[a, b, c + sx], [d, e, f + sy], [0.0, 0.0, 1.0]])  # the shift after the rotation
+        return CoarseResult(rescale_warp(shifted, self.scale), response, len(tried))
 
 
 _BOX = (-2, -1, 0, 1, 2)

@@ -334,13 +334,8 @@ def _corner_motion3(delta: tuple, corners: tuple) -> float:
 
 def _warp_level(frame: np.ndarray, m: tuple, size: tuple[int, int]) -> np.ndarray:
     """``frame`` sampled along the warp ``m`` (9 floats) onto a ``size`` grid, flat float32, NaN where the frame does
-    not fully cover a pixel (:func:`warp_image` for a warp held as floats)."""
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    if abs(m[6]) > 1e-12 or abs(m[7]) > 1e-12 or abs(m[8] - 1.0) > 1e-12:
-        out = cv2.warpPerspective(frame, np.array(m).reshape(3, 3), size, flags=flags, borderValue=np.nan)
-    else:
-        out = cv2.warpAffine(frame, np.array(m[:6]).reshape(2, 3), size, flags=flags, borderValue=np.nan)
-    return out.ravel()
+    not fully cover a pixel."""
+    return warp_image(frame, np.array(m).reshape(3, 3), size, border_value=np.nan).ravel()
 
 
 def _rescale3(m: tuple, scale: float) -> tuple:
@@ -362,7 +357,8 @@ def warp_image(image: np.ndarray, warp: np.ndarray, size: tuple[int, int], inter
     image's channels, ``image.dtype``), and is returned.
     """
     flags = interpolation | cv2.WARP_INVERSE_MAP
-    if abs(warp[2, 0]) > 1e-12 or abs(warp[2, 1]) > 1e-12 or abs(warp[2, 2] - 1.0) > 1e-12:
+    g, h, i = warp[2].tolist()  # Python floats: one call instead of three numpy scalars (the refinement's steps)
+    if abs(g) > 1e-12 or abs(h) > 1e-12 or abs(i - 1.0) > 1e-12:
         return cv2.warpPerspective(image, warp, size, dst=out, flags=flags, borderMode=border_mode,
                                    borderValue=border_value)
     return cv2.warpAffine(image, warp[:2], size, dst=out, flags=flags, borderMode=border_mode,
