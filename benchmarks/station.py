@@ -339,16 +339,19 @@ def daemon_rows(db: Path, warmup: int) -> dict:
 def turn_rows(rows: dict, turns: Turns, warmup: int) -> tuple[dict, np.ndarray]:
     """A daemon's rows (:func:`daemon_rows` from part 0) cut to the measured parts, each with its ``place`` in its
     turn and its ``turn``; and the per-part time of every part of the measured turns, re-warm parts included."""
-    measured, every = turns.masks(warmup)
     seq = rows["seq"]
     ok = seq < turns.n
-    pick = np.zeros(seq.size, bool)
-    pick[ok] = measured[seq[ok]]
-    out = {k: v[pick] for k, v in rows.items()}
+
+    def rows_in(mask: np.ndarray) -> np.ndarray:  # the rows whose part the per-part mask picks
+        pick = np.zeros(seq.size, bool)
+        pick[ok] = mask[seq[ok]]
+        return pick
+
+    measured, every = turns.masks(warmup)
+    picked = rows_in(measured)
+    out = {k: v[picked] for k, v in rows.items()}
     out["place"], out["turn"] = turns.place[out["seq"]], turns.turn[out["seq"]]
-    all_pick = np.zeros(seq.size, bool)
-    all_pick[ok] = every[seq[ok]]
-    return out, rows["total"][all_pick]
+    return out, rows["total"][rows_in(every)]
 
 
 def commit_costs(tmp: Path, rounds: int = 10, per_round: int = 200) -> dict:
@@ -571,12 +574,12 @@ def main() -> None:
                        "mismatched": d.mismatched, "parts_per_min": 60 * d.turns.n / d.busy_s, "rss": rss[v],
                        "images": archived(d.config.with_suffix(".sqlite"))}
         bare_measured, bare_every = bare.turns.masks(args.warmup)  # the bare engine's warm-up blocks left out too
-        bare_ms = bare.times[:bare.turns.n][bare_measured]
-        bare_every_ms = bare.times[:bare.turns.n][bare_every]
+        n_bare = bare.turns.n
+        bare_ms, bare_every_ms = bare.times[:n_bare][bare_measured], bare.times[:n_bare][bare_every]
+        bare_place, bare_turn = bare.turns.place[:n_bare][bare_measured], bare.turns.turn[:n_bare][bare_measured]
         if args.dump:  # every measured part in order, for a look at the tail beyond tail_profile
             np.savez_compressed(args.dump, block=args.block, rewarm=args.rewarm, warmup=args.warmup,
-                                bare_ms=bare_ms, bare_place=bare.turns.place[:bare.turns.n][bare_measured],
-                                bare_turn=bare.turns.turn[:bare.turns.n][bare_measured],
+                                bare_ms=bare_ms, bare_place=bare_place, bare_turn=bare_turn,
                                 **{f"{v}_{k}": r["rows"][k] for v, r in runs.items() for k in (
                                     "total", "infer", "align", "record", "signal", "seq", "t_s", "place", "turn")})
 
@@ -619,9 +622,7 @@ def main() -> None:
         "bare_infer_ms": {"p50": bare_p50, "p99": bare_p99, "n": int(bare_ms.size),
                           "every": {"p50": pct(bare_every_ms, 50), "p99": pct(bare_every_ms, 99),
                                     "n": int(bare_every_ms.size)},
-                          "tail": tail_profile(bare_ms, bare.turns.place[:bare.turns.n][bare_measured],
-                                               bare.turns.turn[:bare.turns.n][bare_measured],
-                                               args.block + args.rewarm)},
+                          "tail": tail_profile(bare_ms, bare_place, bare_turn, args.block + args.rewarm)},
         "stations": {v: summarise(r, bare_p50, bare_p99, args.warmup, total, args.block + args.rewarm)
                      for v, r in runs.items()},
         "order_comparison": compare, "commit_ms": commits,
