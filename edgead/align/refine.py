@@ -96,6 +96,7 @@ class ReferenceLevel:
         norm: 3x3 map from level pixels to normalised coordinates (centre 0, long half-side 1), 9 floats.
         scale: this level's scale, ``0.5 ** level``.
         corners: the level's corner pixels, ``(x, y)`` pairs (for the convergence test).
+        mean: the reference's mean at this level, float32 (a step subtracts it from the warped frame).
     """
 
     image: np.ndarray
@@ -104,13 +105,14 @@ class ReferenceLevel:
     norm: tuple
     scale: float
     corners: tuple[tuple[float, float], ...]
+    mean: np.float32
 
     def step(self, warped: np.ndarray, level: int) -> tuple[float, np.ndarray, np.ndarray, float]:
         """The Gauss-Newton system of one inverse-compositional step, with the gain and offset fitted.
 
         Args:
             warped: the frame level warped onto this level's grid, flat float32, NaN where the frame does not fully
-                cover a pixel (those pixels are left out; the array is overwritten).
+                cover a pixel (those pixels are left out; the array is overwritten: less :attr:`mean`, 0 there).
             level: this level's number, for the messages.
 
         Returns:
@@ -128,27 +130,30 @@ class ReferenceLevel:
             raise AlignmentError(f"only {valid:.0%} of the reference is in view at pyramid level {level} (the "
                                  f"refinement needs {MIN_VALID_PIXELS:.0%})",
                                  hint="the part is out of the field of view, or not the reference part")
+        # the frame less the reference's mean, a constant: its float32 sums below are of small terms, as a centred
+        # frame's would be, without a pass for the frame's own mean first (which needs the covered pixels' sum)
+        warped -= self.mean
         totals = self.totals
         if outside.size:
             warped[outside] = 0.0
-            left_out = self.columns[outside].astype(np.float64)
-            totals = totals - left_out.T @ left_out
-        mi = float(warped.sum(dtype=np.float64)) / (warped.size - outside.size)
-        centred = warped - np.float32(mi)
-        if outside.size:
-            centred[outside] = 0.0
-        var_i = float(centred @ centred)
-        products = (centred @ self.columns).tolist()  # [sum of centred (0), centred . reference, steepest.T @ centred]
+            left_out = self.columns.take(outside, axis=0)
+            totals = totals - left_out.T @ left_out  # float32 products of the few rows left out, float64 totals
+        # over the covered pixels (the others are 0): [sum, . reference, steepest.T @], and the sum of squares
+        products = (warped @ self.columns).tolist()
+        square = float(warped @ warped)
         (n, sum_t, *sum_g), (_, sum_tt, *sum_gt), *hessian = totals.tolist()
-        mt = sum_t / n
+        mi, mt = products[0] / n, sum_t / n
+        var_i = square - mi * products[0]
         var_t = sum_tt - n * mt * mt
         if var_i < 1e-6 * n or var_t < 1e-6 * n:
             raise AlignmentError("no alignment quality: the frame or the reference is flat where they overlap (a "
                                  "blank frame?)", hint="check the camera and the lighting")
-        cov, gain = products[1], products[1] / var_i
-        # steepest.T @ (gain * centred + mt - t) over the covered pixels; t is the reference minus its mean here,
-        # and mt the mean of that over the covered pixels: the sums of the reference enter only as differences.
-        gradient = [gain * c + mt * g - gt for c, g, gt in zip(products[2:], sum_g, sum_gt)]
+        cov = products[1] - mi * sum_t  # the centred frame . the reference (itself less its mean over all pixels)
+        gain = cov / var_i
+        # steepest.T @ (gain * centred + mt - t) over the covered pixels, centred = frame - mi; t is the reference
+        # minus its mean here, and mt the mean of that over the covered pixels: the reference's sums enter only as
+        # differences.
+        gradient = [gain * (c - mi * g) + mt * g - gt for c, g, gt in zip(products[2:], sum_g, sum_gt)]
         return cov / math.sqrt(var_i * var_t), [row[2:] for row in hessian], gradient, valid
 
     @classmethod
@@ -166,7 +171,7 @@ class ReferenceLevel:
         wide = columns.astype(np.float64)
         norm = (1 / s, 0.0, -cx / s, 0.0, 1 / s, -cy / s, 0.0, 0.0, 1.0)
         corners = ((0.0, 0.0), (w - 1.0, 0.0), (w - 1.0, h - 1.0), (0.0, h - 1.0))
-        return cls(image, columns, wide.T @ wide, norm, scale, corners)
+        return cls(image, columns, wide.T @ wide, norm, scale, corners, np.float32(flat.mean()))
 
 
 @dataclass(frozen=True)
