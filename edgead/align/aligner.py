@@ -33,6 +33,9 @@ COARSE_MAX_PX = 128
 """Default coarse stage: the first pyramid level whose longer side is at most this."""
 REFINE_MIN_PX = 160
 """Default ``finest_level``: the last pyramid level whose longer side is at least this."""
+CENTRE_ITERATIONS = 10
+"""Most refinement steps per level from the centre of the rotation search; a start that needs more is left to the
+search (the refinement from its pose)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class Registration:
             ``finest_level``.
         coarse: the coarse method that gave the starting pose.
         timings_ms: per step: ``coarse`` (gray, pyramid, coarse pose), ``refine``, ``total``.
+        coarse_tries: the angles the phase correlation tried for this frame (0 without it): 1 when the pose at the
+            centre of the rotation search refined to a fit that passed, more when the search ran.
     """
 
     warp: np.ndarray
@@ -57,6 +62,7 @@ class Registration:
     quality: float
     coarse: Coarse
     timings_ms: dict = field(default_factory=dict)
+    coarse_tries: int = 0
 
 
 @dataclass(frozen=True)
@@ -181,29 +187,35 @@ class Aligner:
             return resize_to(frame_pyramid[0], self.coarse_scale).astype(np.float32)
         return frame_pyramid[self.coarse_level]
 
-    def _coarse(self, method: Coarse, gray_u8: np.ndarray, frame_pyramid: list[np.ndarray]):
+    def _coarse(self, method: Coarse, gray_u8: np.ndarray, frame_pyramid: list[np.ndarray],
+                spectrum: np.ndarray | None):
         if method is Coarse.NONE:
-            return np.eye(3), 1.0
+            return np.eye(3), 1.0, 0
         est = self._estimators[method]
-        result = est.estimate(self._coarse_image(frame_pyramid)) if isinstance(est, PhaseCoarse) \
-            else est.estimate(gray_u8)
+        if isinstance(est, PhaseCoarse):
+            result = est.estimate(self._coarse_image(frame_pyramid) if spectrum is None else None, spectrum)
+            return result.warp, result.response, result.tries
+        result = est.estimate(gray_u8)
         if result is None:
             return None
-        return result.warp, result.response
+        return result.warp, result.response, 0
 
-    def _coarse_pose(self, gray_u8: np.ndarray, frame_pyramid: list[np.ndarray]) -> tuple[np.ndarray, Coarse]:
+    def _coarse_pose(self, gray_u8: np.ndarray, frame_pyramid: list[np.ndarray],
+                     spectrum: np.ndarray | None = None) -> tuple[np.ndarray, Coarse, int]:
+        """The coarse search: ``(warp, method, phase-correlation tries)``."""
         cfg = self.config
-        first = self._coarse(cfg.coarse, gray_u8, frame_pyramid)
+        first = self._coarse(cfg.coarse, gray_u8, frame_pyramid, spectrum)
+        tries = first[2] if first is not None else 0
         if first is not None and (cfg.coarse is not Coarse.PHASE or first[1] >= cfg.min_coarse_response):
-            return first[0], cfg.coarse
+            return first[0], cfg.coarse, tries
         if cfg.fallback not in (Coarse.NONE, cfg.coarse):
-            second = self._coarse(cfg.fallback, gray_u8, frame_pyramid)
+            second = self._coarse(cfg.fallback, gray_u8, frame_pyramid, spectrum)
             if second is not None:
-                return second[0], cfg.fallback
+                return second[0], cfg.fallback, tries + second[2]
         if first is None:
             raise AlignmentError(f"coarse alignment ({cfg.coarse.value}) found no pose",
                                  hint="check the frame shows the part")
-        return first[0], cfg.coarse
+        return first[0], cfg.coarse, tries
 
     def pose(self, warp: np.ndarray) -> tuple[float, float, float]:
         """``(dx, dy, angle_deg)`` of a 3x3 warp: where the reference centre lands, and the rotation."""
@@ -215,6 +227,11 @@ class Aligner:
 
     def register(self, image: np.ndarray) -> Registration:
         """Find the reference in a frame and gate the fit, without resampling the frame.
+
+        With phase correlation, the pose at the centre of the rotation search (one correlation) is refined first;
+        only when that refinement fails, does not converge within :data:`CENTRE_ITERATIONS` steps per level, or its
+        fit fails the pose limits or the quality gate, does the rotation search run (and the ORB fallback, as
+        configured), and the refinement from its pose decides.
 
         Args:
             image: uint8 ``[H, W]``, ``[H, W, 1]`` or RGB ``[H, W, 3]`` of the reference's size.
@@ -233,20 +250,45 @@ class Aligner:
             raise AlignmentError(f"frame is {gray.shape[1]}x{gray.shape[0]}, the reference {self.size[0]}x"
                                  f"{self.size[1]}", hint="the camera ROI must match the reference image")
         frame_pyramid = self._frame_pyramid(gray)
-        coarse_warp, method = self._coarse_pose(gray, frame_pyramid)
+        phase = self._estimators.get(Coarse.PHASE) if cfg.coarse is Coarse.PHASE else None
+        spectrum, refine_s = None, 0.0
+        if phase is not None and len(phase.steps) > 1:
+            spectrum = phase.spectrum(self._coarse_image(frame_pyramid))
+            centre = phase.centre(spectrum)
+            if centre.response >= cfg.min_coarse_response:
+                t1 = time.perf_counter()
+                try:
+                    return self._fit(frame_pyramid, centre.warp, Coarse.PHASE, 1, (t1 - t0, 0.0, t1),
+                                     CENTRE_ITERATIONS)
+                except AlignmentError:
+                    refine_s = time.perf_counter() - t1  # the search decides
+        coarse_warp, method, tries = self._coarse_pose(gray, frame_pyramid, spectrum)
         t1 = time.perf_counter()
+        return self._fit(frame_pyramid, coarse_warp, method, tries, (t1 - t0 - refine_s, refine_s, t1))
+
+    def _fit(self, frame_pyramid: list[np.ndarray], coarse_warp: np.ndarray, method: Coarse, tries: int,
+             spent: tuple[float, float, float], iterations: int | None = None) -> Registration:
+        """Refine a coarse pose and gate the fit. ``spent``: seconds of coarse work and of an earlier refinement
+        before, and the clock when the refinement starts. ``iterations``: most steps per level, and the refinement
+        must converge within them."""
+        cfg = self.config
         init = project_warp(coarse_warp, cfg.motion, self.center)
         self._check_pose(init, "coarse")
-        refined = self.refiner.refine(frame_pyramid, init)
+        refined = self.refiner.refine(frame_pyramid, init, iterations)
         t2 = time.perf_counter()
+        if iterations is not None and not refined.converged:
+            raise AlignmentError(f"refinement did not converge within {iterations} steps per level",
+                                 hint="check the frame shows the part")
         warp, quality = refined.warp, refined.quality
         dx, dy, angle = self._check_pose(warp, "refined")
         if not quality >= cfg.min_quality:
             raise AlignmentError(f"alignment quality {quality:.3f} is below the gate min_quality={cfg.min_quality} "
                                  f"(dx={dx:.1f}, dy={dy:.1f}, angle={angle:.2f} deg, coarse={method.value})",
                                  hint="a different or missing part, or a changed scene: check the camera")
-        timings = {"coarse": (t1 - t0) * 1e3, "refine": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3}
-        return Registration(warp, dx, dy, angle, quality, method, timings)
+        coarse_s, before_s, t1 = spent
+        refine_s = before_s + t2 - t1
+        timings = {"coarse": coarse_s * 1e3, "refine": refine_s * 1e3, "total": (coarse_s + refine_s) * 1e3}
+        return Registration(warp, dx, dy, angle, quality, method, timings, tries)
 
     def _frame_pyramid(self, gray: np.ndarray) -> list[np.ndarray]:
         """The float32 levels the coarse stage and the refinement read: built on uint8 down to the first level
@@ -301,7 +343,8 @@ class Aligner:
         warp_ms = (time.perf_counter() - t) * 1e3
         timings = {**reg.timings_ms, "warp": warp_ms, "total": reg.timings_ms["total"] + warp_ms}
         out_warp = reg.warp if self.config.motion is MotionModel.HOMOGRAPHY else reg.warp[:2].copy()
-        return Aligned(out_warp, reg.dx, reg.dy, reg.angle_deg, reg.quality, reg.coarse, timings, image=aligned)
+        return Aligned(out_warp, reg.dx, reg.dy, reg.angle_deg, reg.quality, reg.coarse, timings, reg.coarse_tries,
+                       image=aligned)
 
     def _check_pose(self, warp: np.ndarray, stage: str) -> tuple[float, float, float]:
         dx, dy, angle = self.pose(warp)

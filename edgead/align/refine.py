@@ -184,12 +184,14 @@ class Refined:
             over the pixels the frame covers.
         valid: the fraction of the reference's pixels the frame covers at that level.
         iterations: steps taken, per level, coarsest first.
+        converged: every level ended on a step below its threshold, none on the most steps allowed.
     """
 
     warp: np.ndarray
     quality: float
     valid: float
     iterations: tuple[int, ...]
+    converged: bool = True
 
 
 class PyramidRefiner:
@@ -211,12 +213,13 @@ class PyramidRefiner:
         self.levels = {lv: ReferenceLevel.build(ref_pyramid[lv], motion, 0.5 ** lv)
                        for lv in range(finest, coarsest + 1)}
 
-    def refine(self, frame_pyramid: list[np.ndarray], warp: np.ndarray) -> Refined:
+    def refine(self, frame_pyramid: list[np.ndarray], warp: np.ndarray, iterations: int | None = None) -> Refined:
         """Refine a 3x3 full-resolution warp.
 
         Args:
             frame_pyramid: the frame's float32 gray pyramid, at least down to ``coarsest``.
             warp: initial 3x3 warp, reference -> frame, already of the motion model.
+            iterations: most steps per level, if fewer than the refiner's.
 
         Returns:
             The :class:`Refined` warp with the quality at the finest level.
@@ -226,23 +229,26 @@ class PyramidRefiner:
         """
         steps = []
         quality = valid = 0.0
+        converged = True
+        most = self.iterations if iterations is None else min(iterations, self.iterations)
         m = tuple(warp.ravel().tolist())  # 9 floats: the steps' 3x3 algebra in Python, not numpy calls
         for level in range(self.coarsest, self.finest - 1, -1):
             ref = self.levels[level]
             s = ref.scale
             m = _rescale3(m, s)
-            m, quality, valid, n = self._level(ref, frame_pyramid[level], m, level)
+            m, quality, valid, n, done = self._level(ref, frame_pyramid[level], m, level, most)
             m = _rescale3(m, 1.0 / s)
             steps.append(n)
-        return Refined(np.array(m).reshape(3, 3), quality, valid, tuple(steps))
+            converged = converged and done
+        return Refined(np.array(m).reshape(3, 3), quality, valid, tuple(steps), converged)
 
-    def _level(self, ref: ReferenceLevel, frame: np.ndarray, m: tuple,
-               level: int) -> tuple[tuple, float, float, int]:
+    def _level(self, ref: ReferenceLevel, frame: np.ndarray, m: tuple, level: int,
+               most: int) -> tuple[tuple, float, float, int, bool]:
         h, w = ref.image.shape
         quality = valid = 0.0
         eps = self.eps_px if level == self.finest else max(self.eps_px, COARSE_LEVEL_EPS_PX)
         norm = ref.norm
-        for n in range(1, self.iterations + 1):
+        for n in range(1, most + 1):
             warped = _warp_level(frame, m, (w, h))
             quality, hess, gradient, valid = ref.step(warped, level)
             dp = _solve(hess, gradient)
@@ -254,8 +260,8 @@ class PyramidRefiner:
             delta = _level_delta(self.motion, dp, norm)
             m = _mul3(m, _inverse3(delta))
             if _corner_motion3(delta, ref.corners) < eps:
-                break
-        return m, quality, valid, n
+                return m, quality, valid, n, True
+        return m, quality, valid, most, False
 
 
 def _solve(a: list[list[float]], b: list[float]) -> list[float] | None:

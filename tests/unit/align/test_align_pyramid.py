@@ -89,3 +89,62 @@ def test_closed_form_inverse_and_rescale_match_numpy():
         assert np.allclose(_inverse(homography), np.linalg.inv(homography))
         expected = np.linalg.inv(scale_matrix(0.25)) @ homography @ scale_matrix(0.25)
         assert np.allclose(rescale_warp(homography, 0.25), expected)
+
+
+@pytest.mark.parametrize("pose", [(6.0, -4.0, 2.0), (-12.0, 9.0, -5.5), (0.4, 0.25, 0.0)])
+def test_a_pose_near_the_centre_of_the_search_is_refined_from_one_correlation(scene, pose):
+    aligner = Aligner(scene.reference)  # the search spans +-6 degrees: 13 angles
+    true = scene.pose(*pose)
+    reg = aligner.register(scene.frame(true))
+    assert reg.coarse_tries == 1 and reg.coarse is Coarse.PHASE
+    assert scene.corner_error(true, reg.warp) < 1.0
+
+
+@pytest.mark.parametrize("angle", [8.0, -8.0])
+def test_the_rotation_search_runs_when_the_refinement_from_the_centre_does_not_converge(scene, angle, monkeypatch):
+    from edgead.align import aligner as aligner_module
+
+    monkeypatch.setattr(aligner_module, "CENTRE_ITERATIONS", 4)  # from 0 degrees this pose needs about 8 steps
+    aligner = Aligner(scene.reference, AlignConfig(max_rotation_deg=10.0))
+    true = scene.pose(6.0, -4.0, angle)
+    reg = aligner.register(scene.frame(true))
+    assert reg.coarse_tries > 1
+    assert scene.corner_error(true, reg.warp) < 1.0
+    assert reg.timings_ms["total"] >= reg.timings_ms["coarse"] + reg.timings_ms["refine"] - 1e-6
+
+
+def test_the_search_runs_when_the_fit_from_the_centre_fails_the_gate(scene, monkeypatch):
+    from edgead.align import aligner as aligner_module
+
+    aligner = Aligner(scene.reference)
+    true = scene.pose(6.0, -4.0, 2.0)
+    centre_fit = aligner_module.Aligner._fit
+
+    def gate_fails_from_the_centre(self, frame_pyramid, coarse_warp, method, tries, spent, iterations=None):
+        if iterations is not None:
+            raise AlignmentError("alignment quality 0.100 is below the gate min_quality=0.6")
+        return centre_fit(self, frame_pyramid, coarse_warp, method, tries, spent, iterations)
+
+    monkeypatch.setattr(aligner_module.Aligner, "_fit", gate_fails_from_the_centre)
+    reg = aligner.register(scene.frame(true))
+    assert reg.coarse_tries >= 3  # 0 and its two neighbours at least
+    assert scene.corner_error(true, reg.warp) < 1.0
+
+
+@pytest.mark.parametrize("config, tries", [(AlignConfig(coarse=Coarse.ORB), 0), (AlignConfig(coarse=Coarse.NONE), 0),
+                                           (AlignConfig(max_rotation_deg=0.0), 1)])
+def test_without_a_rotation_search_the_coarse_stage_runs_once(scene, config, tries):
+    true = scene.pose(3.0, -2.0, 0.0)
+    reg = Aligner(scene.reference, config).register(scene.frame(true))
+    assert reg.coarse_tries == tries
+    assert scene.corner_error(true, reg.warp) < 1.0
+
+
+def test_the_refinement_reports_whether_it_converged_within_its_steps(scene):
+    aligner = Aligner(scene.reference)
+    frame_pyramid = aligner._frame_pyramid(scene.frame(scene.pose(2.0, 1.0, 4.0)))
+    start = scene.pose(2.0, 1.0, 0.0)
+    capped = aligner.refiner.refine(frame_pyramid, start, iterations=1)
+    assert capped.iterations == (1, 1) and not capped.converged
+    free = aligner.refiner.refine(frame_pyramid, start)
+    assert free.converged and max(free.iterations) < aligner.config.refine_iterations
