@@ -110,7 +110,8 @@ class PhaseCoarse:
         if 2 <= px < w - 2 and 2 <= py < h - 2:
             box = surface[py - 2:py + 3, px - 2:px + 3].tolist()
         else:  # the box crosses the surface's edge (a shift near 0): it wraps around, as the correlation does
-            box = surface[np.ix_([(py + d) % h for d in _BOX], [(px + d) % w for d in _BOX])].tolist()
+            box = surface.take(range(py - 2, py + 3), axis=0, mode="wrap").take(range(px - 2, px + 3), axis=1,
+                                                                                mode="wrap").tolist()
         total = cx = cy = 0.0
         for d, row in zip(_BOX, box):
             r = row[0] + row[1] + row[2] + row[3] + row[4]
