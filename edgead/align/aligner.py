@@ -187,29 +187,27 @@ class Aligner:
             return resize_to(frame_pyramid[0], self.coarse_scale).astype(np.float32)
         return frame_pyramid[self.coarse_level]
 
-    def _coarse(self, method: Coarse, gray_u8: np.ndarray, frame_pyramid: list[np.ndarray],
-                spectrum: np.ndarray | None):
+    def _coarse(self, method: Coarse, gray_u8: np.ndarray, frame_pyramid: list[np.ndarray]):
         if method is Coarse.NONE:
             return np.eye(3), 1.0, 0
         est = self._estimators[method]
         if isinstance(est, PhaseCoarse):
-            result = est.estimate(self._coarse_image(frame_pyramid) if spectrum is None else None, spectrum)
+            result = est.estimate(self._coarse_image(frame_pyramid))
             return result.warp, result.response, result.tries
         result = est.estimate(gray_u8)
         if result is None:
             return None
         return result.warp, result.response, 0
 
-    def _coarse_pose(self, gray_u8: np.ndarray, frame_pyramid: list[np.ndarray],
-                     spectrum: np.ndarray | None = None) -> tuple[np.ndarray, Coarse, int]:
+    def _coarse_pose(self, gray_u8: np.ndarray, frame_pyramid: list[np.ndarray]) -> tuple[np.ndarray, Coarse, int]:
         """The coarse search: ``(warp, method, phase-correlation tries)``."""
         cfg = self.config
-        first = self._coarse(cfg.coarse, gray_u8, frame_pyramid, spectrum)
+        first = self._coarse(cfg.coarse, gray_u8, frame_pyramid)
         tries = first[2] if first is not None else 0
         if first is not None and (cfg.coarse is not Coarse.PHASE or first[1] >= cfg.min_coarse_response):
             return first[0], cfg.coarse, tries
         if cfg.fallback not in (Coarse.NONE, cfg.coarse):
-            second = self._coarse(cfg.fallback, gray_u8, frame_pyramid, spectrum)
+            second = self._coarse(cfg.fallback, gray_u8, frame_pyramid)
             if second is not None:
                 return second[0], cfg.fallback, tries + second[2]
         if first is None:
@@ -251,10 +249,9 @@ class Aligner:
                                  f"{self.size[1]}", hint="the camera ROI must match the reference image")
         frame_pyramid = self._frame_pyramid(gray)
         phase = self._estimators.get(Coarse.PHASE) if cfg.coarse is Coarse.PHASE else None
-        spectrum, refine_s = None, 0.0
+        refine_s = 0.0
         if phase is not None and len(phase.steps) > 1:
-            spectrum = phase.spectrum(self._coarse_image(frame_pyramid))
-            centre = phase.centre(spectrum)
+            centre = phase.centre(self._coarse_image(frame_pyramid))
             if centre.response >= cfg.min_coarse_response:
                 t1 = time.perf_counter()
                 try:
@@ -262,7 +259,7 @@ class Aligner:
                                      CENTRE_ITERATIONS)
                 except AlignmentError:
                     refine_s = time.perf_counter() - t1  # the search decides
-        coarse_warp, method, tries = self._coarse_pose(gray, frame_pyramid, spectrum)
+        coarse_warp, method, tries = self._coarse_pose(gray, frame_pyramid)
         t1 = time.perf_counter()
         return self._fit(frame_pyramid, coarse_warp, method, tries, (t1 - t0 - refine_s, refine_s, t1))
 
