@@ -7,8 +7,10 @@ and offset fitted at every step, so a lighting change does not move the warp, as
 gradients and the Jacobian at every iteration. The inverse compositional form differentiates the reference: its
 pyramid, gradients and steepest-descent images are computed once, when the station loads the reference, and so are
 their sums and products over the whole level (:class:`ReferenceLevel`). A step costs one warp of the frame's level,
-one product of it with the reference's columns, the correction for the pixels the frame does not cover, and one
-small solve. The step's small algebra (the 3x3 warps, the solve) is done on Python floats: on a station, an align
+one product of it with the reference's columns, and one small solve; on the finest level, where the warp is final and
+the gate is measured, the pixels the frame does not cover are left out (their rows taken from the totals), while the
+levels above, which only have to land the next level in its basin, repeat the frame's edge there. The step's small
+algebra (the 3x3 warps, the solve) is done on Python floats: on a station, an align
 runs after an inference has evicted the caches, where every numpy or OpenCV call costs far more than its arithmetic.
 
 Levels: ``cv2.pyrDown`` halves the resolution, so ``x_level = x_full / 2**level`` exactly; warps are carried from
@@ -138,7 +140,23 @@ class ReferenceLevel:
             warped[outside] = 0.0
             left_out = self.columns.take(outside, axis=0)
             totals = totals - left_out.T @ left_out  # float32 products of the few rows left out, float64 totals
-        # over the covered pixels (the others are 0): [sum, . reference, steepest.T @], and the sum of squares
+        return (*self._system(warped, totals), valid)
+
+    def step_whole(self, warped: np.ndarray) -> tuple[float, list, list]:
+        """:meth:`step` over every pixel of the level: for a frame level warped with its edge repeated
+        (``cv2.BORDER_REPLICATE``) instead of marked, as on the levels above the finest, which only have to land the
+        next one in its basin. Returns ``(zncc, hessian, gradient)``; overwrites ``warped`` (less :attr:`mean`).
+
+        Raises:
+            AlignmentError: the frame (or the reference) is flat.
+        """
+        warped -= self.mean
+        return self._system(warped, self.totals)
+
+    def _system(self, warped: np.ndarray, totals: np.ndarray) -> tuple[float, list, list]:
+        """ZNCC, Hessian and gradient from the frame less :attr:`mean` (0 where left out) and the totals over the
+        pixels kept."""
+        # over the pixels kept (the others are 0): [sum, . reference, steepest.T @], and the sum of squares
         products = (warped @ self.columns).tolist()
         square = float(warped @ warped)
         (n, sum_t, *sum_g), (_, sum_tt, *sum_gt), *hessian = totals.tolist()
@@ -150,11 +168,10 @@ class ReferenceLevel:
                                  "blank frame?)", hint="check the camera and the lighting")
         cov = products[1] - mi * sum_t  # the centred frame . the reference (itself less its mean over all pixels)
         gain = cov / var_i
-        # steepest.T @ (gain * centred + mt - t) over the covered pixels, centred = frame - mi; t is the reference
-        # minus its mean here, and mt the mean of that over the covered pixels: the reference's sums enter only as
-        # differences.
+        # steepest.T @ (gain * centred + mt - t) over the pixels kept, centred = frame - mi; t is the reference minus
+        # its mean here, and mt the mean of that over the pixels kept: the reference's sums enter only as differences.
         gradient = [gain * (c - mi * g) + mt * g - gt for c, g, gt in zip(products[2:], sum_g, sum_gt)]
-        return cov / math.sqrt(var_i * var_t), [row[2:] for row in hessian], gradient, valid
+        return cov / math.sqrt(var_i * var_t), [row[2:] for row in hessian], gradient
 
     @classmethod
     def build(cls, image: np.ndarray, motion: MotionModel, scale: float) -> "ReferenceLevel":
@@ -246,11 +263,15 @@ class PyramidRefiner:
                most: int) -> tuple[tuple, float, float, int, bool]:
         h, w = ref.image.shape
         quality = valid = 0.0
-        eps = self.eps_px if level == self.finest else max(self.eps_px, COARSE_LEVEL_EPS_PX)
+        finest = level == self.finest
+        eps = self.eps_px if finest else max(self.eps_px, COARSE_LEVEL_EPS_PX)
         norm = ref.norm
         for n in range(1, most + 1):
-            warped = _warp_level(frame, m, (w, h))
-            quality, hess, gradient, valid = ref.step(warped, level)
+            warped = _warp_level(frame, m, (w, h), finest)
+            if finest:
+                quality, hess, gradient, valid = ref.step(warped, level)
+            else:
+                quality, hess, gradient = ref.step_whole(warped)
             dp = _solve(hess, gradient)
             if dp is None:
                 raise AlignmentError(f"refinement is singular at pyramid level {level} (a flat frame?)",
@@ -343,10 +364,13 @@ def _corner_motion3(delta: tuple, corners: tuple) -> float:
     return most
 
 
-def _warp_level(frame: np.ndarray, m: tuple, size: tuple[int, int]) -> np.ndarray:
-    """``frame`` sampled along the warp ``m`` (9 floats) onto a ``size`` grid, flat float32, NaN where the frame does
-    not fully cover a pixel."""
-    return warp_image(frame, np.array(m).reshape(3, 3), size, border_value=np.nan).ravel()
+def _warp_level(frame: np.ndarray, m: tuple, size: tuple[int, int], marked: bool) -> np.ndarray:
+    """``frame`` sampled along the warp ``m`` (9 floats) onto a ``size`` grid, flat float32: ``marked``, NaN where
+    the frame does not fully cover a pixel; else its edge pixels repeated there."""
+    warp = np.array(m).reshape(3, 3)
+    if marked:
+        return warp_image(frame, warp, size, border_value=np.nan).ravel()
+    return warp_image(frame, warp, size, border_mode=cv2.BORDER_REPLICATE).ravel()
 
 
 def _rescale3(m: tuple, scale: float) -> tuple:

@@ -67,6 +67,27 @@ def test_step_from_precomputed_sums_equals_the_per_pixel_step(scene, motion):
         np.testing.assert_allclose(np.array(gradient), expected[2], rtol=0, atol=1e-4 * scale)
 
 
+@pytest.mark.parametrize("motion", list(MotionModel))
+def test_a_step_over_the_whole_level_equals_the_per_pixel_step(scene, motion):
+    ref_img = pyramid(scene.reference.astype(np.float32), 3)[2]
+    ref = ReferenceLevel.build(ref_img, motion, 0.25)
+    h, w = ref_img.shape
+    for dx, dy, angle in POSES[1:]:
+        frame = pyramid(scene.frame(scene.pose(dx, dy, angle)).astype(np.float32), 3)[2]
+        warp = scene.pose(-0.25 * dx, -0.25 * dy, angle)[:2]
+        warped = cv2.warpAffine(frame, warp, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                borderMode=cv2.BORDER_REPLICATE).ravel()  # the coarser levels' warp: no pixel left out
+        expected = _per_pixel_step(ref, motion, warped.copy())
+        assert expected[3] == 1.0
+        zncc, hessian, gradient = ref.step_whole(warped.copy())
+        assert abs(zncc - expected[0]) < 1e-5
+        np.testing.assert_allclose(np.array(hessian), expected[1], rtol=1e-4, atol=1e-6 * np.abs(expected[1]).max())
+        scale = np.abs(expected[1]).max() ** 0.5 * math.sqrt(h * w)
+        np.testing.assert_allclose(np.array(gradient), expected[2], rtol=0, atol=1e-4 * scale)
+    with pytest.raises(AlignmentError, match="flat"):
+        ref.step_whole(np.full(h * w, 127.0, np.float32))
+
+
 def test_a_step_on_a_flat_frame_or_one_out_of_view_raises(scene):
     ref = ReferenceLevel.build(scene.reference.astype(np.float32), MotionModel.EUCLIDEAN, 1.0)
     with pytest.raises(AlignmentError, match="flat"):
