@@ -7,11 +7,11 @@ and offset fitted at every step, so a lighting change does not move the warp, as
 gradients and the Jacobian at every iteration. The inverse compositional form differentiates the reference: its
 pyramid, gradients and steepest-descent images are computed once, when the station loads the reference, and so are
 their sums and products over the whole level (:class:`ReferenceLevel`). A step costs one warp of the frame's level,
-one product of it with the reference's columns, and one small solve; on the finest level, where the warp is final and
-the gate is measured, the pixels the frame does not cover are left out (their rows taken from the totals), while the
-levels above, which only have to land the next level in its basin, repeat the frame's edge there. The step's small
-algebra (the 3x3 warps, the solve) is done on Python floats: on a station, an align
-runs after an inference has evicted the caches, where every numpy or OpenCV call costs far more than its arithmetic.
+one product of it with the reference's columns, and one small solve; on the finest level, where the warp is final
+and the gate is measured, the pixels the frame does not cover are left out (their rows taken from the totals), while
+the levels above, which only have to land the next level in its basin, repeat the frame's edge there. The step's
+small algebra (the 3x3 warps, the solve) is done on Python floats: on a station, an align runs after an inference
+has evicted the caches, where every numpy or OpenCV call costs far more than its arithmetic.
 
 Levels: ``cv2.pyrDown`` halves the resolution, so ``x_level = x_full / 2**level`` exactly; warps are carried from
 level to level in full-resolution pixels.
