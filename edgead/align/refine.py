@@ -290,20 +290,30 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float] | None:
     pivoting), or None when a pivot is below ``cv2.solve``'s LU threshold (a singular system). In Python because
     at 2 to 8 unknowns the calls into numpy or OpenCV, and their conversions, cost more than the arithmetic."""
     n = len(b)
-    rows = [row[:] + [v] for row, v in zip(a, b)]
+    rows = [row + [v] for row, v in zip(a, b)]
     for i in range(n):
-        pivot = max(range(i, n), key=lambda r: abs(rows[r][i]))
-        rows[i], rows[pivot] = rows[pivot], rows[i]
-        head = rows[i]
-        if abs(head[i]) < _SINGULAR:
-            return None
+        pivot, big = i, abs(rows[i][i])  # the first row with the largest pivot, plain loops: no key function calls
         for r in range(i + 1, n):
-            f = rows[r][i] / head[i]
+            v = abs(rows[r][i])
+            if v > big:
+                pivot, big = r, v
+        if big < _SINGULAR:
+            return None
+        if pivot != i:
+            rows[i], rows[pivot] = rows[pivot], rows[i]
+        head = rows[i]
+        lead = head[i]
+        for r in range(i + 1, n):
+            row = rows[r]
+            f = row[i] / lead
             if f:
-                rows[r] = [x - f * y for x, y in zip(rows[r], head)]
+                rows[r] = [x - f * y for x, y in zip(row, head)]
     x = [0.0] * n
     for i in range(n - 1, -1, -1):
-        x[i] = (rows[i][n] - sum(rows[i][j] * x[j] for j in range(i + 1, n))) / rows[i][i]
+        row, known = rows[i], 0.0
+        for j in range(i + 1, n):
+            known += row[j] * x[j]
+        x[i] = (row[n] - known) / row[i]
     return x
 
 
