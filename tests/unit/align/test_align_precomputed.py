@@ -47,51 +47,38 @@ def _per_pixel_step(ref: ReferenceLevel, motion: MotionModel, warped: np.ndarray
 
 
 @pytest.mark.parametrize("motion", list(MotionModel))
-def test_step_from_precomputed_sums_equals_the_per_pixel_step(scene, motion):
-    ref_img = pyramid(scene.reference.astype(np.float32), 2)[1]
-    ref = ReferenceLevel.build(ref_img, motion, 0.5)
+@pytest.mark.parametrize("border", ["marked", "repeated"])
+def test_step_from_precomputed_sums_equals_the_per_pixel_step(scene, motion, border):
+    level = 1 if border == "marked" else 2  # the finest level marks the pixels the frame misses, those above repeat
+    ref_img = pyramid(scene.reference.astype(np.float32), level + 1)[level]
+    ref = ReferenceLevel.build(ref_img, motion, 0.5 ** level)
     h, w = ref_img.shape
+    edge = {"borderValue": np.nan} if border == "marked" else {"borderMode": cv2.BORDER_REPLICATE}
     for dx, dy, angle in POSES[1:]:
-        frame = pyramid(scene.frame(scene.pose(dx, dy, angle)).astype(np.float32), 2)[1]
-        warp = scene.pose(-0.5 * dx, -0.5 * dy, angle)[:2]  # a pose that leaves part of the grid uncovered
-        warped = cv2.warpAffine(frame, warp, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                borderValue=np.nan).ravel()
+        frame = pyramid(scene.frame(scene.pose(dx, dy, angle)).astype(np.float32), level + 1)[level]
+        warp = scene.pose(-0.5 ** level * dx, -0.5 ** level * dy, angle)[:2]  # leaves part of the grid uncovered
+        warped = cv2.warpAffine(frame, warp, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, **edge).ravel()
         expected = _per_pixel_step(ref, motion, warped.copy())
-        assert expected[3] < 1.0 or dx == 0
-        zncc, hessian, gradient, valid = ref.step(warped.copy(), 1)
+        if border == "marked":
+            assert expected[3] < 1.0 or dx == 0
+            zncc, hessian, gradient, valid = ref.step(warped.copy(), level)
+            assert abs(valid - expected[3]) < 1e-9
+        else:
+            assert expected[3] == 1.0  # every pixel kept
+            zncc, hessian, gradient = ref.step_whole(warped.copy())
         assert abs(zncc - expected[0]) < 1e-5
-        assert abs(valid - expected[3]) < 1e-9
         np.testing.assert_allclose(np.array(hessian), expected[1], rtol=1e-4, atol=1e-6 * np.abs(expected[1]).max())
         # the gradient is a small difference of large sums: compare it at the scale of its terms
         scale = np.abs(expected[1]).max() ** 0.5 * math.sqrt(h * w)
         np.testing.assert_allclose(np.array(gradient), expected[2], rtol=0, atol=1e-4 * scale)
 
 
-@pytest.mark.parametrize("motion", list(MotionModel))
-def test_a_step_over_the_whole_level_equals_the_per_pixel_step(scene, motion):
-    ref_img = pyramid(scene.reference.astype(np.float32), 3)[2]
-    ref = ReferenceLevel.build(ref_img, motion, 0.25)
-    h, w = ref_img.shape
-    for dx, dy, angle in POSES[1:]:
-        frame = pyramid(scene.frame(scene.pose(dx, dy, angle)).astype(np.float32), 3)[2]
-        warp = scene.pose(-0.25 * dx, -0.25 * dy, angle)[:2]
-        warped = cv2.warpAffine(frame, warp, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                borderMode=cv2.BORDER_REPLICATE).ravel()  # the coarser levels' warp: no pixel left out
-        expected = _per_pixel_step(ref, motion, warped.copy())
-        assert expected[3] == 1.0
-        zncc, hessian, gradient = ref.step_whole(warped.copy())
-        assert abs(zncc - expected[0]) < 1e-5
-        np.testing.assert_allclose(np.array(hessian), expected[1], rtol=1e-4, atol=1e-6 * np.abs(expected[1]).max())
-        scale = np.abs(expected[1]).max() ** 0.5 * math.sqrt(h * w)
-        np.testing.assert_allclose(np.array(gradient), expected[2], rtol=0, atol=1e-4 * scale)
-    with pytest.raises(AlignmentError, match="flat"):
-        ref.step_whole(np.full(h * w, 127.0, np.float32))
-
-
 def test_a_step_on_a_flat_frame_or_one_out_of_view_raises(scene):
     ref = ReferenceLevel.build(scene.reference.astype(np.float32), MotionModel.EUCLIDEAN, 1.0)
     with pytest.raises(AlignmentError, match="flat"):
         ref.step(np.full(scene.reference.size, 127.0, np.float32), 0)
+    with pytest.raises(AlignmentError, match="flat"):
+        ref.step_whole(np.full(scene.reference.size, 127.0, np.float32))
     mostly_out = np.full(scene.reference.size, np.nan, np.float32)
     mostly_out[:100] = 5.0
     with pytest.raises(AlignmentError, match="in view at pyramid level 0"):
