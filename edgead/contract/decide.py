@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -60,12 +60,13 @@ class RoiPrediction(NamedTuple):
 
 @dataclass(frozen=True)
 class RoiDecision:
-    """One ROI's outcome; ``defect_area_px`` in camera pixels."""
+    """One ROI's outcome; ``defect_area_px`` in camera pixels, None when it was not counted because the verdict
+    did not need it (``decide(..., area=False)``: the station counts it after the answer, :func:`with_areas`)."""
 
     name: str
     score: float
     raw_score: float
-    defect_area_px: int
+    defect_area_px: int | None
     verdict: Verdict
 
 
@@ -93,12 +94,19 @@ class Decision:
 
     @property
     def defect_area_px(self) -> int:
-        """Above-threshold camera pixels over all ROIs."""
+        """Above-threshold camera pixels over all ROIs (every ROI's area counted: not ``decide(..., area=False)``)."""
         return sum(r.defect_area_px for r in self.rois)
 
 
+def defect_area(amap: np.ndarray, roi_hw: tuple[int, int]) -> int:
+    """The above-threshold area of a normalised map ``[h, w]`` at model resolution, in camera pixels of a ROI of
+    size ``roi_hw`` (the map's area scaled to it)."""
+    scale = (roi_hw[0] * roi_hw[1]) / float(amap.shape[0] * amap.shape[1])
+    return int(round(np.count_nonzero(amap >= THRESHOLD) * scale))
+
+
 def decide_roi(name: str, score: float, raw_score: float, amap: np.ndarray, roi_hw: tuple[int, int],
-               rules: DecisionRules) -> RoiDecision:
+               rules: DecisionRules, area: bool = True) -> RoiDecision:
     """Decide one ROI.
 
     Args:
@@ -107,16 +115,17 @@ def decide_roi(name: str, score: float, raw_score: float, amap: np.ndarray, roi_
         amap: the normalised map ``[h, w]`` at model resolution.
         roi_hw: the ROI's size in camera pixels (the map's area is scaled to it).
         rules: the decision rules.
+        area: count ``defect_area_px`` even when the verdict does not need it (False: it is None then; the
+            verdict is the same).
 
     Returns:
         The :class:`RoiDecision`.
     """
-    scale = (roi_hw[0] * roi_hw[1]) / float(amap.shape[0] * amap.shape[1])
-    area = int(round(np.count_nonzero(amap >= THRESHOLD) * scale))
-    reject = score >= THRESHOLD and (rules.min_defect_area_px == 0 or area >= rules.min_defect_area_px)
-    if not math.isfinite(score):
-        reject = True
-    return RoiDecision(name, float(score), float(raw_score), area, Verdict.REJECT if reject else Verdict.ACCEPT)
+    finite = math.isfinite(score)
+    needed = area or (rules.min_defect_area_px != 0 and finite and score >= THRESHOLD)
+    px = defect_area(amap, roi_hw) if needed else None
+    reject = not finite or (score >= THRESHOLD and (rules.min_defect_area_px == 0 or px >= rules.min_defect_area_px))
+    return RoiDecision(name, float(score), float(raw_score), px, Verdict.REJECT if reject else Verdict.ACCEPT)
 
 
 def decide_part(rois: Sequence[RoiDecision]) -> Verdict:
@@ -126,19 +135,29 @@ def decide_part(rois: Sequence[RoiDecision]) -> Verdict:
     return Verdict.ACCEPT if all(r.verdict is Verdict.ACCEPT for r in rois) else Verdict.REJECT
 
 
-def decide(rois: Sequence[RoiPrediction], rules: DecisionRules = DecisionRules()) -> Decision:
+def decide(rois: Sequence[RoiPrediction], rules: DecisionRules = DecisionRules(), area: bool = True) -> Decision:
     """The verdict of one part from its ROIs' predictions.
 
     Args:
         rois: one :class:`RoiPrediction` per ROI (one named :data:`WHOLE_IMAGE` for a part judged whole).
         rules: the decision rules (the station's ``decision`` section).
+        area: count every ROI's ``defect_area_px``; False counts only where the verdict needs it (a score at or
+            above the threshold under ``min_defect_area_px``), the others are None (:func:`with_areas` counts
+            them later). The verdicts are the same either way.
 
     Returns:
         The :class:`Decision`.
     """
-    decisions = tuple(decide_roi(name, float(p.score[0]), float(p.raw_score[0]), p.map[0], hw, rules)
-                      for name, hw, p in rois)
+    decisions = tuple([decide_roi(name, float(p.score[0]), float(p.raw_score[0]), p.map[0], hw, rules, area)
+                       for name, hw, p in rois])
     return Decision(decide_part(decisions), decisions)
+
+
+def with_areas(decisions: Sequence[RoiDecision], rois: Sequence[RoiPrediction]) -> list[RoiDecision]:
+    """``decisions`` (from :func:`decide` with ``area=False``) with every ``defect_area_px`` counted: what
+    ``decide(rois, rules)`` returns, the area counted after the verdict went out."""
+    return [d if d.defect_area_px is not None else replace(d, defect_area_px=defect_area(r.prediction.map[0], r.hw))
+            for d, r in zip(decisions, rois)]
 
 
 def decide_image(prediction: Prediction, image_hw: tuple[int, int], rules: DecisionRules = DecisionRules()

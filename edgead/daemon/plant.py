@@ -188,12 +188,16 @@ class Plant:
     # --- after a part -------------------------------------------------------------------------------------------
     def busy(self) -> None:
         """A part is being inspected."""
+        if self.server is None:  # no OPC UA: nothing to show (and nothing of it imported, in the loop's time)
+            return
         from edgead.opcua.address_space import VisionState
 
         self._show_state(VisionState.BUSY)
 
     def health(self, degraded: bool) -> None:
         """Between parts: ``Error`` while the station is degraded, else ``Ready`` (posted only on a change)."""
+        if self.server is None:
+            return
         from edgead.opcua.address_space import VisionState
 
         self._show_state(VisionState.ERROR if degraded else VisionState.READY)

@@ -171,6 +171,15 @@ class Recorder:
         Raises:
             RecordError: the store refused the write; nothing was written, the pending updates are kept.
         """
+        return self.commit_row(record.to_row())
+
+    def commit_row(self, row: tuple) -> int:
+        """:meth:`commit` of a part's row made by :func:`~edgead.records.store.part_row` (the loop's path: the
+        :class:`PartRecord` is built only if the store refuses the row, for :meth:`keep`).
+
+        Raises:
+            RecordError: the store refused the write; nothing was written, the pending updates are kept.
+        """
         updates = self._updates()
         try:
             if self._backlog:
@@ -178,7 +187,7 @@ class Recorder:
                 log.warning("records: the store accepts writes again; %d kept records written", len(self._backlog))
                 self.written += len(self._backlog)
                 self._backlog.clear()
-            row_id = self.store.commit(record, updates)
+            row_id = self.store.commit_row(row, updates)
         except RecordError as exc:
             self.failure = exc
             self.failed_commits += 1

@@ -25,7 +25,7 @@ import numpy as np
 
 from edgead.align.aligner import resample_onto
 from edgead.camera import EndOfStream, open_camera
-from edgead.contract.decide import RoiDecision, decide
+from edgead.contract.decide import RoiDecision, RoiPrediction, decide, with_areas
 from edgead.daemon.capture import ARRIVED_NS, CaptureAhead
 from edgead.daemon.config import SaveImages, StationConfig, TriggerSource, parse_listen
 from edgead.daemon.decide import apply_budget
@@ -38,7 +38,7 @@ from edgead.daemon.reload import DEVICES, LOGGING, ORDER, PLC, RECORDER, SHADOW,
 from edgead.errors import AlignmentError, CameraError, EdgeadError, FaultLimitError, FrameError, PlcError, RecordError
 from edgead.plc import PartResult, Trigger, open_plc
 from edgead.records import Checkpointer, ImageArchive, PartRecord, RecordStore, RowUpdate
-from edgead.records.store import WRITER_CACHE_KIB
+from edgead.records.store import WRITER_CACHE_KIB, part_row
 from edgead.stages import ALIGN, CAPTURE, DECIDE, INFER, QUEUE, RECORD, SIGNAL, STAGES, TIMINGS, TOTAL
 from edgead.verdict import Verdict
 
@@ -84,6 +84,7 @@ class _Part:
     warp: np.ndarray | None = None  # set when only the ROIs were resampled: the writer resamples ``image`` along it
     size: tuple[int, int] | None = None
     amap: np.ndarray | None = None
+    preds: list[RoiPrediction] | None = None  # what was decided: the areas not counted before the answer are counted
     t_ns: int = field(default_factory=time.time_ns)
     selection: Selection | None = None  # the recipe and lot it is judged and recorded with
     late: list[str] = field(default_factory=list)  # notes made after the row was committed (the answer's)
@@ -456,8 +457,9 @@ class Station:
             lat[INFER] = _ms(t)
             stage = DECIDE
             t = time.monotonic_ns()
-            decision = decide(preds, rules)
+            decision = decide(preds, rules, area=False)  # the areas the verdict does not need: after the answer
             outcome.rois, outcome.score, part.raw = list(decision.rois), decision.score, decision.raw_score
+            part.preds = preds
             part.amap = preds[0].prediction.map[0] if len(preds) == 1 else None
             verdict, error = apply_budget(decision.verdict, (time.monotonic_ns() - part.t0) / 1e6, rules)
             outcome.verdict, outcome.error = verdict, error
@@ -505,12 +507,22 @@ class Station:
             plc_answer=o.answer, recipe=part.selection.recipe, lot_id=part.selection.lot_id,
             requested_by=part.trigger.requested_by if part.trigger else None)
 
+    def _row(self, part: _Part) -> tuple:
+        """``self._record(part).to_row()``, without building the record (the loop's commit)."""
+        o = part.outcome
+        lat = o.latencies_ms.get
+        selection = part.selection
+        return part_row(part.t_ns, o.part_id, o.seq, o.verdict, o.score, part.raw, lat(CAPTURE), lat(ALIGN),
+                        lat(INFER), lat(DECIDE), lat(SIGNAL), lat(TOTAL), self.model.model_hash, part.quality,
+                        {r.name: r.score for r in o.rois}, None, o.error, lat(RECORD), o.answer, selection.recipe,
+                        selection.lot_id, lat(QUEUE), None, part.trigger.requested_by if part.trigger else None)
+
     def _record_and_answer(self, part: _Part) -> None:
         """Commit the row, then answer; a refused commit answers fail-safe and goes to the recorder's policy."""
         o = part.outcome
         t = time.monotonic_ns()
         try:
-            o.row_id = self.recorder.commit(self._record(part))
+            o.row_id = self.recorder.commit_row(self._row(part))
         except RecordError as exc:
             o.latencies_ms[RECORD] = _ms(t)
             log.error("part %s: record not committed, answered fail-safe: %s", o.part_id, exc)
@@ -569,17 +581,22 @@ class Station:
         return {f"{stage}_ms": lat.get(stage) for stage in (RECORD, SIGNAL, TOTAL)}
 
     def _finish(self, part: _Part) -> PartOutcome:
-        """After the answer: the row's answer and latencies (next commit), the image handoff, metrics, health."""
+        """After the answer: the row's answer and latencies (written now, in a transaction of their own, so that the
+        next part's commit is its row alone), the areas the verdict did not need, the image handoff, metrics,
+        health."""
         o = part.outcome
         if o.row_id is not None:
             self.recorder.later(RowUpdate(o.row_id, {**self._timings(part), "plc_answer": o.answer},
                                           note="; ".join(part.late) or None))
+            self.recorder.flush()  # a failure is logged and the update kept for the next commit
             save = self.cfg.storage.save_images
             if part.image is not None and (save is SaveImages.ALL or (save is SaveImages.REJECTS
                                                                      and not o.verdict.passes)):
                 self.recorder.archive(o.row_id, self._record(part), part.image, part.amap, part.warp, part.size)
         elif o.answer is not None:
             self.recorder.amend_kept(**self._timings(part), plc_answer=o.answer)
+        if part.preds is not None:
+            o.rois = with_areas(o.rois, part.preds)
         self.metrics.observe_part(o.verdict, {k: o.latencies_ms.get(k) for k in TIMINGS})
         self.metrics.set_queues({"capture": self.camera.ready if isinstance(self.camera, CaptureAhead) else 0,
                                   "images": self.recorder.images_waiting})

@@ -52,8 +52,11 @@ class GarbageLine:
 
 def template_for(verdict: Verdict, cfg: AsciiConfig) -> str:
     """The result template of a verdict (the one table for ASCII)."""
-    return {Verdict.ACCEPT: cfg.pass_template, Verdict.REJECT: cfg.reject_template,
-            Verdict.NO_READ: cfg.no_read_template, Verdict.FAULT: cfg.fault_template}[verdict]
+    return getattr(cfg, _TEMPLATES[verdict])
+
+
+_TEMPLATES = {Verdict.ACCEPT: "pass_template", Verdict.REJECT: "reject_template", Verdict.NO_READ: "no_read_template",
+              Verdict.FAULT: "fault_template"}  # verdict -> the AsciiConfig field of its template
 
 
 def encode_result(result: PartResult, cfg: AsciiConfig) -> bytes:

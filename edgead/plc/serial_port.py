@@ -5,6 +5,7 @@ longer than the timeout they are given.
 """
 from __future__ import annotations
 
+import os
 import time
 
 import serial
@@ -15,8 +16,10 @@ from edgead.plc.config import Line, SerialConfig, split_url
 _PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD, "M": serial.PARITY_MARK,
            "S": serial.PARITY_SPACE}
 try:  # a vanished pty/USB port raises termios.error from tcflush/tcsetattr, which is no OSError
+    import termios
     from termios import error as _TermiosError
 except ImportError:  # pragma: no cover - not POSIX
+    termios = None
     _TermiosError = OSError
 _IO_ERRORS = (serial.SerialException, OSError, _TermiosError, TypeError, AttributeError)
 _HINT = "check the cable/USB adapter, that the device exists, and that the user is in the 'dialout' group"
@@ -57,6 +60,7 @@ class SerialPort:
             raise PlcError(f"PLC port {url!r} cannot be opened: {exc}", hint=_HINT) from exc
         self._port = port
         self._woken = False
+        self._posix = termios is not None and type(port) is serial.Serial and hasattr(port, "fd")  # see write()
 
     @property
     def wakeable(self) -> bool:
@@ -123,8 +127,17 @@ class SerialPort:
         """
         port = self._require()
         try:
-            port.write(data)
-            port.flush()
+            if self._posix:  # one write(2) and tcdrain(3): what pyserial does, less its select(2) after every write
+                try:
+                    sent = os.write(port.fd, data)
+                except BlockingIOError:  # the output buffer is full: pyserial's write waits (write_timeout)
+                    sent = 0
+                if sent < len(data):
+                    port.write(data[sent:])
+                termios.tcdrain(port.fd)
+            else:
+                port.write(data)
+                port.flush()
         except _IO_ERRORS as exc:
             raise self._fail("write", exc) from exc
 

@@ -41,6 +41,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from os import PathLike
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Iterable, Iterator, Mapping, Union
 
 from edgead.errors import ConfigError, EdgeadError, RecordError
@@ -146,6 +147,7 @@ _INSERT = f"INSERT INTO parts ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * le
 _SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM parts"
 
 
+_NO_SCORES: Mapping[str, float] = MappingProxyType({})
 _last_second: tuple[int, str] = (-1, "")  # the last second utc_iso formatted, and its text (parts come many a second)
 
 
@@ -268,20 +270,11 @@ class PartRecord(Stamped):
         return {stage: getattr(self, f"{stage}_ms") for stage in TIMINGS}
 
     def to_row(self) -> tuple:
-        """The values of :data:`COLUMNS`, in order, as SQLite stores them."""
-        verdict = self.verdict if type(self.verdict) is Verdict else Verdict(self.verdict)
-        return (
-            self.t_utc, int(self.t_ns), str(self.part_id), int(self.seq), verdict.value,
-            _opt_float(self.score), _opt_float(self.raw_score),
-            *(_opt_float(getattr(self, f"{stage}_ms")) for stage in ("capture", "align", "infer", "decide",
-                                                                       "signal", "total")),
-            self.model_hash, _opt_float(self.align_quality),
-            scores_json(self.roi_scores),
-            None if self.image_path is None else str(self.image_path), self.error,
-            _opt_float(self.record_ms), None if self.plc_answer is None else Verdict(self.plc_answer).value,
-            self.recipe, self.lot_id,
-            _opt_float(self.queue_ms), _opt_float(self.image_ms), self.requested_by,
-        )  # fmt: skip
+        """The values of :data:`COLUMNS`, in order, as SQLite stores them (:func:`part_row`)."""
+        return part_row(self.t_ns, self.part_id, self.seq, self.verdict, self.score, self.raw_score, self.capture_ms,
+                        self.align_ms, self.infer_ms, self.decide_ms, self.signal_ms, self.total_ms, self.model_hash,
+                        self.align_quality, self.roi_scores, self.image_path, self.error, self.record_ms,
+                        self.plc_answer, self.recipe, self.lot_id, self.queue_ms, self.image_ms, self.requested_by)
 
     @classmethod
     def from_row(cls, row: tuple) -> "PartRecord":
@@ -293,8 +286,28 @@ class PartRecord(Stamped):
         return cls(**values)
 
 
-def _opt_float(value) -> float | None:
-    return None if value is None else float(value)
+def part_row(t_ns: int, part_id: str, seq: int, verdict: Verdict | str, score=None, raw_score=None, capture_ms=None,
+             align_ms=None, infer_ms=None, decide_ms=None, signal_ms=None, total_ms=None, model_hash: str = "",
+             align_quality=None, roi_scores: Mapping[str, float] = _NO_SCORES, image_path=None, error=None,
+             record_ms=None, plc_answer=None, recipe: str | None = "", lot_id=None, queue_ms=None, image_ms=None,
+             requested_by=None) -> tuple:
+    """A part's row: the values of :data:`COLUMNS`, in order, as SQLite stores them (the arguments are
+    :class:`PartRecord`'s fields, in its order). :meth:`PartRecord.to_row` is this; the station's loop calls it
+    directly, without building the record first (the record is built only when the store refuses the row)."""
+    return (
+        utc_iso(t_ns), int(t_ns), str(part_id), int(seq),
+        verdict.value if type(verdict) is Verdict else Verdict(verdict).value,
+        None if score is None else float(score), None if raw_score is None else float(raw_score),
+        None if capture_ms is None else float(capture_ms), None if align_ms is None else float(align_ms),
+        None if infer_ms is None else float(infer_ms), None if decide_ms is None else float(decide_ms),
+        None if signal_ms is None else float(signal_ms), None if total_ms is None else float(total_ms),
+        model_hash, None if align_quality is None else float(align_quality),
+        scores_json(roi_scores),
+        None if image_path is None else str(image_path), error,
+        None if record_ms is None else float(record_ms), None if plc_answer is None else Verdict(plc_answer).value,
+        recipe, lot_id,
+        None if queue_ms is None else float(queue_ms), None if image_ms is None else float(image_ms), requested_by,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -493,8 +506,17 @@ class RecordStore:
         Raises:
             RecordError: if the write fails (disk full, read-only filesystem, I/O error); nothing was written.
         """
+        return self.commit_row(record.to_row(), updates)
+
+    def commit_row(self, row: tuple, updates: Iterable[RowUpdate] = ()) -> int:
+        """:meth:`commit` of a row already made by :func:`part_row` (the station's loop: no record built first).
+
+        Raises:
+            RecordError: if the write fails; nothing was written.
+        """
         statements = [u.sql() for u in updates]
-        return self._transaction(statements + [(_INSERT, record.to_row())])[-1]
+        statements.append((_INSERT, row))
+        return self._transaction(statements)[-1]
 
     def update(self, updates: Iterable[RowUpdate]) -> None:
         """Apply updates to committed rows in one transaction (when no part comes to carry them).

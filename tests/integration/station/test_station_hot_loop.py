@@ -153,3 +153,36 @@ def test_aligned_frames_waiting_in_the_image_queue_are_never_overwritten(small_s
         archived = load_image(row.image_path, color)
         expected = aligner.align(load_image(small_station.captures / sources[row.part_id], color)).image
         assert np.abs(archived.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_a_parts_answer_is_on_record_once_it_is_answered_and_its_area_is_counted_after(small_station, padim_bundle,
+                                                                                        pty, tmp_path):
+    """Issue 18: the part's commit is its row alone; its answer and latencies are written right after the answer
+    (not with the next part's commit), and the defect area the verdict did not need is counted after the answer."""
+    import sqlite3
+
+    import serial
+
+    from edgead.daemon.station import Station
+
+    path = _config(tmp_path, small_station, padim_bundle.bundle, f"folder://{small_station.captures}?fps=0",
+                   pty.station)
+    plc = serial.Serial(pty.plc, 19200, timeout=0.05)
+    try:
+        with Station(load_station(path)) as station:
+            plc.write(b"T1\r\n")
+            while (outcome := station.step()) is None:
+                pass
+            # the station now waits for the next part: what the PLC was told is already on record
+            db = sqlite3.connect(f"file:{tmp_path / 'records.sqlite'}?mode=ro", uri=True)
+            try:
+                answer, record_ms, signal_ms, total_ms = db.execute(
+                    "SELECT plc_answer, record_ms, signal_ms, total_ms FROM parts WHERE id = ?",
+                    (outcome.row_id,)).fetchone()
+            finally:
+                db.close()
+    finally:
+        plc.close()
+    assert answer == outcome.answer.value
+    assert None not in (record_ms, signal_ms, total_ms)
+    assert [type(r.defect_area_px) for r in outcome.rois] == [int]

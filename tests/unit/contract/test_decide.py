@@ -1,10 +1,12 @@
 """The verdict rule: threshold, non-finite scores, minimum area in camera pixels, any-ROI-rejects."""
+import math
+
 import numpy as np
 import pytest
 
 from edgead.contract.decide import (WHOLE_IMAGE, Decision, DecisionRules, RoiPrediction, decide, decide_batch,
-                                    decide_image, decide_part, decide_roi, rejected)
-from edgead.contract.graph import Prediction
+                                    decide_image, decide_part, decide_roi, rejected, with_areas)
+from edgead.contract.graph import THRESHOLD, Prediction
 from edgead.errors import ConfigError
 from edgead.verdict import Verdict
 
@@ -56,3 +58,26 @@ def test_image_and_batch_helpers_are_decide():
 def test_rules_refuse_a_negative_area():
     with pytest.raises(ConfigError, match="min_defect_area_px"):
         DecisionRules(min_defect_area_px=-1)
+
+
+@pytest.mark.parametrize("min_area", [0, 5, 60])
+def test_without_areas_the_verdicts_are_the_same_and_with_areas_gives_the_whole_decision(min_area):
+    """The station decides with ``area=False`` and counts the areas after the answer (issue 18): an area is counted
+    before the verdict only where the rule needs it, and the verdicts never change."""
+    rng = np.random.default_rng(min_area)
+    rules = DecisionRules(min_defect_area_px=min_area)
+    for score in (0.1, 0.49, 0.5, 0.9, float("nan"), float("inf"), -float("inf")):
+        amap = rng.random((1, 8, 10)).astype(np.float32)
+        pred = Prediction(np.array([score], np.float32), amap, np.array([2.0], np.float32), amap)
+        rois = [RoiPrediction("a", (16, 20), pred), RoiPrediction("b", (8, 10), pred)]
+        full = decide(rois, rules)
+        lazy = decide(rois, rules, area=False)
+        assert lazy.verdict is full.verdict
+        assert [r.verdict for r in lazy.rois] == [r.verdict for r in full.rois]
+        needed = min_area != 0 and math.isfinite(score) and score >= THRESHOLD
+        assert [r.defect_area_px is not None for r in lazy.rois] == [needed, needed]
+        def fields(decisions):  # a NaN score is never equal to itself: compare its text
+            return [(r.name, repr(r.score), r.raw_score, r.defect_area_px, r.verdict) for r in decisions]
+
+        assert fields(with_areas(lazy.rois, rois)) == fields(full.rois)
+        assert all(isinstance(r.defect_area_px, int) for r in full.rois)
