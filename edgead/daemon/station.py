@@ -16,6 +16,7 @@ Resources (engine, camera, PLC link, record store, metrics endpoint) have one ow
 """
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from contextlib import ExitStack
@@ -83,11 +84,15 @@ class _Part:
     image: np.ndarray | None = None  # what is archived: the aligned frame, or the frame (see ``warp``)
     warp: np.ndarray | None = None  # set when only the ROIs were resampled: the writer resamples ``image`` along it
     size: tuple[int, int] | None = None
-    amap: np.ndarray | None = None
     preds: list[RoiPrediction] | None = None  # what was decided: the areas not counted before the answer are counted
     t_ns: int = field(default_factory=time.time_ns)
     selection: Selection | None = None  # the recipe and lot it is judged and recorded with
     late: list[str] = field(default_factory=list)  # notes made after the row was committed (the answer's)
+
+    @property
+    def amap(self) -> np.ndarray | None:
+        """The anomaly map archived with the image: the part's, when it was judged whole (one inference)."""
+        return self.preds[0].prediction.map[0] if self.preds is not None and len(self.preds) == 1 else None
 
     def fail(self, verdict: Verdict, error: str) -> None:
         self.outcome.verdict, self.outcome.error = verdict, error
@@ -397,14 +402,21 @@ class Station:
                 return None
         else:
             self.plant.take_requests(self.model)
-        self.plc.set_status(ready=False, busy=True, fault=self.faulting)
-        if trigger is not None:  # free-run polls the camera: Busy would flap with every poll
-            self.plant.busy()
-        part = self._inspect(trigger)
+        collecting = gc.isenabled()
+        gc.disable()  # no garbage collection between the trigger and the answer: the objects made meanwhile are
+        try:          # collected after it, in the part's own _finish or the next idle time
+            self.plc.set_status(ready=False, busy=True, fault=self.faulting)
+            if trigger is not None:  # free-run polls the camera: Busy would flap with every poll
+                self.plant.busy()
+            part = self._inspect(trigger)
+            if part is not None:
+                self._record_and_answer(part)
+        finally:
+            if collecting:
+                gc.enable()
         if part is None:
             self._idle()
             return None
-        self._record_and_answer(part)
         return self._finish(part)
 
     def _idle(self) -> None:
@@ -460,7 +472,6 @@ class Station:
             decision = decide(preds, rules, area=False)  # the areas the verdict does not need: after the answer
             outcome.rois, outcome.score, part.raw = list(decision.rois), decision.score, decision.raw_score
             part.preds = preds
-            part.amap = preds[0].prediction.map[0] if len(preds) == 1 else None
             verdict, error = apply_budget(decision.verdict, (time.monotonic_ns() - part.t0) / 1e6, rules)
             outcome.verdict, outcome.error = verdict, error
             lat[DECIDE] = _ms(t)

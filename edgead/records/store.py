@@ -158,7 +158,7 @@ def utc_iso(t_ns: int) -> str:
     last = _last_second
     if last[0] != seconds:
         last = _last_second = (seconds, f"{datetime.fromtimestamp(seconds, timezone.utc):%Y-%m-%dT%H:%M:%S}")
-    return f"{last[1]}.{ns // 1000:06d}Z"
+    return last[1] + "." + str(1_000_000 + ns // 1000)[1:] + "Z"  # concatenation: the loop's cheapest
 
 
 def scores_json(scores: Mapping[str, float]) -> str:
@@ -167,7 +167,7 @@ def scores_json(scores: Mapping[str, float]) -> str:
         (key, value), = scores.items()
         value = float(value)
         if isinstance(key, str) and math.isfinite(value):
-            return f"{{{_json_key(key)}: {value!r}}}"
+            return "{" + _json_key(key) + ": " + repr(value) + "}"
     return json.dumps({str(k): float(v) for k, v in scores.items()})
 
 
