@@ -4,8 +4,10 @@ Usage:
     python benchmarks/record_path.py [--parts 3000] [--baseline REV] [--rounds 4] [--no-docs]
 
 What the loop does between decide and answer (:meth:`edgead.daemon.station.Station._record_and_answer`): the
-station's own ``_record`` builds the :class:`~edgead.records.PartRecord`, and :meth:`Recorder.commit` writes it in one
-transaction with the previous part's row update (its answer and latencies), on a real SQLite file in WAL mode.
+station's own ``_row`` makes the part's row and :meth:`Recorder.commit_row` commits it alone; the previous part's row
+update (its answer and latencies) was written right after that part's answer, outside the timed commit (a revision
+before issue 18's sixth round: ``_record`` builds the :class:`~edgead.records.PartRecord` and :meth:`Recorder.commit`
+writes it in one transaction with the previous part's update), on a real SQLite file in WAL mode.
 Timed warm (part after part) and cold (32 MiB of memory touched before each part, as the engine's inference evicts
 the caches in the station). With ``--baseline REV``, the same measurement runs on git revision ``REV``'s edgead in
 alternating processes (``--rounds`` each), and the table gives both and their ratio.
@@ -46,6 +48,7 @@ def measure(parts: int, cold: bool) -> dict:
     station = SimpleNamespace(model=SimpleNamespace(model_hash="ab" * 32))
     lat = {"queue": 0.05, "capture": 0.02, "align": 1.1, "infer": 8.1, "decide": 0.1}
     times = []
+    row_path = hasattr(Station, "_row")  # a revision whose loop builds the row without the record
     with tempfile.TemporaryDirectory() as tmp:
         with RecordStore(Path(tmp) / "records.sqlite", autocheckpoint=False, cache_kib=WRITER_CACHE_KIB) as store:
             recorder = Recorder(store, None, RecordFailure.STOP, 1024)
@@ -57,10 +60,15 @@ def measure(parts: int, cold: bool) -> dict:
                 if cold:
                     evict[::64] += 1
                 t = time.perf_counter()
-                outcome.row_id = recorder.commit(Station._record(station, part))
+                if row_path:  # the loop commits the row alone (issue 18, round 6)
+                    outcome.row_id = recorder.commit_row(Station._row(station, part))
+                else:
+                    outcome.row_id = recorder.commit(Station._record(station, part))
                 times.append(time.perf_counter() - t)
                 recorder.later(RowUpdate(outcome.row_id, {"record_ms": 0.3, "signal_ms": 0.07, "total_ms": 9.9,
                                                           "plc_answer": Verdict.ACCEPT}))
+                if row_path:  # ... and writes the answer's update right after the answer
+                    recorder.flush()
     a = np.asarray(times[parts // 10:]) * 1e3
     return {"median_ms": float(np.median(a)), "p99_ms": float(np.percentile(a, 99))}
 
