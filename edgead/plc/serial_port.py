@@ -114,8 +114,9 @@ class SerialPort:
                     return b""
                 port.timeout = remaining
                 data = port.read(1)
-                if data:
-                    return data
+                if data:  # and the rest of what arrived with it: a trigger's line in one read, not two
+                    rest = port.in_waiting
+                    return data + port.read(min(rest, max_bytes - 1)) if rest and max_bytes > 1 else data
         except _IO_ERRORS as exc:
             raise self._fail("read", exc) from exc
 

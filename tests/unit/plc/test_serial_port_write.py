@@ -1,6 +1,7 @@
 """A result written to a POSIX serial port (a pty here) goes out with one write(2) and tcdrain(3), without pyserial's
 select(2) after every write (issue 18: the answer's cost in the loop); a full output buffer still waits, within the
-port's write timeout, and a vanished port is a PlcError."""
+port's write timeout, and a vanished port is a PlcError. A read that waited for its first byte returns the rest of
+what arrived with it (a trigger's whole line), not that byte alone."""
 from __future__ import annotations
 
 import os
@@ -68,3 +69,17 @@ def test_a_write_to_a_closed_port_is_a_plc_error(pty_pair):
     port.close()
     with pytest.raises(PlcError):
         port.write(b"OK 1\r\n")
+
+
+def test_a_read_that_waited_returns_the_whole_line_that_arrived_not_its_first_byte(pty_pair):
+    master, name = pty_pair
+    with SerialPort(name, SerialConfig()) as port:
+        writer = threading.Timer(0.05, os.write, (master, b"T 42\r\n"))
+        writer.start()
+        try:
+            got = port.read_some(64, 5000)  # waits: nothing is there when it starts
+        finally:
+            writer.join()
+        assert got == b"T 42\r\n"
+        os.write(master, b"T 43\r\n")
+        assert port.read_some(3, 5000) == b"T 4"  # max_bytes still bounds it
