@@ -18,14 +18,20 @@ part's row to SQLite and answering an ASCII PLC peer (this script) on a serial p
   line stops): it idles, its process running, and no part is in flight.
 * ``none-spin``, ``all-nice0``, ``none-t1``, ``none-gc``: ``none`` with ``model.thread_wait: spin``, ``all`` with
   ``runtime.image_nice: 0``, ``none`` with ``model.intra_op_threads: 1``, ``none`` with ``runtime.gc: default``.
+* ``none-left``, ``all-t1``: ``none`` with ``model.intra_op_threads: cores_left``, ``all`` with one thread.
+* ``none-ov``, ``none-ov-t1``: ``none`` on OpenVINO (``model.backend: openvino``, the same graph, FP32), with one
+  inference thread per core or one.
+* ``none-spin-run``: ``none`` with ``model.thread_wait: spin_in_run``.
 
 A row per plant link (``--links`` parts each; ``--links-only`` runs only this): ASCII, Modbus RTU, Modbus
 TCP, and OPC UA with the MQTT north on, each the PLC (or client) round trip against the bare engine measured
 in this process (:mod:`links`); the ``station-links`` section of docs/benchmarks.md.
 
 The bare engine runs in a process of its own with the daemon's runtime options (:func:`edgead.daemon.model.cpu_options`)
-on the same aligned frames. The variants and the bare engine take turns in blocks of ``--block`` parts, so a
-change of the machine's load reaches all alike. Per-part time is the daemon's own: trigger-in (or frame arrival)
+on the same aligned frames: one bare engine per distinct set of model runtime options among the variants (backend,
+inference threads, idle threads: :func:`engine_options`), each station compared with the one that has its own
+(``none-t1`` with a one-thread bare engine), named in the tables when there are several. The variants and the
+bare engines take turns in blocks of ``--block`` parts, so a change of the machine's load reaches all alike. Per-part time is the daemon's own: trigger-in (or frame arrival)
 to result-out, the ``total_ms`` of each record; its p50 and p99 are given as ratios to the bare engine's.
 Also measured: the PLC round trip, each stage's p50, the daemon's RSS from the end of the warm-up to the end,
 the commit alone (``synchronous`` NORMAL/FULL against a queue put) and, with ``--compare N``, record before
@@ -294,6 +300,15 @@ class BareEngine:
             self.proc.wait(60)
 
 
+def bare_series(bare: BareEngine, warmup: int) -> dict:
+    """A bare engine's measured inference times (its warm-up blocks left out too) with each one's place and turn,
+    and the times of every inference of the measured turns (re-warm ones included)."""
+    measured, every = bare.turns.masks(warmup)
+    n = bare.turns.n
+    return {"ms": bare.times[:n][measured], "every": bare.times[:n][every],
+            "place": bare.turns.place[:n][measured], "turn": bare.turns.turn[:n][measured]}
+
+
 def bare_worker(config: str, frames_path: str, gap_ms: str) -> None:
     """The bare engine's process: reads a count per line, answers with that many inference times (ms)."""
     from edgead.bundle import load_bundle
@@ -393,13 +408,51 @@ VARIANTS = {"none": ("none", "plc", {}), "all": ("all", "plc", {}), "camera-none
             "camera-all": ("all", "camera", {}), "none-spin": ("none", "plc", {"model": {"thread_wait": "spin"}}),
             "all-nice0": ("all", "plc", {"runtime": {"image_nice": 0}}),
             "none-t1": ("none", "plc", {"model": {"intra_op_threads": 1}}),
-            "none-gc": ("none", "plc", {"runtime": {"gc": "default"}})}
+            "none-gc": ("none", "plc", {"runtime": {"gc": "default"}}),
+            "none-left": ("none", "plc", {"model": {"intra_op_threads": "cores_left"}}),
+            "all-t1": ("all", "plc", {"model": {"intra_op_threads": 1}}),
+            "none-ov": ("none", "plc", {"model": {"backend": "openvino"}}),
+            "none-ov-t1": ("none", "plc", {"model": {"backend": "openvino", "intra_op_threads": 1}}),
+            "none-spin-run": ("none", "plc", {"model": {"thread_wait": "spin_in_run"}})}
 NAMES = {"none": "PLC trigger, no image archived", "all": "PLC trigger, every image archived",
          "camera-none": "camera-triggered, no image archived", "camera-all": "camera-triggered, every image archived",
          "none-spin": "PLC trigger, no image archived, `model.thread_wait: spin`",
          "all-nice0": "PLC trigger, every image archived, `runtime.image_nice: 0`",
          "none-t1": "PLC trigger, no image archived, `model.intra_op_threads: 1`",
-         "none-gc": "PLC trigger, no image archived, `runtime.gc: default`"}
+         "none-gc": "PLC trigger, no image archived, `runtime.gc: default`",
+         "none-left": "PLC trigger, no image archived, `model.intra_op_threads: cores_left`",
+         "all-t1": "PLC trigger, every image archived, `model.intra_op_threads: 1`",
+         "none-ov": "PLC trigger, no image archived, `model.backend: openvino`",
+         "none-ov-t1": "PLC trigger, no image archived, `model.backend: openvino`, `model.intra_op_threads: 1`",
+         "none-spin-run": "PLC trigger, no image archived, `model.thread_wait: spin_in_run`"}
+
+
+def engine_options(model, bundle_backend: str) -> tuple[str, int, str]:
+    """What a station's bare engine must share with it: ``(backend, inference threads, idle threads)`` of its
+    ``model`` section (a :class:`edgead.daemon.config.ModelSection`; ``bundle_backend``: the bundle's own runtime,
+    where the section names none), the thread rule resolved on this machine's usable cores
+    (:func:`edgead.infer.threads.engine_threads`)."""
+    from edgead.infer.threads import engine_threads
+
+    return (model.backend.value if model.backend is not None else bundle_backend,
+            engine_threads(model.intra_op_threads), model.thread_wait.value)
+
+
+def pair_engines(options: dict[str, tuple]) -> dict[tuple, list[str]]:
+    """The bare engines a run needs: each distinct option set among the variants' (``{variant: engine_options}``,
+    in order) with the variants compared with it, in order of first use."""
+    out: dict[tuple, list[str]] = {}
+    for variant, key in options.items():
+        out.setdefault(key, []).append(variant)
+    return out
+
+
+def engine_labels(keys: list[tuple]) -> dict[tuple, str]:
+    """Each bare engine's name in the tables: ``bare `engine.infer``` alone, else followed by the options in which
+    the bare engines of the run differ (``onnxruntime``, ``1 thread``, ``spin``)."""
+    differ = [i for i in range(3) if len({k[i] for k in keys}) > 1]
+    words = (lambda b: b, lambda n: f"{n} thread" + ("s" if n != 1 else ""), lambda w: f"`{w}`")
+    return {k: ", ".join(["bare `engine.infer`", *(words[i](k[i]) for i in differ)]) for k in keys}
 
 
 def parse_sets(items: list[str]) -> dict:
@@ -459,6 +512,7 @@ def main() -> None:
     from edgead.data import load_image
     from edgead.data.synthetic import StationSpec, generate_captures, generate_dataset
     from edgead.demo.plc_peer import PtyPair, run_with_plc
+    from edgead.infer import bundle_runtime
     from edgead.train.pipeline import TrainConfig, train
 
     sets = parse_sets(args.sets)
@@ -525,17 +579,29 @@ def main() -> None:
         total = args.warmup + args.parts
         capacity = total + args.rewarm * -(-total // args.block)  # the re-warm parts of every turn too
         with ExitStack() as stack:
-            bare_config = tmp / "bare.yaml"
-            bare_config.write_text(yaml.safe_dump(merge_overrides({"model": {"bundle": str(bundle.root)}}, sets)))
-            cfg = load_station(bare_config)
+            def bare_config(variant: str) -> Path:  # the bare engine's config: the variant's model section
+                path = tmp / f"bare-{variant}.yaml"
+                path.write_text(yaml.safe_dump(merge_overrides(merge_overrides(
+                    {"model": {"bundle": str(bundle.root)}}, sets), {"model": VARIANTS[variant][2].get("model", {})})))
+                return path
+
+            own_backend = bundle_runtime(bundle.meta)[0].value
+            engines = pair_engines({v: engine_options(load_station(bare_config(v)).model, own_backend)
+                                    for v in variants})
+            labels = engine_labels(list(engines))
+            cfg = load_station(bare_config(variants[0]))
             reference = load_image(raw / "reference.png", bundle.meta.color)
             aligner = Aligner(reference, cfg.alignment)
             frames = [aligner.align(load_image(p, bundle.meta.color)).image for p in sorted(captures.glob("*.png"))]
-            bare = BareEngine(bare_config, frames, 200, tmp, args.bare_gap_ms)
-            stack.callback(bare.close)
-            bare.parts(200)
-            fps = 1000.0 / (args.frame_interval * pct(bare.times[:200], 50))
-            bare.reset(capacity)
+            bares, fps_of = {}, {}
+            for key, paired in engines.items():
+                bare = bares[key] = BareEngine(bare_config(paired[0]), frames, 200, tmp, args.bare_gap_ms)
+                stack.callback(bare.close)
+                bare.parts(200)
+                fps_of[key] = 1000.0 / (args.frame_interval * pct(bare.times[:200], 50))
+                bare.reset(capacity)
+            paired_with = {v: key for key, vs in engines.items() for v in vs}
+            fps = fps_of[paired_with[variants[0]]]
             daemons = {}
             for v in variants:
                 pty = stack.enter_context(PtyPair(tmp))
@@ -545,7 +611,7 @@ def main() -> None:
                     line = tmp / f"station-{v}.line"
                     os.mkfifo(line)
                 daemons[v] = stack.enter_context(Daemon(config(pty, f"station-{v}", save, trigger, line, own),
-                                                        pty.plc, capacity, tmp, line, 1.0 / fps))
+                                                        pty.plc, capacity, tmp, line, 1.0 / fps_of[paired_with[v]]))
             rss: dict[str, dict] = {v: {} for v in variants}
             done = 0
             while done < total:
@@ -556,9 +622,10 @@ def main() -> None:
                     d.parts(n, new_turn=not args.rewarm)
                     if VARIANTS[v][0] != "none":
                         time.sleep(0.5)  # the image writer drains before the next turn
-                if args.rewarm:
-                    bare.parts(args.rewarm, counted=False)
-                bare.parts(n, new_turn=not args.rewarm)
+                for bare in bares.values():
+                    if args.rewarm:
+                        bare.parts(args.rewarm, counted=False)
+                    bare.parts(n, new_turn=not args.rewarm)
                 done += n
                 for v, d in daemons.items():
                     for mark in (args.warmup, total):
@@ -573,13 +640,15 @@ def main() -> None:
                        "unanswered": d.unanswered,
                        "mismatched": d.mismatched, "parts_per_min": 60 * d.turns.n / d.busy_s, "rss": rss[v],
                        "images": archived(d.config.with_suffix(".sqlite"))}
-        bare_measured, bare_every = bare.turns.masks(args.warmup)  # the bare engine's warm-up blocks left out too
-        n_bare = bare.turns.n
-        bare_ms, bare_every_ms = bare.times[:n_bare][bare_measured], bare.times[:n_bare][bare_every]
-        bare_place, bare_turn = bare.turns.place[:n_bare][bare_measured], bare.turns.turn[:n_bare][bare_measured]
+        bare_runs = {key: bare_series(b, args.warmup) for key, b in bares.items()}
         if args.dump:  # every measured part in order, for a look at the tail beyond tail_profile
+            first = bare_runs[paired_with[variants[0]]]  # bare_ms etc.: the first variant's bare engine
+            slugs = {key: "-".join(map(str, key)) for key in bares}  # bare_SLUG_ms etc.: every bare engine's
             np.savez_compressed(args.dump, block=args.block, rewarm=args.rewarm, warmup=args.warmup,
-                                bare_ms=bare_ms, bare_place=bare_place, bare_turn=bare_turn,
+                                bare_ms=first["ms"], bare_place=first["place"], bare_turn=first["turn"],
+                                paired=np.array([f"{v}={slugs[paired_with[v]]}" for v in variants]),
+                                **{f"bare_{slugs[key]}_{k}": r[k] for key, r in bare_runs.items()
+                                   for k in ("ms", "place", "turn")},
                                 **{f"{v}_{k}": r["rows"][k] for v, r in runs.items() for k in (
                                     "total", "infer", "align", "record", "signal", "seq", "t_s", "place", "turn")})
 
@@ -613,18 +682,23 @@ def main() -> None:
 
         shadow = shadow_comparison(args, tmp, bundle, captures, raw / "reference.png", load) if args.shadow else None
 
-    bare_p50, bare_p99 = pct(bare_ms, 50), pct(bare_ms, 99)
+    bare_res = {labels[key]: {"p50": pct(r["ms"], 50), "p99": pct(r["ms"], 99), "n": int(r["ms"].size),
+                              "options": dict(zip(("backend", "threads", "thread_wait"), key)),
+                              "variants": engines[key],
+                              "every": {"p50": pct(r["every"], 50), "p99": pct(r["every"], 99),
+                                        "n": int(r["every"].size)},
+                              "tail": tail_profile(r["ms"], r["place"], r["turn"], args.block + args.rewarm)}
+                for key, r in bare_runs.items()}
+    first_bare = bare_res[labels[paired_with[variants[0]]]]
+    bare_p50, bare_p99 = first_bare["p50"], first_bare["p99"]
     res = {
         "machine": machine(), "load_average_1min": [min(load), float(np.median(load)), max(load)],
         "model": bundle.model_type, "input": [args.height, args.width], "parts": args.parts, "warmup": args.warmup,
         "block": args.block, "overrides": args.sets, "camera_fps": fps,
         "rewarm": args.rewarm,
-        "bare_infer_ms": {"p50": bare_p50, "p99": bare_p99, "n": int(bare_ms.size),
-                          "every": {"p50": pct(bare_every_ms, 50), "p99": pct(bare_every_ms, 99),
-                                    "n": int(bare_every_ms.size)},
-                          "tail": tail_profile(bare_ms, bare_place, bare_turn, args.block + args.rewarm)},
-        "stations": {v: summarise(r, bare_p50, bare_p99, args.warmup, total, args.block + args.rewarm)
-                     for v, r in runs.items()},
+        "bare_engines": bare_res,
+        "stations": {v: summarise(r, bare_res[labels[paired_with[v]]], labels[paired_with[v]], args.warmup, total,
+                                  args.block + args.rewarm) for v, r in runs.items()},
         "order_comparison": compare, "commit_ms": commits,
     }
     if not args.no_docs:
@@ -773,9 +847,11 @@ def archived(db: Path) -> int:
         return conn.execute("SELECT COUNT(*) FROM parts WHERE image_path IS NOT NULL").fetchone()[0]
 
 
-def summarise(run: dict, bare_p50: float, bare_p99: float, warmup: int, total: int, block: int) -> dict:
-    """One station's figures: its per-part time (daemon clock) against the bare engine's, stages, RSS, and where
-    its slow parts are (:func:`tail.tail_profile`, of the per-part time and of the infer stage)."""
+def summarise(run: dict, bare: dict, bare_name: str, warmup: int, total: int, block: int) -> dict:
+    """One station's figures: its per-part time (daemon clock) against its bare engine's (``bare``: its ``p50`` and
+    ``p99``; ``bare_name``: its name in the tables), stages, RSS, and where its slow parts are
+    (:func:`tail.tail_profile`, of the per-part time and of the infer stage)."""
+    bare_p50, bare_p99 = bare["p50"], bare["p99"]
     rows, trips, every = run["rows"], run["trips"], run["every"]
     measured = rows["total"]
     stages = {k: {"mean": float(np.nanmean(v)), "p50": pct(v[~np.isnan(v)], 50), "p99": pct(v[~np.isnan(v)], 99)}
@@ -783,6 +859,7 @@ def summarise(run: dict, bare_p50: float, bare_p99: float, warmup: int, total: i
     rss0, rss1 = run["rss"].get(warmup), run["rss"].get(total)
     p50, p99 = pct(measured, 50), pct(measured, 99)
     return {
+        "bare_engine": bare_name,
         "daemon_ms": {"p50": p50, "p99": p99, "max": float(np.nanmax(measured))},
         "plc_round_trip_ms": {"p50": pct(trips, 50), "p99": pct(trips, 99), "max": float(np.nanmax(trips))},
         "ratio_p50_vs_bare": p50 / bare_p50, "ratio_p99_vs_bare_p99": p99 / bare_p99, "p99_over_p50": p99 / p50,
@@ -804,7 +881,7 @@ def tail_table(res: dict, names: dict) -> list[str]:
     slow (1 % everywhere if the tail were even), and the share of all slow parts in the worst tenth of the turns."""
     series = [(names[v], r["tail"]) for v, r in res["stations"].items()]
     series += [(f"{names[v]}: infer stage", r["infer_tail"]) for v, r in res["stations"].items()]
-    series.append(("bare `engine.infer`", res["bare_infer_ms"]["tail"]))
+    series += [(name, b["tail"]) for name, b in res["bare_engines"].items()]
     buckets = [tuple(x["places"]) for x in series[0][1]["by_place"] if x["n"]]
     first = res.get("rewarm", 0)  # places before it are the re-warm parts, not counted
     lines = ["Where the slow parts are (a part above its series' p99 is slow: 1 % of the parts; spread evenly, 1 % of "
@@ -824,8 +901,29 @@ def tail_table(res: dict, names: dict) -> list[str]:
     return lines
 
 
+def station_table(res: dict, names: dict) -> list[str]:
+    """The stations' table: per-part p50 and p99, the ratios against each station's own bare engine (named in a
+    column of its own when the run has several), and a row per bare engine."""
+    bares = res["bare_engines"]
+    several = len(bares) > 1
+    lines = ["| station | per-part p50 (ms) | p99 (ms) | " + ("compared with | " if several else "")
+             + "p50 / bare engine p50 | p99 / p50 | infer stage p50 / bare | PLC round trip p50 / p99 (ms) | "
+             "parts/min |", "|---" * (9 if several else 8) + "|"]
+    for v, r in res["stations"].items():
+        d, t = r["daemon_ms"], r["plc_round_trip_ms"]
+        lines.append(f"| {names[v]} | {d['p50']:.2f} | {d['p99']:.2f} | " + (f"{r['bare_engine']} | " if several
+                                                                            else "")
+                     + f"**{r['ratio_p50_vs_bare']:.2f}x** | {r['p99_over_p50']:.2f} | "
+                     f"{r['infer_in_daemon_p50_vs_bare']:.2f}x | {t['p50']:.2f} / {t['p99']:.2f} | "
+                     f"{r['parts_per_min']:.0f} |")
+    for name, b in bares.items():
+        lines.append(f"| {name} | {b['p50']:.2f} | {b['p99']:.2f} | " + ("| " if several else "")
+                     + f"1.00x | {b['p99'] / b['p50']:.2f} | | | |")
+    return lines
+
+
 def docs_section(args, res: dict) -> str:
-    c, k, b = res["order_comparison"], res["commit_ms"], res["bare_infer_ms"]
+    c, k, bares = res["order_comparison"], res["commit_ms"], res["bare_engines"]
     lo, med, hi = res["load_average_1min"]
     loaded = args.loaded or "machine shared with other engineers' test runs"
     sets = "".join(f" --set {x}" for x in args.sets)
@@ -835,11 +933,14 @@ def docs_section(args, res: dict) -> str:
         + (f"--rewarm {args.rewarm} " if args.rewarm else "") +
         f"--variants {args.variants} --model {res['model']} --height {args.height} --width {args.width}{sets}` on "
         f"{res['machine']} ({loaded}; 1-minute load average {lo:.1f} to {hi:.1f}, median {med:.1f}): synthetic "
-        "station, the replay's frames decoded once at start (`preload=1`), ONNX Runtime FP32 on the CPU, each "
+        "station, the replay's frames decoded once at start (`preload=1`), the bundle's FP32 graph on the CPU "
+        "(ONNX Runtime unless the row says otherwise), each "
         "station `edgead run` as its own process with an ASCII PLC peer (the script) on a socat pty pair, a "
         "trigger after each answer, every part's row committed before its answer. The stations and the bare engine "
-        "(a process of its own, the daemon's runtime options, a "
-        f"{args.bare_gap_ms:g} ms pause before each inference as the station's engine has) take turns in blocks of "
+        + ("(a process of its own, the daemon's runtime options, a " if len(bares) == 1 else
+           f"(one per set of runtime options among the stations, {len(bares)} here, each a process of its own with "
+           "the runtime options of the stations compared with it, a ")
+        + f"{args.bare_gap_ms:g} ms pause before each inference as the station's engine has) take turns in blocks of "
         f"{args.block} parts; {args.warmup} parts of each are warm-up."
         + (f" Each turn opens with {args.rewarm} parts per process that are run but not counted (the first parts "
            "after another process ran, whose caches and pages that process evicted); the p99 over every part of "
@@ -848,21 +949,14 @@ def docs_section(args, res: dict) -> str:
            f"{1000 / res['camera_fps']:.1f} ms ({args.frame_interval:g} bare-engine medians), frames captured ahead, "
            "no edge between their turns; their round trip is edge to answer." if any(VARIANTS[v][1] == "camera" for v in
                                                                     res["stations"]) else ""), "",
-        "| station | per-part p50 (ms) | p99 (ms) | p50 / bare engine p50 | p99 / p50 | infer stage p50 / bare | "
-        "PLC round trip p50 / p99 (ms) | parts/min |",
-        "|---|---|---|---|---|---|---|---|",
     ]
     names = NAMES
-    for v, r in res["stations"].items():
-        d, t = r["daemon_ms"], r["plc_round_trip_ms"]
-        lines.append(f"| {names[v]} | {d['p50']:.2f} | {d['p99']:.2f} | **{r['ratio_p50_vs_bare']:.2f}x** | "
-                     f"{r['p99_over_p50']:.2f} | {r['infer_in_daemon_p50_vs_bare']:.2f}x | {t['p50']:.2f} / "
-                     f"{t['p99']:.2f} | {r['parts_per_min']:.0f} |")
-    lines += [f"| bare `engine.infer` | {b['p50']:.2f} | {b['p99']:.2f} | 1.00x | {b['p99'] / b['p50']:.2f} | | | |",
+    lines += [*station_table(res, names),
               *(["", f"Over every part of the measured turns, the {args.rewarm} re-warm parts of each turn included: "
                  + "; ".join(f"{names[v]} p99 {r['every']['p99']:.2f} ms = {r['every']['p99_over_p50']:.2f}x its p50"
                              for v, r in res["stations"].items())
-                 + f"; bare engine p99 {b['every']['p99']:.2f} ms = {b['every']['p99'] / b['every']['p50']:.2f}x."]
+                 + "".join(f"; {'bare engine' if len(bares) == 1 else name} p99 {b['every']['p99']:.2f} ms = "
+                           f"{b['every']['p99'] / b['every']['p50']:.2f}x" for name, b in bares.items()) + "."]
                 if args.rewarm else []),
               "", "Per-part time is trigger-in to result-out on the daemon's clock (the `total_ms` column). Stage "
               "p50 / p99 (ms):", ""]

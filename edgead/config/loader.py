@@ -184,7 +184,10 @@ def convert(tp: Any, value: Any, path: str, base_dir: Path | None = None) -> Any
                 return convert(arg, value, path, base_dir)
             except ConfigError as exc:
                 errors.append(exc.message)
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: {value!r} matches none of {args}")
+        if len(errors) == 1:
+            raise ConfigError(errors[0])
+        raise ConfigError(f"{path}: {value!r} fits none of its forms: "
+                          + "; ".join(e.removeprefix(f"{path}: ") for e in errors))
     if tp is Any:
         return value
     if dataclasses.is_dataclass(tp):

@@ -22,7 +22,7 @@ from edgead.daemon.drift import DriftConfig
 from edgead.daemon.shadow import ShadowConfig
 from edgead.errors import ConfigError
 from edgead.infer import BackendKind
-from edgead.infer.threads import ThreadWait
+from edgead.infer.threads import ThreadCount, ThreadWait
 from edgead.north.config import MqttConfig
 from edgead.observe.logs import LogFormat
 from edgead.opcua.config import OpcUaConfig
@@ -68,11 +68,13 @@ class ModelSection:
     """``model``: the bundle (directory or ``.edgead``), or a TensorRT engine built on this station.
 
     Attributes:
-        intra_op_threads: inference threads on the CPU (ONNX Runtime, OpenVINO); null: one per core this process
-            may use (its affinity mask), logged at start.
+        intra_op_threads: inference threads on the CPU (ONNX Runtime, OpenVINO): a number, or a rule on the
+            cores this process may use (its affinity mask): ``cores`` (one per core), ``cores_left`` (one per core
+            less one for the loop, at least 1); null is ``cores``. The count is logged at start. See
+            docs/benchmarks.md, "Sixth round (issue 18): threads".
         thread_wait: what those threads do between operators and between parts: ``block`` (sleep, leaving the
-            cores to alignment, the record commit and the PLC link) or ``spin`` (ONNX Runtime's own default).
-            See docs/benchmarks.md, "station".
+            cores to alignment, the record commit and the PLC link), ``spin`` (ONNX Runtime's own default) or
+            ``spin_in_run`` (spin inside one inference, sleep between parts). See docs/benchmarks.md, "station".
         geometry_check: ``enforce`` refuses a bundle trained against another reference (fingerprint or size) or
             for another input size than each ROI (or the aligned frame); ``warn`` is the override: it logs the
             difference and runs. See docs/bundle-format.md.
@@ -81,13 +83,13 @@ class ModelSection:
     bundle: Path = Path("model.edgead")
     engine: Path | None = None
     backend: BackendKind | None = None
-    intra_op_threads: int | None = None
+    intra_op_threads: int | ThreadCount | None = ThreadCount.CORES
     thread_wait: ThreadWait = ThreadWait.BLOCK
     warmup_runs: int = 3
     geometry_check: GeometryCheck = GeometryCheck.ENFORCE
 
     def __post_init__(self) -> None:
-        if self.intra_op_threads is not None:
+        if isinstance(self.intra_op_threads, int) and not isinstance(self.intra_op_threads, ThreadCount):
             _within("model.intra_op_threads", self.intra_op_threads, 1, 1024)
         _within("model.warmup_runs", self.warmup_runs, 0, 1000)
 

@@ -24,7 +24,7 @@ from edgead.daemon.decide import DecisionConfig
 from edgead.errors import AlignmentError, EngineError
 from edgead.infer import Backend, BackendKind, bundle_runtime, open_backend
 from edgead.infer.layout import Layout, infer_layout
-from edgead.infer.threads import usable_cores
+from edgead.infer.threads import engine_threads
 from edgead.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -232,8 +232,9 @@ def cpu_options(cfg: StationConfig, bundle) -> dict:
     kind = cfg.model.backend or bundle_runtime(bundle.meta)[0]
     if kind is BackendKind.TENSORRT:
         return {}
-    threads = cfg.model.intra_op_threads or usable_cores()
-    log.info("inference on %s: %d thread(s), idle threads %s", kind.value, threads, cfg.model.thread_wait.value)
+    threads = engine_threads(cfg.model.intra_op_threads)
+    log.info("inference on %s: %d thread(s) (model.intra_op_threads: %s), idle threads %s", kind.value, threads,
+             getattr(cfg.model.intra_op_threads, "value", cfg.model.intra_op_threads), cfg.model.thread_wait.value)
     return {"intra_op_threads": threads, "thread_wait": cfg.model.thread_wait}
 
 

@@ -47,7 +47,8 @@ class OnnxRuntimeBackend(Backend):
         if intra_op_threads:
             opts.intra_op_num_threads = int(intra_op_threads)
         if thread_wait is not None:
-            opts.add_session_config_entry("session.intra_op.allow_spinning", ThreadWait(thread_wait).ort_spinning)
+            for key, value in ThreadWait(thread_wait).ort_entries.items():
+                opts.add_session_config_entry(key, value)
         opts.log_severity_level = 3
         opts.enable_cpu_mem_arena = bool(memory_arena)
         available = ort.get_available_providers()

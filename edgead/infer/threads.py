@@ -6,6 +6,8 @@ the record commit and the PLC link between two inferences, on the same cores, an
 Example:
     >>> ThreadWait("block").ort_spinning
     '0'
+    >>> engine_threads(ThreadCount.CORES_LEFT, cores=4), engine_threads(ThreadCount.CORES_LEFT, cores=1)
+    (3, 1)
 """
 from __future__ import annotations
 
@@ -19,11 +21,49 @@ class ThreadWait(str, Enum):
 
     BLOCK = "block"  # sleep until there is work: the cores stay free for alignment, recording, the PLC link
     SPIN = "spin"  # busy-wait (ONNX Runtime's own default): faster wake-up, but they burn the cores the loop needs
+    SPIN_IN_RUN = "spin_in_run"  # busy-wait between the operators of one inference, sleep as soon as it returns
+    # (ONNX Runtime's session.force_spinning_stop): the loop's cores are free between parts
 
     @property
     def ort_spinning(self) -> str:
         """The value of ONNX Runtime's ``session.intra_op.allow_spinning`` entry."""
-        return "1" if self is ThreadWait.SPIN else "0"
+        return "0" if self is ThreadWait.BLOCK else "1"
+
+    @property
+    def ort_entries(self) -> dict[str, str]:
+        """ONNX Runtime's session config entries for this setting."""
+        out = {"session.intra_op.allow_spinning": self.ort_spinning}
+        if self is ThreadWait.SPIN_IN_RUN:
+            out["session.force_spinning_stop"] = "1"
+        return out
+
+
+class ThreadCount(str, Enum):
+    """How many inference threads, as a rule on the cores this process may use (``model.intra_op_threads``
+    also takes a number)."""
+
+    CORES = "cores"  # one per usable core: the engine's fastest median when the loop is idle between parts
+    CORES_LEFT = "cores_left"  # the usable cores less one for the loop (align, record, PLC link, socat), at least 1
+
+
+LOOP_CORES = 1
+"""The cores ``cores_left`` leaves to the station's loop: alignment, the record commit, the PLC link and the image
+writer's wake-ups between two inferences take about one core's worth of time slices."""
+
+
+def engine_threads(setting: int | ThreadCount | None, cores: int | None = None) -> int:
+    """The inference thread count of a ``model.intra_op_threads`` setting.
+
+    Args:
+        setting: a number (as it is), :class:`ThreadCount`, or None (the same as ``cores``).
+        cores: the usable cores (default :func:`usable_cores`).
+    """
+    if isinstance(setting, int) and not isinstance(setting, bool):
+        return setting
+    cores = usable_cores() if cores is None else cores
+    if setting is None or ThreadCount(setting) is ThreadCount.CORES:
+        return cores
+    return max(1, cores - LOOP_CORES)
 
 
 def usable_cores() -> int:

@@ -141,7 +141,7 @@ def test_the_docs_table_names_each_series_and_leaves_the_re_warm_places_out():
 
     res = {"rewarm": 1, "stations": {"none": {"tail": _tail([None, 25.0, 0.0], 50.0),
                                               "infer_tail": _tail([None, 0.0, 0.0], 10.0)}},
-           "bare_infer_ms": {"tail": _tail([None, 0.0, 8.3], 100.0)}}
+           "bare_engines": {"bare `engine.infer`": {"tail": _tail([None, 0.0, 8.3], 100.0)}}}
     lines = tail_table(res, {"none": "PLC trigger"})
     head = lines.index("| series | place 1 | places 2-4 | worst tenth of turns |")
     assert "place 0 is the re-warm part, not counted" in lines[0]
