@@ -124,6 +124,20 @@ def check_recipes(cfg: StationConfig, admitted: dict[str, Admission] | None = No
     return notes
 
 
+def threads_note(cfg: StationConfig, kind) -> str:
+    """``", N inference thread(s) (model.intra_op_threads: SETTING, C usable cores)"``: what ``run`` will use on a
+    CPU runtime; empty for TensorRT."""
+    from edgead.infer import BackendKind
+    from edgead.infer.threads import engine_threads, usable_cores
+
+    if kind is BackendKind.TENSORRT:
+        return ""
+    setting = cfg.model.intra_op_threads
+    n = engine_threads(setting)
+    return (f", {n} inference thread{'s' if n != 1 else ''} (model.intra_op_threads: "
+            f"{getattr(setting, 'value', setting)}, {usable_cores()} usable cores)")
+
+
 def check_model(cfg: StationConfig, admitted: dict[str, Admission] | None = None, name: str = "") -> list[str]:
     """The bundle's admission (hashes, trust, reference header size then image, ROIs, geometry: one gate,
     :func:`edgead.daemon.admission.admit`), its runtime, the engine file and the aligner built on the reference.
@@ -137,7 +151,8 @@ def check_model(cfg: StationConfig, admitted: dict[str, Admission] | None = None
     except ImageError as exc:
         raise ImageError(f"reference: {exc.message}", hint=exc.hint) from exc
     notes = admission.notes + [f"warning: {w}" for w in admission.warnings]
-    notes.append(f"runtime {check_runtime(cfg, admission.bundle).value}")
+    kind = check_runtime(cfg, admission.bundle)
+    notes.append(f"runtime {kind.value}" + threads_note(cfg, kind))
     if cfg.model.engine is not None and not cfg.model.engine.is_file():
         raise ConfigError(f"model.engine: {cfg.model.engine} does not exist",
                           hint="build it on this station: edgead build-engine, or remove the key")

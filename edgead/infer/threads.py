@@ -21,8 +21,7 @@ class ThreadWait(str, Enum):
 
     BLOCK = "block"  # sleep until there is work: the cores stay free for alignment, recording, the PLC link
     SPIN = "spin"  # busy-wait (ONNX Runtime's own default): faster wake-up, but they burn the cores the loop needs
-    SPIN_IN_RUN = "spin_in_run"  # busy-wait between the operators of one inference, sleep as soon as it returns
-    # (ONNX Runtime's session.force_spinning_stop): the loop's cores are free between parts
+    SPIN_IN_RUN = "spin_in_run"  # busy-wait inside one inference, sleep as soon as it returns (force_spinning_stop)
 
     @property
     def ort_spinning(self) -> str:
@@ -42,13 +41,13 @@ class ThreadCount(str, Enum):
     """How many inference threads, as a rule on the cores this process may use (``model.intra_op_threads``
     also takes a number)."""
 
-    CORES = "cores"  # one per usable core: the engine's fastest median when the loop is idle between parts
-    CORES_LEFT = "cores_left"  # the usable cores less one for the loop (align, record, PLC link, socat), at least 1
+    CORES = "cores"  # one per usable core
+    CORES_LEFT = "cores_left"  # the usable cores less one for the loop (align, record, PLC link), at least 1
 
 
 LOOP_CORES = 1
-"""The cores ``cores_left`` leaves to the station's loop: alignment, the record commit, the PLC link and the image
-writer's wake-ups between two inferences take about one core's worth of time slices."""
+"""The cores ``cores_left`` leaves to the station's loop: one thread (alignment, the record commit, the PLC link)
+plus the short wake-ups of the recorder, the link's peers and the image writer."""
 
 
 def engine_threads(setting: int | ThreadCount | None, cores: int | None = None) -> int:

@@ -126,6 +126,18 @@ def test_passwords_never_reach_the_output(base, tmp_path, capsys):
     assert rc == ExitStatus.BAD_INPUT and "hunter2" not in out and "admin:***@" in out, out
 
 
+def test_check_names_the_inference_threads_run_will_use_and_refuses_other_rules(base, tmp_path, capsys):
+    from edgead.infer.threads import usable_cores
+
+    left = max(1, usable_cores() - 1)
+    rc, out = check_cli(write(tmp_path, with_key(base, "model.intra_op_threads", "cores_left")), capsys)
+    assert rc == 0, out
+    assert (f"runtime onnxruntime, {left} inference thread{'s' if left != 1 else ''} (model.intra_op_threads: "
+            f"cores_left, {usable_cores()} usable cores)") in out, out
+    rc, out = check_cli(write(tmp_path, with_key(base, "model.intra_op_threads", "auto")), capsys)
+    assert rc == ExitStatus.BAD_INPUT and "model.intra_op_threads" in out and "'cores_left'" in out, out
+
+
 # -- the schema walk ----------------------------------------------------------------------------------------------
 
 def leaf_keys(cls: type = StationConfig, prefix: str = "") -> list[tuple[str, typing.Any]]:
