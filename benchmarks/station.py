@@ -936,10 +936,10 @@ def docs_section(args, res: dict) -> str:
         "station, the replay's frames decoded once at start (`preload=1`), the bundle's FP32 graph on the CPU "
         "(ONNX Runtime unless the row says otherwise), each "
         "station `edgead run` as its own process with an ASCII PLC peer (the script) on a socat pty pair, a "
-        "trigger after each answer, every part's row committed before its answer. The stations and the bare engine "
-        + ("(a process of its own, the daemon's runtime options, a " if len(bares) == 1 else
-           f"(one per set of runtime options among the stations, {len(bares)} here, each a process of its own with "
-           "the runtime options of the stations compared with it, a ")
+        "trigger after each answer, every part's row committed before its answer. The stations and the bare "
+        + ("engine (a process of its own, the daemon's runtime options, a " if len(bares) == 1 else
+           f"engines (one per set of runtime options among the stations, {len(bares)} here, each a process of its "
+           "own with the runtime options of the stations compared with it, a ")
         + f"{args.bare_gap_ms:g} ms pause before each inference as the station's engine has) take turns in blocks of "
         f"{args.block} parts; {args.warmup} parts of each are warm-up."
         + (f" Each turn opens with {args.rewarm} parts per process that are run but not counted (the first parts "
