@@ -132,8 +132,8 @@ class Daemon:
     camera-triggered station is its photo-eye too: an :class:`EdgeFeed` on the camera's trigger line."""
 
     def __init__(self, config: Path, plc_port: str, total: int, tmp: Path, line: Path | None = None,
-                 frame_interval_s: float = 0.0):
-        self.config, self.plc_port, self.tmp = config, plc_port, tmp
+                 frame_interval_s: float = 0.0, peer_gap_s: float = 0.0):
+        self.config, self.plc_port, self.tmp, self.peer_gap_s = config, plc_port, tmp, peer_gap_s
         self.line, self.frame_interval_s = line, frame_interval_s
         self.camera_triggered = line is not None
         self.turns = Turns(total)  # each part's turn, place in it, and whether it counts
@@ -152,7 +152,8 @@ class Daemon:
         return self
 
     def parts(self, n: int, counted: bool = True, new_turn: bool = True) -> None:
-        """Inspect ``n`` parts: one trigger after each answer (5 s without one: unanswered); camera-triggered,
+        """Inspect ``n`` parts: one trigger ``peer_gap_s`` after each answer (5 s without one: unanswered), the
+        answer read as soon as it is there (not at the end of the port's read timeout); camera-triggered,
         ``n`` edges on the camera's trigger line, one per frame interval, and their answers. ``counted=False``:
         re-warm parts (run, kept apart); ``new_turn``: the first parts of a turn."""
         if self.proc.poll() is not None:
@@ -167,7 +168,7 @@ class Daemon:
             ser.write(b"T%d\r\n" % part_id)
             answered = False
             while not answered and time.monotonic() - t0 < 5.0:
-                self._buf += ser.read(64)
+                self._buf += ser.read(max(1, ser.in_waiting))  # what is there, else the first byte that comes
                 while b"\n" in self._buf:
                     line, self._buf = self._buf.split(b"\n", 1)
                     if line.strip().partition(b" ")[2] == b"%d" % part_id:
@@ -176,6 +177,8 @@ class Daemon:
                     else:
                         self.mismatched += 1
             self.unanswered += not answered
+            if answered and self.peer_gap_s:
+                time.sleep(self.peer_gap_s)
         self.next_id += n
         self.busy_s += time.monotonic() - t_block
 
@@ -190,7 +193,7 @@ class Daemon:
 
     def _read_answers(self) -> int:
         """The answers read now (their round trips noted); called by the feed between edges."""
-        self._buf += self.ser.read(256)
+        self._buf += self.ser.read(self.ser.in_waiting)  # what is there now: the feed sleeps between polls
         got = 0
         while b"\n" in self._buf:
             line, self._buf = self._buf.split(b"\n", 1)
@@ -475,6 +478,9 @@ def main() -> None:
                     help="the bare engine sleeps this long before each inference, as the station's engine waits "
                     "while the loop aligns, records and answers (a busy loop and a sleeping one fare differently "
                     "on a shared machine)")
+    ap.add_argument("--peer-gap-ms", type=float, default=3.0,
+                    help="the PLC peer's pause after an answer before its next trigger (it reads the answer as "
+                    "soon as it is there)")
     ap.add_argument("--frame-interval", type=float, default=1.5,
                     help="camera-triggered variants: the replay's frame interval, in bare-engine p50s")
     ap.add_argument("--compare", type=int, default=0, help="parts for the record-order comparison (0: skip)")
@@ -611,7 +617,8 @@ def main() -> None:
                     line = tmp / f"station-{v}.line"
                     os.mkfifo(line)
                 daemons[v] = stack.enter_context(Daemon(config(pty, f"station-{v}", save, trigger, line, own),
-                                                        pty.plc, capacity, tmp, line, 1.0 / fps_of[paired_with[v]]))
+                                                        pty.plc, capacity, tmp, line, 1.0 / fps_of[paired_with[v]],
+                                                        args.peer_gap_ms / 1000.0))
             rss: dict[str, dict] = {v: {} for v in variants}
             done = 0
             while done < total:
@@ -936,7 +943,8 @@ def docs_section(args, res: dict) -> str:
         "station, the replay's frames decoded once at start (`preload=1`), the bundle's FP32 graph on the CPU "
         "(ONNX Runtime unless the row says otherwise), each "
         "station `edgead run` as its own process with an ASCII PLC peer (the script) on a socat pty pair, a "
-        "trigger after each answer, every part's row committed before its answer. The stations and the bare "
+        f"trigger {args.peer_gap_ms:g} ms after each answer (read as soon as it is there), every part's row committed "
+        "before its answer. The stations and the bare "
         + ("engine (a process of its own, the daemon's runtime options, a " if len(bares) == 1 else
            f"engines (one per set of runtime options among the stations, {len(bares)} here, each a process of its "
            "own with the runtime options of the stations compared with it, a ")
