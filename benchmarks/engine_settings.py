@@ -6,8 +6,9 @@ machine's load reaches all alike; each inference comes after a 3 ms pause as the
 first two inferences of every turn are not counted (the other engine's turn evicted the caches). Prints p50, p99 and
 p99/p50 per setting as JSON. The settings (:data:`SETTINGS`):
 
-* ``ort-t2`` / ``ort-t1``: ONNX Runtime as the station opens it (:class:`edgead.infer.onnxrt.OnnxRuntimeBackend`'s
-  options: ``ORT_ENABLE_ALL``, workers that block) with 2 or 1 intra-op threads; the OS places the threads.
+* ``ort-t2`` / ``ort-t1``: ONNX Runtime as the station opens it (:class:`edgead.infer.onnxrt.OnnxRuntimeBackend`,
+  workers that block) with 2 or 1 intra-op threads; the OS places the threads. The other ``ort-`` settings add
+  session entries to it (``session_entries``).
 * ``ort-t2-pinned``: ``ort-t2`` with its one worker thread on CPU 1 (``session.intra_op_thread_affinities``) and the
   calling thread on CPU 0 (``os.sched_setaffinity``) during its turns (round 5's ``pinned``; ``float`` is ``ort-t2``).
 * ``ort-t2-dbb4``: ``ort-t2`` with ``session.dynamic_block_base`` 4 (ONNX Runtime's dynamic cost model splits work
@@ -61,23 +62,15 @@ SETTINGS = {
 
 
 def engine(model: str, s: Setting):
-    """A callable that runs the graph once on a feed, opened with setting ``s``."""
+    """A callable that runs the graph once on a feed, opened with setting ``s`` by the station's own backend."""
     if s.runtime == "ov":
         from edgead.infer.openvino_rt import OpenVinoBackend
 
-        backend = OpenVinoBackend(model, intra_op_threads=s.threads)
-        return backend.infer
-    import onnxruntime as ort
+        return OpenVinoBackend(model, intra_op_threads=s.threads).infer
+    from edgead.infer.onnxrt import OnnxRuntimeBackend
 
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = s.threads
-    for key, value in {**s.wait.ort_entries, **s.entries}.items():
-        opts.add_session_config_entry(key, value)
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    return lambda images: sess.run(None, {name: images})
+    return OnnxRuntimeBackend(model, providers=["CPUExecutionProvider"], intra_op_threads=s.threads,
+                              thread_wait=s.wait, session_entries=s.entries).infer
 
 
 def turn_order(names: list[str], block: int) -> list[str]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -24,6 +25,8 @@ class OnnxRuntimeBackend(Backend):
         memory_arena: keep ONNX Runtime's CPU memory arena (default). ``False`` returns each run's intermediate
             buffers to the system: for tools that hold many sessions of a large model at once (the conversion
             benchmark; docs/benchmarks.md).
+        session_entries: further ONNX Runtime session config entries (``add_session_config_entry``), set after
+            those of ``thread_wait``: for tools that measure other settings (benchmarks/engine_settings.py).
 
     Raises:
         EngineError: if the file is missing or not a graph-contract model.
@@ -37,7 +40,7 @@ class OnnxRuntimeBackend(Backend):
 
     def __init__(self, onnx_path: str | os.PathLike, *, providers: list[str] | None = None,
                  intra_op_threads: int | None = None, thread_wait: ThreadWait | str | None = None,
-                 memory_arena: bool = True):
+                 memory_arena: bool = True, session_entries: Mapping[str, str] | None = None):
         ort = lazy_import("onnxruntime", feature="the ONNX Runtime backend")
         path = Path(onnx_path)
         if not path.is_file():
@@ -49,6 +52,8 @@ class OnnxRuntimeBackend(Backend):
         if thread_wait is not None:
             for key, value in ThreadWait(thread_wait).ort_entries.items():
                 opts.add_session_config_entry(key, value)
+        for key, value in (session_entries or {}).items():
+            opts.add_session_config_entry(key, value)
         opts.log_severity_level = 3
         opts.enable_cpu_mem_arena = bool(memory_arena)
         available = ort.get_available_providers()

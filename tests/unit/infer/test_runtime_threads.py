@@ -27,6 +27,17 @@ def test_thread_wait_sets_onnxruntime_spinning(padim_bundle, wait, entry, stop):
         assert opts.intra_op_num_threads == 1
 
 
+def test_further_session_entries_reach_onnxruntime(padim_bundle):
+    """What benchmarks/engine_settings.py measures beside the station's settings is set by the same backend."""
+    from edgead.infer.onnxrt import OnnxRuntimeBackend
+
+    with OnnxRuntimeBackend(padim_bundle.bundle.onnx_path, providers=["CPUExecutionProvider"], intra_op_threads=2,
+                            thread_wait=ThreadWait.BLOCK, session_entries={"session.dynamic_block_base": "4"}) as eng:
+        opts = eng._session.get_session_options()  # noqa: SLF001
+        assert opts.get_session_config_entry("session.dynamic_block_base") == "4"
+        assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_the_station_names_its_thread_count(padim_bundle):
     bundle = padim_bundle.bundle
     cfg = StationConfig()
