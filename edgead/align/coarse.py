@@ -127,8 +127,7 @@ class PhaseCoarse:
         the shift of one phase correlation. ``cv2.phaseCorrelate`` itself: for one angle, its one call (both
         transforms inside) costs less than the stored spectrum's several."""
         (sx, sy), response = cv2.phaseCorrelate(self.turned[0], small, self.window)
-        return CoarseResult(rescale_warp(np.array([[1.0, 0.0, sx], [0.0, 1.0, sy], [0.0, 0.0, 1.0]]), self.scale),
-                            response, 1)
+        return CoarseResult(self._pose(0, sx, sy), response, 1)
 
     def estimate(self, small: np.ndarray) -> CoarseResult:
         """Coarse pose of a float32 gray image at the coarse scale (the reference's coarse size)."""
@@ -154,9 +153,13 @@ class PhaseCoarse:
                 answer(j)
             k = max(tried, key=lambda j: tried[j][0])
         response, sx, sy = tried[k]
+        return CoarseResult(self._pose(k, sx, sy), response, len(tried))
+
+    def _pose(self, k: int, sx: float, sy: float) -> np.ndarray:
+        """The full-resolution warp of the reference turned by ``k`` steps, then shifted by ``(sx, sy)`` coarse
+        pixels."""
         (a, b, c), (d, e, f), _ = self.rotations[k].tolist()
-        shifted = np.array([[a, b, c + sx], [d, e, f + sy], [0.0, 0.0, 1.0]])  # the shift after the rotation
-        return CoarseResult(rescale_warp(shifted, self.scale), response, len(tried))
+        return rescale_warp(np.array([[a, b, c + sx], [d, e, f + sy], [0.0, 0.0, 1.0]]), self.scale)
 
 
 _BOX = (-2, -1, 0, 1, 2)

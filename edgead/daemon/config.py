@@ -89,7 +89,7 @@ class ModelSection:
     geometry_check: GeometryCheck = GeometryCheck.ENFORCE
 
     def __post_init__(self) -> None:
-        if isinstance(self.intra_op_threads, int) and not isinstance(self.intra_op_threads, ThreadCount):
+        if isinstance(self.intra_op_threads, int):  # a number; a rule (ThreadCount) is a str
             _within("model.intra_op_threads", self.intra_op_threads, 1, 1024)
         _within("model.warmup_runs", self.warmup_runs, 0, 1000)
 
