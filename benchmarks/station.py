@@ -585,23 +585,22 @@ def main() -> None:
         total = args.warmup + args.parts
         capacity = total + args.rewarm * -(-total // args.block)  # the re-warm parts of every turn too
         with ExitStack() as stack:
-            def bare_config(variant: str) -> Path:  # the bare engine's config: the variant's model section
-                path = tmp / f"bare-{variant}.yaml"
-                path.write_text(yaml.safe_dump(merge_overrides(merge_overrides(
-                    {"model": {"bundle": str(bundle.root)}}, sets), {"model": VARIANTS[variant][2].get("model", {})})))
-                return path
-
+            bare_configs = {}  # each variant's bare engine config: its model section, written once
+            for v in variants:
+                bare_configs[v] = tmp / f"bare-{v}.yaml"
+                bare_configs[v].write_text(yaml.safe_dump(merge_overrides(merge_overrides(
+                    {"model": {"bundle": str(bundle.root)}}, sets), {"model": VARIANTS[v][2].get("model", {})})))
             own_backend = bundle_runtime(bundle.meta)[0].value
-            engines = pair_engines({v: engine_options(load_station(bare_config(v)).model, own_backend)
-                                    for v in variants})
+            loaded_cfgs = {v: load_station(path) for v, path in bare_configs.items()}
+            engines = pair_engines({v: engine_options(c.model, own_backend) for v, c in loaded_cfgs.items()})
             labels = engine_labels(list(engines))
-            cfg = load_station(bare_config(variants[0]))
+            cfg = loaded_cfgs[variants[0]]
             reference = load_image(raw / "reference.png", bundle.meta.color)
             aligner = Aligner(reference, cfg.alignment)
             frames = [aligner.align(load_image(p, bundle.meta.color)).image for p in sorted(captures.glob("*.png"))]
             bares, fps_of = {}, {}
             for key, paired in engines.items():
-                bare = bares[key] = BareEngine(bare_config(paired[0]), frames, 200, tmp, args.bare_gap_ms)
+                bare = bares[key] = BareEngine(bare_configs[paired[0]], frames, 200, tmp, args.bare_gap_ms)
                 stack.callback(bare.close)
                 bare.parts(200)
                 fps_of[key] = 1000.0 / (args.frame_interval * pct(bare.times[:200], 50))
@@ -932,14 +931,14 @@ def station_table(res: dict, names: dict) -> list[str]:
 def docs_section(args, res: dict) -> str:
     c, k, bares = res["order_comparison"], res["commit_ms"], res["bare_engines"]
     lo, med, hi = res["load_average_1min"]
-    loaded = args.loaded or "machine shared with other engineers' test runs"
+    loaded = f"{args.loaded}; " if args.loaded else ""  # what else ran, where the caller says
     sets = "".join(f" --set {x}" for x in args.sets)
     lines = [
         f"Produced by `python benchmarks/station.py --parts {args.parts} --warmup {args.warmup} --block {args.block} "
         + (f"--section {args.section} " if args.section != "station" else "")
         + (f"--rewarm {args.rewarm} " if args.rewarm else "") +
         f"--variants {args.variants} --model {res['model']} --height {args.height} --width {args.width}{sets}` on "
-        f"{res['machine']} ({loaded}; 1-minute load average {lo:.1f} to {hi:.1f}, median {med:.1f}): synthetic "
+        f"{res['machine']} ({loaded}1-minute load average {lo:.1f} to {hi:.1f}, median {med:.1f}): synthetic "
         "station, the replay's frames decoded once at start (`preload=1`), the bundle's FP32 graph on the CPU "
         "(ONNX Runtime unless the row says otherwise), each "
         "station `edgead run` as its own process with an ASCII PLC peer (the script) on a socat pty pair, a "
