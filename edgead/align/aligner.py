@@ -25,7 +25,7 @@ import numpy as np
 
 from edgead.align.coarse import OrbCoarse, PhaseCoarse, resize_to
 from edgead.align.config import AlignConfig, Coarse, MotionModel
-from edgead.align.refine import MIN_LEVEL_PX, PyramidRefiner, project_warp, pyramid, warp_image
+from edgead.align.refine import MIN_LEVEL_PX, PyramidRefiner, centre_pose, project_warp, pyramid, warp_image
 from edgead.align.roi import Roi
 from edgead.errors import AlignmentError, ImageError
 
@@ -217,11 +217,8 @@ class Aligner:
 
     def pose(self, warp: np.ndarray) -> tuple[float, float, float]:
         """``(dx, dy, angle_deg)`` of a 3x3 warp: where the reference centre lands, and the rotation."""
-        cx, cy = self.center
-        (a, b, c), (d, e, f), (g, h, i) = warp.tolist()  # Python floats: numpy calls on 3x3 cost more than the math
-        z = g * cx + h * cy + i
-        angle = math.degrees(math.atan2(d - b, a + e))
-        return (a * cx + b * cy + c) / z - cx, (d * cx + e * cy + f) / z - cy, angle
+        x, y, angle = centre_pose(warp, self.center)
+        return x - self.center[0], y - self.center[1], math.degrees(angle)
 
     def register(self, image: np.ndarray) -> Registration:
         """Find the reference in a frame and gate the fit, without resampling the frame.

@@ -60,15 +60,18 @@ def project_warp(warp: np.ndarray, motion: MotionModel, center: tuple[float, flo
     if motion in (MotionModel.AFFINE, MotionModel.HOMOGRAPHY):
         return warp.copy()
     cx, cy = center
+    px, py, t = centre_pose(warp, center)
+    co, si = (1.0, 0.0) if motion is MotionModel.TRANSLATION else (math.cos(t), math.sin(t))
+    return np.array([[co, -si, px - co * cx + si * cy], [si, co, py - si * cx - co * cy], [0.0, 0.0, 1.0]])
+
+
+def centre_pose(warp: np.ndarray, center: tuple[float, float]) -> tuple[float, float, float]:
+    """``(x, y, angle)`` of a 3x3 warp: where it sends the point ``center``, and its rotation in radians (of its
+    linear part's nearest rotation)."""
+    cx, cy = center
     (a, b, c), (d, e, f), (g, h, i) = warp.tolist()  # Python floats: numpy calls on 3x3 cost more than the math
     z = g * cx + h * cy + i
-    px, py = (a * cx + b * cy + c) / z, (d * cx + e * cy + f) / z
-    if motion is MotionModel.TRANSLATION:
-        co, si = 1.0, 0.0
-    else:
-        t = math.atan2(d - b, a + e)
-        co, si = math.cos(t), math.sin(t)
-    return np.array([[co, -si, px - co * cx + si * cy], [si, co, py - si * cx - co * cy], [0.0, 0.0, 1.0]])
+    return (a * cx + b * cy + c) / z, (d * cx + e * cy + f) / z, math.atan2(d - b, a + e)
 
 
 def _jacobian(motion: MotionModel, xn: np.ndarray, yn: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
